@@ -1,0 +1,143 @@
+//! Model-ready batches (spec §2.10): tokens, counts, ASV mask, UniFrac block, targets.
+
+use ndarray::{Array1, Array2, Array3};
+
+use crate::distance::DistanceMatrix;
+use crate::error::{DataError, Result};
+use crate::table::FeatureTable;
+use crate::token_limit::{select_asvs, TokenLimitPolicy};
+use crate::tokenizer::TokenizedAsvs;
+
+/// One batch of samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// Sample IDs, `[batch]`.
+    pub sample_ids: Vec<String>,
+    /// Nucleotide tokens, int64 `[batch, n_asv, max_bp + 1]` (0 in empty ASV slots).
+    pub tokens: Array3<i64>,
+    /// Read counts of each ASV slot, float32 `[batch, n_asv]` (0 in empty slots).
+    pub counts: Array2<f32>,
+    /// True where the ASV slot holds a real ASV, `[batch, n_asv]`.
+    pub asv_mask: Array2<bool>,
+    /// UniFrac distances between the batch's samples, float32 `[batch, batch]`, in
+    /// batch order.
+    pub unifrac: Option<Array2<f32>>,
+    /// Targets, float32 `[batch]` (class index for classifiers).
+    pub targets: Option<Array1<f32>>,
+}
+
+/// A table with everything needed to build batches: tokens computed once per
+/// unique sequence, and optional distances and targets aligned to its samples.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The (rarefied, aligned) table.
+    pub table: FeatureTable,
+    /// One token row per ASV of `table`.
+    pub tokens: TokenizedAsvs,
+    /// Distance matrix whose `ids` equal `table.sample_ids`.
+    pub distances: Option<DistanceMatrix>,
+    /// Target of each sample of `table`, `[n_samples]`.
+    pub targets: Option<Vec<f32>>,
+    /// Maximum ASVs per sample.
+    pub token_limit: usize,
+    /// Which ASVs are kept beyond `token_limit`.
+    pub policy: TokenLimitPolicy,
+    /// Seed for [`TokenLimitPolicy::Random`].
+    pub seed: u64,
+}
+
+impl Dataset {
+    /// Tokenizes `table`'s ASVs with `max_bp`.
+    ///
+    /// Errors: `token_limit == 0`; `distances` not aligned to the table (see
+    /// [`DistanceMatrix::align`]); `targets` of the wrong length or not finite.
+    pub fn new(
+        table: FeatureTable,
+        max_bp: usize,
+        token_limit: usize,
+        policy: TokenLimitPolicy,
+        seed: u64,
+        distances: Option<DistanceMatrix>,
+        targets: Option<Vec<f32>>,
+    ) -> Result<Self> {
+        if token_limit == 0 {
+            return Err(DataError::Parameter {
+                name: "--token-limit",
+                message: "must be at least 1".into(),
+            });
+        }
+        if let Some(d) = &distances {
+            if d.ids != table.sample_ids {
+                return Err(DataError::mismatch(&d.path, "the distance matrix is not aligned to the table's samples; align it with DistanceMatrix::align first"));
+            }
+        }
+        if let Some(t) = &targets {
+            if t.len() != table.n_samples() || t.iter().any(|v| !v.is_finite()) {
+                return Err(DataError::Parameter {
+                    name: "--metadata-column",
+                    message: format!(
+                        "{} targets for {} samples, or a non-finite target",
+                        t.len(),
+                        table.n_samples()
+                    ),
+                });
+            }
+        }
+        let tokens = TokenizedAsvs::new(&table.observation_ids, max_bp);
+        Ok(Dataset {
+            table,
+            tokens,
+            distances,
+            targets,
+            token_limit,
+            policy,
+            seed,
+        })
+    }
+
+    /// Builds the batch of samples `samples` (table positions, in batch order).
+    ///
+    /// `n_asv` is the largest number of kept ASVs in the batch, or `pad_to` when given
+    /// (the reference always pads to `token_limit`). `epoch` varies the random policy.
+    pub fn batch(&self, samples: &[usize], pad_to: Option<usize>, epoch: u64) -> Batch {
+        let width = self.tokens.max_bp + 1;
+        let chosen: Vec<Vec<(u32, f64)>> = samples
+            .iter()
+            .map(|&s| {
+                let entries: Vec<(u32, f64)> = self.table.sample(s).collect();
+                let seed = self.seed
+                    ^ (s as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ epoch.rotate_left(32);
+                select_asvs(&entries, self.token_limit, self.policy, seed)
+            })
+            .collect();
+        let n_asv = pad_to.unwrap_or_else(|| chosen.iter().map(Vec::len).max().unwrap_or(0).max(1));
+        let b = samples.len();
+        let mut tokens = Array3::<i64>::zeros((b, n_asv, width));
+        let mut counts = Array2::<f32>::zeros((b, n_asv));
+        let mut asv_mask = Array2::from_elem((b, n_asv), false);
+        for (i, entries) in chosen.iter().enumerate() {
+            for (slot, &(o, c)) in entries.iter().take(n_asv).enumerate() {
+                for (t, &tok) in self.tokens.row(o as usize).iter().enumerate() {
+                    tokens[[i, slot, t]] = i64::from(tok);
+                }
+                counts[[i, slot]] = c as f32;
+                asv_mask[[i, slot]] = true;
+            }
+        }
+        Batch {
+            sample_ids: samples
+                .iter()
+                .map(|&s| self.table.sample_ids[s].clone())
+                .collect(),
+            tokens,
+            counts,
+            asv_mask,
+            unifrac: self.distances.as_ref().map(|d| d.block(samples)),
+            targets: self
+                .targets
+                .as_ref()
+                .map(|t| samples.iter().map(|&s| t[s]).collect()),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Seeded train/validation split of samples, optionally grouped and stratified.
+//!
+//! Units are samples, or whole groups with `--group-column` (e.g. `host_subject_id`:
+//! no subject on both sides). For classification the units are stratified by class
+//! (a group's class is its most common one), so every class with at least two units
+//! appears on both sides. Within each stratum the units are shuffled with a ChaCha8
+//! RNG seeded by `seed` and taken for validation until the stratum's share reaches
+//! `validation_fraction`, always leaving at least one unit for training.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{DataError, Result};
+
+/// Sample indices (positions in the caller's sample list) of each side, ascending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// Training samples.
+    pub train: Vec<usize>,
+    /// Validation samples.
+    pub validation: Vec<usize>,
+}
+
+/// Splits `n` samples.
+///
+/// `groups[i]`: group of sample `i` (e.g. subject); `classes[i]`: class index of
+/// sample `i` for stratification. Errors: a fraction outside (0, 1); fewer than two
+/// units; a split that leaves one side empty.
+pub fn split_samples(
+    n: usize,
+    validation_fraction: f64,
+    seed: u64,
+    groups: Option<&[String]>,
+    classes: Option<&[usize]>,
+) -> Result<Split> {
+    if !(validation_fraction > 0.0 && validation_fraction < 1.0) {
+        return Err(DataError::Parameter {
+            name: "--validation-fraction",
+            message: format!("{validation_fraction} is not in (0, 1)"),
+        });
+    }
+    // Units: one per group (in first-seen order) or one per sample.
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    match groups {
+        Some(g) => {
+            let mut pos: HashMap<&str, usize> = HashMap::new();
+            for (i, name) in g.iter().enumerate().take(n) {
+                let u = *pos.entry(name.as_str()).or_insert_with(|| {
+                    units.push(Vec::new());
+                    units.len() - 1
+                });
+                units[u].push(i);
+            }
+        }
+        None => units = (0..n).map(|i| vec![i]).collect(),
+    }
+    if units.len() < 2 {
+        return Err(DataError::Parameter {
+            name: "--validation-fraction",
+            message: format!(
+                "only {} {} to split; a train/validation split needs at least two",
+                units.len(),
+                if groups.is_some() {
+                    "group(s)"
+                } else {
+                    "sample(s)"
+                }
+            ),
+        });
+    }
+    let mut strata: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (u, members) in units.iter().enumerate() {
+        strata
+            .entry(classes.map_or(0, |c| majority(members.iter().map(|&i| c[i]))))
+            .or_default()
+            .push(u);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut validation = Vec::new();
+    for stratum in strata.values_mut() {
+        stratum.shuffle(&mut rng);
+        let size: usize = stratum.iter().map(|&u| units[u].len()).sum();
+        let target = (validation_fraction * size as f64).round() as usize;
+        let mut taken = 0;
+        for (k, &u) in stratum.iter().enumerate() {
+            if taken >= target.max(1) || k + 1 == stratum.len() {
+                break;
+            }
+            taken += units[u].len();
+            validation.extend_from_slice(&units[u]);
+        }
+    }
+    validation.sort_unstable();
+    let in_val: std::collections::HashSet<usize> = validation.iter().copied().collect();
+    let train: Vec<usize> = (0..n).filter(|i| !in_val.contains(i)).collect();
+    if validation.is_empty() || train.is_empty() {
+        return Err(DataError::Parameter {
+            name: "--validation-fraction",
+            message: format!("the split left {} training and {} validation samples; use more samples or another fraction", train.len(), validation.len()),
+        });
+    }
+    Ok(Split { train, validation })
+}
+
+fn majority(labels: impl Iterator<Item = usize>) -> usize {
+    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    for l in labels {
+        *counts.entry(l).or_default() += 1;
+    }
+    // Highest count, smallest class index on ties.
+    counts
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+        .map_or(0, |(l, _)| *l)
+}
+
+/// Writes the split as a TSV (`sample_id<TAB>set`, set = `train`/`validation`) so a
+/// run can be repeated with [`read_split_tsv`].
+pub fn write_split_tsv(path: &Path, sample_ids: &[String], split: &Split) -> Result<()> {
+    let mut out = String::from("sample_id\tset\n");
+    let mut rows: Vec<(usize, &str)> = split
+        .train
+        .iter()
+        .map(|&i| (i, "train"))
+        .chain(split.validation.iter().map(|&i| (i, "validation")))
+        .collect();
+    rows.sort_unstable();
+    for (i, set) in rows {
+        out.push_str(&format!("{}\t{set}\n", sample_ids[i]));
+    }
+    let tmp = path.with_extension("tsv.tmp");
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(out.as_bytes()).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| DataError::io(path, e))
+}
+
+/// Reads a split written by [`write_split_tsv`] against `sample_ids`.
+///
+/// Errors: unknown `set` values; samples of the split absent from `sample_ids`.
+pub fn read_split_tsv(path: &Path, sample_ids: &[String]) -> Result<Split> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let pos: HashMap<&str, usize> = sample_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    let (mut train, mut validation) = (Vec::new(), Vec::new());
+    for (k, line) in text.lines().enumerate().skip(1) {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (id, set) = line.split_once('\t').ok_or_else(|| {
+            DataError::format(
+                path,
+                format!("line {}: expected `sample_id<TAB>set`", k + 1),
+            )
+        })?;
+        let i = *pos.get(id).ok_or_else(|| DataError::mismatch(path, format!("line {}: sample '{id}' is not in the table; the split belongs to another table", k + 1)))?;
+        match set {
+            "train" => train.push(i),
+            "validation" => validation.push(i),
+            other => {
+                return Err(DataError::format(
+                    path,
+                    format!(
+                        "line {}: set '{other}' is not `train` or `validation`",
+                        k + 1
+                    ),
+                ))
+            }
+        }
+    }
+    train.sort_unstable();
+    validation.sort_unstable();
+    Ok(Split { train, validation })
+}
