@@ -1,0 +1,99 @@
+//! ASV encoder (reference `ASVEncoder`, spec §3.5): nucleotide tokens of each ASV →
+//! one embedding per ASV, plus optional nucleotide logits.
+
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::prelude::*;
+
+use crate::attention_pooling::AttentionPooling;
+use crate::config::{ModelConfig, Stack};
+use crate::transformer::TransformerStack;
+use crate::weights::{load_embedding, load_linear, save_linear, WeightError, WeightMap, WeightSink};
+
+/// Nucleotide-level encoder shared by every ASV slot.
+#[derive(Module, Debug)]
+pub struct AsvEncoder<B: Backend> {
+    /// `token_embedding` `[V, D]`.
+    pub token_embedding: Embedding<B>,
+    /// `position_embedding.position_embedding` `[max_bp + 1, D]`.
+    pub position_embedding: Embedding<B>,
+    /// `transformer`: the nucleotide-level stack.
+    pub transformer: TransformerStack<B>,
+    /// `attention_pooling` over nucleotide positions.
+    pub attention_pooling: AttentionPooling<B>,
+    /// `nucleotide_head` `Linear(D → V)`, when `predict_nucleotides`.
+    pub nucleotide_head: Option<Linear<B>>,
+}
+
+/// ASV encoder outputs.
+#[derive(Debug, Clone)]
+pub struct AsvEncoding<B: Backend> {
+    /// One embedding per ASV slot, `[batch, n_asv, D]` (the pooling LN's β on empty slots).
+    pub embeddings: Tensor<B, 3>,
+    /// Nucleotide logits `[batch, n_asv, max_bp + 1, V]` when the head exists.
+    pub nuc_logits: Option<Tensor<B, 4>>,
+}
+
+impl<B: Backend> AsvEncoder<B> {
+    /// Freshly initialised encoder.
+    pub fn new(c: &ModelConfig, device: &B::Device) -> Self {
+        let d = c.embedding_dim;
+        AsvEncoder {
+            token_embedding: EmbeddingConfig::new(c.vocab_size, d).init(device),
+            position_embedding: EmbeddingConfig::new(c.max_bp + 1, d).init(device),
+            transformer: TransformerStack::new(&c.stack(Stack::Asv), device),
+            attention_pooling: AttentionPooling::new(d, device),
+            nucleotide_head: c.predict_nucleotides.then(|| LinearConfig::new(d, c.vocab_size).init(device)),
+        }
+    }
+
+    /// Loads the encoder at `prefix` (e.g. `sample_encoder.asv_encoder`).
+    pub fn load(w: &WeightMap, prefix: &str, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
+        let d = c.embedding_dim;
+        Ok(AsvEncoder {
+            token_embedding: load_embedding(w, &format!("{prefix}.token_embedding.weight"), c.vocab_size, d, device)?,
+            position_embedding: load_embedding(w, &format!("{prefix}.position_embedding.position_embedding.weight"), c.max_bp + 1, d, device)?,
+            transformer: TransformerStack::load(w, &format!("{prefix}.transformer"), &c.stack(Stack::Asv), device)?,
+            attention_pooling: AttentionPooling::load(w, &format!("{prefix}.attention_pooling"), d, device)?,
+            nucleotide_head: if c.predict_nucleotides {
+                Some(load_linear(w, &format!("{prefix}.nucleotide_head"), d, c.vocab_size, true, device)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Writes the encoder at `prefix`.
+    pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
+        sink.put(&format!("{prefix}.token_embedding.weight"), self.token_embedding.weight.val());
+        sink.put(&format!("{prefix}.position_embedding.position_embedding.weight"), self.position_embedding.weight.val());
+        self.transformer.save(&format!("{prefix}.transformer"), sink);
+        self.attention_pooling.save(&format!("{prefix}.attention_pooling"), sink);
+        if let Some(h) = &self.nucleotide_head {
+            save_linear(h, &format!("{prefix}.nucleotide_head"), sink);
+        }
+    }
+
+    /// `tokens`: int `[batch, n_asv, L]` with `L ≤ max_bp + 1`.
+    ///
+    /// Every ASV slot runs through the transformer (no data-dependent branch, so the
+    /// graph exports as is); all-padding slots are then zeroed, which is what the
+    /// reference gets by skipping them.
+    pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> AsvEncoding<B> {
+        let [b, s, l] = tokens.dims();
+        let n = b * s;
+        let flat = tokens.reshape([n, l]);
+        let mask = flat.clone().greater_elem(0).float();
+        let d = self.position_embedding.weight.dims()[1];
+        let positions = self.position_embedding.weight.val().slice([0..l, 0..d]).reshape([1, l, d]);
+        let x = self.token_embedding.forward(flat) + positions;
+        let row_valid = mask.clone().sum_dim(1).clamp_max(1.0).reshape([n, 1, 1]);
+        let h = self.transformer.forward(x, mask.clone()) * row_valid;
+        let nuc_logits = self.nucleotide_head.as_ref().map(|head| {
+            let logits = head.forward(h.clone());
+            let v = logits.dims()[2];
+            logits.reshape([b, s, l, v])
+        });
+        let embeddings = self.attention_pooling.forward(h, mask).reshape([b, s, d]);
+        AsvEncoding { embeddings, nuc_logits }
+    }
+}

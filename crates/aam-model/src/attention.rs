@@ -1,0 +1,81 @@
+//! Multi-head self-attention with a key-padding mask (PyTorch `nn.MultiheadAttention`,
+//! batch_first, packed `in_proj` split into q, k, v).
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::weights::{load_linear, save_linear, WeightError, WeightMap, WeightSink};
+
+/// Large negative score added at padded keys. Finite (not −∞) so that a row whose keys
+/// are all padding gets uniform weights instead of NaN; `exp(-1e9 - max)` is exactly
+/// 0 in f32, so rows with a valid key are unaffected.
+pub const MASKED_SCORE: f32 = -1.0e9;
+
+/// `softmax(QKᵀ/√(D/H)) V` over H heads, then the output projection.
+#[derive(Module, Debug)]
+pub struct SelfAttention<B: Backend> {
+    /// Query projection (rows 0..D of `in_proj_weight`).
+    pub query: Linear<B>,
+    /// Key projection (rows D..2D).
+    pub key: Linear<B>,
+    /// Value projection (rows 2D..3D).
+    pub value: Linear<B>,
+    /// `out_proj`.
+    pub output: Linear<B>,
+    dropout: Dropout,
+    heads: usize,
+}
+
+impl<B: Backend> SelfAttention<B> {
+    /// Freshly initialised attention of width `dim` with `heads` heads.
+    pub fn new(dim: usize, heads: usize, dropout: f64, device: &B::Device) -> Self {
+        let lin = || LinearConfig::new(dim, dim).init(device);
+        SelfAttention { query: lin(), key: lin(), value: lin(), output: lin(), dropout: DropoutConfig::new(dropout).init(), heads }
+    }
+
+    /// Loads `{prefix}.in_proj_weight [3D, D]`, `in_proj_bias [3D]`, `out_proj.*`.
+    pub fn load(w: &WeightMap, prefix: &str, dim: usize, heads: usize, dropout: f64, device: &B::Device) -> Result<Self, WeightError> {
+        let in_w: Tensor<B, 2> = w.tensor(&format!("{prefix}.in_proj_weight"), [3 * dim, dim], device)?;
+        let in_b: Tensor<B, 1> = w.tensor(&format!("{prefix}.in_proj_bias"), [3 * dim], device)?;
+        let part = |i: usize| {
+            let mut lin = LinearConfig::new(dim, dim).init(device);
+            lin.weight = burn::module::Param::from_tensor(in_w.clone().slice([i * dim..(i + 1) * dim, 0..dim]).transpose());
+            lin.bias = Some(burn::module::Param::from_tensor(in_b.clone().slice([i * dim..(i + 1) * dim])));
+            lin
+        };
+        Ok(SelfAttention {
+            query: part(0),
+            key: part(1),
+            value: part(2),
+            output: load_linear(w, &format!("{prefix}.out_proj"), dim, dim, true, device)?,
+            dropout: DropoutConfig::new(dropout).init(),
+            heads,
+        })
+    }
+
+    /// Writes the packed PyTorch layout back.
+    pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
+        let ws = [&self.query, &self.key, &self.value].map(|l| l.weight.val().transpose());
+        let bs = [&self.query, &self.key, &self.value].map(|l| l.bias.as_ref().expect("attention projections have a bias").val());
+        sink.put(&format!("{prefix}.in_proj_weight"), Tensor::cat(ws.to_vec(), 0));
+        sink.put(&format!("{prefix}.in_proj_bias"), Tensor::cat(bs.to_vec(), 0));
+        save_linear(&self.output, &format!("{prefix}.out_proj"), sink);
+    }
+
+    /// `x`: `[n, t, D]`; `key_bias`: `[n, 1, 1, t]`, 0 at valid keys and
+    /// [`MASKED_SCORE`] at padding. Returns `[n, t, D]`.
+    pub fn forward(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [n, t, d] = x.dims();
+        let h = self.heads;
+        let dh = d / h;
+        let split = |y: Tensor<B, 3>| y.reshape([n, t, h, dh]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
+        let weights = self.dropout.forward(softmax(scores, 3));
+        let out = weights.matmul(v).swap_dims(1, 2).reshape([n, t, d]);
+        self.output.forward(out)
+    }
+}

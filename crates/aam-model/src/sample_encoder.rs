@@ -1,0 +1,81 @@
+//! Sample encoder (reference `SampleSequenceEncoder`, spec §3.6): ASV embeddings plus
+//! an ASV-slot position embedding through the ASV-level transformer.
+
+use burn::nn::{Embedding, EmbeddingConfig};
+use burn::prelude::*;
+
+use crate::asv_encoder::AsvEncoder;
+use crate::config::{ModelConfig, Stack};
+use crate::transformer::TransformerStack;
+use crate::weights::{load_embedding, WeightError, WeightMap, WeightSink};
+
+/// Extra rows of the sample position table beyond `token_limit` (reference value).
+pub const SAMPLE_POSITION_EXTRA: usize = 5;
+
+/// ASV-level encoder of a sample.
+#[derive(Module, Debug)]
+pub struct SampleEncoder<B: Backend> {
+    /// `asv_encoder`.
+    pub asv_encoder: AsvEncoder<B>,
+    /// `sample_position_embedding.position_embedding` `[token_limit + 5, D]`.
+    pub sample_position_embedding: Embedding<B>,
+    /// `sample_transformer`.
+    pub sample_transformer: TransformerStack<B>,
+}
+
+/// Sample encoder outputs.
+#[derive(Debug, Clone)]
+pub struct SampleEncoding<B: Backend> {
+    /// Per-ASV sample embeddings `[batch, n_asv, D]`, zero on empty slots.
+    pub sample_embeddings: Tensor<B, 3>,
+    /// 1 where the slot holds an ASV, `[batch, n_asv]`.
+    pub asv_mask: Tensor<B, 2>,
+    /// Nucleotide logits `[batch, n_asv, L, V]`, when the head exists.
+    pub nuc_logits: Option<Tensor<B, 4>>,
+}
+
+impl<B: Backend> SampleEncoder<B> {
+    /// Freshly initialised encoder.
+    pub fn new(c: &ModelConfig, device: &B::Device) -> Self {
+        SampleEncoder {
+            asv_encoder: AsvEncoder::new(c, device),
+            sample_position_embedding: EmbeddingConfig::new(c.token_limit + SAMPLE_POSITION_EXTRA, c.embedding_dim).init(device),
+            sample_transformer: TransformerStack::new(&c.stack(Stack::Sample), device),
+        }
+    }
+
+    /// Loads the encoder at `prefix` (e.g. `sample_encoder`).
+    pub fn load(w: &WeightMap, prefix: &str, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
+        Ok(SampleEncoder {
+            asv_encoder: AsvEncoder::load(w, &format!("{prefix}.asv_encoder"), c, device)?,
+            sample_position_embedding: load_embedding(
+                w,
+                &format!("{prefix}.sample_position_embedding.position_embedding.weight"),
+                c.token_limit + SAMPLE_POSITION_EXTRA,
+                c.embedding_dim,
+                device,
+            )?,
+            sample_transformer: TransformerStack::load(w, &format!("{prefix}.sample_transformer"), &c.stack(Stack::Sample), device)?,
+        })
+    }
+
+    /// Writes the encoder at `prefix`.
+    pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
+        self.asv_encoder.save(&format!("{prefix}.asv_encoder"), sink);
+        sink.put(&format!("{prefix}.sample_position_embedding.position_embedding.weight"), self.sample_position_embedding.weight.val());
+        self.sample_transformer.save(&format!("{prefix}.sample_transformer"), sink);
+    }
+
+    /// `tokens`: int `[batch, n_asv, L]`, `n_asv ≤ token_limit + 5`.
+    pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> SampleEncoding<B> {
+        let [b, s, _] = tokens.dims();
+        let asv_mask3 = tokens.clone().sum_dim(2).greater_elem(0).float();
+        let asv_mask = asv_mask3.clone().reshape([b, s]);
+        let asv = self.asv_encoder.forward(tokens);
+        let d = asv.embeddings.dims()[2];
+        let positions = self.sample_position_embedding.weight.val().slice([0..s, 0..d]).reshape([1, s, d]);
+        let a = asv.embeddings * asv_mask3.clone() + positions;
+        let sample_embeddings = self.sample_transformer.forward(a, asv_mask.clone()) * asv_mask3;
+        SampleEncoding { sample_embeddings, asv_mask, nuc_logits: asv.nuc_logits }
+    }
+}

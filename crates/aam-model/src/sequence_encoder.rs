@@ -1,0 +1,85 @@
+//! Sequence encoder (reference `SequenceEncoder`, spec §3.7): the pretrained base.
+//! Sample encoder → encoder transformer → attention pooling → sample embedding
+//! (`unifrac`) or a linear head (`faith_pd`, `taxonomy`).
+
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+
+use crate::attention_pooling::AttentionPooling;
+use crate::config::{ModelConfig, Stack};
+use crate::sample_encoder::SampleEncoder;
+use crate::transformer::TransformerStack;
+use crate::weights::{load_linear, save_linear, WeightError, WeightMap, WeightSink};
+
+/// The base model.
+#[derive(Module, Debug)]
+pub struct SequenceEncoder<B: Backend> {
+    /// `sample_encoder`.
+    pub sample_encoder: SampleEncoder<B>,
+    /// `encoder_transformer`.
+    pub encoder_transformer: TransformerStack<B>,
+    /// `attention_pooling` to the sample embedding.
+    pub attention_pooling: AttentionPooling<B>,
+    /// `output_head` for `faith_pd` / `taxonomy`.
+    pub output_head: Option<Linear<B>>,
+}
+
+/// Base model outputs.
+#[derive(Debug, Clone)]
+pub struct EncoderOutput<B: Backend> {
+    /// Pooled sample embedding `[batch, D]` (UniFrac distances are computed on it).
+    pub embeddings: Tensor<B, 2>,
+    /// Per-ASV sample embeddings `[batch, n_asv, D]` (`base_embeddings`).
+    pub sample_embeddings: Tensor<B, 3>,
+    /// 1 where the slot holds an ASV, `[batch, n_asv]`.
+    pub asv_mask: Tensor<B, 2>,
+    /// Base head output `[batch, base_output_dim]` for `faith_pd` / `taxonomy`.
+    pub base_prediction: Option<Tensor<B, 2>>,
+    /// Nucleotide logits `[batch, n_asv, L, V]`.
+    pub nuc_predictions: Option<Tensor<B, 4>>,
+}
+
+impl<B: Backend> SequenceEncoder<B> {
+    /// Freshly initialised base model.
+    pub fn new(c: &ModelConfig, device: &B::Device) -> Self {
+        SequenceEncoder {
+            sample_encoder: SampleEncoder::new(c, device),
+            encoder_transformer: TransformerStack::new(&c.stack(Stack::Encoder), device),
+            attention_pooling: AttentionPooling::new(c.embedding_dim, device),
+            output_head: c.base_output_dim().map(|k| LinearConfig::new(c.embedding_dim, k).init(device)),
+        }
+    }
+
+    /// Loads the base model whose keys start with `prefix` (`""` for a pretrained
+    /// encoder file, `"base_model."` inside a predictor).
+    pub fn load(w: &WeightMap, prefix: &str, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
+        Ok(SequenceEncoder {
+            sample_encoder: SampleEncoder::load(w, &format!("{prefix}sample_encoder"), c, device)?,
+            encoder_transformer: TransformerStack::load(w, &format!("{prefix}encoder_transformer"), &c.stack(Stack::Encoder), device)?,
+            attention_pooling: AttentionPooling::load(w, &format!("{prefix}attention_pooling"), c.embedding_dim, device)?,
+            output_head: match c.base_output_dim() {
+                Some(k) => Some(load_linear(w, &format!("{prefix}output_head"), c.embedding_dim, k, true, device)?),
+                None => None,
+            },
+        })
+    }
+
+    /// Writes the base model with key prefix `prefix`.
+    pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
+        self.sample_encoder.save(&format!("{prefix}sample_encoder"), sink);
+        self.encoder_transformer.save(&format!("{prefix}encoder_transformer"), sink);
+        self.attention_pooling.save(&format!("{prefix}attention_pooling"), sink);
+        if let Some(h) = &self.output_head {
+            save_linear(h, &format!("{prefix}output_head"), sink);
+        }
+    }
+
+    /// `tokens`: int `[batch, n_asv, max_bp + 1]`.
+    pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> EncoderOutput<B> {
+        let s = self.sample_encoder.forward(tokens);
+        let h = self.encoder_transformer.forward(s.sample_embeddings.clone(), s.asv_mask.clone());
+        let embeddings = self.attention_pooling.forward(h, s.asv_mask.clone());
+        let base_prediction = self.output_head.as_ref().map(|head| head.forward(embeddings.clone()));
+        EncoderOutput { embeddings, sample_embeddings: s.sample_embeddings, asv_mask: s.asv_mask, base_prediction, nuc_predictions: s.nuc_logits }
+    }
+}

@@ -1,0 +1,64 @@
+//! A stack of pre-norm layers followed by one extra LayerNorm (eps 1e-6), the
+//! reference `TransformerEncoder` (keys `{prefix}.encoder.layers.N.*`, `{prefix}.norm.*`).
+
+use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::prelude::*;
+
+use crate::attention::MASKED_SCORE;
+use crate::config::StackConfig;
+use crate::encoder_layer::EncoderLayer;
+use crate::weights::{load_layer_norm, save_layer_norm, WeightError, WeightMap, WeightSink};
+
+/// Epsilon of the LayerNorm after the stack.
+pub const FINAL_NORM_EPS: f64 = 1e-6;
+
+/// A transformer stack.
+#[derive(Module, Debug)]
+pub struct TransformerStack<B: Backend> {
+    /// The layers, in order.
+    pub layers: Vec<EncoderLayer<B>>,
+    /// The LayerNorm after the last layer.
+    pub norm: LayerNorm<B>,
+}
+
+/// Turns a validity mask `[n, t]` (1 valid, 0 padding) into the additive key bias
+/// `[n, 1, 1, t]` used by attention.
+pub fn key_bias<B: Backend>(mask: Tensor<B, 2>) -> Tensor<B, 4> {
+    let [n, t] = mask.dims();
+    (mask.neg() + 1.0).mul_scalar(MASKED_SCORE).reshape([n, 1, 1, t])
+}
+
+impl<B: Backend> TransformerStack<B> {
+    /// A freshly initialised stack.
+    pub fn new(c: &StackConfig, device: &B::Device) -> Self {
+        TransformerStack {
+            layers: (0..c.layers).map(|_| EncoderLayer::new(c, device)).collect(),
+            norm: LayerNormConfig::new(c.dim).with_epsilon(FINAL_NORM_EPS).init(device),
+        }
+    }
+
+    /// Loads the stack at `prefix`.
+    pub fn load(w: &WeightMap, prefix: &str, c: &StackConfig, device: &B::Device) -> Result<Self, WeightError> {
+        let layers = (0..c.layers).map(|i| EncoderLayer::load(w, &format!("{prefix}.encoder.layers.{i}"), c, device)).collect::<Result<_, _>>()?;
+        Ok(TransformerStack { layers, norm: load_layer_norm(w, &format!("{prefix}.norm"), c.dim, FINAL_NORM_EPS, device)? })
+    }
+
+    /// Writes the stack at `prefix`.
+    pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
+        for (i, l) in self.layers.iter().enumerate() {
+            l.save(&format!("{prefix}.encoder.layers.{i}"), sink);
+        }
+        save_layer_norm(&self.norm, &format!("{prefix}.norm"), sink);
+    }
+
+    /// `x`: `[n, t, D]`; `mask`: `[n, t]` (1 valid, 0 padding). Padded queries are
+    /// computed too (they attend to the valid keys). Returns `[n, t, D]`.
+    pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 2>) -> Tensor<B, 3> {
+        let bias = key_bias(mask);
+        let mut h = x;
+        for layer in &self.layers {
+            h = layer.forward(h, bias.clone());
+        }
+        self.norm.forward(h)
+    }
+}

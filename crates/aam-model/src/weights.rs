@@ -1,0 +1,243 @@
+//! Weights by key path, in the reference (PyTorch state-dict) naming and layout.
+//!
+//! Every block loads its parameters from a [`WeightMap`] under a prefix and writes
+//! them back into a [`WeightSink`] under the same names, as candle's model files do.
+//! Linear weights are stored PyTorch-style `[out, in]` and transposed to Burn's
+//! `[in, out]`; the attention `in_proj_weight [3D, D]` is split into q, k, v.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use burn::module::Param;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use safetensors::{Dtype, SafeTensors};
+
+/// Errors loading or saving weights.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightError {
+    /// The weights file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a readable safetensors file, or holds an unsupported dtype.
+    #[error("{0}")]
+    Format(String),
+    /// A parameter the configuration needs is absent.
+    #[error("weights lack '{0}'; the weights do not belong to this configuration (check encoder_type, predict_nucleotides and layer counts)")]
+    Missing(String),
+    /// A parameter has another shape than the configuration implies.
+    #[error("'{key}' has shape {found:?} but the configuration needs {expected:?}; check embedding_dim, vocab_size, max_bp, token_limit and intermediate_size")]
+    Shape {
+        /// Key.
+        key: String,
+        /// Shape in the file.
+        found: Vec<usize>,
+        /// Shape the configuration implies.
+        expected: Vec<usize>,
+    },
+    /// Keys in the file that no parameter of the configuration uses.
+    #[error("{count} weights are not used by this configuration, e.g. {examples}; the weights belong to another model shape")]
+    Unused {
+        /// How many.
+        count: usize,
+        /// Up to five names.
+        examples: String,
+    },
+}
+
+/// Named f32 tensors read from a safetensors file (F32, F64, F16 and BF16 are
+/// converted to f32). Prefixes `_orig_mod.` (torch.compile) and `module.` (DDP) are
+/// stripped.
+#[derive(Debug, Default, Clone)]
+pub struct WeightMap {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    used: std::cell::RefCell<HashSet<String>>,
+}
+
+fn strip_prefixes(mut k: &str) -> &str {
+    loop {
+        if let Some(r) = k.strip_prefix("_orig_mod.") {
+            k = r;
+        } else if let Some(r) = k.strip_prefix("module.") {
+            k = r;
+        } else {
+            return k;
+        }
+    }
+}
+
+impl WeightMap {
+    /// Parses safetensors bytes. `origin` names the source in error messages.
+    pub fn from_safetensors(bytes: &[u8], origin: &str) -> Result<Self, WeightError> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| WeightError::Format(format!("{origin}: not a safetensors file ({e})")))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                Dtype::F64 => data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+                Dtype::F16 => data.chunks_exact(2).map(|c| half_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+                Dtype::BF16 => data.chunks_exact(2).map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16)).collect(),
+                other => return Err(WeightError::Format(format!("{origin}: tensor '{name}' has dtype {other:?}; only floating-point weights are supported"))),
+            };
+            tensors.insert(strip_prefixes(&name).to_string(), (view.shape().to_vec(), values));
+        }
+        Ok(WeightMap { tensors, used: Default::default() })
+    }
+
+    /// Reads a safetensors file.
+    pub fn load(path: &Path) -> Result<Self, WeightError> {
+        let bytes = std::fs::read(path).map_err(|source| WeightError::Io { path: path.display().to_string(), source })?;
+        Self::from_safetensors(&bytes, &path.display().to_string())
+    }
+
+    /// Whether `key` exists.
+    pub fn contains(&self, key: &str) -> bool {
+        self.tensors.contains_key(key)
+    }
+
+    /// All keys.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.tensors.keys()
+    }
+
+    /// The values of `key`, checked against `shape`; marks it used.
+    pub fn get(&self, key: &str, shape: &[usize]) -> Result<&[f32], WeightError> {
+        let (found, values) = self.tensors.get(key).ok_or_else(|| WeightError::Missing(key.to_string()))?;
+        if found.as_slice() != shape {
+            return Err(WeightError::Shape { key: key.to_string(), found: found.clone(), expected: shape.to_vec() });
+        }
+        self.used.borrow_mut().insert(key.to_string());
+        Ok(values)
+    }
+
+    /// A float tensor from `key`.
+    pub fn tensor<B: Backend, const D: usize>(&self, key: &str, shape: [usize; D], device: &B::Device) -> Result<Tensor<B, D>, WeightError> {
+        let v = self.get(key, &shape)?;
+        Ok(Tensor::from_data(TensorData::new(v.to_vec(), shape), device))
+    }
+
+    /// Errors when some key (under `prefix`) was never read.
+    pub fn check_all_used(&self, prefix: &str) -> Result<(), WeightError> {
+        let used = self.used.borrow();
+        let unused: Vec<&String> = self.tensors.keys().filter(|k| k.starts_with(prefix) && !used.contains(*k)).collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        let examples = unused.iter().take(5).map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        Err(WeightError::Unused { count: unused.len(), examples })
+    }
+
+    /// Inserts a tensor (used by tests and by checkpoint conversion).
+    pub fn insert(&mut self, key: &str, shape: Vec<usize>, values: Vec<f32>) {
+        self.tensors.insert(key.to_string(), (shape, values));
+    }
+}
+
+/// IEEE half → f32 (safetensors F16 entries are converted, not rejected).
+fn half_to_f32(h: u16) -> f32 {
+    let sign = u32::from(h >> 15) << 31;
+    let exp = (h >> 10) & 0x1f;
+    let frac = u32::from(h & 0x3ff);
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // Subnormal: normalise.
+            let mut e = 127 - 15 + 1;
+            let mut f = frac;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | ((e as u32) << 23) | ((f & 0x3ff) << 13)
+        }
+        0x1f => sign | 0x7f80_0000 | (frac << 13),
+        e => sign | ((u32::from(e) + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Collects named tensors (PyTorch layout) for writing.
+#[derive(Debug, Default)]
+pub struct WeightSink {
+    /// `(key, shape, values)` in insertion order.
+    pub entries: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl WeightSink {
+    /// Adds a float tensor.
+    pub fn put<B: Backend, const D: usize>(&mut self, key: &str, t: Tensor<B, D>) {
+        let shape = t.dims().to_vec();
+        let values = t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data");
+        self.entries.push((key.to_string(), shape, values));
+    }
+
+    /// Serialises to safetensors bytes with `metadata`.
+    pub fn to_safetensors(&self, metadata: Option<std::collections::HashMap<String, String>>) -> Result<Vec<u8>, WeightError> {
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> =
+            self.entries.iter().map(|(k, s, v)| (k.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect(), s.clone())).collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+            .iter()
+            .map(|(k, b, s)| (k.clone(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("consistent view")))
+            .collect();
+        safetensors::serialize(views, metadata).map_err(|e| WeightError::Format(format!("cannot serialise weights: {e}")))
+    }
+
+    /// Turns the collected tensors into a [`WeightMap`] (round trip without a file).
+    pub fn into_map(self) -> WeightMap {
+        let mut m = WeightMap::default();
+        for (k, s, v) in self.entries {
+            m.insert(&k, s, v);
+        }
+        m
+    }
+}
+
+/// Loads a PyTorch `Linear` (`weight [out, in]`, optional `bias [out]`).
+pub fn load_linear<B: Backend>(w: &WeightMap, prefix: &str, d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Result<Linear<B>, WeightError> {
+    let mut lin = LinearConfig::new(d_in, d_out).with_bias(bias).init(device);
+    let weight: Tensor<B, 2> = w.tensor(&format!("{prefix}.weight"), [d_out, d_in], device)?;
+    lin.weight = Param::from_tensor(weight.transpose());
+    if bias {
+        lin.bias = Some(Param::from_tensor(w.tensor(&format!("{prefix}.bias"), [d_out], device)?));
+    }
+    Ok(lin)
+}
+
+/// Writes a `Linear` in PyTorch layout.
+pub fn save_linear<B: Backend>(lin: &Linear<B>, prefix: &str, sink: &mut WeightSink) {
+    sink.put(&format!("{prefix}.weight"), lin.weight.val().transpose());
+    if let Some(b) = &lin.bias {
+        sink.put(&format!("{prefix}.bias"), b.val());
+    }
+}
+
+/// Loads a `LayerNorm` (`weight`, `bias`) with `epsilon`.
+pub fn load_layer_norm<B: Backend>(w: &WeightMap, prefix: &str, dim: usize, epsilon: f64, device: &B::Device) -> Result<LayerNorm<B>, WeightError> {
+    let mut ln = LayerNormConfig::new(dim).with_epsilon(epsilon).init(device);
+    ln.gamma = Param::from_tensor(w.tensor(&format!("{prefix}.weight"), [dim], device)?);
+    ln.beta = Some(Param::from_tensor(w.tensor(&format!("{prefix}.bias"), [dim], device)?));
+    Ok(ln)
+}
+
+/// Writes a `LayerNorm` as `weight`/`bias`.
+pub fn save_layer_norm<B: Backend>(ln: &LayerNorm<B>, prefix: &str, sink: &mut WeightSink) {
+    sink.put(&format!("{prefix}.weight"), ln.gamma.val());
+    if let Some(b) = &ln.beta {
+        sink.put(&format!("{prefix}.bias"), b.val());
+    }
+}
+
+/// Loads an `Embedding` table `[n, dim]`.
+pub fn load_embedding<B: Backend>(w: &WeightMap, key: &str, n: usize, dim: usize, device: &B::Device) -> Result<Embedding<B>, WeightError> {
+    let mut e = EmbeddingConfig::new(n, dim).init(device);
+    e.weight = Param::from_tensor(w.tensor(key, [n, dim], device)?);
+    Ok(e)
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's single test command (README, .ci/run). Installs what the tests need on a
+# fresh Debian machine, then runs the whole workspace test suite in the one build profile
+# that the main job also uses (dependencies optimised, our crates incremental).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install the Rust toolchain (https://rustup.rs) first" >&2
+  exit 1
+fi
+# gcc/g++ build the few C parts of dependencies; present on the CI image, installed if not.
+if ! command -v cc >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq build-essential
+fi
+if [ ! -d ../shared/data ]; then
+  echo "warning: ../shared/data not found; the tests that read the shared datasets will fail" >&2
+fi
+
+cargo test --workspace --locked "$@"
