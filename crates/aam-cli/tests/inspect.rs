@@ -81,8 +81,8 @@ fn inspect_numeric_target_and_rarefaction() {
     ]);
     let r = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(r.contains("1 samples dropped"), "{r}");
-    assert!(line(&r, "samples").ends_with(" 33"));
+    assert!(r.contains("3 samples dropped (L3S242, L3S341, L3S360)"), "{r}");
+    assert!(line(&r, "samples").ends_with(" 31"));
     assert!(line(&r, "depth").contains("min 1000") && line(&r, "depth").contains("max 1000"));
     assert!(r.contains("numeric (regression)"));
     assert!(line(&r, "values").contains("min 0") && line(&r, "values").contains("max 168"), "{r}");

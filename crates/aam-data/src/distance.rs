@@ -403,29 +403,28 @@ fn read_labelled(path: &Path, delimiter: u8) -> Result<(Vec<String>, Vec<f64>, S
         rows_values.push(vals);
     }
     crate::table::check_unique(path, &col_ids, "column sample")?;
-    let col_pos: HashMap<&str, usize> = col_ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
-    let mut values = Vec::with_capacity(row_ids.len() * row_ids.len());
-    for row in &rows_values {
-        for other in &row_ids {
-            let Some(&c) = col_pos.get(other.as_str()) else {
-                return Err(DataError::format(path, format!("sample '{other}' labels a row but no column; rows and columns must hold the same samples")));
-            };
-            values.push(row[c]);
-        }
-    }
-    if col_ids.len() != row_ids.len() {
+    crate::table::check_unique(path, &row_ids, "row sample")?;
+    let col_pos: HashMap<&str, usize> = col_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let row_set: std::collections::HashSet<&str> = row_ids.iter().map(String::as_str).collect();
+    let rows_only: Vec<String> = row_ids.iter().filter(|r| !col_pos.contains_key(r.as_str())).map(|r| format!("'{r}'")).collect();
+    let cols_only: Vec<String> = col_ids.iter().filter(|c| !row_set.contains(c.as_str())).map(|c| format!("'{c}'")).collect();
+    if !rows_only.is_empty() || !cols_only.is_empty() {
         return Err(DataError::format(
             path,
             format!(
-                "{} rows but {} columns; a distance matrix is square",
-                row_ids.len(),
-                col_ids.len()
+                "rows and columns must hold the same samples: {} only label a row ({}), {} only label a column ({}); a distance matrix is square",
+                rows_only.len(),
+                name_list(&rows_only, 10),
+                cols_only.len(),
+                name_list(&cols_only, 10)
             ),
         ));
+    }
+    let mut values = Vec::with_capacity(row_ids.len() * row_ids.len());
+    for row in &rows_values {
+        for other in &row_ids {
+            values.push(row[col_pos[other.as_str()]]);
+        }
     }
     Ok((row_ids, values, "row and column labels".into()))
 }
