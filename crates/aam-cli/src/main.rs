@@ -18,12 +18,24 @@ struct Cli {
 enum Command {
     /// Show and validate a feature table, UniFrac matrices, Faith PD and metadata.
     Inspect(commands::inspect::InspectArgs),
+    /// Pretrain the sequence encoder on UniFrac distances and masked nucleotides.
+    Pretrain(commands::pretrain::PretrainArgs),
+    /// Train (fine-tune) a predictor on a metadata column.
+    Train(commands::train::TrainArgs),
+    /// Convert a reference PyTorch AAM state dict into an aam checkpoint.
+    ImportTorch(commands::import_torch::ImportTorchArgs),
+    /// Run one eval-mode forward pass on a token array and write every output.
+    Forward(commands::forward::ForwardArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => commands::inspect::run(&args),
+        Command::Pretrain(args) => commands::pretrain::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::ImportTorch(args) => commands::import_torch::run(&args),
+        Command::Forward(args) => commands::forward::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

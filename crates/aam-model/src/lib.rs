@@ -14,6 +14,7 @@ pub mod attention;
 pub mod attention_pooling;
 pub mod config;
 pub mod encoder_layer;
+pub mod model;
 pub mod sample_encoder;
 pub mod sequence_encoder;
 pub mod sequence_predictor;
@@ -21,6 +22,7 @@ pub mod transformer;
 pub mod weights;
 
 pub use config::{Activation, EncoderType, ModelConfig};
+pub use model::{AamModel, ModelOutputs};
 pub use sequence_encoder::{EncoderOutput, SequenceEncoder};
 pub use sequence_predictor::{PredictorOutput, SequencePredictor};
 pub use weights::{WeightError, WeightMap, WeightSink};

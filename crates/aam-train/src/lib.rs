@@ -1,5 +1,20 @@
-//! Training of AAM models: losses, optimizers, schedulers, checkpoints.
+//! # aam-train
 //!
-//! Not implemented yet: this crate is filled in by the issues that follow the data layer
-//! (model: issue 3, train: issue 3, export and runtime: issue 4, C ABI: issue 5).
+//! Training of AAM models on CPU (Burn ndarray) or, behind features, GPU backends:
+//! losses (UniFrac, masked nucleotides, Faith PD, target, count), optimizers (AdamW,
+//! Adam, SGD), learning-rate schedules, gradient clipping and accumulation, early
+//! stopping, validation metrics and atomic, resumable checkpoints.
 #![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod losses;
+pub mod masking;
+pub mod metrics;
+pub mod options;
+pub mod schedule;
+pub mod trainer;
+
+pub use checkpoint::{CheckpointConfig, DataSettings, ModelKind, TargetInfo};
+pub use options::{LossWeights, OptimizerKind, TrainOptions};
+pub use schedule::{Schedule, ScheduleKind};
+pub use trainer::{fit, FitReport, TrainData};

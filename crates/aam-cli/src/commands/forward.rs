@@ -1,0 +1,81 @@
+//! `aam forward`: one eval-mode forward pass on a token array, writing every output
+//! under the reference names.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use aam_model::{AamModel, CpuBackend, ModelOutputs, SequenceEncoder, SequencePredictor, WeightSink};
+use aam_train::{checkpoint, ModelKind};
+use anyhow::{bail, Context, Result};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use clap::Args;
+use ndarray::Array3;
+
+/// Arguments of `aam forward`.
+#[derive(Args, Debug)]
+pub struct ForwardArgs {
+    /// Checkpoint directory (from `aam train`, `aam pretrain` or `aam import-torch`).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Tokens, int64 (or int32) .npy `[batch, n_asv, max_bp + 1]`.
+    #[arg(long)]
+    pub tokens: PathBuf,
+    /// Output safetensors file.
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+fn read_tokens(path: &std::path::Path) -> Result<Array3<i64>> {
+    if let Ok(a) = ndarray_npy::read_npy::<_, Array3<i64>>(path) {
+        return Ok(a);
+    }
+    let a: Array3<i32> = ndarray_npy::read_npy(path).with_context(|| format!("{}: expected an int64 or int32 .npy of shape [batch, n_asv, max_bp + 1]", path.display()))?;
+    Ok(a.mapv(i64::from))
+}
+
+/// Runs `aam forward`.
+pub fn run(args: &ForwardArgs) -> Result<()> {
+    let config = checkpoint::load_config(&args.checkpoint)?;
+    let tokens = read_tokens(&args.tokens)?;
+    let (b, s, l) = tokens.dim();
+    let m = &config.model;
+    if b == 0 || s == 0 || l == 0 || l > m.max_bp + 1 || s > m.token_limit + aam_model::sample_encoder::SAMPLE_POSITION_EXTRA {
+        bail!(
+            "{}: tokens have shape [{b}, {s}, {l}]; this model takes [batch ≥ 1, 1 ≤ n_asv ≤ {}, 1 ≤ L ≤ {}]",
+            args.tokens.display(),
+            m.token_limit + aam_model::sample_encoder::SAMPLE_POSITION_EXTRA,
+            m.max_bp + 1
+        );
+    }
+    if let Some((idx, v)) = tokens.indexed_iter().find(|(_, &v)| v < 0 || v as usize >= m.vocab_size) {
+        bail!("{}: token {v} at {idx:?} is outside the vocabulary 0..{}", args.tokens.display(), m.vocab_size);
+    }
+    let device = Default::default();
+    let input = Tensor::<CpuBackend, 3, Int>::from_data(TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]), &device);
+    let out: ModelOutputs<CpuBackend> = match config.kind {
+        ModelKind::Predictor => checkpoint::load_model::<CpuBackend, SequencePredictor<CpuBackend>>(&args.checkpoint, "model.safetensors", m, &device)?.forward_all(input),
+        ModelKind::Encoder => checkpoint::load_model::<CpuBackend, SequenceEncoder<CpuBackend>>(&args.checkpoint, "model.safetensors", m, &device)?.forward_all(input),
+    };
+    let mut sink = WeightSink::default();
+    if let Some(t) = out.target_prediction {
+        sink.put("target_prediction", t);
+    }
+    if let Some(c) = out.count_prediction {
+        sink.put("count_prediction", c);
+    }
+    sink.put("base_embeddings", out.base_embeddings);
+    sink.put("embeddings", out.embeddings);
+    if let Some(n) = out.nuc_predictions {
+        sink.put("nuc_predictions", n);
+    }
+    if let Some(p) = out.base_prediction {
+        sink.put("base_prediction", p);
+    }
+    let names: Vec<String> = sink.entries.iter().map(|e| format!("{} {:?}", e.0, e.1)).collect();
+    let mut meta = HashMap::new();
+    meta.insert("checkpoint".to_string(), args.checkpoint.display().to_string());
+    checkpoint::write_atomic(&args.output, &sink.to_safetensors(Some(meta))?)?;
+    println!("wrote {}: {}", args.output.display(), names.join(", "));
+    Ok(())
+}

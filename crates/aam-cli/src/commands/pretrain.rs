@@ -1,0 +1,114 @@
+//! `aam pretrain`: self-supervised pretraining of the sequence encoder on UniFrac
+//! distances (and masked nucleotides, and Faith PD for the `faith_pd` encoder type).
+
+use aam_data::{load_faith_pd, Dataset, Metadata};
+use aam_model::{CpuAutodiff, EncoderType, ModelConfig, SequenceEncoder};
+use aam_train::{fit, CheckpointConfig, DataSettings, ModelKind, TrainData};
+use anyhow::{bail, Result};
+use burn::prelude::*;
+use clap::{Args, ValueEnum};
+
+use super::training_args::{align_matrix, check_output, groups, load_input_table, make_split, ArchArgs, InputArgs, OptimArgs};
+
+/// Arguments of `aam pretrain`.
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    arch: ArchArgs,
+    #[command(flatten)]
+    optim: OptimArgs,
+    /// What the encoder learns: UniFrac distances between sample embeddings, or Faith PD.
+    #[arg(long, value_enum, default_value_t = EncoderArg::Unifrac)]
+    encoder_type: EncoderArg,
+    /// Faith PD per sample (.tsv or 1-D .npy), for --encoder-type faith-pd.
+    #[arg(long)]
+    faith_pd: Option<std::path::PathBuf>,
+}
+
+/// `--encoder-type` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum EncoderArg {
+    /// Sample embeddings trained on UniFrac distances.
+    Unifrac,
+    /// A Faith PD head.
+    FaithPd,
+}
+
+/// Runs `aam pretrain`.
+pub fn run(args: &PretrainArgs) -> Result<()> {
+    let input = &args.input;
+    check_output(input)?;
+    let seed = args.optim.seed;
+    let mut table = load_input_table(input, seed)?;
+    let mut distances = None;
+    match (&input.unifrac_matrix, args.encoder_type) {
+        (Some(path), _) => {
+            let (t, m) = align_matrix(input, path, table)?;
+            table = t;
+            distances = Some(m);
+        }
+        (None, EncoderArg::Unifrac) => bail!("--unifrac-matrix is required for --encoder-type unifrac (make one with `ssu -i table.biom -t tree.nwk -m unweighted_fp32 -o unifrac.h5 --format hdf5_fp32`)"),
+        (None, EncoderArg::FaithPd) => {}
+    }
+    let faith = match (&args.faith_pd, args.encoder_type) {
+        (Some(path), EncoderArg::FaithPd) => Some(load_faith_pd(path, &table.sample_ids)?.aligned(&table.sample_ids)?),
+        (None, EncoderArg::FaithPd) => bail!("--faith-pd is required for --encoder-type faith-pd"),
+        _ => None,
+    };
+    let metadata = input.metadata.as_deref().map(Metadata::load).transpose()?;
+    let groups = groups(input, metadata.as_ref(), &table.sample_ids)?;
+    let split = make_split(input, &table.sample_ids, groups.as_deref(), None, seed)?;
+    let faith_pd = faith.map(|v| {
+        let train: Vec<f64> = split.train.iter().map(|&i| v[i]).collect();
+        let mean = train.iter().sum::<f64>() / train.len() as f64;
+        let std = (train.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / train.len() as f64).sqrt().max(1e-12);
+        v.iter().map(|x| ((x - mean) / std) as f32).collect::<Vec<f32>>()
+    });
+    let a = &args.arch;
+    let model_config = ModelConfig {
+        embedding_dim: a.embedding_dim,
+        max_bp: a.max_bp,
+        token_limit: a.token_limit,
+        asv_num_layers: a.attention_layers,
+        sample_num_layers: a.attention_layers,
+        encoder_num_layers: a.attention_layers,
+        count_num_layers: a.attention_layers,
+        target_num_layers: a.attention_layers,
+        asv_num_heads: a.attention_heads,
+        sample_num_heads: a.attention_heads,
+        encoder_num_heads: a.attention_heads,
+        count_num_heads: a.attention_heads,
+        target_num_heads: a.attention_heads,
+        dropout: a.dropout,
+        encoder_type: match args.encoder_type {
+            EncoderArg::Unifrac => EncoderType::Unifrac,
+            EncoderArg::FaithPd => EncoderType::FaithPd,
+        },
+        predict_nucleotides: args.optim.nuc_weight > 0.0,
+        ..ModelConfig::default()
+    };
+    model_config.validate().map_err(anyhow::Error::msg)?;
+    let config = CheckpointConfig {
+        format_version: aam_train::checkpoint::FORMAT_VERSION,
+        kind: ModelKind::Encoder,
+        model: model_config.clone(),
+        data: DataSettings { max_bp: a.max_bp, token_limit: a.token_limit, token_limit_policy: a.token_limit_policy.into(), rarefy_depth: input.rarefy_depth },
+        target: None,
+    };
+    let dataset = Dataset::new(table, a.max_bp, a.token_limit, a.token_limit_policy.into(), seed, distances, None)?;
+    let data = TrainData { dataset, split, faith_pd, target_kind: None, n_classes: 0, target_mean: 0.0, target_std: 1.0 };
+    let device = Default::default();
+    CpuAutodiff::seed(&device, seed);
+    let model = SequenceEncoder::<CpuAutodiff>::new(&model_config, &device);
+    let opts = args.optim.options(0.0, 0.0, false, false);
+    let report = fit::<CpuAutodiff, _>(model, &data, &opts, &input.output, &config, input.resume, &device)?;
+    eprintln!(
+        "done: best validation loss {:.4} at epoch {}; checkpoint in {}",
+        report.best.0,
+        report.best.1,
+        input.output.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `aam train`: fine-tune a predictor on a metadata column (regression or
+//! classification), optionally on top of a pretrained encoder.
+
+use std::path::PathBuf;
+
+use aam_data::error::name_list;
+use aam_data::{Dataset, Metadata, TargetKind};
+use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, SequencePredictor};
+use aam_train::{checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData};
+use anyhow::{bail, Context, Result};
+use burn::prelude::*;
+use clap::{Args, ValueEnum};
+
+use super::training_args::{align_matrix, check_output, groups, load_input_table, make_split, ArchArgs, InputArgs, OptimArgs};
+
+/// Arguments of `aam train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    arch: ArchArgs,
+    #[command(flatten)]
+    optim: OptimArgs,
+    /// Metadata column to predict.
+    #[arg(long, requires = "metadata")]
+    metadata_column: String,
+    /// Force regression (numeric) or classification (categorical) instead of detecting it.
+    #[arg(long, value_enum)]
+    target_type: Option<TargetArg>,
+    /// Pretrained encoder checkpoint directory (from `aam pretrain`); its architecture is used.
+    #[arg(long)]
+    pretrained_encoder: Option<PathBuf>,
+    /// Keep the pretrained encoder's weights fixed.
+    #[arg(long, requires = "pretrained_encoder")]
+    freeze_base: bool,
+    /// Weight of the target loss.
+    #[arg(long, default_value_t = 1.0)]
+    target_weight: f64,
+    /// Weight of the count loss (log1p relative abundance per ASV).
+    #[arg(long, default_value_t = 1.0)]
+    count_weight: f64,
+    /// Huber loss instead of MSE for regression.
+    #[arg(long)]
+    huber: bool,
+    /// Inverse-frequency class weights for classification.
+    #[arg(long)]
+    class_weights: bool,
+}
+
+/// `--target-type` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum TargetArg {
+    /// Regression.
+    Numeric,
+    /// Classification.
+    Categorical,
+}
+
+/// Runs `aam train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let input = &args.input;
+    check_output(input)?;
+    let seed = args.optim.seed;
+    let table = load_input_table(input, seed)?;
+    let md_path = input.metadata.as_ref().context("--metadata is required")?;
+    let metadata = Metadata::load(md_path)?;
+    let kind = args.target_type.map(|t| match t {
+        TargetArg::Numeric => TargetKind::Numeric,
+        TargetArg::Categorical => TargetKind::Categorical,
+    });
+    let target = metadata.target(&args.metadata_column, &table.sample_ids, kind)?;
+    if !target.absent_samples.is_empty() && !input.allow_sample_subset {
+        bail!(
+            "{}: {} of the table's samples have no metadata row: {}; add them, or pass --allow-sample-subset to leave them out",
+            md_path.display(),
+            target.absent_samples.len(),
+            name_list(&target.absent_samples, 10)
+        );
+    }
+    if !target.missing_samples.is_empty() {
+        eprintln!(
+            "warning: {} samples have no value in '{}' and are left out: {}",
+            target.missing_samples.len(),
+            args.metadata_column,
+            name_list(&target.missing_samples, 10)
+        );
+    }
+    let usable: Vec<usize> = (0..table.n_samples()).filter(|&i| target.values[i].is_some()).collect();
+    let values: Vec<f64> = usable.iter().map(|&i| target.values[i].expect("filtered")).collect();
+    let mut table = table.select_samples(&usable);
+    let mut values_by_id: std::collections::HashMap<String, f64> = table.sample_ids.iter().cloned().zip(values).collect();
+    let mut distances = None;
+    if let Some(path) = &input.unifrac_matrix {
+        let (t, m) = align_matrix(input, path, table)?;
+        table = t;
+        distances = Some(m);
+    }
+    let raw: Vec<f64> = table.sample_ids.iter().map(|s| values_by_id.remove(s).expect("aligned")).collect();
+    let classes: Option<Vec<usize>> = (target.kind == TargetKind::Categorical).then(|| raw.iter().map(|&v| v as usize).collect());
+    let groups = groups(input, Some(&metadata), &table.sample_ids)?;
+    let split = make_split(input, &table.sample_ids, groups.as_deref(), classes.as_deref(), seed)?;
+    let (mean, std) = match target.kind {
+        TargetKind::Numeric => {
+            let t: Vec<f64> = split.train.iter().map(|&i| raw[i]).collect();
+            let m = t.iter().sum::<f64>() / t.len() as f64;
+            let s = (t.iter().map(|x| (x - m).powi(2)).sum::<f64>() / t.len() as f64).sqrt();
+            (m, if s > 0.0 { s } else { 1.0 })
+        }
+        TargetKind::Categorical => (0.0, 1.0),
+    };
+    let targets: Vec<f32> = raw.iter().map(|&v| ((v - mean) / std) as f32).collect();
+    let n_classes = target.classes.len();
+    if target.kind == TargetKind::Categorical && n_classes < 2 {
+        bail!("column '{}' has a single class ({}); classification needs at least two", args.metadata_column, name_list(&target.classes, 3));
+    }
+
+    let device = Default::default();
+    CpuAutodiff::seed(&device, seed);
+    let (model_config, data_settings, base) = match &args.pretrained_encoder {
+        Some(dir) => {
+            let pre = checkpoint::load_config(dir)?;
+            if pre.kind != ModelKind::Encoder {
+                bail!("{} holds a {:?} checkpoint; --pretrained-encoder takes the output of `aam pretrain`", dir.display(), pre.kind);
+            }
+            let base: SequenceEncoder<CpuAutodiff> = checkpoint::load_model(dir, "model.safetensors", &pre.model, &device)?;
+            eprintln!("pretrained encoder: {} (D={}, max_bp {}, token limit {})", dir.display(), pre.model.embedding_dim, pre.model.max_bp, pre.model.token_limit);
+            (pre.model, pre.data, Some(base))
+        }
+        None => {
+            let a = &args.arch;
+            let layers = a.attention_layers;
+            let heads = a.attention_heads;
+            let c = ModelConfig {
+                embedding_dim: a.embedding_dim,
+                max_bp: a.max_bp,
+                token_limit: a.token_limit,
+                asv_num_layers: layers,
+                sample_num_layers: layers,
+                encoder_num_layers: layers,
+                count_num_layers: layers,
+                target_num_layers: layers,
+                asv_num_heads: heads,
+                sample_num_heads: heads,
+                encoder_num_heads: heads,
+                count_num_heads: heads,
+                target_num_heads: heads,
+                dropout: a.dropout,
+                predict_nucleotides: args.optim.nuc_weight > 0.0,
+                ..ModelConfig::default()
+            };
+            let d = DataSettings { max_bp: a.max_bp, token_limit: a.token_limit, token_limit_policy: a.token_limit_policy.into(), rarefy_depth: input.rarefy_depth };
+            (c, d, None)
+        }
+    };
+    let model_config = ModelConfig {
+        out_dim: if target.kind == TargetKind::Categorical { n_classes } else { 1 },
+        is_classifier: target.kind == TargetKind::Categorical,
+        ..model_config
+    };
+    model_config.validate().map_err(anyhow::Error::msg)?;
+    let model = match base {
+        Some(b) => SequencePredictor::with_base(b, &model_config, &device),
+        None => SequencePredictor::new(&model_config, &device),
+    };
+    let model = if args.freeze_base { model.freeze_base() } else { model };
+    let config = CheckpointConfig {
+        format_version: checkpoint::FORMAT_VERSION,
+        kind: ModelKind::Predictor,
+        model: model_config.clone(),
+        data: DataSettings { rarefy_depth: input.rarefy_depth, ..data_settings.clone() },
+        target: Some(TargetInfo { column: args.metadata_column.clone(), kind: target.kind, classes: target.classes.clone(), mean, std }),
+    };
+    let dataset = Dataset::new(table, data_settings.max_bp, data_settings.token_limit, data_settings.token_limit_policy, seed, distances, Some(targets))?;
+    let data = TrainData { dataset, split, faith_pd: None, target_kind: Some(target.kind), n_classes, target_mean: mean, target_std: std };
+    let unifrac_weight = if data.dataset.distances.is_some() { args.optim.unifrac_weight } else { 0.0 };
+    let mut opts = args.optim.options(args.target_weight, args.count_weight, args.huber, args.class_weights);
+    opts.weights.unifrac = unifrac_weight;
+    let report = fit::<CpuAutodiff, _>(model, &data, &opts, &input.output, &config, input.resume, &device)?;
+    eprintln!("done: best validation loss {:.4} at epoch {}; checkpoint in {}", report.best.0, report.best.1, input.output.display());
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! Arguments shared by `aam pretrain` and `aam train`, and the input preparation both do.
+
+use std::path::{Path, PathBuf};
+
+use aam_data::error::name_list;
+use aam_data::{distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata, TokenLimitPolicy};
+use aam_train::{LossWeights, OptimizerKind, ScheduleKind, TrainOptions};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+
+/// Inputs and output of a training run.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV sequences.
+    #[arg(long)]
+    pub table: PathBuf,
+    /// UniFrac distance matrix (ssu .h5, .npy with *_ids.txt sidecar, labelled .csv/.tsv).
+    #[arg(long)]
+    pub unifrac_matrix: Option<PathBuf>,
+    /// Sample order of a .npy matrix, one ID per line.
+    #[arg(long)]
+    pub unifrac_ids: Option<PathBuf>,
+    /// Keep the samples shared by the table and the matrix/metadata instead of failing.
+    #[arg(long)]
+    pub allow_sample_subset: bool,
+    /// Rarefy to this depth (without replacement) before training; off by default.
+    #[arg(long)]
+    pub rarefy_depth: Option<u64>,
+    /// Rarefy with replacement.
+    #[arg(long, requires = "rarefy_depth")]
+    pub rarefy_with_replacement: bool,
+    /// Sample metadata TSV (needed for --metadata-column and --group-column).
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
+    /// Metadata column whose values keep a group (e.g. host_subject_id) on one side of the split.
+    #[arg(long, requires = "metadata")]
+    pub group_column: Option<String>,
+    /// Fraction of samples (or groups) held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_fraction: f64,
+    /// Re-use a split written by an earlier run (`split.tsv`).
+    #[arg(long)]
+    pub split: Option<PathBuf>,
+    /// Checkpoint directory to write.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Continue the run in --output from its last epoch.
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace an existing checkpoint in --output.
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
+}
+
+/// Architecture arguments (ignored with --pretrained-encoder, which brings its own).
+#[derive(Args, Debug, Clone)]
+pub struct ArchArgs {
+    /// Embedding dim D.
+    #[arg(long, default_value_t = 128)]
+    pub embedding_dim: usize,
+    /// Attention heads in every stack.
+    #[arg(long, default_value_t = 4)]
+    pub attention_heads: usize,
+    /// Layers in every transformer stack.
+    #[arg(long, default_value_t = 2)]
+    pub attention_layers: usize,
+    /// Longest sequence kept, bp (token rows are max_bp + 1).
+    #[arg(long, default_value_t = 150)]
+    pub max_bp: usize,
+    /// Maximum ASVs per sample.
+    #[arg(long, default_value_t = 1024)]
+    pub token_limit: usize,
+    /// Which ASVs a sample keeps beyond the token limit.
+    #[arg(long, value_enum, default_value_t = PolicyArg::First)]
+    pub token_limit_policy: PolicyArg,
+    /// Dropout probability.
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f64,
+}
+
+/// Optimisation arguments.
+#[derive(Args, Debug, Clone)]
+pub struct OptimArgs {
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Samples per batch (at least 2).
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimArg::Adamw)]
+    pub optimizer: OptimArg,
+    /// Weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value_t = SchedArg::WarmupCosine)]
+    pub scheduler: SchedArg,
+    /// Warm-up steps (default: min(10,000, 10% of all steps)).
+    #[arg(long)]
+    pub warmup_steps: Option<usize>,
+    /// Clip each gradient tensor to this norm (0 turns clipping off).
+    #[arg(long, default_value_t = 1.0)]
+    pub grad_clip: f64,
+    /// Batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    /// Stop after this many epochs without a better validation loss (0: never).
+    #[arg(long, default_value_t = 10)]
+    pub patience: usize,
+    /// Seed of every random choice (split, init, shuffling, masking, dropout).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Weight of the UniFrac loss.
+    #[arg(long, default_value_t = 1.0)]
+    pub unifrac_weight: f64,
+    /// Weight of the masked-nucleotide loss (0 turns masking off).
+    #[arg(long, default_value_t = 1.0)]
+    pub nuc_weight: f64,
+    /// τ in tanh(‖e_i − e_j‖ / τ), the predicted UniFrac distance.
+    #[arg(long, default_value_t = 10.0)]
+    pub temperature: f64,
+    /// Fraction of nucleotides masked for the nucleotide loss.
+    #[arg(long, default_value_t = 0.15)]
+    pub mask_ratio: f64,
+    /// No progress bar or epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `--token-limit-policy` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PolicyArg {
+    /// First ASVs in table order (reference).
+    First,
+    /// Most abundant first; ties keep table order.
+    Abundance,
+    /// Seeded random subset.
+    Random,
+}
+
+impl From<PolicyArg> for TokenLimitPolicy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::First => TokenLimitPolicy::First,
+            PolicyArg::Abundance => TokenLimitPolicy::Abundance,
+            PolicyArg::Random => TokenLimitPolicy::Random,
+        }
+    }
+}
+
+/// `--optimizer` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum OptimArg {
+    /// AdamW.
+    Adamw,
+    /// Adam.
+    Adam,
+    /// SGD with momentum.
+    Sgd,
+}
+
+/// `--scheduler` values.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SchedArg {
+    /// Linear warm-up then cosine decay.
+    WarmupCosine,
+    /// Cosine decay.
+    Cosine,
+    /// Halve on validation-loss plateau.
+    Plateau,
+    /// One-cycle.
+    OneCycle,
+    /// Constant.
+    Constant,
+}
+
+impl OptimArgs {
+    /// Training options with the given loss weights for target and count terms.
+    pub fn options(&self, target_weight: f64, count_weight: f64, huber: bool, class_weights: bool) -> TrainOptions {
+        TrainOptions {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            optimizer: match self.optimizer {
+                OptimArg::Adamw => OptimizerKind::AdamW,
+                OptimArg::Adam => OptimizerKind::Adam,
+                OptimArg::Sgd => OptimizerKind::Sgd,
+            },
+            weight_decay: self.weight_decay,
+            schedule: match self.scheduler {
+                SchedArg::WarmupCosine => ScheduleKind::WarmupCosine,
+                SchedArg::Cosine => ScheduleKind::Cosine,
+                SchedArg::Plateau => ScheduleKind::Plateau,
+                SchedArg::OneCycle => ScheduleKind::OneCycle,
+                SchedArg::Constant => ScheduleKind::Constant,
+            },
+            warmup: self.warmup_steps,
+            grad_clip: (self.grad_clip > 0.0).then_some(self.grad_clip),
+            grad_accum: self.grad_accum.max(1),
+            patience: (self.patience > 0).then_some(self.patience),
+            seed: self.seed,
+            weights: LossWeights { unifrac: self.unifrac_weight, nucleotide: self.nuc_weight, faith_pd: 1.0, target: target_weight, count: count_weight },
+            temperature: self.temperature,
+            mask_ratio: self.mask_ratio,
+            huber,
+            class_weights,
+            progress: !self.quiet,
+        }
+    }
+}
+
+/// Refuses to overwrite a checkpoint unless asked; checks a resumable one exists.
+pub fn check_output(input: &InputArgs) -> Result<()> {
+    let has_checkpoint = input.output.join("config.json").exists();
+    if input.resume {
+        if !input.output.join("train_state.json").exists() {
+            bail!("{}: nothing to resume (no train_state.json); drop --resume to start a new run", input.output.display());
+        }
+    } else if has_checkpoint && !input.overwrite {
+        bail!("{} already holds a checkpoint; pass --resume to continue it, --overwrite to replace it, or choose another --output", input.output.display());
+    }
+    Ok(())
+}
+
+/// Loads (and optionally rarefies) the table, printing what rarefaction dropped.
+pub fn load_input_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
+    let (table, format) = load_table(&input.table)?;
+    eprintln!("table {} [{format}]: {} samples × {} ASVs", input.table.display(), table.n_samples(), table.n_asv());
+    let Some(depth) = input.rarefy_depth else { return Ok(table) };
+    let (t, report) = rarefy(&table, depth, seed, input.rarefy_with_replacement)?;
+    if !report.dropped_samples.is_empty() {
+        eprintln!(
+            "warning: rarefaction to {depth} dropped {} samples below that depth: {}",
+            report.dropped_samples.len(),
+            name_list(&report.dropped_samples, 10)
+        );
+    }
+    eprintln!("rarefied to {depth}: {} samples × {} ASVs ({} ASVs left empty and removed)", t.n_samples(), t.n_asv(), report.removed_asvs);
+    Ok(t)
+}
+
+/// Loads, validates and aligns the distance matrix; returns the table restricted to the
+/// matrix's samples (only with --allow-sample-subset) and the aligned matrix.
+pub fn align_matrix(input: &InputArgs, path: &Path, table: FeatureTable) -> Result<(FeatureTable, DistanceMatrix)> {
+    let m = distance::load_distance_matrix(path, input.unifrac_ids.as_deref(), &table.sample_ids)?;
+    m.validate(true)?;
+    let (aligned, missing) = m.align(&table.sample_ids, input.allow_sample_subset)?;
+    if missing.is_empty() {
+        return Ok((table, aligned));
+    }
+    eprintln!("warning: {} table samples are not in {} and are left out: {}", missing.len(), path.display(), name_list(&missing, 10));
+    let index = table.sample_index();
+    let keep: Vec<usize> = aligned.ids.iter().map(|s| index[s.as_str()]).collect();
+    Ok((table.select_samples(&keep), aligned))
+}
+
+/// Group of each table sample from `--group-column` (error naming samples without one).
+pub fn groups(input: &InputArgs, metadata: Option<&Metadata>, sample_ids: &[String]) -> Result<Option<Vec<String>>> {
+    let (Some(column), Some(md)) = (&input.group_column, metadata) else { return Ok(None) };
+    let c = md.column_index(column)?;
+    let pos = md.sample_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect::<std::collections::HashMap<_, _>>();
+    let mut out = Vec::with_capacity(sample_ids.len());
+    let mut missing = Vec::new();
+    for s in sample_ids {
+        match pos.get(s.as_str()).map(|&r| md.rows[r][c].clone()).filter(|v| !aam_data::metadata::is_missing(v)) {
+            Some(g) => out.push(g),
+            None => missing.push(s.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{}: {} samples have no value in group column '{column}': {}; fill them in or drop --group-column",
+            md.path.display(),
+            missing.len(),
+            name_list(&missing, 10)
+        );
+    }
+    Ok(Some(out))
+}
+
+/// Computes the split (or reads `--split`), and writes `split.tsv` into the output.
+pub fn make_split(input: &InputArgs, sample_ids: &[String], groups: Option<&[String]>, classes: Option<&[usize]>, seed: u64) -> Result<split::Split> {
+    let s = match &input.split {
+        Some(path) => split::read_split_tsv(path, sample_ids)?,
+        None if input.resume => split::read_split_tsv(&input.output.join("split.tsv"), sample_ids).context("the run to resume has no usable split.tsv")?,
+        None => split::split_samples(sample_ids.len(), input.validation_fraction, seed, groups, classes)?,
+    };
+    std::fs::create_dir_all(&input.output).with_context(|| format!("cannot create {}", input.output.display()))?;
+    split::write_split_tsv(&input.output.join("split.tsv"), sample_ids, &s)?;
+    eprintln!("split: {} training, {} validation samples (written to {})", s.train.len(), s.validation.len(), input.output.join("split.tsv").display());
+    Ok(s)
+}

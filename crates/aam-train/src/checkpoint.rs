@@ -1,0 +1,149 @@
+//! Checkpoint directories, written atomically (temp file + fsync + rename).
+//!
+//! Layout: `config.json` ([`CheckpointConfig`]), `model.safetensors` (best weights by
+//! validation loss, reference key names), `last.safetensors` + `optimizer.bin` +
+//! `train_state.json` (the latest epoch, for `--resume`), `split.tsv`, `metrics.jsonl`.
+
+use std::io::Write;
+use std::path::Path;
+
+use aam_data::{TargetKind, TokenLimitPolicy};
+use aam_model::{AamModel, ModelConfig, WeightMap, WeightSink};
+use anyhow::{Context, Result};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::schedule::Schedule;
+
+/// Version of the checkpoint layout.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Which model a checkpoint holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// A pretrained `SequenceEncoder` (from `aam pretrain`).
+    Encoder,
+    /// A `SequencePredictor` (from `aam train` or `aam import-torch`).
+    Predictor,
+}
+
+/// The target a predictor was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Metadata column.
+    pub column: String,
+    /// Regression or classification.
+    pub kind: TargetKind,
+    /// Class labels in index order (classification).
+    pub classes: Vec<String>,
+    /// Mean of the training targets (regression; predictions are `z·std + mean`).
+    pub mean: f64,
+    /// Standard deviation of the training targets (regression).
+    pub std: f64,
+}
+
+/// How inputs are prepared for this model (used by predict so a user cannot mismatch it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSettings {
+    /// Longest sequence kept, bp.
+    pub max_bp: usize,
+    /// Maximum ASVs per sample.
+    pub token_limit: usize,
+    /// Which ASVs are kept beyond the token limit.
+    pub token_limit_policy: TokenLimitPolicy,
+    /// Rarefaction depth used in training (`None`: not rarefied).
+    pub rarefy_depth: Option<u64>,
+}
+
+/// `config.json` of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Encoder or predictor.
+    pub kind: ModelKind,
+    /// Architecture.
+    pub model: ModelConfig,
+    /// Input preparation.
+    pub data: DataSettings,
+    /// Target (predictors trained on metadata).
+    pub target: Option<TargetInfo>,
+}
+
+/// `train_state.json`: where a run stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer steps taken.
+    pub step: usize,
+    /// Run seed; every RNG stream is derived from (seed, epoch, step).
+    pub seed: u64,
+    /// Best validation loss so far.
+    pub best_val_loss: f64,
+    /// Epoch of the best validation loss.
+    pub best_epoch: usize,
+    /// Epochs since the best (early stopping).
+    pub bad_epochs: usize,
+    /// Learning-rate schedule with its state.
+    pub schedule: Schedule,
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// Appends one line to `path` (metrics log).
+pub fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("cannot append to {}", path.display()))?;
+    writeln!(f, "{line}").and_then(|_| f.sync_data()).with_context(|| format!("cannot append to {}", path.display()))
+}
+
+/// Writes a JSON value atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
+}
+
+/// Reads a JSON file.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid file of this kind", path.display()))
+}
+
+/// Reads a checkpoint's `config.json`, checking the format version.
+pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
+    let path = dir.join("config.json");
+    let c: CheckpointConfig = read_json(&path).with_context(|| format!("{} is not an aam checkpoint directory", dir.display()))?;
+    anyhow::ensure!(
+        c.format_version == FORMAT_VERSION,
+        "{}: checkpoint format {} is not supported (this aam reads format {FORMAT_VERSION})",
+        path.display(),
+        c.format_version
+    );
+    Ok(c)
+}
+
+/// Serialises a model's weights to safetensors bytes with the checkpoint config as metadata.
+pub fn weights_bytes<B: Backend, M: AamModel<B>>(model: &M, config: &CheckpointConfig) -> Result<Vec<u8>> {
+    let mut sink = WeightSink::default();
+    model.save_weights(&mut sink);
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("aam_config".to_string(), serde_json::to_string(config)?);
+    meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    Ok(sink.to_safetensors(Some(meta))?)
+}
+
+/// Loads `file` of checkpoint `dir` into a model of the checkpoint's configuration.
+pub fn load_model<B: Backend, M: AamModel<B>>(dir: &Path, file: &str, config: &ModelConfig, device: &B::Device) -> Result<M> {
+    let path = dir.join(file);
+    let w = WeightMap::load(&path)?;
+    M::load_weights(&w, config, device).with_context(|| format!("{} does not match {}", path.display(), dir.join("config.json").display()))
+}

@@ -1,0 +1,95 @@
+//! Training options shared by `aam pretrain` and `aam train`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::schedule::ScheduleKind;
+
+/// Optimizer choice (spec §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// AdamW (decoupled weight decay), the default.
+    AdamW,
+    /// Adam (L2 weight decay when set).
+    Adam,
+    /// SGD with momentum 0.9.
+    Sgd,
+}
+
+/// Weights of the loss terms in the total loss.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossWeights {
+    /// Pairwise UniFrac loss on the sample embeddings.
+    pub unifrac: f64,
+    /// Masked-nucleotide cross-entropy.
+    pub nucleotide: f64,
+    /// Faith PD regression (faith_pd encoder type).
+    pub faith_pd: f64,
+    /// Target loss (train only).
+    pub target: f64,
+    /// Count loss (train only).
+    pub count: f64,
+}
+
+/// Options of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    /// Epochs.
+    pub epochs: usize,
+    /// Samples per batch (≥ 2).
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Optimizer.
+    pub optimizer: OptimizerKind,
+    /// Weight decay (AdamW default 0.01).
+    pub weight_decay: f64,
+    /// Learning-rate schedule.
+    pub schedule: ScheduleKind,
+    /// Warm-up steps; `None`: min(10,000, 10% of total steps).
+    pub warmup: Option<usize>,
+    /// Gradient clipping by norm (per parameter tensor, Burn's clipping).
+    pub grad_clip: Option<f64>,
+    /// Batches per optimizer step.
+    pub grad_accum: usize,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: Option<usize>,
+    /// Seed of every RNG (init, shuffling, masking, dropout).
+    pub seed: u64,
+    /// Loss weights.
+    pub weights: LossWeights,
+    /// τ in `tanh(‖e_i − e_j‖ / τ)`.
+    pub temperature: f64,
+    /// Fraction of real nucleotides masked for the nucleotide loss.
+    pub mask_ratio: f64,
+    /// Huber instead of MSE for regression.
+    pub huber: bool,
+    /// Inverse-frequency class weights for classification.
+    pub class_weights: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 10,
+            batch_size: 8,
+            lr: 1e-4,
+            optimizer: OptimizerKind::AdamW,
+            weight_decay: 0.01,
+            schedule: ScheduleKind::WarmupCosine,
+            warmup: None,
+            grad_clip: Some(1.0),
+            grad_accum: 1,
+            patience: Some(10),
+            seed: 42,
+            weights: LossWeights { unifrac: 1.0, nucleotide: 1.0, faith_pd: 1.0, target: 1.0, count: 1.0 },
+            temperature: 10.0,
+            mask_ratio: 0.15,
+            huber: false,
+            class_weights: false,
+            progress: true,
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! The training loop shared by pretraining (encoder) and fine-tuning (predictor).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use aam_data::{Batch, Dataset, Split, TargetKind};
+use aam_model::{AamModel, ModelOutputs};
+use anyhow::{bail, Context, Result};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::AutodiffModule;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer, SgdConfig};
+use burn::prelude::*;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::checkpoint::{self, CheckpointConfig, TrainState};
+use crate::losses;
+use crate::masking::mask_nucleotides;
+use crate::metrics;
+use crate::options::{OptimizerKind, TrainOptions};
+use crate::schedule::Schedule;
+
+/// What the run trains on, beyond the dataset.
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    /// Table (aligned), tokens, distances and targets. For regression the targets are
+    /// standardized with `target_mean`/`target_std`; for classification they are class indices.
+    pub dataset: Dataset,
+    /// Train/validation split (positions in the dataset's table).
+    pub split: Split,
+    /// Standardized Faith PD per table sample (faith_pd encoder type).
+    pub faith_pd: Option<Vec<f32>>,
+    /// Target kind, if fine-tuning.
+    pub target_kind: Option<TargetKind>,
+    /// Number of classes (classification).
+    pub n_classes: usize,
+    /// Mean and std used to standardize regression targets.
+    pub target_mean: f64,
+    /// See `target_mean`.
+    pub target_std: f64,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Optimizer steps taken so far.
+    pub step: usize,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Mean training loss and its terms.
+    pub train: BTreeMap<String, f64>,
+    /// Validation loss, its terms and metrics.
+    pub validation: BTreeMap<String, f64>,
+    /// Wall time of the epoch, s.
+    pub seconds: f64,
+    /// Training throughput, samples/s.
+    pub samples_per_second: f64,
+}
+
+/// Summary of a finished run.
+#[derive(Debug, Clone)]
+pub struct FitReport {
+    /// Every epoch's record (this invocation only).
+    pub epochs: Vec<EpochRecord>,
+    /// Training loss of every optimizer step (this invocation only).
+    pub step_losses: Vec<f64>,
+    /// Best validation loss and its epoch.
+    pub best: (f64, usize),
+}
+
+struct Tensors<B: Backend> {
+    tokens: Tensor<B, 3, Int>,
+    counts: Tensor<B, 2>,
+    asv_mask: Tensor<B, 2>,
+    unifrac: Option<Tensor<B, 2>>,
+    targets: Option<Vec<f32>>,
+    nuc_targets: Option<(Tensor<B, 3, Int>, Tensor<B, 3>)>,
+    faith: Option<Tensor<B, 2>>,
+}
+
+fn to_tensors<B: Backend>(batch: &Batch, mask: Option<(f64, u64)>, faith: Option<&[f32]>, samples: &[usize], device: &B::Device) -> Tensors<B> {
+    let (b, s, l) = batch.tokens.dim();
+    let int3 = |a: &ndarray::Array3<i64>| Tensor::<B, 3, Int>::from_data(TensorData::new(a.iter().copied().collect::<Vec<_>>(), [b, s, l]), device);
+    let (tokens, nuc_targets) = match mask {
+        Some((ratio, seed)) => {
+            let m = mask_nucleotides(&batch.tokens, ratio, seed);
+            let mask_t = Tensor::<B, 3>::from_data(TensorData::new(m.mask.iter().copied().collect::<Vec<_>>(), [b, s, l]), device);
+            (int3(&m.tokens), Some((int3(&m.targets), mask_t)))
+        }
+        None => (int3(&batch.tokens), None),
+    };
+    let f2 = |v: Vec<f32>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), device);
+    Tensors {
+        tokens,
+        counts: f2(batch.counts.iter().copied().collect(), [b, s]),
+        asv_mask: f2(batch.asv_mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect(), [b, s]),
+        unifrac: batch.unifrac.as_ref().map(|u| f2(u.iter().copied().collect(), [b, b])),
+        targets: batch.targets.as_ref().map(|t| t.to_vec()),
+        nuc_targets,
+        faith: faith.map(|f| f2(samples.iter().map(|&i| f[i]).collect(), [b, 1])),
+    }
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    f64::from(t.into_scalar().elem::<f32>())
+}
+
+/// Computes the weighted total loss and its terms.
+fn loss_terms<B: Backend>(out: &ModelOutputs<B>, t: &Tensors<B>, data: &TrainData, opts: &TrainOptions, class_weights: Option<&Tensor<B, 1>>) -> (Tensor<B, 1>, BTreeMap<String, f64>) {
+    let device = out.embeddings.device();
+    let mut total = Tensor::<B, 1>::zeros([1], &device);
+    let mut parts = BTreeMap::new();
+    let w = &opts.weights;
+    let mut add = |name: &str, weight: f64, l: Tensor<B, 1>, total: &mut Tensor<B, 1>| {
+        parts.insert(name.to_string(), scalar(l.clone()));
+        *total = total.clone() + l.mul_scalar(weight);
+    };
+    if w.unifrac > 0.0 {
+        if let Some(u) = &t.unifrac {
+            add("unifrac", w.unifrac, losses::unifrac_loss(out.embeddings.clone(), u.clone(), opts.temperature), &mut total);
+        }
+    }
+    if let (Some(logits), Some((targets, mask))) = (&out.nuc_predictions, &t.nuc_targets) {
+        add("nucleotide", w.nucleotide, losses::nucleotide_loss(logits.clone(), targets.clone(), mask.clone()), &mut total);
+    }
+    if let (Some(pred), Some(f)) = (&out.base_prediction, &t.faith) {
+        add("faith_pd", w.faith_pd, (pred.clone() - f.clone()).powf_scalar(2.0).mean(), &mut total);
+    }
+    if let (Some(pred), Some(y), Some(kind)) = (&out.target_prediction, &t.targets, data.target_kind) {
+        let l = match kind {
+            TargetKind::Numeric => {
+                let y = Tensor::<B, 1>::from_data(TensorData::new(y.clone(), [y.len()]), &device);
+                losses::regression_loss(pred.clone(), y, opts.huber)
+            }
+            TargetKind::Categorical => {
+                let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y.iter().map(|&v| v as i64).collect::<Vec<_>>(), [y.len()]), &device);
+                losses::classification_loss(pred.clone(), y, class_weights.cloned())
+            }
+        };
+        add("target", w.target, l, &mut total);
+    }
+    if w.count > 0.0 {
+        if let Some(cp) = &out.count_prediction {
+            add("count", w.count, losses::count_loss(cp.clone(), t.counts.clone(), t.asv_mask.clone()), &mut total);
+        }
+    }
+    parts.insert("total".into(), scalar(total.clone()));
+    (total, parts)
+}
+
+/// Batches of `samples` (in the given order) of at most `batch_size`, merging a
+/// trailing batch of one into the previous one (pairwise losses need two samples).
+pub fn batches(samples: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = samples.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
+    if out.len() > 1 && out.last().is_some_and(|b| b.len() == 1) {
+        let last = out.pop().expect("non-empty");
+        out.last_mut().expect("non-empty").extend(last);
+    }
+    out
+}
+
+fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order = train.to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0000_0000);
+    rng.set_stream(epoch as u64);
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Trains `model` and writes checkpoints into `dir`.
+///
+/// `resume`: continue from `dir`'s `last.safetensors`, `optimizer.bin` and
+/// `train_state.json`. Errors: invalid options, I/O failures, a non-finite loss (the
+/// run stops and names the epoch and step).
+pub fn fit<B, M>(model: M, data: &TrainData, opts: &TrainOptions, dir: &Path, config: &CheckpointConfig, resume: bool, device: &B::Device) -> Result<FitReport>
+where
+    B: AutodiffBackend,
+    M: AamModel<B> + AutodiffModule<B>,
+    M::InnerModule: AamModel<B::InnerBackend>,
+{
+    if opts.batch_size < 2 {
+        bail!("--batch-size must be at least 2 (pairwise UniFrac needs two samples per batch), got {}", opts.batch_size);
+    }
+    let clip = opts.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
+    match opts.optimizer {
+        OptimizerKind::AdamW => {
+            let o = AdamWConfig::new().with_weight_decay(opts.weight_decay as f32).with_grad_clipping(clip).init();
+            fit_with(model, o, data, opts, dir, config, resume, device)
+        }
+        OptimizerKind::Adam => {
+            let wd = (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay as f32));
+            let o = AdamConfig::new().with_weight_decay(wd).with_grad_clipping(clip).init();
+            fit_with(model, o, data, opts, dir, config, resume, device)
+        }
+        OptimizerKind::Sgd => {
+            let wd = (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay as f32));
+            let o = SgdConfig::new().with_weight_decay(wd).with_momentum(Some(MomentumConfig::new())).with_gradient_clipping(clip).init();
+            fit_with(model, o, data, opts, dir, config, resume, device)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_with<B, M, O>(mut model: M, mut optim: O, data: &TrainData, opts: &TrainOptions, dir: &Path, config: &CheckpointConfig, resume: bool, device: &B::Device) -> Result<FitReport>
+where
+    B: AutodiffBackend,
+    M: AamModel<B> + AutodiffModule<B>,
+    M::InnerModule: AamModel<B::InnerBackend>,
+    O: Optimizer<M, B>,
+{
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let train_batches_per_epoch = batches(&data.split.train, opts.batch_size).len();
+    let steps_per_epoch = train_batches_per_epoch.div_ceil(opts.grad_accum.max(1));
+    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+    let paths = |f: &str| -> PathBuf { dir.join(f) };
+    let mut state = if resume {
+        let state: TrainState = checkpoint::read_json(&paths("train_state.json"))?;
+        model = checkpoint::load_model::<B, M>(dir, "last.safetensors", &config.model, device)?;
+        let bytes = std::fs::read(paths("optimizer.bin")).with_context(|| format!("cannot read {}", paths("optimizer.bin").display()))?;
+        let record = recorder.load(bytes, device).with_context(|| format!("{} is not this run's optimizer state", paths("optimizer.bin").display()))?;
+        optim = optim.load_record(record);
+        state
+    } else {
+        TrainState {
+            epoch: 0,
+            step: 0,
+            seed: opts.seed,
+            best_val_loss: f64::INFINITY,
+            best_epoch: 0,
+            bad_epochs: 0,
+            schedule: Schedule::new(opts.schedule, opts.lr, steps_per_epoch * opts.epochs, opts.warmup),
+        }
+    };
+    checkpoint::write_json(&paths("config.json"), config)?;
+    let class_weights = class_weight_tensor::<B>(data, opts, device);
+    let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides).then_some(opts.mask_ratio);
+    let mut report = FitReport { epochs: Vec::new(), step_losses: Vec::new(), best: (state.best_val_loss, state.best_epoch) };
+
+    while state.epoch < opts.epochs {
+        let epoch = state.epoch;
+        let started = Instant::now();
+        B::seed(device, opts.seed.wrapping_add(epoch as u64 * 7919));
+        let order = epoch_order(&data.split.train, opts.seed, epoch);
+        let chunks = batches(&order, opts.batch_size);
+        let bar = progress_bar(opts.progress, chunks.len() as u64, epoch + 1, opts.epochs);
+        let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        let mut accumulator = GradientsAccumulator::<M>::new();
+        let mut pending = 0usize;
+        let mut seen = 0usize;
+        for (k, chunk) in chunks.iter().enumerate() {
+            let batch = data.dataset.batch(chunk, None, epoch as u64);
+            let mask_seed = opts.seed ^ ((state.step as u64) << 20) ^ k as u64;
+            let t = to_tensors::<B>(&batch, mask_ratio.map(|r| (r, mask_seed)), data.faith_pd.as_deref(), chunk, device);
+            let out = model.forward_all(t.tokens.clone());
+            let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
+            let value = parts["total"];
+            if !value.is_finite() {
+                bail!("the training loss became {value} at epoch {}, batch {}; lower --lr or enable --grad-clip", epoch + 1, k + 1);
+            }
+            for (name, v) in &parts {
+                *sums.entry(name.clone()).or_default() += v * chunk.len() as f64;
+            }
+            seen += chunk.len();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accumulator.accumulate(&model, grads);
+            pending += 1;
+            if pending == opts.grad_accum.max(1) || k + 1 == chunks.len() {
+                let lr = state.schedule.lr(state.step);
+                model = optim.step(lr, model, accumulator.grads());
+                state.step += 1;
+                pending = 0;
+                report.step_losses.push(value);
+            }
+            if let Some(b) = &bar {
+                b.set_message(format!(
+                    "loss {value:.4} {} lr {:.2e} {:.1} samples/s",
+                    parts.iter().filter(|(n, _)| *n != "total").map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(" "),
+                    state.schedule.lr(state.step),
+                    seen as f64 / started.elapsed().as_secs_f64()
+                ));
+                b.inc(1);
+            }
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let train_seconds = started.elapsed().as_secs_f64();
+        let validation = validate::<B, M>(&model.valid(), data, opts, mask_ratio, class_weights.as_ref().map(|w| w.clone().inner()))?;
+        let val_loss = validation["loss"];
+        state.schedule.on_validation(val_loss);
+        state.epoch += 1;
+        let improved = val_loss < state.best_val_loss;
+        if improved {
+            state.best_val_loss = val_loss;
+            state.best_epoch = state.epoch;
+            state.bad_epochs = 0;
+            checkpoint::write_atomic(&paths("model.safetensors"), &checkpoint::weights_bytes::<B, M>(&model, config)?)?;
+        } else {
+            state.bad_epochs += 1;
+        }
+        checkpoint::write_atomic(&paths("last.safetensors"), &checkpoint::weights_bytes::<B, M>(&model, config)?)?;
+        checkpoint::write_atomic(&paths("optimizer.bin"), &recorder.record(optim.to_record(), ()).context("cannot serialise the optimizer state")?)?;
+        checkpoint::write_json(&paths("train_state.json"), &state)?;
+        let record = EpochRecord {
+            epoch: state.epoch,
+            step: state.step,
+            lr: state.schedule.lr(state.step),
+            train: sums.into_iter().map(|(k, v)| (k, v / seen.max(1) as f64)).collect(),
+            validation,
+            seconds: started.elapsed().as_secs_f64(),
+            samples_per_second: seen as f64 / train_seconds,
+        };
+        checkpoint::append_line(&paths("metrics.jsonl"), &serde_json::to_string(&record)?)?;
+        if opts.progress {
+            eprintln!("{}", summary_line(&record, opts.epochs, improved));
+        }
+        report.epochs.push(record);
+        report.best = (state.best_val_loss, state.best_epoch);
+        if opts.patience.is_some_and(|p| state.bad_epochs >= p) {
+            if opts.progress {
+                eprintln!("early stopping: no better validation loss for {} epochs (best {:.4} at epoch {})", state.bad_epochs, state.best_val_loss, state.best_epoch);
+            }
+            break;
+        }
+    }
+    Ok(report)
+}
+
+fn summary_line(r: &EpochRecord, epochs: usize, improved: bool) -> String {
+    let fmt = |m: &BTreeMap<String, f64>| m.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "epoch {}/{epochs} ({:.1} s, {:.1} samples/s) train: {} | validation: {}{}",
+        r.epoch,
+        r.seconds,
+        r.samples_per_second,
+        fmt(&r.train),
+        fmt(&r.validation),
+        if improved { " *" } else { "" }
+    )
+}
+
+fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
+    if !enabled {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "));
+    bar.set_prefix(format!("epoch {epoch}/{epochs}"));
+    Some(bar)
+}
+
+fn class_weight_tensor<B: Backend>(data: &TrainData, opts: &TrainOptions, device: &B::Device) -> Option<Tensor<B, 1>> {
+    if !opts.class_weights || data.target_kind != Some(TargetKind::Categorical) {
+        return None;
+    }
+    let targets = data.dataset.targets.as_ref()?;
+    let mut counts = vec![0f32; data.n_classes];
+    for &i in &data.split.train {
+        counts[targets[i] as usize] += 1.0;
+    }
+    let n: f32 = counts.iter().sum();
+    // sklearn "balanced": n / (C · n_c); an absent class gets weight 0.
+    let w: Vec<f32> = counts.iter().map(|&c| if c > 0.0 { n / (data.n_classes as f32 * c) } else { 0.0 }).collect();
+    Some(Tensor::from_data(TensorData::new(w, [data.n_classes]), device))
+}
+
+/// Validation loss and metrics in eval mode (dropout off) over all validation samples.
+fn validate<B, M>(model: &M::InnerModule, data: &TrainData, opts: &TrainOptions, mask_ratio: Option<f64>, class_weights: Option<Tensor<B::InnerBackend, 1>>) -> Result<BTreeMap<String, f64>>
+where
+    B: AutodiffBackend,
+    M: AamModel<B> + AutodiffModule<B>,
+    M::InnerModule: AamModel<B::InnerBackend>,
+{
+    let device = model.devices().into_iter().next().context("model has no device")?;
+    let val = &data.split.validation;
+    let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+    let (mut embeddings, mut preds) = (Vec::<f32>::new(), Vec::<Vec<f32>>::new());
+    let (mut hits, mut masked) = (0.0, 0.0);
+    for (k, chunk) in batches(val, opts.batch_size).iter().enumerate() {
+        let batch = data.dataset.batch(chunk, None, 0);
+        // Fixed masking seed: the validation loss is comparable across epochs.
+        let t = to_tensors::<B::InnerBackend>(&batch, mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)), data.faith_pd.as_deref(), chunk, &device);
+        let out = model.forward_all(t.tokens.clone());
+        let (_, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
+        for (name, v) in parts {
+            *sums.entry(name).or_default() += v * chunk.len() as f64;
+        }
+        if let (Some(logits), Some((targets, mask))) = (&out.nuc_predictions, &t.nuc_targets) {
+            let (h, n) = losses::nucleotide_hits(logits.clone(), targets.clone(), mask.clone());
+            hits += h;
+            masked += n;
+        }
+        embeddings.extend(out.embeddings.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        if let Some(p) = out.target_prediction {
+            let width = p.dims()[1];
+            let flat = p.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            preds.extend(flat.chunks(width).map(<[f32]>::to_vec));
+        }
+    }
+    let n = val.len().max(1) as f64;
+    let mut out: BTreeMap<String, f64> = sums.into_iter().map(|(k, v)| (if k == "total" { "loss".to_string() } else { format!("{k}_loss") }, v / n)).collect();
+    if masked > 0.0 {
+        out.insert("nucleotide_accuracy".into(), hits / masked);
+    }
+    if let Some(dm) = &data.dataset.distances {
+        if opts.weights.unifrac > 0.0 && val.len() >= 2 {
+            let d = embeddings.len() / val.len();
+            let (mut p, mut t) = (Vec::new(), Vec::new());
+            for i in 0..val.len() {
+                for j in i + 1..val.len() {
+                    let dist: f64 = (0..d).map(|k| f64::from(embeddings[i * d + k] - embeddings[j * d + k]).powi(2)).sum::<f64>().sqrt();
+                    p.push((dist / opts.temperature).tanh());
+                    t.push(dm.get(val[i], val[j]));
+                }
+            }
+            out.insert("unifrac_mae".into(), metrics::mae(&p, &t));
+            out.insert("unifrac_r2".into(), metrics::r2(&p, &t));
+        }
+    }
+    if let (Some(kind), Some(targets)) = (data.target_kind, &data.dataset.targets) {
+        let truth: Vec<f64> = val.iter().map(|&i| f64::from(targets[i])).collect();
+        match kind {
+            TargetKind::Numeric => {
+                let (m, s) = (data.target_mean, data.target_std);
+                let p: Vec<f64> = preds.iter().map(|v| f64::from(v[0]) * s + m).collect();
+                let t: Vec<f64> = truth.iter().map(|v| v * s + m).collect();
+                out.insert("mae".into(), metrics::mae(&p, &t));
+                out.insert("rmse".into(), metrics::rmse(&p, &t));
+                out.insert("r2".into(), metrics::r2(&p, &t));
+                out.insert("pearson".into(), metrics::pearson(&p, &t));
+            }
+            TargetKind::Categorical => {
+                let argmax = |v: &Vec<f32>| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+                let p: Vec<usize> = preds.iter().map(argmax).collect();
+                let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
+                out.insert("accuracy".into(), metrics::accuracy(&p, &t));
+                out.insert("macro_f1".into(), metrics::macro_f1(&p, &t, data.n_classes));
+                if data.n_classes == 2 {
+                    let score: Vec<f64> = preds.iter().map(|v| f64::from(v[1]).exp()).collect();
+                    let pos: Vec<bool> = t.iter().map(|&c| c == 1).collect();
+                    out.insert("roc_auc".into(), metrics::roc_auc(&score, &pos));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
