@@ -1,8 +1,10 @@
 //! Checkpoint directories, written atomically (temp file + fsync + rename).
 //!
 //! Layout: `config.json` ([`CheckpointConfig`]), `model.safetensors` (best weights by
-//! validation loss, reference key names), `last.safetensors` + `optimizer.bin` +
-//! `train_state.json` (the latest epoch, for `--resume`), `split.tsv`, `metrics.jsonl`.
+//! validation loss, reference key names), `last.safetensors` (the latest epoch's
+//! weights), `last_model.bin` + `optimizer.bin` + `train_state.json` (Burn records of
+//! the latest model and optimizer, whose parameter IDs match, and the loop state: what
+//! `--resume` continues from), `split.tsv`, `metrics.jsonl`.
 
 use std::io::Write;
 use std::path::Path;
@@ -80,7 +82,7 @@ pub struct TrainState {
     pub step: usize,
     /// Run seed; every RNG stream is derived from (seed, epoch, step).
     pub seed: u64,
-    /// Best validation loss so far.
+    /// Best validation loss so far (`f64::MAX` before the first epoch: JSON has no infinity).
     pub best_val_loss: f64,
     /// Epoch of the best validation loss.
     pub best_epoch: usize,

@@ -68,6 +68,9 @@ pub struct TrainOptions {
     pub class_weights: bool,
     /// Show a progress bar.
     pub progress: bool,
+    /// Stop this invocation after this many epochs, leaving a resumable checkpoint (the
+    /// schedule still spans `epochs`).
+    pub stop_after_epochs: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -90,6 +93,7 @@ impl Default for TrainOptions {
             huber: false,
             class_weights: false,
             progress: true,
+            stop_after_epochs: None,
         }
     }
 }

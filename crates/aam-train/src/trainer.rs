@@ -225,7 +225,10 @@ where
     let paths = |f: &str| -> PathBuf { dir.join(f) };
     let mut state = if resume {
         let state: TrainState = checkpoint::read_json(&paths("train_state.json"))?;
-        model = checkpoint::load_model::<B, M>(dir, "last.safetensors", &config.model, device)?;
+        // The Burn record keeps the parameter IDs that the optimizer state is keyed by.
+        let bytes = std::fs::read(paths("last_model.bin")).with_context(|| format!("cannot read {}", paths("last_model.bin").display()))?;
+        let record = recorder.load(bytes, device).with_context(|| format!("{} does not match this model", paths("last_model.bin").display()))?;
+        model = model.load_record(record);
         let bytes = std::fs::read(paths("optimizer.bin")).with_context(|| format!("cannot read {}", paths("optimizer.bin").display()))?;
         let record = recorder.load(bytes, device).with_context(|| format!("{} is not this run's optimizer state", paths("optimizer.bin").display()))?;
         optim = optim.load_record(record);
@@ -235,7 +238,7 @@ where
             epoch: 0,
             step: 0,
             seed: opts.seed,
-            best_val_loss: f64::INFINITY,
+            best_val_loss: f64::MAX,
             best_epoch: 0,
             bad_epochs: 0,
             schedule: Schedule::new(opts.schedule, opts.lr, steps_per_epoch * opts.epochs, opts.warmup),
@@ -246,7 +249,8 @@ where
     let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides).then_some(opts.mask_ratio);
     let mut report = FitReport { epochs: Vec::new(), step_losses: Vec::new(), best: (state.best_val_loss, state.best_epoch) };
 
-    while state.epoch < opts.epochs {
+    let first_epoch = state.epoch;
+    while state.epoch < opts.epochs && opts.stop_after_epochs.is_none_or(|n| state.epoch < first_epoch + n) {
         let epoch = state.epoch;
         let started = Instant::now();
         B::seed(device, opts.seed.wrapping_add(epoch as u64 * 7919));
@@ -309,6 +313,7 @@ where
             state.bad_epochs += 1;
         }
         checkpoint::write_atomic(&paths("last.safetensors"), &checkpoint::weights_bytes::<B, M>(&model, config)?)?;
+        checkpoint::write_atomic(&paths("last_model.bin"), &recorder.record(model.clone().into_record(), ()).context("cannot serialise the model record")?)?;
         checkpoint::write_atomic(&paths("optimizer.bin"), &recorder.record(optim.to_record(), ()).context("cannot serialise the optimizer state")?)?;
         checkpoint::write_json(&paths("train_state.json"), &state)?;
         let record = EpochRecord {

@@ -209,6 +209,7 @@ impl OptimArgs {
             huber,
             class_weights,
             progress: !self.quiet,
+            stop_after_epochs: None,
         }
     }
 }
