@@ -31,3 +31,9 @@ pub use weights::{WeightError, WeightMap, WeightSink};
 pub type CpuBackend = burn::backend::NdArray<f32>;
 /// CPU backend with autodiff, for training.
 pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;
+/// NVIDIA GPU backend (CubeCL CUDA, NVRTC at run time; feature `cuda`).
+#[cfg(feature = "cuda")]
+pub type CudaBackend = burn::backend::Cuda<f32, i32>;
+/// NVIDIA GPU backend with autodiff, for training (feature `cuda`).
+#[cfg(feature = "cuda")]
+pub type CudaAutodiff = burn::backend::Autodiff<CudaBackend>;

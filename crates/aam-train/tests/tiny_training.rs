@@ -72,6 +72,17 @@ fn weights(dir: &Path, file: &str) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     sink.entries
 }
 
+/// The parameter whose `last.safetensors` values differ most between two runs, if any.
+fn worst_difference(a: &Path, b: &Path) -> Option<(String, f32)> {
+    let (wa, wb) = (weights(a, "last.safetensors"), weights(b, "last.safetensors"));
+    assert_eq!(wa.len(), wb.len());
+    wa.iter()
+        .zip(&wb)
+        .map(|(x, y)| (x.0.clone(), x.2.iter().zip(&y.2).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max)))
+        .filter(|(_, d)| *d > 0.0)
+        .max_by(|p, q| p.1.total_cmp(&q.1))
+}
+
 #[test]
 fn loss_decreases_and_same_seed_repeats_exactly() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -87,7 +98,7 @@ fn loss_decreases_and_same_seed_repeats_exactly() {
         assert!(a.path().join(f).exists(), "{f}");
     }
     assert_eq!(std::fs::read_to_string(a.path().join("metrics.jsonl")).unwrap().lines().count(), 3);
-    assert_eq!(weights(a.path(), "last.safetensors"), weights(b.path(), "last.safetensors"));
+    assert_eq!(worst_difference(a.path(), b.path()), None, "same seed → identical weights");
 }
 
 #[test]
@@ -99,5 +110,5 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
     let resumed = run(parts.path(), None, true);
     assert_eq!(resumed.epochs.len(), 2);
     assert_eq!(resumed.step_losses, whole.step_losses[3..].to_vec());
-    assert_eq!(weights(parts.path(), "last.safetensors"), weights(full.path(), "last.safetensors"));
+    assert_eq!(worst_difference(parts.path(), full.path()), None, "resumed run → the uninterrupted run's weights");
 }

@@ -3,12 +3,13 @@
 
 use aam_data::{load_faith_pd, Dataset, Metadata};
 use aam_model::{CpuAutodiff, EncoderType, ModelConfig, SequenceEncoder};
-use aam_train::{fit, CheckpointConfig, DataSettings, ModelKind, TrainData};
+use aam_train::{fit, CheckpointConfig, ModelKind, TrainData};
 use anyhow::{bail, Result};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
-use super::training_args::{align_matrix, check_output, groups, load_input_table, make_split, ArchArgs, InputArgs, OptimArgs};
+use super::training_args::{align_matrix, check_device, check_output, groups, load_input_table, make_split, ArchArgs, DeviceArg, InputArgs, OptimArgs};
 
 /// Arguments of `aam pretrain`.
 #[derive(Args, Debug)]
@@ -39,6 +40,7 @@ pub enum EncoderArg {
 /// Runs `aam pretrain`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
     let input = &args.input;
+    check_device(args.optim.device)?;
     check_output(input)?;
     let seed = args.optim.seed;
     let mut table = load_input_table(input, seed)?;
@@ -68,42 +70,30 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     });
     let a = &args.arch;
     let model_config = ModelConfig {
-        embedding_dim: a.embedding_dim,
-        max_bp: a.max_bp,
-        token_limit: a.token_limit,
-        asv_num_layers: a.attention_layers,
-        sample_num_layers: a.attention_layers,
-        encoder_num_layers: a.attention_layers,
-        count_num_layers: a.attention_layers,
-        target_num_layers: a.attention_layers,
-        asv_num_heads: a.attention_heads,
-        sample_num_heads: a.attention_heads,
-        encoder_num_heads: a.attention_heads,
-        count_num_heads: a.attention_heads,
-        target_num_heads: a.attention_heads,
-        dropout: a.dropout,
         encoder_type: match args.encoder_type {
             EncoderArg::Unifrac => EncoderType::Unifrac,
             EncoderArg::FaithPd => EncoderType::FaithPd,
         },
-        predict_nucleotides: args.optim.nuc_weight > 0.0,
-        ..ModelConfig::default()
+        ..a.model_config(args.optim.nuc_weight > 0.0)
     };
     model_config.validate().map_err(anyhow::Error::msg)?;
     let config = CheckpointConfig {
         format_version: aam_train::checkpoint::FORMAT_VERSION,
         kind: ModelKind::Encoder,
         model: model_config.clone(),
-        data: DataSettings { max_bp: a.max_bp, token_limit: a.token_limit, token_limit_policy: a.token_limit_policy.into(), rarefy_depth: input.rarefy_depth },
+        data: a.data_settings(input.rarefy_depth),
         target: None,
     };
     let dataset = Dataset::new(table, a.max_bp, a.token_limit, a.token_limit_policy.into(), seed, distances, None)?;
     let data = TrainData { dataset, split, faith_pd, target_kind: None, n_classes: 0, target_mean: 0.0, target_std: 1.0 };
-    let device = Default::default();
-    CpuAutodiff::seed(&device, seed);
-    let model = SequenceEncoder::<CpuAutodiff>::new(&model_config, &device);
     let opts = args.optim.options(0.0, 0.0, false, false);
-    let report = fit::<CpuAutodiff, _>(model, &data, &opts, &input.output, &config, input.resume, &device)?;
+    let report = match args.optim.device {
+        DeviceArg::Cpu => fit_encoder::<CpuAutodiff>(&model_config, &data, &opts, input, &config, Default::default())?,
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda => fit_encoder::<aam_model::CudaAutodiff>(&model_config, &data, &opts, input, &config, Default::default())?,
+        #[cfg(not(feature = "cuda"))]
+        DeviceArg::Cuda => unreachable!("rejected by check_device"),
+    };
     eprintln!(
         "done: best validation loss {:.4} at epoch {}; checkpoint in {}",
         report.best.0,
@@ -111,4 +101,17 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         input.output.display()
     );
     Ok(())
+}
+
+fn fit_encoder<B: AutodiffBackend>(
+    model_config: &ModelConfig,
+    data: &TrainData,
+    opts: &aam_train::TrainOptions,
+    input: &InputArgs,
+    config: &CheckpointConfig,
+    device: B::Device,
+) -> Result<aam_train::FitReport> {
+    B::seed(&device, opts.seed);
+    let model = SequenceEncoder::<B>::new(model_config, &device);
+    fit::<B, _>(model, data, opts, &input.output, config, input.resume, &device)
 }

@@ -8,10 +8,10 @@ use aam_data::{Dataset, Metadata, TargetKind};
 use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, SequencePredictor};
 use aam_train::{checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData};
 use anyhow::{bail, Context, Result};
-use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
-use super::training_args::{align_matrix, check_output, groups, load_input_table, make_split, ArchArgs, InputArgs, OptimArgs};
+use super::training_args::{align_matrix, check_device, check_output, groups, load_input_table, make_split, ArchArgs, DeviceArg, InputArgs, OptimArgs};
 
 /// Arguments of `aam train`.
 #[derive(Args, Debug)]
@@ -60,6 +60,7 @@ pub enum TargetArg {
 /// Runs `aam train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let input = &args.input;
+    check_device(args.optim.device)?;
     check_output(input)?;
     let seed = args.optim.seed;
     let table = load_input_table(input, seed)?;
@@ -115,43 +116,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         bail!("column '{}' has a single class ({}); classification needs at least two", args.metadata_column, name_list(&target.classes, 3));
     }
 
-    let device = Default::default();
-    CpuAutodiff::seed(&device, seed);
-    let (model_config, data_settings, base) = match &args.pretrained_encoder {
-        Some(dir) => {
-            let pre = checkpoint::load_config(dir)?;
-            if pre.kind != ModelKind::Encoder {
-                bail!("{} holds a {:?} checkpoint; --pretrained-encoder takes the output of `aam pretrain`", dir.display(), pre.kind);
-            }
-            let base: SequenceEncoder<CpuAutodiff> = checkpoint::load_model(dir, "model.safetensors", &pre.model, &device)?;
-            eprintln!("pretrained encoder: {} (D={}, max_bp {}, token limit {})", dir.display(), pre.model.embedding_dim, pre.model.max_bp, pre.model.token_limit);
-            (pre.model, pre.data, Some(base))
+    let pretrained = args.pretrained_encoder.as_ref().map(|dir| -> Result<_> {
+        let pre = checkpoint::load_config(dir)?;
+        if pre.kind != ModelKind::Encoder {
+            bail!("{} holds a {:?} checkpoint; --pretrained-encoder takes the output of `aam pretrain`", dir.display(), pre.kind);
         }
-        None => {
-            let a = &args.arch;
-            let layers = a.attention_layers;
-            let heads = a.attention_heads;
-            let c = ModelConfig {
-                embedding_dim: a.embedding_dim,
-                max_bp: a.max_bp,
-                token_limit: a.token_limit,
-                asv_num_layers: layers,
-                sample_num_layers: layers,
-                encoder_num_layers: layers,
-                count_num_layers: layers,
-                target_num_layers: layers,
-                asv_num_heads: heads,
-                sample_num_heads: heads,
-                encoder_num_heads: heads,
-                count_num_heads: heads,
-                target_num_heads: heads,
-                dropout: a.dropout,
-                predict_nucleotides: args.optim.nuc_weight > 0.0,
-                ..ModelConfig::default()
-            };
-            let d = DataSettings { max_bp: a.max_bp, token_limit: a.token_limit, token_limit_policy: a.token_limit_policy.into(), rarefy_depth: input.rarefy_depth };
-            (c, d, None)
-        }
+        eprintln!("pretrained encoder: {} (D={}, max_bp {}, token limit {})", dir.display(), pre.model.embedding_dim, pre.model.max_bp, pre.model.token_limit);
+        Ok((dir.clone(), pre))
+    }).transpose()?;
+    let (model_config, data_settings) = match &pretrained {
+        Some((_, pre)) => (pre.model.clone(), pre.data.clone()),
+        None => (args.arch.model_config(args.optim.nuc_weight > 0.0), args.arch.data_settings(input.rarefy_depth)),
     };
     let model_config = ModelConfig {
         out_dim: if target.kind == TargetKind::Categorical { n_classes } else { 1 },
@@ -159,11 +134,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         ..model_config
     };
     model_config.validate().map_err(anyhow::Error::msg)?;
-    let model = match base {
-        Some(b) => SequencePredictor::with_base(b, &model_config, &device),
-        None => SequencePredictor::new(&model_config, &device),
-    };
-    let model = if args.freeze_base { model.freeze_base() } else { model };
     let config = CheckpointConfig {
         format_version: checkpoint::FORMAT_VERSION,
         kind: ModelKind::Predictor,
@@ -176,7 +146,38 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let unifrac_weight = if data.dataset.distances.is_some() { args.optim.unifrac_weight } else { 0.0 };
     let mut opts = args.optim.options(args.target_weight, args.count_weight, args.huber, args.class_weights);
     opts.weights.unifrac = unifrac_weight;
-    let report = fit::<CpuAutodiff, _>(model, &data, &opts, &input.output, &config, input.resume, &device)?;
+    let encoder_dir = pretrained.as_ref().map(|p| p.0.as_path());
+    let report = match args.optim.device {
+        DeviceArg::Cpu => fit_predictor::<CpuAutodiff>(&model_config, encoder_dir, args.freeze_base, &data, &opts, input, &config, Default::default())?,
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda => fit_predictor::<aam_model::CudaAutodiff>(&model_config, encoder_dir, args.freeze_base, &data, &opts, input, &config, Default::default())?,
+        #[cfg(not(feature = "cuda"))]
+        DeviceArg::Cuda => unreachable!("rejected by check_device"),
+    };
     eprintln!("done: best validation loss {:.4} at epoch {}; checkpoint in {}", report.best.0, report.best.1, input.output.display());
     Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fit_predictor<B: AutodiffBackend>(
+    model_config: &ModelConfig,
+    pretrained_encoder: Option<&std::path::Path>,
+    freeze_base: bool,
+    data: &TrainData,
+    opts: &aam_train::TrainOptions,
+    input: &InputArgs,
+    config: &CheckpointConfig,
+    device: B::Device,
+) -> Result<aam_train::FitReport> {
+    B::seed(&device, opts.seed);
+    let model = match pretrained_encoder {
+        Some(dir) => {
+            let pre = checkpoint::load_config(dir)?;
+            let base: SequenceEncoder<B> = checkpoint::load_model(dir, "model.safetensors", &pre.model, &device)?;
+            SequencePredictor::with_base(base, model_config, &device)
+        }
+        None => SequencePredictor::new(model_config, &device),
+    };
+    let model = if freeze_base { model.freeze_base() } else { model };
+    fit::<B, _>(model, data, opts, &input.output, config, input.resume, &device)
 }

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use aam_data::error::name_list;
 use aam_data::{distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata, TokenLimitPolicy};
-use aam_train::{LossWeights, OptimizerKind, ScheduleKind, TrainOptions};
+use aam_model::ModelConfig;
+use aam_train::{DataSettings, LossWeights, OptimizerKind, ScheduleKind, TrainOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
@@ -129,6 +130,26 @@ pub struct OptimArgs {
     /// No progress bar or epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Compute device: `cpu`, or `cuda` (NVIDIA GPU; needs a build with `--features cuda`).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+}
+
+/// `--device` values.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// Burn's ndarray backend on the CPU.
+    Cpu,
+    /// Burn's CUDA backend on the first NVIDIA GPU.
+    Cuda,
+}
+
+/// Errors when `--device cuda` is asked of a build without the `cuda` feature.
+pub fn check_device(device: DeviceArg) -> Result<()> {
+    if device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
+        bail!("--device cuda: this aam was built without CUDA support; rebuild with `cargo build --release -p aam-cli --features cuda`");
+    }
+    Ok(())
 }
 
 /// `--token-limit-policy` values.
@@ -176,6 +197,37 @@ pub enum SchedArg {
     OneCycle,
     /// Constant.
     Constant,
+}
+
+impl ArchArgs {
+    /// The model configuration these arguments describe (every stack gets the same
+    /// depth and head count, as the reference CLI does).
+    pub fn model_config(&self, predict_nucleotides: bool) -> ModelConfig {
+        let (layers, heads) = (self.attention_layers, self.attention_heads);
+        ModelConfig {
+            embedding_dim: self.embedding_dim,
+            max_bp: self.max_bp,
+            token_limit: self.token_limit,
+            asv_num_layers: layers,
+            sample_num_layers: layers,
+            encoder_num_layers: layers,
+            count_num_layers: layers,
+            target_num_layers: layers,
+            asv_num_heads: heads,
+            sample_num_heads: heads,
+            encoder_num_heads: heads,
+            count_num_heads: heads,
+            target_num_heads: heads,
+            dropout: self.dropout,
+            predict_nucleotides,
+            ..ModelConfig::default()
+        }
+    }
+
+    /// Input preparation for these arguments.
+    pub fn data_settings(&self, rarefy_depth: Option<u64>) -> DataSettings {
+        DataSettings { max_bp: self.max_bp, token_limit: self.token_limit, token_limit_policy: self.token_limit_policy.into(), rarefy_depth }
+    }
 }
 
 impl OptimArgs {
