@@ -5,7 +5,6 @@ use aam_data::{load_faith_pd, Dataset, Metadata};
 use aam_model::{CpuAutodiff, EncoderType, ModelConfig, SequenceEncoder};
 use aam_train::{fit, CheckpointConfig, ModelKind, TrainData};
 use anyhow::{bail, Result};
-use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
