@@ -18,3 +18,7 @@ if [ ! -d ../shared/data ]; then
 fi
 
 cargo test --workspace --locked "$@"
+
+# GPU code is behind the `cuda` feature and is not run here (no GPU); it must still compile.
+# cubecl/cudarc load CUDA at run time (NVRTC, dynamic loading), so no CUDA toolkit is needed.
+cargo check -p aam-cli --features cuda --locked
