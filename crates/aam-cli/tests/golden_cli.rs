@@ -8,12 +8,21 @@ use std::process::Command;
 use aam_model::WeightMap;
 
 fn golden(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/small-regressor").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/golden/small-regressor")
+        .join(file)
 }
 
 fn aam(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_aam")).args(args).output().unwrap();
-    assert!(out.status.success(), "aam {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aam {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -23,9 +32,25 @@ fn import_torch_then_forward_matches_reference() {
     let ckpt = dir.path().join("ckpt");
     let outputs = dir.path().join("out.safetensors");
     let s = |p: &PathBuf| p.display().to_string();
-    let msg = aam(&["import-torch", "--state-dict", &s(&golden("weights.safetensors")), "--config", &s(&golden("config.json")), "--output", &s(&ckpt)]);
+    let msg = aam(&[
+        "import-torch",
+        "--state-dict",
+        &s(&golden("weights.safetensors")),
+        "--config",
+        &s(&golden("config.json")),
+        "--output",
+        &s(&ckpt),
+    ]);
     assert!(msg.contains("Predictor"), "{msg}");
-    aam(&["forward", "--checkpoint", &s(&ckpt), "--tokens", &s(&golden("tokens.npy")), "--output", &s(&outputs)]);
+    aam(&[
+        "forward",
+        "--checkpoint",
+        &s(&ckpt),
+        "--tokens",
+        &s(&golden("tokens.npy")),
+        "--output",
+        &s(&outputs),
+    ]);
 
     let tokens: ndarray::Array3<i64> = ndarray_npy::read_npy(golden("tokens.npy")).unwrap();
     let (b, sl, l) = tokens.dim();
@@ -40,7 +65,10 @@ fn import_torch_then_forward_matches_reference() {
         ("nuc_predictions", vec![b, sl, l, 6]),
     ];
     for (name, shape) in cases {
-        let (g, w) = (got.get(name, &shape).unwrap(), want.get(name, &shape).unwrap());
+        let (g, w) = (
+            got.get(name, &shape).unwrap(),
+            want.get(name, &shape).unwrap(),
+        );
         let mut max_diff = 0f32;
         for (k, (a, e)) in g.iter().zip(w).enumerate() {
             assert!(a.is_finite(), "{name}[{k}] is not finite");
@@ -66,18 +94,54 @@ fn import_refuses_to_overwrite_and_mismatched_config() {
     let ckpt = dir.path().join("ckpt").display().to_string();
     let w = golden("weights.safetensors").display().to_string();
     let c = golden("config.json").display().to_string();
-    aam(&["import-torch", "--state-dict", &w, "--config", &c, "--output", &ckpt]);
-    let again = Command::new(env!("CARGO_BIN_EXE_aam")).args(["import-torch", "--state-dict", &w, "--config", &c, "--output", &ckpt]).output().unwrap();
+    aam(&[
+        "import-torch",
+        "--state-dict",
+        &w,
+        "--config",
+        &c,
+        "--output",
+        &ckpt,
+    ]);
+    let again = Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args([
+            "import-torch",
+            "--state-dict",
+            &w,
+            "--config",
+            &c,
+            "--output",
+            &ckpt,
+        ])
+        .output()
+        .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--overwrite"));
     // A config with another embedding dim names the first mismatching tensor.
     let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, std::fs::read_to_string(golden("config.json")).unwrap().replace("\"embedding_dim\": 64", "\"embedding_dim\": 32")).unwrap();
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(golden("config.json"))
+            .unwrap()
+            .replace("\"embedding_dim\": 64", "\"embedding_dim\": 32"),
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_aam"))
-        .args(["import-torch", "--state-dict", &w, "--config", &bad.display().to_string(), "--output", &dir.path().join("x").display().to_string()])
+        .args([
+            "import-torch",
+            "--state-dict",
+            &w,
+            "--config",
+            &bad.display().to_string(),
+            "--output",
+            &dir.path().join("x").display().to_string(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("has shape") && err.contains("bad.json") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("has shape") && err.contains("bad.json") && !err.contains("panicked"),
+        "{err}"
+    );
 }

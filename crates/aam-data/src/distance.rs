@@ -404,10 +404,22 @@ fn read_labelled(path: &Path, delimiter: u8) -> Result<(Vec<String>, Vec<f64>, S
     }
     crate::table::check_unique(path, &col_ids, "column sample")?;
     crate::table::check_unique(path, &row_ids, "row sample")?;
-    let col_pos: HashMap<&str, usize> = col_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let col_pos: HashMap<&str, usize> = col_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
     let row_set: std::collections::HashSet<&str> = row_ids.iter().map(String::as_str).collect();
-    let rows_only: Vec<String> = row_ids.iter().filter(|r| !col_pos.contains_key(r.as_str())).map(|r| format!("'{r}'")).collect();
-    let cols_only: Vec<String> = col_ids.iter().filter(|c| !row_set.contains(c.as_str())).map(|c| format!("'{c}'")).collect();
+    let rows_only: Vec<String> = row_ids
+        .iter()
+        .filter(|r| !col_pos.contains_key(r.as_str()))
+        .map(|r| format!("'{r}'"))
+        .collect();
+    let cols_only: Vec<String> = col_ids
+        .iter()
+        .filter(|c| !row_set.contains(c.as_str()))
+        .map(|c| format!("'{c}'"))
+        .collect();
     if !rows_only.is_empty() || !cols_only.is_empty() {
         return Err(DataError::format(
             path,

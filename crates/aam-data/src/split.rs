@@ -3,7 +3,7 @@
 //! Units are samples, or whole groups with `--group-column` (e.g. `host_subject_id`:
 //! no subject on both sides). For classification the units are stratified by class
 //! (a group's class is its most common one), so every class with at least two units
-//! appears on both sides. Within each stratum the units are shuffled with a ChaCha8
+//! appears on both sides; classes with a single unit are pooled together. Within each stratum the units are shuffled with a ChaCha8
 //! RNG seeded by `seed` and taken for validation until the stratum's share reaches
 //! `validation_fraction`, always leaving at least one unit for training.
 
@@ -79,6 +79,21 @@ pub fn split_samples(
             .entry(classes.map_or(0, |c| majority(members.iter().map(|&i| c[i]))))
             .or_default()
             .push(u);
+    }
+    // A stratum of one unit can never appear on both sides: pool such strata together
+    // (with two subjects of different majority class, stratifying would leave nothing to
+    // validate on).
+    let singletons: Vec<usize> = strata
+        .iter()
+        .filter(|(_, u)| u.len() < 2)
+        .map(|(k, _)| *k)
+        .collect();
+    if singletons.len() > 1 {
+        let pooled: Vec<usize> = singletons
+            .iter()
+            .flat_map(|k| strata.remove(k).unwrap_or_default())
+            .collect();
+        strata.insert(usize::MAX, pooled);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut validation = Vec::new();

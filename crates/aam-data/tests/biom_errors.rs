@@ -30,28 +30,40 @@ fn truncated_hdf5() {
 fn duplicate_asv_ids() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "dup.tsv", b"#OTU ID\tS1\nACGT\t1\nACGT\t2\n");
-    assert_mentions(&load_table(&p).unwrap_err(), &["dup.tsv", "duplicate ASV", "ACGT"]);
+    assert_mentions(
+        &load_table(&p).unwrap_err(),
+        &["dup.tsv", "duplicate ASV", "ACGT"],
+    );
 }
 
 #[test]
 fn duplicate_sample_ids() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "dups.tsv", b"#OTU ID\tS1\tS1\nACGT\t1\t2\n");
-    assert_mentions(&load_table(&p).unwrap_err(), &["dups.tsv", "duplicate sample", "S1"]);
+    assert_mentions(
+        &load_table(&p).unwrap_err(),
+        &["dups.tsv", "duplicate sample", "S1"],
+    );
 }
 
 #[test]
 fn negative_count_names_sample_and_asv() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "neg.tsv", b"#OTU ID\tS1\tS2\nACGT\t1\t-2\n");
-    assert_mentions(&load_table(&p).unwrap_err(), &["neg.tsv", "S2", "ACGT", "-2"]);
+    assert_mentions(
+        &load_table(&p).unwrap_err(),
+        &["neg.tsv", "S2", "ACGT", "-2"],
+    );
 }
 
 #[test]
 fn non_numeric_count() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "txt.tsv", b"#OTU ID\tS1\nACGT\tmany\n");
-    assert_mentions(&load_table(&p).unwrap_err(), &["txt.tsv", "line 2", "S1", "many"]);
+    assert_mentions(
+        &load_table(&p).unwrap_err(),
+        &["txt.tsv", "line 2", "S1", "many"],
+    );
 }
 
 #[test]
@@ -76,7 +88,10 @@ fn json_shape_mismatch() {
 fn empty_table() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "empty.tsv", b"#OTU ID\tS1\n");
-    assert_mentions(&load_table(&p).unwrap_err(), &["empty.tsv", "empty", "0 ASVs"]);
+    assert_mentions(
+        &load_table(&p).unwrap_err(),
+        &["empty.tsv", "empty", "0 ASVs"],
+    );
 }
 
 #[test]
@@ -90,5 +105,8 @@ fn not_a_table() {
 fn ragged_tsv_row() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "ragged.tsv", b"#OTU ID\tS1\tS2\nACGT\t1\n");
-    assert_mentions(&load_table(&p).unwrap_err(), &["ragged.tsv", "line 2", "ACGT", "1 counts for 2 samples"]);
+    assert_mentions(
+        &load_table(&p).unwrap_err(),
+        &["ragged.tsv", "line 2", "ACGT", "1 counts for 2 samples"],
+    );
 }

@@ -10,7 +10,10 @@ fn moving_pictures_three_formats_are_identical() {
     let (h5, f1) = load_table(&shared("moving-pictures", "table.biom")).unwrap();
     let (json, f2) = load_table(&shared("moving-pictures", "table.json.biom")).unwrap();
     let (tsv, f3) = load_table(&shared("moving-pictures", "table.tsv")).unwrap();
-    assert_eq!((f1, f2, f3), (BiomFormat::Hdf5, BiomFormat::Json, BiomFormat::Tsv));
+    assert_eq!(
+        (f1, f2, f3),
+        (BiomFormat::Hdf5, BiomFormat::Json, BiomFormat::Tsv)
+    );
     // Counts from SOURCE.md.
     assert_eq!((h5.n_samples(), h5.n_asv(), h5.nnz()), (34, 770, 2327));
     assert_eq!(h5.total(), 153_807.0);
@@ -21,7 +24,10 @@ fn moving_pictures_three_formats_are_identical() {
 
 #[test]
 fn source_md_counts_of_every_dataset() {
-    for (ds, n_s, n_o, nnz) in [("circadian-ihc", 46, 500, 5233), ("ibd-2538", 449, 9946, 77_700)] {
+    for (ds, n_s, n_o, nnz) in [
+        ("circadian-ihc", 46, 500, 5233),
+        ("ibd-2538", 449, 9946, 77_700),
+    ] {
         let (t, _) = load_table(&shared(ds, "table.biom")).unwrap();
         assert_eq!((t.n_samples(), t.n_asv(), t.nnz()), (n_s, n_o, nnz), "{ds}");
     }
@@ -30,14 +36,21 @@ fn source_md_counts_of_every_dataset() {
     let min = d.iter().cloned().fold(f64::INFINITY, f64::min);
     let max = d.iter().cloned().fold(0.0, f64::max);
     assert_eq!((min, max), (1006.0, 259_248.0));
-    assert_eq!(ibd.sample_ids[7], "2538.1000110", "numeric-looking IDs stay strings (a float would drop the trailing 0)");
+    assert_eq!(
+        ibd.sample_ids[7], "2538.1000110",
+        "numeric-looking IDs stay strings (a float would drop the trailing 0)"
+    );
 }
 
 #[test]
 fn csr_only_and_fixed_length_strings_hdf5() {
     let dir = tempfile::tempdir().unwrap();
     let t = tiny_table();
-    for (csc, strings) in [(false, Strings::Vlen), (true, Strings::Fixed), (false, Strings::Fixed)] {
+    for (csc, strings) in [
+        (false, Strings::Vlen),
+        (true, Strings::Fixed),
+        (false, Strings::Fixed),
+    ] {
         let p = dir.path().join("t.biom");
         write_biom_h5(&p, &t, csc, strings);
         let (back, fmt) = load_table(&p).unwrap();
@@ -54,7 +67,10 @@ fn dense_json_equals_sparse() {
         "data": [[1, 0, 2], [0, 0, 4]],
         "rows": [{"id": "ACGT", "metadata": null}, {"id": "TTTT", "metadata": null}],
         "columns": [{"id": "a", "metadata": null}, {"id": "b", "metadata": null}, {"id": "c", "metadata": null}]}"#;
-    let sparse = dense.replace(r#""dense""#, r#""sparse""#).replace("[[1, 0, 2], [0, 0, 4]]", "[[0, 0, 1], [0, 2, 2], [1, 2, 4]]");
+    let sparse = dense.replace(r#""dense""#, r#""sparse""#).replace(
+        "[[1, 0, 2], [0, 0, 4]]",
+        "[[0, 0, 1], [0, 2, 2], [1, 2, 4]]",
+    );
     let (p1, p2) = (dir.path().join("d.json"), dir.path().join("s.json"));
     std::fs::write(&p1, dense).unwrap();
     std::fs::write(&p2, sparse).unwrap();

@@ -27,11 +27,17 @@ fn ibd_metadata_keeps_string_ids_and_counts_classes() {
     let counts = ibd.class_counts();
     assert_eq!((counts["Control"], counts["Crohns"]), (269, 180));
     let sex = md.target("sex", &t.sample_ids, None).unwrap();
-    assert_eq!(sex.missing_samples.len(), 19, "SOURCE.md: sex has 19 missing");
+    assert_eq!(
+        sex.missing_samples.len(),
+        19,
+        "SOURCE.md: sex has 19 missing"
+    );
     let age = md.target("age", &t.sample_ids, None).unwrap();
     assert_eq!(age.kind, TargetKind::Numeric);
     let ages: Vec<f64> = age.values.iter().flatten().copied().collect();
-    let (lo, hi) = ages.iter().fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    let (lo, hi) = ages
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
     assert_eq!((lo, hi), (18.0, 63.0));
 }
 
@@ -64,7 +70,15 @@ fn id_column_not_first_and_fallback_to_first() {
 
 #[test]
 fn missing_value_spellings() {
-    for v in ["", "NA", "nan", "NaN", "not applicable", "Missing: Not provided", "Missing: Not collected"] {
+    for v in [
+        "",
+        "NA",
+        "nan",
+        "NaN",
+        "not applicable",
+        "Missing: Not provided",
+        "Missing: Not collected",
+    ] {
         assert!(is_missing(v), "{v:?}");
     }
     for v in ["0", "Control", "Missingness", "na-1"] {
@@ -75,30 +89,55 @@ fn missing_value_spellings() {
 #[test]
 fn categorical_targets_sorted_and_forced_types() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(&dir, "m.tsv", "sample_id\tsite\tcode\nA\ttongue\t2\nB\tgut\t10\nC\tpalm\t2\nD\t\t3\n");
+    let p = write(
+        &dir,
+        "m.tsv",
+        "sample_id\tsite\tcode\nA\ttongue\t2\nB\tgut\t10\nC\tpalm\t2\nD\t\t3\n",
+    );
     let md = Metadata::load(&p).unwrap();
     let s = ids(&["A", "B", "C", "D", "E"]);
     let site = md.target("site", &s, None).unwrap();
     assert_eq!(site.classes, ids(&["gut", "palm", "tongue"]));
-    assert_eq!(site.values, vec![Some(2.0), Some(0.0), Some(1.0), None, None]);
+    assert_eq!(
+        site.values,
+        vec![Some(2.0), Some(0.0), Some(1.0), None, None]
+    );
     assert_eq!(site.missing_samples, ids(&["D"]));
     assert_eq!(site.absent_samples, ids(&["E"]));
-    let code = md.target("code", &s[..3], Some(TargetKind::Categorical)).unwrap();
+    let code = md
+        .target("code", &s[..3], Some(TargetKind::Categorical))
+        .unwrap();
     assert_eq!(code.classes, ids(&["10", "2"]), "string order");
-    assert_mentions(&md.target("site", &s, Some(TargetKind::Numeric)).unwrap_err(), &["m.tsv", "sample 'A'", "tongue", "not a number"]);
+    assert_mentions(
+        &md.target("site", &s, Some(TargetKind::Numeric))
+            .unwrap_err(),
+        &["m.tsv", "sample 'A'", "tongue", "not a number"],
+    );
 }
 
 #[test]
 fn metadata_errors_name_file_line_and_sample() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(&dir, "dup.tsv", "sample_id\tx\nS1\t1\nS1\t2\n");
-    assert_mentions(&Metadata::load(&p).unwrap_err(), &["dup.tsv", "'S1'", "twice", "lines 2 and 3"]);
+    assert_mentions(
+        &Metadata::load(&p).unwrap_err(),
+        &["dup.tsv", "'S1'", "twice", "lines 2 and 3"],
+    );
     let p = write(&dir, "ragged.tsv", "sample_id\tx\ty\nS1\t1\n");
-    assert_mentions(&Metadata::load(&p).unwrap_err(), &["ragged.tsv", "line 2", "'S1'", "2 cells", "3"]);
+    assert_mentions(
+        &Metadata::load(&p).unwrap_err(),
+        &["ragged.tsv", "line 2", "'S1'", "2 cells", "3"],
+    );
     let p = write(&dir, "empty.tsv", "");
     assert_mentions(&Metadata::load(&p).unwrap_err(), &["empty.tsv", "header"]);
     let p = write(&dir, "ok.tsv", "sample_id\tbody-site\nS1\tgut\n");
     let md = Metadata::load(&p).unwrap();
-    assert_mentions(&md.target("body_site", &ids(&["S1"]), None).unwrap_err(), &["ok.tsv", "'body_site'", "body-site"]);
-    assert_mentions(&md.target("body-site", &ids(&["S2"]), None).unwrap_err(), &["ok.tsv", "no value", "1 absent"]);
+    assert_mentions(
+        &md.target("body_site", &ids(&["S1"]), None).unwrap_err(),
+        &["ok.tsv", "'body_site'", "body-site"],
+    );
+    assert_mentions(
+        &md.target("body-site", &ids(&["S2"]), None).unwrap_err(),
+        &["ok.tsv", "no value", "1 absent"],
+    );
 }

@@ -11,9 +11,16 @@ fn every_kept_sample_sums_to_depth_and_shallow_ones_are_listed() {
     let (t, _) = load_table(&shared("moving-pictures", "table.biom")).unwrap();
     let depth = 1000;
     let (r, report) = rarefy(&t, depth, 7, false).unwrap();
-    let shallow: Vec<String> = (0..t.n_samples()).filter(|&s| t.depths()[s] < depth as f64).map(|s| t.sample_ids[s].clone()).collect();
+    let shallow: Vec<String> = (0..t.n_samples())
+        .filter(|&s| t.depths()[s] < depth as f64)
+        .map(|s| t.sample_ids[s].clone())
+        .collect();
     assert_eq!(report.dropped_samples, shallow);
-    assert_eq!(shallow, ["L3S242", "L3S341", "L3S360"], "moving-pictures samples below 1000 reads");
+    assert_eq!(
+        shallow,
+        ["L3S242", "L3S341", "L3S360"],
+        "moving-pictures samples below 1000 reads"
+    );
     assert_eq!(r.n_samples(), t.n_samples() - 3);
     for d in r.depths() {
         assert_eq!(d, depth as f64);
@@ -27,7 +34,10 @@ fn every_kept_sample_sums_to_depth_and_shallow_ones_are_listed() {
     let orig = t.sample_index();
     for s in 0..r.n_samples() {
         let o_s = orig[r.sample_ids[s].as_str()];
-        let before: std::collections::HashMap<&str, f64> = t.sample(o_s).map(|(o, c)| (t.observation_ids[o as usize].as_str(), c)).collect();
+        let before: std::collections::HashMap<&str, f64> = t
+            .sample(o_s)
+            .map(|(o, c)| (t.observation_ids[o as usize].as_str(), c))
+            .collect();
         for (o, c) in r.sample(s) {
             assert!(c <= before[r.observation_ids[o as usize].as_str()]);
         }
@@ -56,7 +66,11 @@ fn per_asv_means_match_hypergeometric_expectation() {
         std::path::Path::new("x"),
         vec!["S".into()],
         (0..counts.len()).map(|i| format!("ASV{i}")).collect(),
-        counts.iter().enumerate().map(|(i, &c)| (0, i as u32, c)).collect(),
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| (0, i as u32, c))
+            .collect(),
     )
     .unwrap();
     let (depth, rounds) = (40u64, 4000);
@@ -72,10 +86,19 @@ fn per_asv_means_match_hypergeometric_expectation() {
         for (i, &c) in counts.iter().enumerate() {
             let p = c / n;
             let d = depth as f64;
-            let var = if with_replacement { d * p * (1.0 - p) } else { d * p * (1.0 - p) * (n - d) / (n - 1.0) };
+            let var = if with_replacement {
+                d * p * (1.0 - p)
+            } else {
+                d * p * (1.0 - p) * (n - d) / (n - 1.0)
+            };
             let mean = sums[i] / rounds as f64;
             let se = (var / rounds as f64).sqrt();
-            assert!((mean - d * p).abs() <= 5.0 * se, "ASV{i} (replacement {with_replacement}): mean {mean} vs {} ± {}", d * p, 5.0 * se);
+            assert!(
+                (mean - d * p).abs() <= 5.0 * se,
+                "ASV{i} (replacement {with_replacement}): mean {mean} vs {} ± {}",
+                d * p,
+                5.0 * se
+            );
         }
     }
 }
@@ -91,12 +114,27 @@ fn with_replacement_sums_to_depth() {
 #[test]
 fn bad_depths_are_errors() {
     let t = tiny_table();
-    assert_mentions(&rarefy(&t, 0, 0, false).unwrap_err(), &["--rarefy-depth", "at least 1"]);
-    assert_mentions(&rarefy(&t, 1000, 0, false).unwrap_err(), &["--rarefy-depth", "deepest has 15"]);
+    assert_mentions(
+        &rarefy(&t, 0, 0, false).unwrap_err(),
+        &["--rarefy-depth", "at least 1"],
+    );
+    assert_mentions(
+        &rarefy(&t, 1000, 0, false).unwrap_err(),
+        &["--rarefy-depth", "deepest has 15"],
+    );
 }
 
 #[test]
 fn non_integer_counts_are_refused() {
-    let t = FeatureTable::from_triplets(std::path::Path::new("x"), vec!["S9".into()], vec!["ACGT".into()], vec![(0, 0, 0.5)]).unwrap();
-    assert_mentions(&rarefy(&t, 1, 0, false).unwrap_err(), &["S9", "ACGT", "non-integer"]);
+    let t = FeatureTable::from_triplets(
+        std::path::Path::new("x"),
+        vec!["S9".into()],
+        vec!["ACGT".into()],
+        vec![(0, 0, 0.5)],
+    )
+    .unwrap();
+    assert_mentions(
+        &rarefy(&t, 1, 0, false).unwrap_err(),
+        &["S9", "ACGT", "non-integer"],
+    );
 }

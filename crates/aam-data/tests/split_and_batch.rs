@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use aam_data::split::{read_split_tsv, write_split_tsv};
 use aam_data::tokenizer::START;
-use aam_data::{load_distance_matrix, load_table, split_samples, Dataset, Metadata, TokenLimitPolicy};
+use aam_data::{
+    load_distance_matrix, load_table, split_samples, Dataset, Metadata, TokenLimitPolicy,
+};
 use common::*;
 
 #[test]
@@ -14,7 +16,11 @@ fn grouped_split_keeps_subjects_on_one_side() {
     let (t, _) = load_table(&shared("ibd-2538", "table.biom")).unwrap();
     let md = Metadata::load(&shared("ibd-2538", "metadata.tsv")).unwrap();
     let subj = md.target("host_subject_id", &t.sample_ids, None).unwrap();
-    let groups: Vec<String> = subj.values.iter().map(|v| subj.classes[v.unwrap() as usize].clone()).collect();
+    let groups: Vec<String> = subj
+        .values
+        .iter()
+        .map(|v| subj.classes[v.unwrap() as usize].clone())
+        .collect();
     let ibd = md.target("ibd", &t.sample_ids, None).unwrap();
     let classes: Vec<usize> = ibd.values.iter().map(|v| v.unwrap() as usize).collect();
     let split = split_samples(t.n_samples(), 0.2, 42, Some(&groups), Some(&classes)).unwrap();
@@ -29,8 +35,14 @@ fn grouped_split_keeps_subjects_on_one_side() {
     }
     let frac = split.validation.len() as f64 / t.n_samples() as f64;
     assert!((0.1..0.3).contains(&frac), "validation fraction {frac}");
-    assert_eq!(split, split_samples(t.n_samples(), 0.2, 42, Some(&groups), Some(&classes)).unwrap());
-    assert_ne!(split, split_samples(t.n_samples(), 0.2, 43, Some(&groups), Some(&classes)).unwrap());
+    assert_eq!(
+        split,
+        split_samples(t.n_samples(), 0.2, 42, Some(&groups), Some(&classes)).unwrap()
+    );
+    assert_ne!(
+        split,
+        split_samples(t.n_samples(), 0.2, 43, Some(&groups), Some(&classes)).unwrap()
+    );
 }
 
 #[test]
@@ -43,6 +55,26 @@ fn stratified_split_counts_per_class() {
 }
 
 #[test]
+fn two_groups_of_different_majority_class_still_split() {
+    // Group a: mostly class 0, group b: mostly class 1. Each stratum holds one group.
+    let groups: Vec<String> = (0..10)
+        .map(|i| {
+            if i < 5 {
+                "a".to_string()
+            } else {
+                "b".to_string()
+            }
+        })
+        .collect();
+    let classes = [0, 0, 0, 1, 2, 1, 1, 1, 0, 2];
+    let s = split_samples(10, 0.3, 3, Some(&groups), Some(&classes)).unwrap();
+    assert_eq!(s.validation.len(), 5);
+    assert_eq!(s.train.len(), 5);
+    let vg: HashSet<&String> = s.validation.iter().map(|&i| &groups[i]).collect();
+    assert_eq!(vg.len(), 1);
+}
+
+#[test]
 fn split_round_trips_through_tsv_and_rejects_bad_fractions() {
     let ids: Vec<String> = (0..10).map(|i| format!("S{i}")).collect();
     let s = split_samples(10, 0.3, 5, None, None).unwrap();
@@ -51,27 +83,61 @@ fn split_round_trips_through_tsv_and_rejects_bad_fractions() {
     let p = dir.path().join("split.tsv");
     write_split_tsv(&p, &ids, &s).unwrap();
     assert_eq!(read_split_tsv(&p, &ids).unwrap(), s);
-    assert_mentions(&read_split_tsv(&p, &ids[..5]).unwrap_err(), &["split.tsv", "'S5'", "not in the table"]);
+    assert_mentions(
+        &read_split_tsv(&p, &ids[..5]).unwrap_err(),
+        &["split.tsv", "'S5'", "not in the table"],
+    );
     for f in [0.0, 1.0, -0.1, f64::NAN] {
-        assert_mentions(&split_samples(10, f, 0, None, None).unwrap_err(), &["--validation-fraction"]);
+        assert_mentions(
+            &split_samples(10, f, 0, None, None).unwrap_err(),
+            &["--validation-fraction"],
+        );
     }
     let one_group = vec!["g".to_string(); 10];
-    assert_mentions(&split_samples(10, 0.2, 0, Some(&one_group), None).unwrap_err(), &["1 group(s)"]);
+    assert_mentions(
+        &split_samples(10, 0.2, 0, Some(&one_group), None).unwrap_err(),
+        &["1 group(s)"],
+    );
 }
 
 #[test]
 fn batch_tensors_follow_batch_order() {
     let (t, _) = load_table(&shared("moving-pictures", "table.biom")).unwrap();
-    let m = load_distance_matrix(&shared("moving-pictures", "unifrac_unweighted.h5"), None, &t.sample_ids).unwrap();
+    let m = load_distance_matrix(
+        &shared("moving-pictures", "unifrac_unweighted.h5"),
+        None,
+        &t.sample_ids,
+    )
+    .unwrap();
     let (m, _) = m.align(&t.sample_ids, false).unwrap();
     let targets: Vec<f32> = (0..t.n_samples()).map(|i| i as f32).collect();
-    let ds = Dataset::new(t.clone(), 150, 16, TokenLimitPolicy::First, 0, Some(m.clone()), Some(targets)).unwrap();
+    let ds = Dataset::new(
+        t.clone(),
+        150,
+        16,
+        TokenLimitPolicy::First,
+        0,
+        Some(m.clone()),
+        Some(targets),
+    )
+    .unwrap();
     let order = [5usize, 0, 17];
     let b = ds.batch(&order, None, 0);
-    let n_asv = order.iter().map(|&s| t.sample_nnz(s).min(16)).max().unwrap();
+    let n_asv = order
+        .iter()
+        .map(|&s| t.sample_nnz(s).min(16))
+        .max()
+        .unwrap();
     assert_eq!(b.tokens.shape(), &[3, n_asv, 151]);
     assert_eq!(b.counts.shape(), &[3, n_asv]);
-    assert_eq!(b.sample_ids, vec![t.sample_ids[5].clone(), t.sample_ids[0].clone(), t.sample_ids[17].clone()]);
+    assert_eq!(
+        b.sample_ids,
+        vec![
+            t.sample_ids[5].clone(),
+            t.sample_ids[0].clone(),
+            t.sample_ids[17].clone()
+        ]
+    );
     let u = b.unifrac.as_ref().unwrap();
     assert_eq!(u[[0, 2]], m.get(5, 17) as f32);
     assert_eq!(u[[1, 1]], 0.0);
@@ -81,7 +147,13 @@ fn batch_tensors_follow_batch_order() {
     assert_eq!(b.counts[[0, 0]], c as f32);
     assert_eq!(b.tokens[[0, 0, 0]], START as i64);
     let seq = t.observation_ids[o as usize].as_bytes();
-    let expect = match seq[0] { b'A' => 1, b'C' => 2, b'G' => 3, b'T' => 4, _ => 0 };
+    let expect = match seq[0] {
+        b'A' => 1,
+        b'C' => 2,
+        b'G' => 3,
+        b'T' => 4,
+        _ => 0,
+    };
     assert_eq!(b.tokens[[0, 0, 1]], expect);
     assert_eq!(b.tokens[[0, 0, 121]], 0, "120 bp then padding");
     // Mask marks exactly the filled slots.
@@ -101,9 +173,17 @@ fn dataset_rejects_unaligned_matrix_and_zero_token_limit() {
     let t = tiny_table();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("u.h5");
-    write_ssu_h5(&p, &["S3", "S2", "S1"], &[0.0, 0.1, 0.2, 0.1, 0.0, 0.3, 0.2, 0.3, 0.0]);
+    write_ssu_h5(
+        &p,
+        &["S3", "S2", "S1"],
+        &[0.0, 0.1, 0.2, 0.1, 0.0, 0.3, 0.2, 0.3, 0.0],
+    );
     let m = load_distance_matrix(&p, None, &t.sample_ids).unwrap();
-    let err = Dataset::new(t.clone(), 10, 4, TokenLimitPolicy::First, 0, Some(m), None).unwrap_err();
+    let err =
+        Dataset::new(t.clone(), 10, 4, TokenLimitPolicy::First, 0, Some(m), None).unwrap_err();
     assert_mentions(&err, &["u.h5", "not aligned"]);
-    assert_mentions(&Dataset::new(t, 10, 0, TokenLimitPolicy::First, 0, None, None).unwrap_err(), &["--token-limit"]);
+    assert_mentions(
+        &Dataset::new(t, 10, 0, TokenLimitPolicy::First, 0, None, None).unwrap_err(),
+        &["--token-limit"],
+    );
 }

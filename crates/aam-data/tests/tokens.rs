@@ -27,16 +27,35 @@ fn tokenized_table_reports_non_acgt_and_long_asvs() {
 #[test]
 fn token_limit_policies() {
     let e = [(0u32, 3.0), (1, 9.0), (2, 3.0), (3, 1.0), (4, 9.0)];
-    assert_eq!(select_asvs(&e, 3, TokenLimitPolicy::First, 0), e[..3].to_vec());
+    assert_eq!(
+        select_asvs(&e, 3, TokenLimitPolicy::First, 0),
+        e[..3].to_vec()
+    );
     // Stable ties: 1 before 4 (both 9), 0 before 2 (both 3).
-    assert_eq!(select_asvs(&e, 3, TokenLimitPolicy::Abundance, 0), vec![(1, 9.0), (4, 9.0), (0, 3.0)]);
-    assert_eq!(select_asvs(&e, 10, TokenLimitPolicy::Abundance, 0), vec![(1, 9.0), (4, 9.0), (0, 3.0), (2, 3.0), (3, 1.0)]);
+    assert_eq!(
+        select_asvs(&e, 3, TokenLimitPolicy::Abundance, 0),
+        vec![(1, 9.0), (4, 9.0), (0, 3.0)]
+    );
+    assert_eq!(
+        select_asvs(&e, 10, TokenLimitPolicy::Abundance, 0),
+        vec![(1, 9.0), (4, 9.0), (0, 3.0), (2, 3.0), (3, 1.0)]
+    );
     let r1 = select_asvs(&e, 3, TokenLimitPolicy::Random, 11);
-    assert_eq!(r1, select_asvs(&e, 3, TokenLimitPolicy::Random, 11), "seeded");
+    assert_eq!(
+        r1,
+        select_asvs(&e, 3, TokenLimitPolicy::Random, 11),
+        "seeded"
+    );
     assert_eq!(r1.len(), 3);
     assert!(r1.windows(2).all(|w| w[0].0 < w[1].0), "table order");
-    let distinct: std::collections::HashSet<Vec<u32>> =
-        (0..50).map(|s| select_asvs(&e, 3, TokenLimitPolicy::Random, s).iter().map(|x| x.0).collect()).collect();
+    let distinct: std::collections::HashSet<Vec<u32>> = (0..50)
+        .map(|s| {
+            select_asvs(&e, 3, TokenLimitPolicy::Random, s)
+                .iter()
+                .map(|x| x.0)
+                .collect()
+        })
+        .collect();
     assert!(distinct.len() > 3, "different seeds give different subsets");
     assert_eq!(select_asvs(&e, 9, TokenLimitPolicy::Random, 1), e.to_vec());
 }

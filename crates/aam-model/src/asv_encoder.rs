@@ -7,7 +7,9 @@ use burn::prelude::*;
 use crate::attention_pooling::AttentionPooling;
 use crate::config::{ModelConfig, Stack};
 use crate::transformer::TransformerStack;
-use crate::weights::{load_embedding, load_linear, save_linear, WeightError, WeightMap, WeightSink};
+use crate::weights::{
+    load_embedding, load_linear, save_linear, WeightError, WeightMap, WeightSink,
+};
 
 /// Nucleotide-level encoder shared by every ASV slot.
 #[derive(Module, Debug)]
@@ -42,20 +44,56 @@ impl<B: Backend> AsvEncoder<B> {
             position_embedding: EmbeddingConfig::new(c.max_bp + 1, d).init(device),
             transformer: TransformerStack::new(&c.stack(Stack::Asv), device),
             attention_pooling: AttentionPooling::new(d, device),
-            nucleotide_head: c.predict_nucleotides.then(|| LinearConfig::new(d, c.vocab_size).init(device)),
+            nucleotide_head: c
+                .predict_nucleotides
+                .then(|| LinearConfig::new(d, c.vocab_size).init(device)),
         }
     }
 
     /// Loads the encoder at `prefix` (e.g. `sample_encoder.asv_encoder`).
-    pub fn load(w: &WeightMap, prefix: &str, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
+    pub fn load(
+        w: &WeightMap,
+        prefix: &str,
+        c: &ModelConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
         let d = c.embedding_dim;
         Ok(AsvEncoder {
-            token_embedding: load_embedding(w, &format!("{prefix}.token_embedding.weight"), c.vocab_size, d, device)?,
-            position_embedding: load_embedding(w, &format!("{prefix}.position_embedding.position_embedding.weight"), c.max_bp + 1, d, device)?,
-            transformer: TransformerStack::load(w, &format!("{prefix}.transformer"), &c.stack(Stack::Asv), device)?,
-            attention_pooling: AttentionPooling::load(w, &format!("{prefix}.attention_pooling"), d, device)?,
+            token_embedding: load_embedding(
+                w,
+                &format!("{prefix}.token_embedding.weight"),
+                c.vocab_size,
+                d,
+                device,
+            )?,
+            position_embedding: load_embedding(
+                w,
+                &format!("{prefix}.position_embedding.position_embedding.weight"),
+                c.max_bp + 1,
+                d,
+                device,
+            )?,
+            transformer: TransformerStack::load(
+                w,
+                &format!("{prefix}.transformer"),
+                &c.stack(Stack::Asv),
+                device,
+            )?,
+            attention_pooling: AttentionPooling::load(
+                w,
+                &format!("{prefix}.attention_pooling"),
+                d,
+                device,
+            )?,
             nucleotide_head: if c.predict_nucleotides {
-                Some(load_linear(w, &format!("{prefix}.nucleotide_head"), d, c.vocab_size, true, device)?)
+                Some(load_linear(
+                    w,
+                    &format!("{prefix}.nucleotide_head"),
+                    d,
+                    c.vocab_size,
+                    true,
+                    device,
+                )?)
             } else {
                 None
             },
@@ -64,10 +102,18 @@ impl<B: Backend> AsvEncoder<B> {
 
     /// Writes the encoder at `prefix`.
     pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
-        sink.put(&format!("{prefix}.token_embedding.weight"), self.token_embedding.weight.val());
-        sink.put(&format!("{prefix}.position_embedding.position_embedding.weight"), self.position_embedding.weight.val());
-        self.transformer.save(&format!("{prefix}.transformer"), sink);
-        self.attention_pooling.save(&format!("{prefix}.attention_pooling"), sink);
+        sink.put(
+            &format!("{prefix}.token_embedding.weight"),
+            self.token_embedding.weight.val(),
+        );
+        sink.put(
+            &format!("{prefix}.position_embedding.position_embedding.weight"),
+            self.position_embedding.weight.val(),
+        );
+        self.transformer
+            .save(&format!("{prefix}.transformer"), sink);
+        self.attention_pooling
+            .save(&format!("{prefix}.attention_pooling"), sink);
         if let Some(h) = &self.nucleotide_head {
             save_linear(h, &format!("{prefix}.nucleotide_head"), sink);
         }
@@ -84,7 +130,12 @@ impl<B: Backend> AsvEncoder<B> {
         let flat = tokens.reshape([n, l]);
         let mask = flat.clone().greater_elem(0).float();
         let d = self.position_embedding.weight.dims()[1];
-        let positions = self.position_embedding.weight.val().slice([0..l, 0..d]).reshape([1, l, d]);
+        let positions = self
+            .position_embedding
+            .weight
+            .val()
+            .slice([0..l, 0..d])
+            .reshape([1, l, d]);
         let x = self.token_embedding.forward(flat) + positions;
         let row_valid = mask.clone().sum_dim(1).clamp_max(1.0).reshape([n, 1, 1]);
         let h = self.transformer.forward(x, mask.clone()) * row_valid;
@@ -94,6 +145,9 @@ impl<B: Backend> AsvEncoder<B> {
             logits.reshape([b, s, l, v])
         });
         let embeddings = self.attention_pooling.forward(h, mask).reshape([b, s, d]);
-        AsvEncoding { embeddings, nuc_logits }
+        AsvEncoding {
+            embeddings,
+            nuc_logits,
+        }
     }
 }

@@ -31,17 +31,38 @@ impl<B: Backend> SelfAttention<B> {
     /// Freshly initialised attention of width `dim` with `heads` heads.
     pub fn new(dim: usize, heads: usize, dropout: f64, device: &B::Device) -> Self {
         let lin = || LinearConfig::new(dim, dim).init(device);
-        SelfAttention { query: lin(), key: lin(), value: lin(), output: lin(), dropout: DropoutConfig::new(dropout).init(), heads }
+        SelfAttention {
+            query: lin(),
+            key: lin(),
+            value: lin(),
+            output: lin(),
+            dropout: DropoutConfig::new(dropout).init(),
+            heads,
+        }
     }
 
     /// Loads `{prefix}.in_proj_weight [3D, D]`, `in_proj_bias [3D]`, `out_proj.*`.
-    pub fn load(w: &WeightMap, prefix: &str, dim: usize, heads: usize, dropout: f64, device: &B::Device) -> Result<Self, WeightError> {
-        let in_w: Tensor<B, 2> = w.tensor(&format!("{prefix}.in_proj_weight"), [3 * dim, dim], device)?;
+    pub fn load(
+        w: &WeightMap,
+        prefix: &str,
+        dim: usize,
+        heads: usize,
+        dropout: f64,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
+        let in_w: Tensor<B, 2> =
+            w.tensor(&format!("{prefix}.in_proj_weight"), [3 * dim, dim], device)?;
         let in_b: Tensor<B, 1> = w.tensor(&format!("{prefix}.in_proj_bias"), [3 * dim], device)?;
         let part = |i: usize| {
             let mut lin = LinearConfig::new(dim, dim).init(device);
-            lin.weight = burn::module::Param::from_tensor(in_w.clone().slice([i * dim..(i + 1) * dim, 0..dim]).transpose());
-            lin.bias = Some(burn::module::Param::from_tensor(in_b.clone().slice([i * dim..(i + 1) * dim])));
+            lin.weight = burn::module::Param::from_tensor(
+                in_w.clone()
+                    .slice([i * dim..(i + 1) * dim, 0..dim])
+                    .transpose(),
+            );
+            lin.bias = Some(burn::module::Param::from_tensor(
+                in_b.clone().slice([i * dim..(i + 1) * dim]),
+            ));
             lin
         };
         Ok(SelfAttention {
@@ -57,9 +78,20 @@ impl<B: Backend> SelfAttention<B> {
     /// Writes the packed PyTorch layout back.
     pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
         let ws = [&self.query, &self.key, &self.value].map(|l| l.weight.val().transpose());
-        let bs = [&self.query, &self.key, &self.value].map(|l| l.bias.as_ref().expect("attention projections have a bias").val());
-        sink.put(&format!("{prefix}.in_proj_weight"), Tensor::cat(ws.to_vec(), 0));
-        sink.put(&format!("{prefix}.in_proj_bias"), Tensor::cat(bs.to_vec(), 0));
+        let bs = [&self.query, &self.key, &self.value].map(|l| {
+            l.bias
+                .as_ref()
+                .expect("attention projections have a bias")
+                .val()
+        });
+        sink.put(
+            &format!("{prefix}.in_proj_weight"),
+            Tensor::cat(ws.to_vec(), 0),
+        );
+        sink.put(
+            &format!("{prefix}.in_proj_bias"),
+            Tensor::cat(bs.to_vec(), 0),
+        );
         save_linear(&self.output, &format!("{prefix}.out_proj"), sink);
     }
 

@@ -11,7 +11,9 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use crate::attention::MASKED_SCORE;
-use crate::weights::{load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink};
+use crate::weights::{
+    load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink,
+};
 
 /// LayerNorm epsilon after pooling.
 pub const POOLING_NORM_EPS: f64 = 1e-5;
@@ -31,13 +33,20 @@ impl<B: Backend> AttentionPooling<B> {
     pub fn new(dim: usize, device: &B::Device) -> Self {
         AttentionPooling {
             query: LinearConfig::new(dim, 1).with_bias(false).init(device),
-            norm: LayerNormConfig::new(dim).with_epsilon(POOLING_NORM_EPS).init(device),
+            norm: LayerNormConfig::new(dim)
+                .with_epsilon(POOLING_NORM_EPS)
+                .init(device),
             dim,
         }
     }
 
     /// Loads `{prefix}.query.weight`, `{prefix}.norm.*`.
-    pub fn load(w: &WeightMap, prefix: &str, dim: usize, device: &B::Device) -> Result<Self, WeightError> {
+    pub fn load(
+        w: &WeightMap,
+        prefix: &str,
+        dim: usize,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
         Ok(AttentionPooling {
             query: load_linear(w, &format!("{prefix}.query"), dim, 1, false, device)?,
             norm: load_layer_norm(w, &format!("{prefix}.norm"), dim, POOLING_NORM_EPS, device)?,
@@ -54,7 +63,11 @@ impl<B: Backend> AttentionPooling<B> {
     /// Pooling weights `[n, t]` for `h` `[n, t, D]` and `mask` `[n, t]`.
     pub fn weights(&self, h: Tensor<B, 3>, mask: Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, t, _] = h.dims();
-        let scores = self.query.forward(h).reshape([n, t]).div_scalar((self.dim as f64).sqrt());
+        let scores = self
+            .query
+            .forward(h)
+            .reshape([n, t])
+            .div_scalar((self.dim as f64).sqrt());
         let scores = scores + (mask.neg() + 1.0).mul_scalar(MASKED_SCORE);
         softmax(scores, 1)
     }

@@ -172,12 +172,35 @@ impl ModelConfig {
     pub fn stack(&self, s: Stack) -> StackConfig {
         let (layers, heads, activation) = match s {
             Stack::Asv => (self.asv_num_layers, self.asv_num_heads, self.asv_activation),
-            Stack::Sample => (self.sample_num_layers, self.sample_num_heads, self.sample_activation),
-            Stack::Encoder => (self.encoder_num_layers, self.encoder_num_heads, self.encoder_activation),
-            Stack::Count => (self.count_num_layers, self.count_num_heads, self.count_activation),
-            Stack::Target => (self.target_num_layers, self.target_num_heads, self.target_activation),
+            Stack::Sample => (
+                self.sample_num_layers,
+                self.sample_num_heads,
+                self.sample_activation,
+            ),
+            Stack::Encoder => (
+                self.encoder_num_layers,
+                self.encoder_num_heads,
+                self.encoder_activation,
+            ),
+            Stack::Count => (
+                self.count_num_layers,
+                self.count_num_heads,
+                self.count_activation,
+            ),
+            Stack::Target => (
+                self.target_num_layers,
+                self.target_num_heads,
+                self.target_activation,
+            ),
         };
-        StackConfig { layers, heads, dim: self.embedding_dim, ffn: self.ffn(), activation, dropout: self.dropout }
+        StackConfig {
+            layers,
+            heads,
+            dim: self.embedding_dim,
+            ffn: self.ffn(),
+            activation,
+            dropout: self.dropout,
+        }
     }
 
     /// Checks that the configuration describes a buildable model.
@@ -190,16 +213,31 @@ impl ModelConfig {
             return Err("embedding_dim, max_bp, token_limit and out_dim must be positive".into());
         }
         if self.vocab_size < 6 {
-            return Err(format!("vocab_size {} is below 6 (pad, A, C, G, T, START)", self.vocab_size));
+            return Err(format!(
+                "vocab_size {} is below 6 (pad, A, C, G, T, START)",
+                self.vocab_size
+            ));
         }
-        for s in [Stack::Asv, Stack::Sample, Stack::Encoder, Stack::Count, Stack::Target] {
+        for s in [
+            Stack::Asv,
+            Stack::Sample,
+            Stack::Encoder,
+            Stack::Count,
+            Stack::Target,
+        ] {
             let c = self.stack(s);
             if c.heads == 0 || d % c.heads != 0 {
-                return Err(format!("{s:?} stack: {} heads do not divide embedding_dim {d}", c.heads));
+                return Err(format!(
+                    "{s:?} stack: {} heads do not divide embedding_dim {d}",
+                    c.heads
+                ));
             }
         }
         if self.is_classifier && self.out_dim < 2 {
-            return Err(format!("a classifier needs out_dim ≥ 2 classes, got {}", self.out_dim));
+            return Err(format!(
+                "a classifier needs out_dim ≥ 2 classes, got {}",
+                self.out_dim
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout {} is not in [0, 1)", self.dropout));

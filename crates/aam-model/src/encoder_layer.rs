@@ -8,7 +8,9 @@ use burn::tensor::activation::{gelu, relu};
 
 use crate::attention::SelfAttention;
 use crate::config::{Activation, StackConfig};
-use crate::weights::{load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink};
+use crate::weights::{
+    load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink,
+};
 
 /// LayerNorm epsilon inside each layer (PyTorch default).
 pub const LAYER_NORM_EPS: f64 = 1e-5;
@@ -37,17 +39,33 @@ impl<B: Backend> EncoderLayer<B> {
             self_attn: SelfAttention::new(c.dim, c.heads, c.dropout, device),
             linear1: LinearConfig::new(c.dim, c.ffn).init(device),
             linear2: LinearConfig::new(c.ffn, c.dim).init(device),
-            norm1: LayerNormConfig::new(c.dim).with_epsilon(LAYER_NORM_EPS).init(device),
-            norm2: LayerNormConfig::new(c.dim).with_epsilon(LAYER_NORM_EPS).init(device),
+            norm1: LayerNormConfig::new(c.dim)
+                .with_epsilon(LAYER_NORM_EPS)
+                .init(device),
+            norm2: LayerNormConfig::new(c.dim)
+                .with_epsilon(LAYER_NORM_EPS)
+                .init(device),
             dropout: DropoutConfig::new(c.dropout).init(),
             activation: c.activation,
         }
     }
 
     /// Loads the layer at `prefix` (e.g. `…encoder.layers.0`).
-    pub fn load(w: &WeightMap, prefix: &str, c: &StackConfig, device: &B::Device) -> Result<Self, WeightError> {
+    pub fn load(
+        w: &WeightMap,
+        prefix: &str,
+        c: &StackConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
         Ok(EncoderLayer {
-            self_attn: SelfAttention::load(w, &format!("{prefix}.self_attn"), c.dim, c.heads, c.dropout, device)?,
+            self_attn: SelfAttention::load(
+                w,
+                &format!("{prefix}.self_attn"),
+                c.dim,
+                c.heads,
+                c.dropout,
+                device,
+            )?,
             linear1: load_linear(w, &format!("{prefix}.linear1"), c.dim, c.ffn, true, device)?,
             linear2: load_linear(w, &format!("{prefix}.linear2"), c.ffn, c.dim, true, device)?,
             norm1: load_layer_norm(w, &format!("{prefix}.norm1"), c.dim, LAYER_NORM_EPS, device)?,
@@ -68,12 +86,17 @@ impl<B: Backend> EncoderLayer<B> {
 
     /// `x`: `[n, t, D]`, `key_bias`: `[n, 1, 1, t]`. Returns `[n, t, D]`.
     pub fn forward(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 3> {
-        let y = x.clone() + self.dropout.forward(self.self_attn.forward(self.norm1.forward(x), key_bias));
+        let y = x.clone()
+            + self
+                .dropout
+                .forward(self.self_attn.forward(self.norm1.forward(x), key_bias));
         let hidden = self.linear1.forward(self.norm2.forward(y.clone()));
         let hidden = match self.activation {
             Activation::Gelu => gelu(hidden),
             Activation::Relu => relu(hidden),
         };
-        y + self.dropout.forward(self.linear2.forward(self.dropout.forward(hidden)))
+        y + self
+            .dropout
+            .forward(self.linear2.forward(self.dropout.forward(hidden)))
     }
 }

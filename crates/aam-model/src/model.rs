@@ -34,7 +34,11 @@ pub trait AamModel<B: Backend>: Module<B> + Clone {
     /// Writes the weights with reference key names.
     fn save_weights(&self, sink: &mut WeightSink);
     /// Loads weights written by [`AamModel::save_weights`] (or a reference state dict).
-    fn load_weights(w: &WeightMap, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError>;
+    fn load_weights(
+        w: &WeightMap,
+        c: &ModelConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError>;
     /// Makes the base encoder's parameters constant (`--freeze-base`).
     fn freeze_base(self) -> Self;
 }
@@ -57,7 +61,11 @@ impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
         self.save("", sink);
     }
 
-    fn load_weights(w: &WeightMap, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
+    fn load_weights(
+        w: &WeightMap,
+        c: &ModelConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
         let m = SequenceEncoder::load(w, "", c, device)?;
         w.check_all_used("")?;
         Ok(m)
@@ -86,7 +94,11 @@ impl<B: Backend> AamModel<B> for SequencePredictor<B> {
         self.save(sink);
     }
 
-    fn load_weights(w: &WeightMap, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
+    fn load_weights(
+        w: &WeightMap,
+        c: &ModelConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
         let m = SequencePredictor::load(w, c, device)?;
         w.check_all_used("")?;
         Ok(m)

@@ -39,13 +39,22 @@ impl<B: Backend> SampleEncoder<B> {
     pub fn new(c: &ModelConfig, device: &B::Device) -> Self {
         SampleEncoder {
             asv_encoder: AsvEncoder::new(c, device),
-            sample_position_embedding: EmbeddingConfig::new(c.token_limit + SAMPLE_POSITION_EXTRA, c.embedding_dim).init(device),
+            sample_position_embedding: EmbeddingConfig::new(
+                c.token_limit + SAMPLE_POSITION_EXTRA,
+                c.embedding_dim,
+            )
+            .init(device),
             sample_transformer: TransformerStack::new(&c.stack(Stack::Sample), device),
         }
     }
 
     /// Loads the encoder at `prefix` (e.g. `sample_encoder`).
-    pub fn load(w: &WeightMap, prefix: &str, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
+    pub fn load(
+        w: &WeightMap,
+        prefix: &str,
+        c: &ModelConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
         Ok(SampleEncoder {
             asv_encoder: AsvEncoder::load(w, &format!("{prefix}.asv_encoder"), c, device)?,
             sample_position_embedding: load_embedding(
@@ -55,15 +64,25 @@ impl<B: Backend> SampleEncoder<B> {
                 c.embedding_dim,
                 device,
             )?,
-            sample_transformer: TransformerStack::load(w, &format!("{prefix}.sample_transformer"), &c.stack(Stack::Sample), device)?,
+            sample_transformer: TransformerStack::load(
+                w,
+                &format!("{prefix}.sample_transformer"),
+                &c.stack(Stack::Sample),
+                device,
+            )?,
         })
     }
 
     /// Writes the encoder at `prefix`.
     pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
-        self.asv_encoder.save(&format!("{prefix}.asv_encoder"), sink);
-        sink.put(&format!("{prefix}.sample_position_embedding.position_embedding.weight"), self.sample_position_embedding.weight.val());
-        self.sample_transformer.save(&format!("{prefix}.sample_transformer"), sink);
+        self.asv_encoder
+            .save(&format!("{prefix}.asv_encoder"), sink);
+        sink.put(
+            &format!("{prefix}.sample_position_embedding.position_embedding.weight"),
+            self.sample_position_embedding.weight.val(),
+        );
+        self.sample_transformer
+            .save(&format!("{prefix}.sample_transformer"), sink);
     }
 
     /// `tokens`: int `[batch, n_asv, L]`, `n_asv ≤ token_limit + 5`.
@@ -73,9 +92,18 @@ impl<B: Backend> SampleEncoder<B> {
         let asv_mask = asv_mask3.clone().reshape([b, s]);
         let asv = self.asv_encoder.forward(tokens);
         let d = asv.embeddings.dims()[2];
-        let positions = self.sample_position_embedding.weight.val().slice([0..s, 0..d]).reshape([1, s, d]);
+        let positions = self
+            .sample_position_embedding
+            .weight
+            .val()
+            .slice([0..s, 0..d])
+            .reshape([1, s, d]);
         let a = asv.embeddings * asv_mask3.clone() + positions;
         let sample_embeddings = self.sample_transformer.forward(a, asv_mask.clone()) * asv_mask3;
-        SampleEncoding { sample_embeddings, asv_mask, nuc_logits: asv.nuc_logits }
+        SampleEncoding {
+            sample_embeddings,
+            asv_mask,
+            nuc_logits: asv.nuc_logits,
+        }
     }
 }

@@ -46,19 +46,43 @@ impl<B: Backend> SequenceEncoder<B> {
             sample_encoder: SampleEncoder::new(c, device),
             encoder_transformer: TransformerStack::new(&c.stack(Stack::Encoder), device),
             attention_pooling: AttentionPooling::new(c.embedding_dim, device),
-            output_head: c.base_output_dim().map(|k| LinearConfig::new(c.embedding_dim, k).init(device)),
+            output_head: c
+                .base_output_dim()
+                .map(|k| LinearConfig::new(c.embedding_dim, k).init(device)),
         }
     }
 
     /// Loads the base model whose keys start with `prefix` (`""` for a pretrained
     /// encoder file, `"base_model."` inside a predictor).
-    pub fn load(w: &WeightMap, prefix: &str, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
+    pub fn load(
+        w: &WeightMap,
+        prefix: &str,
+        c: &ModelConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
         Ok(SequenceEncoder {
             sample_encoder: SampleEncoder::load(w, &format!("{prefix}sample_encoder"), c, device)?,
-            encoder_transformer: TransformerStack::load(w, &format!("{prefix}encoder_transformer"), &c.stack(Stack::Encoder), device)?,
-            attention_pooling: AttentionPooling::load(w, &format!("{prefix}attention_pooling"), c.embedding_dim, device)?,
+            encoder_transformer: TransformerStack::load(
+                w,
+                &format!("{prefix}encoder_transformer"),
+                &c.stack(Stack::Encoder),
+                device,
+            )?,
+            attention_pooling: AttentionPooling::load(
+                w,
+                &format!("{prefix}attention_pooling"),
+                c.embedding_dim,
+                device,
+            )?,
             output_head: match c.base_output_dim() {
-                Some(k) => Some(load_linear(w, &format!("{prefix}output_head"), c.embedding_dim, k, true, device)?),
+                Some(k) => Some(load_linear(
+                    w,
+                    &format!("{prefix}output_head"),
+                    c.embedding_dim,
+                    k,
+                    true,
+                    device,
+                )?),
                 None => None,
             },
         })
@@ -66,9 +90,12 @@ impl<B: Backend> SequenceEncoder<B> {
 
     /// Writes the base model with key prefix `prefix`.
     pub fn save(&self, prefix: &str, sink: &mut WeightSink) {
-        self.sample_encoder.save(&format!("{prefix}sample_encoder"), sink);
-        self.encoder_transformer.save(&format!("{prefix}encoder_transformer"), sink);
-        self.attention_pooling.save(&format!("{prefix}attention_pooling"), sink);
+        self.sample_encoder
+            .save(&format!("{prefix}sample_encoder"), sink);
+        self.encoder_transformer
+            .save(&format!("{prefix}encoder_transformer"), sink);
+        self.attention_pooling
+            .save(&format!("{prefix}attention_pooling"), sink);
         if let Some(h) = &self.output_head {
             save_linear(h, &format!("{prefix}output_head"), sink);
         }
@@ -77,9 +104,20 @@ impl<B: Backend> SequenceEncoder<B> {
     /// `tokens`: int `[batch, n_asv, max_bp + 1]`.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> EncoderOutput<B> {
         let s = self.sample_encoder.forward(tokens);
-        let h = self.encoder_transformer.forward(s.sample_embeddings.clone(), s.asv_mask.clone());
+        let h = self
+            .encoder_transformer
+            .forward(s.sample_embeddings.clone(), s.asv_mask.clone());
         let embeddings = self.attention_pooling.forward(h, s.asv_mask.clone());
-        let base_prediction = self.output_head.as_ref().map(|head| head.forward(embeddings.clone()));
-        EncoderOutput { embeddings, sample_embeddings: s.sample_embeddings, asv_mask: s.asv_mask, base_prediction, nuc_predictions: s.nuc_logits }
+        let base_prediction = self
+            .output_head
+            .as_ref()
+            .map(|head| head.forward(embeddings.clone()));
+        EncoderOutput {
+            embeddings,
+            sample_embeddings: s.sample_embeddings,
+            asv_mask: s.asv_mask,
+            base_prediction,
+            nuc_predictions: s.nuc_logits,
+        }
     }
 }

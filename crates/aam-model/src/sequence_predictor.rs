@@ -68,9 +68,19 @@ impl<B: Backend> SequencePredictor<B> {
         let d = c.embedding_dim;
         Ok(SequencePredictor {
             base_model: SequenceEncoder::load(w, BASE_PREFIX, c, device)?,
-            count_encoder: TransformerStack::load(w, "count_encoder", &c.stack(Stack::Count), device)?,
+            count_encoder: TransformerStack::load(
+                w,
+                "count_encoder",
+                &c.stack(Stack::Count),
+                device,
+            )?,
             count_head: load_linear(w, "count_head", d, 1, true, device)?,
-            target_encoder: TransformerStack::load(w, "target_encoder", &c.stack(Stack::Target), device)?,
+            target_encoder: TransformerStack::load(
+                w,
+                "target_encoder",
+                &c.stack(Stack::Target),
+                device,
+            )?,
             target_pooling: AttentionPooling::load(w, "target_pooling", d, device)?,
             target_head: load_linear(w, "target_head", d, c.out_dim, true, device)?,
             is_classifier: c.is_classifier,
@@ -92,10 +102,22 @@ impl<B: Backend> SequencePredictor<B> {
         let base = self.base_model.forward(tokens);
         let s = base.sample_embeddings.clone();
         let mask = base.asv_mask.clone();
-        let count_prediction = self.count_head.forward(self.count_encoder.forward(s.clone(), mask.clone()));
+        let count_prediction = self
+            .count_head
+            .forward(self.count_encoder.forward(s.clone(), mask.clone()));
         let t = self.target_encoder.forward(s, mask.clone());
-        let target = self.target_head.forward(self.target_pooling.forward(t, mask));
-        let target_prediction = if self.is_classifier { log_softmax(target, 1) } else { target };
-        PredictorOutput { target_prediction, count_prediction, base }
+        let target = self
+            .target_head
+            .forward(self.target_pooling.forward(t, mask));
+        let target_prediction = if self.is_classifier {
+            log_softmax(target, 1)
+        } else {
+            target
+        };
+        PredictorOutput {
+            target_prediction,
+            count_prediction,
+            base,
+        }
     }
 }

@@ -25,22 +25,38 @@ pub struct TransformerStack<B: Backend> {
 /// `[n, 1, 1, t]` used by attention.
 pub fn key_bias<B: Backend>(mask: Tensor<B, 2>) -> Tensor<B, 4> {
     let [n, t] = mask.dims();
-    (mask.neg() + 1.0).mul_scalar(MASKED_SCORE).reshape([n, 1, 1, t])
+    (mask.neg() + 1.0)
+        .mul_scalar(MASKED_SCORE)
+        .reshape([n, 1, 1, t])
 }
 
 impl<B: Backend> TransformerStack<B> {
     /// A freshly initialised stack.
     pub fn new(c: &StackConfig, device: &B::Device) -> Self {
         TransformerStack {
-            layers: (0..c.layers).map(|_| EncoderLayer::new(c, device)).collect(),
-            norm: LayerNormConfig::new(c.dim).with_epsilon(FINAL_NORM_EPS).init(device),
+            layers: (0..c.layers)
+                .map(|_| EncoderLayer::new(c, device))
+                .collect(),
+            norm: LayerNormConfig::new(c.dim)
+                .with_epsilon(FINAL_NORM_EPS)
+                .init(device),
         }
     }
 
     /// Loads the stack at `prefix`.
-    pub fn load(w: &WeightMap, prefix: &str, c: &StackConfig, device: &B::Device) -> Result<Self, WeightError> {
-        let layers = (0..c.layers).map(|i| EncoderLayer::load(w, &format!("{prefix}.encoder.layers.{i}"), c, device)).collect::<Result<_, _>>()?;
-        Ok(TransformerStack { layers, norm: load_layer_norm(w, &format!("{prefix}.norm"), c.dim, FINAL_NORM_EPS, device)? })
+    pub fn load(
+        w: &WeightMap,
+        prefix: &str,
+        c: &StackConfig,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
+        let layers = (0..c.layers)
+            .map(|i| EncoderLayer::load(w, &format!("{prefix}.encoder.layers.{i}"), c, device))
+            .collect::<Result<_, _>>()?;
+        Ok(TransformerStack {
+            layers,
+            norm: load_layer_norm(w, &format!("{prefix}.norm"), c.dim, FINAL_NORM_EPS, device)?,
+        })
     }
 
     /// Writes the stack at `prefix`.

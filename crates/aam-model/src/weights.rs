@@ -76,7 +76,8 @@ fn strip_prefixes(mut k: &str) -> &str {
 impl WeightMap {
     /// Parses safetensors bytes. `origin` names the source in error messages.
     pub fn from_safetensors(bytes: &[u8], origin: &str) -> Result<Self, WeightError> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| WeightError::Format(format!("{origin}: not a safetensors file ({e})")))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| WeightError::Format(format!("{origin}: not a safetensors file ({e})")))?;
         let mut tensors = BTreeMap::new();
         for (name, view) in st.tensors() {
             let data = view.data();
@@ -87,14 +88,23 @@ impl WeightMap {
                 Dtype::BF16 => data.chunks_exact(2).map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16)).collect(),
                 other => return Err(WeightError::Format(format!("{origin}: tensor '{name}' has dtype {other:?}; only floating-point weights are supported"))),
             };
-            tensors.insert(strip_prefixes(&name).to_string(), (view.shape().to_vec(), values));
+            tensors.insert(
+                strip_prefixes(&name).to_string(),
+                (view.shape().to_vec(), values),
+            );
         }
-        Ok(WeightMap { tensors, used: Default::default() })
+        Ok(WeightMap {
+            tensors,
+            used: Default::default(),
+        })
     }
 
     /// Reads a safetensors file.
     pub fn load(path: &Path) -> Result<Self, WeightError> {
-        let bytes = std::fs::read(path).map_err(|source| WeightError::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| WeightError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_safetensors(&bytes, &path.display().to_string())
     }
 
@@ -110,29 +120,56 @@ impl WeightMap {
 
     /// The values of `key`, checked against `shape`; marks it used.
     pub fn get(&self, key: &str, shape: &[usize]) -> Result<&[f32], WeightError> {
-        let (found, values) = self.tensors.get(key).ok_or_else(|| WeightError::Missing(key.to_string()))?;
+        let (found, values) = self
+            .tensors
+            .get(key)
+            .ok_or_else(|| WeightError::Missing(key.to_string()))?;
         if found.as_slice() != shape {
-            return Err(WeightError::Shape { key: key.to_string(), found: found.clone(), expected: shape.to_vec() });
+            return Err(WeightError::Shape {
+                key: key.to_string(),
+                found: found.clone(),
+                expected: shape.to_vec(),
+            });
         }
         self.used.borrow_mut().insert(key.to_string());
         Ok(values)
     }
 
     /// A float tensor from `key`.
-    pub fn tensor<B: Backend, const D: usize>(&self, key: &str, shape: [usize; D], device: &B::Device) -> Result<Tensor<B, D>, WeightError> {
+    pub fn tensor<B: Backend, const D: usize>(
+        &self,
+        key: &str,
+        shape: [usize; D],
+        device: &B::Device,
+    ) -> Result<Tensor<B, D>, WeightError> {
         let v = self.get(key, &shape)?;
-        Ok(Tensor::from_data(TensorData::new(v.to_vec(), shape), device))
+        Ok(Tensor::from_data(
+            TensorData::new(v.to_vec(), shape),
+            device,
+        ))
     }
 
     /// Errors when some key (under `prefix`) was never read.
     pub fn check_all_used(&self, prefix: &str) -> Result<(), WeightError> {
         let used = self.used.borrow();
-        let unused: Vec<&String> = self.tensors.keys().filter(|k| k.starts_with(prefix) && !used.contains(*k)).collect();
+        let unused: Vec<&String> = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(prefix) && !used.contains(*k))
+            .collect();
         if unused.is_empty() {
             return Ok(());
         }
-        let examples = unused.iter().take(5).map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-        Err(WeightError::Unused { count: unused.len(), examples })
+        let examples = unused
+            .iter()
+            .take(5)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(WeightError::Unused {
+            count: unused.len(),
+            examples,
+        })
     }
 
     /// Inserts a tensor (used by tests and by checkpoint conversion).
@@ -175,19 +212,42 @@ impl WeightSink {
     /// Adds a float tensor.
     pub fn put<B: Backend, const D: usize>(&mut self, key: &str, t: Tensor<B, D>) {
         let shape = t.dims().to_vec();
-        let values = t.into_data().convert::<f32>().to_vec::<f32>().expect("f32 data");
+        let values = t
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("f32 data");
         self.entries.push((key.to_string(), shape, values));
     }
 
     /// Serialises to safetensors bytes with `metadata`.
-    pub fn to_safetensors(&self, metadata: Option<std::collections::HashMap<String, String>>) -> Result<Vec<u8>, WeightError> {
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> =
-            self.entries.iter().map(|(k, s, v)| (k.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect(), s.clone())).collect();
+    pub fn to_safetensors(
+        &self,
+        metadata: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Vec<u8>, WeightError> {
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .entries
+            .iter()
+            .map(|(k, s, v)| {
+                (
+                    k.clone(),
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    s.clone(),
+                )
+            })
+            .collect();
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
             .iter()
-            .map(|(k, b, s)| (k.clone(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).expect("consistent view")))
+            .map(|(k, b, s)| {
+                (
+                    k.clone(),
+                    safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                        .expect("consistent view"),
+                )
+            })
             .collect();
-        safetensors::serialize(views, metadata).map_err(|e| WeightError::Format(format!("cannot serialise weights: {e}")))
+        safetensors::serialize(views, metadata)
+            .map_err(|e| WeightError::Format(format!("cannot serialise weights: {e}")))
     }
 
     /// Turns the collected tensors into a [`WeightMap`] (round trip without a file).
@@ -201,12 +261,23 @@ impl WeightSink {
 }
 
 /// Loads a PyTorch `Linear` (`weight [out, in]`, optional `bias [out]`).
-pub fn load_linear<B: Backend>(w: &WeightMap, prefix: &str, d_in: usize, d_out: usize, bias: bool, device: &B::Device) -> Result<Linear<B>, WeightError> {
+pub fn load_linear<B: Backend>(
+    w: &WeightMap,
+    prefix: &str,
+    d_in: usize,
+    d_out: usize,
+    bias: bool,
+    device: &B::Device,
+) -> Result<Linear<B>, WeightError> {
     let mut lin = LinearConfig::new(d_in, d_out).with_bias(bias).init(device);
     let weight: Tensor<B, 2> = w.tensor(&format!("{prefix}.weight"), [d_out, d_in], device)?;
     lin.weight = Param::from_tensor(weight.transpose());
     if bias {
-        lin.bias = Some(Param::from_tensor(w.tensor(&format!("{prefix}.bias"), [d_out], device)?));
+        lin.bias = Some(Param::from_tensor(w.tensor(
+            &format!("{prefix}.bias"),
+            [d_out],
+            device,
+        )?));
     }
     Ok(lin)
 }
@@ -220,10 +291,20 @@ pub fn save_linear<B: Backend>(lin: &Linear<B>, prefix: &str, sink: &mut WeightS
 }
 
 /// Loads a `LayerNorm` (`weight`, `bias`) with `epsilon`.
-pub fn load_layer_norm<B: Backend>(w: &WeightMap, prefix: &str, dim: usize, epsilon: f64, device: &B::Device) -> Result<LayerNorm<B>, WeightError> {
+pub fn load_layer_norm<B: Backend>(
+    w: &WeightMap,
+    prefix: &str,
+    dim: usize,
+    epsilon: f64,
+    device: &B::Device,
+) -> Result<LayerNorm<B>, WeightError> {
     let mut ln = LayerNormConfig::new(dim).with_epsilon(epsilon).init(device);
     ln.gamma = Param::from_tensor(w.tensor(&format!("{prefix}.weight"), [dim], device)?);
-    ln.beta = Some(Param::from_tensor(w.tensor(&format!("{prefix}.bias"), [dim], device)?));
+    ln.beta = Some(Param::from_tensor(w.tensor(
+        &format!("{prefix}.bias"),
+        [dim],
+        device,
+    )?));
     Ok(ln)
 }
 
@@ -236,7 +317,13 @@ pub fn save_layer_norm<B: Backend>(ln: &LayerNorm<B>, prefix: &str, sink: &mut W
 }
 
 /// Loads an `Embedding` table `[n, dim]`.
-pub fn load_embedding<B: Backend>(w: &WeightMap, key: &str, n: usize, dim: usize, device: &B::Device) -> Result<Embedding<B>, WeightError> {
+pub fn load_embedding<B: Backend>(
+    w: &WeightMap,
+    key: &str,
+    n: usize,
+    dim: usize,
+    device: &B::Device,
+) -> Result<Embedding<B>, WeightError> {
     let mut e = EmbeddingConfig::new(n, dim).init(device);
     e.weight = Param::from_tensor(w.tensor(key, [n, dim], device)?);
     Ok(e)

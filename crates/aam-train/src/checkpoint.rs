@@ -94,19 +94,32 @@ pub struct TrainState {
 
 /// Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
 /// Appends one line to `path` (metrics log).
 pub fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("cannot append to {}", path.display()))?;
-    writeln!(f, "{line}").and_then(|_| f.sync_data()).with_context(|| format!("cannot append to {}", path.display()))
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot append to {}", path.display()))?;
+    writeln!(f, "{line}")
+        .and_then(|_| f.sync_data())
+        .with_context(|| format!("cannot append to {}", path.display()))
 }
 
 /// Writes a JSON value atomically.
@@ -116,14 +129,17 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Reads a JSON file.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid file of this kind", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid file of this kind", path.display()))
 }
 
 /// Reads a checkpoint's `config.json`, checking the format version.
 pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join("config.json");
-    let c: CheckpointConfig = read_json(&path).with_context(|| format!("{} is not an aam checkpoint directory", dir.display()))?;
+    let c: CheckpointConfig = read_json(&path)
+        .with_context(|| format!("{} is not an aam checkpoint directory", dir.display()))?;
     anyhow::ensure!(
         c.format_version == FORMAT_VERSION,
         "{}: checkpoint format {} is not supported (this aam reads format {FORMAT_VERSION})",
@@ -134,7 +150,10 @@ pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
 }
 
 /// Serialises a model's weights to safetensors bytes with the checkpoint config as metadata.
-pub fn weights_bytes<B: Backend, M: AamModel<B>>(model: &M, config: &CheckpointConfig) -> Result<Vec<u8>> {
+pub fn weights_bytes<B: Backend, M: AamModel<B>>(
+    model: &M,
+    config: &CheckpointConfig,
+) -> Result<Vec<u8>> {
     let mut sink = WeightSink::default();
     model.save_weights(&mut sink);
     let mut meta = std::collections::HashMap::new();
@@ -144,8 +163,19 @@ pub fn weights_bytes<B: Backend, M: AamModel<B>>(model: &M, config: &CheckpointC
 }
 
 /// Loads `file` of checkpoint `dir` into a model of the checkpoint's configuration.
-pub fn load_model<B: Backend, M: AamModel<B>>(dir: &Path, file: &str, config: &ModelConfig, device: &B::Device) -> Result<M> {
+pub fn load_model<B: Backend, M: AamModel<B>>(
+    dir: &Path,
+    file: &str,
+    config: &ModelConfig,
+    device: &B::Device,
+) -> Result<M> {
     let path = dir.join(file);
     let w = WeightMap::load(&path)?;
-    M::load_weights(&w, config, device).with_context(|| format!("{} does not match {}", path.display(), dir.join("config.json").display()))
+    M::load_weights(&w, config, device).with_context(|| {
+        format!(
+            "{} does not match {}",
+            path.display(),
+            dir.join("config.json").display()
+        )
+    })
 }

@@ -10,25 +10,40 @@ pub fn predicted_distances<B: Backend>(embeddings: Tensor<B, 2>, temperature: f6
     let [b, d] = embeddings.dims();
     let diff = embeddings.clone().reshape([b, 1, d]) - embeddings.reshape([1, b, d]);
     // The epsilon keeps the gradient of the square root finite on the diagonal.
-    let dist = diff.powf_scalar(2.0).sum_dim(2).reshape([b, b]).add_scalar(1e-12).sqrt();
+    let dist = diff
+        .powf_scalar(2.0)
+        .sum_dim(2)
+        .reshape([b, b])
+        .add_scalar(1e-12)
+        .sqrt();
     dist.div_scalar(temperature).tanh()
 }
 
 /// UniFrac loss: MSE over the strict upper triangle between `truth` `[batch, batch]`
 /// and [`predicted_distances`]. Returns a scalar `[1]` (0 for a batch of one).
-pub fn unifrac_loss<B: Backend>(embeddings: Tensor<B, 2>, truth: Tensor<B, 2>, temperature: f64) -> Tensor<B, 1> {
+pub fn unifrac_loss<B: Backend>(
+    embeddings: Tensor<B, 2>,
+    truth: Tensor<B, 2>,
+    temperature: f64,
+) -> Tensor<B, 1> {
     let [b, _] = embeddings.dims();
     let device = embeddings.device();
     let pred = predicted_distances(embeddings, temperature);
     let upper = Tensor::<B, 2>::ones([b, b], &device).triu(1);
     let pairs = (b * b.saturating_sub(1) / 2).max(1) as f64;
-    ((pred - truth).powf_scalar(2.0) * upper).sum().div_scalar(pairs)
+    ((pred - truth).powf_scalar(2.0) * upper)
+        .sum()
+        .div_scalar(pairs)
 }
 
 /// Masked-nucleotide cross-entropy: `logits` `[batch, n_asv, L, V]`, `targets` int
 /// `[batch, n_asv, L]` and `mask` `[batch, n_asv, L]` (1 where masked). Mean over masked
 /// positions (0 when none is masked).
-pub fn nucleotide_loss<B: Backend>(logits: Tensor<B, 4>, targets: Tensor<B, 3, Int>, mask: Tensor<B, 3>) -> Tensor<B, 1> {
+pub fn nucleotide_loss<B: Backend>(
+    logits: Tensor<B, 4>,
+    targets: Tensor<B, 3, Int>,
+    mask: Tensor<B, 3>,
+) -> Tensor<B, 1> {
     let [b, s, l, v] = logits.dims();
     let n = b * s * l;
     let lp = log_softmax(logits.reshape([n, v]), 1).gather(1, targets.reshape([n, 1]));
@@ -38,15 +53,26 @@ pub fn nucleotide_loss<B: Backend>(logits: Tensor<B, 4>, targets: Tensor<B, 3, I
 }
 
 /// Accuracy of the nucleotide predictions at masked positions: `(correct, total)`.
-pub fn nucleotide_hits<B: Backend>(logits: Tensor<B, 4>, targets: Tensor<B, 3, Int>, mask: Tensor<B, 3>) -> (f64, f64) {
+pub fn nucleotide_hits<B: Backend>(
+    logits: Tensor<B, 4>,
+    targets: Tensor<B, 3, Int>,
+    mask: Tensor<B, 3>,
+) -> (f64, f64) {
     let pred = logits.argmax(3).squeeze_dim::<3>(3);
     let hit = pred.equal(targets).float() * mask.clone();
-    (f64::from(hit.sum().into_scalar().elem::<f32>()), f64::from(mask.sum().into_scalar().elem::<f32>()))
+    (
+        f64::from(hit.sum().into_scalar().elem::<f32>()),
+        f64::from(mask.sum().into_scalar().elem::<f32>()),
+    )
 }
 
 /// Regression loss on standardized targets: MSE, or Huber with δ = 1 (PyTorch `HuberLoss`).
 /// `pred` `[batch, 1]`, `truth` `[batch]`.
-pub fn regression_loss<B: Backend>(pred: Tensor<B, 2>, truth: Tensor<B, 1>, huber: bool) -> Tensor<B, 1> {
+pub fn regression_loss<B: Backend>(
+    pred: Tensor<B, 2>,
+    truth: Tensor<B, 1>,
+    huber: bool,
+) -> Tensor<B, 1> {
     let [b, _] = pred.dims();
     let r = pred.reshape([b]) - truth;
     if huber {
@@ -60,7 +86,11 @@ pub fn regression_loss<B: Backend>(pred: Tensor<B, 2>, truth: Tensor<B, 1>, hube
 
 /// Classification loss: weighted NLL of log-probabilities `[batch, C]` against class
 /// indices `[batch]` (PyTorch `NLLLoss(weight)`: Σ w_y·(−lp_y) / Σ w_y).
-pub fn classification_loss<B: Backend>(log_probs: Tensor<B, 2>, classes: Tensor<B, 1, Int>, weights: Option<Tensor<B, 1>>) -> Tensor<B, 1> {
+pub fn classification_loss<B: Backend>(
+    log_probs: Tensor<B, 2>,
+    classes: Tensor<B, 1, Int>,
+    weights: Option<Tensor<B, 1>>,
+) -> Tensor<B, 1> {
     let [b, _] = log_probs.dims();
     let idx = classes.reshape([b, 1]);
     let lp = log_probs.gather(1, idx.clone()).reshape([b]);
@@ -76,7 +106,11 @@ pub fn classification_loss<B: Backend>(log_probs: Tensor<B, 2>, classes: Tensor<
 /// Count loss: MSE on valid ASV slots between `count_prediction` `[batch, n_asv, 1]` and
 /// `log1p` of each slot's relative abundance, from raw `counts` `[batch, n_asv]` and
 /// `mask` `[batch, n_asv]`.
-pub fn count_loss<B: Backend>(count_prediction: Tensor<B, 3>, counts: Tensor<B, 2>, mask: Tensor<B, 2>) -> Tensor<B, 1> {
+pub fn count_loss<B: Backend>(
+    count_prediction: Tensor<B, 3>,
+    counts: Tensor<B, 2>,
+    mask: Tensor<B, 2>,
+) -> Tensor<B, 1> {
     let [b, s, _] = count_prediction.dims();
     let totals = counts.clone().sum_dim(1).clamp_min(1.0);
     let target = (counts / totals).add_scalar(1.0).log();
@@ -112,26 +146,38 @@ mod tests {
     #[test]
     fn huber_and_mse() {
         let p = t2(vec![0.5, 3.0], [2, 1]);
-        let y: Tensor<B, 1> = Tensor::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &Default::default());
-        assert!((scalar(regression_loss(p.clone(), y.clone(), false)) - (0.25 + 9.0) / 2.0).abs() < 1e-6);
+        let y: Tensor<B, 1> =
+            Tensor::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &Default::default());
+        assert!(
+            (scalar(regression_loss(p.clone(), y.clone(), false)) - (0.25 + 9.0) / 2.0).abs()
+                < 1e-6
+        );
         // Huber: 0.5·0.25 = 0.125 and 3 − 0.5 = 2.5.
         assert!((scalar(regression_loss(p, y, true)) - (0.125 + 2.5) / 2.0).abs() < 1e-6);
     }
 
     #[test]
     fn weighted_nll() {
-        let lp = t2(vec![(0.25f32).ln(), (0.75f32).ln(), (0.5f32).ln(), (0.5f32).ln()], [2, 2]);
-        let y: Tensor<B, 1, Int> = Tensor::from_data(TensorData::new(vec![1i64, 0], [2]), &Default::default());
+        let lp = t2(
+            vec![(0.25f32).ln(), (0.75f32).ln(), (0.5f32).ln(), (0.5f32).ln()],
+            [2, 2],
+        );
+        let y: Tensor<B, 1, Int> =
+            Tensor::from_data(TensorData::new(vec![1i64, 0], [2]), &Default::default());
         let plain = -((0.75f32).ln() + (0.5f32).ln()) / 2.0;
         assert!((scalar(classification_loss(lp.clone(), y.clone(), None)) - plain).abs() < 1e-6);
-        let w: Tensor<B, 1> = Tensor::from_data(TensorData::new(vec![3.0f32, 1.0], [2]), &Default::default());
+        let w: Tensor<B, 1> =
+            Tensor::from_data(TensorData::new(vec![3.0f32, 1.0], [2]), &Default::default());
         let weighted = -(1.0 * (0.75f32).ln() + 3.0 * (0.5f32).ln()) / 4.0;
         assert!((scalar(classification_loss(lp, y, Some(w))) - weighted).abs() < 1e-6);
     }
 
     #[test]
     fn count_loss_on_valid_slots_only() {
-        let pred: Tensor<B, 3> = Tensor::from_data(TensorData::new(vec![0.0f32, 0.0, 7.0], [1, 3, 1]), &Default::default());
+        let pred: Tensor<B, 3> = Tensor::from_data(
+            TensorData::new(vec![0.0f32, 0.0, 7.0], [1, 3, 1]),
+            &Default::default(),
+        );
         let counts = t2(vec![1.0, 3.0, 0.0], [1, 3]);
         let mask = t2(vec![1.0, 1.0, 0.0], [1, 3]);
         let expect = ((1.25f32).ln().powi(2) + (1.75f32).ln().powi(2)) / 2.0;

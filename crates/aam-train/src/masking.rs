@@ -31,7 +31,11 @@ pub fn mask_nucleotides(tokens: &Array3<i64>, ratio: f64, seed: u64) -> MaskedTo
             mask[idx] = 1.0;
         }
     }
-    MaskedTokens { tokens: out, targets, mask }
+    MaskedTokens {
+        tokens: out,
+        targets,
+        mask,
+    }
 }
 
 #[cfg(test)]
@@ -42,13 +46,22 @@ mod tests {
     fn only_nucleotides_are_masked_at_the_ratio() {
         let mut t = Array3::<i64>::zeros((4, 8, 101));
         for ((_, _, k), v) in t.indexed_iter_mut() {
-            *v = if k == 0 { 5 } else if k <= 90 { (k % 4 + 1) as i64 } else { 0 };
+            *v = if k == 0 {
+                5
+            } else if k <= 90 {
+                (k % 4 + 1) as i64
+            } else {
+                0
+            };
         }
         let m = mask_nucleotides(&t, 0.15, 3);
         let n_masked = m.mask.sum() as f64;
         let n_real = 4.0 * 8.0 * 90.0;
         // Binomial(2880, 0.15): mean 432, sd 19.2; 5 sd.
-        assert!((n_masked - 0.15 * n_real).abs() < 5.0 * (n_real * 0.15 * 0.85f64).sqrt(), "{n_masked}");
+        assert!(
+            (n_masked - 0.15 * n_real).abs() < 5.0 * (n_real * 0.15 * 0.85f64).sqrt(),
+            "{n_masked}"
+        );
         for (idx, &v) in m.tokens.indexed_iter() {
             if m.mask[idx] == 1.0 {
                 assert_eq!(v, 6);

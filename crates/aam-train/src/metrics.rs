@@ -6,12 +6,22 @@
 
 /// Mean absolute error.
 pub fn mae(pred: &[f64], truth: &[f64]) -> f64 {
-    pred.iter().zip(truth).map(|(p, t)| (p - t).abs()).sum::<f64>() / pred.len().max(1) as f64
+    pred.iter()
+        .zip(truth)
+        .map(|(p, t)| (p - t).abs())
+        .sum::<f64>()
+        / pred.len().max(1) as f64
 }
 
 /// Root mean squared error.
 pub fn rmse(pred: &[f64], truth: &[f64]) -> f64 {
-    (pred.iter().zip(truth).map(|(p, t)| (p - t).powi(2)).sum::<f64>() / pred.len().max(1) as f64).sqrt()
+    (pred
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| (p - t).powi(2))
+        .sum::<f64>()
+        / pred.len().max(1) as f64)
+        .sqrt()
 }
 
 /// Coefficient of determination; NaN when the truth is constant.
@@ -45,9 +55,21 @@ pub fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
 pub fn macro_f1(pred: &[usize], truth: &[usize], n_classes: usize) -> f64 {
     let mut total = 0.0;
     for c in 0..n_classes {
-        let tp = pred.iter().zip(truth).filter(|(p, t)| **p == c && **t == c).count() as f64;
-        let fp = pred.iter().zip(truth).filter(|(p, t)| **p == c && **t != c).count() as f64;
-        let fn_ = pred.iter().zip(truth).filter(|(p, t)| **p != c && **t == c).count() as f64;
+        let tp = pred
+            .iter()
+            .zip(truth)
+            .filter(|(p, t)| **p == c && **t == c)
+            .count() as f64;
+        let fp = pred
+            .iter()
+            .zip(truth)
+            .filter(|(p, t)| **p == c && **t != c)
+            .count() as f64;
+        let fn_ = pred
+            .iter()
+            .zip(truth)
+            .filter(|(p, t)| **p != c && **t == c)
+            .count() as f64;
         let denom = 2.0 * tp + fp + fn_;
         total += if denom == 0.0 { 0.0 } else { 2.0 * tp / denom };
     }
@@ -77,7 +99,12 @@ pub fn roc_auc(score: &[f64], positive: &[bool]) -> f64 {
     if n_pos == 0.0 || n_neg == 0.0 {
         return f64::NAN;
     }
-    let rank_sum: f64 = ranks.iter().zip(positive).filter(|(_, &p)| p).map(|(r, _)| r).sum();
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(positive)
+        .filter(|(_, &p)| p)
+        .map(|(r, _)| r)
+        .sum();
     (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
 }
 
@@ -97,9 +124,13 @@ mod tests {
         assert!((pearson(&t, &[8.0, 6.0, 4.0, 2.0]) + 1.0).abs() < 1e-12);
         assert_eq!(accuracy(&[0, 1, 1, 2], &[0, 1, 2, 2]), 0.75);
         // Class 0: F1 1; class 1: tp1 fp1 fn0 → 2/3; class 2: tp1 fp0 fn1 → 2/3.
-        assert!((macro_f1(&[0, 1, 1, 2], &[0, 1, 2, 2], 3) - (1.0 + 4.0 / 3.0) / 3.0).abs() < 1e-12);
+        assert!(
+            (macro_f1(&[0, 1, 1, 2], &[0, 1, 2, 2], 3) - (1.0 + 4.0 / 3.0) / 3.0).abs() < 1e-12
+        );
         // Scores: pos {0.8, 0.4}, neg {0.3, 0.4}: pairs (0.8>0.3, 0.8>0.4, 0.4>0.3, 0.4=0.4 → 0.5) = 3.5/4.
-        assert!((roc_auc(&[0.8, 0.4, 0.3, 0.4], &[true, true, false, false]) - 0.875).abs() < 1e-12);
+        assert!(
+            (roc_auc(&[0.8, 0.4, 0.3, 0.4], &[true, true, false, false]) - 0.875).abs() < 1e-12
+        );
         assert!(roc_auc(&[0.1, 0.2], &[true, true]).is_nan());
     }
 }

@@ -49,7 +49,15 @@ impl Schedule {
     /// default `min(10_000, 10% of total)`.
     pub fn new(kind: ScheduleKind, base_lr: f64, total: usize, warmup: Option<usize>) -> Self {
         let warmup = warmup.unwrap_or_else(|| (total / 10).min(10_000));
-        Schedule { kind, base_lr, warmup, total: total.max(1), plateau_scale: 1.0, plateau_best: f64::MAX, plateau_bad_epochs: 0 }
+        Schedule {
+            kind,
+            base_lr,
+            warmup,
+            total: total.max(1),
+            plateau_scale: 1.0,
+            plateau_best: f64::MAX,
+            plateau_bad_epochs: 0,
+        }
     }
 
     /// Learning rate at optimizer step `step` (0-based).

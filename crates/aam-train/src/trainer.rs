@@ -11,7 +11,9 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{
+    AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer, SgdConfig,
+};
 use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -88,23 +90,49 @@ struct Tensors<B: Backend> {
     faith: Option<Tensor<B, 2>>,
 }
 
-fn to_tensors<B: Backend>(batch: &Batch, mask: Option<(f64, u64)>, faith: Option<&[f32]>, samples: &[usize], device: &B::Device) -> Tensors<B> {
+fn to_tensors<B: Backend>(
+    batch: &Batch,
+    mask: Option<(f64, u64)>,
+    faith: Option<&[f32]>,
+    samples: &[usize],
+    device: &B::Device,
+) -> Tensors<B> {
     let (b, s, l) = batch.tokens.dim();
-    let int3 = |a: &ndarray::Array3<i64>| Tensor::<B, 3, Int>::from_data(TensorData::new(a.iter().copied().collect::<Vec<_>>(), [b, s, l]), device);
+    let int3 = |a: &ndarray::Array3<i64>| {
+        Tensor::<B, 3, Int>::from_data(
+            TensorData::new(a.iter().copied().collect::<Vec<_>>(), [b, s, l]),
+            device,
+        )
+    };
     let (tokens, nuc_targets) = match mask {
         Some((ratio, seed)) => {
             let m = mask_nucleotides(&batch.tokens, ratio, seed);
-            let mask_t = Tensor::<B, 3>::from_data(TensorData::new(m.mask.iter().copied().collect::<Vec<_>>(), [b, s, l]), device);
+            let mask_t = Tensor::<B, 3>::from_data(
+                TensorData::new(m.mask.iter().copied().collect::<Vec<_>>(), [b, s, l]),
+                device,
+            );
             (int3(&m.tokens), Some((int3(&m.targets), mask_t)))
         }
         None => (int3(&batch.tokens), None),
     };
-    let f2 = |v: Vec<f32>, shape: [usize; 2]| Tensor::<B, 2>::from_data(TensorData::new(v, shape), device);
+    let f2 = |v: Vec<f32>, shape: [usize; 2]| {
+        Tensor::<B, 2>::from_data(TensorData::new(v, shape), device)
+    };
     Tensors {
         tokens,
         counts: f2(batch.counts.iter().copied().collect(), [b, s]),
-        asv_mask: f2(batch.asv_mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect(), [b, s]),
-        unifrac: batch.unifrac.as_ref().map(|u| f2(u.iter().copied().collect(), [b, b])),
+        asv_mask: f2(
+            batch
+                .asv_mask
+                .iter()
+                .map(|&m| if m { 1.0 } else { 0.0 })
+                .collect(),
+            [b, s],
+        ),
+        unifrac: batch
+            .unifrac
+            .as_ref()
+            .map(|u| f2(u.iter().copied().collect(), [b, b])),
         targets: batch.targets.as_ref().map(|t| t.to_vec()),
         nuc_targets,
         faith: faith.map(|f| f2(samples.iter().map(|&i| f[i]).collect(), [b, 1])),
@@ -116,7 +144,13 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 }
 
 /// Computes the weighted total loss and its terms.
-fn loss_terms<B: Backend>(out: &ModelOutputs<B>, t: &Tensors<B>, data: &TrainData, opts: &TrainOptions, class_weights: Option<&Tensor<B, 1>>) -> (Tensor<B, 1>, BTreeMap<String, f64>) {
+fn loss_terms<B: Backend>(
+    out: &ModelOutputs<B>,
+    t: &Tensors<B>,
+    data: &TrainData,
+    opts: &TrainOptions,
+    class_weights: Option<&Tensor<B, 1>>,
+) -> (Tensor<B, 1>, BTreeMap<String, f64>) {
     let device = out.embeddings.device();
     let mut total = Tensor::<B, 1>::zeros([1], &device);
     let mut parts = BTreeMap::new();
@@ -127,23 +161,43 @@ fn loss_terms<B: Backend>(out: &ModelOutputs<B>, t: &Tensors<B>, data: &TrainDat
     };
     if w.unifrac > 0.0 {
         if let Some(u) = &t.unifrac {
-            add("unifrac", w.unifrac, losses::unifrac_loss(out.embeddings.clone(), u.clone(), opts.temperature), &mut total);
+            add(
+                "unifrac",
+                w.unifrac,
+                losses::unifrac_loss(out.embeddings.clone(), u.clone(), opts.temperature),
+                &mut total,
+            );
         }
     }
     if let (Some(logits), Some((targets, mask))) = (&out.nuc_predictions, &t.nuc_targets) {
-        add("nucleotide", w.nucleotide, losses::nucleotide_loss(logits.clone(), targets.clone(), mask.clone()), &mut total);
+        add(
+            "nucleotide",
+            w.nucleotide,
+            losses::nucleotide_loss(logits.clone(), targets.clone(), mask.clone()),
+            &mut total,
+        );
     }
     if let (Some(pred), Some(f)) = (&out.base_prediction, &t.faith) {
-        add("faith_pd", w.faith_pd, (pred.clone() - f.clone()).powf_scalar(2.0).mean(), &mut total);
+        add(
+            "faith_pd",
+            w.faith_pd,
+            (pred.clone() - f.clone()).powf_scalar(2.0).mean(),
+            &mut total,
+        );
     }
-    if let (Some(pred), Some(y), Some(kind)) = (&out.target_prediction, &t.targets, data.target_kind) {
+    if let (Some(pred), Some(y), Some(kind)) =
+        (&out.target_prediction, &t.targets, data.target_kind)
+    {
         let l = match kind {
             TargetKind::Numeric => {
                 let y = Tensor::<B, 1>::from_data(TensorData::new(y.clone(), [y.len()]), &device);
                 losses::regression_loss(pred.clone(), y, opts.huber)
             }
             TargetKind::Categorical => {
-                let y = Tensor::<B, 1, Int>::from_data(TensorData::new(y.iter().map(|&v| v as i64).collect::<Vec<_>>(), [y.len()]), &device);
+                let y = Tensor::<B, 1, Int>::from_data(
+                    TensorData::new(y.iter().map(|&v| v as i64).collect::<Vec<_>>(), [y.len()]),
+                    &device,
+                );
                 losses::classification_loss(pred.clone(), y, class_weights.cloned())
             }
         };
@@ -151,7 +205,12 @@ fn loss_terms<B: Backend>(out: &ModelOutputs<B>, t: &Tensors<B>, data: &TrainDat
     }
     if w.count > 0.0 {
         if let Some(cp) = &out.count_prediction {
-            add("count", w.count, losses::count_loss(cp.clone(), t.counts.clone(), t.asv_mask.clone()), &mut total);
+            add(
+                "count",
+                w.count,
+                losses::count_loss(cp.clone(), t.counts.clone(), t.asv_mask.clone()),
+                &mut total,
+            );
         }
     }
     parts.insert("total".into(), scalar(total.clone()));
@@ -161,7 +220,10 @@ fn loss_terms<B: Backend>(out: &ModelOutputs<B>, t: &Tensors<B>, data: &TrainDat
 /// Batches of `samples` (in the given order) of at most `batch_size`, merging a
 /// trailing batch of one into the previous one (pairwise losses need two samples).
 pub fn batches(samples: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = samples.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect();
+    let mut out: Vec<Vec<usize>> = samples
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
     if out.len() > 1 && out.last().is_some_and(|b| b.len() == 1) {
         let last = out.pop().expect("non-empty");
         out.last_mut().expect("non-empty").extend(last);
@@ -182,7 +244,15 @@ fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
 /// `resume`: continue from `dir`'s `last.safetensors`, `optimizer.bin` and
 /// `train_state.json`. Errors: invalid options, I/O failures, a non-finite loss (the
 /// run stops and names the epoch and step).
-pub fn fit<B, M>(model: M, data: &TrainData, opts: &TrainOptions, dir: &Path, config: &CheckpointConfig, resume: bool, device: &B::Device) -> Result<FitReport>
+pub fn fit<B, M>(
+    model: M,
+    data: &TrainData,
+    opts: &TrainOptions,
+    dir: &Path,
+    config: &CheckpointConfig,
+    resume: bool,
+    device: &B::Device,
+) -> Result<FitReport>
 where
     B: AutodiffBackend,
     M: AamModel<B> + AutodiffModule<B>,
@@ -191,27 +261,50 @@ where
     if opts.batch_size < 2 {
         bail!("--batch-size must be at least 2 (pairwise UniFrac needs two samples per batch), got {}", opts.batch_size);
     }
-    let clip = opts.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32));
+    let clip = opts
+        .grad_clip
+        .map(|c| GradientClippingConfig::Norm(c as f32));
     match opts.optimizer {
         OptimizerKind::AdamW => {
-            let o = AdamWConfig::new().with_weight_decay(opts.weight_decay as f32).with_grad_clipping(clip).init();
+            let o = AdamWConfig::new()
+                .with_weight_decay(opts.weight_decay as f32)
+                .with_grad_clipping(clip)
+                .init();
             fit_with(model, o, data, opts, dir, config, resume, device)
         }
         OptimizerKind::Adam => {
-            let wd = (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay as f32));
-            let o = AdamConfig::new().with_weight_decay(wd).with_grad_clipping(clip).init();
+            let wd =
+                (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay as f32));
+            let o = AdamConfig::new()
+                .with_weight_decay(wd)
+                .with_grad_clipping(clip)
+                .init();
             fit_with(model, o, data, opts, dir, config, resume, device)
         }
         OptimizerKind::Sgd => {
-            let wd = (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay as f32));
-            let o = SgdConfig::new().with_weight_decay(wd).with_momentum(Some(MomentumConfig::new())).with_gradient_clipping(clip).init();
+            let wd =
+                (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay as f32));
+            let o = SgdConfig::new()
+                .with_weight_decay(wd)
+                .with_momentum(Some(MomentumConfig::new()))
+                .with_gradient_clipping(clip)
+                .init();
             fit_with(model, o, data, opts, dir, config, resume, device)
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn fit_with<B, M, O>(mut model: M, mut optim: O, data: &TrainData, opts: &TrainOptions, dir: &Path, config: &CheckpointConfig, resume: bool, device: &B::Device) -> Result<FitReport>
+fn fit_with<B, M, O>(
+    mut model: M,
+    mut optim: O,
+    data: &TrainData,
+    opts: &TrainOptions,
+    dir: &Path,
+    config: &CheckpointConfig,
+    resume: bool,
+    device: &B::Device,
+) -> Result<FitReport>
 where
     B: AutodiffBackend,
     M: AamModel<B> + AutodiffModule<B>,
@@ -226,11 +319,23 @@ where
     let mut state = if resume {
         let state: TrainState = checkpoint::read_json(&paths("train_state.json"))?;
         // The Burn record keeps the parameter IDs that the optimizer state is keyed by.
-        let bytes = std::fs::read(paths("last_model.bin")).with_context(|| format!("cannot read {}", paths("last_model.bin").display()))?;
-        let record = recorder.load(bytes, device).with_context(|| format!("{} does not match this model", paths("last_model.bin").display()))?;
+        let bytes = std::fs::read(paths("last_model.bin"))
+            .with_context(|| format!("cannot read {}", paths("last_model.bin").display()))?;
+        let record = recorder.load(bytes, device).with_context(|| {
+            format!(
+                "{} does not match this model",
+                paths("last_model.bin").display()
+            )
+        })?;
         model = model.load_record(record);
-        let bytes = std::fs::read(paths("optimizer.bin")).with_context(|| format!("cannot read {}", paths("optimizer.bin").display()))?;
-        let record = recorder.load(bytes, device).with_context(|| format!("{} is not this run's optimizer state", paths("optimizer.bin").display()))?;
+        let bytes = std::fs::read(paths("optimizer.bin"))
+            .with_context(|| format!("cannot read {}", paths("optimizer.bin").display()))?;
+        let record = recorder.load(bytes, device).with_context(|| {
+            format!(
+                "{} is not this run's optimizer state",
+                paths("optimizer.bin").display()
+            )
+        })?;
         optim = optim.load_record(record);
         state
     } else {
@@ -241,16 +346,30 @@ where
             best_val_loss: f64::MAX,
             best_epoch: 0,
             bad_epochs: 0,
-            schedule: Schedule::new(opts.schedule, opts.lr, steps_per_epoch * opts.epochs, opts.warmup),
+            schedule: Schedule::new(
+                opts.schedule,
+                opts.lr,
+                steps_per_epoch * opts.epochs,
+                opts.warmup,
+            ),
         }
     };
     checkpoint::write_json(&paths("config.json"), config)?;
     let class_weights = class_weight_tensor::<B>(data, opts, device);
-    let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides).then_some(opts.mask_ratio);
-    let mut report = FitReport { epochs: Vec::new(), step_losses: Vec::new(), best: (state.best_val_loss, state.best_epoch) };
+    let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides)
+        .then_some(opts.mask_ratio);
+    let mut report = FitReport {
+        epochs: Vec::new(),
+        step_losses: Vec::new(),
+        best: (state.best_val_loss, state.best_epoch),
+    };
 
     let first_epoch = state.epoch;
-    while state.epoch < opts.epochs && opts.stop_after_epochs.is_none_or(|n| state.epoch < first_epoch + n) {
+    while state.epoch < opts.epochs
+        && opts
+            .stop_after_epochs
+            .is_none_or(|n| state.epoch < first_epoch + n)
+    {
         let epoch = state.epoch;
         let started = Instant::now();
         B::seed(device, opts.seed.wrapping_add(epoch as u64 * 7919));
@@ -264,7 +383,13 @@ where
         for (k, chunk) in chunks.iter().enumerate() {
             let batch = data.dataset.batch(chunk, None, epoch as u64);
             let mask_seed = opts.seed ^ ((state.step as u64) << 20) ^ k as u64;
-            let t = to_tensors::<B>(&batch, mask_ratio.map(|r| (r, mask_seed)), data.faith_pd.as_deref(), chunk, device);
+            let t = to_tensors::<B>(
+                &batch,
+                mask_ratio.map(|r| (r, mask_seed)),
+                data.faith_pd.as_deref(),
+                chunk,
+                device,
+            );
             let out = model.forward_all(t.tokens.clone());
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
@@ -288,7 +413,12 @@ where
             if let Some(b) = &bar {
                 b.set_message(format!(
                     "loss {value:.4} {} lr {:.2e} {:.1} samples/s",
-                    parts.iter().filter(|(n, _)| *n != "total").map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(" "),
+                    parts
+                        .iter()
+                        .filter(|(n, _)| *n != "total")
+                        .map(|(n, v)| format!("{n} {v:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     state.schedule.lr(state.step),
                     seen as f64 / started.elapsed().as_secs_f64()
                 ));
@@ -299,7 +429,13 @@ where
             b.finish_and_clear();
         }
         let train_seconds = started.elapsed().as_secs_f64();
-        let validation = validate::<B, M>(&model.valid(), data, opts, mask_ratio, class_weights.as_ref().map(|w| w.clone().inner()))?;
+        let validation = validate::<B, M>(
+            &model.valid(),
+            data,
+            opts,
+            mask_ratio,
+            class_weights.as_ref().map(|w| w.clone().inner()),
+        )?;
         let val_loss = validation["loss"];
         state.schedule.on_validation(val_loss);
         state.epoch += 1;
@@ -308,19 +444,38 @@ where
             state.best_val_loss = val_loss;
             state.best_epoch = state.epoch;
             state.bad_epochs = 0;
-            checkpoint::write_atomic(&paths("model.safetensors"), &checkpoint::weights_bytes::<B, M>(&model, config)?)?;
+            checkpoint::write_atomic(
+                &paths("model.safetensors"),
+                &checkpoint::weights_bytes::<B, M>(&model, config)?,
+            )?;
         } else {
             state.bad_epochs += 1;
         }
-        checkpoint::write_atomic(&paths("last.safetensors"), &checkpoint::weights_bytes::<B, M>(&model, config)?)?;
-        checkpoint::write_atomic(&paths("last_model.bin"), &recorder.record(model.clone().into_record(), ()).context("cannot serialise the model record")?)?;
-        checkpoint::write_atomic(&paths("optimizer.bin"), &recorder.record(optim.to_record(), ()).context("cannot serialise the optimizer state")?)?;
+        checkpoint::write_atomic(
+            &paths("last.safetensors"),
+            &checkpoint::weights_bytes::<B, M>(&model, config)?,
+        )?;
+        checkpoint::write_atomic(
+            &paths("last_model.bin"),
+            &recorder
+                .record(model.clone().into_record(), ())
+                .context("cannot serialise the model record")?,
+        )?;
+        checkpoint::write_atomic(
+            &paths("optimizer.bin"),
+            &recorder
+                .record(optim.to_record(), ())
+                .context("cannot serialise the optimizer state")?,
+        )?;
         checkpoint::write_json(&paths("train_state.json"), &state)?;
         let record = EpochRecord {
             epoch: state.epoch,
             step: state.step,
             lr: state.schedule.lr(state.step),
-            train: sums.into_iter().map(|(k, v)| (k, v / seen.max(1) as f64)).collect(),
+            train: sums
+                .into_iter()
+                .map(|(k, v)| (k, v / seen.max(1) as f64))
+                .collect(),
             validation,
             seconds: started.elapsed().as_secs_f64(),
             samples_per_second: seen as f64 / train_seconds,
@@ -342,7 +497,12 @@ where
 }
 
 fn summary_line(r: &EpochRecord, epochs: usize, improved: bool) -> String {
-    let fmt = |m: &BTreeMap<String, f64>| m.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", ");
+    let fmt = |m: &BTreeMap<String, f64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!(
         "epoch {}/{epochs} ({:.1} s, {:.1} samples/s) train: {} | validation: {}{}",
         r.epoch,
@@ -354,17 +514,30 @@ fn summary_line(r: &EpochRecord, epochs: usize, improved: bool) -> String {
     )
 }
 
-fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> Option<indicatif::ProgressBar> {
+fn progress_bar(
+    enabled: bool,
+    len: u64,
+    epoch: usize,
+    epochs: usize,
+) -> Option<indicatif::ProgressBar> {
     if !enabled {
         return None;
     }
     let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     bar.set_prefix(format!("epoch {epoch}/{epochs}"));
     Some(bar)
 }
 
-fn class_weight_tensor<B: Backend>(data: &TrainData, opts: &TrainOptions, device: &B::Device) -> Option<Tensor<B, 1>> {
+fn class_weight_tensor<B: Backend>(
+    data: &TrainData,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Option<Tensor<B, 1>> {
     if !opts.class_weights || data.target_kind != Some(TargetKind::Categorical) {
         return None;
     }
@@ -375,18 +548,40 @@ fn class_weight_tensor<B: Backend>(data: &TrainData, opts: &TrainOptions, device
     }
     let n: f32 = counts.iter().sum();
     // sklearn "balanced": n / (C · n_c); an absent class gets weight 0.
-    let w: Vec<f32> = counts.iter().map(|&c| if c > 0.0 { n / (data.n_classes as f32 * c) } else { 0.0 }).collect();
-    Some(Tensor::from_data(TensorData::new(w, [data.n_classes]), device))
+    let w: Vec<f32> = counts
+        .iter()
+        .map(|&c| {
+            if c > 0.0 {
+                n / (data.n_classes as f32 * c)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Some(Tensor::from_data(
+        TensorData::new(w, [data.n_classes]),
+        device,
+    ))
 }
 
 /// Validation loss and metrics in eval mode (dropout off) over all validation samples.
-fn validate<B, M>(model: &M::InnerModule, data: &TrainData, opts: &TrainOptions, mask_ratio: Option<f64>, class_weights: Option<Tensor<B::InnerBackend, 1>>) -> Result<BTreeMap<String, f64>>
+fn validate<B, M>(
+    model: &M::InnerModule,
+    data: &TrainData,
+    opts: &TrainOptions,
+    mask_ratio: Option<f64>,
+    class_weights: Option<Tensor<B::InnerBackend, 1>>,
+) -> Result<BTreeMap<String, f64>>
 where
     B: AutodiffBackend,
     M: AamModel<B> + AutodiffModule<B>,
     M::InnerModule: AamModel<B::InnerBackend>,
 {
-    let device = model.devices().into_iter().next().context("model has no device")?;
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .context("model has no device")?;
     let val = &data.split.validation;
     let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let (mut embeddings, mut preds) = (Vec::<f32>::new(), Vec::<Vec<f32>>::new());
@@ -394,7 +589,13 @@ where
     for (k, chunk) in batches(val, opts.batch_size).iter().enumerate() {
         let batch = data.dataset.batch(chunk, None, 0);
         // Fixed masking seed: the validation loss is comparable across epochs.
-        let t = to_tensors::<B::InnerBackend>(&batch, mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)), data.faith_pd.as_deref(), chunk, &device);
+        let t = to_tensors::<B::InnerBackend>(
+            &batch,
+            mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)),
+            data.faith_pd.as_deref(),
+            chunk,
+            &device,
+        );
         let out = model.forward_all(t.tokens.clone());
         let (_, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
         for (name, v) in parts {
@@ -405,15 +606,35 @@ where
             hits += h;
             masked += n;
         }
-        embeddings.extend(out.embeddings.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+        embeddings.extend(
+            out.embeddings
+                .into_data()
+                .to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        );
         if let Some(p) = out.target_prediction {
             let width = p.dims()[1];
-            let flat = p.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let flat = p
+                .into_data()
+                .to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             preds.extend(flat.chunks(width).map(<[f32]>::to_vec));
         }
     }
     let n = val.len().max(1) as f64;
-    let mut out: BTreeMap<String, f64> = sums.into_iter().map(|(k, v)| (if k == "total" { "loss".to_string() } else { format!("{k}_loss") }, v / n)).collect();
+    let mut out: BTreeMap<String, f64> = sums
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                if k == "total" {
+                    "loss".to_string()
+                } else {
+                    format!("{k}_loss")
+                },
+                v / n,
+            )
+        })
+        .collect();
     if masked > 0.0 {
         out.insert("nucleotide_accuracy".into(), hits / masked);
     }
@@ -423,7 +644,10 @@ where
             let (mut p, mut t) = (Vec::new(), Vec::new());
             for i in 0..val.len() {
                 for j in i + 1..val.len() {
-                    let dist: f64 = (0..d).map(|k| f64::from(embeddings[i * d + k] - embeddings[j * d + k]).powi(2)).sum::<f64>().sqrt();
+                    let dist: f64 = (0..d)
+                        .map(|k| f64::from(embeddings[i * d + k] - embeddings[j * d + k]).powi(2))
+                        .sum::<f64>()
+                        .sqrt();
                     p.push((dist / opts.temperature).tanh());
                     t.push(dm.get(val[i], val[j]));
                 }
@@ -445,7 +669,12 @@ where
                 out.insert("pearson".into(), metrics::pearson(&p, &t));
             }
             TargetKind::Categorical => {
-                let argmax = |v: &Vec<f32>| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+                let argmax = |v: &Vec<f32>| {
+                    v.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map_or(0, |(i, _)| i)
+                };
                 let p: Vec<usize> = preds.iter().map(argmax).collect();
                 let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
                 out.insert("accuracy".into(), metrics::accuracy(&p, &t));

@@ -6,11 +6,15 @@ use std::path::{Path, PathBuf};
 
 use aam_data::{load_distance_matrix, load_table, split_samples, Dataset, TokenLimitPolicy};
 use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, WeightSink};
-use aam_train::{checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TrainData, TrainOptions};
+use aam_train::{
+    checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TrainData, TrainOptions,
+};
 use burn::prelude::*;
 
 fn shared(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/moving-pictures").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/moving-pictures")
+        .join(file)
 }
 
 static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -36,15 +40,42 @@ fn tiny_config() -> ModelConfig {
 
 fn data() -> TrainData {
     let (table, _) = load_table(&shared("table.biom")).unwrap();
-    let m = load_distance_matrix(&shared("unifrac_unweighted.h5"), None, &table.sample_ids).unwrap();
+    let m =
+        load_distance_matrix(&shared("unifrac_unweighted.h5"), None, &table.sample_ids).unwrap();
     let (m, _) = m.align(&table.sample_ids, false).unwrap();
     let split = split_samples(table.n_samples(), 0.25, 1, None, None).unwrap();
-    let dataset = Dataset::new(table, 120, 12, TokenLimitPolicy::Abundance, 1, Some(m), None).unwrap();
-    TrainData { dataset, split, faith_pd: None, target_kind: None, n_classes: 0, target_mean: 0.0, target_std: 1.0 }
+    let dataset = Dataset::new(
+        table,
+        120,
+        12,
+        TokenLimitPolicy::Abundance,
+        1,
+        Some(m),
+        None,
+    )
+    .unwrap();
+    TrainData {
+        dataset,
+        split,
+        faith_pd: None,
+        target_kind: None,
+        n_classes: 0,
+        target_mean: 0.0,
+        target_std: 1.0,
+    }
 }
 
 fn options(epochs: usize) -> TrainOptions {
-    TrainOptions { epochs, batch_size: 8, lr: 3e-3, warmup: Some(2), patience: None, seed: 7, progress: false, ..TrainOptions::default() }
+    TrainOptions {
+        epochs,
+        batch_size: 8,
+        lr: 3e-3,
+        warmup: Some(2),
+        patience: None,
+        seed: 7,
+        progress: false,
+        ..TrainOptions::default()
+    }
 }
 
 /// Trains the tiny encoder for a 3-epoch run; `stop_after` interrupts it, `resume` continues it.
@@ -55,18 +86,27 @@ fn run(dir: &Path, stop_after: Option<usize>, resume: bool) -> aam_train::FitRep
         format_version: checkpoint::FORMAT_VERSION,
         kind: ModelKind::Encoder,
         model: tiny_config(),
-        data: DataSettings { max_bp: 120, token_limit: 12, token_limit_policy: TokenLimitPolicy::Abundance, rarefy_depth: None },
+        data: DataSettings {
+            max_bp: 120,
+            token_limit: 12,
+            token_limit_policy: TokenLimitPolicy::Abundance,
+            rarefy_depth: None,
+        },
         target: None,
     };
     let device = Default::default();
     CpuAutodiff::seed(&device, 7);
     let model = SequenceEncoder::<CpuAutodiff>::new(&tiny_config(), &device);
-    let opts = TrainOptions { stop_after_epochs: stop_after, ..options(3) };
+    let opts = TrainOptions {
+        stop_after_epochs: stop_after,
+        ..options(3)
+    };
     fit::<CpuAutodiff, _>(model, &data(), &opts, dir, &config, resume, &device).unwrap()
 }
 
 fn weights(dir: &Path, file: &str) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let m: SequenceEncoder<CpuAutodiff> = checkpoint::load_model(dir, file, &tiny_config(), &Default::default()).unwrap();
+    let m: SequenceEncoder<CpuAutodiff> =
+        checkpoint::load_model(dir, file, &tiny_config(), &Default::default()).unwrap();
     let mut sink = WeightSink::default();
     m.save_weights(&mut sink);
     sink.entries
@@ -74,11 +114,22 @@ fn weights(dir: &Path, file: &str) -> Vec<(String, Vec<usize>, Vec<f32>)> {
 
 /// The parameter whose `last.safetensors` values differ most between two runs, if any.
 fn worst_difference(a: &Path, b: &Path) -> Option<(String, f32)> {
-    let (wa, wb) = (weights(a, "last.safetensors"), weights(b, "last.safetensors"));
+    let (wa, wb) = (
+        weights(a, "last.safetensors"),
+        weights(b, "last.safetensors"),
+    );
     assert_eq!(wa.len(), wb.len());
     wa.iter()
         .zip(&wb)
-        .map(|(x, y)| (x.0.clone(), x.2.iter().zip(&y.2).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max)))
+        .map(|(x, y)| {
+            (
+                x.0.clone(),
+                x.2.iter()
+                    .zip(&y.2)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0f32, f32::max),
+            )
+        })
         .filter(|(_, d)| *d > 0.0)
         .max_by(|p, q| p.1.total_cmp(&q.1))
 }
@@ -88,17 +139,50 @@ fn loss_decreases_and_same_seed_repeats_exactly() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let first = run(a.path(), None, false);
     let second = run(b.path(), None, false);
-    assert_eq!(first.step_losses, second.step_losses, "same seed → identical loss sequence");
-    assert_eq!(first.step_losses.len(), 9, "26 training samples in batches of 8 (last merged): 3 steps × 3 epochs");
+    assert_eq!(
+        first.step_losses, second.step_losses,
+        "same seed → identical loss sequence"
+    );
+    assert_eq!(
+        first.step_losses.len(),
+        9,
+        "26 training samples in batches of 8 (last merged): 3 steps × 3 epochs"
+    );
     let epoch_loss = |r: &aam_train::FitReport, e: usize| r.epochs[e].train["total"];
-    assert!(epoch_loss(&first, 2) < epoch_loss(&first, 0), "training loss fell: {} → {}", epoch_loss(&first, 0), epoch_loss(&first, 2));
-    assert!(first.epochs.iter().all(|e| e.validation["loss"].is_finite()));
+    assert!(
+        epoch_loss(&first, 2) < epoch_loss(&first, 0),
+        "training loss fell: {} → {}",
+        epoch_loss(&first, 0),
+        epoch_loss(&first, 2)
+    );
+    assert!(first
+        .epochs
+        .iter()
+        .all(|e| e.validation["loss"].is_finite()));
     assert!(first.epochs[0].validation.contains_key("unifrac_r2"));
-    for f in ["config.json", "model.safetensors", "last.safetensors", "last_model.bin", "optimizer.bin", "train_state.json", "metrics.jsonl"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "last.safetensors",
+        "last_model.bin",
+        "optimizer.bin",
+        "train_state.json",
+        "metrics.jsonl",
+    ] {
         assert!(a.path().join(f).exists(), "{f}");
     }
-    assert_eq!(std::fs::read_to_string(a.path().join("metrics.jsonl")).unwrap().lines().count(), 3);
-    assert_eq!(worst_difference(a.path(), b.path()), None, "same seed → identical weights");
+    assert_eq!(
+        std::fs::read_to_string(a.path().join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(
+        worst_difference(a.path(), b.path()),
+        None,
+        "same seed → identical weights"
+    );
 }
 
 #[test]
@@ -110,5 +194,9 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
     let resumed = run(parts.path(), None, true);
     assert_eq!(resumed.epochs.len(), 2);
     assert_eq!(resumed.step_losses, whole.step_losses[3..].to_vec());
-    assert_eq!(worst_difference(parts.path(), full.path()), None, "resumed run → the uninterrupted run's weights");
+    assert_eq!(
+        worst_difference(parts.path(), full.path()),
+        None,
+        "resumed run → the uninterrupted run's weights"
+    );
 }

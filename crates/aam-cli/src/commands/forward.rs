@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use aam_model::{AamModel, CpuBackend, ModelOutputs, SequenceEncoder, SequencePredictor, WeightSink};
+use aam_model::{
+    AamModel, CpuBackend, ModelOutputs, SequenceEncoder, SequencePredictor, WeightSink,
+};
 use aam_train::{checkpoint, ModelKind};
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
@@ -30,7 +32,12 @@ fn read_tokens(path: &std::path::Path) -> Result<Array3<i64>> {
     if let Ok(a) = ndarray_npy::read_npy::<_, Array3<i64>>(path) {
         return Ok(a);
     }
-    let a: Array3<i32> = ndarray_npy::read_npy(path).with_context(|| format!("{}: expected an int64 or int32 .npy of shape [batch, n_asv, max_bp + 1]", path.display()))?;
+    let a: Array3<i32> = ndarray_npy::read_npy(path).with_context(|| {
+        format!(
+            "{}: expected an int64 or int32 .npy of shape [batch, n_asv, max_bp + 1]",
+            path.display()
+        )
+    })?;
     Ok(a.mapv(i64::from))
 }
 
@@ -40,7 +47,12 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
     let tokens = read_tokens(&args.tokens)?;
     let (b, s, l) = tokens.dim();
     let m = &config.model;
-    if b == 0 || s == 0 || l == 0 || l > m.max_bp + 1 || s > m.token_limit + aam_model::sample_encoder::SAMPLE_POSITION_EXTRA {
+    if b == 0
+        || s == 0
+        || l == 0
+        || l > m.max_bp + 1
+        || s > m.token_limit + aam_model::sample_encoder::SAMPLE_POSITION_EXTRA
+    {
         bail!(
             "{}: tokens have shape [{b}, {s}, {l}]; this model takes [batch ≥ 1, 1 ≤ n_asv ≤ {}, 1 ≤ L ≤ {}]",
             args.tokens.display(),
@@ -48,14 +60,38 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
             m.max_bp + 1
         );
     }
-    if let Some((idx, v)) = tokens.indexed_iter().find(|(_, &v)| v < 0 || v as usize >= m.vocab_size) {
-        bail!("{}: token {v} at {idx:?} is outside the vocabulary 0..{}", args.tokens.display(), m.vocab_size);
+    if let Some((idx, v)) = tokens
+        .indexed_iter()
+        .find(|(_, &v)| v < 0 || v as usize >= m.vocab_size)
+    {
+        bail!(
+            "{}: token {v} at {idx:?} is outside the vocabulary 0..{}",
+            args.tokens.display(),
+            m.vocab_size
+        );
     }
     let device = Default::default();
-    let input = Tensor::<CpuBackend, 3, Int>::from_data(TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]), &device);
+    let input = Tensor::<CpuBackend, 3, Int>::from_data(
+        TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
+        &device,
+    );
     let out: ModelOutputs<CpuBackend> = match config.kind {
-        ModelKind::Predictor => checkpoint::load_model::<CpuBackend, SequencePredictor<CpuBackend>>(&args.checkpoint, "model.safetensors", m, &device)?.forward_all(input),
-        ModelKind::Encoder => checkpoint::load_model::<CpuBackend, SequenceEncoder<CpuBackend>>(&args.checkpoint, "model.safetensors", m, &device)?.forward_all(input),
+        ModelKind::Predictor => {
+            checkpoint::load_model::<CpuBackend, SequencePredictor<CpuBackend>>(
+                &args.checkpoint,
+                "model.safetensors",
+                m,
+                &device,
+            )?
+            .forward_all(input)
+        }
+        ModelKind::Encoder => checkpoint::load_model::<CpuBackend, SequenceEncoder<CpuBackend>>(
+            &args.checkpoint,
+            "model.safetensors",
+            m,
+            &device,
+        )?
+        .forward_all(input),
     };
     let mut sink = WeightSink::default();
     if let Some(t) = out.target_prediction {
@@ -72,9 +108,16 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
     if let Some(p) = out.base_prediction {
         sink.put("base_prediction", p);
     }
-    let names: Vec<String> = sink.entries.iter().map(|e| format!("{} {:?}", e.0, e.1)).collect();
+    let names: Vec<String> = sink
+        .entries
+        .iter()
+        .map(|e| format!("{} {:?}", e.0, e.1))
+        .collect();
     let mut meta = HashMap::new();
-    meta.insert("checkpoint".to_string(), args.checkpoint.display().to_string());
+    meta.insert(
+        "checkpoint".to_string(),
+        args.checkpoint.display().to_string(),
+    );
     checkpoint::write_atomic(&args.output, &sink.to_safetensors(Some(meta))?)?;
     println!("wrote {}: {}", args.output.display(), names.join(", "));
     Ok(())

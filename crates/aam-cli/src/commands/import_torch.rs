@@ -32,27 +32,63 @@ pub fn run(args: &ImportTorchArgs) -> Result<()> {
     if args.output.join("config.json").exists() && !args.overwrite {
         bail!("{} already holds a checkpoint; pass --overwrite to replace it or choose another --output", args.output.display());
     }
-    let text = std::fs::read_to_string(&args.config).with_context(|| format!("cannot read {}", args.config.display()))?;
-    let model: ModelConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a reference model configuration", args.config.display()))?;
-    model.validate().map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("cannot read {}", args.config.display()))?;
+    let model: ModelConfig = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a reference model configuration",
+            args.config.display()
+        )
+    })?;
+    model
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     let weights = WeightMap::load(&args.state_dict)?;
     let device = Default::default();
-    let kind = if is_predictor_state_dict(&weights) { ModelKind::Predictor } else { ModelKind::Encoder };
+    let kind = if is_predictor_state_dict(&weights) {
+        ModelKind::Predictor
+    } else {
+        ModelKind::Encoder
+    };
     let config = CheckpointConfig {
         format_version: checkpoint::FORMAT_VERSION,
         kind,
         model: model.clone(),
-        data: DataSettings { max_bp: model.max_bp, token_limit: model.token_limit, token_limit_policy: Default::default(), rarefy_depth: None },
+        data: DataSettings {
+            max_bp: model.max_bp,
+            token_limit: model.token_limit,
+            token_limit_policy: Default::default(),
+            rarefy_depth: None,
+        },
         target: None,
     };
-    let ctx = || format!("{} does not match {}", args.state_dict.display(), args.config.display());
-    let bytes = match kind {
-        ModelKind::Predictor => checkpoint::weights_bytes(&SequencePredictor::<CpuBackend>::load_weights(&weights, &model, &device).with_context(ctx)?, &config)?,
-        ModelKind::Encoder => checkpoint::weights_bytes(&SequenceEncoder::<CpuBackend>::load_weights(&weights, &model, &device).with_context(ctx)?, &config)?,
+    let ctx = || {
+        format!(
+            "{} does not match {}",
+            args.state_dict.display(),
+            args.config.display()
+        )
     };
-    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+    let bytes = match kind {
+        ModelKind::Predictor => checkpoint::weights_bytes(
+            &SequencePredictor::<CpuBackend>::load_weights(&weights, &model, &device)
+                .with_context(ctx)?,
+            &config,
+        )?,
+        ModelKind::Encoder => checkpoint::weights_bytes(
+            &SequenceEncoder::<CpuBackend>::load_weights(&weights, &model, &device)
+                .with_context(ctx)?,
+            &config,
+        )?,
+    };
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
     checkpoint::write_atomic(&args.output.join("model.safetensors"), &bytes)?;
     checkpoint::write_json(&args.output.join("config.json"), &config)?;
-    println!("imported a {kind:?} ({} tensors) into {}", weights.keys().count(), args.output.display());
+    println!(
+        "imported a {kind:?} ({} tensors) into {}",
+        weights.keys().count(),
+        args.output.display()
+    );
     Ok(())
 }

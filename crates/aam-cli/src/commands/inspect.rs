@@ -67,6 +67,15 @@ pub enum TargetTypeArg {
     Categorical,
 }
 
+impl From<TargetTypeArg> for TargetKind {
+    fn from(t: TargetTypeArg) -> Self {
+        match t {
+            TargetTypeArg::Numeric => TargetKind::Numeric,
+            TargetTypeArg::Categorical => TargetKind::Categorical,
+        }
+    }
+}
+
 fn fmt_q(values: &[f64]) -> String {
     let q = quantiles(values, &[0.0, 0.25, 0.5, 0.75, 1.0]);
     format!(
@@ -247,11 +256,11 @@ fn inspect_metadata(
     let Some(column) = &args.metadata_column else {
         return Ok(());
     };
-    let kind = args.target_type.map(|t| match t {
-        TargetTypeArg::Numeric => TargetKind::Numeric,
-        TargetTypeArg::Categorical => TargetKind::Categorical,
-    });
-    let target = md.target(column, &table.sample_ids, kind)?;
+    let target = md.target(
+        column,
+        &table.sample_ids,
+        args.target_type.map(TargetKind::from),
+    )?;
     let usable = target.values.iter().flatten().count();
     println!(
         "  target '{column}'     {} — {usable} samples usable, {} excluded (missing value){}",

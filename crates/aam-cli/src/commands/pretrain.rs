@@ -8,7 +8,10 @@ use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
-use super::training_args::{align_matrix, check_device, check_output, groups, load_input_table, make_split, ArchArgs, DeviceArg, InputArgs, OptimArgs};
+use super::training_args::{
+    align_matrix, check_device, check_output, groups, load_input_table, make_split, ArchArgs,
+    DeviceArg, InputArgs, OptimArgs,
+};
 
 /// Arguments of `aam pretrain`.
 #[derive(Args, Debug)]
@@ -54,7 +57,9 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         (None, EncoderArg::FaithPd) => {}
     }
     let faith = match (&args.faith_pd, args.encoder_type) {
-        (Some(path), EncoderArg::FaithPd) => Some(load_faith_pd(path, &table.sample_ids)?.aligned(&table.sample_ids)?),
+        (Some(path), EncoderArg::FaithPd) => {
+            Some(load_faith_pd(path, &table.sample_ids)?.aligned(&table.sample_ids)?)
+        }
         (None, EncoderArg::FaithPd) => bail!("--faith-pd is required for --encoder-type faith-pd"),
         _ => None,
     };
@@ -64,8 +69,12 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     let faith_pd = faith.map(|v| {
         let train: Vec<f64> = split.train.iter().map(|&i| v[i]).collect();
         let mean = train.iter().sum::<f64>() / train.len() as f64;
-        let std = (train.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / train.len() as f64).sqrt().max(1e-12);
-        v.iter().map(|x| ((x - mean) / std) as f32).collect::<Vec<f32>>()
+        let std = (train.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / train.len() as f64)
+            .sqrt()
+            .max(1e-12);
+        v.iter()
+            .map(|x| ((x - mean) / std) as f32)
+            .collect::<Vec<f32>>()
     });
     let a = &args.arch;
     let model_config = ModelConfig {
@@ -83,13 +92,43 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         data: a.data_settings(input.rarefy_depth),
         target: None,
     };
-    let dataset = Dataset::new(table, a.max_bp, a.token_limit, a.token_limit_policy.into(), seed, distances, None)?;
-    let data = TrainData { dataset, split, faith_pd, target_kind: None, n_classes: 0, target_mean: 0.0, target_std: 1.0 };
+    let dataset = Dataset::new(
+        table,
+        a.max_bp,
+        a.token_limit,
+        a.token_limit_policy.into(),
+        seed,
+        distances,
+        None,
+    )?;
+    let data = TrainData {
+        dataset,
+        split,
+        faith_pd,
+        target_kind: None,
+        n_classes: 0,
+        target_mean: 0.0,
+        target_std: 1.0,
+    };
     let opts = args.optim.options(0.0, 0.0, false, false);
     let report = match args.optim.device {
-        DeviceArg::Cpu => fit_encoder::<CpuAutodiff>(&model_config, &data, &opts, input, &config, Default::default())?,
+        DeviceArg::Cpu => fit_encoder::<CpuAutodiff>(
+            &model_config,
+            &data,
+            &opts,
+            input,
+            &config,
+            Default::default(),
+        )?,
         #[cfg(feature = "cuda")]
-        DeviceArg::Cuda => fit_encoder::<aam_model::CudaAutodiff>(&model_config, &data, &opts, input, &config, Default::default())?,
+        DeviceArg::Cuda => fit_encoder::<aam_model::CudaAutodiff>(
+            &model_config,
+            &data,
+            &opts,
+            input,
+            &config,
+            Default::default(),
+        )?,
         #[cfg(not(feature = "cuda"))]
         DeviceArg::Cuda => unreachable!("rejected by check_device"),
     };
@@ -112,5 +151,13 @@ fn fit_encoder<B: AutodiffBackend>(
 ) -> Result<aam_train::FitReport> {
     B::seed(&device, opts.seed);
     let model = SequenceEncoder::<B>::new(model_config, &device);
-    fit::<B, _>(model, data, opts, &input.output, config, input.resume, &device)
+    fit::<B, _>(
+        model,
+        data,
+        opts,
+        &input.output,
+        config,
+        input.resume,
+        &device,
+    )
 }

@@ -6,12 +6,19 @@ use std::path::PathBuf;
 use aam_data::error::name_list;
 use aam_data::{Dataset, Metadata, TargetKind};
 use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, SequencePredictor};
-use aam_train::{checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData};
+use aam_train::{
+    checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData,
+};
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
-use clap::{Args, ValueEnum};
+use clap::Args;
 
-use super::training_args::{align_matrix, check_device, check_output, groups, load_input_table, make_split, ArchArgs, DeviceArg, InputArgs, OptimArgs};
+use super::inspect::TargetTypeArg;
+
+use super::training_args::{
+    align_matrix, check_device, check_output, groups, load_input_table, make_split, ArchArgs,
+    DeviceArg, InputArgs, OptimArgs,
+};
 
 /// Arguments of `aam train`.
 #[derive(Args, Debug)]
@@ -27,7 +34,7 @@ pub struct TrainArgs {
     metadata_column: String,
     /// Force regression (numeric) or classification (categorical) instead of detecting it.
     #[arg(long, value_enum)]
-    target_type: Option<TargetArg>,
+    target_type: Option<TargetTypeArg>,
     /// Pretrained encoder checkpoint directory (from `aam pretrain`); its architecture is used.
     #[arg(long)]
     pretrained_encoder: Option<PathBuf>,
@@ -48,15 +55,6 @@ pub struct TrainArgs {
     class_weights: bool,
 }
 
-/// `--target-type` values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum TargetArg {
-    /// Regression.
-    Numeric,
-    /// Classification.
-    Categorical,
-}
-
 /// Runs `aam train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let input = &args.input;
@@ -66,11 +64,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let table = load_input_table(input, seed)?;
     let md_path = input.metadata.as_ref().context("--metadata is required")?;
     let metadata = Metadata::load(md_path)?;
-    let kind = args.target_type.map(|t| match t {
-        TargetArg::Numeric => TargetKind::Numeric,
-        TargetArg::Categorical => TargetKind::Categorical,
-    });
-    let target = metadata.target(&args.metadata_column, &table.sample_ids, kind)?;
+    let target = metadata.target(
+        &args.metadata_column,
+        &table.sample_ids,
+        args.target_type.map(TargetKind::from),
+    )?;
     if !target.absent_samples.is_empty() && !input.allow_sample_subset {
         bail!(
             "{}: {} of the table's samples have no metadata row: {}; add them, or pass --allow-sample-subset to leave them out",
@@ -87,20 +85,37 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             name_list(&target.missing_samples, 10)
         );
     }
-    let usable: Vec<usize> = (0..table.n_samples()).filter(|&i| target.values[i].is_some()).collect();
-    let values: Vec<f64> = usable.iter().map(|&i| target.values[i].expect("filtered")).collect();
+    let usable: Vec<usize> = (0..table.n_samples())
+        .filter(|&i| target.values[i].is_some())
+        .collect();
+    let values: Vec<f64> = usable
+        .iter()
+        .map(|&i| target.values[i].expect("filtered"))
+        .collect();
     let mut table = table.select_samples(&usable);
-    let mut values_by_id: std::collections::HashMap<String, f64> = table.sample_ids.iter().cloned().zip(values).collect();
+    let mut values_by_id: std::collections::HashMap<String, f64> =
+        table.sample_ids.iter().cloned().zip(values).collect();
     let mut distances = None;
     if let Some(path) = &input.unifrac_matrix {
         let (t, m) = align_matrix(input, path, table)?;
         table = t;
         distances = Some(m);
     }
-    let raw: Vec<f64> = table.sample_ids.iter().map(|s| values_by_id.remove(s).expect("aligned")).collect();
-    let classes: Option<Vec<usize>> = (target.kind == TargetKind::Categorical).then(|| raw.iter().map(|&v| v as usize).collect());
+    let raw: Vec<f64> = table
+        .sample_ids
+        .iter()
+        .map(|s| values_by_id.remove(s).expect("aligned"))
+        .collect();
+    let classes: Option<Vec<usize>> =
+        (target.kind == TargetKind::Categorical).then(|| raw.iter().map(|&v| v as usize).collect());
     let groups = groups(input, Some(&metadata), &table.sample_ids)?;
-    let split = make_split(input, &table.sample_ids, groups.as_deref(), classes.as_deref(), seed)?;
+    let split = make_split(
+        input,
+        &table.sample_ids,
+        groups.as_deref(),
+        classes.as_deref(),
+        seed,
+    )?;
     let (mean, std) = match target.kind {
         TargetKind::Numeric => {
             let t: Vec<f64> = split.train.iter().map(|&i| raw[i]).collect();
@@ -113,7 +128,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let targets: Vec<f32> = raw.iter().map(|&v| ((v - mean) / std) as f32).collect();
     let n_classes = target.classes.len();
     if target.kind == TargetKind::Categorical && n_classes < 2 {
-        bail!("column '{}' has a single class ({}); classification needs at least two", args.metadata_column, name_list(&target.classes, 3));
+        bail!(
+            "column '{}' has a single class ({}); classification needs at least two",
+            args.metadata_column,
+            name_list(&target.classes, 3)
+        );
     }
 
     let pretrained = args.pretrained_encoder.as_ref().map(|dir| -> Result<_> {
@@ -126,10 +145,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }).transpose()?;
     let (model_config, data_settings) = match &pretrained {
         Some((_, pre)) => (pre.model.clone(), pre.data.clone()),
-        None => (args.arch.model_config(args.optim.nuc_weight > 0.0), args.arch.data_settings(input.rarefy_depth)),
+        None => (
+            args.arch.model_config(args.optim.nuc_weight > 0.0),
+            args.arch.data_settings(input.rarefy_depth),
+        ),
     };
     let model_config = ModelConfig {
-        out_dim: if target.kind == TargetKind::Categorical { n_classes } else { 1 },
+        out_dim: if target.kind == TargetKind::Categorical {
+            n_classes
+        } else {
+            1
+        },
         is_classifier: target.kind == TargetKind::Categorical,
         ..model_config
     };
@@ -138,23 +164,80 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         format_version: checkpoint::FORMAT_VERSION,
         kind: ModelKind::Predictor,
         model: model_config.clone(),
-        data: DataSettings { rarefy_depth: input.rarefy_depth, ..data_settings.clone() },
-        target: Some(TargetInfo { column: args.metadata_column.clone(), kind: target.kind, classes: target.classes.clone(), mean, std }),
+        data: DataSettings {
+            rarefy_depth: input.rarefy_depth,
+            ..data_settings.clone()
+        },
+        target: Some(TargetInfo {
+            column: args.metadata_column.clone(),
+            kind: target.kind,
+            classes: target.classes.clone(),
+            mean,
+            std,
+        }),
     };
-    let dataset = Dataset::new(table, data_settings.max_bp, data_settings.token_limit, data_settings.token_limit_policy, seed, distances, Some(targets))?;
-    let data = TrainData { dataset, split, faith_pd: None, target_kind: Some(target.kind), n_classes, target_mean: mean, target_std: std };
-    let unifrac_weight = if data.dataset.distances.is_some() { args.optim.unifrac_weight } else { 0.0 };
-    let mut opts = args.optim.options(args.target_weight, args.count_weight, args.huber, args.class_weights);
+    let dataset = Dataset::new(
+        table,
+        data_settings.max_bp,
+        data_settings.token_limit,
+        data_settings.token_limit_policy,
+        seed,
+        distances,
+        Some(targets),
+    )?;
+    let data = TrainData {
+        dataset,
+        split,
+        faith_pd: None,
+        target_kind: Some(target.kind),
+        n_classes,
+        target_mean: mean,
+        target_std: std,
+    };
+    let unifrac_weight = if data.dataset.distances.is_some() {
+        args.optim.unifrac_weight
+    } else {
+        0.0
+    };
+    let mut opts = args.optim.options(
+        args.target_weight,
+        args.count_weight,
+        args.huber,
+        args.class_weights,
+    );
     opts.weights.unifrac = unifrac_weight;
     let encoder_dir = pretrained.as_ref().map(|p| p.0.as_path());
     let report = match args.optim.device {
-        DeviceArg::Cpu => fit_predictor::<CpuAutodiff>(&model_config, encoder_dir, args.freeze_base, &data, &opts, input, &config, Default::default())?,
+        DeviceArg::Cpu => fit_predictor::<CpuAutodiff>(
+            &model_config,
+            encoder_dir,
+            args.freeze_base,
+            &data,
+            &opts,
+            input,
+            &config,
+            Default::default(),
+        )?,
         #[cfg(feature = "cuda")]
-        DeviceArg::Cuda => fit_predictor::<aam_model::CudaAutodiff>(&model_config, encoder_dir, args.freeze_base, &data, &opts, input, &config, Default::default())?,
+        DeviceArg::Cuda => fit_predictor::<aam_model::CudaAutodiff>(
+            &model_config,
+            encoder_dir,
+            args.freeze_base,
+            &data,
+            &opts,
+            input,
+            &config,
+            Default::default(),
+        )?,
         #[cfg(not(feature = "cuda"))]
         DeviceArg::Cuda => unreachable!("rejected by check_device"),
     };
-    eprintln!("done: best validation loss {:.4} at epoch {}; checkpoint in {}", report.best.0, report.best.1, input.output.display());
+    eprintln!(
+        "done: best validation loss {:.4} at epoch {}; checkpoint in {}",
+        report.best.0,
+        report.best.1,
+        input.output.display()
+    );
     Ok(())
 }
 
@@ -173,11 +256,24 @@ fn fit_predictor<B: AutodiffBackend>(
     let model = match pretrained_encoder {
         Some(dir) => {
             let pre = checkpoint::load_config(dir)?;
-            let base: SequenceEncoder<B> = checkpoint::load_model(dir, "model.safetensors", &pre.model, &device)?;
+            let base: SequenceEncoder<B> =
+                checkpoint::load_model(dir, "model.safetensors", &pre.model, &device)?;
             SequencePredictor::with_base(base, model_config, &device)
         }
         None => SequencePredictor::new(model_config, &device),
     };
-    let model = if freeze_base { model.freeze_base() } else { model };
-    fit::<B, _>(model, data, opts, &input.output, config, input.resume, &device)
+    let model = if freeze_base {
+        model.freeze_base()
+    } else {
+        model
+    };
+    fit::<B, _>(
+        model,
+        data,
+        opts,
+        &input.output,
+        config,
+        input.resume,
+        &device,
+    )
 }

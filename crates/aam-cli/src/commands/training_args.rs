@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use aam_data::error::name_list;
-use aam_data::{distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata, TokenLimitPolicy};
+use aam_data::{
+    distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata, TokenLimitPolicy,
+};
 use aam_model::ModelConfig;
 use aam_train::{DataSettings, LossWeights, OptimizerKind, ScheduleKind, TrainOptions};
 use anyhow::{bail, Context, Result};
@@ -226,13 +228,24 @@ impl ArchArgs {
 
     /// Input preparation for these arguments.
     pub fn data_settings(&self, rarefy_depth: Option<u64>) -> DataSettings {
-        DataSettings { max_bp: self.max_bp, token_limit: self.token_limit, token_limit_policy: self.token_limit_policy.into(), rarefy_depth }
+        DataSettings {
+            max_bp: self.max_bp,
+            token_limit: self.token_limit,
+            token_limit_policy: self.token_limit_policy.into(),
+            rarefy_depth,
+        }
     }
 }
 
 impl OptimArgs {
     /// Training options with the given loss weights for target and count terms.
-    pub fn options(&self, target_weight: f64, count_weight: f64, huber: bool, class_weights: bool) -> TrainOptions {
+    pub fn options(
+        &self,
+        target_weight: f64,
+        count_weight: f64,
+        huber: bool,
+        class_weights: bool,
+    ) -> TrainOptions {
         TrainOptions {
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -255,7 +268,13 @@ impl OptimArgs {
             grad_accum: self.grad_accum.max(1),
             patience: (self.patience > 0).then_some(self.patience),
             seed: self.seed,
-            weights: LossWeights { unifrac: self.unifrac_weight, nucleotide: self.nuc_weight, faith_pd: 1.0, target: target_weight, count: count_weight },
+            weights: LossWeights {
+                unifrac: self.unifrac_weight,
+                nucleotide: self.nuc_weight,
+                faith_pd: 1.0,
+                target: target_weight,
+                count: count_weight,
+            },
             temperature: self.temperature,
             mask_ratio: self.mask_ratio,
             huber,
@@ -271,7 +290,10 @@ pub fn check_output(input: &InputArgs) -> Result<()> {
     let has_checkpoint = input.output.join("config.json").exists();
     if input.resume {
         if !input.output.join("train_state.json").exists() {
-            bail!("{}: nothing to resume (no train_state.json); drop --resume to start a new run", input.output.display());
+            bail!(
+                "{}: nothing to resume (no train_state.json); drop --resume to start a new run",
+                input.output.display()
+            );
         }
     } else if has_checkpoint && !input.overwrite {
         bail!("{} already holds a checkpoint; pass --resume to continue it, --overwrite to replace it, or choose another --output", input.output.display());
@@ -282,8 +304,15 @@ pub fn check_output(input: &InputArgs) -> Result<()> {
 /// Loads (and optionally rarefies) the table, printing what rarefaction dropped.
 pub fn load_input_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
     let (table, format) = load_table(&input.table)?;
-    eprintln!("table {} [{format}]: {} samples × {} ASVs", input.table.display(), table.n_samples(), table.n_asv());
-    let Some(depth) = input.rarefy_depth else { return Ok(table) };
+    eprintln!(
+        "table {} [{format}]: {} samples × {} ASVs",
+        input.table.display(),
+        table.n_samples(),
+        table.n_asv()
+    );
+    let Some(depth) = input.rarefy_depth else {
+        return Ok(table);
+    };
     let (t, report) = rarefy(&table, depth, seed, input.rarefy_with_replacement)?;
     if !report.dropped_samples.is_empty() {
         eprintln!(
@@ -292,34 +321,63 @@ pub fn load_input_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
             name_list(&report.dropped_samples, 10)
         );
     }
-    eprintln!("rarefied to {depth}: {} samples × {} ASVs ({} ASVs left empty and removed)", t.n_samples(), t.n_asv(), report.removed_asvs);
+    eprintln!(
+        "rarefied to {depth}: {} samples × {} ASVs ({} ASVs left empty and removed)",
+        t.n_samples(),
+        t.n_asv(),
+        report.removed_asvs
+    );
     Ok(t)
 }
 
 /// Loads, validates and aligns the distance matrix; returns the table restricted to the
 /// matrix's samples (only with --allow-sample-subset) and the aligned matrix.
-pub fn align_matrix(input: &InputArgs, path: &Path, table: FeatureTable) -> Result<(FeatureTable, DistanceMatrix)> {
+pub fn align_matrix(
+    input: &InputArgs,
+    path: &Path,
+    table: FeatureTable,
+) -> Result<(FeatureTable, DistanceMatrix)> {
     let m = distance::load_distance_matrix(path, input.unifrac_ids.as_deref(), &table.sample_ids)?;
     m.validate(true)?;
     let (aligned, missing) = m.align(&table.sample_ids, input.allow_sample_subset)?;
     if missing.is_empty() {
         return Ok((table, aligned));
     }
-    eprintln!("warning: {} table samples are not in {} and are left out: {}", missing.len(), path.display(), name_list(&missing, 10));
+    eprintln!(
+        "warning: {} table samples are not in {} and are left out: {}",
+        missing.len(),
+        path.display(),
+        name_list(&missing, 10)
+    );
     let index = table.sample_index();
     let keep: Vec<usize> = aligned.ids.iter().map(|s| index[s.as_str()]).collect();
     Ok((table.select_samples(&keep), aligned))
 }
 
 /// Group of each table sample from `--group-column` (error naming samples without one).
-pub fn groups(input: &InputArgs, metadata: Option<&Metadata>, sample_ids: &[String]) -> Result<Option<Vec<String>>> {
-    let (Some(column), Some(md)) = (&input.group_column, metadata) else { return Ok(None) };
+pub fn groups(
+    input: &InputArgs,
+    metadata: Option<&Metadata>,
+    sample_ids: &[String],
+) -> Result<Option<Vec<String>>> {
+    let (Some(column), Some(md)) = (&input.group_column, metadata) else {
+        return Ok(None);
+    };
     let c = md.column_index(column)?;
-    let pos = md.sample_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect::<std::collections::HashMap<_, _>>();
+    let pos = md
+        .sample_ids
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect::<std::collections::HashMap<_, _>>();
     let mut out = Vec::with_capacity(sample_ids.len());
     let mut missing = Vec::new();
     for s in sample_ids {
-        match pos.get(s.as_str()).map(|&r| md.rows[r][c].clone()).filter(|v| !aam_data::metadata::is_missing(v)) {
+        match pos
+            .get(s.as_str())
+            .map(|&r| md.rows[r][c].clone())
+            .filter(|v| !aam_data::metadata::is_missing(v))
+        {
             Some(g) => out.push(g),
             None => missing.push(s.clone()),
         }
@@ -336,14 +394,33 @@ pub fn groups(input: &InputArgs, metadata: Option<&Metadata>, sample_ids: &[Stri
 }
 
 /// Computes the split (or reads `--split`), and writes `split.tsv` into the output.
-pub fn make_split(input: &InputArgs, sample_ids: &[String], groups: Option<&[String]>, classes: Option<&[usize]>, seed: u64) -> Result<split::Split> {
+pub fn make_split(
+    input: &InputArgs,
+    sample_ids: &[String],
+    groups: Option<&[String]>,
+    classes: Option<&[usize]>,
+    seed: u64,
+) -> Result<split::Split> {
     let s = match &input.split {
         Some(path) => split::read_split_tsv(path, sample_ids)?,
-        None if input.resume => split::read_split_tsv(&input.output.join("split.tsv"), sample_ids).context("the run to resume has no usable split.tsv")?,
-        None => split::split_samples(sample_ids.len(), input.validation_fraction, seed, groups, classes)?,
+        None if input.resume => split::read_split_tsv(&input.output.join("split.tsv"), sample_ids)
+            .context("the run to resume has no usable split.tsv")?,
+        None => split::split_samples(
+            sample_ids.len(),
+            input.validation_fraction,
+            seed,
+            groups,
+            classes,
+        )?,
     };
-    std::fs::create_dir_all(&input.output).with_context(|| format!("cannot create {}", input.output.display()))?;
+    std::fs::create_dir_all(&input.output)
+        .with_context(|| format!("cannot create {}", input.output.display()))?;
     split::write_split_tsv(&input.output.join("split.tsv"), sample_ids, &s)?;
-    eprintln!("split: {} training, {} validation samples (written to {})", s.train.len(), s.validation.len(), input.output.join("split.tsv").display());
+    eprintln!(
+        "split: {} training, {} validation samples (written to {})",
+        s.train.len(),
+        s.validation.len(),
+        input.output.join("split.tsv").display()
+    );
     Ok(s)
 }

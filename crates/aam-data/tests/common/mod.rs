@@ -8,7 +8,10 @@ use hdf5_pure::FileBuilder;
 
 /// `shared/data/<dataset>/<file>`.
 pub fn shared(dataset: &str, file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(dataset).join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(dataset)
+        .join(file)
 }
 
 /// A small hand-made table: 3 samples × 4 ASVs.
@@ -16,8 +19,21 @@ pub fn tiny_table() -> FeatureTable {
     FeatureTable::from_triplets(
         Path::new("tiny"),
         vec!["S1".into(), "S2".into(), "S3".into()],
-        vec!["ACGT".into(), "GGGA".into(), "TTNA".into(), "acgtacgt".into()],
-        vec![(0, 0, 5.0), (0, 1, 3.0), (1, 1, 10.0), (1, 3, 2.0), (2, 0, 1.0), (2, 2, 7.0), (2, 3, 7.0)],
+        vec![
+            "ACGT".into(),
+            "GGGA".into(),
+            "TTNA".into(),
+            "acgtacgt".into(),
+        ],
+        vec![
+            (0, 0, 5.0),
+            (0, 1, 3.0),
+            (1, 1, 10.0),
+            (1, 3, 2.0),
+            (2, 0, 1.0),
+            (2, 2, 7.0),
+            (2, 3, 7.0),
+        ],
     )
     .unwrap()
 }
@@ -86,7 +102,9 @@ pub fn write_biom_h5(path: &Path, table: &FeatureTable, with_csc: bool, strings:
 /// Writes an ssu-layout distance matrix (`matrix` float32 [n, n], `order` vlen strings).
 pub fn write_ssu_h5(path: &Path, ids: &[&str], values: &[f32]) {
     let mut b = FileBuilder::new();
-    b.create_dataset("matrix").with_f32_data(values).with_shape(&[ids.len() as u64, ids.len() as u64]);
+    b.create_dataset("matrix")
+        .with_f32_data(values)
+        .with_shape(&[ids.len() as u64, ids.len() as u64]);
     b.create_dataset("order").with_vlen_strings(ids);
     b.write(path).unwrap();
 }

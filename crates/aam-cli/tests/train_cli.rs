@@ -1,0 +1,189 @@
+//! `aam pretrain` / `aam train` from the command line: a short real run and the
+//! refusals that protect the user's files and settings.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn shared(file: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/moving-pictures")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+fn aam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+const TINY: [&str; 14] = [
+    "--embedding-dim",
+    "16",
+    "--attention-layers",
+    "1",
+    "--attention-heads",
+    "2",
+    "--max-bp",
+    "120",
+    "--token-limit",
+    "12",
+    "--epochs",
+    "1",
+    "--quiet",
+    "--dropout=0",
+];
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn train_classifier_writes_a_complete_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run").display().to_string();
+    let (table, md, u) = (
+        shared("table.biom"),
+        shared("metadata.tsv"),
+        shared("unifrac_unweighted.h5"),
+    );
+    let mut args = vec![
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "body-site",
+        "--unifrac-matrix",
+        &u,
+        "--output",
+        &out,
+        "--group-column",
+        "subject",
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["kind"], "predictor");
+    assert_eq!(
+        config["target"]["classes"],
+        serde_json::json!(["gut", "left palm", "right palm", "tongue"])
+    );
+    assert_eq!(config["model"]["out_dim"], 4);
+    assert_eq!(config["model"]["is_classifier"], true);
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    let epoch: serde_json::Value = serde_json::from_str(metrics.lines().next().unwrap()).unwrap();
+    for key in [
+        "accuracy",
+        "macro_f1",
+        "loss",
+        "target_loss",
+        "count_loss",
+        "unifrac_loss",
+    ] {
+        assert!(
+            epoch["validation"][key]
+                .as_f64()
+                .is_some_and(f64::is_finite),
+            "{key} in {epoch}"
+        );
+    }
+    // Both subjects exist; grouping keeps each on one side.
+    let split = std::fs::read_to_string(dir.path().join("run/split.tsv")).unwrap();
+    assert_eq!(split.lines().count(), 35);
+    // A second run into the same folder is refused.
+    let again = aam(&args);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("--resume") && stderr(&again).contains("--overwrite"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn refusals_name_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x").display().to_string();
+    let table = shared("table.biom");
+    let o = aam(&["pretrain", "--table", &table, "--output", &out]);
+    assert!(
+        !o.status.success()
+            && stderr(&o).contains("--unifrac-matrix is required")
+            && stderr(&o).contains("ssu"),
+        "{}",
+        stderr(&o)
+    );
+    if !cfg!(feature = "cuda") {
+        let o = aam(&[
+            "pretrain", "--table", &table, "--output", &out, "--device", "cuda",
+        ]);
+        assert!(
+            !o.status.success() && stderr(&o).contains("--features cuda"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let u = shared("unifrac_unweighted.h5");
+    let mut args = vec![
+        "pretrain",
+        "--table",
+        &table,
+        "--unifrac-matrix",
+        &u,
+        "--output",
+        &out,
+        "--batch-size",
+        "1",
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--batch-size must be at least 2"),
+        "{}",
+        stderr(&o)
+    );
+    let o = aam(&[
+        "train",
+        "--table",
+        &table,
+        "--output",
+        &out,
+        "--metadata",
+        &shared("metadata.tsv"),
+        "--metadata-column",
+        "no-such-column",
+    ]);
+    assert!(
+        !o.status.success()
+            && stderr(&o).contains("no column 'no-such-column'")
+            && stderr(&o).contains("body-site"),
+        "{}",
+        stderr(&o)
+    );
+    for o in [aam(&[
+        "train",
+        "--resume",
+        "--table",
+        &table,
+        "--output",
+        &out,
+        "--metadata",
+        &shared("metadata.tsv"),
+        "--metadata-column",
+        "subject",
+    ])] {
+        assert!(
+            !o.status.success() && stderr(&o).contains("nothing to resume"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert!(!stderr(&o).contains("panicked"));
+}
