@@ -108,6 +108,66 @@ fn train_classifier_writes_a_complete_checkpoint() {
 }
 
 #[test]
+fn train_reuses_the_pretrained_encoders_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pre, run) = (
+        dir.path().join("pre").display().to_string(),
+        dir.path().join("run").display().to_string(),
+    );
+    let (table, md, u) = (
+        shared("table.biom"),
+        shared("metadata.tsv"),
+        shared("unifrac_unweighted.h5"),
+    );
+    let mut args = vec![
+        "pretrain",
+        "--table",
+        &table,
+        "--unifrac-matrix",
+        &u,
+        "--output",
+        &pre,
+        "--validation-fraction",
+        "0.3",
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = aam(&[
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "body-site",
+        "--pretrained-encoder",
+        &pre,
+        "--output",
+        &run,
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("reusing the pretrained encoder's split"),
+        "{}",
+        stderr(&o)
+    );
+    let read =
+        |p: &str| std::fs::read_to_string(std::path::Path::new(p).join("split.tsv")).unwrap();
+    assert_eq!(read(&pre), read(&run));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        config["model"]["embedding_dim"], 16,
+        "architecture from the pretrained encoder"
+    );
+}
+
+#[test]
 fn refusals_name_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x").display().to_string();

@@ -159,6 +159,21 @@ pub fn write_split_tsv(path: &Path, sample_ids: &[String], split: &Split) -> Res
 ///
 /// Errors: unknown `set` values; samples of the split absent from `sample_ids`.
 pub fn read_split_tsv(path: &Path, sample_ids: &[String]) -> Result<Split> {
+    read_split(path, sample_ids, false)
+}
+
+/// Like [`read_split_tsv`], but rows of samples absent from `sample_ids` are skipped
+/// (e.g. a pretraining split over samples that have no target). Returns `None` when a
+/// sample of `sample_ids` is not in the file, so the caller makes a new split.
+pub fn read_split_tsv_covering(path: &Path, sample_ids: &[String]) -> Result<Option<Split>> {
+    let s = read_split(path, sample_ids, true)?;
+    Ok((s.train.len() + s.validation.len() == sample_ids.len()
+        && !s.train.is_empty()
+        && !s.validation.is_empty())
+    .then_some(s))
+}
+
+fn read_split(path: &Path, sample_ids: &[String], skip_unknown: bool) -> Result<Split> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     let pos: HashMap<&str, usize> = sample_ids
         .iter()
@@ -177,7 +192,12 @@ pub fn read_split_tsv(path: &Path, sample_ids: &[String]) -> Result<Split> {
                 format!("line {}: expected `sample_id<TAB>set`", k + 1),
             )
         })?;
-        let i = *pos.get(id).ok_or_else(|| DataError::mismatch(path, format!("line {}: sample '{id}' is not in the table; the split belongs to another table", k + 1)))?;
+        let Some(&i) = pos.get(id) else {
+            if skip_unknown {
+                continue;
+            }
+            return Err(DataError::mismatch(path, format!("line {}: sample '{id}' is not in the table; the split belongs to another table", k + 1)));
+        };
         match set {
             "train" => train.push(i),
             "validation" => validation.push(i),

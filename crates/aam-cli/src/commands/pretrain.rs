@@ -65,7 +65,14 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     };
     let metadata = input.metadata.as_deref().map(Metadata::load).transpose()?;
     let groups = groups(input, metadata.as_ref(), &table.sample_ids)?;
-    let split = make_split(input, &table.sample_ids, groups.as_deref(), None, seed)?;
+    let split = make_split(
+        input,
+        &table.sample_ids,
+        groups.as_deref(),
+        None,
+        seed,
+        None,
+    )?;
     let faith_pd = faith.map(|v| {
         let train: Vec<f64> = split.train.iter().map(|&i| v[i]).collect();
         let mean = train.iter().sum::<f64>() / train.len() as f64;

@@ -35,7 +35,8 @@ pub struct TrainArgs {
     /// Force regression (numeric) or classification (categorical) instead of detecting it.
     #[arg(long, value_enum)]
     target_type: Option<TargetTypeArg>,
-    /// Pretrained encoder checkpoint directory (from `aam pretrain`); its architecture is used.
+    /// Pretrained encoder checkpoint directory (from `aam pretrain`); its architecture, and its
+    /// split when that covers every sample, are used.
     #[arg(long)]
     pretrained_encoder: Option<PathBuf>,
     /// Keep the pretrained encoder's weights fixed.
@@ -109,12 +110,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let classes: Option<Vec<usize>> =
         (target.kind == TargetKind::Categorical).then(|| raw.iter().map(|&v| v as usize).collect());
     let groups = groups(input, Some(&metadata), &table.sample_ids)?;
+    let inherit = args
+        .pretrained_encoder
+        .as_ref()
+        .map(|d| d.join("split.tsv"));
     let split = make_split(
         input,
         &table.sample_ids,
         groups.as_deref(),
         classes.as_deref(),
         seed,
+        inherit.as_deref(),
     )?;
     let (mean, std) = match target.kind {
         TargetKind::Numeric => {

@@ -393,19 +393,42 @@ pub fn groups(
     Ok(Some(out))
 }
 
-/// Computes the split (or reads `--split`), and writes `split.tsv` into the output.
+/// Computes the split, or reads `--split`, the resumed run's split, or else the
+/// pretrained encoder's split (`inherit`) when it covers every sample, so validation
+/// samples stay unseen by both stages. Writes `split.tsv` into the output.
 pub fn make_split(
     input: &InputArgs,
     sample_ids: &[String],
     groups: Option<&[String]>,
     classes: Option<&[usize]>,
     seed: u64,
+    inherit: Option<&Path>,
 ) -> Result<split::Split> {
-    let s = match &input.split {
-        Some(path) => split::read_split_tsv(path, sample_ids)?,
-        None if input.resume => split::read_split_tsv(&input.output.join("split.tsv"), sample_ids)
-            .context("the run to resume has no usable split.tsv")?,
-        None => split::split_samples(
+    let inherited = match inherit.filter(|p| p.exists() && input.split.is_none() && !input.resume) {
+        Some(path) => {
+            let s = split::read_split_tsv_covering(path, sample_ids)?;
+            match &s {
+                Some(_) => eprintln!(
+                    "split: reusing the pretrained encoder's split {}",
+                    path.display()
+                ),
+                None => eprintln!(
+                    "warning: {} does not cover every sample of this run; making a new split",
+                    path.display()
+                ),
+            }
+            s
+        }
+        None => None,
+    };
+    let s = match (&input.split, inherited) {
+        (Some(path), _) => split::read_split_tsv(path, sample_ids)?,
+        (None, _) if input.resume => {
+            split::read_split_tsv(&input.output.join("split.tsv"), sample_ids)
+                .context("the run to resume has no usable split.tsv")?
+        }
+        (None, Some(s)) => s,
+        (None, None) => split::split_samples(
             sample_ids.len(),
             input.validation_fraction,
             seed,
