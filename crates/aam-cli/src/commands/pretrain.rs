@@ -9,8 +9,8 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
 use super::training_args::{
-    align_matrix, check_device, check_output, groups, load_input_table, make_split, ArchArgs,
-    DeviceArg, InputArgs, OptimArgs,
+    align_matrix, check_device, check_output, groups, load_input_table, make_split, report_done,
+    ArchArgs, DeviceArg, InputArgs, OptimArgs,
 };
 
 /// Arguments of `aam pretrain`.
@@ -139,12 +139,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         #[cfg(not(feature = "cuda"))]
         DeviceArg::Cuda => unreachable!("rejected by check_device"),
     };
-    eprintln!(
-        "done: best validation loss {:.4} at epoch {}; checkpoint in {}",
-        report.best.0,
-        report.best.1,
-        input.output.display()
-    );
+    report_done(&report, input);
     Ok(())
 }
 

@@ -16,8 +16,8 @@ use clap::Args;
 use super::inspect::TargetTypeArg;
 
 use super::training_args::{
-    align_matrix, check_device, check_output, groups, load_input_table, make_split, ArchArgs,
-    DeviceArg, InputArgs, OptimArgs,
+    align_matrix, check_device, check_output, groups, load_input_table, make_split, report_done,
+    ArchArgs, DeviceArg, InputArgs, OptimArgs,
 };
 
 /// Arguments of `aam train`.
@@ -238,12 +238,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         #[cfg(not(feature = "cuda"))]
         DeviceArg::Cuda => unreachable!("rejected by check_device"),
     };
-    eprintln!(
-        "done: best validation loss {:.4} at epoch {}; checkpoint in {}",
-        report.best.0,
-        report.best.1,
-        input.output.display()
-    );
+    report_done(&report, input);
     Ok(())
 }
 
@@ -261,9 +256,10 @@ fn fit_predictor<B: AutodiffBackend>(
     B::seed(&device, opts.seed);
     let model = match pretrained_encoder {
         Some(dir) => {
-            let pre = checkpoint::load_config(dir)?;
+            // `model_config` is the encoder's own (read once in `run`) plus the target
+            // head's width, which the encoder's weights do not involve.
             let base: SequenceEncoder<B> =
-                checkpoint::load_model(dir, "model.safetensors", &pre.model, &device)?;
+                checkpoint::load_model(dir, "model.safetensors", model_config, &device)?;
             SequencePredictor::with_base(base, model_config, &device)
         }
         None => SequencePredictor::new(model_config, &device),

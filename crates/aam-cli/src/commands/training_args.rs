@@ -447,3 +447,13 @@ pub fn make_split(
     );
     Ok(s)
 }
+
+/// Prints the end-of-run summary of `aam pretrain` / `aam train`.
+pub fn report_done(report: &aam_train::FitReport, input: &InputArgs) {
+    eprintln!(
+        "done: best validation loss {:.4} at epoch {}; checkpoint in {}",
+        report.best.0,
+        report.best.1,
+        input.output.display()
+    );
+}
