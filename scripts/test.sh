@@ -17,7 +17,19 @@ if [ ! -d ../shared/data ]; then
   echo "warning: ../shared/data not found; the tests that read the shared datasets will fail" >&2
 fi
 
+# Python `onnx` (checker) and `onnxruntime` check the exported graphs: a local venv.
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+  apt-get update -qq && apt-get install -y -qq python3 python3-venv
+fi
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
+fi
+
 cargo test --workspace --locked "$@"
+
+# The parity tests wrote each exported graph with its cases; check them with the ONNX tools.
+.venv/bin/python scripts/check_onnx.py target/tmp/onnx-fixtures
 
 # GPU code is behind the `cuda` feature and is not run here (no GPU); it must still compile.
 # cubecl/cudarc load CUDA at run time (NVRTC, dynamic loading), so no CUDA toolkit is needed.

@@ -26,6 +26,10 @@ enum Command {
     ImportTorch(commands::import_torch::ImportTorchArgs),
     /// Run one eval-mode forward pass on a token array and write every output.
     Forward(commands::forward::ForwardArgs),
+    /// Export a checkpoint as model.safetensors and model.onnx.
+    Export(commands::export::ExportArgs),
+    /// Predict every sample of a feature table with an exported model.
+    Predict(commands::predict::PredictArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +40,8 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::ImportTorch(args) => commands::import_torch::run(&args),
         Command::Forward(args) => commands::forward::run(&args),
+        Command::Export(args) => commands::export::run(&args),
+        Command::Predict(args) => commands::predict::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -172,6 +172,21 @@ impl WeightMap {
         })
     }
 
+    /// Serialises every tensor as f32 to safetensors bytes with `metadata`.
+    pub fn to_safetensors(
+        &self,
+        metadata: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Vec<u8>, WeightError> {
+        let sink = WeightSink {
+            entries: self
+                .tensors
+                .iter()
+                .map(|(k, (s, v))| (k.clone(), s.clone(), v.clone()))
+                .collect(),
+        };
+        sink.to_safetensors(metadata)
+    }
+
     /// Inserts a tensor (used by tests and by checkpoint conversion).
     pub fn insert(&mut self, key: &str, shape: Vec<usize>, values: Vec<f32>) {
         self.tensors.insert(key.to_string(), (shape, values));

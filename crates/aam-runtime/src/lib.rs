@@ -1,5 +1,19 @@
-//! Inference runtime for exported AAM models (tract-onnx on CPU).
+//! # aam-runtime
 //!
-//! Not implemented yet: this crate is filled in by the issues that follow the data layer
-//! (model: issue 3, train: issue 3, export and runtime: issue 4, C ABI: issue 5).
+//! Runs a model exported by `aam export` (`model.onnx`) on CPU with the pure-Rust
+//! `tract-onnx`, without Burn. [`Model::load`] reads the graph and its stored
+//! configuration; [`Model::predict_table`] prepares a feature table with that
+//! configuration (max bp, token limit and its policy) and returns predictions in the
+//! target's original units; [`Model::run`] runs raw token batches.
 #![warn(missing_docs)]
+
+pub mod error;
+pub mod model;
+pub mod predict;
+pub mod prepare;
+pub mod tsv;
+
+pub use error::{Result, RuntimeError};
+pub use model::{Model, RawOutputs, ONNX_FILE};
+pub use predict::{predict_with, PredictOptions, Predictions, Runner, SamplePrediction};
+pub use prepare::{prepare_table, PreparedTable};

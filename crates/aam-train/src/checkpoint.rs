@@ -9,7 +9,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use aam_data::{TargetKind, TokenLimitPolicy};
 use aam_model::{AamModel, ModelConfig, WeightMap, WeightSink};
 use anyhow::{Context, Result};
 use burn::prelude::*;
@@ -17,61 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::schedule::Schedule;
 
-/// Version of the checkpoint layout.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// Which model a checkpoint holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
-    /// A pretrained `SequenceEncoder` (from `aam pretrain`).
-    Encoder,
-    /// A `SequencePredictor` (from `aam train` or `aam import-torch`).
-    Predictor,
-}
-
-/// The target a predictor was trained on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TargetInfo {
-    /// Metadata column.
-    pub column: String,
-    /// Regression or classification.
-    pub kind: TargetKind,
-    /// Class labels in index order (classification).
-    pub classes: Vec<String>,
-    /// Mean of the training targets (regression; predictions are `z·std + mean`).
-    pub mean: f64,
-    /// Standard deviation of the training targets (regression).
-    pub std: f64,
-}
-
-/// How inputs are prepared for this model (used by predict so a user cannot mismatch it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataSettings {
-    /// Longest sequence kept, bp.
-    pub max_bp: usize,
-    /// Maximum ASVs per sample.
-    pub token_limit: usize,
-    /// Which ASVs are kept beyond the token limit.
-    pub token_limit_policy: TokenLimitPolicy,
-    /// Rarefaction depth used in training (`None`: not rarefied).
-    pub rarefy_depth: Option<u64>,
-}
-
-/// `config.json` of a checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointConfig {
-    /// [`FORMAT_VERSION`].
-    pub format_version: u32,
-    /// Encoder or predictor.
-    pub kind: ModelKind,
-    /// Architecture.
-    pub model: ModelConfig,
-    /// Input preparation.
-    pub data: DataSettings,
-    /// Target (predictors trained on metadata).
-    pub target: Option<TargetInfo>,
-}
+pub use aam_config::checkpoint_config::{
+    CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
+};
 
 /// `train_state.json`: where a run stands.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub mod burn_runner;
+pub mod export;
 pub mod forward;
 pub mod import_torch;
 pub mod inspect;
+pub mod predict;
 pub mod pretrain;
 pub mod train;
 pub mod training_args;

@@ -1,0 +1,84 @@
+//! `config.json` of a checkpoint and the metadata of an exported model: which model, its
+//! architecture, how its inputs are prepared and what its target means.
+//!
+//! The same JSON travels in a checkpoint directory (`config.json`), in the safetensors
+//! metadata (`aam_config`) and in the ONNX `metadata_props` (`aam_config`), so predict can
+//! prepare a BIOM table exactly as training did.
+
+use aam_data::{TargetKind, TokenLimitPolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::model_config::ModelConfig;
+
+/// Version of the checkpoint layout.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Which model a checkpoint holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// A pretrained `SequenceEncoder` (from `aam pretrain`).
+    Encoder,
+    /// A `SequencePredictor` (from `aam train` or `aam import-torch`).
+    Predictor,
+}
+
+/// The target a predictor was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// Metadata column.
+    pub column: String,
+    /// Regression or classification.
+    pub kind: TargetKind,
+    /// Class labels in index order (classification).
+    pub classes: Vec<String>,
+    /// Mean of the training targets (regression; predictions are `z·std + mean`).
+    pub mean: f64,
+    /// Standard deviation of the training targets (regression).
+    pub std: f64,
+}
+
+/// How inputs are prepared for this model (used by predict so a user cannot mismatch it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSettings {
+    /// Longest sequence kept, bp.
+    pub max_bp: usize,
+    /// Maximum ASVs per sample.
+    pub token_limit: usize,
+    /// Which ASVs are kept beyond the token limit.
+    pub token_limit_policy: TokenLimitPolicy,
+    /// Rarefaction depth used in training (`None`: not rarefied).
+    pub rarefy_depth: Option<u64>,
+}
+
+/// `config.json` of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Encoder or predictor.
+    pub kind: ModelKind,
+    /// Architecture.
+    pub model: ModelConfig,
+    /// Input preparation.
+    pub data: DataSettings,
+    /// Target (predictors trained on metadata).
+    pub target: Option<TargetInfo>,
+}
+
+impl CheckpointConfig {
+    /// Parses the JSON and checks the format version. `origin` names the source in errors.
+    ///
+    /// Errors: not JSON of this shape, or another [`FORMAT_VERSION`].
+    pub fn from_json(text: &str, origin: &str) -> Result<Self, String> {
+        let c: CheckpointConfig = serde_json::from_str(text)
+            .map_err(|e| format!("{origin}: not an aam model configuration ({e})"))?;
+        if c.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "{origin}: model format {} is not supported (this aam reads format {FORMAT_VERSION})",
+                c.format_version
+            ));
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,247 @@
+//! Model configuration: the reference `SequencePredictor` constructor arguments.
+//!
+//! Field names are those of the reference (`jbk708/aam`), so a reference `config.json`
+//! (as in `shared/golden/small-regressor/config.json`) deserializes directly.
+
+use serde::{Deserialize, Serialize};
+
+/// Feed-forward activation of a transformer stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Exact (erf) GELU, PyTorch `nn.GELU()`.
+    #[default]
+    Gelu,
+    /// ReLU.
+    Relu,
+}
+
+/// What the sample-level encoder produces (reference `encoder_type`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderType {
+    /// Pooled sample embedding `[batch, D]` trained against UniFrac distances.
+    #[default]
+    Unifrac,
+    /// Linear head `D → base_output_dim` (1) trained against Faith PD.
+    FaithPd,
+    /// Linear head `D → base_output_dim` (D by default).
+    Taxonomy,
+}
+
+/// Configuration of an AAM model. Defaults are the reference class defaults with the
+/// HEAD vocabulary (pad, A, C, G, T, START, MASK).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelConfig {
+    /// Token vocabulary size V (7: pad, A, C, G, T, START, MASK; 6 in reference REF models).
+    pub vocab_size: usize,
+    /// Embedding dim D.
+    pub embedding_dim: usize,
+    /// Longest sequence in bp; token rows are `max_bp + 1` long.
+    pub max_bp: usize,
+    /// Maximum ASVs per sample; the sample position table has `token_limit + 5` rows.
+    pub token_limit: usize,
+    /// Layers of the nucleotide-level (ASV) transformer.
+    pub asv_num_layers: usize,
+    /// Heads of the ASV transformer.
+    pub asv_num_heads: usize,
+    /// Activation of the ASV transformer.
+    pub asv_activation: Activation,
+    /// Layers of the ASV-level (sample) transformer.
+    pub sample_num_layers: usize,
+    /// Heads of the sample transformer.
+    pub sample_num_heads: usize,
+    /// Activation of the sample transformer.
+    pub sample_activation: Activation,
+    /// Layers of the encoder transformer (before the sample embedding pooling).
+    pub encoder_num_layers: usize,
+    /// Heads of the encoder transformer.
+    pub encoder_num_heads: usize,
+    /// Activation of the encoder transformer.
+    pub encoder_activation: Activation,
+    /// Layers of the count transformer.
+    pub count_num_layers: usize,
+    /// Heads of the count transformer.
+    pub count_num_heads: usize,
+    /// Activation of the count transformer.
+    pub count_activation: Activation,
+    /// Layers of the target transformer.
+    pub target_num_layers: usize,
+    /// Heads of the target transformer.
+    pub target_num_heads: usize,
+    /// Activation of the target transformer.
+    pub target_activation: Activation,
+    /// Feed-forward width of every stack; `None` means 4·D.
+    pub intermediate_size: Option<usize>,
+    /// Dropout probability (attention weights, residual branches, FFN); inactive in eval.
+    pub dropout: f64,
+    /// What the base encoder outputs.
+    pub encoder_type: EncoderType,
+    /// Width of the base head for `faith_pd` (1) / `taxonomy` (D); `None` picks that default.
+    pub base_output_dim: Option<usize>,
+    /// Width of the target head: 1 for regression, the number of classes for classifiers.
+    pub out_dim: usize,
+    /// Whether `target_prediction` is log-softmax over classes.
+    pub is_classifier: bool,
+    /// Whether the ASV encoder has a nucleotide head (masked-nucleotide pretraining).
+    pub predict_nucleotides: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            vocab_size: 7,
+            embedding_dim: 128,
+            max_bp: 150,
+            token_limit: 1024,
+            asv_num_layers: 2,
+            asv_num_heads: 4,
+            asv_activation: Activation::Gelu,
+            sample_num_layers: 2,
+            sample_num_heads: 4,
+            sample_activation: Activation::Gelu,
+            encoder_num_layers: 2,
+            encoder_num_heads: 4,
+            encoder_activation: Activation::Gelu,
+            count_num_layers: 2,
+            count_num_heads: 4,
+            count_activation: Activation::Gelu,
+            target_num_layers: 2,
+            target_num_heads: 4,
+            target_activation: Activation::Gelu,
+            intermediate_size: None,
+            dropout: 0.1,
+            encoder_type: EncoderType::Unifrac,
+            base_output_dim: None,
+            out_dim: 1,
+            is_classifier: false,
+            predict_nucleotides: true,
+        }
+    }
+}
+
+/// Shape of one transformer stack.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StackConfig {
+    /// Number of pre-norm layers.
+    pub layers: usize,
+    /// Attention heads (must divide D).
+    pub heads: usize,
+    /// Model width D.
+    pub dim: usize,
+    /// Feed-forward width.
+    pub ffn: usize,
+    /// Feed-forward activation.
+    pub activation: Activation,
+    /// Dropout probability.
+    pub dropout: f64,
+}
+
+/// The five transformer stacks of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// Nucleotide level.
+    Asv,
+    /// ASV level inside the sample encoder.
+    Sample,
+    /// Encoder stack before the sample embedding.
+    Encoder,
+    /// Count head stack.
+    Count,
+    /// Target head stack.
+    Target,
+}
+
+impl ModelConfig {
+    /// Feed-forward width (4·D unless set).
+    pub fn ffn(&self) -> usize {
+        self.intermediate_size.unwrap_or(4 * self.embedding_dim)
+    }
+
+    /// Width of the base head, if the encoder type has one.
+    pub fn base_output_dim(&self) -> Option<usize> {
+        match self.encoder_type {
+            EncoderType::Unifrac => None,
+            EncoderType::FaithPd => Some(self.base_output_dim.unwrap_or(1)),
+            EncoderType::Taxonomy => Some(self.base_output_dim.unwrap_or(self.embedding_dim)),
+        }
+    }
+
+    /// The shape of stack `s`.
+    pub fn stack(&self, s: Stack) -> StackConfig {
+        let (layers, heads, activation) = match s {
+            Stack::Asv => (self.asv_num_layers, self.asv_num_heads, self.asv_activation),
+            Stack::Sample => (
+                self.sample_num_layers,
+                self.sample_num_heads,
+                self.sample_activation,
+            ),
+            Stack::Encoder => (
+                self.encoder_num_layers,
+                self.encoder_num_heads,
+                self.encoder_activation,
+            ),
+            Stack::Count => (
+                self.count_num_layers,
+                self.count_num_heads,
+                self.count_activation,
+            ),
+            Stack::Target => (
+                self.target_num_layers,
+                self.target_num_heads,
+                self.target_activation,
+            ),
+        };
+        StackConfig {
+            layers,
+            heads,
+            dim: self.embedding_dim,
+            ffn: self.ffn(),
+            activation,
+            dropout: self.dropout,
+        }
+    }
+
+    /// Checks that the configuration describes a buildable model.
+    ///
+    /// Errors: zero sizes, heads not dividing D, a vocabulary smaller than 6, a
+    /// classifier with fewer than two classes, dropout outside [0, 1).
+    pub fn validate(&self) -> Result<(), String> {
+        let d = self.embedding_dim;
+        if d == 0 || self.max_bp == 0 || self.token_limit == 0 || self.out_dim == 0 {
+            return Err("embedding_dim, max_bp, token_limit and out_dim must be positive".into());
+        }
+        if self.vocab_size < 6 {
+            return Err(format!(
+                "vocab_size {} is below 6 (pad, A, C, G, T, START)",
+                self.vocab_size
+            ));
+        }
+        for s in [
+            Stack::Asv,
+            Stack::Sample,
+            Stack::Encoder,
+            Stack::Count,
+            Stack::Target,
+        ] {
+            let c = self.stack(s);
+            if c.heads == 0 || d % c.heads != 0 {
+                return Err(format!(
+                    "{s:?} stack: {} heads do not divide embedding_dim {d}",
+                    c.heads
+                ));
+            }
+        }
+        if self.is_classifier && self.out_dim < 2 {
+            return Err(format!(
+                "a classifier needs out_dim ≥ 2 classes, got {}",
+                self.out_dim
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout {} is not in [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! Pre-norm encoder layers and a stack with its final LayerNorm; mirrors
+//! `aam_model::encoder_layer` and `aam_model::transformer`.
+
+use aam_model::config::StackConfig;
+use aam_model::encoder_layer::LAYER_NORM_EPS;
+use aam_model::transformer::FINAL_NORM_EPS;
+use aam_model::{WeightError, WeightMap};
+
+use super::attention::{self_attention, StackShapes};
+use super::builder::{Attr, GraphBuilder};
+use super::layers::{activation, layer_norm, linear, padding_bias};
+
+/// `x` `[n, t, D]`, `mask` `[n, t]` f32 (1 valid) → `[n, t, D]`, reading
+/// `{prefix}.encoder.layers.N.*` and `{prefix}.norm.*`.
+pub fn transformer_stack(
+    g: &mut GraphBuilder,
+    w: &WeightMap,
+    prefix: &str,
+    x: &str,
+    mask: &str,
+    c: &StackConfig,
+) -> Result<String, WeightError> {
+    let shapes = stack_shapes(g, x, mask, c, prefix);
+    let mut h = x.to_string();
+    for i in 0..c.layers {
+        h = encoder_layer(g, w, &format!("{prefix}.encoder.layers.{i}"), &h, c, &shapes)?;
+    }
+    layer_norm(g, w, &format!("{prefix}.norm"), &h, c.dim, FINAL_NORM_EPS)
+}
+
+/// Reshape targets from `Shape(x)` (never from an example batch) and the key bias.
+fn stack_shapes(
+    g: &mut GraphBuilder,
+    x: &str,
+    mask: &str,
+    c: &StackConfig,
+    prefix: &str,
+) -> StackShapes {
+    let shape = g.op("Shape", &[x], vec![], &format!("{prefix}/Shape"));
+    let zero = g.const_i64(&[0]);
+    let two = g.const_i64(&[2]);
+    let nt = g.op("Slice", &[&shape, &zero, &two], vec![], &format!("{prefix}/n_t"));
+    let heads = g.const_i64(&[c.heads as i64, (c.dim / c.heads) as i64]);
+    let dim = g.const_i64(&[c.dim as i64]);
+    let split_heads = g.op(
+        "Concat",
+        &[&nt, &heads],
+        vec![Attr::Int("axis", 0)],
+        &format!("{prefix}/split_shape"),
+    );
+    let merge_heads = g.op(
+        "Concat",
+        &[&nt, &dim],
+        vec![Attr::Int("axis", 0)],
+        &format!("{prefix}/merge_shape"),
+    );
+    let bias = padding_bias(g, mask, prefix);
+    let axes = g.const_i64(&[1, 2]);
+    let key_bias = g.op("Unsqueeze", &[&bias, &axes], vec![], &format!("{prefix}/key_bias"));
+    StackShapes {
+        split_heads,
+        merge_heads,
+        key_bias,
+    }
+}
+
+/// `y = x + MHA(LN1(x))`, `z = y + W2 · act(W1 · LN2(y))` (eval mode: no dropout).
+fn encoder_layer(
+    g: &mut GraphBuilder,
+    w: &WeightMap,
+    prefix: &str,
+    x: &str,
+    c: &StackConfig,
+    shapes: &StackShapes,
+) -> Result<String, WeightError> {
+    let n1 = layer_norm(g, w, &format!("{prefix}.norm1"), x, c.dim, LAYER_NORM_EPS)?;
+    let att = self_attention(g, w, &format!("{prefix}.self_attn"), &n1, c.dim, c.heads, shapes)?;
+    let y = g.op("Add", &[x, &att], vec![], &format!("{prefix}/residual1"));
+    let n2 = layer_norm(g, w, &format!("{prefix}.norm2"), &y, c.dim, LAYER_NORM_EPS)?;
+    let hidden = linear(g, w, &format!("{prefix}.linear1"), &n2, (c.dim, c.ffn), true)?;
+    let hidden = activation(g, &hidden, c.activation, prefix);
+    let ff = linear(g, w, &format!("{prefix}.linear2"), &hidden, (c.ffn, c.dim), true)?;
+    Ok(g.op("Add", &[&y, &ff], vec![], &format!("{prefix}/residual2")))
+}

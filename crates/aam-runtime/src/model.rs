@@ -1,0 +1,195 @@
+//! An exported model loaded with tract-onnx: optimized once with symbolic `batch` and
+//! `n_asv`, then run on token batches from any number of threads.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aam_config::{CheckpointConfig, ModelKind};
+use tract_onnx::prelude::*;
+use ndarray::{Array2, Array3, ArrayView3, Ix2, Ix3};
+
+use crate::error::{Result, RuntimeError};
+
+/// File name of the ONNX graph inside an export directory.
+pub const ONNX_FILE: &str = "model.onnx";
+
+/// The outputs of one forward pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawOutputs {
+    /// `embeddings` f32 `[batch, D]`: pooled sample embeddings.
+    pub embeddings: Array2<f32>,
+    /// `target_prediction` f32 `[batch, out_dim]` (predictors): standardized value, or
+    /// class log-probabilities.
+    pub target_prediction: Option<Array2<f32>>,
+    /// `class_probabilities` f32 `[batch, out_dim]` (classifiers).
+    pub class_probabilities: Option<Array2<f32>>,
+    /// `count_prediction` f32 `[batch, n_asv, 1]` (predictors).
+    pub count_prediction: Option<Array3<f32>>,
+}
+
+/// An exported aam model ready to run on CPU.
+pub struct Model {
+    plan: Arc<TypedRunnableModel>,
+    outputs: Vec<String>,
+    config: CheckpointConfig,
+    metadata: HashMap<String, String>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("path", &self.path)
+            .field("outputs", &self.outputs)
+            .finish()
+    }
+}
+
+fn load_err(path: &Path, message: impl Into<String>) -> RuntimeError {
+    RuntimeError::Load {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+impl Model {
+    /// Loads `path`: a `model.onnx` written by `aam export`, or a directory holding one.
+    ///
+    /// Errors: the file is missing or not ONNX; it lacks the `aam_config` metadata (not
+    /// exported by aam); tract cannot optimise the graph.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        let mut path = path.as_ref().to_path_buf();
+        if path.is_dir() {
+            path = path.join(ONNX_FILE);
+        }
+        if !path.is_file() {
+            return Err(load_err(
+                &path,
+                "no such model file; pass a model.onnx written by `aam export` or its directory",
+            ));
+        }
+        let bytes = std::fs::read(&path)
+            .map_err(|e| load_err(&path, format!("cannot read the model ({e})")))?;
+        Self::from_bytes(&bytes, &path)
+    }
+
+    /// Loads a model from the bytes of a `model.onnx`; `origin` names it in messages.
+    ///
+    /// Errors: as [`Model::load`].
+    pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Model> {
+        let path = origin.to_path_buf();
+        let onnx = tract_onnx::onnx();
+        let proto = onnx
+            .proto_model_for_read(&mut std::io::Cursor::new(bytes))
+            .map_err(|e| load_err(&path, format!("not a readable ONNX model ({e})")))?;
+        let metadata: HashMap<String, String> = proto
+            .metadata_props
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        let config_json = metadata.get("aam_config").ok_or_else(|| {
+            load_err(
+                &path,
+                "the ONNX model has no `aam_config` metadata; it was not written by `aam export` (re-export it from its checkpoint)",
+            )
+        })?;
+        let config = CheckpointConfig::from_json(config_json, &path.display().to_string())
+            .map_err(|e| load_err(&path, e))?;
+        let outputs: Vec<String> = proto
+            .graph
+            .as_ref()
+            .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
+            .unwrap_or_default();
+        let plan = onnx
+            .model_for_proto_model(&proto)
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| load_err(&path, format!("tract cannot prepare the graph: {e:#}")))?;
+        Ok(Model {
+            plan,
+            outputs,
+            config,
+            metadata,
+            path,
+        })
+    }
+
+    /// The configuration the model was trained with (architecture, input preparation,
+    /// target).
+    pub fn config(&self) -> &CheckpointConfig {
+        &self.config
+    }
+
+    /// The ONNX `metadata_props` (`aam_config`, `class_labels`, `target_mean`, …).
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
+    /// The file the model was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the model is a predictor (has a target head) or a pretrained encoder.
+    pub fn kind(&self) -> ModelKind {
+        self.config.kind
+    }
+
+    /// Runs one forward pass on `tokens` int64 `[batch, n_asv, max_bp + 1]` (0 = padding,
+    /// `1 ≤ n_asv ≤ token_limit`).
+    ///
+    /// Errors: another token width, an empty batch, too many ASV slots, a token outside
+    /// the vocabulary; a failure inside the graph.
+    pub fn run(&self, tokens: ArrayView3<'_, i64>) -> Result<RawOutputs> {
+        let m = &self.config.model;
+        let (b, s, l) = tokens.dim();
+        if b == 0 || s == 0 || s > m.token_limit || l != m.max_bp + 1 {
+            return Err(RuntimeError::Input(format!(
+                "tokens have shape [{b}, {s}, {l}]; this model takes [batch ≥ 1, 1 ≤ n_asv ≤ {}, {}]",
+                m.token_limit,
+                m.max_bp + 1
+            )));
+        }
+        if let Some(v) = tokens.iter().find(|&&v| v < 0 || v as usize >= m.vocab_size) {
+            return Err(RuntimeError::Input(format!(
+                "token {v} is outside the vocabulary 0..{}",
+                m.vocab_size
+            )));
+        }
+        let input: Tensor = tokens.to_owned().into_dyn().into();
+        let out = self
+            .plan
+            .run(tvec!(input.into_tvalue()))
+            .map_err(|e| RuntimeError::Run(format!("{e:#}")))?;
+        let mut by_name: HashMap<&str, &TValue> = HashMap::new();
+        for (name, value) in self.outputs.iter().zip(out.iter()) {
+            by_name.insert(name.as_str(), value);
+        }
+        let get2 = |name: &str| -> Result<Option<Array2<f32>>> {
+            by_name
+                .get(name)
+                .map(|v| {
+                    v.to_plain_array_view::<f32>()
+                        .and_then(|a| Ok(a.into_dimensionality::<Ix2>()?.to_owned()))
+                        .map_err(|e| RuntimeError::Run(format!("output {name}: {e}")))
+                })
+                .transpose()
+        };
+        let count_prediction = by_name
+            .get("count_prediction")
+            .map(|v| {
+                v.to_plain_array_view::<f32>()
+                    .and_then(|a| Ok(a.into_dimensionality::<Ix3>()?.to_owned()))
+                    .map_err(|e| RuntimeError::Run(format!("output count_prediction: {e}")))
+            })
+            .transpose()?;
+        Ok(RawOutputs {
+            embeddings: get2("embeddings")?
+                .ok_or_else(|| RuntimeError::Run("the graph has no `embeddings` output".into()))?,
+            target_prediction: get2("target_prediction")?,
+            class_probabilities: get2("class_probabilities")?,
+            count_prediction,
+        })
+    }
+}

@@ -1,0 +1,250 @@
+//! Predictions for every sample of a feature table, in the target's original units.
+
+use aam_config::{CheckpointConfig, ModelKind, TargetInfo};
+use ndarray::ArrayView3;
+use aam_data::{FeatureTable, TargetKind};
+
+use crate::error::{Result, RuntimeError};
+use crate::model::{Model, RawOutputs};
+use crate::prepare::prepare_table;
+
+/// How to run prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PredictOptions {
+    /// Samples per forward pass.
+    pub batch_size: usize,
+    /// Worker threads (each runs whole batches).
+    pub threads: usize,
+}
+
+impl Default for PredictOptions {
+    fn default() -> Self {
+        PredictOptions {
+            batch_size: 16,
+            threads: 1,
+        }
+    }
+}
+
+/// The prediction for one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplePrediction {
+    /// Sample ID from the table.
+    pub sample_id: String,
+    /// ASVs given to the model (after the token limit).
+    pub n_asv: usize,
+    /// Regression: the prediction in the target's original units (`z·std + mean`).
+    pub value: Option<f64>,
+    /// Classification: the most probable class label.
+    pub label: Option<String>,
+    /// Classification: one probability per class, in [`Predictions::classes`] order.
+    pub probabilities: Vec<f32>,
+    /// Pooled sample embedding `[D]` (empty when the sample could not be predicted).
+    pub embedding: Vec<f32>,
+    /// Why there is no prediction (a sample with no ASV with reads), else `None`.
+    pub note: Option<String>,
+}
+
+/// Predictions for a whole table, in table sample order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    /// Encoder (embeddings only) or predictor.
+    pub kind: ModelKind,
+    /// Regression or classification (predictors).
+    pub target_kind: Option<TargetKind>,
+    /// Metadata column the model predicts, if recorded.
+    pub target_column: Option<String>,
+    /// Class labels in probability order (classifiers).
+    pub classes: Vec<String>,
+    /// One entry per table sample.
+    pub samples: Vec<SamplePrediction>,
+    /// Notes for the user (input preparation, unpredictable samples).
+    pub warnings: Vec<String>,
+}
+
+/// Runs one token batch int64 `[batch, n_asv, max_bp + 1]` through a model.
+pub type Runner<'a> = dyn Fn(ArrayView3<'_, i64>) -> Result<RawOutputs> + Sync + 'a;
+
+impl Model {
+    /// Predicts every sample of `table` (read from `origin`, used in messages) with
+    /// tract; see [`predict_with`].
+    pub fn predict_table(
+        &self,
+        table: FeatureTable,
+        origin: &str,
+        options: PredictOptions,
+    ) -> Result<Predictions> {
+        predict_with(self.config(), table, origin, options, &|t| self.run(t))
+    }
+}
+
+/// Predicts every sample of `table` for the model of `config`, running batches with
+/// `runner` (tract here; the CLI also passes a Burn model).
+///
+/// Samples with no ASV with reads get no prediction and a `note`; they are listed in
+/// `warnings`, never dropped.
+///
+/// Errors: the table's observation IDs are not sequences; the model fails.
+pub fn predict_with(
+    config: &CheckpointConfig,
+    table: FeatureTable,
+    origin: &str,
+    options: PredictOptions,
+    runner: &Runner<'_>,
+) -> Result<Predictions> {
+        let prepared = prepare_table(table, config, origin)?;
+        let mut warnings = prepared.warnings;
+        let ds = &prepared.dataset;
+        let usable: Vec<usize> = (0..ds.table.n_samples())
+            .filter(|&s| prepared.asvs_with_reads[s] > 0)
+            .collect();
+        let batch_size = options.batch_size.max(1);
+        let batches: Vec<&[usize]> = usable.chunks(batch_size).collect();
+        let outputs = run_batches(runner, ds, &batches, options.threads.max(1))?;
+
+        let (target_kind, classes, scale) = target_layout(config.kind, config.target.as_ref(), config.model.out_dim, &mut warnings);
+        let mut samples: Vec<SamplePrediction> = ds
+            .table
+            .sample_ids
+            .iter()
+            .map(|id| SamplePrediction {
+                sample_id: id.clone(),
+                n_asv: 0,
+                value: None,
+                label: None,
+                probabilities: Vec::new(),
+                embedding: Vec::new(),
+                note: Some("no ASV with reads in this sample; nothing to predict from".into()),
+            })
+            .collect();
+        for (batch, out) in batches.iter().zip(outputs) {
+            for (row, &s) in batch.iter().enumerate() {
+                let p = &mut samples[s];
+                p.note = None;
+                p.n_asv = prepared.asvs_with_reads[s].min(config.model.token_limit);
+                p.embedding = out.embeddings.row(row).to_vec();
+                match (target_kind, &out.class_probabilities, &out.target_prediction) {
+                    (Some(TargetKind::Categorical), Some(probs), _) => {
+                        p.probabilities = probs.row(row).to_vec();
+                        let best = argmax(&p.probabilities);
+                        p.label = Some(classes[best].clone());
+                    }
+                    (Some(TargetKind::Numeric), _, Some(z)) => {
+                        p.value = Some(f64::from(z[[row, 0]]) * scale.1 + scale.0);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let skipped: Vec<&str> = samples
+            .iter()
+            .filter(|p| p.note.is_some())
+            .map(|p| p.sample_id.as_str())
+            .collect();
+        if !skipped.is_empty() {
+            warnings.push(format!(
+                "{} samples have no ASV with reads and get no prediction (written with a note): {}",
+                skipped.len(),
+                aam_data::error::name_list(&skipped, 10)
+            ));
+        }
+        Ok(Predictions {
+            kind: config.kind,
+            target_kind,
+            target_column: config.target.as_ref().map(|t| t.column.clone()),
+            classes,
+            samples,
+            warnings,
+        })
+    }
+
+/// Runs the batches on `threads` workers, keeping batch order.
+fn run_batches(
+    runner: &Runner<'_>,
+    ds: &aam_data::Dataset,
+    batches: &[&[usize]],
+    threads: usize,
+) -> Result<Vec<RawOutputs>> {
+    let run_one = |b: &[usize]| runner(ds.batch(b, None, 0).tokens.view());
+    if threads == 1 || batches.len() <= 1 {
+        return batches.iter().map(|b| run_one(b)).collect();
+    }
+    let mut results: Vec<Option<Result<RawOutputs>>> = (0..batches.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(batches.len()))
+            .map(|t| {
+                let run_one = &run_one;
+                scope.spawn(move || {
+                    (t..batches.len())
+                        .step_by(threads)
+                        .map(|i| (i, run_one(batches[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(done) => {
+                    for (i, r) in done {
+                        results[i] = Some(r);
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(RuntimeError::Run("a worker thread stopped".into()))))
+        .collect()
+}
+
+/// Target kind, class labels and `(mean, std)` for turning outputs into predictions.
+fn target_layout(
+    kind: ModelKind,
+    target: Option<&TargetInfo>,
+    out_dim: usize,
+    warnings: &mut Vec<String>,
+) -> (Option<TargetKind>, Vec<String>, (f64, f64)) {
+    if kind == ModelKind::Encoder {
+        return (None, Vec::new(), (0.0, 1.0));
+    }
+    match target {
+        Some(t) if t.kind == TargetKind::Categorical => {
+            let mut classes = t.classes.clone();
+            if classes.len() != out_dim {
+                warnings.push(format!(
+                    "the model records {} class labels for {out_dim} outputs; unnamed classes are called class_N",
+                    classes.len()
+                ));
+                classes = (0..out_dim)
+                    .map(|i| classes.get(i).cloned().unwrap_or_else(|| format!("class_{i}")))
+                    .collect();
+            }
+            (Some(TargetKind::Categorical), classes, (0.0, 1.0))
+        }
+        Some(t) => (Some(TargetKind::Numeric), Vec::new(), (t.mean, t.std)),
+        None if out_dim > 1 => {
+            warnings.push("the model records no class labels; classes are called class_N".into());
+            (
+                Some(TargetKind::Categorical),
+                (0..out_dim).map(|i| format!("class_{i}")).collect(),
+                (0.0, 1.0),
+            )
+        }
+        None => {
+            warnings.push("the model records no target mean/std; predictions are in the model's standardized units".into());
+            (Some(TargetKind::Numeric), Vec::new(), (0.0, 1.0))
+        }
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,88 @@
+//! Input preparation from a feature table with the model's own stored settings
+//! (max bp, token limit, token limit policy), so a table cannot be prepared differently
+//! from how the model was trained.
+
+use aam_config::CheckpointConfig;
+use aam_data::{Dataset, FeatureTable};
+
+use crate::error::Result;
+
+/// A table tokenized for one model, with what the user should know about it.
+#[derive(Debug, Clone)]
+pub struct PreparedTable {
+    /// Tokens per ASV and the token-limit selection, as in training.
+    pub dataset: Dataset,
+    /// ASVs with reads in each sample, before the token limit, `[n_samples]`.
+    pub asvs_with_reads: Vec<usize>,
+    /// Notes for the user (truncated sequences, non-ACGT characters, token limit).
+    pub warnings: Vec<String>,
+}
+
+/// Tokenizes `table` (read from `origin`) for the model of `config`.
+///
+/// Rarefaction is not applied: prediction is deterministic and sees every read (the
+/// token limit policy is the model's; the random policy uses seed 0).
+///
+/// Errors: no observation ID is a DNA sequence (the table uses hashes or names; aam
+/// reads ASV sequences).
+pub fn prepare_table(
+    table: FeatureTable,
+    config: &CheckpointConfig,
+    origin: &str,
+) -> Result<PreparedTable> {
+    let m = &config.model;
+    let dataset = Dataset::new(
+        table,
+        m.max_bp,
+        m.token_limit,
+        config.data.token_limit_policy,
+        0,
+        None,
+        None,
+    )?;
+    let n_obs = dataset.table.observation_ids.len();
+    let mut warnings = Vec::new();
+    let non_acgt = &dataset.tokens.non_acgt;
+    if n_obs > 0 && non_acgt.len() == n_obs {
+        let example = aam_data::error::short_asv(&dataset.table.observation_ids[0]);
+        return Err(aam_data::DataError::Format {
+            path: origin.into(),
+            message: format!(
+                "no observation ID is a DNA sequence (e.g. '{example}'); aam reads ASVs by their sequence: use a table whose observation IDs are the ASV sequences (QIIME 2: replace the feature IDs with the rep-seqs)"
+            ),
+        }
+        .into());
+    }
+    if !non_acgt.is_empty() {
+        warnings.push(format!(
+            "{} of {n_obs} ASVs contain characters other than A, C, G, T (e.g. '{}'); those positions are masked",
+            non_acgt.len(),
+            aam_data::error::short_asv(&dataset.table.observation_ids[non_acgt[0]])
+        ));
+    }
+    let too_long = &dataset.tokens.too_long;
+    if !too_long.is_empty() {
+        warnings.push(format!(
+            "{} of {n_obs} ASVs are longer than the model's max bp {}; they are truncated as in training",
+            too_long.len(),
+            m.max_bp
+        ));
+    }
+    let asvs_with_reads: Vec<usize> = (0..dataset.table.n_samples())
+        .map(|s| dataset.table.sample(s).filter(|&(_, c)| c > 0.0).count())
+        .collect();
+    let over = asvs_with_reads.iter().filter(|&&n| n > m.token_limit).count();
+    if over > 0 {
+        warnings.push(format!(
+            "{over} samples have more ASVs than the model's token limit {}; the model's '{}' policy keeps {} of them, as in training",
+            m.token_limit,
+            format!("{:?}", config.data.token_limit_policy).to_lowercase(),
+            m.token_limit
+        ));
+    }
+    Ok(PreparedTable {
+        dataset,
+        asvs_with_reads,
+        warnings,
+    })
+}
