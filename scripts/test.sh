@@ -31,6 +31,10 @@ cargo test --workspace --locked "$@"
 # The parity tests wrote each exported graph with its cases; check them with the ONNX tools.
 .venv/bin/python scripts/check_onnx.py target/tmp/onnx-fixtures
 
+# The shipped model's graph imported into Burn by burn-import's code generation: its own
+# workspace (protobuf ^3.7 vs onnx-protobuf's 3.4 pin), sharing the target directory.
+(cd tests/burn-import-roundtrip && CARGO_TARGET_DIR=../../target cargo test --locked)
+
 # GPU code is behind the `cuda` feature and is not run here (no GPU); it must still compile.
 # cubecl/cudarc load CUDA at run time (NVRTC, dynamic loading), so no CUDA toolkit is needed.
 cargo check -p aam-cli --features cuda --locked

@@ -26,7 +26,12 @@ enum Net {
 /// from the `aam_config` metadata and its weights.
 pub fn load(path: &Path) -> Result<(CheckpointConfig, BurnModel)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+    from_bytes(&bytes, path)
+}
+
+/// [`load`] from the bytes of a safetensors file; `path` names it in messages.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(CheckpointConfig, BurnModel)> {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e})", path.display()))?;
     let json = meta
         .metadata()
@@ -40,7 +45,7 @@ pub fn load(path: &Path) -> Result<(CheckpointConfig, BurnModel)> {
         })?;
     let config = CheckpointConfig::from_json(json, &path.display().to_string())
         .map_err(anyhow::Error::msg)?;
-    let w = WeightMap::from_safetensors(&bytes, &path.display().to_string())?;
+    let w = WeightMap::from_safetensors(bytes, &path.display().to_string())?;
     let device = Default::default();
     let net = match config.kind {
         ModelKind::Encoder => Net::Encoder(SequenceEncoder::load_weights(&w, &config.model, &device)?),

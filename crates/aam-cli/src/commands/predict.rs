@@ -10,6 +10,14 @@ use clap::{Args, ValueEnum};
 
 use super::burn_runner;
 
+/// Where the built-in default model comes from (repository path).
+const SHIPPED_MODEL: &str = "models/circadian-exposure";
+/// The shipped model's ONNX graph, built into the binary.
+static SHIPPED_ONNX: &[u8] = include_bytes!("../../../../models/circadian-exposure/model.onnx");
+/// The shipped model's weights, built into the binary.
+static SHIPPED_SAFETENSORS: &[u8] =
+    include_bytes!("../../../../models/circadian-exposure/model.safetensors");
+
 /// Which engine runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
@@ -23,9 +31,10 @@ pub enum Backend {
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Exported model: a directory from `aam export`, or its model.onnx (tract) or
-    /// model.safetensors (burn).
+    /// model.safetensors (burn). Default: the shipped model `models/circadian-exposure`
+    /// (built into the binary).
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV sequences.
     #[arg(long)]
     pub table: PathBuf,
@@ -52,10 +61,7 @@ pub struct PredictArgs {
 /// The file of `model` for `backend`: a directory resolves to its model.onnx or
 /// model.safetensors; a file of the other kind to its sibling.
 fn model_file(model: &Path, backend: Backend) -> PathBuf {
-    let name = match backend {
-        Backend::Tract => "model.onnx",
-        Backend::Burn => "model.safetensors",
-    };
+    let name = file_name(backend);
     let wanted_ext = Path::new(name).extension();
     if model.is_dir() {
         model.join(name)
@@ -63,6 +69,14 @@ fn model_file(model: &Path, backend: Backend) -> PathBuf {
         model.to_path_buf()
     } else {
         model.with_file_name(name)
+    }
+}
+
+/// The file of an export directory that `backend` reads.
+fn file_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Tract => "model.onnx",
+        Backend::Burn => "model.safetensors",
     }
 }
 
@@ -96,15 +110,24 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         batch_size: args.batch_size,
         threads: args.threads,
     };
-    let path = model_file(&args.model, args.backend);
+    let path = match &args.model {
+        Some(m) => model_file(m, args.backend),
+        None => Path::new(SHIPPED_MODEL).join(file_name(args.backend)),
+    };
     let origin = args.table.display().to_string();
     let preds: Predictions = match args.backend {
         Backend::Tract => {
-            let model = Model::load(&path)?;
+            let model = match &args.model {
+                Some(_) => Model::load(&path)?,
+                None => Model::from_bytes(SHIPPED_ONNX, &path)?,
+            };
             model.predict_table(table, &origin, options)?
         }
         Backend::Burn => {
-            let (config, model) = burn_runner::load(&path)?;
+            let (config, model) = match &args.model {
+                Some(_) => burn_runner::load(&path)?,
+                None => burn_runner::from_bytes(SHIPPED_SAFETENSORS, &path)?,
+            };
             // One thread: the Burn CPU backend is used single-threaded (deterministic).
             let options = PredictOptions { threads: 1, ..options };
             predict_with(&config, table, &origin, options, &|t| model.run(t))?
