@@ -3,26 +3,14 @@
 //! samples without reads kept with a note, and the refusals that protect the user.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
+
+mod common;
+use common::{aam, stderr};
 
 fn shared(file: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/moving-pictures")
-        .join(file)
-        .display()
-        .to_string()
-}
-
-fn aam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aam"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
+    common::shared("moving-pictures", file)
 }
 
 fn ok(args: &[&str]) -> Output {

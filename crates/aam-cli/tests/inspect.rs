@@ -1,23 +1,7 @@
 //! `aam inspect` end to end on the shared datasets and on broken inputs.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn shared(dataset: &str, file: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(dataset)
-        .join(file)
-        .display()
-        .to_string()
-}
-
-fn aam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aam"))
-        .args(args)
-        .output()
-        .expect("run aam")
-}
+mod common;
+use common::{aam, shared};
 
 fn full_inspect(ds: &str, column: &str) -> String {
     let out = aam(&[
@@ -250,9 +234,13 @@ fn inspect_inconsistencies_exit_non_zero_with_named_culprits() {
 
 #[test]
 fn every_subcommand_has_help() {
-    for args in [vec!["--help"], vec!["inspect", "--help"]] {
-        let out = aam(&args);
-        assert!(out.status.success());
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));
+    let top = aam(&["--help"]);
+    assert!(top.status.success());
+    let listing = String::from_utf8_lossy(&top.stdout).to_string();
+    for sub in ["inspect", "pretrain", "train", "import-torch", "forward", "export", "predict"] {
+        assert!(listing.contains(sub), "{sub} missing from aam --help");
+        let out = aam(&[sub, "--help"]);
+        assert!(out.status.success(), "{sub} --help");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{sub} --help");
     }
 }

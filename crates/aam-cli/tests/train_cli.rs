@@ -1,22 +1,11 @@
 //! `aam pretrain` / `aam train` from the command line: a short real run and the
 //! refusals that protect the user's files and settings.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+use common::{aam, stderr};
 
 fn shared(file: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/moving-pictures")
-        .join(file)
-        .display()
-        .to_string()
-}
-
-fn aam(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aam"))
-        .args(args)
-        .output()
-        .unwrap()
+    common::shared("moving-pictures", file)
 }
 
 const TINY: [&str; 14] = [
@@ -35,10 +24,6 @@ const TINY: [&str; 14] = [
     "--quiet",
     "--dropout=0",
 ];
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
 
 #[test]
 fn train_classifier_writes_a_complete_checkpoint() {

@@ -1,0 +1,28 @@
+//! Helpers shared by the CLI tests: paths to the shared datasets and running `aam`.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// `shared/data/<dataset>/<file>` beside the repository.
+pub fn shared(dataset: &str, file: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(dataset)
+        .join(file)
+        .display()
+        .to_string()
+}
+
+/// Runs the `aam` binary built for these tests.
+pub fn aam(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(args)
+        .output()
+        .expect("run aam")
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
