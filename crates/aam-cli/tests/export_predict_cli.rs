@@ -25,10 +25,31 @@ fn trained_export(dir: &Path, column: &str) -> (String, String) {
     let export = dir.join("export").display().to_string();
     let (table, md) = (shared("table.biom"), shared("metadata.tsv"));
     ok(&[
-        "train", "--table", &table, "--metadata", &md, "--metadata-column", column,
-        "--output", &run, "--embedding-dim", "16", "--attention-layers", "1",
-        "--attention-heads", "2", "--max-bp", "120", "--token-limit", "12", "--epochs", "1",
-        "--quiet", "--dropout=0", "--group-column", "subject",
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        column,
+        "--output",
+        &run,
+        "--embedding-dim",
+        "16",
+        "--attention-layers",
+        "1",
+        "--attention-heads",
+        "2",
+        "--max-bp",
+        "120",
+        "--token-limit",
+        "12",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--dropout=0",
+        "--group-column",
+        "subject",
     ]);
     let o = ok(&["export", "--checkpoint", &run, "--output", &export]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("opset 17"));
@@ -38,7 +59,12 @@ fn trained_export(dir: &Path, column: &str) -> (String, String) {
 /// Rows of a TSV as maps from column name to cell, plus the header.
 fn read_tsv(text: &str) -> (Vec<String>, Vec<HashMap<String, String>>) {
     let mut lines = text.lines();
-    let header: Vec<String> = lines.next().unwrap().split('\t').map(String::from).collect();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split('\t')
+        .map(String::from)
+        .collect();
     let rows = lines
         .map(|l| {
             header
@@ -52,7 +78,9 @@ fn read_tsv(text: &str) -> (Vec<String>, Vec<HashMap<String, String>>) {
 }
 
 fn num(row: &HashMap<String, String>, key: &str) -> f64 {
-    row[key].parse().unwrap_or_else(|_| panic!("{key}: {:?}", row[key]))
+    row[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key}: {:?}", row[key]))
 }
 
 #[test]
@@ -60,17 +88,43 @@ fn classifier_predictions_agree_between_tract_and_burn() {
     let dir = tempfile::tempdir().unwrap();
     let (_, export) = trained_export(dir.path(), "body-site");
     let table = shared("table.biom");
-    let tract = ok(&["predict", "--model", &export, "--table", &table, "--batch-size", "5", "--threads", "2"]);
+    let tract = ok(&[
+        "predict",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--batch-size",
+        "5",
+        "--threads",
+        "2",
+    ]);
     let burn_out = dir.path().join("burn.tsv").display().to_string();
-    ok(&["predict", "--model", &export, "--table", &table, "--backend", "burn", "--output", &burn_out]);
+    ok(&[
+        "predict",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--backend",
+        "burn",
+        "--output",
+        &burn_out,
+    ]);
     let (header, rows) = read_tsv(&String::from_utf8(tract.stdout).unwrap());
     let (header_b, rows_b) = read_tsv(&std::fs::read_to_string(&burn_out).unwrap());
     assert_eq!(header, header_b);
     assert_eq!(
         header,
         [
-            "sample_id", "prediction", "probability_gut", "probability_left palm",
-            "probability_right palm", "probability_tongue", "n_asv", "note"
+            "sample_id",
+            "prediction",
+            "probability_gut",
+            "probability_left palm",
+            "probability_right palm",
+            "probability_tongue",
+            "n_asv",
+            "note"
         ]
     );
     assert_eq!(rows.len(), 34);
@@ -83,13 +137,19 @@ fn classifier_predictions_agree_between_tract_and_burn() {
     for ((r, b), id) in rows.iter().zip(&rows_b).zip(&ids) {
         assert_eq!(&r["sample_id"], id, "table sample order");
         assert_eq!(r["sample_id"], b["sample_id"]);
-        let p: Vec<f64> = classes.iter().map(|c| num(r, &format!("probability_{c}"))).collect();
+        let p: Vec<f64> = classes
+            .iter()
+            .map(|c| num(r, &format!("probability_{c}")))
+            .collect();
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{p:?}");
         let best = (0..4).max_by(|&i, &j| p[i].total_cmp(&p[j])).unwrap();
         assert_eq!(r["prediction"], classes[best]);
         for c in classes {
             let key = format!("probability_{c}");
-            assert!((num(r, &key) - num(b, &key)).abs() <= 1e-4, "{id} {key}: tract vs burn");
+            assert!(
+                (num(r, &key) - num(b, &key)).abs() <= 1e-4,
+                "{id} {key}: tract vs burn"
+            );
         }
         assert_eq!(r["n_asv"], b["n_asv"]);
         let n: usize = r["n_asv"].parse().unwrap();
@@ -104,7 +164,15 @@ fn regression_predictions_are_in_original_units() {
     let (_, export) = trained_export(dir.path(), "days-since-experiment-start");
     let table_path = shared("table.biom");
     let emb = dir.path().join("emb.tsv").display().to_string();
-    let o = ok(&["predict", "--model", &export, "--table", &table_path, "--embeddings", &emb]);
+    let o = ok(&[
+        "predict",
+        "--model",
+        &export,
+        "--table",
+        &table_path,
+        "--embeddings",
+        &emb,
+    ]);
     let (header, rows) = read_tsv(&String::from_utf8(o.stdout).unwrap());
     assert_eq!(header, ["sample_id", "prediction", "n_asv", "note"]);
 
@@ -115,11 +183,17 @@ fn regression_predictions_are_in_original_units() {
     let (table, _) = aam_data::load_table(Path::new(&table_path)).unwrap();
     let prepared = aam_runtime::prepare_table(table, model.config(), "t").unwrap();
     let all: Vec<usize> = (0..34).collect();
-    let raw = model.run(prepared.dataset.batch(&all, None, 0).tokens.view()).unwrap();
+    let raw = model
+        .run(prepared.dataset.batch(&all, None, 0).tokens.view())
+        .unwrap();
     let z = raw.target_prediction.unwrap();
     for (i, r) in rows.iter().enumerate() {
         let want = f64::from(z[[i, 0]]) * target.std + target.mean;
-        assert!((num(r, "prediction") - want).abs() <= 1e-4 * want.abs().max(1.0), "{}", r["sample_id"]);
+        assert!(
+            (num(r, "prediction") - want).abs() <= 1e-4 * want.abs().max(1.0),
+            "{}",
+            r["sample_id"]
+        );
     }
     let (emb_header, emb_rows) = read_tsv(&std::fs::read_to_string(&emb).unwrap());
     assert_eq!(emb_header.len(), 1 + 16);
@@ -152,9 +226,14 @@ fn sample_without_reads_is_kept_with_a_note_and_bad_inputs_are_refused() {
     let (run, export) = trained_export(dir.path(), "body-site");
     let table = tsv_table(dir.path(), ["ACGTACGTTTGACCA", "GGGTACCATTGACAN"]);
     let out = dir.path().join("p.tsv").display().to_string();
-    let o = ok(&["predict", "--model", &export, "--table", &table, "--output", &out]);
+    let o = ok(&[
+        "predict", "--model", &export, "--table", &table, "--output", &out,
+    ]);
     let err = stderr(&o);
-    assert!(err.contains("1 samples have no ASV with reads") && err.contains("EMPTY"), "{err}");
+    assert!(
+        err.contains("1 samples have no ASV with reads") && err.contains("EMPTY"),
+        "{err}"
+    );
     assert!(err.contains("other than A, C, G, T"), "{err}");
     let (_, rows) = read_tsv(&std::fs::read_to_string(&out).unwrap());
     let ids: Vec<&str> = rows.iter().map(|r| r["sample_id"].as_str()).collect();
@@ -162,25 +241,69 @@ fn sample_without_reads_is_kept_with_a_note_and_bad_inputs_are_refused() {
     assert_eq!(rows[1]["prediction"], "");
     assert_eq!(rows[1]["n_asv"], "0");
     assert!(rows[1]["note"].contains("no ASV with reads"));
-    assert_eq!((rows[0]["n_asv"].as_str(), rows[2]["n_asv"].as_str()), ("1", "2"));
+    assert_eq!(
+        (rows[0]["n_asv"].as_str(), rows[2]["n_asv"].as_str()),
+        ("1", "2")
+    );
     assert!(!rows[0]["prediction"].is_empty());
 
     // The predictions file is not replaced without --overwrite.
-    let again = aam(&["predict", "--model", &export, "--table", &table, "--output", &out]);
+    let again = aam(&[
+        "predict", "--model", &export, "--table", &table, "--output", &out,
+    ]);
     assert!(!again.status.success() && stderr(&again).contains("--overwrite"));
-    ok(&["predict", "--model", &export, "--table", &table, "--output", &out, "--overwrite"]);
+    ok(&[
+        "predict",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--output",
+        &out,
+        "--overwrite",
+    ]);
     // Nor is an export.
     let again = aam(&["export", "--checkpoint", &run, "--output", &export]);
-    assert!(!again.status.success() && stderr(&again).contains("--overwrite"), "{}", stderr(&again));
+    assert!(
+        !again.status.success() && stderr(&again).contains("--overwrite"),
+        "{}",
+        stderr(&again)
+    );
     // Unsupported opset.
     let other = dir.path().join("other").display().to_string();
-    let o = aam(&["export", "--checkpoint", &run, "--output", &other, "--opset", "16"]);
-    assert!(!o.status.success() && stderr(&o).contains("17"), "{}", stderr(&o));
+    let o = aam(&[
+        "export",
+        "--checkpoint",
+        &run,
+        "--output",
+        &other,
+        "--opset",
+        "16",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("17"),
+        "{}",
+        stderr(&o)
+    );
     // Hash observation IDs instead of sequences.
-    let hashes = tsv_table(dir.path(), ["4b5eeb300368260019c1fbc7a3c718fc", "fe30ff0f71a38a39cf1717ec2be3a2fc"]);
+    let hashes = tsv_table(
+        dir.path(),
+        [
+            "4b5eeb300368260019c1fbc7a3c718fc",
+            "fe30ff0f71a38a39cf1717ec2be3a2fc",
+        ],
+    );
     let o = aam(&["predict", "--model", &export, "--table", &hashes]);
-    assert!(!o.status.success() && stderr(&o).contains("DNA sequence"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("DNA sequence"),
+        "{}",
+        stderr(&o)
+    );
     // A missing model names the fix.
     let o = aam(&["predict", "--model", "nowhere", "--table", &table]);
-    assert!(!o.status.success() && stderr(&o).contains("aam export"), "{}", stderr(&o));
+    assert!(
+        !o.status.success() && stderr(&o).contains("aam export"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -237,10 +237,21 @@ fn every_subcommand_has_help() {
     let top = aam(&["--help"]);
     assert!(top.status.success());
     let listing = String::from_utf8_lossy(&top.stdout).to_string();
-    for sub in ["inspect", "pretrain", "train", "import-torch", "forward", "export", "predict"] {
+    for sub in [
+        "inspect",
+        "pretrain",
+        "train",
+        "import-torch",
+        "forward",
+        "export",
+        "predict",
+    ] {
         assert!(listing.contains(sub), "{sub} missing from aam --help");
         let out = aam(&[sub, "--help"]);
         assert!(out.status.success(), "{sub} --help");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{sub} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{sub} --help"
+        );
     }
 }

@@ -9,7 +9,9 @@ use std::process::Command;
 use ndarray::{s, Array2, Array3, ArrayD};
 
 fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
 }
 
 fn predict(backend: &str) -> String {
@@ -48,7 +50,12 @@ fn shipped_model_reproduces_its_recorded_predictions() {
     assert_eq!(want.lines().count(), 1 + 46);
 }
 
-fn write_or_compare<D: ndarray::Dimension>(dir: &Path, name: &str, a: &ndarray::Array<f32, D>, update: bool) {
+fn write_or_compare<D: ndarray::Dimension>(
+    dir: &Path,
+    name: &str,
+    a: &ndarray::Array<f32, D>,
+    update: bool,
+) {
     let path = dir.join(format!("{name}.npy"));
     if update {
         ndarray_npy::write_npy(&path, a).unwrap();
@@ -57,8 +64,15 @@ fn write_or_compare<D: ndarray::Dimension>(dir: &Path, name: &str, a: &ndarray::
     let want: ArrayD<f32> = ndarray_npy::read_npy(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (AAM_UPDATE_FIXTURES=1 writes it)", path.display()));
     assert_eq!(a.shape(), want.shape(), "{name}");
-    let diff = a.iter().zip(want.iter()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-    assert!(diff <= 1e-5, "{name}: fixture differs by {diff}; the shipped model changed (AAM_UPDATE_FIXTURES=1)");
+    let diff = a
+        .iter()
+        .zip(want.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        diff <= 1e-5,
+        "{name}: fixture differs by {diff}; the shipped model changed (AAM_UPDATE_FIXTURES=1)"
+    );
 }
 
 #[test]
@@ -72,7 +86,9 @@ fn burn_import_fixtures_are_the_shipped_models_outputs() {
     let real = prepared.dataset.batch(&[0, 1, 2], None, 0).tokens;
     let (l, s_real) = (real.dim().2, 20);
     let mut tokens = Array3::<i64>::zeros((4, s_real, l));
-    tokens.slice_mut(s![0..3, .., ..]).assign(&real.slice(s![.., 0..s_real, ..]));
+    tokens
+        .slice_mut(s![0..3, .., ..])
+        .assign(&real.slice(s![.., 0..s_real, ..]));
     tokens.slice_mut(s![1, 7, ..]).fill(0);
     if update {
         ndarray_npy::write_npy(dir.join("tokens.npy"), &tokens).unwrap();
@@ -84,6 +100,16 @@ fn burn_import_fixtures_are_the_shipped_models_outputs() {
     write_or_compare(&dir, "embeddings", &out.embeddings, update);
     let target: Array2<f32> = out.target_prediction.unwrap();
     write_or_compare(&dir, "target_prediction", &target, update);
-    write_or_compare(&dir, "class_probabilities", &out.class_probabilities.unwrap(), update);
-    write_or_compare(&dir, "count_prediction", &out.count_prediction.unwrap(), update);
+    write_or_compare(
+        &dir,
+        "class_probabilities",
+        &out.class_probabilities.unwrap(),
+        update,
+    );
+    write_or_compare(
+        &dir,
+        "count_prediction",
+        &out.count_prediction.unwrap(),
+        update,
+    );
 }

@@ -8,5 +8,7 @@
 pub mod checkpoint_config;
 pub mod model_config;
 
-pub use checkpoint_config::{CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION};
+pub use checkpoint_config::{
+    CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
+};
 pub use model_config::{Activation, EncoderType, ModelConfig, Stack, StackConfig};

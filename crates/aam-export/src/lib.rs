@@ -40,7 +40,13 @@ pub fn model_metadata(config: &CheckpointConfig) -> Result<HashMap<String, Strin
     m.insert("format_version".into(), FORMAT_VERSION.to_string());
     if let Some(t) = &config.target {
         m.insert("target_column".into(), t.column.clone());
-        m.insert("target_kind".into(), serde_json::to_value(t.kind)?.as_str().unwrap_or_default().to_string());
+        m.insert(
+            "target_kind".into(),
+            serde_json::to_value(t.kind)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
         m.insert("class_labels".into(), serde_json::to_string(&t.classes)?);
         m.insert("target_mean".into(), t.mean.to_string());
         m.insert("target_std".into(), t.std.to_string());

@@ -65,9 +65,13 @@ fn checkpoint_config(model: ModelConfig, kind: ModelKind) -> CheckpointConfig {
 /// Deterministic tokens `[b, s, max_bp + 1]`: sample 1 (when b > 1) is all padding,
 /// every 5th ASV slot is an all-padding row, the rest START + 1..=max_bp nucleotides.
 fn tokens(b: usize, s: usize, max_bp: usize, seed: u64) -> Array3<i64> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move |n: u64| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) % n
     };
     let mut t = Array3::<i64>::zeros((b, s, max_bp + 1));
@@ -114,7 +118,10 @@ fn burn_outputs<M: AamModel<B>>(model: &M, tokens: &Array3<i64>) -> RawOutputs {
 
 fn max_diff(name: &str, got: &ArrayD<f32>, want: &ArrayD<f32>) -> f32 {
     assert_eq!(got.shape(), want.shape(), "{name}: shape");
-    assert!(got.iter().all(|v| v.is_finite()), "{name}: non-finite output");
+    assert!(
+        got.iter().all(|v| v.is_finite()),
+        "{name}: non-finite output"
+    );
     got.iter()
         .zip(want.iter())
         .map(|(a, b)| (a - b).abs())
@@ -146,7 +153,11 @@ fn check_model<M: AamModel<B>>(name: &str, model: &M, config: CheckpointConfig) 
     let dir = fixture_dir(name);
     std::fs::write(dir.join("model.onnx"), &bytes).unwrap();
     let onnx = Model::from_bytes(&bytes, Path::new(name)).unwrap();
-    assert_eq!(onnx.config(), &config, "configuration stored in metadata_props");
+    assert_eq!(
+        onnx.config(),
+        &config,
+        "configuration stored in metadata_props"
+    );
 
     for b in [1usize, 3, 8] {
         for s in [1usize, 17, 256] {
@@ -161,13 +172,24 @@ fn check_model<M: AamModel<B>>(name: &str, model: &M, config: CheckpointConfig) 
                 want.embeddings.clone().into_dyn(),
             )];
             if let (Some(g), Some(w)) = (&got.target_prediction, &want.target_prediction) {
-                pairs.push(("target_prediction", g.clone().into_dyn(), w.clone().into_dyn()));
+                pairs.push((
+                    "target_prediction",
+                    g.clone().into_dyn(),
+                    w.clone().into_dyn(),
+                ));
             }
             if let (Some(g), Some(w)) = (&got.count_prediction, &want.count_prediction) {
-                pairs.push(("count_prediction", g.clone().into_dyn(), w.clone().into_dyn()));
+                pairs.push((
+                    "count_prediction",
+                    g.clone().into_dyn(),
+                    w.clone().into_dyn(),
+                ));
             }
             if config.model.is_classifier {
-                let g = got.class_probabilities.clone().expect("class_probabilities output");
+                let g = got
+                    .class_probabilities
+                    .clone()
+                    .expect("class_probabilities output");
                 let w = want.target_prediction.clone().unwrap().mapv(f32::exp);
                 pairs.push(("class_probabilities", g.into_dyn(), w.into_dyn()));
             } else {
@@ -182,7 +204,10 @@ fn check_model<M: AamModel<B>>(name: &str, model: &M, config: CheckpointConfig) 
             for (out, g, w) in pairs {
                 write_npy(&dir, &format!("{case}.{out}"), &w);
                 let d = max_diff(out, &g, &w);
-                assert!(d <= TOLERANCE, "{name} {case} {out}: tract vs burn max |diff| {d}");
+                assert!(
+                    d <= TOLERANCE,
+                    "{name} {case} {out}: tract vs burn max |diff| {d}"
+                );
             }
         }
     }
@@ -192,14 +217,22 @@ fn check_model<M: AamModel<B>>(name: &str, model: &M, config: CheckpointConfig) 
 fn regressor_matches_burn() {
     let c = small_config(false, Activation::Gelu);
     let model = SequencePredictor::<B>::new(&c, &Default::default());
-    check_model("regressor", &model, checkpoint_config(c, ModelKind::Predictor));
+    check_model(
+        "regressor",
+        &model,
+        checkpoint_config(c, ModelKind::Predictor),
+    );
 }
 
 #[test]
 fn classifier_with_relu_matches_burn() {
     let c = small_config(true, Activation::Relu);
     let model = SequencePredictor::<B>::new(&c, &Default::default());
-    check_model("classifier", &model, checkpoint_config(c, ModelKind::Predictor));
+    check_model(
+        "classifier",
+        &model,
+        checkpoint_config(c, ModelKind::Predictor),
+    );
 }
 
 #[test]
@@ -242,13 +275,21 @@ fn golden_reference_weights_reproduce_reference_outputs() {
     let target = expected.get("target_prediction", &[b, 1]).unwrap();
     let t = Array2::from_shape_vec((b, 1), target.to_vec()).unwrap();
     write_npy(&dir, "golden.target_prediction", &t);
-    let diff = max_diff("target_prediction", &got.target_prediction.clone().unwrap().into_dyn(), &t.into_dyn());
+    let diff = max_diff(
+        "target_prediction",
+        &got.target_prediction.clone().unwrap().into_dyn(),
+        &t.into_dyn(),
+    );
     assert!(diff <= TOLERANCE, "target_prediction: {diff}");
 
     let emb = expected.get("embeddings", &[b, d]).unwrap();
     let e = Array2::from_shape_vec((b, d), emb.to_vec()).unwrap();
     write_npy(&dir, "golden.embeddings", &e);
-    let diff = max_diff("embeddings", &got.embeddings.clone().into_dyn(), &e.into_dyn());
+    let diff = max_diff(
+        "embeddings",
+        &got.embeddings.clone().into_dyn(),
+        &e.into_dyn(),
+    );
     assert!(diff <= TOLERANCE, "embeddings: {diff}");
 
     let counts = expected.get("count_prediction", &[b, s, 1]).unwrap();
@@ -261,5 +302,8 @@ fn golden_reference_weights_reproduce_reference_outputs() {
             }
         }
     }
-    assert!(worst <= TOLERANCE, "count_prediction on valid slots: {worst}");
+    assert!(
+        worst <= TOLERANCE,
+        "count_prediction on valid slots: {worst}"
+    );
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aam_config::{CheckpointConfig, ModelKind};
-use tract_onnx::prelude::*;
 use ndarray::{Array2, Array3, ArrayView3, Ix2, Ix3};
+use tract_onnx::prelude::*;
 
 use crate::error::{Result, RuntimeError};
 
@@ -151,7 +151,10 @@ impl Model {
                 m.max_bp + 1
             )));
         }
-        if let Some(v) = tokens.iter().find(|&&v| v < 0 || v as usize >= m.vocab_size) {
+        if let Some(v) = tokens
+            .iter()
+            .find(|&&v| v < 0 || v as usize >= m.vocab_size)
+        {
             return Err(RuntimeError::Input(format!(
                 "token {v} is outside the vocabulary 0..{}",
                 m.vocab_size

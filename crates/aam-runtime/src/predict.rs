@@ -1,8 +1,8 @@
 //! Predictions for every sample of a feature table, in the target's original units.
 
 use aam_config::{CheckpointConfig, ModelKind, TargetInfo};
-use ndarray::ArrayView3;
 use aam_data::{FeatureTable, TargetKind};
+use ndarray::ArrayView3;
 
 use crate::error::{Result, RuntimeError};
 use crate::model::{Model, RawOutputs};
@@ -92,71 +92,80 @@ pub fn predict_with(
     options: PredictOptions,
     runner: &Runner<'_>,
 ) -> Result<Predictions> {
-        let prepared = prepare_table(table, config, origin)?;
-        let mut warnings = prepared.warnings;
-        let ds = &prepared.dataset;
-        let usable: Vec<usize> = (0..ds.table.n_samples())
-            .filter(|&s| prepared.asvs_with_reads[s] > 0)
-            .collect();
-        let batch_size = options.batch_size.max(1);
-        let batches: Vec<&[usize]> = usable.chunks(batch_size).collect();
-        let outputs = run_batches(runner, ds, &batches, options.threads.max(1))?;
+    let prepared = prepare_table(table, config, origin)?;
+    let mut warnings = prepared.warnings;
+    let ds = &prepared.dataset;
+    let usable: Vec<usize> = (0..ds.table.n_samples())
+        .filter(|&s| prepared.asvs_with_reads[s] > 0)
+        .collect();
+    let batch_size = options.batch_size.max(1);
+    let batches: Vec<&[usize]> = usable.chunks(batch_size).collect();
+    let outputs = run_batches(runner, ds, &batches, options.threads.max(1))?;
 
-        let (target_kind, classes, scale) = target_layout(config.kind, config.target.as_ref(), config.model.out_dim, &mut warnings);
-        let mut samples: Vec<SamplePrediction> = ds
-            .table
-            .sample_ids
-            .iter()
-            .map(|id| SamplePrediction {
-                sample_id: id.clone(),
-                n_asv: 0,
-                value: None,
-                label: None,
-                probabilities: Vec::new(),
-                embedding: Vec::new(),
-                note: Some("no ASV with reads in this sample; nothing to predict from".into()),
-            })
-            .collect();
-        for (batch, out) in batches.iter().zip(outputs) {
-            for (row, &s) in batch.iter().enumerate() {
-                let p = &mut samples[s];
-                p.note = None;
-                p.n_asv = prepared.asvs_with_reads[s].min(config.model.token_limit);
-                p.embedding = out.embeddings.row(row).to_vec();
-                match (target_kind, &out.class_probabilities, &out.target_prediction) {
-                    (Some(TargetKind::Categorical), Some(probs), _) => {
-                        p.probabilities = probs.row(row).to_vec();
-                        let best = argmax(&p.probabilities);
-                        p.label = Some(classes[best].clone());
-                    }
-                    (Some(TargetKind::Numeric), _, Some(z)) => {
-                        p.value = Some(f64::from(z[[row, 0]]) * scale.1 + scale.0);
-                    }
-                    _ => {}
+    let (target_kind, classes, scale) = target_layout(
+        config.kind,
+        config.target.as_ref(),
+        config.model.out_dim,
+        &mut warnings,
+    );
+    let mut samples: Vec<SamplePrediction> = ds
+        .table
+        .sample_ids
+        .iter()
+        .map(|id| SamplePrediction {
+            sample_id: id.clone(),
+            n_asv: 0,
+            value: None,
+            label: None,
+            probabilities: Vec::new(),
+            embedding: Vec::new(),
+            note: Some("no ASV with reads in this sample; nothing to predict from".into()),
+        })
+        .collect();
+    for (batch, out) in batches.iter().zip(outputs) {
+        for (row, &s) in batch.iter().enumerate() {
+            let p = &mut samples[s];
+            p.note = None;
+            p.n_asv = prepared.asvs_with_reads[s].min(config.model.token_limit);
+            p.embedding = out.embeddings.row(row).to_vec();
+            match (
+                target_kind,
+                &out.class_probabilities,
+                &out.target_prediction,
+            ) {
+                (Some(TargetKind::Categorical), Some(probs), _) => {
+                    p.probabilities = probs.row(row).to_vec();
+                    let best = argmax(&p.probabilities);
+                    p.label = Some(classes[best].clone());
                 }
+                (Some(TargetKind::Numeric), _, Some(z)) => {
+                    p.value = Some(f64::from(z[[row, 0]]) * scale.1 + scale.0);
+                }
+                _ => {}
             }
         }
-        let skipped: Vec<&str> = samples
-            .iter()
-            .filter(|p| p.note.is_some())
-            .map(|p| p.sample_id.as_str())
-            .collect();
-        if !skipped.is_empty() {
-            warnings.push(format!(
-                "{} samples have no ASV with reads and get no prediction (written with a note): {}",
-                skipped.len(),
-                aam_data::error::name_list(&skipped, 10)
-            ));
-        }
-        Ok(Predictions {
-            kind: config.kind,
-            target_kind,
-            target_column: config.target.as_ref().map(|t| t.column.clone()),
-            classes,
-            samples,
-            warnings,
-        })
     }
+    let skipped: Vec<&str> = samples
+        .iter()
+        .filter(|p| p.note.is_some())
+        .map(|p| p.sample_id.as_str())
+        .collect();
+    if !skipped.is_empty() {
+        warnings.push(format!(
+            "{} samples have no ASV with reads and get no prediction (written with a note): {}",
+            skipped.len(),
+            aam_data::error::name_list(&skipped, 10)
+        ));
+    }
+    Ok(Predictions {
+        kind: config.kind,
+        target_kind,
+        target_column: config.target.as_ref().map(|t| t.column.clone()),
+        classes,
+        samples,
+        warnings,
+    })
+}
 
 /// Runs the batches on `threads` workers, keeping batch order.
 fn run_batches(
@@ -218,7 +227,12 @@ fn target_layout(
                     classes.len()
                 ));
                 classes = (0..out_dim)
-                    .map(|i| classes.get(i).cloned().unwrap_or_else(|| format!("class_{i}")))
+                    .map(|i| {
+                        classes
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("class_{i}"))
+                    })
                     .collect();
             }
             (Some(TargetKind::Categorical), classes, (0.0, 1.0))

@@ -71,7 +71,10 @@ pub fn prepare_table(
     let asvs_with_reads: Vec<usize> = (0..dataset.table.n_samples())
         .map(|s| dataset.table.sample(s).filter(|&(_, c)| c > 0.0).count())
         .collect();
-    let over = asvs_with_reads.iter().filter(|&&n| n > m.token_limit).count();
+    let over = asvs_with_reads
+        .iter()
+        .filter(|&&n| n > m.token_limit)
+        .count();
     if over > 0 {
         warnings.push(format!(
             "{over} samples have more ASVs than the model's token limit {}; the model's '{}' policy keeps {} of them, as in training",

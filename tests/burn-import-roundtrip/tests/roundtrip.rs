@@ -11,15 +11,23 @@ use ndarray::{Array2, Array3, ArrayD};
 
 type B = NdArray<f32>;
 
-fn fixture<T: ndarray_npy::ReadableElement, D: ndarray::Dimension>(name: &str) -> ndarray::Array<T, D> {
-    ndarray_npy::read_npy(format!("{}/fixtures/{name}.npy", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("fixtures/{name}.npy: {e}"))
+fn fixture<T: ndarray_npy::ReadableElement, D: ndarray::Dimension>(
+    name: &str,
+) -> ndarray::Array<T, D> {
+    ndarray_npy::read_npy(format!(
+        "{}/fixtures/{name}.npy",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("fixtures/{name}.npy: {e}"))
 }
 
 fn check<const N: usize>(name: &str, got: Tensor<B, N>, want: ArrayD<f32>) {
     assert_eq!(got.dims().to_vec(), want.shape().to_vec(), "{name}: shape");
     let got = got.into_data().to_vec::<f32>().unwrap();
-    assert!(got.iter().all(|v| v.is_finite()), "{name}: non-finite output");
+    assert!(
+        got.iter().all(|v| v.is_finite()),
+        "{name}: non-finite output"
+    );
     let diff = got
         .iter()
         .zip(want.iter())
@@ -33,17 +41,36 @@ fn check<const N: usize>(name: &str, got: Tensor<B, N>, want: ArrayD<f32>) {
 fn burn_import_code_reproduces_aam_outputs() {
     let tokens: Array3<i64> = fixture("tokens");
     let (b, s, l) = tokens.dim();
-    assert!(tokens.slice(ndarray::s![b - 1, .., ..]).iter().all(|&t| t == 0), "last sample is all padding");
+    assert!(
+        tokens
+            .slice(ndarray::s![b - 1, .., ..])
+            .iter()
+            .all(|&t| t == 0),
+        "last sample is all padding"
+    );
     let device = Default::default();
     let model: Model<B> = Model::default();
     let input = Tensor::<B, 3, Int>::from_data(
         TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
         &device,
     );
-    let (embeddings, target_prediction, class_probabilities, count_prediction) = model.forward(input);
-    check("embeddings", embeddings, fixture::<f32, ndarray::Ix2>("embeddings").into_dyn());
+    let (embeddings, target_prediction, class_probabilities, count_prediction) =
+        model.forward(input);
+    check(
+        "embeddings",
+        embeddings,
+        fixture::<f32, ndarray::Ix2>("embeddings").into_dyn(),
+    );
     let target: Array2<f32> = fixture("target_prediction");
     check("target_prediction", target_prediction, target.into_dyn());
-    check("class_probabilities", class_probabilities, fixture::<f32, ndarray::Ix2>("class_probabilities").into_dyn());
-    check("count_prediction", count_prediction, fixture::<f32, ndarray::Ix3>("count_prediction").into_dyn());
+    check(
+        "class_probabilities",
+        class_probabilities,
+        fixture::<f32, ndarray::Ix2>("class_probabilities").into_dyn(),
+    );
+    check(
+        "count_prediction",
+        count_prediction,
+        fixture::<f32, ndarray::Ix3>("count_prediction").into_dyn(),
+    );
 }

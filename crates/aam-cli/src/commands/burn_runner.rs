@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use aam_model::{AamModel, CpuBackend, ModelOutputs, SequenceEncoder, SequencePredictor, WeightMap};
+use aam_model::{
+    AamModel, CpuBackend, ModelOutputs, SequenceEncoder, SequencePredictor, WeightMap,
+};
 use aam_runtime::{RawOutputs, RuntimeError};
 use aam_train::{CheckpointConfig, ModelKind};
 use anyhow::{Context, Result};
@@ -48,7 +50,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(CheckpointConfig, BurnMo
     let w = WeightMap::from_safetensors(bytes, &path.display().to_string())?;
     let device = Default::default();
     let net = match config.kind {
-        ModelKind::Encoder => Net::Encoder(SequenceEncoder::load_weights(&w, &config.model, &device)?),
+        ModelKind::Encoder => {
+            Net::Encoder(SequenceEncoder::load_weights(&w, &config.model, &device)?)
+        }
         ModelKind::Predictor => {
             Net::Predictor(SequencePredictor::load_weights(&w, &config.model, &device)?)
         }

@@ -30,7 +30,11 @@ pub struct ExportArgs {
 /// Runs `aam export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
     let config = checkpoint::load_config(&args.checkpoint)?;
-    let file = if args.last { "last.safetensors" } else { "model.safetensors" };
+    let file = if args.last {
+        "last.safetensors"
+    } else {
+        "model.safetensors"
+    };
     let weights_path = args.checkpoint.join(file);
     let w = WeightMap::load(&weights_path)?;
     let onnx = aam_export::onnx_bytes(&config, &w, args.opset)

@@ -129,7 +129,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 None => burn_runner::from_bytes(SHIPPED_SAFETENSORS, &path)?,
             };
             // One thread: the Burn CPU backend is used single-threaded (deterministic).
-            let options = PredictOptions { threads: 1, ..options };
+            let options = PredictOptions {
+                threads: 1,
+                ..options
+            };
             predict_with(&config, table, &origin, options, &|t| model.run(t))?
         }
     };
@@ -141,7 +144,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     match &args.output {
         Some(p) => {
             write_atomic(p, &tsv)?;
-            eprintln!("wrote {} predictions to {}", preds.samples.len(), p.display());
+            eprintln!(
+                "wrote {} predictions to {}",
+                preds.samples.len(),
+                p.display()
+            );
         }
         None => std::io::stdout()
             .write_all(&tsv)

@@ -48,7 +48,11 @@ pub fn self_attention(
             &format!("{prefix}/{name}_split"),
         );
         // q, v: [n, H, t, dh]; k: [n, H, dh, t] (already transposed for QKᵀ).
-        let perm = if *name == "k" { vec![0, 2, 3, 1] } else { vec![0, 2, 1, 3] };
+        let perm = if *name == "k" {
+            vec![0, 2, 3, 1]
+        } else {
+            vec![0, 2, 1, 3]
+        };
         parts.push(g.op(
             "Transpose",
             &[&y],
@@ -57,8 +61,18 @@ pub fn self_attention(
         ));
     }
     let scale = g.scalar_f32((dh as f64).sqrt() as f32);
-    let scores = g.op("MatMul", &[&parts[0], &parts[1]], vec![], &format!("{prefix}/QK"));
-    let scores = g.op("Div", &[&scores, &scale], vec![], &format!("{prefix}/Scale"));
+    let scores = g.op(
+        "MatMul",
+        &[&parts[0], &parts[1]],
+        vec![],
+        &format!("{prefix}/QK"),
+    );
+    let scores = g.op(
+        "Div",
+        &[&scores, &scale],
+        vec![],
+        &format!("{prefix}/Scale"),
+    );
     let scores = g.op(
         "Add",
         &[&scores, &shapes.key_bias],
@@ -71,7 +85,12 @@ pub fn self_attention(
         vec![Attr::Int("axis", -1)],
         &format!("{prefix}/Softmax"),
     );
-    let out = g.op("MatMul", &[&weights, &parts[2]], vec![], &format!("{prefix}/AV"));
+    let out = g.op(
+        "MatMul",
+        &[&weights, &parts[2]],
+        vec![],
+        &format!("{prefix}/AV"),
+    );
     let out = g.op(
         "Transpose",
         &[&out],

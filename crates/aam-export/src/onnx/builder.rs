@@ -9,8 +9,7 @@ use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::tensor_shape_proto::Dimension;
 use onnx_protobuf::type_proto;
 use onnx_protobuf::{
-    AttributeProto, GraphProto, NodeProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
+    AttributeProto, GraphProto, NodeProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 
 /// One dimension of a graph input or output: a named dynamic axis or a fixed size.
@@ -133,7 +132,10 @@ impl GraphBuilder {
 
     /// A scalar (rank-0) int64 constant.
     pub fn scalar_i64(&mut self, value: i64) -> String {
-        let name = self.unique(&format!("scalar_i64_{}", value.to_string().replace('-', "m")));
+        let name = self.unique(&format!(
+            "scalar_i64_{}",
+            value.to_string().replace('-', "m")
+        ));
         let mut t = TensorProto::new();
         t.name = name.clone();
         t.data_type = DataType::INT64 as i32;

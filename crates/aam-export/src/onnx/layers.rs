@@ -85,7 +85,12 @@ pub fn activation(g: &mut GraphBuilder, x: &str, act: Activation, scope: &str) -
             let erf = g.op("Erf", &[&scaled], vec![], &format!("{scope}/Gelu/Erf"));
             let plus = g.op("Add", &[&erf, &one], vec![], &format!("{scope}/Gelu/Add"));
             let prod = g.op("Mul", &[x, &plus], vec![], &format!("{scope}/Gelu/Mul"));
-            g.op("Mul", &[&prod, &half], vec![], &format!("{scope}/Gelu/Half"))
+            g.op(
+                "Mul",
+                &[&prod, &half],
+                vec![],
+                &format!("{scope}/Gelu/Half"),
+            )
         }
     }
 }
@@ -96,5 +101,10 @@ pub fn padding_bias(g: &mut GraphBuilder, mask: &str, scope: &str) -> String {
     let one = g.scalar_f32(1.0);
     let masked = g.scalar_f32(aam_model::attention::MASKED_SCORE);
     let inv = g.op("Sub", &[&one, mask], vec![], &format!("{scope}/Invert"));
-    g.op("Mul", &[&inv, &masked], vec![], &format!("{scope}/PaddingBias"))
+    g.op(
+        "Mul",
+        &[&inv, &masked],
+        vec![],
+        &format!("{scope}/PaddingBias"),
+    )
 }

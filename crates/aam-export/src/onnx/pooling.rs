@@ -21,9 +21,19 @@ pub fn attention_pooling(
     let scores = linear(g, w, &format!("{prefix}.query"), h, (dim, 1), false)?;
     let axis2 = g.const_i64(&[2]);
     let axis1 = g.const_i64(&[1]);
-    let scores = g.op("Squeeze", &[&scores, &axis2], vec![], &format!("{prefix}/scores"));
+    let scores = g.op(
+        "Squeeze",
+        &[&scores, &axis2],
+        vec![],
+        &format!("{prefix}/scores"),
+    );
     let scale = g.scalar_f32((dim as f64).sqrt() as f32);
-    let scores = g.op("Div", &[&scores, &scale], vec![], &format!("{prefix}/Scale"));
+    let scores = g.op(
+        "Div",
+        &[&scores, &scale],
+        vec![],
+        &format!("{prefix}/Scale"),
+    );
     let bias = padding_bias(g, mask, prefix);
     let scores = g.op("Add", &[&scores, &bias], vec![], &format!("{prefix}/Mask"));
     let alpha = g.op(
@@ -32,8 +42,25 @@ pub fn attention_pooling(
         vec![Attr::Int("axis", 1)],
         &format!("{prefix}/Softmax"),
     );
-    let alpha = g.op("Unsqueeze", &[&alpha, &axis1], vec![], &format!("{prefix}/alpha"));
+    let alpha = g.op(
+        "Unsqueeze",
+        &[&alpha, &axis1],
+        vec![],
+        &format!("{prefix}/alpha"),
+    );
     let pooled = g.op("MatMul", &[&alpha, h], vec![], &format!("{prefix}/Pool"));
-    let pooled = g.op("Squeeze", &[&pooled, &axis1], vec![], &format!("{prefix}/pooled"));
-    layer_norm(g, w, &format!("{prefix}.norm"), &pooled, dim, POOLING_NORM_EPS)
+    let pooled = g.op(
+        "Squeeze",
+        &[&pooled, &axis1],
+        vec![],
+        &format!("{prefix}/pooled"),
+    );
+    layer_norm(
+        g,
+        w,
+        &format!("{prefix}.norm"),
+        &pooled,
+        dim,
+        POOLING_NORM_EPS,
+    )
 }

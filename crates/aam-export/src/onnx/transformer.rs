@@ -23,7 +23,14 @@ pub fn transformer_stack(
     let shapes = stack_shapes(g, x, mask, c, prefix);
     let mut h = x.to_string();
     for i in 0..c.layers {
-        h = encoder_layer(g, w, &format!("{prefix}.encoder.layers.{i}"), &h, c, &shapes)?;
+        h = encoder_layer(
+            g,
+            w,
+            &format!("{prefix}.encoder.layers.{i}"),
+            &h,
+            c,
+            &shapes,
+        )?;
     }
     layer_norm(g, w, &format!("{prefix}.norm"), &h, c.dim, FINAL_NORM_EPS)
 }
@@ -39,7 +46,12 @@ fn stack_shapes(
     let shape = g.op("Shape", &[x], vec![], &format!("{prefix}/Shape"));
     let zero = g.const_i64(&[0]);
     let two = g.const_i64(&[2]);
-    let nt = g.op("Slice", &[&shape, &zero, &two], vec![], &format!("{prefix}/n_t"));
+    let nt = g.op(
+        "Slice",
+        &[&shape, &zero, &two],
+        vec![],
+        &format!("{prefix}/n_t"),
+    );
     let heads = g.const_i64(&[c.heads as i64, (c.dim / c.heads) as i64]);
     let dim = g.const_i64(&[c.dim as i64]);
     let split_heads = g.op(
@@ -56,7 +68,12 @@ fn stack_shapes(
     );
     let bias = padding_bias(g, mask, prefix);
     let axes = g.const_i64(&[1, 2]);
-    let key_bias = g.op("Unsqueeze", &[&bias, &axes], vec![], &format!("{prefix}/key_bias"));
+    let key_bias = g.op(
+        "Unsqueeze",
+        &[&bias, &axes],
+        vec![],
+        &format!("{prefix}/key_bias"),
+    );
     StackShapes {
         split_heads,
         merge_heads,
@@ -74,11 +91,33 @@ fn encoder_layer(
     shapes: &StackShapes,
 ) -> Result<String, WeightError> {
     let n1 = layer_norm(g, w, &format!("{prefix}.norm1"), x, c.dim, LAYER_NORM_EPS)?;
-    let att = self_attention(g, w, &format!("{prefix}.self_attn"), &n1, c.dim, c.heads, shapes)?;
+    let att = self_attention(
+        g,
+        w,
+        &format!("{prefix}.self_attn"),
+        &n1,
+        c.dim,
+        c.heads,
+        shapes,
+    )?;
     let y = g.op("Add", &[x, &att], vec![], &format!("{prefix}/residual1"));
     let n2 = layer_norm(g, w, &format!("{prefix}.norm2"), &y, c.dim, LAYER_NORM_EPS)?;
-    let hidden = linear(g, w, &format!("{prefix}.linear1"), &n2, (c.dim, c.ffn), true)?;
+    let hidden = linear(
+        g,
+        w,
+        &format!("{prefix}.linear1"),
+        &n2,
+        (c.dim, c.ffn),
+        true,
+    )?;
     let hidden = activation(g, &hidden, c.activation, prefix);
-    let ff = linear(g, w, &format!("{prefix}.linear2"), &hidden, (c.ffn, c.dim), true)?;
+    let ff = linear(
+        g,
+        w,
+        &format!("{prefix}.linear2"),
+        &hidden,
+        (c.ffn, c.dim),
+        true,
+    )?;
     Ok(g.op("Add", &[&y, &ff], vec![], &format!("{prefix}/residual2")))
 }
