@@ -21,7 +21,7 @@ fi
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensurepip" 2>/dev/null; then
   apt-get update -qq && apt-get install -y -qq python3 python3-venv
 fi
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy, pytest" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
@@ -30,6 +30,9 @@ cargo test --workspace --locked "$@"
 
 # The parity tests wrote each exported graph with its cases; check them with the ONNX tools.
 .venv/bin/python scripts/check_onnx.py target/tmp/onnx-fixtures
+
+# The C ABI (its header is checked by a Rust test): C example, C tests, C++ and Python bindings.
+bash scripts/test_capi.sh
 
 # The shipped model's graph imported into Burn by burn-import's code generation: its own
 # workspace (protobuf ^3.7 vs onnx-protobuf's 3.4 pin), sharing the target directory.

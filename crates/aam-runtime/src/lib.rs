@@ -13,6 +13,7 @@ pub mod predict;
 pub mod prepare;
 pub mod tsv;
 
+pub use aam_config::{CheckpointConfig, ModelKind};
 pub use error::{Result, RuntimeError};
 pub use model::{Model, RawOutputs, ONNX_FILE};
 pub use predict::{predict_with, PredictOptions, Predictions, Runner, SamplePrediction};

@@ -76,6 +76,101 @@ impl Model {
     ) -> Result<Predictions> {
         predict_with(self.config(), table, origin, options, &|t| self.run(t))
     }
+
+    /// Predicts a token batch int64 `[batch, n_asv, max_bp + 1]` (see [`Model::run`]);
+    /// sample IDs are the row numbers `0`, `1`, …, and every row gets a prediction (an
+    /// all-padding row gives the model's finite output for an empty sample).
+    ///
+    /// Errors: as [`Model::run`].
+    pub fn predict_tokens(&self, tokens: ArrayView3<'_, i64>) -> Result<Predictions> {
+        let config = self.config();
+        let out = self.run(tokens)?;
+        let mut warnings = Vec::new();
+        let layout = TargetLayout::new(config, &mut warnings);
+        let samples = (0..tokens.dim().0)
+            .map(|row| {
+                let mut p = SamplePrediction::empty(row.to_string());
+                p.n_asv = tokens
+                    .slice(ndarray::s![row, .., ..])
+                    .outer_iter()
+                    .filter(|slot| slot.iter().any(|&t| t > 0))
+                    .count();
+                layout.fill(&mut p, &out, row);
+                p
+            })
+            .collect();
+        Ok(layout.finish(config, samples, warnings))
+    }
+}
+
+impl SamplePrediction {
+    fn empty(sample_id: String) -> Self {
+        SamplePrediction {
+            sample_id,
+            n_asv: 0,
+            value: None,
+            label: None,
+            probabilities: Vec::new(),
+            embedding: Vec::new(),
+            note: None,
+        }
+    }
+}
+
+/// How raw outputs become predictions for one model.
+struct TargetLayout {
+    kind: Option<TargetKind>,
+    classes: Vec<String>,
+    /// `(mean, std)` of a regression target.
+    scale: (f64, f64),
+}
+
+impl TargetLayout {
+    fn new(config: &CheckpointConfig, warnings: &mut Vec<String>) -> Self {
+        let (kind, classes, scale) = target_layout(
+            config.kind,
+            config.target.as_ref(),
+            config.model.out_dim,
+            warnings,
+        );
+        TargetLayout {
+            kind,
+            classes,
+            scale,
+        }
+    }
+
+    /// Fills `p` from row `row` of `out`.
+    fn fill(&self, p: &mut SamplePrediction, out: &RawOutputs, row: usize) {
+        p.note = None;
+        p.embedding = out.embeddings.row(row).to_vec();
+        match (self.kind, &out.class_probabilities, &out.target_prediction) {
+            (Some(TargetKind::Categorical), Some(probs), _) => {
+                p.probabilities = probs.row(row).to_vec();
+                p.label = Some(self.classes[argmax(&p.probabilities)].clone());
+            }
+            (Some(TargetKind::Numeric), _, Some(z)) => {
+                p.value = Some(f64::from(z[[row, 0]]) * self.scale.1 + self.scale.0);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(
+        self,
+        config: &CheckpointConfig,
+        samples: Vec<SamplePrediction>,
+        warnings: Vec<String>,
+    ) -> Predictions {
+        Predictions {
+            kind: config.kind,
+            target_kind: self.kind,
+            target_column: config.target.as_ref().map(|t| t.column.clone()),
+            classes: self.classes,
+            samples,
+            warnings,
+        }
+    }
 }
 
 /// Predicts every sample of `table` for the model of `config`, running batches with
@@ -102,47 +197,21 @@ pub fn predict_with(
     let batches: Vec<&[usize]> = usable.chunks(batch_size).collect();
     let outputs = run_batches(runner, ds, &batches, options.threads.max(1))?;
 
-    let (target_kind, classes, scale) = target_layout(
-        config.kind,
-        config.target.as_ref(),
-        config.model.out_dim,
-        &mut warnings,
-    );
+    let layout = TargetLayout::new(config, &mut warnings);
     let mut samples: Vec<SamplePrediction> = ds
         .table
         .sample_ids
         .iter()
         .map(|id| SamplePrediction {
-            sample_id: id.clone(),
-            n_asv: 0,
-            value: None,
-            label: None,
-            probabilities: Vec::new(),
-            embedding: Vec::new(),
             note: Some("no ASV with reads in this sample; nothing to predict from".into()),
+            ..SamplePrediction::empty(id.clone())
         })
         .collect();
     for (batch, out) in batches.iter().zip(outputs) {
         for (row, &s) in batch.iter().enumerate() {
             let p = &mut samples[s];
-            p.note = None;
             p.n_asv = prepared.asvs_with_reads[s].min(config.model.token_limit);
-            p.embedding = out.embeddings.row(row).to_vec();
-            match (
-                target_kind,
-                &out.class_probabilities,
-                &out.target_prediction,
-            ) {
-                (Some(TargetKind::Categorical), Some(probs), _) => {
-                    p.probabilities = probs.row(row).to_vec();
-                    let best = argmax(&p.probabilities);
-                    p.label = Some(classes[best].clone());
-                }
-                (Some(TargetKind::Numeric), _, Some(z)) => {
-                    p.value = Some(f64::from(z[[row, 0]]) * scale.1 + scale.0);
-                }
-                _ => {}
-            }
+            layout.fill(p, &out, row);
         }
     }
     let skipped: Vec<&str> = samples
@@ -157,14 +226,7 @@ pub fn predict_with(
             aam_data::error::name_list(&skipped, 10)
         ));
     }
-    Ok(Predictions {
-        kind: config.kind,
-        target_kind,
-        target_column: config.target.as_ref().map(|t| t.column.clone()),
-        classes,
-        samples,
-        warnings,
-    })
+    Ok(layout.finish(config, samples, warnings))
 }
 
 /// Runs the batches on `threads` workers, keeping batch order.

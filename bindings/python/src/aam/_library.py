@@ -1,0 +1,98 @@
+"""Loading libaam and declaring the C signatures of include/aam.h."""
+
+import ctypes
+import ctypes.util
+import os
+
+ABI_VERSION = 1
+DTYPE_U8 = 0
+DTYPE_I64 = 1
+
+
+class Params(ctypes.Structure):
+    _fields_ = [
+        ("abi_version", ctypes.c_uint32),
+        ("backend", ctypes.c_uint32),
+        ("provider", ctypes.c_uint32),
+        ("threads", ctypes.c_uint32),
+        ("batch_size", ctypes.c_uint32),
+    ]
+
+
+class ModelInfo(ctypes.Structure):
+    _fields_ = [
+        ("max_bp", ctypes.c_size_t),
+        ("token_width", ctypes.c_size_t),
+        ("token_limit", ctypes.c_size_t),
+        ("vocab_size", ctypes.c_size_t),
+        ("embedding_dim", ctypes.c_size_t),
+        ("n_classes", ctypes.c_size_t),
+        ("is_predictor", ctypes.c_uint8),
+        ("is_classifier", ctypes.c_uint8),
+    ]
+
+
+class AamError(RuntimeError):
+    """A failed aam call: ``status`` is the C status name, the message says what and why."""
+
+    def __init__(self, status, message):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+def _load():
+    path = os.environ.get("AAM_LIBRARY") or ctypes.util.find_library("aam")
+    if not path:
+        raise OSError("libaam not found: set AAM_LIBRARY to the path of libaam.so (cargo build -p aam-capi)")
+    lib = ctypes.CDLL(path)
+    p = ctypes.c_void_p
+    sz = ctypes.c_size_t
+    pp = ctypes.POINTER(ctypes.c_void_p)
+    sigs = {
+        "aam_version": ([], ctypes.c_char_p),
+        "aam_abi_version": ([], ctypes.c_uint32),
+        "aam_last_error": ([], ctypes.c_char_p),
+        "aam_status_name": ([ctypes.c_int32], ctypes.c_char_p),
+        "aam_default_params": ([], Params),
+        "aam_model_load": ([ctypes.c_char_p, ctypes.POINTER(Params), pp], ctypes.c_int),
+        "aam_model_load_from_memory": ([ctypes.c_char_p, sz, ctypes.POINTER(Params), pp], ctypes.c_int),
+        "aam_model_free": ([p], None),
+        "aam_model_info": ([p, ctypes.POINTER(ModelInfo)], ctypes.c_int),
+        "aam_model_class_label": ([p, sz, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
+        "aam_predict_tokens": ([p, p, ctypes.c_uint32, sz, sz, sz, pp], ctypes.c_int),
+        "aam_predict_biom": ([p, ctypes.c_char_p, pp], ctypes.c_int),
+        "aam_predictions_free": ([p], None),
+        "aam_predictions_count": ([p, ctypes.POINTER(sz)], ctypes.c_int),
+        "aam_predictions_embeddings": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_float)), ctypes.POINTER(sz)], ctypes.c_int),
+        "aam_predictions_probabilities": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_float)), ctypes.POINTER(sz)], ctypes.c_int),
+        "aam_predictions_values": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_double)), ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8))], ctypes.c_int),
+        "aam_predictions_sample_id": ([p, sz, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
+        "aam_predictions_label": ([p, sz, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
+        "aam_predictions_note": ([p, sz, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
+    }
+    for name, (args, res) in sigs.items():
+        f = getattr(lib, name)
+        f.argtypes = args
+        f.restype = res
+    if lib.aam_abi_version() != ABI_VERSION:
+        raise OSError(f"{path} has ABI {lib.aam_abi_version()}, this package needs {ABI_VERSION}")
+    return lib
+
+
+lib = _load()
+
+
+def check(status):
+    """Raises AamError for a non-zero status."""
+    if status != 0:
+        raise AamError(lib.aam_status_name(status).decode(), lib.aam_last_error().decode())
+
+
+def version():
+    """The library version."""
+    return lib.aam_version().decode()
+
+
+def abi_version():
+    """The library's ABI version."""
+    return lib.aam_abi_version()

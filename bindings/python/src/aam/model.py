@@ -1,0 +1,112 @@
+"""Model and Predictions: numpy in, numpy out."""
+
+import ctypes
+import os
+
+import numpy as np
+
+from ._library import DTYPE_I64, DTYPE_U8, ModelInfo, check, lib
+
+
+class Predictions:
+    """Predictions for a batch (copied into numpy arrays; the C handle is freed at once).
+
+    Attributes: ``sample_ids`` (list of str), ``embeddings`` float32 ``[n, D]``,
+    ``probabilities`` float32 ``[n, n_classes]`` or None, ``labels`` (list, None where a
+    sample has no prediction) or None, ``values`` float64 ``[n]`` (original units; NaN-free:
+    see ``has_value``) or None, ``has_value`` bool ``[n]``, ``notes`` (list of str or None).
+    """
+
+    def __init__(self, handle):
+        try:
+            n = ctypes.c_size_t()
+            check(lib.aam_predictions_count(handle, ctypes.byref(n)))
+            n = n.value
+            ptr, d = ctypes.POINTER(ctypes.c_float)(), ctypes.c_size_t()
+            check(lib.aam_predictions_embeddings(handle, ctypes.byref(ptr), ctypes.byref(d)))
+            self.embeddings = np.ctypeslib.as_array(ptr, shape=(n, d.value)).copy() if n * d.value else np.zeros((n, d.value), np.float32)
+            ptr, k = ctypes.POINTER(ctypes.c_float)(), ctypes.c_size_t()
+            check(lib.aam_predictions_probabilities(handle, ctypes.byref(ptr), ctypes.byref(k)))
+            self.probabilities = np.ctypeslib.as_array(ptr, shape=(n, k.value)).copy() if k.value else None
+            vals, has = ctypes.POINTER(ctypes.c_double)(), ctypes.POINTER(ctypes.c_uint8)()
+            check(lib.aam_predictions_values(handle, ctypes.byref(vals), ctypes.byref(has)))
+            if vals:
+                self.values = np.ctypeslib.as_array(vals, shape=(n,)).copy()
+                self.has_value = np.ctypeslib.as_array(has, shape=(n,)).astype(bool)
+            else:
+                self.values = None
+                self.has_value = np.zeros(n, bool)
+            self.sample_ids = [self._string(lib.aam_predictions_sample_id, handle, i) for i in range(n)]
+            labels = [self._string(lib.aam_predictions_label, handle, i) for i in range(n)]
+            self.labels = labels if self.probabilities is not None else None
+            if self.labels is not None:
+                self.has_value = np.array([lab is not None for lab in labels])
+            self.notes = [self._string(lib.aam_predictions_note, handle, i) for i in range(n)]
+        finally:
+            lib.aam_predictions_free(handle)
+
+    @staticmethod
+    def _string(getter, handle, i):
+        s = ctypes.c_char_p()
+        check(getter(handle, i, ctypes.byref(s)))
+        return s.value.decode() if s.value is not None else None
+
+    def __len__(self):
+        return len(self.sample_ids)
+
+
+class Model:
+    """An exported aam model (``model.onnx`` or its directory), run by the aam library."""
+
+    def __init__(self, path, threads=1, batch_size=16):
+        params = lib.aam_default_params()
+        params.threads = threads
+        params.batch_size = batch_size
+        self._handle = ctypes.c_void_p()
+        check(lib.aam_model_load(os.fsencode(path), ctypes.byref(params), ctypes.byref(self._handle)))
+        info = ModelInfo()
+        check(lib.aam_model_info(self._handle, ctypes.byref(info)))
+        self.info = {f: getattr(info, f) for f, _ in ModelInfo._fields_}
+        labels = []
+        for k in range(info.n_classes):
+            s = ctypes.c_char_p()
+            check(lib.aam_model_class_label(self._handle, k, ctypes.byref(s)))
+            labels.append(s.value.decode())
+        self.class_labels = labels
+
+    def predict_tokens(self, tokens):
+        """Predicts tokens ``[batch, n_asv, token_width]`` (uint8 or int64 numpy array)."""
+        tokens = np.asarray(tokens)
+        if tokens.dtype == np.uint8:
+            dtype = DTYPE_U8
+        elif tokens.dtype == np.int64:
+            dtype = DTYPE_I64
+        else:
+            raise TypeError(f"tokens must be uint8 or int64, not {tokens.dtype}")
+        if tokens.ndim != 3:
+            raise ValueError(f"tokens must be [batch, n_asv, token_width], got shape {tokens.shape}")
+        tokens = np.ascontiguousarray(tokens)
+        out = ctypes.c_void_p()
+        check(lib.aam_predict_tokens(self._handle, tokens.ctypes.data, dtype, *tokens.shape, ctypes.byref(out)))
+        return Predictions(out)
+
+    def predict_biom(self, table_path):
+        """Predicts every sample of a feature table file (BIOM / TSV with sequence IDs)."""
+        out = ctypes.c_void_p()
+        check(lib.aam_predict_biom(self._handle, os.fsencode(table_path), ctypes.byref(out)))
+        return Predictions(out)
+
+    def close(self):
+        """Frees the model (also done when it is garbage-collected)."""
+        if getattr(self, "_handle", None):
+            lib.aam_model_free(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,70 @@
+"""Tests of the Python binding on the shipped model (repository paths)."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import aam
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+MODEL = os.path.join(REPO, "models", "circadian-exposure")
+TABLE = os.path.join(REPO, "data", "circadian-ihc", "table.biom")
+
+
+def read_tsv(path):
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split("\t")
+        return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f]
+
+
+@pytest.fixture(scope="module")
+def model():
+    with aam.Model(MODEL) as m:
+        yield m
+
+
+def test_version():
+    assert aam.version() == "0.1.0"
+    assert aam.abi_version() == 1
+
+
+def test_biom_predictions_equal_the_recorded_ones(model):
+    assert model.class_labels == ["Air", "IHC"]
+    preds = model.predict_biom(TABLE)
+    want = read_tsv(os.path.join(MODEL, "predictions.tsv"))
+    assert preds.sample_ids == [r["sample_id"] for r in want]
+    assert preds.labels == [r["prediction"] for r in want]
+    expected = np.array([[float(r["probability_Air"]), float(r["probability_IHC"])] for r in want])
+    np.testing.assert_allclose(preds.probabilities, expected, atol=1e-5)
+    assert preds.embeddings.shape == (46, 32) and np.isfinite(preds.embeddings).all()
+    assert all(n is None for n in preds.notes)
+
+
+def test_tokens_u8_and_i64_agree_and_threads_agree(model):
+    rng = np.random.default_rng(0)
+    tokens = np.zeros((4, 9, model.info["token_width"]), np.int64)
+    tokens[:3, :, 0] = 5
+    tokens[:3, :, 1:40] = rng.integers(1, 5, size=(3, 9, 39))
+    a = model.predict_tokens(tokens)
+    b = model.predict_tokens(tokens.astype(np.uint8))
+    np.testing.assert_array_equal(a.embeddings, b.embeddings)
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    assert np.isfinite(a.probabilities).all(), "all-padding sample gives finite output"
+    with ThreadPoolExecutor(8) as pool:
+        for p in pool.map(lambda _: model.predict_tokens(tokens), range(64)):
+            np.testing.assert_array_equal(p.probabilities, a.probabilities)
+
+
+def test_errors_are_exceptions(model):
+    with pytest.raises(aam.AamError, match="aam export") as e:
+        aam.Model("/nonexistent/model.onnx")
+    assert e.value.status == "AAM_STATUS_MODEL"
+    with pytest.raises(TypeError):
+        model.predict_tokens(np.zeros((1, 1, 91), np.float32))
+    with pytest.raises(aam.AamError, match="shape"):
+        model.predict_tokens(np.zeros((1, 1, 90), np.int64))
+    with pytest.raises(aam.AamError) as e:
+        model.predict_biom("/nonexistent.biom")
+    assert e.value.status == "AAM_STATUS_IO"

@@ -1,0 +1,168 @@
+//! Loading a model (`model.onnx` from `aam export`) and reading what it expects.
+
+use std::ffi::{c_char, CStr, CString};
+use std::path::Path;
+
+use aam_runtime::Model;
+
+use crate::handles::{borrow, register, release, Kind};
+use crate::params::{aam_default_params, AamParams};
+use crate::status::{guard, non_null, AamStatus, Failure};
+
+/// A loaded model (opaque). Immutable: usable from many threads at once.
+pub struct AamModel {
+    pub(crate) inner: Model,
+    pub(crate) params: AamParams,
+    labels: Vec<CString>,
+}
+
+/// What a model expects and returns.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AamModelInfo {
+    /// Longest sequence in bp; token rows are `max_bp + 1` long.
+    pub max_bp: usize,
+    /// Width of a token row (`max_bp + 1`): the last dim of every token buffer.
+    pub token_width: usize,
+    /// Most ASVs per sample (`n_asv` of a token buffer is at most this).
+    pub token_limit: usize,
+    /// Token vocabulary size (tokens are 0 ≤ t < vocab_size).
+    pub vocab_size: usize,
+    /// Length of each sample embedding (D).
+    pub embedding_dim: usize,
+    /// Number of classes (classifiers), else 0.
+    pub n_classes: usize,
+    /// 1 for a predictor (has a target), 0 for a pretrained encoder (embeddings only).
+    pub is_predictor: u8,
+    /// 1 for a classifier, 0 otherwise.
+    pub is_classifier: u8,
+}
+
+fn params_or_default(params: *const AamParams) -> Result<AamParams, Failure> {
+    let p = if params.is_null() {
+        aam_default_params()
+    } else {
+        unsafe { *params }
+    };
+    p.validate()?;
+    Ok(p)
+}
+
+fn finish_load(model: Model, params: AamParams, out: *mut *mut AamModel) -> Result<(), Failure> {
+    let labels = model
+        .config()
+        .target
+        .as_ref()
+        .map(|t| t.classes.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| CString::new(l.replace('\0', " ")).unwrap_or_default())
+        .collect();
+    let handle = register(
+        AamModel {
+            inner: model,
+            params,
+            labels,
+        },
+        Kind::Model,
+    );
+    unsafe { *out = handle };
+    Ok(())
+}
+
+/// Loads `path` (a `model.onnx` written by `aam export`, or its directory) with `params`
+/// (NULL: defaults) into `*out`. On failure `*out` is set to NULL.
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_load(
+    path: *const c_char,
+    params: *const AamParams,
+    out: *mut *mut AamModel,
+) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        unsafe { *out = std::ptr::null_mut() };
+        non_null(path, "path")?;
+        let path = unsafe { CStr::from_ptr(path) }
+            .to_str()
+            .map_err(|_| Failure::new(AamStatus::InvalidArgument, "path is not UTF-8"))?;
+        let params = params_or_default(params)?;
+        let model = Model::load(Path::new(path))?;
+        finish_load(model, params, out)
+    })
+}
+
+/// Loads a model from the `len` bytes of a `model.onnx` at `data` (copied; the buffer
+/// may be freed afterwards) with `params` (NULL: defaults) into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_load_from_memory(
+    data: *const u8,
+    len: usize,
+    params: *const AamParams,
+    out: *mut *mut AamModel,
+) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        unsafe { *out = std::ptr::null_mut() };
+        non_null(data, "data")?;
+        if len == 0 {
+            return Err(Failure::new(AamStatus::InvalidArgument, "len is 0"));
+        }
+        let params = params_or_default(params)?;
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        let model = Model::from_bytes(bytes, Path::new("<memory>"))?;
+        finish_load(model, params, out)
+    })
+}
+
+/// Frees a model. NULL, and a model already freed, are ignored.
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_free(model: *mut AamModel) {
+    let _ = guard(|| {
+        release(model, Kind::Model);
+        Ok(())
+    });
+}
+
+/// Writes what `model` expects and returns into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_info(model: *const AamModel, out: *mut AamModelInfo) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        let m = borrow(model, Kind::Model, "model")?;
+        let c = m.inner.config();
+        let info = AamModelInfo {
+            max_bp: c.model.max_bp,
+            token_width: c.model.max_bp + 1,
+            token_limit: c.model.token_limit,
+            vocab_size: c.model.vocab_size,
+            embedding_dim: c.model.embedding_dim,
+            n_classes: if c.model.is_classifier { c.model.out_dim } else { 0 },
+            is_predictor: u8::from(c.kind == aam_runtime::ModelKind::Predictor),
+            is_classifier: u8::from(c.model.is_classifier),
+        };
+        unsafe { *out = info };
+        Ok(())
+    })
+}
+
+/// Sets `*out` to the label of class `index` (borrowed from the model; valid until it is
+/// freed).
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_class_label(
+    model: *const AamModel,
+    index: usize,
+    out: *mut *const c_char,
+) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        let m = borrow(model, Kind::Model, "model")?;
+        let label = m.labels.get(index).ok_or_else(|| {
+            Failure::new(
+                AamStatus::InvalidArgument,
+                format!("class index {index} is out of range (the model has {} class labels)", m.labels.len()),
+            )
+        })?;
+        unsafe { *out = label.as_ptr() };
+        Ok(())
+    })
+}

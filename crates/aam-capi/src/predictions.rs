@@ -1,0 +1,298 @@
+//! Predicting from a token buffer or a BIOM file, and reading the results.
+
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::path::Path;
+
+use aam_runtime::{PredictOptions, Predictions};
+use ndarray::{Array3, ArrayView3};
+
+use crate::handles::{borrow, register, release, Kind};
+use crate::model::AamModel;
+use crate::status::{guard, non_null, AamStatus, Failure};
+
+/// Token buffer dtype: `uint8_t`.
+pub const AAM_DTYPE_U8: u32 = 0;
+/// Token buffer dtype: `int64_t`.
+pub const AAM_DTYPE_I64: u32 = 1;
+
+/// Predictions for a batch of samples (opaque, read-only).
+pub struct AamPredictions {
+    count: usize,
+    embedding_dim: usize,
+    embeddings: Vec<f32>,
+    n_classes: usize,
+    probabilities: Vec<f32>,
+    is_regression: bool,
+    values: Vec<f64>,
+    has_value: Vec<u8>,
+    sample_ids: Vec<CString>,
+    labels: Vec<Option<CString>>,
+    notes: Vec<Option<CString>>,
+}
+
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', " ")).unwrap_or_default()
+}
+
+impl AamPredictions {
+    fn from_runtime(p: &Predictions, embedding_dim: usize) -> Self {
+        let n_classes = p.classes.len();
+        let count = p.samples.len();
+        let mut embeddings = vec![0f32; count * embedding_dim];
+        let mut probabilities = vec![0f32; count * n_classes];
+        for (i, s) in p.samples.iter().enumerate() {
+            if s.embedding.len() == embedding_dim {
+                embeddings[i * embedding_dim..(i + 1) * embedding_dim].copy_from_slice(&s.embedding);
+            }
+            if s.probabilities.len() == n_classes {
+                probabilities[i * n_classes..(i + 1) * n_classes].copy_from_slice(&s.probabilities);
+            }
+        }
+        AamPredictions {
+            count,
+            embedding_dim,
+            embeddings,
+            n_classes,
+            probabilities,
+            is_regression: p.target_kind == Some(aam_data::TargetKind::Numeric),
+            values: p.samples.iter().map(|s| s.value.unwrap_or(0.0)).collect(),
+            has_value: p
+                .samples
+                .iter()
+                .map(|s| u8::from(s.value.is_some() || s.label.is_some()))
+                .collect(),
+            sample_ids: p.samples.iter().map(|s| cstring(&s.sample_id)).collect(),
+            labels: p.samples.iter().map(|s| s.label.as_deref().map(cstring)).collect(),
+            notes: p.samples.iter().map(|s| s.note.as_deref().map(cstring)).collect(),
+        }
+    }
+}
+
+fn publish(model: &AamModel, p: &Predictions, out: *mut *mut AamPredictions) {
+    let d = model.inner.config().model.embedding_dim;
+    let handle = register(AamPredictions::from_runtime(p, d), Kind::Predictions);
+    unsafe { *out = handle };
+}
+
+/// Predicts a token buffer `[batch, n_asv, width]` (row-major, `width` = the model's
+/// `token_width`, `1 ≤ n_asv ≤ token_limit`) of dtype `AAM_DTYPE_U8` or `AAM_DTYPE_I64`
+/// into `*out` (NULL on failure). Sample IDs are the row numbers `"0"`, `"1"`, ….
+#[no_mangle]
+pub unsafe extern "C" fn aam_predict_tokens(
+    model: *const AamModel,
+    tokens: *const c_void,
+    dtype: u32,
+    batch: usize,
+    n_asv: usize,
+    width: usize,
+    out: *mut *mut AamPredictions,
+) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        unsafe { *out = std::ptr::null_mut() };
+        let m = borrow(model, Kind::Model, "model")?;
+        non_null(tokens, "tokens")?;
+        let n = batch
+            .checked_mul(n_asv)
+            .and_then(|x| x.checked_mul(width))
+            .filter(|&n| n > 0)
+            .ok_or_else(|| {
+                Failure::new(
+                    AamStatus::InvalidArgument,
+                    format!("tokens shape [{batch}, {n_asv}, {width}] is empty or too large"),
+                )
+            })?;
+        let owned: Array3<i64>;
+        let view: ArrayView3<'_, i64> = match dtype {
+            AAM_DTYPE_I64 => {
+                let s = unsafe { std::slice::from_raw_parts(tokens.cast::<i64>(), n) };
+                ArrayView3::from_shape((batch, n_asv, width), s)
+                    .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?
+            }
+            AAM_DTYPE_U8 => {
+                let s = unsafe { std::slice::from_raw_parts(tokens.cast::<u8>(), n) };
+                owned = Array3::from_shape_vec((batch, n_asv, width), s.iter().map(|&t| i64::from(t)).collect())
+                    .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?;
+                owned.view()
+            }
+            other => {
+                return Err(Failure::new(
+                    AamStatus::InvalidArgument,
+                    format!("dtype {other} is not AAM_DTYPE_U8 (0) or AAM_DTYPE_I64 (1)"),
+                ))
+            }
+        };
+        let p = m.inner.predict_tokens(view)?;
+        publish(m, &p, out);
+        Ok(())
+    })
+}
+
+/// Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV whose observation
+/// IDs are ASV sequences) at `table_path`, prepared with the model's own settings, into
+/// `*out` (NULL on failure). Samples without reads are kept, with a note and no value.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predict_biom(
+    model: *const AamModel,
+    table_path: *const c_char,
+    out: *mut *mut AamPredictions,
+) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        unsafe { *out = std::ptr::null_mut() };
+        let m = borrow(model, Kind::Model, "model")?;
+        non_null(table_path, "table_path")?;
+        let path = unsafe { CStr::from_ptr(table_path) }
+            .to_str()
+            .map_err(|_| Failure::new(AamStatus::InvalidArgument, "table_path is not UTF-8"))?;
+        let (table, _) = aam_data::load_table(Path::new(path)).map_err(aam_runtime::RuntimeError::from)?;
+        let options = PredictOptions {
+            batch_size: m.params.batch_size as usize,
+            threads: m.params.threads as usize,
+        };
+        let p = m.inner.predict_table(table, path, options)?;
+        publish(m, &p, out);
+        Ok(())
+    })
+}
+
+/// Frees predictions. NULL, and predictions already freed, are ignored.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_free(predictions: *mut AamPredictions) {
+    let _ = guard(|| {
+        release(predictions, Kind::Predictions);
+        Ok(())
+    });
+}
+
+fn get<'a>(p: *const AamPredictions) -> Result<&'a AamPredictions, Failure> {
+    borrow(p, Kind::Predictions, "predictions")
+}
+
+/// Sets `*count` to the number of samples.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_count(predictions: *const AamPredictions, count: *mut usize) -> AamStatus {
+    guard(|| {
+        non_null(count, "count")?;
+        let p = get(predictions)?;
+        unsafe { *count = p.count };
+        Ok(())
+    })
+}
+
+/// Sets `*values` to the sample embeddings `float[count][dim]` (row-major, borrowed from
+/// `predictions`) and `*dim` to D. Rows of samples without a prediction are 0.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_embeddings(
+    predictions: *const AamPredictions,
+    values: *mut *const f32,
+    dim: *mut usize,
+) -> AamStatus {
+    guard(|| {
+        non_null(values, "values")?;
+        non_null(dim, "dim")?;
+        let p = get(predictions)?;
+        unsafe {
+            *values = p.embeddings.as_ptr();
+            *dim = p.embedding_dim;
+        }
+        Ok(())
+    })
+}
+
+/// Classifiers: sets `*values` to the class probabilities `float[count][n_classes]`
+/// (class order of `aam_model_class_label`) and `*n_classes`. Other models: NULL and 0.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_probabilities(
+    predictions: *const AamPredictions,
+    values: *mut *const f32,
+    n_classes: *mut usize,
+) -> AamStatus {
+    guard(|| {
+        non_null(values, "values")?;
+        non_null(n_classes, "n_classes")?;
+        let p = get(predictions)?;
+        unsafe {
+            *values = if p.n_classes > 0 { p.probabilities.as_ptr() } else { std::ptr::null() };
+            *n_classes = p.n_classes;
+        }
+        Ok(())
+    })
+}
+
+/// Regressors: sets `*values` to the predictions in the target's original units
+/// `double[count]` (0 where there is none) and `*has_value` to `uint8_t[count]` (1 where
+/// a sample has a prediction). Other models: both NULL.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_values(
+    predictions: *const AamPredictions,
+    values: *mut *const f64,
+    has_value: *mut *const u8,
+) -> AamStatus {
+    guard(|| {
+        non_null(values, "values")?;
+        non_null(has_value, "has_value")?;
+        let p = get(predictions)?;
+        unsafe {
+            if p.is_regression {
+                *values = p.values.as_ptr();
+                *has_value = p.has_value.as_ptr();
+            } else {
+                *values = std::ptr::null();
+                *has_value = std::ptr::null();
+            }
+        }
+        Ok(())
+    })
+}
+
+fn string_at(
+    predictions: *const AamPredictions,
+    index: usize,
+    out: *mut *const c_char,
+    pick: impl Fn(&AamPredictions, usize) -> Option<&CString>,
+) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        let p = get(predictions)?;
+        if index >= p.count {
+            return Err(Failure::new(
+                AamStatus::InvalidArgument,
+                format!("sample index {index} is out of range (count {})", p.count),
+            ));
+        }
+        unsafe { *out = pick(p, index).map_or(std::ptr::null(), |s| s.as_ptr()) };
+        Ok(())
+    })
+}
+
+/// Sets `*out` to the ID of sample `index` (borrowed from `predictions`).
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_sample_id(
+    predictions: *const AamPredictions,
+    index: usize,
+    out: *mut *const c_char,
+) -> AamStatus {
+    string_at(predictions, index, out, |p, i| Some(&p.sample_ids[i]))
+}
+
+/// Classifiers: sets `*out` to the predicted class label of sample `index`; NULL for
+/// other models and for samples without a prediction.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_label(
+    predictions: *const AamPredictions,
+    index: usize,
+    out: *mut *const c_char,
+) -> AamStatus {
+    string_at(predictions, index, out, |p, i| p.labels[i].as_ref())
+}
+
+/// Sets `*out` to why sample `index` has no prediction, or NULL when it has one.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_note(
+    predictions: *const AamPredictions,
+    index: usize,
+    out: *mut *const c_char,
+) -> AamStatus {
+    string_at(predictions, index, out, |p, i| p.notes[i].as_ref())
+}
