@@ -26,17 +26,22 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime,
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
 
+# Where cargo builds (CARGO_TARGET_DIR if set), as an absolute path for the steps below.
+target="${CARGO_TARGET_DIR:-target}"
+mkdir -p "$target" && target="$(cd "$target" && pwd)"
+export AAM_TARGET_DIR="$target"
+
 cargo test --workspace --locked "$@"
 
 # The parity tests wrote each exported graph with its cases; check them with the ONNX tools.
-.venv/bin/python scripts/check_onnx.py target/tmp/onnx-fixtures
+.venv/bin/python scripts/check_onnx.py "$target/tmp/onnx-fixtures"
 
 # The C ABI (its header is checked by a Rust test): C example, C tests, C++ and Python bindings.
 bash scripts/test_capi.sh
 
 # The shipped model's graph imported into Burn by burn-import's code generation: its own
 # workspace (protobuf ^3.7 vs onnx-protobuf's 3.4 pin), sharing the target directory.
-(cd tests/burn-import-roundtrip && CARGO_TARGET_DIR=../../target cargo test --locked)
+(cd tests/burn-import-roundtrip && CARGO_TARGET_DIR="$target" cargo test --locked)
 
 # GPU code is behind the `cuda` feature and is not run here (no GPU); it must still compile.
 # cubecl/cudarc load CUDA at run time (NVRTC, dynamic loading), so no CUDA toolkit is needed.

@@ -2,32 +2,36 @@
 # Builds the C ABI (libaam.so / libaam.a), compiles the C example and the C test program with
 # -Wall -Wextra -Werror and runs them on the shipped model; then the C++ example and the
 # Python binding's tests. Called by scripts/test.sh after the Rust tests.
-# Under valgrind: `valgrind --leak-check=full target/capi_test MODEL TABLE 2` (slow: >10 min,
+# Under valgrind: `valgrind --leak-check=full "$target"/capi_test MODEL TABLE 2` (slow: >10 min,
 # not run by CI yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Where cargo builds: set by scripts/test.sh, else CARGO_TARGET_DIR or ./target.
+target="${AAM_TARGET_DIR:-${CARGO_TARGET_DIR:-target}}"
+mkdir -p "$target" && target="$(cd "$target" && pwd)"
+
 cargo build --workspace --locked
 CFLAGS="-std=c11 -Wall -Wextra -Werror -O1 -g -I include"
-cc $CFLAGS bindings/c/example.c -L target/debug -laam -o target/aam_example
-cc $CFLAGS -pthread tests/capi/capi_test.c -L target/debug -laam -o target/capi_test
-export LD_LIBRARY_PATH="$PWD/target/debug${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+cc $CFLAGS bindings/c/example.c -L "$target/debug" -laam -o "$target"/aam_example
+cc $CFLAGS -pthread tests/capi/capi_test.c -L "$target/debug" -laam -o "$target"/capi_test
+export LD_LIBRARY_PATH="$target/debug${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 model=models/circadian-exposure
 table=data/circadian-ihc/table.biom
 
-target/aam_example "$model" "$table" > target/aam_example.out
-head -n 3 target/aam_example.out
-test "$(grep -c . target/aam_example.out)" -eq 47  # version line + 46 samples
+"$target"/aam_example "$model" "$table" > "$target"/aam_example.out
+head -n 3 "$target"/aam_example.out
+test "$(grep -c . "$target"/aam_example.out)" -eq 47  # version line + 46 samples
 
 # 8 threads × 1,000 predictions each must equal the single-thread result.
-target/capi_test "$model" "$table" 1000
+"$target"/capi_test "$model" "$table" 1000
 
 # The C++ RAII binding and its example.
 c++ -std=c++17 -Wall -Wextra -Werror -O1 -I include -I bindings/cpp bindings/cpp/example.cpp \
-  -L target/debug -laam -o target/aam_cpp_example
-target/aam_cpp_example "$model" "$table" > target/aam_cpp_example.out
-test "$(grep -c . target/aam_cpp_example.out)" -eq 47  # header + 46 samples
+  -L "$target/debug" -laam -o "$target"/aam_cpp_example
+"$target"/aam_cpp_example "$model" "$table" > "$target"/aam_cpp_example.out
+test "$(grep -c . "$target"/aam_cpp_example.out)" -eq 47  # header + 46 samples
 
 # The Python binding: installed with pip from the repository into .venv, tested with pytest.
 .venv/bin/pip install --quiet --disable-pip-version-check ./bindings/python
-AAM_LIBRARY="$PWD/target/debug/libaam.so" .venv/bin/python -m pytest -q bindings/python/tests
+AAM_LIBRARY="$target/debug/libaam.so" .venv/bin/python -m pytest -q bindings/python/tests
