@@ -23,7 +23,9 @@ fn live() -> MutexGuard<'static, Option<HashMap<usize, Kind>>> {
 /// Boxes `value`, registers it and returns the raw handle.
 pub(crate) fn register<T>(value: T, kind: Kind) -> *mut T {
     let ptr = Box::into_raw(Box::new(value));
-    live().get_or_insert_with(HashMap::new).insert(ptr as usize, kind);
+    live()
+        .get_or_insert_with(HashMap::new)
+        .insert(ptr as usize, kind);
     ptr
 }
 
@@ -33,9 +35,14 @@ pub(crate) fn register<T>(value: T, kind: Kind) -> *mut T {
 /// caller must not free it concurrently (documented in the header).
 pub(crate) fn borrow<'a, T>(ptr: *const T, kind: Kind, name: &str) -> Result<&'a T, Failure> {
     if ptr.is_null() {
-        return Err(Failure::new(AamStatus::InvalidHandle, format!("{name} is NULL")));
+        return Err(Failure::new(
+            AamStatus::InvalidHandle,
+            format!("{name} is NULL"),
+        ));
     }
-    let found = live().as_ref().and_then(|m| m.get(&(ptr as usize)).copied());
+    let found = live()
+        .as_ref()
+        .and_then(|m| m.get(&(ptr as usize)).copied());
     match found {
         Some(k) if k == kind => Ok(unsafe { &*ptr }),
         Some(_) => Err(Failure::new(

@@ -1,13 +1,13 @@
 //! Loading a model (`model.onnx` from `aam export`) and reading what it expects.
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CString};
 use std::path::Path;
 
 use aam_runtime::Model;
 
 use crate::handles::{borrow, register, release, Kind};
 use crate::params::{aam_default_params, AamParams};
-use crate::status::{guard, non_null, AamStatus, Failure};
+use crate::status::{c_string, guard, non_null, utf8_arg, AamStatus, Failure};
 
 /// A loaded model (opaque). Immutable: usable from many threads at once.
 pub struct AamModel {
@@ -56,7 +56,7 @@ fn finish_load(model: Model, params: AamParams, out: *mut *mut AamModel) -> Resu
         .map(|t| t.classes.clone())
         .unwrap_or_default()
         .into_iter()
-        .map(|l| CString::new(l.replace('\0', " ")).unwrap_or_default())
+        .map(|l| c_string(&l))
         .collect();
     let handle = register(
         AamModel {
@@ -82,9 +82,7 @@ pub unsafe extern "C" fn aam_model_load(
         non_null(out, "out")?;
         unsafe { *out = std::ptr::null_mut() };
         non_null(path, "path")?;
-        let path = unsafe { CStr::from_ptr(path) }
-            .to_str()
-            .map_err(|_| Failure::new(AamStatus::InvalidArgument, "path is not UTF-8"))?;
+        let path = utf8_arg(path, "path")?;
         let params = params_or_default(params)?;
         let model = Model::load(Path::new(path))?;
         finish_load(model, params, out)
@@ -125,7 +123,10 @@ pub unsafe extern "C" fn aam_model_free(model: *mut AamModel) {
 
 /// Writes what `model` expects and returns into `*out`.
 #[no_mangle]
-pub unsafe extern "C" fn aam_model_info(model: *const AamModel, out: *mut AamModelInfo) -> AamStatus {
+pub unsafe extern "C" fn aam_model_info(
+    model: *const AamModel,
+    out: *mut AamModelInfo,
+) -> AamStatus {
     guard(|| {
         non_null(out, "out")?;
         let m = borrow(model, Kind::Model, "model")?;
@@ -136,7 +137,11 @@ pub unsafe extern "C" fn aam_model_info(model: *const AamModel, out: *mut AamMod
             token_limit: c.model.token_limit,
             vocab_size: c.model.vocab_size,
             embedding_dim: c.model.embedding_dim,
-            n_classes: if c.model.is_classifier { c.model.out_dim } else { 0 },
+            n_classes: if c.model.is_classifier {
+                c.model.out_dim
+            } else {
+                0
+            },
             is_predictor: u8::from(c.kind == aam_runtime::ModelKind::Predictor),
             is_classifier: u8::from(c.model.is_classifier),
         };
@@ -159,7 +164,10 @@ pub unsafe extern "C" fn aam_model_class_label(
         let label = m.labels.get(index).ok_or_else(|| {
             Failure::new(
                 AamStatus::InvalidArgument,
-                format!("class index {index} is out of range (the model has {} class labels)", m.labels.len()),
+                format!(
+                    "class index {index} is out of range (the model has {} class labels)",
+                    m.labels.len()
+                ),
             )
         })?;
         unsafe { *out = label.as_ptr() };

@@ -60,7 +60,11 @@ impl AamParams {
                     "this library was built without ONNX Runtime; use AAM_BACKEND_TRACT",
                 ))
             }
-            b => return invalid(format!("params.backend {b} is not AAM_BACKEND_TRACT (0) or AAM_BACKEND_ORT (1)")),
+            b => {
+                return invalid(format!(
+                    "params.backend {b} is not AAM_BACKEND_TRACT (0) or AAM_BACKEND_ORT (1)"
+                ))
+            }
         }
         match self.provider {
             AAM_PROVIDER_CPU => {}

@@ -1,6 +1,6 @@
 //! Predicting from a token buffer or a BIOM file, and reading the results.
 
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, c_void, CString};
 use std::path::Path;
 
 use aam_runtime::{PredictOptions, Predictions};
@@ -8,7 +8,7 @@ use ndarray::{Array3, ArrayView3};
 
 use crate::handles::{borrow, register, release, Kind};
 use crate::model::AamModel;
-use crate::status::{guard, non_null, AamStatus, Failure};
+use crate::status::{c_string, guard, non_null, utf8_arg, AamStatus, Failure};
 
 /// Token buffer dtype: `uint8_t`.
 pub const AAM_DTYPE_U8: u32 = 0;
@@ -30,10 +30,6 @@ pub struct AamPredictions {
     notes: Vec<Option<CString>>,
 }
 
-fn cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', " ")).unwrap_or_default()
-}
-
 impl AamPredictions {
     fn from_runtime(p: &Predictions, embedding_dim: usize) -> Self {
         let n_classes = p.classes.len();
@@ -42,7 +38,8 @@ impl AamPredictions {
         let mut probabilities = vec![0f32; count * n_classes];
         for (i, s) in p.samples.iter().enumerate() {
             if s.embedding.len() == embedding_dim {
-                embeddings[i * embedding_dim..(i + 1) * embedding_dim].copy_from_slice(&s.embedding);
+                embeddings[i * embedding_dim..(i + 1) * embedding_dim]
+                    .copy_from_slice(&s.embedding);
             }
             if s.probabilities.len() == n_classes {
                 probabilities[i * n_classes..(i + 1) * n_classes].copy_from_slice(&s.probabilities);
@@ -61,9 +58,17 @@ impl AamPredictions {
                 .iter()
                 .map(|s| u8::from(s.value.is_some() || s.label.is_some()))
                 .collect(),
-            sample_ids: p.samples.iter().map(|s| cstring(&s.sample_id)).collect(),
-            labels: p.samples.iter().map(|s| s.label.as_deref().map(cstring)).collect(),
-            notes: p.samples.iter().map(|s| s.note.as_deref().map(cstring)).collect(),
+            sample_ids: p.samples.iter().map(|s| c_string(&s.sample_id)).collect(),
+            labels: p
+                .samples
+                .iter()
+                .map(|s| s.label.as_deref().map(c_string))
+                .collect(),
+            notes: p
+                .samples
+                .iter()
+                .map(|s| s.note.as_deref().map(c_string))
+                .collect(),
         }
     }
 }
@@ -111,8 +116,11 @@ pub unsafe extern "C" fn aam_predict_tokens(
             }
             AAM_DTYPE_U8 => {
                 let s = unsafe { std::slice::from_raw_parts(tokens.cast::<u8>(), n) };
-                owned = Array3::from_shape_vec((batch, n_asv, width), s.iter().map(|&t| i64::from(t)).collect())
-                    .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?;
+                owned = Array3::from_shape_vec(
+                    (batch, n_asv, width),
+                    s.iter().map(|&t| i64::from(t)).collect(),
+                )
+                .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?;
                 owned.view()
             }
             other => {
@@ -142,10 +150,9 @@ pub unsafe extern "C" fn aam_predict_biom(
         unsafe { *out = std::ptr::null_mut() };
         let m = borrow(model, Kind::Model, "model")?;
         non_null(table_path, "table_path")?;
-        let path = unsafe { CStr::from_ptr(table_path) }
-            .to_str()
-            .map_err(|_| Failure::new(AamStatus::InvalidArgument, "table_path is not UTF-8"))?;
-        let (table, _) = aam_data::load_table(Path::new(path)).map_err(aam_runtime::RuntimeError::from)?;
+        let path = utf8_arg(table_path, "table_path")?;
+        let (table, _) =
+            aam_data::load_table(Path::new(path)).map_err(aam_runtime::RuntimeError::from)?;
         let options = PredictOptions {
             batch_size: m.params.batch_size as usize,
             threads: m.params.threads as usize,
@@ -171,7 +178,10 @@ fn get<'a>(p: *const AamPredictions) -> Result<&'a AamPredictions, Failure> {
 
 /// Sets `*count` to the number of samples.
 #[no_mangle]
-pub unsafe extern "C" fn aam_predictions_count(predictions: *const AamPredictions, count: *mut usize) -> AamStatus {
+pub unsafe extern "C" fn aam_predictions_count(
+    predictions: *const AamPredictions,
+    count: *mut usize,
+) -> AamStatus {
     guard(|| {
         non_null(count, "count")?;
         let p = get(predictions)?;
@@ -213,7 +223,11 @@ pub unsafe extern "C" fn aam_predictions_probabilities(
         non_null(n_classes, "n_classes")?;
         let p = get(predictions)?;
         unsafe {
-            *values = if p.n_classes > 0 { p.probabilities.as_ptr() } else { std::ptr::null() };
+            *values = if p.n_classes > 0 {
+                p.probabilities.as_ptr()
+            } else {
+                std::ptr::null()
+            };
             *n_classes = p.n_classes;
         }
         Ok(())

@@ -64,8 +64,20 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
+/// `s` as a C string; an interior NUL (which C cannot represent) becomes a space.
+pub(crate) fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', " ")).unwrap_or_default()
+}
+
+/// Reads a NUL-terminated UTF-8 argument (`name` in messages); the caller checked non-NULL.
+pub(crate) fn utf8_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str, Failure> {
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| Failure::new(AamStatus::InvalidArgument, format!("{name} is not UTF-8")))
+}
+
 fn set_last_error(message: &str) {
-    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    let c = c_string(message);
     LAST_ERROR.with(|e| *e.borrow_mut() = c);
 }
 
@@ -92,7 +104,10 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<(), Failure>) -> AamStatus {
 /// Checks that a pointer argument is not NULL.
 pub(crate) fn non_null<T>(p: *const T, name: &str) -> Result<(), Failure> {
     if p.is_null() {
-        Err(Failure::new(AamStatus::NullArgument, format!("{name} is NULL")))
+        Err(Failure::new(
+            AamStatus::NullArgument,
+            format!("{name} is NULL"),
+        ))
     } else {
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aam_config::{CheckpointConfig, ModelKind};
-use ndarray::{Array2, Array3, ArrayView3, Ix2, Ix3};
+use ndarray::{Array2, Array3, ArrayView3, Ix2};
 use tract_onnx::prelude::*;
 
 use crate::error::{Result, RuntimeError};
@@ -169,30 +169,27 @@ impl Model {
         for (name, value) in self.outputs.iter().zip(out.iter()) {
             by_name.insert(name.as_str(), value);
         }
-        let get2 = |name: &str| -> Result<Option<Array2<f32>>> {
-            by_name
-                .get(name)
-                .map(|v| {
-                    v.to_plain_array_view::<f32>()
-                        .and_then(|a| Ok(a.into_dimensionality::<Ix2>()?.to_owned()))
-                        .map_err(|e| RuntimeError::Run(format!("output {name}: {e}")))
-                })
-                .transpose()
-        };
-        let count_prediction = by_name
-            .get("count_prediction")
-            .map(|v| {
-                v.to_plain_array_view::<f32>()
-                    .and_then(|a| Ok(a.into_dimensionality::<Ix3>()?.to_owned()))
-                    .map_err(|e| RuntimeError::Run(format!("output count_prediction: {e}")))
-            })
-            .transpose()?;
         Ok(RawOutputs {
-            embeddings: get2("embeddings")?
+            embeddings: output::<Ix2>(&by_name, "embeddings")?
                 .ok_or_else(|| RuntimeError::Run("the graph has no `embeddings` output".into()))?,
-            target_prediction: get2("target_prediction")?,
-            class_probabilities: get2("class_probabilities")?,
-            count_prediction,
+            target_prediction: output(&by_name, "target_prediction")?,
+            class_probabilities: output(&by_name, "class_probabilities")?,
+            count_prediction: output(&by_name, "count_prediction")?,
         })
     }
+}
+
+/// Output `name` as an f32 array of dimensionality `D`, if the graph has it.
+fn output<D: ndarray::Dimension>(
+    by_name: &HashMap<&str, &TValue>,
+    name: &str,
+) -> Result<Option<ndarray::Array<f32, D>>> {
+    by_name
+        .get(name)
+        .map(|v| {
+            v.to_plain_array_view::<f32>()
+                .and_then(|a| Ok(a.into_dimensionality::<D>()?.to_owned()))
+                .map_err(|e| RuntimeError::Run(format!("output {name}: {e}")))
+        })
+        .transpose()
 }
