@@ -1,15 +1,15 @@
-//! An exported model loaded with tract-onnx: optimized once with symbolic `batch` and
-//! `n_asv`, then run on token batches from any number of threads.
-
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+//! An exported model: its configuration read from the ONNX metadata, its graph prepared
+//! on tract or ONNX Runtime, then run on token batches from any number of threads.
 
 use aam_config::{CheckpointConfig, ModelKind};
 use ndarray::{Array2, Array3, ArrayView3, Ix2};
-use tract_onnx::prelude::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
+use crate::engine::{Engine, NamedOutputs, Placement};
 use crate::error::{Result, RuntimeError};
+use crate::options::LoadOptions;
+use tract_onnx::prelude::Framework;
 
 /// File name of the ONNX graph inside an export directory.
 pub const ONNX_FILE: &str = "model.onnx";
@@ -28,9 +28,12 @@ pub struct RawOutputs {
     pub count_prediction: Option<Array3<f32>>,
 }
 
-/// An exported aam model ready to run on CPU.
+/// An exported aam model ready to run: the graph prepared on one backend, with the
+/// configuration it was trained with. Immutable after loading and usable from many
+/// threads at once (`Send + Sync`).
 pub struct Model {
-    plan: Arc<TypedRunnableModel>,
+    engine: Engine,
+    placement: Placement,
     outputs: Vec<String>,
     config: CheckpointConfig,
     metadata: HashMap<String, String>,
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
             .field("path", &self.path)
+            .field("placement", &self.placement)
             .field("outputs", &self.outputs)
             .finish()
     }
@@ -54,11 +58,23 @@ fn load_err(path: &Path, message: impl Into<String>) -> RuntimeError {
 }
 
 impl Model {
-    /// Loads `path`: a `model.onnx` written by `aam export`, or a directory holding one.
+    /// Loads `path` (a `model.onnx` written by `aam export`, or a directory holding one)
+    /// on tract, on the CPU.
     ///
     /// Errors: the file is missing or not ONNX; it lacks the `aam_config` metadata (not
     /// exported by aam); tract cannot optimise the graph.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
+        Self::load_with(path, &LoadOptions::default())
+    }
+
+    /// Loads `path` as [`Model::load`] does, on the backend and execution provider of
+    /// `options`.
+    ///
+    /// Errors: as [`Model::load`]; [`RuntimeError::OrtLibrary`] / [`RuntimeError::OrtVersion`]
+    /// when ONNX Runtime is missing or too old; [`RuntimeError::ProviderUnavailable`]
+    /// when the provider cannot run here and fallback is not allowed;
+    /// [`RuntimeError::Unsupported`] for the `ort` backend in a build without it.
+    pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
         let mut path = path.as_ref().to_path_buf();
         if path.is_dir() {
             path = path.join(ONNX_FILE);
@@ -71,13 +87,21 @@ impl Model {
         }
         let bytes = std::fs::read(&path)
             .map_err(|e| load_err(&path, format!("cannot read the model ({e})")))?;
-        Self::from_bytes(&bytes, &path)
+        Self::from_bytes_with(&bytes, &path, options)
     }
 
-    /// Loads a model from the bytes of a `model.onnx`; `origin` names it in messages.
+    /// Loads a model from the bytes of a `model.onnx` on tract; `origin` names it in
+    /// messages.
     ///
     /// Errors: as [`Model::load`].
     pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Model> {
+        Self::from_bytes_with(bytes, origin, &LoadOptions::default())
+    }
+
+    /// Loads a model from the bytes of a `model.onnx` as `options` ask.
+    ///
+    /// Errors: as [`Model::load_with`].
+    pub fn from_bytes_with(bytes: &[u8], origin: &Path, options: &LoadOptions) -> Result<Model> {
         let path = origin.to_path_buf();
         let onnx = tract_onnx::onnx();
         let proto = onnx
@@ -101,13 +125,10 @@ impl Model {
             .as_ref()
             .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
             .unwrap_or_default();
-        let plan = onnx
-            .model_for_proto_model(&proto)
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| load_err(&path, format!("tract cannot prepare the graph: {e:#}")))?;
+        let (engine, placement) = Engine::prepare(bytes, &proto, &path, &config.model, options)?;
         Ok(Model {
-            plan,
+            engine,
+            placement,
             outputs,
             config,
             metadata,
@@ -129,6 +150,12 @@ impl Model {
     /// The file the model was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the model runs: backend, the execution provider actually used, and why the
+    /// requested one was not (after an allowed fallback).
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// Whether the model is a predictor (has a target head) or a pretrained encoder.
@@ -160,15 +187,7 @@ impl Model {
                 m.vocab_size
             )));
         }
-        let input: Tensor = tokens.to_owned().into_dyn().into();
-        let out = self
-            .plan
-            .run(tvec!(input.into_tvalue()))
-            .map_err(|e| RuntimeError::Run(format!("{e:#}")))?;
-        let mut by_name: HashMap<&str, &TValue> = HashMap::new();
-        for (name, value) in self.outputs.iter().zip(out.iter()) {
-            by_name.insert(name.as_str(), value);
-        }
+        let by_name = self.engine.run(tokens.to_owned(), &self.outputs)?;
         Ok(RawOutputs {
             embeddings: output::<Ix2>(&by_name, "embeddings")?
                 .ok_or_else(|| RuntimeError::Run("the graph has no `embeddings` output".into()))?,
@@ -181,14 +200,14 @@ impl Model {
 
 /// Output `name` as an f32 array of dimensionality `D`, if the graph has it.
 fn output<D: ndarray::Dimension>(
-    by_name: &HashMap<&str, &TValue>,
+    by_name: &NamedOutputs,
     name: &str,
 ) -> Result<Option<ndarray::Array<f32, D>>> {
     by_name
         .get(name)
-        .map(|v| {
-            v.to_plain_array_view::<f32>()
-                .and_then(|a| Ok(a.into_dimensionality::<D>()?.to_owned()))
+        .map(|a| {
+            a.clone()
+                .into_dimensionality::<D>()
                 .map_err(|e| RuntimeError::Run(format!("output {name}: {e}")))
         })
         .transpose()

@@ -1,0 +1,104 @@
+//! The engines that run an exported ONNX graph: tract (always) and ONNX Runtime
+//! (cargo feature `ort`). Both take int64 tokens `[batch, n_asv, max_bp + 1]` and return
+//! the graph's f32 outputs by name.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use aam_config::ModelConfig;
+use ndarray::{Array3, ArrayD};
+
+use crate::error::{Result, RuntimeError};
+use crate::options::{Backend, ExecutionProvider, LoadOptions};
+
+#[cfg(feature = "ort")]
+mod onnxruntime;
+#[cfg(feature = "ort")]
+mod probe;
+mod tract;
+
+#[cfg(feature = "ort")]
+pub use onnxruntime::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VERSION};
+
+/// Graph outputs by name, f32 of any rank.
+pub(crate) type NamedOutputs = HashMap<String, ArrayD<f32>>;
+
+/// A prepared graph on one backend.
+pub(crate) enum Engine {
+    Tract(tract::TractEngine),
+    #[cfg(feature = "ort")]
+    Ort(onnxruntime::OrtEngine),
+}
+
+/// Where a model ended up running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Backend running the graph.
+    pub backend: Backend,
+    /// Execution provider actually used.
+    pub provider: ExecutionProvider,
+    /// Why the requested provider was not used (only after an allowed fallback).
+    pub fallback_reason: Option<String>,
+}
+
+impl Engine {
+    /// Prepares the graph in `bytes` (already parsed as `proto` for its metadata) as
+    /// `options` ask.
+    ///
+    /// Errors: the backend cannot prepare the graph; the backend or provider is not
+    /// available (see [`LoadOptions::allow_fallback`]).
+    pub(crate) fn prepare(
+        bytes: &[u8],
+        proto: &tract_onnx::pb::ModelProto,
+        path: &Path,
+        model: &ModelConfig,
+        options: &LoadOptions,
+    ) -> Result<(Engine, Placement)> {
+        match options.backend {
+            Backend::Tract => {
+                let fallback_reason = match options.provider {
+                    ExecutionProvider::Cpu => None,
+                    p if options.allow_fallback => Some(format!(
+                        "the tract backend runs on the CPU only; use --backend ort for `{p}`"
+                    )),
+                    p => {
+                        return Err(RuntimeError::ProviderUnavailable {
+                            provider: p.to_string(),
+                            missing: "the tract backend runs on the CPU only; use --backend ort"
+                                .into(),
+                        })
+                    }
+                };
+                let engine = Engine::Tract(tract::TractEngine::prepare(proto, path)?);
+                let placement = Placement {
+                    backend: Backend::Tract,
+                    provider: ExecutionProvider::Cpu,
+                    fallback_reason,
+                };
+                Ok((engine, placement))
+            }
+            #[cfg(feature = "ort")]
+            Backend::Ort => {
+                let (engine, placement) =
+                    onnxruntime::OrtEngine::prepare(bytes, path, model, options)?;
+                Ok((Engine::Ort(engine), placement))
+            }
+            #[cfg(not(feature = "ort"))]
+            Backend::Ort => {
+                let _ = (bytes, model);
+                Err(RuntimeError::Unsupported(
+                    "this build of aam has no ONNX Runtime backend; rebuild with `--features ort` or use the tract backend".into(),
+                ))
+            }
+        }
+    }
+
+    /// Runs the graph on checked `tokens`, returning the outputs in `names`.
+    pub(crate) fn run(&self, tokens: Array3<i64>, names: &[String]) -> Result<NamedOutputs> {
+        match self {
+            Engine::Tract(e) => e.run(tokens, names),
+            #[cfg(feature = "ort")]
+            Engine::Ort(e) => e.run(tokens, names),
+        }
+    }
+}
