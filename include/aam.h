@@ -10,7 +10,7 @@
  Version of this ABI: bumped when a function or struct changes incompatibly. Pass it in
  `AamParams.abi_version` (set by `aam_default_params()`).
  */
-#define AAM_ABI_VERSION 1
+#define AAM_ABI_VERSION 2
 
 /*
  Backend: the ONNX graph through pure-Rust tract (always built).
@@ -28,12 +28,12 @@
 #define AAM_PROVIDER_CPU 0
 
 /*
- Execution provider: CUDA (ONNX Runtime builds only).
+ Execution provider: CUDA (`AAM_BACKEND_ORT` with the onnxruntime-gpu library).
  */
 #define AAM_PROVIDER_CUDA 1
 
 /*
- Execution provider: TensorRT (ONNX Runtime builds only).
+ Execution provider: TensorRT (`AAM_BACKEND_ORT` with onnxruntime-gpu and TensorRT 10).
  */
 #define AAM_PROVIDER_TENSORRT 2
 
@@ -91,6 +91,11 @@ typedef enum AamStatus {
    An internal error (a caught panic); please report it.
    */
   AAM_STATUS_INTERNAL = 9,
+  /*
+   The backend or execution provider cannot run here: the ONNX Runtime library is
+   missing or too old, no CUDA driver or device, no TensorRT.
+   */
+  AAM_STATUS_UNAVAILABLE = 10,
 } AamStatus;
 
 /*
@@ -127,6 +132,33 @@ typedef struct AamParams {
    Samples per forward pass in `aam_predict_biom`; ≥ 1. Default 16.
    */
   uint32_t batch_size;
+  /*
+   1: run on the CPU when the provider is not available (see
+   `aam_model_fallback_reason()`); 0 (default): fail with `AAM_STATUS_UNAVAILABLE`.
+   */
+  uint32_t allow_fallback;
+  /*
+   ONNX Runtime intra-op threads per forward pass; 0 (default): one per core.
+   */
+  uint32_t ort_threads;
+  /*
+   ONNX Runtime library path (libonnxruntime.so.1.31.1); NULL (default): the
+   `ORT_DYLIB_PATH` environment variable. Only read during the load call.
+   */
+  const char *ort_library;
+  /*
+   TensorRT engine cache directory; NULL (default): no cache. Only read during the
+   load call.
+   */
+  const char *tensorrt_engine_cache;
+  /*
+   1: TensorRT builds FP16 engines; 0 (default): FP32.
+   */
+  uint32_t tensorrt_fp16;
+  /*
+   Largest batch of the TensorRT optimization profile; default 64.
+   */
+  uint32_t tensorrt_max_batch;
 } AamParams;
 
 /*
@@ -215,9 +247,28 @@ enum AamStatus aam_model_info(const struct AamModel *model, struct AamModelInfo 
 enum AamStatus aam_model_class_label(const struct AamModel *model, size_t index, const char **out);
 
 /*
+ The execution provider `model` runs on (`"cpu"`, `"cuda"` or `"tensorrt"`), a static
+ string; NULL for an invalid handle.
+ */
+const char *aam_model_execution_provider(const struct AamModel *model);
+
+/*
+ Why the requested execution provider was not used (after `allow_fallback`), valid
+ until the model is freed; NULL when the requested provider runs, or for an invalid
+ handle.
+ */
+const char *aam_model_fallback_reason(const struct AamModel *model);
+
+/*
  The default parameters: tract on CPU, 1 thread, batch size 16.
  */
 struct AamParams aam_default_params(void);
+
+/*
+ Whether this library was built with `backend` (`AAM_BACKEND_TRACT` always;
+ `AAM_BACKEND_ORT` in builds with the `ort` feature): 1 or 0.
+ */
+uint32_t aam_has_backend(uint32_t backend);
 
 /*
  Predicts a token buffer `[batch, n_asv, width]` (row-major, `width` = the model's

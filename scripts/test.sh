@@ -31,7 +31,14 @@ target="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target" && target="$(cd "$target" && pwd)"
 export AAM_TARGET_DIR="$target"
 
-cargo test --workspace --locked "$@"
+# The ONNX Runtime backend (cargo feature `ort`) is built and tested too; its library is the
+# PyPI wheel's (installed above), loaded at run time through ORT_DYLIB_PATH.
+export AAM_CARGO_FEATURES="--features aam-cli/ort,aam-capi/ort"
+ORT_DYLIB_PATH="$(.venv/bin/python -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"
+export ORT_DYLIB_PATH AAM_REQUIRE_ORT=1
+
+# shellcheck disable=SC2086
+cargo test --workspace --locked $AAM_CARGO_FEATURES "$@"
 
 # The parity tests wrote each exported graph with its cases; check them with the ONNX tools.
 .venv/bin/python scripts/check_onnx.py "$target/tmp/onnx-fixtures"

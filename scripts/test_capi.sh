@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 target="${AAM_TARGET_DIR:-${CARGO_TARGET_DIR:-target}}"
 mkdir -p "$target" && target="$(cd "$target" && pwd)"
 
-cargo build --workspace --locked
+# Same features as the tests (scripts/test.sh), so nothing is rebuilt.
+# shellcheck disable=SC2086
+cargo build --workspace --locked ${AAM_CARGO_FEATURES:-}
 CFLAGS="-std=c11 -Wall -Wextra -Werror -O1 -g -I include"
 cc $CFLAGS bindings/c/example.c -L "$target/debug" -laam -o "$target"/aam_example
 cc $CFLAGS -pthread tests/capi/capi_test.c -L "$target/debug" -laam -o "$target"/capi_test

@@ -111,6 +111,13 @@ public:
         check(aam_predict_tokens(m_.get(), tokens.data(), AAM_DTYPE_I64, batch, n_asv, w, &p), "aam_predict_tokens");
         return Predictions(p);
     }
+    /// The execution provider the model runs on: "cpu", "cuda" or "tensorrt".
+    std::string execution_provider() const { return aam_model_execution_provider(m_.get()); }
+    /// Why the requested provider was not used (empty when it was).
+    std::string fallback_reason() const {
+        const char *s = aam_model_fallback_reason(m_.get());
+        return s ? std::string(s) : std::string();
+    }
     Predictions predict_biom(const std::string &table) const {
         AamPredictions *p = nullptr;
         check(aam_predict_biom(m_.get(), table.c_str(), &p), "aam_predict_biom");

@@ -1,7 +1,8 @@
 /* Tests of the C ABI on the shipped model (run by scripts/test_capi.sh, also under valgrind):
  * every misuse returns an error code with a message; predictions from THREADS threads ×
  * ITERATIONS calls equal the single-thread result bit for bit; u8 and i64 token buffers agree;
- * BIOM prediction matches the token path's shapes.
+ * BIOM prediction matches the token path's shapes; ONNX Runtime (when built in) equals tract
+ * and unavailable execution providers are refused or fall back as asked.
  *
  * usage: capi_test MODEL_DIR TABLE.biom ITERATIONS
  */
@@ -82,6 +83,63 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Largest |a - b| over n floats. */
+static float max_abs_diff(const float *a, const float *b, size_t n) {
+    float worst = 0;
+    for (size_t k = 0; k < n; k++) {
+        float d = a[k] > b[k] ? a[k] - b[k] : b[k] - a[k];
+        if (!(d <= worst)) worst = d; /* also catches NaN */
+    }
+    return worst;
+}
+
+/* Backends and execution providers: tract refuses GPU providers unless fallback is allowed;
+ * ONNX Runtime (when built in) equals tract within 1e-4 and reports the provider used. */
+static void backends(const char *dir) {
+    AamModel *m = NULL;
+    AamParams p = aam_default_params();
+    CHECK(strcmp(aam_model_execution_provider(model), "cpu") == 0 && aam_model_fallback_reason(model) == NULL, "tract runs on cpu");
+    CHECK(aam_model_execution_provider(NULL) == NULL && aam_model_fallback_reason(NULL) == NULL, "NULL model placement");
+    p.provider = AAM_PROVIDER_CUDA;
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_UNAVAILABLE && m == NULL && strstr(aam_last_error(), "CPU only"), "tract + cuda refused");
+    p.allow_fallback = 1;
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_OK && strcmp(aam_model_execution_provider(m), "cpu") == 0 && aam_model_fallback_reason(m) != NULL, "tract + cuda with fallback");
+    aam_model_free(m);
+    m = NULL;
+    p = aam_default_params();
+    p.backend = AAM_BACKEND_ORT;
+    CHECK(aam_has_backend(AAM_BACKEND_TRACT) == 1 && aam_has_backend(7) == 0, "has_backend");
+    if (!aam_has_backend(AAM_BACKEND_ORT)) {
+        CHECK(getenv("AAM_REQUIRE_ORT") == NULL, "AAM_REQUIRE_ORT is set but libaam has no ONNX Runtime backend");
+        CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_UNSUPPORTED && strstr(aam_last_error(), "ort"), "ort backend not built");
+        return;
+    }
+    p.ort_library = "/nonexistent/libonnxruntime.so";
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_UNAVAILABLE && strstr(aam_last_error(), "no such file"), "missing ONNX Runtime library");
+    p.ort_library = NULL; /* ORT_DYLIB_PATH */
+    p.ort_threads = 2;
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_OK, "load on ONNX Runtime");
+    if (m) {
+        CHECK(strcmp(aam_model_execution_provider(m), "cpu") == 0 && aam_model_fallback_reason(m) == NULL, "ort on cpu");
+        AamModel *keep = model;
+        size_t len = 0;
+        model = m;
+        float *got = predict_copy(tokens_i64, AAM_DTYPE_I64, &len);
+        model = keep;
+        CHECK(got && len == reference_len && max_abs_diff(got, reference, len) <= 1e-4f, "ort == tract within 1e-4 (max %g)", got ? (double)max_abs_diff(got, reference, len) : -1.0);
+        free(got);
+        aam_model_free(m);
+        m = NULL;
+    }
+    p.provider = AAM_PROVIDER_CUDA;
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_UNAVAILABLE && strstr(aam_last_error(), "CUDA"), "cuda on the CPU library refused: %s", aam_last_error());
+    p.provider = AAM_PROVIDER_TENSORRT;
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_UNAVAILABLE && strstr(aam_last_error(), "TensorRT"), "tensorrt refused");
+    p.allow_fallback = 1;
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_OK && strcmp(aam_model_execution_provider(m), "cpu") == 0 && strstr(aam_model_fallback_reason(m), "TensorRT"), "tensorrt with fallback");
+    aam_model_free(m);
+}
+
 static void misuse(const char *table) {
     AamModel *m = (AamModel *)0x1;
     AamPredictions *p = (AamPredictions *)0x1;
@@ -99,8 +157,11 @@ static void misuse(const char *table) {
     bad.backend = 7;
     CHECK(aam_model_load("x", &bad, &m) == AAM_STATUS_INVALID_ARGUMENT, "backend");
     bad = aam_default_params();
-    bad.provider = AAM_PROVIDER_CUDA;
-    CHECK(aam_model_load("x", &bad, &m) == AAM_STATUS_UNSUPPORTED, "cuda without ORT");
+    bad.provider = 3;
+    CHECK(aam_model_load("x", &bad, &m) == AAM_STATUS_INVALID_ARGUMENT, "provider");
+    bad = aam_default_params();
+    bad.allow_fallback = 2;
+    CHECK(aam_model_load("x", &bad, &m) == AAM_STATUS_INVALID_ARGUMENT, "allow_fallback not 0/1");
     bad = aam_default_params();
     bad.threads = 0;
     CHECK(aam_model_load("x", &bad, &m) == AAM_STATUS_INVALID_ARGUMENT, "zero threads");
@@ -185,6 +246,7 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < reference_len; k++) CHECK(reference[k] == reference[k], "NaN at %zu", k);
 
     misuse(argv[2]);
+    backends(argv[1]);
 
     /* BIOM path. */
     AamPredictions *p = NULL;

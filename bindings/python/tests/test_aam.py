@@ -27,7 +27,7 @@ def model():
 
 def test_version():
     assert aam.version() == "0.1.0"
-    assert aam.abi_version() == 1
+    assert aam.abi_version() == 2
 
 
 def test_biom_predictions_equal_the_recorded_ones(model):
@@ -68,3 +68,22 @@ def test_errors_are_exceptions(model):
     with pytest.raises(aam.AamError) as e:
         model.predict_biom("/nonexistent.biom")
     assert e.value.status == "AAM_STATUS_IO"
+
+
+@pytest.mark.skipif(
+    not aam.has_backend("ort") and not os.environ.get("AAM_REQUIRE_ORT"),
+    reason="libaam built without the ort feature",
+)
+def test_onnx_runtime_backend_equals_tract(model):
+    assert os.environ.get("ORT_DYLIB_PATH"), "scripts/test.sh sets ORT_DYLIB_PATH"
+    with aam.Model(MODEL, backend="ort") as ort:
+        assert ort.execution_provider == "cpu" and ort.fallback_reason is None
+        a = model.predict_biom(TABLE)
+        b = ort.predict_biom(TABLE)
+        np.testing.assert_allclose(b.probabilities, a.probabilities, atol=1e-4)
+        np.testing.assert_allclose(b.embeddings, a.embeddings, atol=1e-4)
+    with pytest.raises(aam.AamError) as e:
+        aam.Model(MODEL, backend="ort", provider="cuda")
+    assert e.value.status == "AAM_STATUS_UNAVAILABLE" and "onnxruntime-gpu" in str(e.value)
+    with aam.Model(MODEL, backend="ort", provider="cuda", allow_fallback=True) as fb:
+        assert fb.execution_provider == "cpu" and "CUDA" in fb.fallback_reason

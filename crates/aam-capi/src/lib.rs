@@ -16,7 +16,9 @@
 //! **Threads**: a loaded model is immutable; any number of threads may call
 //! `aam_predict_*` on the same model at once (each call runs on the calling thread). A
 //! predictions object is read-only after creation and may be read from many threads. A
-//! handle must not be freed while another thread is using it.
+//! handle must not be freed while another thread is using it. On `AAM_BACKEND_ORT` the
+//! calls on one model take turns on its ONNX Runtime session (which parallelises inside
+//! each run, see `AamParams.ort_threads`).
 #![warn(missing_docs)]
 #![allow(clippy::missing_safety_doc)] // the safety contract is the C header's
 
@@ -30,7 +32,7 @@ use std::ffi::c_char;
 
 /// Version of this ABI: bumped when a function or struct changes incompatibly. Pass it in
 /// `AamParams.abi_version` (set by `aam_default_params()`).
-pub const AAM_ABI_VERSION: u32 = 1;
+pub const AAM_ABI_VERSION: u32 = 2;
 
 /// The library version (`"0.1.0"`), a static NUL-terminated string.
 #[no_mangle]

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, CString};
 use std::path::Path;
 
-use aam_runtime::Model;
+use aam_runtime::{ExecutionProvider, Model};
 
 use crate::handles::{borrow, register, release, Kind};
 use crate::params::{aam_default_params, AamParams};
@@ -14,6 +14,7 @@ pub struct AamModel {
     pub(crate) inner: Model,
     pub(crate) params: AamParams,
     labels: Vec<CString>,
+    fallback_reason: Option<CString>,
 }
 
 /// What a model expects and returns.
@@ -58,11 +59,13 @@ fn finish_load(model: Model, params: AamParams, out: *mut *mut AamModel) -> Resu
         .into_iter()
         .map(|l| c_string(&l))
         .collect();
+    let fallback_reason = model.placement().fallback_reason.as_deref().map(c_string);
     let handle = register(
         AamModel {
             inner: model,
-            params,
+            params: params.detached(),
             labels,
+            fallback_reason,
         },
         Kind::Model,
     );
@@ -84,7 +87,7 @@ pub unsafe extern "C" fn aam_model_load(
         non_null(path, "path")?;
         let path = utf8_arg(path, "path")?;
         let params = params_or_default(params)?;
-        let model = Model::load(Path::new(path))?;
+        let model = Model::load_with(Path::new(path), &params.load_options()?)?;
         finish_load(model, params, out)
     })
 }
@@ -107,7 +110,7 @@ pub unsafe extern "C" fn aam_model_load_from_memory(
         }
         let params = params_or_default(params)?;
         let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-        let model = Model::from_bytes(bytes, Path::new("<memory>"))?;
+        let model = Model::from_bytes_with(bytes, Path::new("<memory>"), &params.load_options()?)?;
         finish_load(model, params, out)
     })
 }
@@ -173,4 +176,37 @@ pub unsafe extern "C" fn aam_model_class_label(
         unsafe { *out = label.as_ptr() };
         Ok(())
     })
+}
+
+/// The execution provider `model` runs on (`"cpu"`, `"cuda"` or `"tensorrt"`), a static
+/// string; NULL for an invalid handle.
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_execution_provider(model: *const AamModel) -> *const c_char {
+    let mut name: *const c_char = std::ptr::null();
+    let _ = guard(|| {
+        let m = borrow(model, Kind::Model, "model")?;
+        name = match m.inner.placement().provider {
+            ExecutionProvider::Cpu => c"cpu".as_ptr(),
+            ExecutionProvider::Cuda => c"cuda".as_ptr(),
+            ExecutionProvider::TensorRt => c"tensorrt".as_ptr(),
+        };
+        Ok(())
+    });
+    name
+}
+
+/// Why the requested execution provider was not used (after `allow_fallback`), valid
+/// until the model is freed; NULL when the requested provider runs, or for an invalid
+/// handle.
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_fallback_reason(model: *const AamModel) -> *const c_char {
+    let mut reason: *const c_char = std::ptr::null();
+    let _ = guard(|| {
+        let m = borrow(model, Kind::Model, "model")?;
+        if let Some(r) = &m.fallback_reason {
+            reason = r.as_ptr();
+        }
+        Ok(())
+    });
+    reason
 }

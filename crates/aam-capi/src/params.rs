@@ -1,6 +1,11 @@
 //! Load parameters, passed by value (llama.cpp style) and checked against the ABI version.
 
-use crate::status::{AamStatus, Failure};
+use std::ffi::c_char;
+use std::path::PathBuf;
+
+use aam_runtime::{Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
+
+use crate::status::{utf8_arg, AamStatus, Failure};
 use crate::AAM_ABI_VERSION;
 
 /// Backend: the ONNX graph through pure-Rust tract (always built).
@@ -9,9 +14,9 @@ pub const AAM_BACKEND_TRACT: u32 = 0;
 pub const AAM_BACKEND_ORT: u32 = 1;
 /// Execution provider: CPU.
 pub const AAM_PROVIDER_CPU: u32 = 0;
-/// Execution provider: CUDA (ONNX Runtime builds only).
+/// Execution provider: CUDA (`AAM_BACKEND_ORT` with the onnxruntime-gpu library).
 pub const AAM_PROVIDER_CUDA: u32 = 1;
-/// Execution provider: TensorRT (ONNX Runtime builds only).
+/// Execution provider: TensorRT (`AAM_BACKEND_ORT` with onnxruntime-gpu and TensorRT 10).
 pub const AAM_PROVIDER_TENSORRT: u32 = 2;
 
 /// How to load and run a model. Start from `aam_default_params()` and change fields.
@@ -28,6 +33,21 @@ pub struct AamParams {
     pub threads: u32,
     /// Samples per forward pass in `aam_predict_biom`; ≥ 1. Default 16.
     pub batch_size: u32,
+    /// 1: run on the CPU when the provider is not available (see
+    /// `aam_model_fallback_reason()`); 0 (default): fail with `AAM_STATUS_UNAVAILABLE`.
+    pub allow_fallback: u32,
+    /// ONNX Runtime intra-op threads per forward pass; 0 (default): one per core.
+    pub ort_threads: u32,
+    /// ONNX Runtime library path (libonnxruntime.so.1.31.1); NULL (default): the
+    /// `ORT_DYLIB_PATH` environment variable. Only read during the load call.
+    pub ort_library: *const c_char,
+    /// TensorRT engine cache directory; NULL (default): no cache. Only read during the
+    /// load call.
+    pub tensorrt_engine_cache: *const c_char,
+    /// 1: TensorRT builds FP16 engines; 0 (default): FP32.
+    pub tensorrt_fp16: u32,
+    /// Largest batch of the TensorRT optimization profile; default 64.
+    pub tensorrt_max_batch: u32,
 }
 
 /// The default parameters: tract on CPU, 1 thread, batch size 16.
@@ -39,6 +59,23 @@ pub extern "C" fn aam_default_params() -> AamParams {
         provider: AAM_PROVIDER_CPU,
         threads: 1,
         batch_size: 16,
+        allow_fallback: 0,
+        ort_threads: 0,
+        ort_library: std::ptr::null(),
+        tensorrt_engine_cache: std::ptr::null(),
+        tensorrt_fp16: 0,
+        tensorrt_max_batch: 64,
+    }
+}
+
+/// Whether this library was built with `backend` (`AAM_BACKEND_TRACT` always;
+/// `AAM_BACKEND_ORT` in builds with the `ort` feature): 1 or 0.
+#[no_mangle]
+pub extern "C" fn aam_has_backend(backend: u32) -> u32 {
+    match backend {
+        AAM_BACKEND_TRACT => 1,
+        AAM_BACKEND_ORT => u32::from(cfg!(feature = "ort")),
+        _ => 0,
     }
 }
 
@@ -54,10 +91,11 @@ impl AamParams {
         }
         match self.backend {
             AAM_BACKEND_TRACT => {}
+            AAM_BACKEND_ORT if aam_has_backend(AAM_BACKEND_ORT) == 1 => {}
             AAM_BACKEND_ORT => {
                 return Err(Failure::new(
                     AamStatus::Unsupported,
-                    "this library was built without ONNX Runtime; use AAM_BACKEND_TRACT",
+                    "this library was built without ONNX Runtime (cargo feature `ort`); use AAM_BACKEND_TRACT",
                 ))
             }
             b => {
@@ -66,19 +104,63 @@ impl AamParams {
                 ))
             }
         }
-        match self.provider {
-            AAM_PROVIDER_CPU => {}
-            AAM_PROVIDER_CUDA | AAM_PROVIDER_TENSORRT => {
-                return Err(Failure::new(
-                    AamStatus::Unsupported,
-                    "GPU execution providers need AAM_BACKEND_ORT, which this library was built without; use AAM_PROVIDER_CPU",
-                ))
-            }
-            p => return invalid(format!("params.provider {p} is not 0 (CPU), 1 (CUDA) or 2 (TensorRT)")),
+        if self.provider > AAM_PROVIDER_TENSORRT {
+            return invalid(format!(
+                "params.provider {} is not 0 (CPU), 1 (CUDA) or 2 (TensorRT)",
+                self.provider
+            ));
+        }
+        if self.allow_fallback > 1 || self.tensorrt_fp16 > 1 {
+            return invalid("params.allow_fallback and params.tensorrt_fp16 must be 0 or 1".into());
+        }
+        if self.tensorrt_max_batch == 0 {
+            return invalid("params.tensorrt_max_batch must be at least 1".into());
         }
         if self.threads == 0 || self.batch_size == 0 {
             return invalid("params.threads and params.batch_size must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The runtime's load options (path arguments read now, while the caller's strings
+    /// are valid).
+    pub(crate) fn load_options(&self) -> Result<LoadOptions, Failure> {
+        let path = |p: *const c_char, name: &str| -> Result<Option<PathBuf>, Failure> {
+            if p.is_null() {
+                Ok(None)
+            } else {
+                Ok(Some(PathBuf::from(utf8_arg(p, name)?)))
+            }
+        };
+        Ok(LoadOptions {
+            backend: if self.backend == AAM_BACKEND_ORT {
+                Backend::Ort
+            } else {
+                Backend::Tract
+            },
+            provider: match self.provider {
+                AAM_PROVIDER_CUDA => ExecutionProvider::Cuda,
+                AAM_PROVIDER_TENSORRT => ExecutionProvider::TensorRt,
+                _ => ExecutionProvider::Cpu,
+            },
+            allow_fallback: self.allow_fallback == 1,
+            threads: (self.ort_threads > 0).then_some(self.ort_threads as usize),
+            ort_library: path(self.ort_library, "params.ort_library")?,
+            tensorrt: TensorRtOptions {
+                engine_cache: path(self.tensorrt_engine_cache, "params.tensorrt_engine_cache")?,
+                fp16: self.tensorrt_fp16 == 1,
+                max_batch: self.tensorrt_max_batch as usize,
+                opt_batch: 16.min(self.tensorrt_max_batch as usize),
+            },
+        })
+    }
+
+    /// A copy without the borrowed strings, safe to keep after the load call.
+    pub(crate) fn detached(&self) -> AamParams {
+        AamParams {
+            ort_library: std::ptr::null(),
+            tensorrt_engine_cache: std::ptr::null(),
+            ..*self
+        }
     }
 }

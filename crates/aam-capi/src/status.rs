@@ -28,6 +28,9 @@ pub enum AamStatus {
     Unsupported = 8,
     /// An internal error (a caught panic); please report it.
     Internal = 9,
+    /// The backend or execution provider cannot run here: the ONNX Runtime library is
+    /// missing or too old, no CUDA driver or device, no TensorRT.
+    Unavailable = 10,
 }
 
 /// A failed call: its status and message.
@@ -55,6 +58,10 @@ impl From<aam_runtime::RuntimeError> for Failure {
             E::Data(_) => AamStatus::Data,
             E::Input(_) => AamStatus::InvalidArgument,
             E::Run(_) => AamStatus::Inference,
+            E::OrtLibrary { .. } | E::OrtVersion { .. } | E::ProviderUnavailable { .. } => {
+                AamStatus::Unavailable
+            }
+            E::Unsupported(_) => AamStatus::Unsupported,
         };
         Failure::new(status, e.to_string())
     }
@@ -134,6 +141,7 @@ pub extern "C" fn aam_status_name(status: i32) -> *const c_char {
         7 => "AAM_STATUS_INFERENCE\0",
         8 => "AAM_STATUS_UNSUPPORTED\0",
         9 => "AAM_STATUS_INTERNAL\0",
+        10 => "AAM_STATUS_UNAVAILABLE\0",
         _ => "unknown\0",
     };
     name.as_ptr().cast()

@@ -4,7 +4,9 @@ import ctypes
 import ctypes.util
 import os
 
-ABI_VERSION = 1
+ABI_VERSION = 2
+BACKENDS = {"tract": 0, "ort": 1}
+PROVIDERS = {"cpu": 0, "cuda": 1, "tensorrt": 2}
 DTYPE_U8 = 0
 DTYPE_I64 = 1
 
@@ -16,6 +18,12 @@ class Params(ctypes.Structure):
         ("provider", ctypes.c_uint32),
         ("threads", ctypes.c_uint32),
         ("batch_size", ctypes.c_uint32),
+        ("allow_fallback", ctypes.c_uint32),
+        ("ort_threads", ctypes.c_uint32),
+        ("ort_library", ctypes.c_char_p),
+        ("tensorrt_engine_cache", ctypes.c_char_p),
+        ("tensorrt_fp16", ctypes.c_uint32),
+        ("tensorrt_max_batch", ctypes.c_uint32),
     ]
 
 
@@ -57,6 +65,9 @@ def _load():
         "aam_model_load": ([ctypes.c_char_p, ctypes.POINTER(Params), pp], ctypes.c_int),
         "aam_model_load_from_memory": ([ctypes.c_char_p, sz, ctypes.POINTER(Params), pp], ctypes.c_int),
         "aam_model_free": ([p], None),
+        "aam_has_backend": ([ctypes.c_uint32], ctypes.c_uint32),
+        "aam_model_execution_provider": ([p], ctypes.c_char_p),
+        "aam_model_fallback_reason": ([p], ctypes.c_char_p),
         "aam_model_info": ([p, ctypes.POINTER(ModelInfo)], ctypes.c_int),
         "aam_model_class_label": ([p, sz, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
         "aam_predict_tokens": ([p, p, ctypes.c_uint32, sz, sz, sz, pp], ctypes.c_int),
@@ -96,3 +107,8 @@ def version():
 def abi_version():
     """The library's ABI version."""
     return lib.aam_abi_version()
+
+
+def has_backend(name):
+    """Whether the library was built with backend ``name`` (``"tract"`` or ``"ort"``)."""
+    return bool(lib.aam_has_backend(BACKENDS[name]))

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from ._library import DTYPE_I64, DTYPE_U8, ModelInfo, check, lib
+from ._library import BACKENDS, DTYPE_I64, DTYPE_U8, PROVIDERS, ModelInfo, check, lib
 
 
 class Predictions:
@@ -56,12 +56,26 @@ class Predictions:
 
 
 class Model:
-    """An exported aam model (``model.onnx`` or its directory), run by the aam library."""
+    """An exported aam model (``model.onnx`` or its directory), run by the aam library.
 
-    def __init__(self, path, threads=1, batch_size=16):
+    ``backend``: ``"tract"`` (pure Rust, CPU) or ``"ort"`` (ONNX Runtime; the library from
+    ``ort_library`` or ``ORT_DYLIB_PATH``). ``provider``: ``"cpu"``, ``"cuda"`` or
+    ``"tensorrt"``; an unavailable provider raises ``AamError`` (``AAM_STATUS_UNAVAILABLE``)
+    unless ``allow_fallback``, which runs on the CPU and sets ``fallback_reason``.
+    """
+
+    def __init__(self, path, threads=1, batch_size=16, backend="tract", provider="cpu",
+                 allow_fallback=False, ort_library=None):
+        if backend not in BACKENDS or provider not in PROVIDERS:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}, provider one of {list(PROVIDERS)}")
         params = lib.aam_default_params()
         params.threads = threads
         params.batch_size = batch_size
+        params.backend = BACKENDS[backend]
+        params.provider = PROVIDERS[provider]
+        params.allow_fallback = int(bool(allow_fallback))
+        if ort_library is not None:
+            params.ort_library = os.fsencode(ort_library)
         self._handle = ctypes.c_void_p()
         check(lib.aam_model_load(os.fsencode(path), ctypes.byref(params), ctypes.byref(self._handle)))
         info = ModelInfo()
@@ -73,6 +87,9 @@ class Model:
             check(lib.aam_model_class_label(self._handle, k, ctypes.byref(s)))
             labels.append(s.value.decode())
         self.class_labels = labels
+        self.execution_provider = lib.aam_model_execution_provider(self._handle).decode()
+        reason = lib.aam_model_fallback_reason(self._handle)
+        self.fallback_reason = reason.decode() if reason is not None else None
 
     def predict_tokens(self, tokens):
         """Predicts tokens ``[batch, n_asv, token_width]`` (uint8 or int64 numpy array)."""

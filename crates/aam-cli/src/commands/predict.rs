@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use aam_runtime::{predict_with, Model, PredictOptions, Predictions};
+use aam_runtime::{
+    predict_with, Backend as RuntimeBackend, ExecutionProvider, LoadOptions, Model, PredictOptions,
+    Predictions, TensorRtOptions,
+};
 use aam_train::checkpoint::write_atomic;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -23,6 +26,9 @@ static SHIPPED_SAFETENSORS: &[u8] =
 pub enum Backend {
     /// The ONNX graph (`model.onnx`) through pure-Rust tract-onnx.
     Tract,
+    /// The ONNX graph through ONNX Runtime (builds with `--features ort`; library from
+    /// --ort-lib or ORT_DYLIB_PATH).
+    Ort,
     /// The weights (`model.safetensors`) loaded back into the Burn model.
     Burn,
 }
@@ -53,9 +59,89 @@ pub struct PredictArgs {
     /// Worker threads (each runs whole batches).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Engine: tract (ONNX) or burn (safetensors).
+    /// Engine: tract (ONNX), ort (ONNX Runtime) or burn (safetensors).
     #[arg(long, value_enum, default_value = "tract")]
     pub backend: Backend,
+    #[command(flatten)]
+    pub placement: PlacementArgs,
+}
+
+/// Where the ONNX graph runs (`--backend ort`).
+#[derive(Args, Debug, Clone)]
+pub struct PlacementArgs {
+    /// Execution provider: cpu, cuda or tensorrt (cuda and tensorrt need --backend ort and
+    /// the onnxruntime-gpu library).
+    #[arg(long, default_value = "cpu")]
+    pub provider: ExecutionProvider,
+    /// Run on the CPU, with a warning, when the provider is not available.
+    #[arg(long)]
+    pub allow_fallback: bool,
+    /// ONNX Runtime library (libonnxruntime.so.1.31.1 from the onnxruntime or
+    /// onnxruntime-gpu wheel); default: $ORT_DYLIB_PATH.
+    #[arg(long, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads per forward pass (default: one per core).
+    #[arg(long)]
+    pub ort_threads: Option<usize>,
+    /// TensorRT: directory caching built engines between runs.
+    #[arg(long, value_name = "DIR")]
+    pub trt_engine_cache: Option<PathBuf>,
+    /// TensorRT: build FP16 engines.
+    #[arg(long)]
+    pub trt_fp16: bool,
+    /// TensorRT: largest batch of the optimization profile.
+    #[arg(long, default_value_t = 64)]
+    pub trt_max_batch: usize,
+}
+
+impl PlacementArgs {
+    /// The runtime's load options for `backend`.
+    pub fn load_options(&self, backend: RuntimeBackend) -> Result<LoadOptions> {
+        if self.ort_threads == Some(0) || self.trt_max_batch == 0 {
+            bail!("--ort-threads and --trt-max-batch must be at least 1");
+        }
+        Ok(LoadOptions {
+            backend,
+            provider: self.provider,
+            allow_fallback: self.allow_fallback,
+            threads: self.ort_threads,
+            ort_library: self.ort_lib.clone(),
+            tensorrt: TensorRtOptions {
+                engine_cache: self.trt_engine_cache.clone(),
+                fp16: self.trt_fp16,
+                max_batch: self.trt_max_batch,
+                opt_batch: 16.min(self.trt_max_batch),
+            },
+        })
+    }
+}
+
+/// Loads an exported ONNX model (`None`: the shipped one) and reports where it runs.
+pub fn load_onnx(
+    model: Option<&Path>,
+    path: &Path,
+    backend: RuntimeBackend,
+    placement: &PlacementArgs,
+) -> Result<Model> {
+    let options = placement.load_options(backend)?;
+    let model = match model {
+        Some(_) => Model::load_with(path, &options)?,
+        None => Model::from_bytes_with(SHIPPED_ONNX, path, &options)?,
+    };
+    let p = model.placement();
+    if let Some(reason) = &p.fallback_reason {
+        eprintln!(
+            "warning: execution provider `{}` is not available, running on the CPU: {reason}",
+            placement.provider
+        );
+    }
+    eprintln!(
+        "model {} ({} backend, execution provider {})",
+        path.display(),
+        p.backend,
+        p.provider
+    );
+    Ok(model)
 }
 
 /// The file of `model` for `backend`: a directory resolves to its model.onnx or
@@ -75,7 +161,7 @@ fn model_file(model: &Path, backend: Backend) -> PathBuf {
 /// The file of an export directory that `backend` reads.
 fn file_name(backend: Backend) -> &'static str {
     match backend {
-        Backend::Tract => "model.onnx",
+        Backend::Tract | Backend::Ort => "model.onnx",
         Backend::Burn => "model.safetensors",
     }
 }
@@ -116,14 +202,22 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     };
     let origin = args.table.display().to_string();
     let preds: Predictions = match args.backend {
-        Backend::Tract => {
-            let model = match &args.model {
-                Some(_) => Model::load(&path)?,
-                None => Model::from_bytes(SHIPPED_ONNX, &path)?,
+        Backend::Tract | Backend::Ort => {
+            let backend = match args.backend {
+                Backend::Ort => RuntimeBackend::Ort,
+                _ => RuntimeBackend::Tract,
             };
+            let model = load_onnx(args.model.as_deref(), &path, backend, &args.placement)?;
             model.predict_table(table, &origin, options)?
         }
         Backend::Burn => {
+            if args.placement.provider != ExecutionProvider::Cpu {
+                bail!(
+                    "--backend burn runs on the CPU here; use --backend ort for --provider {}",
+                    args.placement.provider
+                );
+            }
+            eprintln!("model {} (burn backend)", path.display());
             let (config, model) = match &args.model {
                 Some(_) => burn_runner::load(&path)?,
                 None => burn_runner::from_bytes(SHIPPED_SAFETENSORS, &path)?,
@@ -136,7 +230,6 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             predict_with(&config, table, &origin, options, &|t| model.run(t))?
         }
     };
-    eprintln!("model {} ({:?} backend)", path.display(), args.backend);
     for w in &preds.warnings {
         eprintln!("warning: {w}");
     }
