@@ -214,6 +214,12 @@ const char *aam_version(void);
 uint32_t aam_abi_version(void);
 
 /*
+ The number of live handles (models and predictions not yet freed): 0 once a program has
+ freed everything it created. A leak check for integrators' tests.
+ */
+size_t aam_live_handles(void);
+
+/*
  Loads `path` (a `model.onnx` written by `aam export`, or its directory) with `params`
  (NULL: defaults) into `*out`. On failure `*out` is set to NULL.
  */

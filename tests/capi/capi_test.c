@@ -276,8 +276,10 @@ int main(int argc, char **argv) {
     free(reference);
     free(tokens_i64);
     free(tokens_u8);
+    CHECK(aam_live_handles() == 1, "only the model is live (%zu handles)", aam_live_handles());
     aam_model_free(model);
     CHECK(aam_model_info(model, &info) == AAM_STATUS_INVALID_HANDLE, "freed model");
+    CHECK(aam_live_handles() == 0, "every handle freed (%zu live)", aam_live_handles());
     printf("capi: %d passed, %d failed\n", checks - failures, failures);
     return failures ? 1 : 0;
 }

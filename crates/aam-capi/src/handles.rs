@@ -73,3 +73,10 @@ pub(crate) fn release<T>(ptr: *mut T, kind: Kind) {
         drop(unsafe { Box::from_raw(ptr) });
     }
 }
+
+/// The number of live handles (models and predictions not yet freed): 0 once a program has
+/// freed everything it created. A leak check for integrators' tests.
+#[no_mangle]
+pub extern "C" fn aam_live_handles() -> usize {
+    live().as_ref().map_or(0, HashMap::len)
+}
