@@ -159,6 +159,22 @@ typedef struct AamParams {
    Largest batch of the TensorRT optimization profile; default 64.
    */
   uint32_t tensorrt_max_batch;
+  /*
+   1: run the split graphs (`asv_encoder.onnx` + `sample_model.onnx` beside
+   `model.onnx`, so `aam_model_load` only) encoding each unique ASV once, with the
+   embeddings cached across calls; 0 (default): `model.onnx`.
+   */
+  uint32_t asv_cache;
+  /*
+   ASV embeddings kept across calls with `asv_cache` (LRU); 0: only within a call.
+   Default 100000.
+   */
+  uint32_t asv_cache_capacity;
+  /*
+   Most ASVs per ASV-encoder run with `asv_cache` (bounds attention memory); default
+   256.
+   */
+  uint32_t asv_chunk_rows;
 } AamParams;
 
 /*
@@ -198,6 +214,32 @@ typedef struct AamModelInfo {
    */
   uint8_t is_classifier;
 } AamModelInfo;
+
+/*
+ Counts of the ASV-embedding cache of a model loaded with `asv_cache = 1`.
+ */
+typedef struct AamAsvCacheStats {
+  /*
+   ASV slots (non-empty) given to the sample model.
+   */
+  uint64_t asv_slots;
+  /*
+   Unique ASVs of a call found in the cache (not encoded).
+   */
+  uint64_t hits;
+  /*
+   Unique ASVs of a call encoded.
+   */
+  uint64_t misses;
+  /*
+   Entries in the cache now.
+   */
+  size_t entries;
+  /*
+   Capacity of the cache (0: within a call only).
+   */
+  size_t capacity;
+} AamAsvCacheStats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -264,6 +306,13 @@ const char *aam_model_execution_provider(const struct AamModel *model);
  handle.
  */
 const char *aam_model_fallback_reason(const struct AamModel *model);
+
+/*
+ Writes the ASV-embedding cache counts of `model` into `*out`;
+ `AAM_STATUS_INVALID_ARGUMENT` when the model was loaded without `asv_cache`.
+ */
+enum AamStatus aam_model_asv_cache_stats(const struct AamModel *model,
+                                         struct AamAsvCacheStats *out);
 
 /*
  The default parameters: tract on CPU, 1 thread, batch size 16.

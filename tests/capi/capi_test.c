@@ -140,6 +140,35 @@ static void backends(const char *dir) {
     aam_model_free(m);
 }
 
+/* The ASV-embedding path (split graphs): equal to model.onnx within 1e-5, counts reported. */
+static void asv_cache(const char *dir) {
+    AamModel *m = NULL;
+    AamParams p = aam_default_params();
+    AamAsvCacheStats st;
+    CHECK(aam_model_asv_cache_stats(model, &st) == AAM_STATUS_INVALID_ARGUMENT, "no cache without asv_cache");
+    p.asv_cache = 1;
+    p.asv_chunk_rows = 3;
+    CHECK(aam_model_load_from_memory((const uint8_t *)"x", 1, &p, &m) == AAM_STATUS_UNSUPPORTED, "asv_cache needs files");
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_OK, "load with asv_cache");
+    if (!m) return;
+    AamModel *keep = model;
+    size_t len = 0;
+    model = m;
+    float *got = predict_copy(tokens_i64, AAM_DTYPE_I64, &len);
+    float *again = predict_copy(tokens_u8, AAM_DTYPE_U8, &len);
+    model = keep;
+    CHECK(got && len == reference_len && max_abs_diff(got, reference, len) <= 1e-5f, "asv cache == model.onnx within 1e-5");
+    CHECK(again && memcmp(got, again, len * sizeof *got) == 0, "second call from the cache is identical");
+    CHECK(aam_model_asv_cache_stats(m, &st) == AAM_STATUS_OK, "stats");
+    /* 2 non-empty samples x 5 slots, 10 distinct sequences: encoded once, then all hits. */
+    CHECK(st.asv_slots == 20 && st.misses == 10 && st.hits == 10 && st.entries == 10 && st.capacity == 100000,
+          "stats %llu slots %llu misses %llu hits %zu entries", (unsigned long long)st.asv_slots,
+          (unsigned long long)st.misses, (unsigned long long)st.hits, st.entries);
+    free(got);
+    free(again);
+    aam_model_free(m);
+}
+
 static void misuse(const char *table) {
     AamModel *m = (AamModel *)0x1;
     AamPredictions *p = (AamPredictions *)0x1;
@@ -247,6 +276,7 @@ int main(int argc, char **argv) {
 
     misuse(argv[2]);
     backends(argv[1]);
+    asv_cache(argv[1]);
 
     /* BIOM path. */
     AamPredictions *p = NULL;

@@ -87,3 +87,17 @@ def test_onnx_runtime_backend_equals_tract(model):
     assert e.value.status == "AAM_STATUS_UNAVAILABLE" and "onnxruntime-gpu" in str(e.value)
     with aam.Model(MODEL, backend="ort", provider="cuda", allow_fallback=True) as fb:
         assert fb.execution_provider == "cpu" and "CUDA" in fb.fallback_reason
+
+
+def test_asv_cache_equals_the_single_graph(model):
+    with aam.Model(MODEL, asv_cache=True, asv_cache_capacity=1000) as cached:
+        a = model.predict_biom(TABLE)
+        b = cached.predict_biom(TABLE)
+        np.testing.assert_allclose(b.probabilities, a.probabilities, atol=1e-5)
+        np.testing.assert_allclose(b.embeddings, a.embeddings, atol=1e-5)
+        stats = cached.asv_cache_stats()
+        assert stats["misses"] == 482 and stats["entries"] == 482 and stats["hits"] == 0
+        cached.predict_biom(TABLE)
+        assert cached.asv_cache_stats()["hits"] == 482
+    with pytest.raises(aam.AamError):
+        model.asv_cache_stats()

@@ -210,3 +210,48 @@ pub unsafe extern "C" fn aam_model_fallback_reason(model: *const AamModel) -> *c
     });
     reason
 }
+
+/// Counts of the ASV-embedding cache of a model loaded with `asv_cache = 1`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AamAsvCacheStats {
+    /// ASV slots (non-empty) given to the sample model.
+    pub asv_slots: u64,
+    /// Unique ASVs of a call found in the cache (not encoded).
+    pub hits: u64,
+    /// Unique ASVs of a call encoded.
+    pub misses: u64,
+    /// Entries in the cache now.
+    pub entries: usize,
+    /// Capacity of the cache (0: within a call only).
+    pub capacity: usize,
+}
+
+/// Writes the ASV-embedding cache counts of `model` into `*out`;
+/// `AAM_STATUS_INVALID_ARGUMENT` when the model was loaded without `asv_cache`.
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_asv_cache_stats(
+    model: *const AamModel,
+    out: *mut AamAsvCacheStats,
+) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        let m = borrow(model, Kind::Model, "model")?;
+        let s = m.inner.asv_cache_stats().ok_or_else(|| {
+            Failure::new(
+                AamStatus::InvalidArgument,
+                "the model was loaded without params.asv_cache",
+            )
+        })?;
+        unsafe {
+            *out = AamAsvCacheStats {
+                asv_slots: s.asv_slots,
+                hits: s.hits,
+                misses: s.misses,
+                entries: s.entries,
+                capacity: s.capacity,
+            }
+        };
+        Ok(())
+    })
+}

@@ -3,7 +3,7 @@
 use std::ffi::c_char;
 use std::path::PathBuf;
 
-use aam_runtime::{Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
+use aam_runtime::{AsvCacheOptions, Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
 
 use crate::status::{utf8_arg, AamStatus, Failure};
 use crate::AAM_ABI_VERSION;
@@ -48,6 +48,16 @@ pub struct AamParams {
     pub tensorrt_fp16: u32,
     /// Largest batch of the TensorRT optimization profile; default 64.
     pub tensorrt_max_batch: u32,
+    /// 1: run the split graphs (`asv_encoder.onnx` + `sample_model.onnx` beside
+    /// `model.onnx`, so `aam_model_load` only) encoding each unique ASV once, with the
+    /// embeddings cached across calls; 0 (default): `model.onnx`.
+    pub asv_cache: u32,
+    /// ASV embeddings kept across calls with `asv_cache` (LRU); 0: only within a call.
+    /// Default 100000.
+    pub asv_cache_capacity: u32,
+    /// Most ASVs per ASV-encoder run with `asv_cache` (bounds attention memory); default
+    /// 256.
+    pub asv_chunk_rows: u32,
 }
 
 /// The default parameters: tract on CPU, 1 thread, batch size 16.
@@ -65,6 +75,9 @@ pub extern "C" fn aam_default_params() -> AamParams {
         tensorrt_engine_cache: std::ptr::null(),
         tensorrt_fp16: 0,
         tensorrt_max_batch: 64,
+        asv_cache: 0,
+        asv_cache_capacity: 100_000,
+        asv_chunk_rows: 256,
     }
 }
 
@@ -110,11 +123,16 @@ impl AamParams {
                 self.provider
             ));
         }
-        if self.allow_fallback > 1 || self.tensorrt_fp16 > 1 {
-            return invalid("params.allow_fallback and params.tensorrt_fp16 must be 0 or 1".into());
+        if self.allow_fallback > 1 || self.tensorrt_fp16 > 1 || self.asv_cache > 1 {
+            return invalid(
+                "params.allow_fallback, params.tensorrt_fp16 and params.asv_cache must be 0 or 1"
+                    .into(),
+            );
         }
-        if self.tensorrt_max_batch == 0 {
-            return invalid("params.tensorrt_max_batch must be at least 1".into());
+        if self.tensorrt_max_batch == 0 || self.asv_chunk_rows == 0 {
+            return invalid(
+                "params.tensorrt_max_batch and params.asv_chunk_rows must be at least 1".into(),
+            );
         }
         if self.threads == 0 || self.batch_size == 0 {
             return invalid("params.threads and params.batch_size must be at least 1".into());
@@ -152,6 +170,10 @@ impl AamParams {
                 max_batch: self.tensorrt_max_batch as usize,
                 opt_batch: 16.min(self.tensorrt_max_batch as usize),
             },
+            asv_cache: (self.asv_cache == 1).then_some(AsvCacheOptions {
+                capacity: self.asv_cache_capacity as usize,
+                chunk_rows: self.asv_chunk_rows as usize,
+            }),
         })
     }
 

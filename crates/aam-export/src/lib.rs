@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod onnx;
+pub use onnx::graph::GraphPart;
 
 use std::collections::HashMap;
 
@@ -63,11 +64,25 @@ fn ir_version(opset: i64) -> i64 {
     }
 }
 
-/// Serialises the model of `config` with weights `w` as an ONNX `ModelProto`.
+/// Serialises the model of `config` with weights `w` as one ONNX `ModelProto`
+/// (`model.onnx`, [`GraphPart::Full`]).
 ///
 /// Errors: `opset` outside [`MIN_OPSET`]..=[`MAX_OPSET`]; a weight missing or of
 /// another shape than the configuration implies.
 pub fn onnx_bytes(config: &CheckpointConfig, w: &WeightMap, opset: i64) -> Result<Vec<u8>> {
+    onnx_part_bytes(config, w, opset, GraphPart::Full)
+}
+
+/// Serialises graph `part` of the model (see [`GraphPart`]) as an ONNX `ModelProto` with
+/// the same metadata as `model.onnx`.
+///
+/// Errors: as [`onnx_bytes`].
+pub fn onnx_part_bytes(
+    config: &CheckpointConfig,
+    w: &WeightMap,
+    opset: i64,
+    part: GraphPart,
+) -> Result<Vec<u8>> {
     if !(MIN_OPSET..=MAX_OPSET).contains(&opset) {
         bail!("opset {opset} is not supported: use {MIN_OPSET}..={MAX_OPSET} (LayerNormalization needs 17)");
     }
@@ -75,7 +90,7 @@ pub fn onnx_bytes(config: &CheckpointConfig, w: &WeightMap, opset: i64) -> Resul
         .model
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid model configuration: {e}"))?;
-    let graph = onnx::graph::model_graph(&config.model, config.kind, w)?;
+    let graph = onnx::graph::model_graph(&config.model, config.kind, w, part)?;
     let mut model = ModelProto::new();
     model.ir_version = ir_version(opset);
     let mut op = OperatorSetIdProto::new();
@@ -83,9 +98,21 @@ pub fn onnx_bytes(config: &CheckpointConfig, w: &WeightMap, opset: i64) -> Resul
     model.opset_import = vec![op];
     model.producer_name = "aam".into();
     model.producer_version = env!("CARGO_PKG_VERSION").into();
-    model.doc_string = "Attention All Microbes: hierarchical transformer for 16S ASV tables. \
-                        Input tokens int64 [batch, n_asv, max_bp + 1] (0 pad, 1-4 ACGT)."
-        .into();
+    model.doc_string = match part {
+        GraphPart::Full => {
+            "Attention All Microbes: hierarchical transformer for 16S ASV tables. \
+                            Input tokens int64 [batch, n_asv, max_bp + 1] (0 pad, 1-4 ACGT)."
+        }
+        GraphPart::AsvEncoder => {
+            "Attention All Microbes, ASV encoder: asv_tokens int64 \
+                                  [n, max_bp + 1] (0 pad, 1-4 ACGT) to asv_embeddings [n, D]."
+        }
+        GraphPart::SampleModel => {
+            "Attention All Microbes, sample model: asv_embeddings \
+                                   [batch, n_asv, D] and asv_mask [batch, n_asv] to the outputs."
+        }
+    }
+    .into();
     model.graph = Some(graph).into();
     let mut meta: Vec<_> = model_metadata(config)?.into_iter().collect();
     meta.sort();

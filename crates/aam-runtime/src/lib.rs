@@ -8,15 +8,18 @@
 //! target's original units; [`Model::run`] runs raw token batches.
 #![warn(missing_docs)]
 
+pub mod asv_cache;
 mod engine;
 pub mod error;
 pub mod model;
 pub mod options;
 pub mod predict;
 pub mod prepare;
+mod split;
 pub mod tsv;
 
 pub use aam_config::{CheckpointConfig, ModelKind};
+pub use asv_cache::{AsvCacheOptions, AsvCacheStats};
 pub use engine::Placement;
 #[cfg(feature = "ort")]
 pub use engine::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VERSION};
@@ -25,3 +28,4 @@ pub use model::{Model, RawOutputs, ONNX_FILE};
 pub use options::{Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
 pub use predict::{predict_with, PredictOptions, Predictions, Runner, SamplePrediction};
 pub use prepare::{prepare_table, PreparedTable};
+pub use split::{ASV_ENCODER_FILE, SAMPLE_MODEL_FILE};

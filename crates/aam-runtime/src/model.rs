@@ -6,9 +6,11 @@ use ndarray::{Array2, Array3, ArrayView3, Ix2};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::asv_cache::AsvCacheStats;
 use crate::engine::{Engine, NamedOutputs, Placement};
 use crate::error::{Result, RuntimeError};
 use crate::options::LoadOptions;
+use crate::split::{CallEmbeddings, Part, SplitGraphs, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE};
 use tract_onnx::prelude::Framework;
 
 /// File name of the ONNX graph inside an export directory.
@@ -32,9 +34,8 @@ pub struct RawOutputs {
 /// configuration it was trained with. Immutable after loading and usable from many
 /// threads at once (`Send + Sync`).
 pub struct Model {
-    engine: Engine,
+    graphs: Graphs,
     placement: Placement,
-    outputs: Vec<String>,
     config: CheckpointConfig,
     metadata: HashMap<String, String>,
     path: PathBuf,
@@ -45,9 +46,40 @@ impl std::fmt::Debug for Model {
         f.debug_struct("Model")
             .field("path", &self.path)
             .field("placement", &self.placement)
-            .field("outputs", &self.outputs)
+            .field("asv_cache", &self.asv_cache_stats())
             .finish()
     }
+}
+
+/// The graph(s) a model runs.
+enum Graphs {
+    /// `model.onnx`, with its output names.
+    Single(Engine, Vec<String>),
+    /// `asv_encoder.onnx` + `sample_model.onnx` with the ASV-embedding cache.
+    Split(SplitGraphs),
+}
+
+/// Parses ONNX `bytes` read from `path`.
+pub(crate) fn parse_onnx(bytes: &[u8], path: &Path) -> Result<tract_onnx::pb::ModelProto> {
+    tract_onnx::onnx()
+        .proto_model_for_read(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| load_err(path, format!("not a readable ONNX model ({e})")))
+}
+
+/// The graph's output names, in order.
+pub(crate) fn output_names(proto: &tract_onnx::pb::ModelProto) -> Vec<String> {
+    proto
+        .graph
+        .as_ref()
+        .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+    if !path.is_file() {
+        return Err(load_err(path, format!("no such file; {what}")));
+    }
+    std::fs::read(path).map_err(|e| load_err(path, format!("cannot read the model ({e})")))
 }
 
 fn load_err(path: &Path, message: impl Into<String>) -> RuntimeError {
@@ -79,15 +111,18 @@ impl Model {
         if path.is_dir() {
             path = path.join(ONNX_FILE);
         }
-        if !path.is_file() {
-            return Err(load_err(
-                &path,
-                "no such model file; pass a model.onnx written by `aam export` or its directory",
-            ));
+        let bytes = read_file(
+            &path,
+            "pass a model.onnx written by `aam export` or its directory",
+        )?;
+        if options.asv_cache.is_none() {
+            return Self::from_bytes_with(&bytes, &path, options);
         }
-        let bytes = std::fs::read(&path)
-            .map_err(|e| load_err(&path, format!("cannot read the model ({e})")))?;
-        Self::from_bytes_with(&bytes, &path, options)
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let fix = "`aam export` writes it beside model.onnx; re-export the model, or load it without the ASV cache";
+        let asv = read_file(&dir.join(ASV_ENCODER_FILE), fix)?;
+        let sample = read_file(&dir.join(SAMPLE_MODEL_FILE), fix)?;
+        Self::from_split_bytes(&bytes, &asv, &sample, &path, options)
     }
 
     /// Loads a model from the bytes of a `model.onnx` on tract; `origin` names it in
@@ -102,11 +137,78 @@ impl Model {
     ///
     /// Errors: as [`Model::load_with`].
     pub fn from_bytes_with(bytes: &[u8], origin: &Path, options: &LoadOptions) -> Result<Model> {
-        let path = origin.to_path_buf();
-        let onnx = tract_onnx::onnx();
-        let proto = onnx
-            .proto_model_for_read(&mut std::io::Cursor::new(bytes))
-            .map_err(|e| load_err(&path, format!("not a readable ONNX model ({e})")))?;
+        if options.asv_cache.is_some() {
+            return Err(RuntimeError::Unsupported(
+                "the ASV-embedding cache needs asv_encoder.onnx and sample_model.onnx too: use Model::from_split_bytes or load the export directory".into(),
+            ));
+        }
+        let (proto, config, metadata) = Self::read_header(bytes, origin)?;
+        let (engine, placement) = Engine::prepare(bytes, &proto, origin, &config.model, options)?;
+        Ok(Model {
+            graphs: Graphs::Single(engine, output_names(&proto)),
+            placement,
+            config,
+            metadata,
+            path: origin.to_path_buf(),
+        })
+    }
+
+    /// Loads a model for the ASV-embedding path from the bytes of its `model.onnx` (read
+    /// for its metadata only), `asv_encoder.onnx` and `sample_model.onnx`, as `options`
+    /// ask (`options.asv_cache`, default settings when `None`).
+    ///
+    /// Errors: as [`Model::load_with`]; the split graphs belong to another model.
+    pub fn from_split_bytes(
+        model_onnx: &[u8],
+        asv_encoder_onnx: &[u8],
+        sample_model_onnx: &[u8],
+        origin: &Path,
+        options: &LoadOptions,
+    ) -> Result<Model> {
+        let (_, config, metadata) = Self::read_header(model_onnx, origin)?;
+        let config_json = &metadata["aam_config"];
+        let dir = origin.parent().unwrap_or(Path::new(""));
+        let (asv, placement) = Part::prepare(
+            asv_encoder_onnx,
+            &dir.join(ASV_ENCODER_FILE),
+            &["asv_tokens"],
+            config_json,
+            &config.model,
+            options,
+        )?;
+        let (sample, _) = Part::prepare(
+            sample_model_onnx,
+            &dir.join(SAMPLE_MODEL_FILE),
+            &["asv_embeddings", "asv_mask"],
+            config_json,
+            &config.model,
+            options,
+        )?;
+        let split = SplitGraphs::new(
+            asv,
+            sample,
+            &config.model,
+            options.asv_cache.unwrap_or_default(),
+        );
+        Ok(Model {
+            graphs: Graphs::Split(split),
+            placement,
+            config,
+            metadata,
+            path: origin.to_path_buf(),
+        })
+    }
+
+    /// Parses `model.onnx` bytes and reads aam's metadata.
+    fn read_header(
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<(
+        tract_onnx::pb::ModelProto,
+        CheckpointConfig,
+        HashMap<String, String>,
+    )> {
+        let proto = parse_onnx(bytes, path)?;
         let metadata: HashMap<String, String> = proto
             .metadata_props
             .iter()
@@ -114,26 +216,29 @@ impl Model {
             .collect();
         let config_json = metadata.get("aam_config").ok_or_else(|| {
             load_err(
-                &path,
+                path,
                 "the ONNX model has no `aam_config` metadata; it was not written by `aam export` (re-export it from its checkpoint)",
             )
         })?;
         let config = CheckpointConfig::from_json(config_json, &path.display().to_string())
-            .map_err(|e| load_err(&path, e))?;
-        let outputs: Vec<String> = proto
-            .graph
-            .as_ref()
-            .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
-            .unwrap_or_default();
-        let (engine, placement) = Engine::prepare(bytes, &proto, &path, &config.model, options)?;
-        Ok(Model {
-            engine,
-            placement,
-            outputs,
-            config,
-            metadata,
-            path,
-        })
+            .map_err(|e| load_err(path, e))?;
+        Ok((proto, config, metadata))
+    }
+
+    /// Counts of the ASV-embedding cache (`None` when the model runs `model.onnx`).
+    pub fn asv_cache_stats(&self) -> Option<AsvCacheStats> {
+        match &self.graphs {
+            Graphs::Split(s) => Some(s.stats()),
+            Graphs::Single(..) => None,
+        }
+    }
+
+    /// The split graphs, when the model runs them.
+    pub(crate) fn split(&self) -> Option<&SplitGraphs> {
+        match &self.graphs {
+            Graphs::Split(s) => Some(s),
+            Graphs::Single(..) => None,
+        }
     }
 
     /// The configuration the model was trained with (architecture, input preparation,
@@ -169,6 +274,15 @@ impl Model {
     /// Errors: another token width, an empty batch, too many ASV slots, a token outside
     /// the vocabulary; a failure inside the graph.
     pub fn run(&self, tokens: ArrayView3<'_, i64>) -> Result<RawOutputs> {
+        self.run_with(tokens, &CallEmbeddings::default())
+    }
+
+    /// [`Model::run`] with the ASV embeddings of the current call in `call` (split graphs).
+    pub(crate) fn run_with(
+        &self,
+        tokens: ArrayView3<'_, i64>,
+        call: &CallEmbeddings,
+    ) -> Result<RawOutputs> {
         let m = &self.config.model;
         let (b, s, l) = tokens.dim();
         if b == 0 || s == 0 || s > m.token_limit || l != m.max_bp + 1 {
@@ -187,7 +301,10 @@ impl Model {
                 m.vocab_size
             )));
         }
-        let by_name = self.engine.run(tokens.to_owned(), &self.outputs)?;
+        let by_name = match &self.graphs {
+            Graphs::Single(engine, outputs) => engine.run_tokens(tokens.to_owned(), outputs)?,
+            Graphs::Split(split) => split.run(tokens, call)?,
+        };
         Ok(RawOutputs {
             embeddings: output::<Ix2>(&by_name, "embeddings")?
                 .ok_or_else(|| RuntimeError::Run("the graph has no `embeddings` output".into()))?,

@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::asv_cache::AsvCacheOptions;
+
 /// The engine that runs the ONNX graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
@@ -129,4 +131,7 @@ pub struct LoadOptions {
     pub ort_library: Option<PathBuf>,
     /// TensorRT settings, used with [`ExecutionProvider::TensorRt`].
     pub tensorrt: TensorRtOptions,
+    /// Run the split graphs (`asv_encoder.onnx` + `sample_model.onnx`) with the
+    /// ASV-embedding cache; `None`: the single `model.onnx`.
+    pub asv_cache: Option<AsvCacheOptions>,
 }

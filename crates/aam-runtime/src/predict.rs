@@ -4,9 +4,12 @@ use aam_config::{CheckpointConfig, ModelKind, TargetInfo};
 use aam_data::{FeatureTable, TargetKind};
 use ndarray::ArrayView3;
 
+use crate::asv_cache::asv_key;
 use crate::error::{Result, RuntimeError};
 use crate::model::{Model, RawOutputs};
-use crate::prepare::prepare_table;
+use crate::prepare::{prepare_table, PreparedTable};
+use crate::split::CallEmbeddings;
+use aam_data::Dataset;
 
 /// How to run prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +77,31 @@ impl Model {
         origin: &str,
         options: PredictOptions,
     ) -> Result<Predictions> {
-        predict_with(self.config(), table, origin, options, &|t| self.run(t))
+        let Some(split) = self.split() else {
+            return predict_with(self.config(), table, origin, options, &|t| self.run(t));
+        };
+        // ASV-embedding path: every unique ASV of the table is encoded once, up front and
+        // in parallel; the batches then only run the sample graph.
+        let call = CallEmbeddings::default();
+        let encode_all = |ds: &Dataset, batches: &[&[usize]]| {
+            let mut keys = std::collections::HashSet::new();
+            for b in batches {
+                let tokens = ds.batch(b, None, 0).tokens;
+                keys.extend(
+                    tokens
+                        .outer_iter()
+                        .flat_map(|s| s.outer_iter().filter_map(asv_key).collect::<Vec<_>>()),
+                );
+            }
+            split.encode(keys.iter(), &call, options.threads.max(1))
+        };
+        predict_prepared(
+            self.config(),
+            prepare_table(table, self.config(), origin)?,
+            options,
+            &|t| self.run_with(t, &call),
+            Some(&encode_all),
+        )
     }
 
     /// Predicts a token batch int64 `[batch, n_asv, max_bp + 1]` (see [`Model::run`]);
@@ -188,6 +215,19 @@ pub fn predict_with(
     runner: &Runner<'_>,
 ) -> Result<Predictions> {
     let prepared = prepare_table(table, config, origin)?;
+    predict_prepared(config, prepared, options, runner, None)
+}
+
+/// Called once with the dataset and the batches before they run.
+type BeforeBatches<'a> = dyn Fn(&Dataset, &[&[usize]]) -> Result<()> + Sync + 'a;
+
+fn predict_prepared(
+    config: &CheckpointConfig,
+    prepared: PreparedTable,
+    options: PredictOptions,
+    runner: &Runner<'_>,
+    before: Option<&BeforeBatches<'_>>,
+) -> Result<Predictions> {
     let mut warnings = prepared.warnings;
     let ds = &prepared.dataset;
     let usable: Vec<usize> = (0..ds.table.n_samples())
@@ -195,6 +235,9 @@ pub fn predict_with(
         .collect();
     let batch_size = options.batch_size.max(1);
     let batches: Vec<&[usize]> = usable.chunks(batch_size).collect();
+    if let Some(before) = before {
+        before(ds, &batches)?;
+    }
     let outputs = run_batches(runner, ds, &batches, options.threads.max(1))?;
 
     let layout = TargetLayout::new(config, &mut warnings);

@@ -24,6 +24,19 @@ class Params(ctypes.Structure):
         ("tensorrt_engine_cache", ctypes.c_char_p),
         ("tensorrt_fp16", ctypes.c_uint32),
         ("tensorrt_max_batch", ctypes.c_uint32),
+        ("asv_cache", ctypes.c_uint32),
+        ("asv_cache_capacity", ctypes.c_uint32),
+        ("asv_chunk_rows", ctypes.c_uint32),
+    ]
+
+
+class AsvCacheStats(ctypes.Structure):
+    _fields_ = [
+        ("asv_slots", ctypes.c_uint64),
+        ("hits", ctypes.c_uint64),
+        ("misses", ctypes.c_uint64),
+        ("entries", ctypes.c_size_t),
+        ("capacity", ctypes.c_size_t),
     ]
 
 
@@ -68,6 +81,7 @@ def _load():
         "aam_has_backend": ([ctypes.c_uint32], ctypes.c_uint32),
         "aam_model_execution_provider": ([p], ctypes.c_char_p),
         "aam_model_fallback_reason": ([p], ctypes.c_char_p),
+        "aam_model_asv_cache_stats": ([p, ctypes.POINTER(AsvCacheStats)], ctypes.c_int),
         "aam_model_info": ([p, ctypes.POINTER(ModelInfo)], ctypes.c_int),
         "aam_model_class_label": ([p, sz, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
         "aam_predict_tokens": ([p, p, ctypes.c_uint32, sz, sz, sz, pp], ctypes.c_int),

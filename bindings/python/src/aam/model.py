@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from ._library import BACKENDS, DTYPE_I64, DTYPE_U8, PROVIDERS, ModelInfo, check, lib
+from ._library import BACKENDS, DTYPE_I64, DTYPE_U8, PROVIDERS, AsvCacheStats, ModelInfo, check, lib
 
 
 class Predictions:
@@ -62,10 +62,13 @@ class Model:
     ``ort_library`` or ``ORT_DYLIB_PATH``). ``provider``: ``"cpu"``, ``"cuda"`` or
     ``"tensorrt"``; an unavailable provider raises ``AamError`` (``AAM_STATUS_UNAVAILABLE``)
     unless ``allow_fallback``, which runs on the CPU and sets ``fallback_reason``.
+    ``asv_cache=True`` runs the export's ``asv_encoder.onnx`` + ``sample_model.onnx``,
+    encoding each unique ASV once and keeping up to ``asv_cache_capacity`` embeddings
+    across calls (counts in ``asv_cache_stats()``).
     """
 
     def __init__(self, path, threads=1, batch_size=16, backend="tract", provider="cpu",
-                 allow_fallback=False, ort_library=None):
+                 allow_fallback=False, ort_library=None, asv_cache=False, asv_cache_capacity=100_000):
         if backend not in BACKENDS or provider not in PROVIDERS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, provider one of {list(PROVIDERS)}")
         params = lib.aam_default_params()
@@ -74,6 +77,8 @@ class Model:
         params.backend = BACKENDS[backend]
         params.provider = PROVIDERS[provider]
         params.allow_fallback = int(bool(allow_fallback))
+        params.asv_cache = int(bool(asv_cache))
+        params.asv_cache_capacity = asv_cache_capacity
         if ort_library is not None:
             params.ort_library = os.fsencode(ort_library)
         self._handle = ctypes.c_void_p()
@@ -90,6 +95,12 @@ class Model:
         self.execution_provider = lib.aam_model_execution_provider(self._handle).decode()
         reason = lib.aam_model_fallback_reason(self._handle)
         self.fallback_reason = reason.decode() if reason is not None else None
+
+    def asv_cache_stats(self):
+        """Counts of the ASV-embedding cache (a dict); the model must use ``asv_cache``."""
+        s = AsvCacheStats()
+        check(lib.aam_model_asv_cache_stats(self._handle, ctypes.byref(s)))
+        return {f: getattr(s, f) for f, _ in AsvCacheStats._fields_}
 
     def predict_tokens(self, tokens):
         """Predicts tokens ``[batch, n_asv, token_width]`` (uint8 or int64 numpy array)."""

@@ -1,7 +1,9 @@
-//! `aam export`: a checkpoint's best weights as `model.safetensors` and `model.onnx`.
+//! `aam export`: a checkpoint's best weights as `model.safetensors`, `model.onnx`, and the
+//! same model split as `asv_encoder.onnx` + `sample_model.onnx`.
 
 use std::path::PathBuf;
 
+use aam_export::GraphPart;
 use aam_model::WeightMap;
 use aam_train::checkpoint;
 use anyhow::{bail, Context, Result};
@@ -37,23 +39,36 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     };
     let weights_path = args.checkpoint.join(file);
     let w = WeightMap::load(&weights_path)?;
-    let onnx = aam_export::onnx_bytes(&config, &w, args.opset)
-        .with_context(|| format!("cannot export {}", weights_path.display()))?;
+    // model.onnx, then the same model split for the ASV-embedding cache.
+    let parts = [
+        GraphPart::Full,
+        GraphPart::AsvEncoder,
+        GraphPart::SampleModel,
+    ];
+    let mut graphs = Vec::new();
+    for part in parts {
+        let bytes = aam_export::onnx_part_bytes(&config, &w, args.opset, part)
+            .with_context(|| format!("cannot export {}", weights_path.display()))?;
+        graphs.push((args.output.join(part.file_name()), bytes));
+    }
     let st = aam_export::safetensors_bytes(&config, &w)?;
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let onnx_path = args.output.join("model.onnx");
     let st_path = args.output.join("model.safetensors");
     if !args.overwrite {
-        if let Some(p) = [&onnx_path, &st_path].into_iter().find(|p| p.exists()) {
+        let mut targets = graphs.iter().map(|(p, _)| p).chain([&st_path]);
+        if let Some(p) = targets.find(|p| p.exists()) {
             bail!(
                 "{} already exists; pass --overwrite to replace it or choose another --output",
                 p.display()
             );
         }
     }
-    checkpoint::write_atomic(&onnx_path, &onnx)?;
+    for (path, bytes) in &graphs {
+        checkpoint::write_atomic(path, bytes)?;
+    }
     checkpoint::write_atomic(&st_path, &st)?;
+    let (onnx_path, onnx) = &graphs[0];
     let kind = match config.kind {
         aam_train::ModelKind::Encoder => "encoder (embeddings)".to_string(),
         aam_train::ModelKind::Predictor => match &config.target {
@@ -66,13 +81,15 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         },
     };
     println!(
-        "exported {kind} from {}: {} ({:.1} KiB, opset {}) and {} ({:.1} KiB)",
+        "exported {kind} from {}: {} ({:.1} KiB, opset {}), {} ({:.1} KiB), and {} + {} (the same model split for the ASV-embedding cache)",
         weights_path.display(),
         onnx_path.display(),
         onnx.len() as f64 / 1024.0,
         args.opset,
         st_path.display(),
-        st.len() as f64 / 1024.0
+        st.len() as f64 / 1024.0,
+        GraphPart::AsvEncoder.file_name(),
+        GraphPart::SampleModel.file_name()
     );
     Ok(())
 }

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aam_runtime::{
-    predict_with, Backend as RuntimeBackend, ExecutionProvider, LoadOptions, Model, PredictOptions,
-    Predictions, TensorRtOptions,
+    predict_with, AsvCacheOptions, Backend as RuntimeBackend, ExecutionProvider, LoadOptions,
+    Model, PredictOptions, Predictions, TensorRtOptions,
 };
 use aam_train::checkpoint::write_atomic;
 use anyhow::{bail, Context, Result};
@@ -17,6 +17,12 @@ use super::burn_runner;
 const SHIPPED_MODEL: &str = "models/circadian-exposure";
 /// The shipped model's ONNX graph, built into the binary.
 static SHIPPED_ONNX: &[u8] = include_bytes!("../../../../models/circadian-exposure/model.onnx");
+/// The shipped model's ASV encoder graph (for `--asv-cache`), built into the binary.
+static SHIPPED_ASV_ENCODER: &[u8] =
+    include_bytes!("../../../../models/circadian-exposure/asv_encoder.onnx");
+/// The shipped model's sample graph (for `--asv-cache`), built into the binary.
+static SHIPPED_SAMPLE_MODEL: &[u8] =
+    include_bytes!("../../../../models/circadian-exposure/sample_model.onnx");
 /// The shipped model's weights, built into the binary.
 static SHIPPED_SAFETENSORS: &[u8] =
     include_bytes!("../../../../models/circadian-exposure/model.safetensors");
@@ -92,13 +98,24 @@ pub struct PlacementArgs {
     /// TensorRT: largest batch of the optimization profile.
     #[arg(long, default_value_t = 64)]
     pub trt_max_batch: usize,
+    /// Encode each unique ASV once (asv_encoder.onnx + sample_model.onnx of the export),
+    /// keeping embeddings across batches; ASVs repeat across samples, so this is faster.
+    #[arg(long)]
+    pub asv_cache: bool,
+    /// ASV embeddings kept by --asv-cache (least recently used evicted); 0: only within
+    /// one call.
+    #[arg(long, default_value_t = 100_000)]
+    pub asv_cache_capacity: usize,
+    /// Most ASVs per ASV-encoder run with --asv-cache (bounds attention memory).
+    #[arg(long, default_value_t = 256)]
+    pub asv_chunk: usize,
 }
 
 impl PlacementArgs {
     /// The runtime's load options for `backend`.
     pub fn load_options(&self, backend: RuntimeBackend) -> Result<LoadOptions> {
-        if self.ort_threads == Some(0) || self.trt_max_batch == 0 {
-            bail!("--ort-threads and --trt-max-batch must be at least 1");
+        if self.ort_threads == Some(0) || self.trt_max_batch == 0 || self.asv_chunk == 0 {
+            bail!("--ort-threads, --trt-max-batch and --asv-chunk must be at least 1");
         }
         Ok(LoadOptions {
             backend,
@@ -112,6 +129,10 @@ impl PlacementArgs {
                 max_batch: self.trt_max_batch,
                 opt_batch: 16.min(self.trt_max_batch),
             },
+            asv_cache: self.asv_cache.then_some(AsvCacheOptions {
+                capacity: self.asv_cache_capacity,
+                chunk_rows: self.asv_chunk,
+            }),
         })
     }
 }
@@ -126,6 +147,13 @@ pub fn load_onnx(
     let options = placement.load_options(backend)?;
     let model = match model {
         Some(_) => Model::load_with(path, &options)?,
+        None if options.asv_cache.is_some() => Model::from_split_bytes(
+            SHIPPED_ONNX,
+            SHIPPED_ASV_ENCODER,
+            SHIPPED_SAMPLE_MODEL,
+            path,
+            &options,
+        )?,
         None => Model::from_bytes_with(SHIPPED_ONNX, path, &options)?,
     };
     let p = model.placement();
@@ -208,7 +236,14 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 _ => RuntimeBackend::Tract,
             };
             let model = load_onnx(args.model.as_deref(), &path, backend, &args.placement)?;
-            model.predict_table(table, &origin, options)?
+            let preds = model.predict_table(table, &origin, options)?;
+            if let Some(s) = model.asv_cache_stats() {
+                eprintln!(
+                    "ASV cache: {} ASV slots, {} unique ASVs encoded, {} taken from the cache ({} entries of {})",
+                    s.asv_slots, s.misses, s.hits, s.entries, s.capacity
+                );
+            }
+            preds
         }
         Backend::Burn => {
             if args.placement.provider != ExecutionProvider::Cpu {

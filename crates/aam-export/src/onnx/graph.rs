@@ -1,13 +1,21 @@
-//! The whole model as one ONNX graph: ASV encoder → sample encoder → encoder stack →
-//! sample embedding, plus the count and target heads of a predictor. Mirrors
+//! The model as ONNX graphs: ASV encoder → sample encoder → encoder stack → sample
+//! embedding, plus the count and target heads of a predictor. Mirrors
 //! `aam_model::{asv_encoder, sample_encoder, sequence_encoder, sequence_predictor}`.
 //!
-//! Inputs and outputs (named dynamic axes `batch`, `n_asv`):
-//! - `tokens` int64 `[batch, n_asv, max_bp + 1]` (0 = padding);
+//! [`GraphPart::Full`] (`model.onnx`, named dynamic axes `batch`, `n_asv`):
+//! - input `tokens` int64 `[batch, n_asv, max_bp + 1]` (0 = padding);
 //! - `embeddings` f32 `[batch, D]`;
 //! - predictors: `target_prediction` f32 `[batch, out_dim]` (standardized value, or class
 //!   log-probabilities), `count_prediction` f32 `[batch, n_asv, 1]`, and for classifiers
 //!   `class_probabilities` f32 `[batch, out_dim]`.
+//!
+//! The same model split in two, so each unique ASV sequence is encoded once (an ASV's
+//! embedding depends only on its sequence):
+//! - [`GraphPart::AsvEncoder`] (`asv_encoder.onnx`): `asv_tokens` int64
+//!   `[n, max_bp + 1]` → `asv_embeddings` f32 `[n, D]` (an all-padding row gives zeros);
+//! - [`GraphPart::SampleModel`] (`sample_model.onnx`): `asv_embeddings` f32
+//!   `[batch, n_asv, D]` and `asv_mask` f32 `[batch, n_asv]` (1 = ASV present, 0 = empty
+//!   slot) → the outputs of the full graph.
 
 use aam_config::{ModelConfig, ModelKind, Stack};
 use aam_model::sequence_predictor::BASE_PREFIX;
@@ -30,8 +38,36 @@ pub const TARGET_PREDICTION: &str = "target_prediction";
 pub const CLASS_PROBABILITIES: &str = "class_probabilities";
 /// Count head output.
 pub const COUNT_PREDICTION: &str = "count_prediction";
+/// Input of the ASV encoder graph: one ASV per row.
+pub const ASV_TOKENS: &str = "asv_tokens";
+/// Output of the ASV encoder graph and input of the sample graph.
+pub const ASV_EMBEDDINGS: &str = "asv_embeddings";
+/// Input of the sample graph: 1 where a slot holds an ASV.
+pub const ASV_MASK: &str = "asv_mask";
 
-/// Builds the graph of a model of configuration `c` and kind `kind` from its weights
+/// Which graph to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphPart {
+    /// Tokens to every output (`model.onnx`).
+    Full,
+    /// One ASV's tokens to its embedding (`asv_encoder.onnx`).
+    AsvEncoder,
+    /// ASV embeddings and mask to every output (`sample_model.onnx`).
+    SampleModel,
+}
+
+impl GraphPart {
+    /// File name of this graph in an export directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            GraphPart::Full => "model.onnx",
+            GraphPart::AsvEncoder => "asv_encoder.onnx",
+            GraphPart::SampleModel => "sample_model.onnx",
+        }
+    }
+}
+
+/// Builds graph `part` of a model of configuration `c` and kind `kind` from its weights
 /// (reference state-dict names).
 ///
 /// Errors: a weight the configuration needs is missing or has another shape.
@@ -39,28 +75,58 @@ pub fn model_graph(
     c: &ModelConfig,
     kind: ModelKind,
     w: &WeightMap,
+    part: GraphPart,
 ) -> Result<GraphProto, WeightError> {
     let mut g = GraphBuilder::default();
     let l = c.max_bp + 1;
     let d = c.embedding_dim;
+    let base = match kind {
+        ModelKind::Encoder => "",
+        ModelKind::Predictor => BASE_PREFIX,
+    };
+    let (i0, i1, i2) = (g.const_i64(&[0]), g.const_i64(&[1]), g.const_i64(&[2]));
+    match part {
+        GraphPart::AsvEncoder => {
+            let rows = g.input(
+                ASV_TOKENS,
+                DataType::INT64,
+                &[Dim::Named("n"), Dim::Fixed(l)],
+            );
+            let emb = asv_encoder(&mut g, c, w, base, &rows)?;
+            g.output(
+                &emb,
+                ASV_EMBEDDINGS,
+                DataType::FLOAT,
+                &[Dim::Named("n"), Dim::Fixed(d)],
+            );
+            return Ok(g.finish("aam_asv_encoder"));
+        }
+        GraphPart::SampleModel => {
+            let dims = [Dim::Named("batch"), Dim::Named("n_asv")];
+            let asv_emb = g.input(
+                ASV_EMBEDDINGS,
+                DataType::FLOAT,
+                &[dims[0].clone(), dims[1].clone(), Dim::Fixed(d)],
+            );
+            let mask = g.input(ASV_MASK, DataType::FLOAT, &dims);
+            let mask3 = g.op("Unsqueeze", &[&mask, &i2], vec![], "asv_mask3");
+            sample_model(&mut g, c, kind, w, base, &asv_emb, &mask3)?;
+            return Ok(g.finish(graph_name(kind)));
+        }
+        GraphPart::Full => {}
+    }
     let tokens = g.input(
         TOKENS,
         DataType::INT64,
         &[Dim::Named("batch"), Dim::Named("n_asv"), Dim::Fixed(l)],
     );
-    let base = match kind {
-        ModelKind::Encoder => "",
-        ModelKind::Predictor => BASE_PREFIX,
-    };
 
     // Dynamic sizes, all from Shape(tokens).
     let shape = g.op("Shape", &[&tokens], vec![], "tokens/Shape");
-    let (i0, i1, i2) = (g.const_i64(&[0]), g.const_i64(&[1]), g.const_i64(&[2]));
     let b = g.op("Slice", &[&shape, &i0, &i1], vec![], "batch");
     let s = g.op("Slice", &[&shape, &i1, &i2], vec![], "n_asv");
 
     // ASV encoder: every ASV slot of every sample is one row of nucleotides.
-    let asv = format!("{base}sample_encoder.asv_encoder");
     let n = g.op("Mul", &[&b, &s], vec![], "n_rows");
     let l_const = g.const_i64(&[l as i64]);
     let flat_shape = g.op(
@@ -70,8 +136,62 @@ pub fn model_graph(
         "rows_shape",
     );
     let flat = g.op("Reshape", &[&tokens, &flat_shape], vec![], "rows");
+    let pooled = asv_encoder(&mut g, c, w, base, &flat)?;
+    let d_const = g.const_i64(&[d as i64]);
+    let asv_shape = g.op(
+        "Concat",
+        &[&b, &s, &d_const],
+        vec![Attr::Int("axis", 0)],
+        "asv_embeddings_shape",
+    );
+    let asv_emb = g.op("Reshape", &[&pooled, &asv_shape], vec![], "asv_embeddings");
+
+    // A slot holds an ASV when any of its tokens is non-zero.
+    let se = format!("{base}sample_encoder");
     let zero = g.scalar_i64(0);
-    let valid = g.op("Greater", &[&flat, &zero], vec![], "nucleotide_valid");
+    let token_sum = g.op(
+        "ReduceSum",
+        &[&tokens, &i2],
+        vec![Attr::Int("keepdims", 1)],
+        &format!("{se}/token_sum"),
+    );
+    let has_asv = g.op(
+        "Greater",
+        &[&token_sum, &zero],
+        vec![],
+        &format!("{se}/has_asv"),
+    );
+    let asv_mask3 = g.op(
+        "Cast",
+        &[&has_asv],
+        vec![Attr::Int("to", DataType::FLOAT as i64)],
+        "asv_mask3",
+    );
+    sample_model(&mut g, c, kind, w, base, &asv_emb, &asv_mask3)?;
+    Ok(g.finish(graph_name(kind)))
+}
+
+fn graph_name(kind: ModelKind) -> &'static str {
+    match kind {
+        ModelKind::Encoder => "aam_encoder",
+        ModelKind::Predictor => "aam_predictor",
+    }
+}
+
+/// The ASV encoder on `rows` int64 `[n, max_bp + 1]`: `[n, D]`, zero for all-padding rows.
+fn asv_encoder(
+    g: &mut GraphBuilder,
+    c: &ModelConfig,
+    w: &WeightMap,
+    base: &str,
+    rows: &str,
+) -> Result<String, WeightError> {
+    let l = c.max_bp + 1;
+    let d = c.embedding_dim;
+    let (i1, i2) = (g.const_i64(&[1]), g.const_i64(&[2]));
+    let asv = format!("{base}sample_encoder.asv_encoder");
+    let zero = g.scalar_i64(0);
+    let valid = g.op("Greater", &[rows, &zero], vec![], "nucleotide_valid");
     let mask = g.op(
         "Cast",
         &[&valid],
@@ -89,7 +209,7 @@ pub fn model_graph(
     let pos_table = g.weight(&pos_key, &[l, d], pos_table);
     let x = g.op(
         "Gather",
-        &[&tok_table, &flat],
+        &[&tok_table, rows],
         vec![Attr::Int("axis", 0)],
         &format!("{asv}/embed"),
     );
@@ -100,7 +220,7 @@ pub fn model_graph(
         &format!("{asv}/positions"),
     );
     let h = transformer_stack(
-        &mut g,
+        g,
         w,
         &format!("{asv}.transformer"),
         &x,
@@ -128,37 +248,31 @@ pub fn model_graph(
         vec![],
         &format!("{asv}/zero_empty"),
     );
-    let pooled = attention_pooling(&mut g, w, &format!("{asv}.attention_pooling"), &h, &mask, d)?;
-    let d_const = g.const_i64(&[d as i64]);
-    let asv_shape = g.op(
-        "Concat",
-        &[&b, &s, &d_const],
-        vec![Attr::Int("axis", 0)],
-        "asv_embeddings_shape",
-    );
-    let asv_emb = g.op("Reshape", &[&pooled, &asv_shape], vec![], "asv_embeddings");
+    attention_pooling(g, w, &format!("{asv}.attention_pooling"), &h, &mask, d)
+}
 
-    // Sample encoder: ASV embeddings + slot positions through the sample transformer.
+/// Everything after the ASV encoder, on `asv_emb` f32 `[batch, n_asv, D]` and `asv_mask3`
+/// f32 `[batch, n_asv, 1]`; registers the graph outputs.
+fn sample_model(
+    g: &mut GraphBuilder,
+    c: &ModelConfig,
+    kind: ModelKind,
+    w: &WeightMap,
+    base: &str,
+    asv_emb: &str,
+    asv_mask3: &str,
+) -> Result<(), WeightError> {
+    let d = c.embedding_dim;
+    let (i0, i1, i2) = (g.const_i64(&[0]), g.const_i64(&[1]), g.const_i64(&[2]));
     let se = format!("{base}sample_encoder");
-    let token_sum = g.op(
-        "ReduceSum",
-        &[&tokens, &i2],
-        vec![Attr::Int("keepdims", 1)],
-        &format!("{se}/token_sum"),
-    );
-    let has_asv = g.op(
-        "Greater",
-        &[&token_sum, &zero],
+    let emb_shape = g.op("Shape", &[asv_emb], vec![], &format!("{se}/Shape"));
+    let s = g.op(
+        "Slice",
+        &[&emb_shape, &i1, &i2],
         vec![],
-        &format!("{se}/has_asv"),
+        &format!("{se}/n_asv"),
     );
-    let asv_mask3 = g.op(
-        "Cast",
-        &[&has_asv],
-        vec![Attr::Int("to", DataType::FLOAT as i64)],
-        "asv_mask3",
-    );
-    let asv_mask = g.op("Squeeze", &[&asv_mask3, &i2], vec![], "asv_mask");
+    let asv_mask = g.op("Squeeze", &[asv_mask3, &i2], vec![], "asv_mask2");
     let rows = c.token_limit + aam_model::sample_encoder::SAMPLE_POSITION_EXTRA;
     let sp_key = format!("{se}.sample_position_embedding.position_embedding.weight");
     let sp_table = w.get(&sp_key, &[rows, d])?;
@@ -171,7 +285,7 @@ pub fn model_graph(
     );
     let a = g.op(
         "Mul",
-        &[&asv_emb, &asv_mask3],
+        &[asv_emb, asv_mask3],
         vec![],
         &format!("{se}/mask_empty"),
     );
@@ -182,32 +296,26 @@ pub fn model_graph(
         &format!("{se}/add_positions"),
     );
     let h = transformer_stack(
-        &mut g,
+        g,
         w,
         &format!("{se}.sample_transformer"),
         &a,
         &asv_mask,
         &c.stack(Stack::Sample),
     )?;
-    let sample_emb = g.op("Mul", &[&h, &asv_mask3], vec![], "base_embeddings");
+    let sample_emb = g.op("Mul", &[&h, asv_mask3], vec![], "base_embeddings");
 
     // Base model: encoder stack and pooling to the sample embedding.
     let h = transformer_stack(
-        &mut g,
+        g,
         w,
         &format!("{base}encoder_transformer"),
         &sample_emb,
         &asv_mask,
         &c.stack(Stack::Encoder),
     )?;
-    let embeddings = attention_pooling(
-        &mut g,
-        w,
-        &format!("{base}attention_pooling"),
-        &h,
-        &asv_mask,
-        d,
-    )?;
+    let embeddings =
+        attention_pooling(g, w, &format!("{base}attention_pooling"), &h, &asv_mask, d)?;
     g.output(
         &embeddings,
         EMBEDDINGS,
@@ -215,20 +323,19 @@ pub fn model_graph(
         &[Dim::Named("batch"), Dim::Fixed(d)],
     );
     if kind == ModelKind::Encoder {
-        return Ok(g.finish("aam_encoder"));
+        return Ok(());
     }
-
     // Predictor heads.
     let target = transformer_stack(
-        &mut g,
+        g,
         w,
         "target_encoder",
         &sample_emb,
         &asv_mask,
         &c.stack(Stack::Target),
     )?;
-    let target = attention_pooling(&mut g, w, "target_pooling", &target, &asv_mask, d)?;
-    let target = linear(&mut g, w, "target_head", &target, (d, c.out_dim), true)?;
+    let target = attention_pooling(g, w, "target_pooling", &target, &asv_mask, d)?;
+    let target = linear(g, w, "target_head", &target, (d, c.out_dim), true)?;
     let out_dims = [Dim::Named("batch"), Dim::Fixed(c.out_dim)];
     if c.is_classifier {
         let logp = g.op(
@@ -249,19 +356,19 @@ pub fn model_graph(
         g.output(&target, TARGET_PREDICTION, DataType::FLOAT, &out_dims);
     }
     let count = transformer_stack(
-        &mut g,
+        g,
         w,
         "count_encoder",
         &sample_emb,
         &asv_mask,
         &c.stack(Stack::Count),
     )?;
-    let count = linear(&mut g, w, "count_head", &count, (d, 1), true)?;
+    let count = linear(g, w, "count_head", &count, (d, 1), true)?;
     g.output(
         &count,
         COUNT_PREDICTION,
         DataType::FLOAT,
         &[Dim::Named("batch"), Dim::Named("n_asv"), Dim::Fixed(1)],
     );
-    Ok(g.finish("aam_predictor"))
+    Ok(())
 }

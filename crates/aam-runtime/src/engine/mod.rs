@@ -23,6 +23,14 @@ pub use onnxruntime::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VER
 /// Graph outputs by name, f32 of any rank.
 pub(crate) type NamedOutputs = HashMap<String, ArrayD<f32>>;
 
+/// One graph input: its name and value, in the graph's input order.
+pub(crate) enum Input {
+    /// int64 tokens.
+    I64(&'static str, ArrayD<i64>),
+    /// f32 embeddings or masks.
+    F32(&'static str, ArrayD<f32>),
+}
+
 /// A prepared graph on one backend.
 pub(crate) enum Engine {
     Tract(tract::TractEngine),
@@ -93,12 +101,18 @@ impl Engine {
         }
     }
 
-    /// Runs the graph on checked `tokens`, returning the outputs in `names`.
-    pub(crate) fn run(&self, tokens: Array3<i64>, names: &[String]) -> Result<NamedOutputs> {
+    /// Runs the graph on checked `inputs` (in the graph's input order), returning the
+    /// outputs in `names` (the graph's output order).
+    pub(crate) fn run(&self, inputs: Vec<Input>, names: &[String]) -> Result<NamedOutputs> {
         match self {
-            Engine::Tract(e) => e.run(tokens, names),
+            Engine::Tract(e) => e.run(inputs, names),
             #[cfg(feature = "ort")]
-            Engine::Ort(e) => e.run(tokens, names),
+            Engine::Ort(e) => e.run(inputs, names),
         }
+    }
+
+    /// Runs a single-input graph on `tokens`.
+    pub(crate) fn run_tokens(&self, tokens: Array3<i64>, names: &[String]) -> Result<NamedOutputs> {
+        self.run(vec![Input::I64("tokens", tokens.into_dyn())], names)
     }
 }

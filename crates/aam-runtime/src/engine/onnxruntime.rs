@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aam_config::ModelConfig;
-use ndarray::Array3;
 use ort::ep;
 use ort::session::Session;
 
 use super::probe;
-use super::{NamedOutputs, Placement};
+use super::{Input, NamedOutputs, Placement};
 use crate::error::{Result, RuntimeError};
 use crate::options::{Backend, ExecutionProvider, LoadOptions};
 
@@ -273,16 +272,34 @@ impl OrtEngine {
         Ok((engine, placement))
     }
 
-    pub(crate) fn run(&self, tokens: Array3<i64>, names: &[String]) -> Result<NamedOutputs> {
+    pub(crate) fn run(&self, inputs: Vec<Input>, names: &[String]) -> Result<NamedOutputs> {
         let run_err = |e: ort::Error| RuntimeError::Run(format!("ONNX Runtime: {e}"));
-        let input = ort::value::Tensor::from_array(tokens).map_err(run_err)?;
+        let mut values: Vec<(
+            std::borrow::Cow<'static, str>,
+            ort::session::SessionInputValue,
+        )> = Vec::new();
+        for input in inputs {
+            let (name, value) = match input {
+                Input::I64(n, a) => (
+                    n,
+                    ort::value::Tensor::from_array(a)
+                        .map_err(run_err)?
+                        .into_dyn(),
+                ),
+                Input::F32(n, a) => (
+                    n,
+                    ort::value::Tensor::from_array(a)
+                        .map_err(run_err)?
+                        .into_dyn(),
+                ),
+            };
+            values.push((name.into(), value.into()));
+        }
         let mut session = self
             .session
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let outputs = session
-            .run(ort::inputs!["tokens" => input])
-            .map_err(run_err)?;
+        let outputs = session.run(values).map_err(run_err)?;
         names
             .iter()
             .map(|name| {

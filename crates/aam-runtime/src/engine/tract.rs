@@ -4,10 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ndarray::Array3;
 use tract_onnx::prelude::*;
 
-use super::NamedOutputs;
+use super::{Input, NamedOutputs};
 use crate::error::{Result, RuntimeError};
 
 pub(crate) struct TractEngine {
@@ -27,11 +26,20 @@ impl TractEngine {
         Ok(TractEngine { plan })
     }
 
-    pub(crate) fn run(&self, tokens: Array3<i64>, names: &[String]) -> Result<NamedOutputs> {
-        let input: Tensor = tokens.into_dyn().into();
+    pub(crate) fn run(&self, inputs: Vec<Input>, names: &[String]) -> Result<NamedOutputs> {
+        let inputs: TVec<TValue> = inputs
+            .into_iter()
+            .map(|i| {
+                let t: Tensor = match i {
+                    Input::I64(_, a) => a.into(),
+                    Input::F32(_, a) => a.into(),
+                };
+                t.into_tvalue()
+            })
+            .collect();
         let out = self
             .plan
-            .run(tvec!(input.into_tvalue()))
+            .run(inputs)
             .map_err(|e| RuntimeError::Run(format!("{e:#}")))?;
         names
             .iter()
