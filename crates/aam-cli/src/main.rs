@@ -26,10 +26,12 @@ enum Command {
     ImportTorch(commands::import_torch::ImportTorchArgs),
     /// Run one eval-mode forward pass on a token array and write every output.
     Forward(commands::forward::ForwardArgs),
-    /// Export a checkpoint as model.safetensors and model.onnx.
+    /// Export a checkpoint as model.safetensors, model.onnx and the split graphs.
     Export(commands::export::ExportArgs),
     /// Predict every sample of a feature table with an exported model.
     Predict(commands::predict::PredictArgs),
+    /// Measure inference speed and memory of each backend, with and without the ASV cache.
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Forward(args) => commands::forward::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

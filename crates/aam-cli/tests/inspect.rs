@@ -245,6 +245,7 @@ fn every_subcommand_has_help() {
         "forward",
         "export",
         "predict",
+        "bench",
     ] {
         assert!(listing.contains(sub), "{sub} missing from aam --help");
         let out = aam(&[sub, "--help"]);

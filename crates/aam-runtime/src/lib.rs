@@ -11,6 +11,7 @@
 pub mod asv_cache;
 mod engine;
 pub mod error;
+pub mod flops;
 pub mod model;
 pub mod options;
 pub mod predict;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod burn_runner;
 pub mod export;
 pub mod forward;

@@ -23,7 +23,9 @@ pub use onnxruntime::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VER
 /// Graph outputs by name, f32 of any rank.
 pub(crate) type NamedOutputs = HashMap<String, ArrayD<f32>>;
 
-/// One graph input: its name and value, in the graph's input order.
+/// One graph input: its name and value, in the graph's input order (tract goes by
+/// order, ONNX Runtime by name).
+#[cfg_attr(not(feature = "ort"), allow(dead_code))]
 pub(crate) enum Input {
     /// int64 tokens.
     I64(&'static str, ArrayD<i64>),

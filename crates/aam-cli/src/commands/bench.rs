@@ -1,0 +1,323 @@
+//! `aam bench`: inference throughput, latency and peak memory of each backend, with and
+//! without the ASV-embedding cache, over a grid of ASV counts and batch sizes; achieved
+//! GFLOP/s and the share of a given peak (the roofline) from the FLOP count of the
+//! configuration (`aam_runtime::flops`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use aam_config::{CheckpointConfig, DataSettings, ModelConfig, ModelKind, FORMAT_VERSION};
+use aam_data::TokenLimitPolicy;
+use aam_export::GraphPart;
+use aam_model::{CpuBackend, SequencePredictor, WeightSink};
+use aam_runtime::{
+    flops, AsvCacheOptions, Backend as RuntimeBackend, LoadOptions, Model, RawOutputs, RuntimeError,
+};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ndarray::{s, Array3};
+
+use super::burn_runner;
+
+/// Arguments of `aam bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Exported model directory (model.onnx, asv_encoder.onnx, sample_model.onnx,
+    /// model.safetensors). Default: a randomly initialised model of the reference default
+    /// architecture (D 128, 2 layers and 4 heads per stack, max bp 150, token limit 1024).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Feature table whose samples (ASV sequences) fill the batches.
+    #[arg(long)]
+    pub table: PathBuf,
+    /// ASV slots per sample, comma-separated (samples with fewer ASVs are padded).
+    #[arg(long, value_delimiter = ',', default_value = "64,256,1024")]
+    pub n_asv: Vec<usize>,
+    /// Samples per forward pass, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub batch: Vec<usize>,
+    /// Backends, comma-separated: tract, ort (builds with --features ort), burn.
+    #[arg(long, value_delimiter = ',', default_value = "tract,burn")]
+    pub backends: Vec<String>,
+    /// Timed forward passes per configuration (after one warm-up pass).
+    #[arg(long, default_value_t = 3)]
+    pub iterations: usize,
+    /// ONNX Runtime intra-op threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Peak FLOP rate of the machine in GFLOP/s, for the roofline column (default: 2
+    /// AVX2 cores at 50 GFLOP/s each).
+    #[arg(long, default_value_t = 100.0)]
+    pub peak_gflops: f64,
+    /// ONNX Runtime library (default: $ORT_DYLIB_PATH).
+    #[arg(long)]
+    pub ort_lib: Option<PathBuf>,
+    /// Results TSV (default: standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// The model under test, as the bytes each backend loads.
+struct Subject {
+    config: CheckpointConfig,
+    onnx: Vec<u8>,
+    asv_encoder: Vec<u8>,
+    sample_model: Vec<u8>,
+    safetensors: Vec<u8>,
+    origin: PathBuf,
+}
+
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let p = dir.join(name);
+    std::fs::read(&p).with_context(|| {
+        format!(
+            "cannot read {}; pass an export directory from `aam export`",
+            p.display()
+        )
+    })
+}
+
+fn subject(model: Option<&Path>) -> Result<Subject> {
+    if let Some(dir) = model {
+        let onnx = read(dir, "model.onnx")?;
+        let probe = Model::from_bytes(&onnx, &dir.join("model.onnx"))?;
+        return Ok(Subject {
+            config: probe.config().clone(),
+            asv_encoder: read(dir, GraphPart::AsvEncoder.file_name())?,
+            sample_model: read(dir, GraphPart::SampleModel.file_name())?,
+            safetensors: read(dir, "model.safetensors")?,
+            onnx,
+            origin: dir.join("model.onnx"),
+        });
+    }
+    // The reference default architecture with random weights (a regressor).
+    let model = ModelConfig {
+        dropout: 0.0,
+        ..ModelConfig::default()
+    };
+    let config = CheckpointConfig {
+        format_version: FORMAT_VERSION,
+        kind: ModelKind::Predictor,
+        data: DataSettings {
+            max_bp: model.max_bp,
+            token_limit: model.token_limit,
+            token_limit_policy: TokenLimitPolicy::Abundance,
+            rarefy_depth: None,
+        },
+        model,
+        target: None,
+    };
+    let net = SequencePredictor::<CpuBackend>::new(&config.model, &Default::default());
+    let mut sink = WeightSink::default();
+    net.save(&mut sink);
+    let w = sink.into_map();
+    let part = |p| aam_export::onnx_part_bytes(&config, &w, aam_export::DEFAULT_OPSET, p);
+    Ok(Subject {
+        onnx: part(GraphPart::Full)?,
+        asv_encoder: part(GraphPart::AsvEncoder)?,
+        sample_model: part(GraphPart::SampleModel)?,
+        safetensors: aam_export::safetensors_bytes(&config, &w)?,
+        config,
+        origin: PathBuf::from("<reference default architecture, random weights>/model.onnx"),
+    })
+}
+
+/// Peak resident memory since the last reset, in MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Resets the peak resident memory to the current one (Linux ≥ 4.0).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Token batches `[batch, n_asv, max_bp + 1]` from the table's samples (cycled).
+fn batches_from_table(
+    config: &CheckpointConfig,
+    table: &Path,
+    n_asv: usize,
+    batch: usize,
+) -> Result<Array3<i64>> {
+    let (t, _) = aam_data::load_table(table)?;
+    let prepared = aam_runtime::prepare_table(t, config, &table.display().to_string())?;
+    let ds = &prepared.dataset;
+    let usable: Vec<usize> = (0..ds.table.n_samples())
+        .filter(|&s| prepared.asvs_with_reads[s] > 0)
+        .collect();
+    if usable.is_empty() {
+        bail!("{}: no sample has reads", table.display());
+    }
+    let chosen: Vec<usize> = (0..batch).map(|i| usable[i % usable.len()]).collect();
+    let tokens = ds.batch(&chosen, None, 0).tokens;
+    let width = config.model.max_bp + 1;
+    let mut out = Array3::<i64>::zeros((batch, n_asv, width));
+    let take = n_asv.min(tokens.dim().1);
+    out.slice_mut(s![.., ..take, ..])
+        .assign(&tokens.slice(s![.., ..take, ..]));
+    Ok(out)
+}
+
+struct Row {
+    backend: String,
+    cache: bool,
+    n_asv: usize,
+    batch: usize,
+    latencies_ms: Vec<f64>,
+    peak_rss_mib: Option<f64>,
+    gflop_per_pass: f64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+type Runner = Box<dyn Fn(ndarray::ArrayView3<'_, i64>) -> Result<RawOutputs, RuntimeError>>;
+
+/// Runs `aam bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.iterations == 0 || args.threads == 0 {
+        bail!("--iterations and --threads must be at least 1");
+    }
+    let subject = subject(args.model.as_deref())?;
+    let c = &subject.config.model;
+    if let Some(&n) = args.n_asv.iter().find(|&&n| n == 0 || n > c.token_limit) {
+        bail!(
+            "--n-asv {n} is outside 1..={} (the model's token limit)",
+            c.token_limit
+        );
+    }
+    eprintln!(
+        "model {}: D {}, max bp {}, token limit {}; {:.1} MFLOP per ASV, peak {} GFLOP/s",
+        subject.origin.display(),
+        c.embedding_dim,
+        c.max_bp,
+        c.token_limit,
+        flops::asv_flops(c) / 1e6,
+        args.peak_gflops
+    );
+    let mut rows = Vec::new();
+    for backend in &args.backends {
+        for cache in [false, true] {
+            if backend == "burn" && cache {
+                continue; // Burn runs the whole model; the cache lives in the ONNX runtime.
+            }
+            let (runner, model) = load(&subject, backend, cache, args)?;
+            for &n_asv in &args.n_asv {
+                for &batch in &args.batch {
+                    let tokens = batches_from_table(&subject.config, &args.table, n_asv, batch)?;
+                    let slots = tokens
+                        .outer_iter()
+                        .map(|s| s.outer_iter().filter(|r| r.iter().any(|&t| t != 0)).count())
+                        .sum::<usize>();
+                    runner(tokens.view())?; // warm-up (fills the cache)
+                    let before = model.as_ref().and_then(|m| m.asv_cache_stats());
+                    reset_peak_rss();
+                    let mut latencies = Vec::new();
+                    for _ in 0..args.iterations {
+                        let t0 = Instant::now();
+                        let out = runner(tokens.view())?;
+                        latencies.push(t0.elapsed().as_secs_f64() * 1e3);
+                        if out.embeddings.iter().any(|v| !v.is_finite()) {
+                            bail!("{backend}: non-finite output");
+                        }
+                    }
+                    // ASVs actually encoded per pass: all slots, or the cache's misses.
+                    let encoded = match (before, model.as_ref().and_then(|m| m.asv_cache_stats())) {
+                        (Some(a), Some(b)) => ((b.misses - a.misses) as usize) / args.iterations,
+                        _ => slots,
+                    };
+                    let gflop =
+                        flops::forward_flops(c, subject.config.kind, batch, n_asv, encoded) / 1e9;
+                    latencies.sort_by(f64::total_cmp);
+                    let row = Row {
+                        backend: backend.clone(),
+                        cache,
+                        n_asv,
+                        batch,
+                        latencies_ms: latencies,
+                        peak_rss_mib: peak_rss_mib(),
+                        gflop_per_pass: gflop,
+                    };
+                    eprintln!("{}", format_row(&row, args.peak_gflops).replace('\t', "  "));
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    let mut tsv = String::from(
+        "backend\tasv_cache\tn_asv\tbatch\tsamples_per_s\tp50_ms\tp99_ms\tpeak_rss_mib\tgflop_per_pass\tgflop_per_s\troofline_pct\n",
+    );
+    for r in &rows {
+        tsv.push_str(&format_row(r, args.peak_gflops));
+        tsv.push('\n');
+    }
+    match &args.output {
+        Some(p) => aam_train::checkpoint::write_atomic(p, tsv.as_bytes())?,
+        None => std::io::stdout().write_all(tsv.as_bytes())?,
+    }
+    Ok(())
+}
+
+fn format_row(r: &Row, peak: f64) -> String {
+    let mean_s = r.latencies_ms.iter().sum::<f64>() / r.latencies_ms.len() as f64 / 1e3;
+    let gflops = r.gflop_per_pass / mean_s;
+    format!(
+        "{}\t{}\t{}\t{}\t{:.3}\t{:.1}\t{:.1}\t{}\t{:.2}\t{:.2}\t{:.1}",
+        r.backend,
+        if r.cache { "on" } else { "off" },
+        r.n_asv,
+        r.batch,
+        r.batch as f64 / mean_s,
+        percentile(&r.latencies_ms, 0.5),
+        percentile(&r.latencies_ms, 0.99),
+        r.peak_rss_mib.map_or("NA".into(), |m| format!("{m:.0}")),
+        r.gflop_per_pass,
+        gflops,
+        100.0 * gflops / peak
+    )
+}
+
+/// A runner for `backend` (and the runtime model, for cache counts).
+fn load(
+    subject: &Subject,
+    backend: &str,
+    cache: bool,
+    args: &BenchArgs,
+) -> Result<(Runner, Option<std::sync::Arc<Model>>)> {
+    let runtime_backend = match backend {
+        "tract" => RuntimeBackend::Tract,
+        "ort" => RuntimeBackend::Ort,
+        "burn" => {
+            let path = subject.origin.with_file_name("model.safetensors");
+            let (_, net) = burn_runner::from_bytes(&subject.safetensors, &path)?;
+            return Ok((Box::new(move |t| net.run(t)), None));
+        }
+        other => bail!("unknown backend `{other}`; use tract, ort or burn"),
+    };
+    let options = LoadOptions {
+        backend: runtime_backend,
+        threads: Some(args.threads),
+        ort_library: args.ort_lib.clone(),
+        asv_cache: cache.then_some(AsvCacheOptions::default()),
+        ..LoadOptions::default()
+    };
+    let model = std::sync::Arc::new(if cache {
+        Model::from_split_bytes(
+            &subject.onnx,
+            &subject.asv_encoder,
+            &subject.sample_model,
+            &subject.origin,
+            &options,
+        )?
+    } else {
+        Model::from_bytes_with(&subject.onnx, &subject.origin, &options)?
+    });
+    let m = model.clone();
+    Ok((Box::new(move |t| m.run(t)), Some(model)))
+}

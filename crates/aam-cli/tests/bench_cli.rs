@@ -1,0 +1,92 @@
+//! `aam bench` on the shipped model and the 2-sample C test table: one row per backend,
+//! cache setting, ASV count and batch size, with consistent numbers.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+#[test]
+fn bench_writes_one_consistent_row_per_configuration() {
+    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(["bench", "--model"])
+        .arg(repo("models/circadian-exposure"))
+        .arg("--table")
+        .arg(repo("tests/capi/tiny_table.tsv"))
+        .args([
+            "--n-asv",
+            "4,10",
+            "--batch",
+            "1,3",
+            "--backends",
+            "tract",
+            "--iterations",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "backend",
+            "asv_cache",
+            "n_asv",
+            "batch",
+            "samples_per_s",
+            "p50_ms",
+            "p99_ms",
+            "peak_rss_mib",
+            "gflop_per_pass",
+            "gflop_per_s",
+            "roofline_pct"
+        ]
+    );
+    assert_eq!(
+        rows.len(),
+        1 + 2 * 2 * 2,
+        "tract × cache off/on × 2 n_asv × 2 batch"
+    );
+    let num = |r: &Vec<&str>, i: usize| r[i].parse::<f64>().unwrap();
+    for r in &rows[1..] {
+        assert_eq!(r[0], "tract");
+        assert!(
+            num(r, 4) > 0.0 && num(r, 5) > 0.0 && num(r, 5) <= num(r, 6),
+            "{r:?}"
+        );
+        let (peak, gflops) = (100.0, num(r, 9));
+        assert!((num(r, 10) - 100.0 * gflops / peak).abs() < 0.06, "{r:?}");
+    }
+    // The same configuration: the warm cache encodes nothing, so far fewer FLOPs per pass.
+    let find = |cache: &str, n: &str, b: &str| {
+        rows.iter()
+            .find(|r| r[1] == cache && r[2] == n && r[3] == b)
+            .unwrap()
+            .clone()
+    };
+    let (off, on) = (find("off", "10", "3"), find("on", "10", "3"));
+    assert!(num(&on, 8) < num(&off, 8) / 10.0, "{off:?} vs {on:?}");
+    // Without the cache, FLOPs grow with the batch (2 samples cycled: 1 vs 3 samples).
+    assert!(num(&find("off", "10", "3"), 8) > 2.0 * num(&find("off", "10", "1"), 8));
+}
+
+#[test]
+fn bench_refuses_an_n_asv_beyond_the_token_limit() {
+    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(["bench", "--model"])
+        .arg(repo("models/circadian-exposure"))
+        .arg("--table")
+        .arg(repo("tests/capi/tiny_table.tsv"))
+        .args(["--n-asv", "129"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("--n-asv 129 is outside 1..=128 (the model's token limit)"));
+}
