@@ -50,8 +50,8 @@ fn bench_writes_one_consistent_row_per_configuration() {
     );
     assert_eq!(
         rows.len(),
-        1 + 2 * 2 * 2,
-        "tract × cache off/on × 2 n_asv × 2 batch"
+        1 + 3 * 2 * 2,
+        "tract × cache off/call/warm × 2 n_asv × 2 batch"
     );
     let num = |r: &Vec<&str>, i: usize| r[i].parse::<f64>().unwrap();
     for r in &rows[1..] {
@@ -63,15 +63,24 @@ fn bench_writes_one_consistent_row_per_configuration() {
         let (peak, gflops) = (100.0, num(r, 9));
         assert!((num(r, 10) - 100.0 * gflops / peak).abs() < 0.06, "{r:?}");
     }
-    // The same configuration: the warm cache encodes nothing, so far fewer FLOPs per pass.
+    // The same configuration: the warm cache encodes nothing, so far fewer FLOPs per pass;
+    // within a call, the 3 samples (2 distinct, cycled) repeat ASVs.
     let find = |cache: &str, n: &str, b: &str| {
         rows.iter()
             .find(|r| r[1] == cache && r[2] == n && r[3] == b)
             .unwrap()
             .clone()
     };
-    let (off, on) = (find("off", "10", "3"), find("on", "10", "3"));
-    assert!(num(&on, 8) < num(&off, 8) / 10.0, "{off:?} vs {on:?}");
+    let (off, call, warm) = (
+        find("off", "10", "3"),
+        find("call", "10", "3"),
+        find("warm", "10", "3"),
+    );
+    assert!(num(&warm, 8) < num(&off, 8) / 10.0, "{off:?} vs {warm:?}");
+    assert!(
+        num(&call, 8) < num(&off, 8) && num(&call, 8) > num(&warm, 8),
+        "{call:?}"
+    );
     // Without the cache, FLOPs grow with the batch (2 samples cycled: 1 vs 3 samples).
     assert!(num(&find("off", "10", "3"), 8) > 2.0 * num(&find("off", "10", "1"), 8));
 }
