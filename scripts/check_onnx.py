@@ -6,7 +6,12 @@ anonymous dims on inputs and outputs, the `aam_config` metadata, then onnxruntim
 on every `<case>.tokens.npy` against the Burn outputs `<case>.<output>.npy` (max |diff|
 <= 1e-4, no NaN).
 
-Usage: python scripts/check_onnx.py FIXTURES_DIR
+With `--split EXPORT_DIR` (repeatable) it also checks the split graphs of an export
+directory: `asv_encoder.onnx` and `sample_model.onnx` pass the checker, carry the same
+`aam_config` as `model.onnx`, and composed in onnxruntime (each unique ASV row encoded once,
+gathered into `[batch, n_asv, D]`) they equal `model.onnx` within 1e-5.
+
+Usage: python scripts/check_onnx.py FIXTURES_DIR [--split EXPORT_DIR ...]
 """
 
 import glob
@@ -63,8 +68,69 @@ def check_model(model_dir):
     return checks
 
 
+SPLIT_TOLERANCE = 1e-5
+
+
+def split_tokens(batch, n_asv, width, seed):
+    """Tokens drawn from a pool of 5 sequences (repeats within and across samples), with empty
+    slots and an all-padding last sample."""
+    rng = np.random.default_rng(seed)
+    pool = np.zeros((5, width), np.int64)
+    for i in range(5):
+        n = int(rng.integers(10, width))
+        pool[i, 0] = 5
+        pool[i, 1:n] = rng.integers(1, 5, size=n - 1)
+    tokens = np.zeros((batch, n_asv, width), np.int64)
+    for b in range(max(batch - 1, 1)):
+        for s in range(n_asv):
+            if (b + s) % 4 != 3:
+                tokens[b, s] = pool[rng.integers(0, 5)]
+    return tokens
+
+
+def check_split(export_dir):
+    full_path = os.path.join(export_dir, "model.onnx")
+    config_json = {p.key: p.value for p in onnx.load(full_path).metadata_props}["aam_config"]
+    config = json.loads(config_json)["model"]
+    width, d = config["max_bp"] + 1, config["embedding_dim"]
+    graphs = {}
+    for name, inputs in [("asv_encoder", {"asv_tokens": ["n", width]}),
+                         ("sample_model", {"asv_embeddings": ["batch", "n_asv", d], "asv_mask": ["batch", "n_asv"]})]:
+        path = os.path.join(export_dir, f"{name}.onnx")
+        model = onnx.load(path)
+        onnx.checker.check_model(model, full_check=True)
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert meta["aam_config"] == config_json, f"{name}: another model's configuration"
+        assert {i.name: dims(i) for i in model.graph.input} == inputs, f"{name}: inputs {[dims(i) for i in model.graph.input]}"
+        graphs[name] = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    full = ort.InferenceSession(full_path, providers=["CPUExecutionProvider"])
+    names = [o.name for o in full.get_outputs()]
+    assert [o.name for o in graphs["sample_model"].get_outputs()] == names
+    worst = 0.0
+    for batch, n_asv, seed in [(1, 1, 0), (3, 17, 1), (8, config["token_limit"], 2)]:
+        tokens = split_tokens(batch, n_asv, width, seed)
+        want = full.run(None, {"tokens": tokens})
+        rows = tokens.reshape(-1, width)
+        present = rows.any(axis=1)
+        unique, index = np.unique(rows[present], axis=0, return_inverse=True)
+        (emb,) = graphs["asv_encoder"].run(None, {"asv_tokens": unique})
+        asv = np.zeros((rows.shape[0], d), np.float32)
+        asv[present] = emb[index.reshape(-1)]
+        got = graphs["sample_model"].run(None, {
+            "asv_embeddings": asv.reshape(batch, n_asv, d),
+            "asv_mask": present.reshape(batch, n_asv).astype(np.float32),
+        })
+        for name, g, w in zip(names, got, want):
+            assert g.shape == w.shape and np.isfinite(g).all(), name
+            worst = max(worst, float(np.abs(g - w).max()))
+    assert worst <= SPLIT_TOLERANCE, f"split vs model.onnx max |diff| {worst}"
+    return worst
+
+
 def main():
-    root = sys.argv[1]
+    args = sys.argv[1:]
+    root = args[0]
+    split_dirs = [args[i + 1] for i, a in enumerate(args) if a == "--split"]
     model_dirs = sorted(d for d in glob.glob(os.path.join(root, "*")) if os.path.isdir(d))
     passed, failed = 0, 0
     for d in model_dirs:
@@ -74,6 +140,14 @@ def main():
             passed += 1
         except Exception as e:  # report every model, then fail
             print(f"FAILED {os.path.basename(d)}: {e!r}")
+            failed += 1
+    for d in split_dirs:
+        try:
+            worst = check_split(d)
+            print(f"ok {d}: split graphs pass the checker; composed = model.onnx (max |diff| {worst:.2e})")
+            passed += 1
+        except Exception as e:
+            print(f"FAILED split {d}: {e!r}")
             failed += 1
     if not model_dirs:
         print(f"no exported models under {root}")
