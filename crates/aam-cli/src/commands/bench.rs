@@ -136,30 +136,38 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Token batches `[batch, n_asv, max_bp + 1]` from the table's samples (cycled).
-fn batches_from_table(
-    config: &CheckpointConfig,
-    table: &Path,
-    n_asv: usize,
-    batch: usize,
-) -> Result<Array3<i64>> {
-    let (t, _) = aam_data::load_table(table)?;
-    let prepared = aam_runtime::prepare_table(t, config, &table.display().to_string())?;
-    let ds = &prepared.dataset;
-    let usable: Vec<usize> = (0..ds.table.n_samples())
-        .filter(|&s| prepared.asvs_with_reads[s] > 0)
-        .collect();
-    if usable.is_empty() {
-        bail!("{}: no sample has reads", table.display());
+/// The table tokenized once with the model's settings, and its samples with reads.
+struct BenchTable {
+    prepared: aam_runtime::PreparedTable,
+    usable: Vec<usize>,
+}
+
+impl BenchTable {
+    fn load(config: &CheckpointConfig, table: &Path) -> Result<Self> {
+        let (t, _) = aam_data::load_table(table)?;
+        let prepared = aam_runtime::prepare_table(t, config, &table.display().to_string())?;
+        let usable: Vec<usize> = (0..prepared.dataset.table.n_samples())
+            .filter(|&s| prepared.asvs_with_reads[s] > 0)
+            .collect();
+        if usable.is_empty() {
+            bail!("{}: no sample has reads", table.display());
+        }
+        Ok(BenchTable { prepared, usable })
     }
-    let chosen: Vec<usize> = (0..batch).map(|i| usable[i % usable.len()]).collect();
-    let tokens = ds.batch(&chosen, None, 0).tokens;
-    let width = config.model.max_bp + 1;
-    let mut out = Array3::<i64>::zeros((batch, n_asv, width));
-    let take = n_asv.min(tokens.dim().1);
-    out.slice_mut(s![.., ..take, ..])
-        .assign(&tokens.slice(s![.., ..take, ..]));
-    Ok(out)
+
+    /// Tokens `[batch, n_asv, max_bp + 1]` of the samples with reads (cycled); samples
+    /// with fewer ASVs are padded.
+    fn tokens(&self, width: usize, n_asv: usize, batch: usize) -> Array3<i64> {
+        let chosen: Vec<usize> = (0..batch)
+            .map(|i| self.usable[i % self.usable.len()])
+            .collect();
+        let tokens = self.prepared.dataset.batch(&chosen, None, 0).tokens;
+        let mut out = Array3::<i64>::zeros((batch, n_asv, width));
+        let take = n_asv.min(tokens.dim().1);
+        out.slice_mut(s![.., ..take, ..])
+            .assign(&tokens.slice(s![.., ..take, ..]));
+        out
+    }
 }
 
 /// How ASV embeddings are computed in a row.
@@ -222,6 +230,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         flops::asv_flops(c) / 1e6,
         args.peak_gflops
     );
+    let table = BenchTable::load(&subject.config, &args.table)?;
     let mut rows = Vec::new();
     for backend in &args.backends {
         for cache in [CacheMode::Off, CacheMode::Call, CacheMode::Warm] {
@@ -231,7 +240,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let (runner, model) = load(&subject, backend, cache, args)?;
             for &n_asv in &args.n_asv {
                 for &batch in &args.batch {
-                    let tokens = batches_from_table(&subject.config, &args.table, n_asv, batch)?;
+                    let tokens = table.tokens(c.max_bp + 1, n_asv, batch);
                     let slots = tokens
                         .outer_iter()
                         .map(|s| s.outer_iter().filter(|r| r.iter().any(|&t| t != 0)).count())
