@@ -38,6 +38,21 @@
 #define AAM_PROVIDER_TENSORRT 2
 
 /*
+ `AamParams.asv_cache`: split graphs when present, embeddings kept within a call.
+ */
+#define AAM_ASV_PER_CALL 0
+
+/*
+ `AamParams.asv_cache`: split graphs required, embeddings kept across calls (LRU).
+ */
+#define AAM_ASV_CACHE 1
+
+/*
+ `AamParams.asv_cache`: the single `model.onnx`.
+ */
+#define AAM_ASV_SINGLE_GRAPH 2
+
+/*
  Token buffer dtype: `uint8_t`.
  */
 #define AAM_DTYPE_U8 0
@@ -160,19 +175,22 @@ typedef struct AamParams {
    */
   uint32_t tensorrt_max_batch;
   /*
-   1: run the split graphs (`asv_encoder.onnx` + `sample_model.onnx` beside
-   `model.onnx`, so `aam_model_load` only) encoding each unique ASV once, with the
-   embeddings cached across calls; 0 (default): `model.onnx`.
+   Which graphs run. `AAM_ASV_PER_CALL` (0, default): the split graphs
+   (`asv_encoder.onnx` + `sample_model.onnx`, when they lie beside `model.onnx`;
+   `aam_model_load` only) encoding each unique ASV of a call once, in chunks, empty
+   slots skipped; otherwise `model.onnx`. `AAM_ASV_CACHE` (1): the split graphs
+   (required), embeddings also kept across calls (LRU). `AAM_ASV_SINGLE_GRAPH` (2):
+   `model.onnx`, every ASV slot through the nucleotide attention at once.
    */
   uint32_t asv_cache;
   /*
-   ASV embeddings kept across calls with `asv_cache` (LRU); 0: only within a call.
-   Default 100000.
+   ASV embeddings kept across calls with `AAM_ASV_CACHE` (LRU); 0: only within a
+   call. Default 100000.
    */
   uint32_t asv_cache_capacity;
   /*
-   Most ASVs per ASV-encoder run with `asv_cache` (bounds attention memory); default
-   256.
+   Most ASVs per ASV-encoder run on the split graphs (bounds the nucleotide
+   attention's memory); default 256.
    */
   uint32_t asv_chunk_rows;
 } AamParams;
@@ -216,7 +234,7 @@ typedef struct AamModelInfo {
 } AamModelInfo;
 
 /*
- Counts of the ASV-embedding cache of a model loaded with `asv_cache = 1`.
+ Counts of the ASV-embedding path of a model running the split graphs.
  */
 typedef struct AamAsvCacheStats {
   /*
@@ -309,7 +327,8 @@ const char *aam_model_fallback_reason(const struct AamModel *model);
 
 /*
  Writes the ASV-embedding cache counts of `model` into `*out`;
- `AAM_STATUS_INVALID_ARGUMENT` when the model was loaded without `asv_cache`.
+ `AAM_STATUS_INVALID_ARGUMENT` when the model runs the single `model.onnx` (loaded from
+ memory, with `AAM_ASV_SINGLE_GRAPH`, or from an export without the split graphs).
  */
 enum AamStatus aam_model_asv_cache_stats(const struct AamModel *model,
                                          struct AamAsvCacheStats *out);

@@ -140,19 +140,34 @@ static void backends(const char *dir) {
     aam_model_free(m);
 }
 
-/* The ASV-embedding path (split graphs): equal to model.onnx within 1e-5, counts reported. */
+/* The ASV-embedding path (split graphs, the default for an export directory): equal to
+ * model.onnx within 1e-5, counts reported. */
 static void asv_cache(const char *dir) {
-    AamModel *m = NULL;
+    AamModel *m = NULL, *single = NULL;
     AamParams p = aam_default_params();
     AamAsvCacheStats st;
-    CHECK(aam_model_asv_cache_stats(model, &st) == AAM_STATUS_INVALID_ARGUMENT, "no cache without asv_cache");
-    p.asv_cache = 1;
+    CHECK(aam_model_asv_cache_stats(model, &st) == AAM_STATUS_OK && st.capacity == 0 && st.entries == 0,
+          "the default load runs the split graphs, embeddings kept within a call");
+    p.asv_cache = 3;
+    CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_INVALID_ARGUMENT && !m, "asv_cache 3 refused");
+    p.asv_cache = AAM_ASV_SINGLE_GRAPH;
+    CHECK(aam_model_load(dir, &p, &single) == AAM_STATUS_OK, "load the single graph");
+    if (!single) return;
+    CHECK(aam_model_asv_cache_stats(single, &st) == AAM_STATUS_INVALID_ARGUMENT, "no ASV-path counts on the single graph");
+    AamModel *keep = model;
+    size_t len = 0;
+    model = single;
+    float *want = predict_copy(tokens_i64, AAM_DTYPE_I64, &len);
+    model = keep;
+    CHECK(want && len == reference_len && max_abs_diff(want, reference, len) <= 1e-5f,
+          "default (split graphs) == model.onnx within 1e-5");
+    free(want);
+    aam_model_free(single);
+    p.asv_cache = AAM_ASV_CACHE;
     p.asv_chunk_rows = 3;
     CHECK(aam_model_load_from_memory((const uint8_t *)"x", 1, &p, &m) == AAM_STATUS_UNSUPPORTED, "asv_cache needs files");
     CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_OK, "load with asv_cache");
     if (!m) return;
-    AamModel *keep = model;
-    size_t len = 0;
     model = m;
     float *got = predict_copy(tokens_i64, AAM_DTYPE_I64, &len);
     float *again = predict_copy(tokens_u8, AAM_DTYPE_U8, &len);

@@ -90,8 +90,9 @@ def test_onnx_runtime_backend_equals_tract(model):
 
 
 def test_asv_cache_equals_the_single_graph(model):
-    with aam.Model(MODEL, asv_cache=True, asv_cache_capacity=1000) as cached:
-        a = model.predict_biom(TABLE)
+    with aam.Model(MODEL, asv_cache=True, asv_cache_capacity=1000) as cached, \
+            aam.Model(MODEL, single_graph=True) as single:
+        a = single.predict_biom(TABLE)
         b = cached.predict_biom(TABLE)
         np.testing.assert_allclose(b.probabilities, a.probabilities, atol=1e-5)
         np.testing.assert_allclose(b.embeddings, a.embeddings, atol=1e-5)
@@ -99,5 +100,7 @@ def test_asv_cache_equals_the_single_graph(model):
         assert stats["misses"] == 482 and stats["entries"] == 482 and stats["hits"] == 0
         cached.predict_biom(TABLE)
         assert cached.asv_cache_stats()["hits"] == 482
-    with pytest.raises(aam.AamError):
-        model.asv_cache_stats()
+        np.testing.assert_allclose(model.predict_biom(TABLE).probabilities, a.probabilities, atol=1e-5)
+        assert model.asv_cache_stats()["capacity"] == 0, "the default: split graphs, within a call"
+        with pytest.raises(aam.AamError):
+            single.asv_cache_stats()

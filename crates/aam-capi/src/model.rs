@@ -87,7 +87,10 @@ pub unsafe extern "C" fn aam_model_load(
         non_null(path, "path")?;
         let path = utf8_arg(path, "path")?;
         let params = params_or_default(params)?;
-        let model = Model::load_with(Path::new(path), &params.load_options()?)?;
+        let model = Model::load_with(
+            Path::new(path),
+            &params.load_options(Some(Path::new(path)))?,
+        )?;
         finish_load(model, params, out)
     })
 }
@@ -110,7 +113,8 @@ pub unsafe extern "C" fn aam_model_load_from_memory(
         }
         let params = params_or_default(params)?;
         let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-        let model = Model::from_bytes_with(bytes, Path::new("<memory>"), &params.load_options()?)?;
+        let model =
+            Model::from_bytes_with(bytes, Path::new("<memory>"), &params.load_options(None)?)?;
         finish_load(model, params, out)
     })
 }
@@ -211,7 +215,7 @@ pub unsafe extern "C" fn aam_model_fallback_reason(model: *const AamModel) -> *c
     reason
 }
 
-/// Counts of the ASV-embedding cache of a model loaded with `asv_cache = 1`.
+/// Counts of the ASV-embedding path of a model running the split graphs.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AamAsvCacheStats {
@@ -228,7 +232,8 @@ pub struct AamAsvCacheStats {
 }
 
 /// Writes the ASV-embedding cache counts of `model` into `*out`;
-/// `AAM_STATUS_INVALID_ARGUMENT` when the model was loaded without `asv_cache`.
+/// `AAM_STATUS_INVALID_ARGUMENT` when the model runs the single `model.onnx` (loaded from
+/// memory, with `AAM_ASV_SINGLE_GRAPH`, or from an export without the split graphs).
 #[no_mangle]
 pub unsafe extern "C" fn aam_model_asv_cache_stats(
     model: *const AamModel,
@@ -240,7 +245,7 @@ pub unsafe extern "C" fn aam_model_asv_cache_stats(
         let s = m.inner.asv_cache_stats().ok_or_else(|| {
             Failure::new(
                 AamStatus::InvalidArgument,
-                "the model was loaded without params.asv_cache",
+                "the model runs the single model.onnx, not the split graphs (load the export directory with params.asv_cache AAM_ASV_PER_CALL or AAM_ASV_CACHE)",
             )
         })?;
         unsafe {

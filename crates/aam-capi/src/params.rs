@@ -1,9 +1,11 @@
 //! Load parameters, passed by value (llama.cpp style) and checked against the ABI version.
 
 use std::ffi::c_char;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use aam_runtime::{AsvCacheOptions, Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
+use aam_runtime::{
+    split_graphs_present, AsvCacheOptions, Backend, ExecutionProvider, LoadOptions, TensorRtOptions,
+};
 
 use crate::status::{utf8_arg, AamStatus, Failure};
 use crate::AAM_ABI_VERSION;
@@ -18,6 +20,13 @@ pub const AAM_PROVIDER_CPU: u32 = 0;
 pub const AAM_PROVIDER_CUDA: u32 = 1;
 /// Execution provider: TensorRT (`AAM_BACKEND_ORT` with onnxruntime-gpu and TensorRT 10).
 pub const AAM_PROVIDER_TENSORRT: u32 = 2;
+
+/// `AamParams.asv_cache`: split graphs when present, embeddings kept within a call.
+pub const AAM_ASV_PER_CALL: u32 = 0;
+/// `AamParams.asv_cache`: split graphs required, embeddings kept across calls (LRU).
+pub const AAM_ASV_CACHE: u32 = 1;
+/// `AamParams.asv_cache`: the single `model.onnx`.
+pub const AAM_ASV_SINGLE_GRAPH: u32 = 2;
 
 /// How to load and run a model. Start from `aam_default_params()` and change fields.
 #[repr(C)]
@@ -48,15 +57,18 @@ pub struct AamParams {
     pub tensorrt_fp16: u32,
     /// Largest batch of the TensorRT optimization profile; default 64.
     pub tensorrt_max_batch: u32,
-    /// 1: run the split graphs (`asv_encoder.onnx` + `sample_model.onnx` beside
-    /// `model.onnx`, so `aam_model_load` only) encoding each unique ASV once, with the
-    /// embeddings cached across calls; 0 (default): `model.onnx`.
+    /// Which graphs run. `AAM_ASV_PER_CALL` (0, default): the split graphs
+    /// (`asv_encoder.onnx` + `sample_model.onnx`, when they lie beside `model.onnx`;
+    /// `aam_model_load` only) encoding each unique ASV of a call once, in chunks, empty
+    /// slots skipped; otherwise `model.onnx`. `AAM_ASV_CACHE` (1): the split graphs
+    /// (required), embeddings also kept across calls (LRU). `AAM_ASV_SINGLE_GRAPH` (2):
+    /// `model.onnx`, every ASV slot through the nucleotide attention at once.
     pub asv_cache: u32,
-    /// ASV embeddings kept across calls with `asv_cache` (LRU); 0: only within a call.
-    /// Default 100000.
+    /// ASV embeddings kept across calls with `AAM_ASV_CACHE` (LRU); 0: only within a
+    /// call. Default 100000.
     pub asv_cache_capacity: u32,
-    /// Most ASVs per ASV-encoder run with `asv_cache` (bounds attention memory); default
-    /// 256.
+    /// Most ASVs per ASV-encoder run on the split graphs (bounds the nucleotide
+    /// attention's memory); default 256.
     pub asv_chunk_rows: u32,
 }
 
@@ -123,11 +135,14 @@ impl AamParams {
                 self.provider
             ));
         }
-        if self.allow_fallback > 1 || self.tensorrt_fp16 > 1 || self.asv_cache > 1 {
-            return invalid(
-                "params.allow_fallback, params.tensorrt_fp16 and params.asv_cache must be 0 or 1"
-                    .into(),
-            );
+        if self.allow_fallback > 1 || self.tensorrt_fp16 > 1 {
+            return invalid("params.allow_fallback and params.tensorrt_fp16 must be 0 or 1".into());
+        }
+        if self.asv_cache > AAM_ASV_SINGLE_GRAPH {
+            return invalid(format!(
+                "params.asv_cache {} is not AAM_ASV_PER_CALL (0), AAM_ASV_CACHE (1) or AAM_ASV_SINGLE_GRAPH (2)",
+                self.asv_cache
+            ));
         }
         if self.tensorrt_max_batch == 0 || self.asv_chunk_rows == 0 {
             return invalid(
@@ -140,9 +155,9 @@ impl AamParams {
         Ok(())
     }
 
-    /// The runtime's load options (path arguments read now, while the caller's strings
-    /// are valid).
-    pub(crate) fn load_options(&self) -> Result<LoadOptions, Failure> {
+    /// The runtime's load options for the model at `model_path` (`None`: loaded from
+    /// memory); path arguments are read now, while the caller's strings are valid.
+    pub(crate) fn load_options(&self, model_path: Option<&Path>) -> Result<LoadOptions, Failure> {
         let path = |p: *const c_char, name: &str| -> Result<Option<PathBuf>, Failure> {
             if p.is_null() {
                 Ok(None)
@@ -170,10 +185,20 @@ impl AamParams {
                 max_batch: self.tensorrt_max_batch as usize,
                 opt_batch: 16.min(self.tensorrt_max_batch as usize),
             },
-            asv_cache: (self.asv_cache == 1).then_some(AsvCacheOptions {
-                capacity: self.asv_cache_capacity as usize,
-                chunk_rows: self.asv_chunk_rows as usize,
-            }),
+            asv_cache: match self.asv_cache {
+                AAM_ASV_CACHE => Some(AsvCacheOptions {
+                    capacity: self.asv_cache_capacity as usize,
+                    chunk_rows: self.asv_chunk_rows as usize,
+                }),
+                AAM_ASV_PER_CALL if model_path.is_some_and(split_graphs_present) => {
+                    Some(AsvCacheOptions {
+                        capacity: 0,
+                        chunk_rows: self.asv_chunk_rows as usize,
+                    })
+                }
+                _ => None,
+            },
+            single_graph: self.asv_cache == AAM_ASV_SINGLE_GRAPH,
         })
     }
 

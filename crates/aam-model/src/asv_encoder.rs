@@ -3,6 +3,7 @@
 
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::{IndexingUpdateOp, TensorData};
 
 use crate::attention_pooling::AttentionPooling;
 use crate::config::{ModelConfig, Stack};
@@ -10,6 +11,10 @@ use crate::transformer::TransformerStack;
 use crate::weights::{
     load_embedding, load_linear, save_linear, WeightError, WeightMap, WeightSink,
 };
+
+/// Most ASVs whose nucleotide attention runs at once (the reference HEAD's default
+/// `asv_chunk_size`).
+pub const ASV_CHUNK_ROWS: usize = 256;
 
 /// Nucleotide-level encoder shared by every ASV slot.
 #[derive(Module, Debug)]
@@ -121,9 +126,10 @@ impl<B: Backend> AsvEncoder<B> {
 
     /// `tokens`: int `[batch, n_asv, L]` with `L ≤ max_bp + 1`.
     ///
-    /// Every ASV slot runs through the transformer (no data-dependent branch, so the
-    /// graph exports as is); all-padding slots are then zeroed, which is what the
-    /// reference gets by skipping them.
+    /// As the reference (spec §3.5), all-padding ASV slots skip the transformer (their
+    /// outputs are zeros), and the other slots run in chunks of at most
+    /// [`ASV_CHUNK_ROWS`] ASVs, so the nucleotide attention scores of at most
+    /// `ASV_CHUNK_ROWS · heads · L²` floats exist at once in inference.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> AsvEncoding<B> {
         let [b, s, l] = tokens.dims();
         let n = b * s;
@@ -137,8 +143,7 @@ impl<B: Backend> AsvEncoder<B> {
             .slice([0..l, 0..d])
             .reshape([1, l, d]);
         let x = self.token_embedding.forward(flat) + positions;
-        let row_valid = mask.clone().sum_dim(1).clamp_max(1.0).reshape([n, 1, 1]);
-        let h = self.transformer.forward(x, mask.clone()) * row_valid;
+        let h = self.transform_non_empty(x, mask.clone());
         let nuc_logits = self.nucleotide_head.as_ref().map(|head| {
             let logits = head.forward(h.clone());
             let v = logits.dims()[2];
@@ -149,5 +154,35 @@ impl<B: Backend> AsvEncoder<B> {
             embeddings,
             nuc_logits,
         }
+    }
+
+    /// The transformer on the rows of `x` `[n, L, D]` with a valid position (`mask`
+    /// `[n, L]`), in chunks of [`ASV_CHUNK_ROWS`] rows; zeros for the all-padding rows.
+    fn transform_non_empty(&self, x: Tensor<B, 3>, mask: Tensor<B, 2>) -> Tensor<B, 3> {
+        let [n, l, d] = x.dims();
+        let counts = mask.clone().sum_dim(1).into_data();
+        let valid: Vec<i64> = counts
+            .iter::<f32>()
+            .enumerate()
+            .filter(|(_, c)| *c > 0.0)
+            .map(|(i, _)| i as i64)
+            .collect();
+        if valid.len() == n && n <= ASV_CHUNK_ROWS {
+            return self.transformer.forward(x, mask);
+        }
+        let device = x.device();
+        let mut out = Tensor::<B, 3>::zeros([n, l, d], &device);
+        for rows in valid.chunks(ASV_CHUNK_ROWS) {
+            let idx = Tensor::<B, 1, Int>::from_data(
+                TensorData::new(rows.to_vec(), [rows.len()]),
+                &device,
+            );
+            let h = self.transformer.forward(
+                x.clone().select(0, idx.clone()),
+                mask.clone().select(0, idx.clone()),
+            );
+            out = out.select_assign(0, idx, h, IndexingUpdateOp::Add);
+        }
+        out
     }
 }

@@ -35,6 +35,17 @@ pub struct AsvCacheOptions {
     pub chunk_rows: usize,
 }
 
+impl AsvCacheOptions {
+    /// Embeddings kept within a call only (capacity 0), default chunk size: what a model
+    /// loaded without explicit cache settings uses.
+    pub fn per_call() -> Self {
+        AsvCacheOptions {
+            capacity: 0,
+            ..AsvCacheOptions::default()
+        }
+    }
+}
+
 impl Default for AsvCacheOptions {
     fn default() -> Self {
         AsvCacheOptions {

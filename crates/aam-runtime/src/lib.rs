@@ -29,4 +29,4 @@ pub use model::{Model, RawOutputs, ONNX_FILE};
 pub use options::{Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
 pub use predict::{predict_with, PredictOptions, Predictions, Runner, SamplePrediction};
 pub use prepare::{prepare_table, PreparedTable};
-pub use split::{ASV_ENCODER_FILE, SAMPLE_MODEL_FILE};
+pub use split::{split_graphs_present, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE};

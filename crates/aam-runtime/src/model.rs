@@ -6,11 +6,15 @@ use ndarray::{Array2, Array3, ArrayView3, Ix2};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+#[cfg(doc)]
+use crate::asv_cache::AsvCacheOptions;
 use crate::asv_cache::AsvCacheStats;
 use crate::engine::{Engine, NamedOutputs, Placement};
 use crate::error::{Result, RuntimeError};
 use crate::options::LoadOptions;
-use crate::split::{CallEmbeddings, Part, SplitGraphs, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE};
+use crate::split::{
+    split_graphs_present, CallEmbeddings, Part, SplitGraphs, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE,
+};
 use tract_onnx::prelude::Framework;
 
 /// File name of the ONNX graph inside an export directory.
@@ -91,7 +95,10 @@ fn load_err(path: &Path, message: impl Into<String>) -> RuntimeError {
 
 impl Model {
     /// Loads `path` (a `model.onnx` written by `aam export`, or a directory holding one)
-    /// on tract, on the CPU.
+    /// on tract, on the CPU. When `asv_encoder.onnx` and `sample_model.onnx` lie beside
+    /// it (every export since they exist), those run instead: each unique ASV of a call
+    /// encoded once, in chunks (bounded attention memory), empty slots skipped; see
+    /// [`LoadOptions::asv_cache`] and [`LoadOptions::single_graph`].
     ///
     /// Errors: the file is missing or not ONNX; it lacks the `aam_config` metadata (not
     /// exported by aam); tract cannot optimise the graph.
@@ -115,18 +122,24 @@ impl Model {
             &path,
             "pass a model.onnx written by `aam export` or its directory",
         )?;
-        if options.asv_cache.is_none() {
-            return Self::from_bytes_with(&bytes, &path, options);
+        if options.single_graph && options.asv_cache.is_some() {
+            return Err(RuntimeError::Unsupported(
+                "the ASV-embedding cache runs the split graphs; it cannot be combined with the single graph".into(),
+            ));
         }
         let dir = path.parent().unwrap_or(Path::new("."));
+        let (asv_path, sample_path) = (dir.join(ASV_ENCODER_FILE), dir.join(SAMPLE_MODEL_FILE));
+        if options.single_graph || (options.asv_cache.is_none() && !split_graphs_present(&path)) {
+            return Self::from_bytes_with(&bytes, &path, options);
+        }
         let fix = "`aam export` writes it beside model.onnx; re-export the model, or load it without the ASV cache";
-        let asv = read_file(&dir.join(ASV_ENCODER_FILE), fix)?;
-        let sample = read_file(&dir.join(SAMPLE_MODEL_FILE), fix)?;
+        let asv = read_file(&asv_path, fix)?;
+        let sample = read_file(&sample_path, fix)?;
         Self::from_split_bytes(&bytes, &asv, &sample, &path, options)
     }
 
-    /// Loads a model from the bytes of a `model.onnx` on tract; `origin` names it in
-    /// messages.
+    /// Loads a model from the bytes of a `model.onnx` on tract (the single graph: every
+    /// ASV slot through the nucleotide attention at once); `origin` names it in messages.
     ///
     /// Errors: as [`Model::load`].
     pub fn from_bytes(bytes: &[u8], origin: &Path) -> Result<Model> {
@@ -155,7 +168,7 @@ impl Model {
 
     /// Loads a model for the ASV-embedding path from the bytes of its `model.onnx` (read
     /// for its metadata only), `asv_encoder.onnx` and `sample_model.onnx`, as `options`
-    /// ask (`options.asv_cache`, default settings when `None`).
+    /// ask (`options.asv_cache`; `None`: [`AsvCacheOptions::per_call`]).
     ///
     /// Errors: as [`Model::load_with`]; the split graphs belong to another model.
     pub fn from_split_bytes(
@@ -184,12 +197,7 @@ impl Model {
             &config.model,
             options,
         )?;
-        let split = SplitGraphs::new(
-            asv,
-            sample,
-            &config.model,
-            options.asv_cache.unwrap_or_default(),
-        );
+        let split = SplitGraphs::new(asv, sample, &config.model, options);
         Ok(Model {
             graphs: Graphs::Split(split),
             placement,

@@ -124,14 +124,23 @@ pub struct LoadOptions {
     /// Run on the CPU, with a warning, when the provider is not available, instead of
     /// failing.
     pub allow_fallback: bool,
-    /// ONNX Runtime intra-op threads (`None`: ONNX Runtime's default, one per core).
+    /// Threads of one forward pass: ONNX Runtime's intra-op threads; on tract, the
+    /// workers that encode ASV chunks and run sub-batches of the sample graph (split
+    /// graphs). `None`: one per core on ONNX Runtime, one on tract.
     pub threads: Option<usize>,
     /// The ONNX Runtime shared library (`libonnxruntime.so.1.31.1`); `None` reads
     /// `ORT_DYLIB_PATH`.
     pub ort_library: Option<PathBuf>,
     /// TensorRT settings, used with [`ExecutionProvider::TensorRt`].
     pub tensorrt: TensorRtOptions,
-    /// Run the split graphs (`asv_encoder.onnx` + `sample_model.onnx`) with the
-    /// ASV-embedding cache; `None`: the single `model.onnx`.
+    /// The ASV-embedding path (split graphs `asv_encoder.onnx` + `sample_model.onnx`):
+    /// `Some` requires them, with these settings (LRU capacity, chunk size); `None` uses
+    /// them when they lie beside `model.onnx`, keeping embeddings within a call only
+    /// (capacity 0, chunks of [`AsvCacheOptions::default`]), and runs `model.onnx`
+    /// otherwise.
     pub asv_cache: Option<AsvCacheOptions>,
+    /// Run the single `model.onnx` even when the split graphs lie beside it: every ASV
+    /// slot, empty or repeated, goes through the nucleotide attention at once (for
+    /// comparison; memory grows with `batch · n_asv`).
+    pub single_graph: bool,
 }

@@ -2,7 +2,9 @@
 //! `asv_embeddings` f32 `[n, D]`) and `sample_model.onnx` (`asv_embeddings` f32
 //! `[batch, n_asv, D]` + `asv_mask` f32 `[batch, n_asv]` → the outputs of `model.onnx`),
 //! so each unique ASV is encoded once, in chunks of at most `chunk_rows` ASVs (bounding
-//! the nucleotide attention's memory), and empty ASV slots are never encoded.
+//! the nucleotide attention's memory), and empty ASV slots are never encoded. The sample
+//! graph runs on the slots up to each batch's longest sample, in sub-batches spread over
+//! the workers on tract.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,17 +12,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aam_config::ModelConfig;
-use ndarray::{s, Array2, Array3, ArrayView1, ArrayView3};
+use ndarray::{s, Array2, Array3, ArrayD, ArrayView1, ArrayView3, Axis};
 
 use crate::asv_cache::{asv_key, AsvCache, AsvCacheOptions, AsvCacheStats, AsvEmbedding, AsvKey};
 use crate::engine::{Engine, Input, NamedOutputs, Placement};
 use crate::error::{Result, RuntimeError};
-use crate::options::LoadOptions;
+use crate::options::{Backend, LoadOptions};
 
 /// File name of the ASV encoder graph in an export directory.
 pub const ASV_ENCODER_FILE: &str = "asv_encoder.onnx";
 /// File name of the sample graph in an export directory.
 pub const SAMPLE_MODEL_FILE: &str = "sample_model.onnx";
+
+/// Whether `asv_encoder.onnx` and `sample_model.onnx` lie beside the export `model`
+/// (its directory, or its `model.onnx`).
+pub fn split_graphs_present(model: &Path) -> bool {
+    let dir = if model.is_dir() {
+        model
+    } else {
+        model.parent().unwrap_or(Path::new("."))
+    };
+    [ASV_ENCODER_FILE, SAMPLE_MODEL_FILE]
+        .iter()
+        .all(|f| dir.join(f).is_file())
+}
 
 /// ASV embeddings of one call, shared by the threads working on it.
 pub(crate) type CallEmbeddings = Mutex<HashMap<AsvKey, AsvEmbedding>>;
@@ -82,22 +97,62 @@ pub(crate) struct SplitGraphs {
     sample: Part,
     cache: AsvCache,
     chunk_rows: usize,
+    /// Threads of one call on tract (ONNX Runtime parallelises inside its session).
+    workers: usize,
+    /// The sample graph runs on tract: sub-batches can run concurrently.
+    concurrent_sample_graph: bool,
     embedding_dim: usize,
     token_width: usize,
 }
 
+/// Runs `job` on each item of `items` over at most `workers` scoped threads (work
+/// taken in order from a shared counter); results in item order.
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    job: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let workers = workers.clamp(1, items.len().max(1));
+    if workers == 1 {
+        return items.iter().map(job).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { return };
+                let r = job(item);
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| Err(RuntimeError::Run("a worker thread stopped".into())))
+        })
+        .collect()
+}
+
 impl SplitGraphs {
-    pub(crate) fn new(
-        asv: Part,
-        sample: Part,
-        model: &ModelConfig,
-        options: AsvCacheOptions,
-    ) -> Self {
+    pub(crate) fn new(asv: Part, sample: Part, model: &ModelConfig, load: &LoadOptions) -> Self {
+        let options = load.asv_cache.unwrap_or_else(AsvCacheOptions::per_call);
+        let tract = load.backend == Backend::Tract;
         SplitGraphs {
             asv,
             sample,
             cache: AsvCache::new(options.capacity),
             chunk_rows: options.chunk_rows.max(1),
+            workers: if tract {
+                load.threads.unwrap_or(1).max(1)
+            } else {
+                1
+            },
+            concurrent_sample_graph: tract,
             embedding_dim: model.embedding_dim,
             token_width: model.max_bp + 1,
         }
@@ -116,35 +171,11 @@ impl SplitGraphs {
         threads: usize,
     ) -> Result<()> {
         let missing = self.cache.missing(keys, &mut lock(call));
-        if missing.is_empty() {
-            return Ok(());
-        }
         let chunks: Vec<&[AsvKey]> = missing.chunks(self.chunk_rows).collect();
-        let next = AtomicUsize::new(0);
-        let work = || -> Result<()> {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(chunk) = chunks.get(i) else {
-                    return Ok(());
-                };
-                let encoded = self.encode_chunk(chunk)?;
-                self.cache.store(encoded, &mut lock(call));
-            }
-        };
-        let workers = threads.clamp(1, chunks.len());
-        if workers == 1 {
-            return work();
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(&work)).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(RuntimeError::Run("an ASV encoder worker stopped".into()))
-                    })
-                })
-                .collect::<Result<Vec<()>>>()
+        parallel(&chunks, threads, |chunk| {
+            let encoded = self.encode_chunk(chunk)?;
+            self.cache.store(encoded, &mut lock(call));
+            Ok(())
         })?;
         Ok(())
     }
@@ -185,6 +216,12 @@ impl SplitGraphs {
 
     /// Runs checked `tokens` int64 `[batch, n_asv, max_bp + 1]`: ASVs not in `call` are
     /// encoded, then the sample graph runs on their embeddings.
+    ///
+    /// When every sample has an ASV, the slots after the last non-empty slot of the
+    /// longest sample are cut before the sample graph: they are key-masked in every
+    /// attention and pooling, so no output at an ASV slot changes, and the sample
+    /// graph's cost follows the longest sample instead of `n_asv`. `count_prediction`
+    /// is 0 at the cut slots (the value at an empty slot is not a prediction).
     pub(crate) fn run(
         &self,
         tokens: ArrayView3<'_, i64>,
@@ -195,10 +232,19 @@ impl SplitGraphs {
             .outer_iter()
             .flat_map(|sample| sample.outer_iter().map(asv_key).collect::<Vec<_>>())
             .collect();
-        self.encode(keys.iter().flatten(), call, 1)?;
+        self.encode(keys.iter().flatten(), call, self.workers)?;
+        let lengths: Vec<Option<usize>> = keys
+            .chunks(s)
+            .map(|sample| sample.iter().rposition(Option::is_some).map(|j| j + 1))
+            .collect();
+        let used = if lengths.iter().all(Option::is_some) {
+            lengths.iter().flatten().copied().max().unwrap_or(s)
+        } else {
+            s // an empty sample's output depends on n_asv (uniform pooling): keep it
+        };
         let d = self.embedding_dim;
-        let mut emb = Array3::<f32>::zeros((b, s, d));
-        let mut mask = Array2::<f32>::zeros((b, s));
+        let mut emb = Array3::<f32>::zeros((b, used, d));
+        let mut mask = Array2::<f32>::zeros((b, used));
         {
             let map = lock(call);
             for (i, key) in keys.iter().enumerate() {
@@ -212,12 +258,63 @@ impl SplitGraphs {
             }
         }
         self.cache.count_slots(keys.iter().flatten().count());
-        self.sample.engine.run(
-            vec![
-                Input::F32("asv_embeddings", emb.into_dyn()),
-                Input::F32("asv_mask", mask.into_dyn()),
-            ],
-            &self.sample.outputs,
-        )
+        let parts = if self.concurrent_sample_graph {
+            self.workers.min(b)
+        } else {
+            1
+        };
+        let rows: Vec<(usize, usize)> = (0..parts)
+            .map(|p| (p * b / parts, (p + 1) * b / parts))
+            .collect();
+        let outputs = parallel(&rows, parts, |&(lo, hi)| {
+            self.sample.engine.run(
+                vec![
+                    Input::F32(
+                        "asv_embeddings",
+                        emb.slice(s![lo..hi, .., ..]).to_owned().into_dyn(),
+                    ),
+                    Input::F32("asv_mask", mask.slice(s![lo..hi, ..]).to_owned().into_dyn()),
+                ],
+                &self.sample.outputs,
+            )
+        })?;
+        self.sample
+            .outputs
+            .iter()
+            .map(|name| {
+                let pieces: Vec<ArrayD<f32>> = outputs
+                    .iter()
+                    .map(|o| {
+                        o.get(name).cloned().ok_or_else(|| {
+                            RuntimeError::Run(format!("sample_model.onnx gave no `{name}`"))
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                let views: Vec<_> = pieces.iter().map(|p| p.view()).collect();
+                let mut joined = ndarray::concatenate(Axis(0), &views)
+                    .map_err(|e| RuntimeError::Run(format!("output {name}: {e}")))?;
+                if joined.ndim() == 3 && joined.shape()[1] == used && used < s {
+                    joined = pad_slots(joined, s);
+                }
+                Ok((name.clone(), joined))
+            })
+            .collect()
     }
+}
+
+/// `[batch, used, k]` → `[batch, n_asv, k]`, zeros at the cut slots.
+fn pad_slots(a: ArrayD<f32>, n_asv: usize) -> ArrayD<f32> {
+    let mut shape = a.shape().to_vec();
+    let used = shape[1];
+    shape[1] = n_asv;
+    let mut out = ArrayD::<f32>::zeros(shape);
+    out.slice_each_axis_mut(|ax| {
+        if ax.axis.index() == 1 {
+            ndarray::Slice::from(0..used)
+        } else {
+            ndarray::Slice::from(..)
+        }
+    })
+    .assign(&a);
+    out
 }

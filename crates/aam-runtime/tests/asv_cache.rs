@@ -14,6 +14,13 @@ fn repo(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+fn single_graph() -> LoadOptions {
+    LoadOptions {
+        single_graph: true,
+        ..LoadOptions::default()
+    }
+}
+
 fn cached(capacity: usize, chunk_rows: usize) -> LoadOptions {
     LoadOptions {
         asv_cache: Some(AsvCacheOptions {
@@ -77,7 +84,7 @@ fn max_diff(a: &RawOutputs, b: &RawOutputs) -> f32 {
 #[test]
 fn split_graphs_equal_the_single_graph_on_every_output() {
     let dir = repo("models/circadian-exposure");
-    let single = Model::load(&dir).unwrap();
+    let single = Model::load_with(&dir, &single_graph()).unwrap();
     assert_eq!(single.asv_cache_stats(), None);
     // chunk_rows 4 forces several ASV-encoder runs per call.
     let split = Model::load_with(&dir, &cached(0, 4)).unwrap();
@@ -140,7 +147,7 @@ fn table_predictions_encode_each_unique_asv_once_and_equal_the_single_graph() {
         batch_size: 8,
         threads: 2,
     };
-    let single = Model::load(&dir)
+    let single = Model::load_with(&dir, &single_graph())
         .unwrap()
         .predict_table(table.clone(), "table.biom", options)
         .unwrap();
@@ -169,6 +176,88 @@ fn table_predictions_encode_each_unique_asv_once_and_equal_the_single_graph() {
         "unique ASVs of the shipped table after the token limit"
     );
     assert!(stats.asv_slots > 10 * stats.misses);
+}
+
+#[test]
+fn an_export_directory_runs_the_split_graphs_by_default_and_model_onnx_alone_the_single_graph() {
+    let src = repo("models/circadian-exposure");
+    let stats = Model::load(&src).unwrap().asv_cache_stats().unwrap();
+    assert_eq!(
+        (stats.capacity, stats.entries),
+        (0, 0),
+        "within a call only"
+    );
+    let tmp = std::env::temp_dir().join(format!("aam-single-only-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::copy(src.join("model.onnx"), tmp.join("model.onnx")).unwrap();
+    assert_eq!(Model::load(&tmp).unwrap().asv_cache_stats(), None);
+    std::fs::remove_dir_all(&tmp).unwrap();
+    let err = Model::load_with(
+        &src,
+        &LoadOptions {
+            single_graph: true,
+            ..cached(10, 16)
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, RuntimeError::Unsupported(_)), "{err}");
+}
+
+/// Trailing empty slots of every sample are cut before the sample graph: the outputs
+/// equal the single graph's at every ASV slot (count_prediction is 0 at the cut slots),
+/// and two tract workers (chunks and sub-batches in parallel) give the one-worker result.
+#[test]
+fn trailing_empty_slots_are_cut_without_changing_any_output_at_an_asv_slot() {
+    let dir = repo("models/circadian-exposure");
+    let single = Model::load_with(&dir, &single_graph()).unwrap();
+    let m = &single.config().model;
+    let (b, s, cut) = (5, 40, 12);
+    // tokens(b + 1, …) ends with an all-padding sample: drop it; then empty the last
+    // `cut` slots of every sample.
+    let mut t = tokens(b + 1, s, m.max_bp + 1)
+        .slice(ndarray::s![..b, .., ..])
+        .to_owned();
+    t.slice_mut(ndarray::s![.., s - cut.., ..]).fill(0);
+    let want = single.run(t.view()).unwrap();
+    for threads in [1, 2] {
+        let split = Model::load_with(
+            &dir,
+            &LoadOptions {
+                threads: Some(threads),
+                ..cached(0, 7)
+            },
+        )
+        .unwrap();
+        let got = split.run(t.view()).unwrap();
+        let counts = got.count_prediction.clone().unwrap();
+        assert_eq!(counts.dim(), (b, s, 1));
+        assert!(counts
+            .slice(ndarray::s![.., s - cut.., ..])
+            .iter()
+            .all(|&v| v == 0.0));
+        let mut worst = 0.0f32;
+        for (x, y) in got.embeddings.iter().zip(want.embeddings.iter()).chain(
+            got.class_probabilities
+                .as_ref()
+                .unwrap()
+                .iter()
+                .zip(want.class_probabilities.as_ref().unwrap().iter()),
+        ) {
+            worst = worst.max((x - y).abs());
+        }
+        let want_counts = want.count_prediction.as_ref().unwrap();
+        for i in 0..b {
+            for j in 0..s - cut {
+                if t.slice(ndarray::s![i, j, ..]).iter().any(|&v| v != 0) {
+                    worst = worst.max((counts[[i, j, 0]] - want_counts[[i, j, 0]]).abs());
+                }
+            }
+        }
+        assert!(
+            worst <= 1e-5,
+            "threads {threads}: max |split - single| = {worst}"
+        );
+    }
 }
 
 #[test]

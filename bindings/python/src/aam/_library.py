@@ -8,6 +8,7 @@ ABI_VERSION = 2
 BACKENDS = {"tract": 0, "ort": 1}
 PROVIDERS = {"cpu": 0, "cuda": 1, "tensorrt": 2}
 DTYPE_U8 = 0
+ASV_SINGLE_GRAPH = 2  # AamParams.asv_cache: AAM_ASV_SINGLE_GRAPH
 DTYPE_I64 = 1
 
 

@@ -5,7 +5,8 @@ import os
 
 import numpy as np
 
-from ._library import BACKENDS, DTYPE_I64, DTYPE_U8, PROVIDERS, AsvCacheStats, ModelInfo, check, lib
+from ._library import (ASV_SINGLE_GRAPH, BACKENDS, DTYPE_I64, DTYPE_U8, PROVIDERS, AsvCacheStats,
+                       ModelInfo, check, lib)
 
 
 class Predictions:
@@ -62,13 +63,17 @@ class Model:
     ``ort_library`` or ``ORT_DYLIB_PATH``). ``provider``: ``"cpu"``, ``"cuda"`` or
     ``"tensorrt"``; an unavailable provider raises ``AamError`` (``AAM_STATUS_UNAVAILABLE``)
     unless ``allow_fallback``, which runs on the CPU and sets ``fallback_reason``.
-    ``asv_cache=True`` runs the export's ``asv_encoder.onnx`` + ``sample_model.onnx``,
-    encoding each unique ASV once and keeping up to ``asv_cache_capacity`` embeddings
-    across calls (counts in ``asv_cache_stats()``).
+    An export directory runs its ``asv_encoder.onnx`` + ``sample_model.onnx``, encoding each
+    unique ASV of a call once, in chunks, skipping empty slots (counts in
+    ``asv_cache_stats()``); ``asv_cache=True`` also keeps up to ``asv_cache_capacity``
+    embeddings across calls; ``single_graph=True`` runs ``model.onnx`` instead.
     """
 
     def __init__(self, path, threads=1, batch_size=16, backend="tract", provider="cpu",
-                 allow_fallback=False, ort_library=None, asv_cache=False, asv_cache_capacity=100_000):
+                 allow_fallback=False, ort_library=None, asv_cache=False, asv_cache_capacity=100_000,
+                 single_graph=False):
+        if asv_cache and single_graph:
+            raise ValueError("asv_cache runs the split graphs; it cannot be combined with single_graph")
         if backend not in BACKENDS or provider not in PROVIDERS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, provider one of {list(PROVIDERS)}")
         params = lib.aam_default_params()
@@ -77,7 +82,7 @@ class Model:
         params.backend = BACKENDS[backend]
         params.provider = PROVIDERS[provider]
         params.allow_fallback = int(bool(allow_fallback))
-        params.asv_cache = int(bool(asv_cache))
+        params.asv_cache = ASV_SINGLE_GRAPH if single_graph else int(bool(asv_cache))
         params.asv_cache_capacity = asv_cache_capacity
         if ort_library is not None:
             params.ort_library = os.fsencode(ort_library)
@@ -97,7 +102,7 @@ class Model:
         self.fallback_reason = reason.decode() if reason is not None else None
 
     def asv_cache_stats(self):
-        """Counts of the ASV-embedding cache (a dict); the model must use ``asv_cache``."""
+        """Counts of the ASV-embedding path (a dict); not for ``single_graph`` models."""
         s = AsvCacheStats()
         check(lib.aam_model_asv_cache_stats(self._handle, ctypes.byref(s)))
         return {f: getattr(s, f) for f, _ in AsvCacheStats._fields_}

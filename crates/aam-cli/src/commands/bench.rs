@@ -40,6 +40,11 @@ pub struct BenchArgs {
     /// Backends, comma-separated: tract, ort (builds with --features ort), burn.
     #[arg(long, value_delimiter = ',', default_value = "tract,burn")]
     pub backends: Vec<String>,
+    /// ASV-embedding modes, comma-separated: single-graph (model.onnx, every slot
+    /// encoded), off (split graphs, each unique ASV of a pass encoded once), warm (the
+    /// LRU cache after a warm-up pass).
+    #[arg(long, value_delimiter = ',', default_value = "single-graph,off,warm")]
+    pub modes: Vec<String>,
     /// Timed forward passes per configuration (after one warm-up pass).
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
@@ -56,6 +61,18 @@ pub struct BenchArgs {
     /// Results TSV (default: standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// A Python with CPU `torch`, `numpy` and `safetensors`: also time the reference
+    /// PyTorch AAM (`--reference-script`) on the same weights and token batches, check
+    /// its embeddings against ours, and report each row's speed-up over it.
+    #[arg(long, value_name = "PYTHON")]
+    pub reference_python: Option<PathBuf>,
+    /// The reference runner script.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "benches/reference/torch_reference.py"
+    )]
+    pub reference_script: PathBuf,
 }
 
 /// The model under test, as the bytes each backend loads.
@@ -173,20 +190,24 @@ impl BenchTable {
 /// How ASV embeddings are computed in a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CacheMode {
-    /// `model.onnx`: every ASV slot encoded.
+    /// `model.onnx`: every ASV slot, empty or repeated, through the nucleotide attention.
+    Single,
+    /// Split graphs without the LRU cache: each unique ASV of a pass encoded once (in
+    /// chunks, empty slots skipped), nothing kept across passes.
     Off,
-    /// Split graphs, each unique ASV of a pass encoded once, nothing kept across passes.
-    Call,
     /// Split graphs with the LRU cache, measured after a warm-up pass.
     Warm,
+    /// The reference PyTorch AAM (no cache).
+    Reference,
 }
 
 impl CacheMode {
     fn name(self) -> &'static str {
         match self {
+            CacheMode::Single => "single-graph",
             CacheMode::Off => "off",
-            CacheMode::Call => "call",
             CacheMode::Warm => "warm",
+            CacheMode::Reference => "-",
         }
     }
 }
@@ -213,6 +234,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.iterations == 0 || args.threads == 0 {
         bail!("--iterations and --threads must be at least 1");
     }
+    let modes = args
+        .modes
+        .iter()
+        .map(|m| match m.as_str() {
+            "single-graph" => Ok(CacheMode::Single),
+            "off" => Ok(CacheMode::Off),
+            "warm" => Ok(CacheMode::Warm),
+            other => bail!("unknown mode `{other}`; use single-graph, off or warm"),
+        })
+        .collect::<Result<Vec<_>>>()?;
     let subject = subject(args.model.as_deref())?;
     let c = &subject.config.model;
     if let Some(&n) = args.n_asv.iter().find(|&&n| n == 0 || n > c.token_limit) {
@@ -232,9 +263,35 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     let table = BenchTable::load(&subject.config, &args.table)?;
     let mut rows = Vec::new();
+    let mut reference_embeddings = Vec::new();
+    if let Some(python) = &args.reference_python {
+        let scratch = Scratch::new()?;
+        let weights = scratch.0.join("model.safetensors");
+        std::fs::write(&weights, &subject.safetensors)?;
+        for &n_asv in &args.n_asv {
+            for &batch in &args.batch {
+                let tokens = table.tokens(c.max_bp + 1, n_asv, batch);
+                let (row, embeddings) = reference_row(
+                    python,
+                    args,
+                    &scratch,
+                    &weights,
+                    &tokens,
+                    c,
+                    subject.config.kind,
+                )?;
+                eprintln!(
+                    "{}",
+                    format_row(&row, args.peak_gflops, None).replace('\t', "  ")
+                );
+                rows.push(row);
+                reference_embeddings.push(((n_asv, batch), embeddings));
+            }
+        }
+    }
     for backend in &args.backends {
-        for cache in [CacheMode::Off, CacheMode::Call, CacheMode::Warm] {
-            if backend == "burn" && cache != CacheMode::Off {
+        for &cache in &modes {
+            if backend == "burn" && cache != CacheMode::Single {
                 continue; // Burn runs the whole model; the cache lives in the ONNX runtime.
             }
             let (runner, model) = load(&subject, backend, cache, args)?;
@@ -245,7 +302,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         .outer_iter()
                         .map(|s| s.outer_iter().filter(|r| r.iter().any(|&t| t != 0)).count())
                         .sum::<usize>();
-                    runner(tokens.view())?; // warm-up (fills the cache in the warm mode)
+                    // Warm-up (fills the cache in the warm mode), checked against the
+                    // reference on the same weights and tokens.
+                    let first = runner(tokens.view())?;
+                    if let Some((_, want)) = reference_embeddings
+                        .iter()
+                        .find(|(k, _)| *k == (n_asv, batch))
+                    {
+                        let diff = first
+                            .embeddings
+                            .iter()
+                            .zip(want.iter())
+                            .map(|(a, b)| (a - b).abs())
+                            .fold(0.0f32, f32::max);
+                        if !(diff <= 1e-3) {
+                            bail!("{backend} ({}) differs from the PyTorch reference by {diff} on the same weights and tokens", cache.name());
+                        }
+                    }
                     let before = model.as_ref().and_then(|m| m.asv_cache_stats());
                     reset_peak_rss();
                     let mut latencies = Vec::new();
@@ -274,17 +347,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         peak_rss_mib: peak_rss_mib(),
                         gflop_per_pass: gflop,
                     };
-                    eprintln!("{}", format_row(&row, args.peak_gflops).replace('\t', "  "));
+                    let reference = reference_speed(&rows, n_asv, batch);
+                    eprintln!(
+                        "{}",
+                        format_row(&row, args.peak_gflops, reference).replace('\t', "  ")
+                    );
                     rows.push(row);
                 }
             }
         }
     }
     let mut tsv = String::from(
-        "backend\tasv_cache\tn_asv\tbatch\tsamples_per_s\tp50_ms\tp99_ms\tpeak_rss_mib\tgflop_per_pass\tgflop_per_s\troofline_pct\n",
+        "backend\tasv_cache\tn_asv\tbatch\tsamples_per_s\tp50_ms\tp99_ms\tpeak_rss_mib\tgflop_per_pass\tgflop_per_s\troofline_pct\tvs_pytorch\n",
     );
     for r in &rows {
-        tsv.push_str(&format_row(r, args.peak_gflops));
+        let reference = reference_speed(&rows, r.n_asv, r.batch);
+        tsv.push_str(&format_row(r, args.peak_gflops, reference));
         tsv.push('\n');
     }
     match &args.output {
@@ -294,23 +372,137 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn format_row(r: &Row, peak: f64) -> String {
+impl Row {
+    fn samples_per_s(&self) -> f64 {
+        let mean_s = self.latencies_ms.iter().sum::<f64>() / self.latencies_ms.len() as f64 / 1e3;
+        self.batch as f64 / mean_s
+    }
+}
+
+/// Samples/s of the PyTorch reference at `n_asv` × `batch`, if it was run.
+fn reference_speed(rows: &[Row], n_asv: usize, batch: usize) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.cache == CacheMode::Reference && r.n_asv == n_asv && r.batch == batch)
+        .map(Row::samples_per_s)
+}
+
+fn format_row(r: &Row, peak: f64, reference: Option<f64>) -> String {
     let mean_s = r.latencies_ms.iter().sum::<f64>() / r.latencies_ms.len() as f64 / 1e3;
     let gflops = r.gflop_per_pass / mean_s;
     format!(
-        "{}\t{}\t{}\t{}\t{:.3}\t{:.1}\t{:.1}\t{}\t{:.2}\t{:.2}\t{:.1}",
+        "{}\t{}\t{}\t{}\t{:.3}\t{:.1}\t{:.1}\t{}\t{:.2}\t{:.2}\t{:.1}\t{}",
         r.backend,
         r.cache.name(),
         r.n_asv,
         r.batch,
-        r.batch as f64 / mean_s,
+        r.samples_per_s(),
         percentile(&r.latencies_ms, 0.5),
         percentile(&r.latencies_ms, 0.99),
         r.peak_rss_mib.map_or("NA".into(), |m| format!("{m:.0}")),
         r.gflop_per_pass,
         gflops,
-        100.0 * gflops / peak
+        100.0 * gflops / peak,
+        reference.map_or("NA".into(), |p| format!("{:.2}", r.samples_per_s() / p))
     )
+}
+
+/// A scratch directory for the reference runner's inputs, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("aam-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the reference PyTorch AAM on `tokens` with the weights at `weights`: its row
+/// (latencies from the script, its own peak RSS) and its embeddings `[batch · D]`.
+fn reference_row(
+    python: &Path,
+    args: &BenchArgs,
+    scratch: &Scratch,
+    weights: &Path,
+    tokens: &Array3<i64>,
+    c: &ModelConfig,
+    kind: ModelKind,
+) -> Result<(Row, Vec<f32>)> {
+    if !args.reference_script.is_file() {
+        bail!(
+            "{}: no such file; run from the repository root or pass --reference-script",
+            args.reference_script.display()
+        );
+    }
+    let (batch, n_asv, _) = tokens.dim();
+    let npy = scratch.0.join(format!("tokens_{n_asv}x{batch}.npy"));
+    ndarray_npy::write_npy(&npy, tokens)?;
+    let out = std::process::Command::new(python)
+        .arg(&args.reference_script)
+        .arg("bench")
+        .arg("--weights")
+        .arg(weights)
+        .arg("--tokens")
+        .arg(&npy)
+        .args(["--iterations", &args.iterations.to_string()])
+        .args(["--threads", &args.threads.to_string()])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the PyTorch reference failed ({}): {}",
+            args.reference_script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .with_context(|| format!("the PyTorch reference printed no JSON line: {stdout}"))?;
+    let field = |k: &str| {
+        v[k].as_f64()
+            .with_context(|| format!("reference JSON lacks `{k}`"))
+    };
+    let mut latencies_ms: Vec<f64> = v["latencies_ms"]
+        .as_array()
+        .context("reference JSON lacks `latencies_ms`")?
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    if latencies_ms.is_empty() {
+        bail!("the PyTorch reference timed no pass");
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    let embeddings: Vec<f32> = v["embeddings"]
+        .as_array()
+        .context("reference JSON lacks `embeddings`")?
+        .iter()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .filter_map(|x| x.as_f64().map(|x| x as f32))
+        .collect();
+    let slots = tokens
+        .outer_iter()
+        .map(|s| s.outer_iter().filter(|r| r.iter().any(|&t| t != 0)).count())
+        .sum::<usize>();
+    let row = Row {
+        backend: "pytorch".into(),
+        cache: CacheMode::Reference,
+        n_asv,
+        batch,
+        latencies_ms,
+        peak_rss_mib: Some(field("peak_rss_mib")?),
+        gflop_per_pass: flops::forward_flops(c, kind, batch, n_asv, slots) / 1e9,
+    };
+    Ok((row, embeddings))
 }
 
 /// A runner for `backend` (and the runtime model, for cache counts).
@@ -335,16 +527,13 @@ fn load(
         threads: Some(args.threads),
         ort_library: args.ort_lib.clone(),
         asv_cache: match cache {
-            CacheMode::Off => None,
-            CacheMode::Call => Some(AsvCacheOptions {
-                capacity: 0,
-                ..AsvCacheOptions::default()
-            }),
+            CacheMode::Off => Some(AsvCacheOptions::per_call()),
             CacheMode::Warm => Some(AsvCacheOptions::default()),
+            CacheMode::Single | CacheMode::Reference => None,
         },
         ..LoadOptions::default()
     };
-    let model = std::sync::Arc::new(if cache != CacheMode::Off {
+    let model = std::sync::Arc::new(if cache != CacheMode::Single {
         Model::from_split_bytes(
             &subject.onnx,
             &subject.asv_encoder,

@@ -17,10 +17,10 @@ use super::burn_runner;
 const SHIPPED_MODEL: &str = "models/circadian-exposure";
 /// The shipped model's ONNX graph, built into the binary.
 static SHIPPED_ONNX: &[u8] = include_bytes!("../../../../models/circadian-exposure/model.onnx");
-/// The shipped model's ASV encoder graph (for `--asv-cache`), built into the binary.
+/// The shipped model's ASV encoder graph (the default path), built into the binary.
 static SHIPPED_ASV_ENCODER: &[u8] =
     include_bytes!("../../../../models/circadian-exposure/asv_encoder.onnx");
-/// The shipped model's sample graph (for `--asv-cache`), built into the binary.
+/// The shipped model's sample graph (the default path), built into the binary.
 static SHIPPED_SAMPLE_MODEL: &[u8] =
     include_bytes!("../../../../models/circadian-exposure/sample_model.onnx");
 /// The shipped model's weights, built into the binary.
@@ -98,17 +98,24 @@ pub struct PlacementArgs {
     /// TensorRT: largest batch of the optimization profile.
     #[arg(long, default_value_t = 64)]
     pub trt_max_batch: usize,
-    /// Encode each unique ASV once (asv_encoder.onnx + sample_model.onnx of the export),
-    /// keeping embeddings across batches; ASVs repeat across samples, so this is faster.
+    /// Keep ASV embeddings across calls in an LRU cache (and report its counts). Without
+    /// it the export's split graphs (asv_encoder.onnx + sample_model.onnx) still encode
+    /// each unique ASV of the table once.
     #[arg(long)]
     pub asv_cache: bool,
     /// ASV embeddings kept by --asv-cache (least recently used evicted); 0: only within
     /// one call.
     #[arg(long, default_value_t = 100_000)]
     pub asv_cache_capacity: usize,
-    /// Most ASVs per ASV-encoder run with --asv-cache (bounds attention memory).
+    /// Most ASVs per ASV-encoder run (bounds the nucleotide attention's memory to
+    /// chunk · heads · (max bp + 1)² · 4 bytes).
     #[arg(long, default_value_t = 256)]
     pub asv_chunk: usize,
+    /// Run the single model.onnx instead of the split graphs: every ASV slot, empty or
+    /// repeated, through the nucleotide attention at once (slower, memory grows with
+    /// batch · n_asv; for comparison).
+    #[arg(long, conflicts_with = "asv_cache")]
+    pub single_graph: bool,
 }
 
 impl PlacementArgs {
@@ -129,10 +136,15 @@ impl PlacementArgs {
                 max_batch: self.trt_max_batch,
                 opt_batch: 16.min(self.trt_max_batch),
             },
-            asv_cache: self.asv_cache.then_some(AsvCacheOptions {
-                capacity: self.asv_cache_capacity,
+            asv_cache: (!self.single_graph).then_some(AsvCacheOptions {
+                capacity: if self.asv_cache {
+                    self.asv_cache_capacity
+                } else {
+                    0
+                },
                 chunk_rows: self.asv_chunk,
             }),
+            single_graph: self.single_graph,
         })
     }
 }
@@ -146,6 +158,20 @@ pub fn load_onnx(
 ) -> Result<Model> {
     let options = placement.load_options(backend)?;
     let model = match model {
+        // An export without the split graphs (older than them) runs model.onnx.
+        Some(dir)
+            if !placement.asv_cache
+                && !placement.single_graph
+                && !aam_runtime::split_graphs_present(dir) =>
+        {
+            Model::load_with(
+                path,
+                &LoadOptions {
+                    asv_cache: None,
+                    ..options
+                },
+            )?
+        }
         Some(_) => Model::load_with(path, &options)?,
         None if options.asv_cache.is_some() => Model::from_split_bytes(
             SHIPPED_ONNX,
@@ -169,6 +195,15 @@ pub fn load_onnx(
         p.backend,
         p.provider
     );
+    match model.asv_cache_stats() {
+        Some(_) => eprintln!(
+            "graphs: {} + {} (each unique ASV encoded once, {} ASVs per encoder run)",
+            aam_runtime::ASV_ENCODER_FILE,
+            aam_runtime::SAMPLE_MODEL_FILE,
+            placement.asv_chunk
+        ),
+        None => eprintln!("graph: {} (every ASV slot encoded)", aam_runtime::ONNX_FILE),
+    }
     Ok(model)
 }
 
@@ -237,7 +272,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             };
             let model = load_onnx(args.model.as_deref(), &path, backend, &args.placement)?;
             let preds = model.predict_table(table, &origin, options)?;
-            if let Some(s) = model.asv_cache_stats() {
+            if let (true, Some(s)) = (args.placement.asv_cache, model.asv_cache_stats()) {
                 eprintln!(
                     "ASV cache: {} ASV slots, {} unique ASVs encoded, {} taken from the cache ({} entries of {})",
                     s.asv_slots, s.misses, s.hits, s.entries, s.capacity
