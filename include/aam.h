@@ -153,7 +153,9 @@ typedef struct AamParams {
    */
   uint32_t allow_fallback;
   /*
-   ONNX Runtime intra-op threads per forward pass; 0 (default): one per core.
+   Threads of one forward pass: ONNX Runtime's intra-op threads; on tract, the
+   workers for ASV chunks and sub-batches of the sample graph. 0 (default): one per
+   core on ONNX Runtime, 1 on tract.
    */
   uint32_t ort_threads;
   /*
@@ -190,7 +192,7 @@ typedef struct AamParams {
   uint32_t asv_cache_capacity;
   /*
    Most ASVs per ASV-encoder run on the split graphs (bounds the nucleotide
-   attention's memory); default 256.
+   attention's memory); 0 (default): 4 on tract, 16 on ONNX Runtime.
    */
   uint32_t asv_chunk_rows;
 } AamParams;

@@ -40,6 +40,11 @@ export ORT_DYLIB_PATH AAM_REQUIRE_ORT=1
 # shellcheck disable=SC2086
 cargo test --workspace --locked $AAM_CARGO_FEATURES "$@"
 
+# The criterion benchmarks (benches/ of aam-data and aam-runtime) compile and run each
+# measurement once in test mode; speed figures come from `cargo bench` and `aam bench`.
+# shellcheck disable=SC2086
+cargo test --workspace --locked $AAM_CARGO_FEATURES --benches
+
 # The parity tests wrote each exported graph with its cases; check them with the ONNX tools.
 # The shipped export's split graphs (asv_encoder.onnx + sample_model.onnx) are checked too.
 .venv/bin/python scripts/check_onnx.py "$target/tmp/onnx-fixtures" --split models/circadian-exposure

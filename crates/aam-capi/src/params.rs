@@ -45,7 +45,9 @@ pub struct AamParams {
     /// 1: run on the CPU when the provider is not available (see
     /// `aam_model_fallback_reason()`); 0 (default): fail with `AAM_STATUS_UNAVAILABLE`.
     pub allow_fallback: u32,
-    /// ONNX Runtime intra-op threads per forward pass; 0 (default): one per core.
+    /// Threads of one forward pass: ONNX Runtime's intra-op threads; on tract, the
+    /// workers for ASV chunks and sub-batches of the sample graph. 0 (default): one per
+    /// core on ONNX Runtime, 1 on tract.
     pub ort_threads: u32,
     /// ONNX Runtime library path (libonnxruntime.so.1.31.1); NULL (default): the
     /// `ORT_DYLIB_PATH` environment variable. Only read during the load call.
@@ -68,7 +70,7 @@ pub struct AamParams {
     /// call. Default 100000.
     pub asv_cache_capacity: u32,
     /// Most ASVs per ASV-encoder run on the split graphs (bounds the nucleotide
-    /// attention's memory); default 256.
+    /// attention's memory); 0 (default): 4 on tract, 16 on ONNX Runtime.
     pub asv_chunk_rows: u32,
 }
 
@@ -89,7 +91,7 @@ pub extern "C" fn aam_default_params() -> AamParams {
         tensorrt_max_batch: 64,
         asv_cache: 0,
         asv_cache_capacity: 100_000,
-        asv_chunk_rows: 256,
+        asv_chunk_rows: 0,
     }
 }
 
@@ -144,10 +146,8 @@ impl AamParams {
                 self.asv_cache
             ));
         }
-        if self.tensorrt_max_batch == 0 || self.asv_chunk_rows == 0 {
-            return invalid(
-                "params.tensorrt_max_batch and params.asv_chunk_rows must be at least 1".into(),
-            );
+        if self.tensorrt_max_batch == 0 {
+            return invalid("params.tensorrt_max_batch must be at least 1".into());
         }
         if self.threads == 0 || self.batch_size == 0 {
             return invalid("params.threads and params.batch_size must be at least 1".into());

@@ -110,3 +110,52 @@ fn bench_refuses_an_n_asv_beyond_the_token_limit() {
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("--n-asv 129 is outside 1..=128 (the model's token limit)"));
 }
+
+/// `--reference-python` runs the reference script on the same weights and tokens and
+/// checks its embeddings against ours: a stand-in reference that reports zero embeddings
+/// (after checking it was given the exported weights and the token batch) is caught.
+#[test]
+fn bench_checks_the_reference_embeddings_against_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("fake_reference.py");
+    std::fs::write(
+        &script,
+        r#"import json, os, sys
+a = sys.argv
+weights, tokens = a[a.index("--weights") + 1], a[a.index("--tokens") + 1]
+assert a[1] == "bench" and os.path.getsize(weights) > 1000 and os.path.getsize(tokens) > 128
+print(json.dumps({"samples_per_s": 10.0, "p50_ms": 100.0, "p99_ms": 100.0,
+                  "latencies_ms": [100.0, 100.0], "peak_rss_mib": 50.0,
+                  "embeddings": [[0.0] * 32]}))
+"#,
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(["bench", "--model"])
+        .arg(repo("models/circadian-exposure"))
+        .arg("--table")
+        .arg(repo("tests/capi/tiny_table.tsv"))
+        .args([
+            "--n-asv",
+            "4",
+            "--batch",
+            "1",
+            "--backends",
+            "tract",
+            "--modes",
+            "off",
+        ])
+        .args(["--reference-python", "python3", "--reference-script"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("tract (off) differs from the PyTorch reference by")
+            && err.contains("on the same weights and tokens"),
+        "{err}"
+    );
+    // The reference row itself was measured and printed before the check.
+    assert!(err.contains("pytorch  -  4  1  10.000"), "{err}");
+}

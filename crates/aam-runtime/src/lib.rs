@@ -20,7 +20,7 @@ mod split;
 pub mod tsv;
 
 pub use aam_config::{CheckpointConfig, ModelKind};
-pub use asv_cache::{AsvCacheOptions, AsvCacheStats};
+pub use asv_cache::{AsvCacheOptions, AsvCacheStats, AUTO_CHUNK_ROWS_ORT, AUTO_CHUNK_ROWS_TRACT};
 pub use engine::Placement;
 #[cfg(feature = "ort")]
 pub use engine::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VERSION};
@@ -29,4 +29,4 @@ pub use model::{Model, RawOutputs, ONNX_FILE};
 pub use options::{Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
 pub use predict::{predict_with, PredictOptions, Predictions, Runner, SamplePrediction};
 pub use prepare::{prepare_table, PreparedTable};
-pub use split::{split_graphs_present, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE};
+pub use split::{sample_graph_slots, split_graphs_present, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE};

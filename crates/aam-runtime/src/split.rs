@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use aam_config::ModelConfig;
 use ndarray::{s, Array2, Array3, ArrayD, ArrayView1, ArrayView3, Axis};
 
-use crate::asv_cache::{asv_key, AsvCache, AsvCacheOptions, AsvCacheStats, AsvEmbedding, AsvKey};
+use crate::asv_cache::{
+    asv_key, AsvCache, AsvCacheOptions, AsvCacheStats, AsvEmbedding, AsvKey, AUTO_CHUNK_ROWS_ORT,
+    AUTO_CHUNK_ROWS_TRACT,
+};
 use crate::engine::{Engine, Input, NamedOutputs, Placement};
 use crate::error::{Result, RuntimeError};
 use crate::options::{Backend, LoadOptions};
@@ -118,16 +121,23 @@ fn parallel<T: Sync, R: Send>(
     }
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { return };
-                let r = job(item);
-                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            });
-        }
+    let stopped = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { return };
+                    let r = job(item);
+                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                })
+            })
+            .collect();
+        // Joined here, so a worker's panic becomes an error rather than unwinding on.
+        handles.into_iter().any(|h| h.join().is_err())
     });
+    if stopped {
+        return Err(RuntimeError::Run("a worker thread stopped".into()));
+    }
     results
         .into_iter()
         .map(|m| {
@@ -146,7 +156,11 @@ impl SplitGraphs {
             asv,
             sample,
             cache: AsvCache::new(options.capacity),
-            chunk_rows: options.chunk_rows.max(1),
+            chunk_rows: match (options.chunk_rows, tract) {
+                (0, true) => AUTO_CHUNK_ROWS_TRACT,
+                (0, false) => AUTO_CHUNK_ROWS_ORT,
+                (n, _) => n,
+            },
             workers: if tract {
                 load.threads.unwrap_or(1).max(1)
             } else {
@@ -171,7 +185,12 @@ impl SplitGraphs {
         threads: usize,
     ) -> Result<()> {
         let missing = self.cache.missing(keys, &mut lock(call));
-        let chunks: Vec<&[AsvKey]> = missing.chunks(self.chunk_rows).collect();
+        // At most `chunk_rows` ASVs per run, and at least one chunk per worker.
+        let rows = self
+            .chunk_rows
+            .min(missing.len().div_ceil(threads.max(1)))
+            .max(1);
+        let chunks: Vec<&[AsvKey]> = missing.chunks(rows).collect();
         parallel(&chunks, threads, |chunk| {
             let encoded = self.encode_chunk(chunk)?;
             self.cache.store(encoded, &mut lock(call));
@@ -233,15 +252,7 @@ impl SplitGraphs {
             .flat_map(|sample| sample.outer_iter().map(asv_key).collect::<Vec<_>>())
             .collect();
         self.encode(keys.iter().flatten(), call, self.workers)?;
-        let lengths: Vec<Option<usize>> = keys
-            .chunks(s)
-            .map(|sample| sample.iter().rposition(Option::is_some).map(|j| j + 1))
-            .collect();
-        let used = if lengths.iter().all(Option::is_some) {
-            lengths.iter().flatten().copied().max().unwrap_or(s)
-        } else {
-            s // an empty sample's output depends on n_asv (uniform pooling): keep it
-        };
+        let used = sample_graph_slots(tokens);
         let d = self.embedding_dim;
         let mut emb = Array3::<f32>::zeros((b, used, d));
         let mut mask = Array2::<f32>::zeros((b, used));
@@ -300,6 +311,24 @@ impl SplitGraphs {
             })
             .collect()
     }
+}
+
+/// ASV slots the sample graph runs on for `tokens` `[batch, n_asv, max_bp + 1]`: up to
+/// the last non-empty slot of the longest sample, or all `n_asv` when a sample is empty
+/// (an empty sample's output depends on `n_asv`, through uniform pooling).
+pub fn sample_graph_slots(tokens: ArrayView3<'_, i64>) -> usize {
+    let n_asv = tokens.dim().1;
+    let mut longest = 0;
+    for sample in tokens.outer_iter() {
+        match sample
+            .outer_iter()
+            .rposition(|slot| slot.iter().any(|&t| t != 0))
+        {
+            Some(j) => longest = longest.max(j + 1),
+            None => return n_asv,
+        }
+    }
+    longest.max(1)
 }
 
 /// `[batch, used, k]` → `[batch, n_asv, k]`, zeros at the cut slots.

@@ -45,6 +45,10 @@ pub struct BenchArgs {
     /// LRU cache after a warm-up pass).
     #[arg(long, value_delimiter = ',', default_value = "single-graph,off,warm")]
     pub modes: Vec<String>,
+    /// Most ASVs per ASV-encoder run on the split graphs; 0: the backend's default (4 on
+    /// tract, 16 on ONNX Runtime).
+    #[arg(long, default_value_t = 0)]
+    pub asv_chunk: usize,
     /// Timed forward passes per configuration (after one warm-up pass).
     #[arg(long, default_value_t = 3)]
     pub iterations: usize,
@@ -330,13 +334,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                             bail!("{backend}: non-finite output");
                         }
                     }
-                    // ASVs actually encoded per pass: all slots, or the cache's misses.
-                    let encoded = match (before, model.as_ref().and_then(|m| m.asv_cache_stats())) {
-                        (Some(a), Some(b)) => ((b.misses - a.misses) as usize) / args.iterations,
-                        _ => slots,
-                    };
+                    // What a pass computes: model.onnx encodes every slot, empty ones too,
+                    // and runs the sample level on all n_asv slots; Burn skips empty slots;
+                    // the split graphs encode the cache's misses and run the sample level
+                    // on the slots up to the longest sample.
+                    let (encoded, sample_slots) =
+                        match (before, model.as_ref().and_then(|m| m.asv_cache_stats())) {
+                            (Some(a), Some(b)) => (
+                                ((b.misses - a.misses) as usize) / args.iterations,
+                                aam_runtime::sample_graph_slots(tokens.view()),
+                            ),
+                            _ if backend == "burn" => (slots, n_asv),
+                            _ => (batch * n_asv, n_asv),
+                        };
                     let gflop =
-                        flops::forward_flops(c, subject.config.kind, batch, n_asv, encoded) / 1e9;
+                        flops::forward_flops(c, subject.config.kind, batch, sample_slots, encoded)
+                            / 1e9;
                     latencies.sort_by(f64::total_cmp);
                     let row = Row {
                         backend: backend.clone(),
@@ -527,8 +540,14 @@ fn load(
         threads: Some(args.threads),
         ort_library: args.ort_lib.clone(),
         asv_cache: match cache {
-            CacheMode::Off => Some(AsvCacheOptions::per_call()),
-            CacheMode::Warm => Some(AsvCacheOptions::default()),
+            CacheMode::Off => Some(AsvCacheOptions {
+                chunk_rows: args.asv_chunk,
+                ..AsvCacheOptions::per_call()
+            }),
+            CacheMode::Warm => Some(AsvCacheOptions {
+                chunk_rows: args.asv_chunk,
+                ..AsvCacheOptions::default()
+            }),
             CacheMode::Single | CacheMode::Reference => None,
         },
         ..LoadOptions::default()

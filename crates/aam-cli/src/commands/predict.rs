@@ -86,7 +86,9 @@ pub struct PlacementArgs {
     /// onnxruntime-gpu wheel); default: $ORT_DYLIB_PATH.
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
-    /// ONNX Runtime intra-op threads per forward pass (default: one per core).
+    /// Threads of one forward pass: ONNX Runtime's intra-op threads; on tract, the
+    /// workers for ASV chunks and sub-batches of the sample graph (default: one per
+    /// core on ONNX Runtime, 1 on tract).
     #[arg(long)]
     pub ort_threads: Option<usize>,
     /// TensorRT: directory caching built engines between runs.
@@ -108,8 +110,9 @@ pub struct PlacementArgs {
     #[arg(long, default_value_t = 100_000)]
     pub asv_cache_capacity: usize,
     /// Most ASVs per ASV-encoder run (bounds the nucleotide attention's memory to
-    /// chunk · heads · (max bp + 1)² · 4 bytes).
-    #[arg(long, default_value_t = 256)]
+    /// chunk · heads · (max bp + 1)² · 4 bytes); 0: 4 on tract, 16 on ONNX Runtime (the
+    /// fastest measured).
+    #[arg(long, default_value_t = 0)]
     pub asv_chunk: usize,
     /// Run the single model.onnx instead of the split graphs: every ASV slot, empty or
     /// repeated, through the nucleotide attention at once (slower, memory grows with
@@ -121,8 +124,8 @@ pub struct PlacementArgs {
 impl PlacementArgs {
     /// The runtime's load options for `backend`.
     pub fn load_options(&self, backend: RuntimeBackend) -> Result<LoadOptions> {
-        if self.ort_threads == Some(0) || self.trt_max_batch == 0 || self.asv_chunk == 0 {
-            bail!("--ort-threads, --trt-max-batch and --asv-chunk must be at least 1");
+        if self.ort_threads == Some(0) || self.trt_max_batch == 0 {
+            bail!("--ort-threads and --trt-max-batch must be at least 1");
         }
         Ok(LoadOptions {
             backend,
@@ -197,10 +200,9 @@ pub fn load_onnx(
     );
     match model.asv_cache_stats() {
         Some(_) => eprintln!(
-            "graphs: {} + {} (each unique ASV encoded once, {} ASVs per encoder run)",
+            "graphs: {} + {} (each unique ASV encoded once, in chunks)",
             aam_runtime::ASV_ENCODER_FILE,
             aam_runtime::SAMPLE_MODEL_FILE,
-            placement.asv_chunk
         ),
         None => eprintln!("graph: {} (every ASV slot encoded)", aam_runtime::ONNX_FILE),
     }

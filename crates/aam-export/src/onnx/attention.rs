@@ -30,15 +30,30 @@ pub fn self_attention(
     let in_w = w.get(&format!("{prefix}.in_proj_weight"), &[3 * dim, dim])?;
     let in_b = w.get(&format!("{prefix}.in_proj_bias"), &[3 * dim])?;
     let dh = dim / heads;
+    // The scores are `softmax(Q·Kᵀ / √dh + key bias)`; 1/√dh is folded into the q
+    // projection, which saves a pass over the `[n, H, t, t]` scores. (Folding the key
+    // bias into the MatMul too, as Q' = [Q, 1] and K'ᵀ = [Kᵀ; bias], trips tract 0.23.9's
+    // `concat-einsum-k` declutter rule.)
+    let inv_sqrt_dh = 1.0 / (dh as f32).sqrt();
+    let scaled_q: Vec<f32> = in_w[..dim * dim].iter().map(|v| v * inv_sqrt_dh).collect();
+    let scaled_qb: Vec<f32> = in_b[..dim].iter().map(|v| v * inv_sqrt_dh).collect();
     // q, k, v as three Linear layers so each weight is a plain [D, D] initializer.
     let mut parts = Vec::with_capacity(3);
     for (i, name) in ["q", "k", "v"].iter().enumerate() {
+        let (weight, bias) = if i == 0 {
+            (&scaled_q[..], &scaled_qb[..])
+        } else {
+            (
+                &in_w[i * dim * dim..(i + 1) * dim * dim],
+                &in_b[i * dim..(i + 1) * dim],
+            )
+        };
         let y = linear_from(
             g,
             &format!("{prefix}.{name}_proj"),
             x,
-            &in_w[i * dim * dim..(i + 1) * dim * dim],
-            Some(&in_b[i * dim..(i + 1) * dim]),
+            weight,
+            Some(bias),
             (dim, dim),
         );
         let y = g.op(
@@ -60,18 +75,11 @@ pub fn self_attention(
             &format!("{prefix}/{name}_heads"),
         ));
     }
-    let scale = g.scalar_f32((dh as f64).sqrt() as f32);
     let scores = g.op(
         "MatMul",
         &[&parts[0], &parts[1]],
         vec![],
         &format!("{prefix}/QK"),
-    );
-    let scores = g.op(
-        "Div",
-        &[&scores, &scale],
-        vec![],
-        &format!("{prefix}/Scale"),
     );
     let scores = g.op(
         "Add",
