@@ -10,13 +10,19 @@ fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
-#[test]
-fn bench_writes_one_consistent_row_per_configuration() {
-    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
-        .args(["bench", "--model"])
+/// `aam bench` on the shipped model and the 2-sample C test table.
+fn bench_on_the_shipped_model() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aam"));
+    c.args(["bench", "--model"])
         .arg(repo("models/circadian-exposure"))
         .arg("--table")
-        .arg(repo("tests/capi/tiny_table.tsv"))
+        .arg(repo("tests/capi/tiny_table.tsv"));
+    c
+}
+
+#[test]
+fn bench_writes_one_consistent_row_per_configuration() {
+    let o = bench_on_the_shipped_model()
         .args([
             "--n-asv",
             "4,10",
@@ -98,11 +104,7 @@ fn bench_writes_one_consistent_row_per_configuration() {
 
 #[test]
 fn bench_refuses_an_n_asv_beyond_the_token_limit() {
-    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
-        .args(["bench", "--model"])
-        .arg(repo("models/circadian-exposure"))
-        .arg("--table")
-        .arg(repo("tests/capi/tiny_table.tsv"))
+    let o = bench_on_the_shipped_model()
         .args(["--n-asv", "129"])
         .output()
         .unwrap();
@@ -130,11 +132,7 @@ print(json.dumps({"samples_per_s": 10.0, "p50_ms": 100.0, "p99_ms": 100.0,
 "#,
     )
     .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
-        .args(["bench", "--model"])
-        .arg(repo("models/circadian-exposure"))
-        .arg("--table")
-        .arg(repo("tests/capi/tiny_table.tsv"))
+    let o = bench_on_the_shipped_model()
         .args([
             "--n-asv",
             "4",

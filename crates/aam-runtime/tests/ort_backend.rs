@@ -92,25 +92,45 @@ fn compare(tract: &RawOutputs, ort: &RawOutputs) -> f32 {
     worst.max(max_diff(&a.clone().into_dyn(), &b.clone().into_dyn()))
 }
 
+/// Both graphs: the split graphs (the default for an export directory) and `model.onnx`.
 #[test]
 fn ort_cpu_equals_tract_on_every_output() {
-    let tract = Model::load(shipped_model()).unwrap();
-    let ort =
-        Model::load_with(shipped_model(), &ort_options(ExecutionProvider::Cpu, false)).unwrap();
-    assert_eq!(ort.placement().backend, Backend::Ort);
-    assert_eq!(ort.placement().provider, ExecutionProvider::Cpu);
-    assert_eq!(ort.placement().fallback_reason, None);
-    let m = &tract.config().model;
-    let mut worst = 0.0f32;
-    for (b, s) in [(1, 1), (3, 17), (8, m.token_limit)] {
-        let t = tokens(b, s, m.max_bp + 1, (b * 1000 + s) as u64);
-        let a = tract.run(t.view()).unwrap();
-        let o = ort.run(t.view()).unwrap();
-        assert_eq!(a.embeddings.dim(), (b, m.embedding_dim));
-        worst = worst.max(compare(&a, &o));
+    for single_graph in [false, true] {
+        let tract = Model::load_with(
+            shipped_model(),
+            &LoadOptions {
+                single_graph,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        let ort = Model::load_with(
+            shipped_model(),
+            &LoadOptions {
+                single_graph,
+                ..ort_options(ExecutionProvider::Cpu, false)
+            },
+        )
+        .unwrap();
+        assert_eq!(ort.asv_cache_stats().is_none(), single_graph);
+        assert_eq!(ort.placement().backend, Backend::Ort);
+        assert_eq!(ort.placement().provider, ExecutionProvider::Cpu);
+        assert_eq!(ort.placement().fallback_reason, None);
+        let m = &tract.config().model;
+        let mut worst = 0.0f32;
+        for (b, s) in [(1, 1), (3, 17), (8, m.token_limit)] {
+            let t = tokens(b, s, m.max_bp + 1, (b * 1000 + s) as u64);
+            let a = tract.run(t.view()).unwrap();
+            let o = ort.run(t.view()).unwrap();
+            assert_eq!(a.embeddings.dim(), (b, m.embedding_dim));
+            worst = worst.max(compare(&a, &o));
+        }
+        eprintln!("single graph {single_graph}: max |ort - tract| over every output = {worst:e}");
+        assert!(
+            worst <= 1e-4,
+            "single graph {single_graph}: max |ort - tract| = {worst}"
+        );
     }
-    eprintln!("max |ort - tract| over every output = {worst:e}");
-    assert!(worst <= 1e-4, "max |ort - tract| = {worst}");
 }
 
 #[test]
