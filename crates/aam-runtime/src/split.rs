@@ -100,10 +100,9 @@ pub(crate) struct SplitGraphs {
     sample: Part,
     cache: AsvCache,
     chunk_rows: usize,
-    /// Threads of one call on tract (ONNX Runtime parallelises inside its session).
+    /// Threads of one call: ASV chunks and sample sub-batches on tract; 1 on ONNX
+    /// Runtime, which parallelises inside its session.
     workers: usize,
-    /// The sample graph runs on tract: sub-batches can run concurrently.
-    concurrent_sample_graph: bool,
     embedding_dim: usize,
     token_width: usize,
 }
@@ -166,7 +165,6 @@ impl SplitGraphs {
             } else {
                 1
             },
-            concurrent_sample_graph: tract,
             embedding_dim: model.embedding_dim,
             token_width: model.max_bp + 1,
         }
@@ -269,11 +267,7 @@ impl SplitGraphs {
             }
         }
         self.cache.count_slots(keys.iter().flatten().count());
-        let parts = if self.concurrent_sample_graph {
-            self.workers.min(b)
-        } else {
-            1
-        };
+        let parts = self.workers.min(b);
         let rows: Vec<(usize, usize)> = (0..parts)
             .map(|p| (p * b / parts, (p + 1) * b / parts))
             .collect();
