@@ -53,12 +53,19 @@ fn stack_shapes(
         &format!("{prefix}/n_t"),
     );
     let heads = g.const_i64(&[c.heads as i64, (c.dim / c.heads) as i64]);
+    let heads_extended = g.const_i64(&[c.heads as i64, (c.dim / c.heads + 1) as i64]);
     let dim = g.const_i64(&[c.dim as i64]);
     let split_heads = g.op(
         "Concat",
         &[&nt, &heads],
         vec![Attr::Int("axis", 0)],
         &format!("{prefix}/split_shape"),
+    );
+    let split_heads_extended = g.op(
+        "Concat",
+        &[&nt, &heads_extended],
+        vec![Attr::Int("axis", 0)],
+        &format!("{prefix}/split_shape_extended"),
     );
     let merge_heads = g.op(
         "Concat",
@@ -67,17 +74,34 @@ fn stack_shapes(
         &format!("{prefix}/merge_shape"),
     );
     let bias = padding_bias(g, mask, prefix);
-    let axes = g.const_i64(&[1, 2]);
-    let key_bias = g.op(
+    let last = g.const_i64(&[2]);
+    let bias = g.op(
         "Unsqueeze",
-        &[&bias, &axes],
+        &[&bias, &last],
         vec![],
         &format!("{prefix}/key_bias"),
     );
+    // 1 at each head's extra k component (see `self_attention`).
+    let dh = c.dim / c.heads;
+    let selector: Vec<f32> = (0..c.heads * (dh + 1))
+        .map(|i| if i % (dh + 1) == dh { 1.0 } else { 0.0 })
+        .collect();
+    let selector = g.weight(
+        &format!("{prefix}.key_bias_selector"),
+        &[c.heads * (dh + 1)],
+        &selector,
+    );
+    let key_bias_columns = g.op(
+        "Mul",
+        &[&bias, &selector],
+        vec![],
+        &format!("{prefix}/key_bias_columns"),
+    );
     StackShapes {
         split_heads,
+        split_heads_extended,
         merge_heads,
-        key_bias,
+        key_bias_columns,
     }
 }
 
