@@ -17,6 +17,7 @@ impl TractEngine {
     pub(crate) fn prepare(proto: &tract_onnx::pb::ModelProto, path: &Path) -> Result<Self> {
         let plan = tract_onnx::onnx()
             .model_for_proto_model(proto)
+            .and_then(assert_dims_positive)
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| RuntimeError::Load {
@@ -30,13 +31,14 @@ impl TractEngine {
         let inputs: TVec<TValue> = inputs
             .into_iter()
             .map(|i| {
-                let t: Tensor = match i {
-                    Input::I64(_, a) => a.into(),
-                    Input::F32(_, a) => a.into(),
+                let (name, t): (&str, Tensor) = match i {
+                    Input::I64(name, a) => (name, a.into()),
+                    Input::F32(name, a) => (name, a.into()),
                 };
-                t.into_tvalue()
+                check_dims_asserted(name, t.shape())?;
+                Ok(t.into_tvalue())
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let out = self
             .plan
             .run(inputs)
@@ -53,4 +55,40 @@ impl TractEngine {
             })
             .collect()
     }
+}
+
+/// Largest value of a symbolic dimension (`batch`, `n_asv`, the ASV count `n` of the ASV
+/// encoder) that the prepared plan accepts: 2^24, far beyond what fits in memory (2^24 ASVs
+/// of 151 int64 tokens are 20 GB), small enough that a product of two dimensions and the
+/// embedding dim stays within i64.
+const MAX_SYMBOLIC_DIM: usize = 1 << 24;
+
+/// Tells tract that every symbolic dimension lies in `1..=MAX_SYMBOLIC_DIM`. tract bounds a
+/// product of dimensions only when every factor has both bounds; without them it cannot
+/// prove a `[batch, n_asv, D]` tensor larger than its vector width and keeps element-wise
+/// Adds and Muls on its generic ndarray path (~15% of a forward pass) instead of its unicast
+/// and by-scalar kernels. [`check_dims_asserted`] holds every run to the assertion.
+fn assert_dims_positive(model: InferenceModel) -> TractResult<InferenceModel> {
+    for symbol in model.symbols.all_symbols() {
+        model.symbols.add_assertion(format!("{symbol} >= 1"))?;
+        model
+            .symbols
+            .add_assertion(format!("{symbol} <= {MAX_SYMBOLIC_DIM}"))?;
+    }
+    Ok(model)
+}
+
+/// Rejects an input with an empty or oversized axis before tract runs a plan prepared
+/// under [`assert_dims_positive`]'s assumption.
+///
+/// Errors: [`RuntimeError::Input`] naming the input, its shape and the fix.
+fn check_dims_asserted(name: &str, shape: &[usize]) -> Result<()> {
+    if shape.iter().all(|&d| (1..=MAX_SYMBOLIC_DIM).contains(&d)) {
+        return Ok(());
+    }
+    Err(RuntimeError::Input(format!(
+        "graph input `{name}` has shape {shape:?}: tract runs axes of 1 to {MAX_SYMBOLIC_DIM} \
+         entries; pass at least one sample and one ASV, and split larger batches into \
+         several calls"
+    )))
 }
