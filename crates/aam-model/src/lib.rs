@@ -31,9 +31,20 @@ pub use weights::{WeightError, WeightMap, WeightSink};
 pub type CpuBackend = burn::backend::NdArray<f32>;
 /// CPU backend with autodiff, for training.
 pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;
+/// Burn's gradient checkpointing strategy (`--gradient-checkpointing`): the results of
+/// memory-bound operations (element-wise ops, softmax, normalisation) are recomputed
+/// in the backward pass from their inputs instead of being kept from the forward pass;
+/// compute-bound ones (matmuls) stay kept. Gradients are unchanged.
+pub type Checkpointing = burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
+/// CPU backend with autodiff and gradient checkpointing ([`Checkpointing`]).
+pub type CpuAutodiffCheckpointed = burn::backend::Autodiff<CpuBackend, Checkpointing>;
 /// NVIDIA GPU backend (CubeCL CUDA, NVRTC at run time; feature `cuda`).
 #[cfg(feature = "cuda")]
 pub type CudaBackend = burn::backend::Cuda<f32, i32>;
 /// NVIDIA GPU backend with autodiff, for training (feature `cuda`).
 #[cfg(feature = "cuda")]
 pub type CudaAutodiff = burn::backend::Autodiff<CudaBackend>;
+/// NVIDIA GPU backend with autodiff and gradient checkpointing ([`Checkpointing`];
+/// feature `cuda`).
+#[cfg(feature = "cuda")]
+pub type CudaAutodiffCheckpointed = burn::backend::Autodiff<CudaBackend, Checkpointing>;

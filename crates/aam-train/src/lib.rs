@@ -9,12 +9,15 @@
 pub mod checkpoint;
 pub mod losses;
 pub mod masking;
+pub mod memory;
 pub mod metrics;
 pub mod options;
+pub mod prefetch;
 pub mod schedule;
 pub mod trainer;
 
 pub use checkpoint::{CheckpointConfig, DataSettings, ModelKind, TargetInfo};
 pub use options::{LossWeights, OptimizerKind, TrainOptions};
+pub use prefetch::{PrefetchOptions, PrefetchStats};
 pub use schedule::{Schedule, ScheduleKind};
 pub use trainer::{fit, FitReport, TrainData};

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::prefetch::PrefetchOptions;
 use crate::schedule::ScheduleKind;
 
 /// Optimizer choice (spec §5.2).
@@ -71,6 +72,9 @@ pub struct TrainOptions {
     /// Stop this invocation after this many epochs, leaving a resumable checkpoint (the
     /// schedule still spans `epochs`).
     pub stop_after_epochs: Option<usize>,
+    /// Data pipeline: worker threads building batches ahead of the training step.
+    #[serde(default)]
+    pub prefetch: PrefetchOptions,
 }
 
 impl Default for TrainOptions {
@@ -100,6 +104,7 @@ impl Default for TrainOptions {
             class_weights: false,
             progress: true,
             stop_after_epochs: None,
+            prefetch: PrefetchOptions::default(),
         }
     }
 }

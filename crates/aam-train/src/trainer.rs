@@ -25,9 +25,10 @@ use serde::Serialize;
 
 use crate::checkpoint::{self, CheckpointConfig, TrainState};
 use crate::losses;
-use crate::masking::mask_nucleotides;
+use crate::masking::{mask_nucleotides, MaskedTokens};
 use crate::metrics;
 use crate::options::{OptimizerKind, TrainOptions};
+use crate::prefetch::run_in_order;
 use crate::schedule::Schedule;
 
 /// What the run trains on, beyond the dataset.
@@ -67,6 +68,13 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training throughput, samples/s.
     pub samples_per_second: f64,
+    /// Time the training steps waited for their batches, s (building them, when
+    /// `--data-workers 0`).
+    pub data_wait_seconds: f64,
+    /// `data_wait_seconds` as a share of the epoch's training time (0–1).
+    pub data_wait_share: f64,
+    /// Peak resident memory of the process so far, MiB (Linux; `None` elsewhere).
+    pub peak_rss_mib: Option<f64>,
 }
 
 /// Summary of a finished run.
@@ -90,13 +98,38 @@ struct Tensors<B: Backend> {
     faith: Option<Tensor<B, 2>>,
 }
 
-fn to_tensors<B: Backend>(
-    batch: &Batch,
-    mask: Option<(f64, u64)>,
-    faith: Option<&[f32]>,
+/// A batch as built on a data worker: host arrays only, so it crosses threads.
+struct HostBatch {
+    /// Table positions of the batch's samples.
+    samples: Vec<usize>,
+    batch: Batch,
+    /// The masked-nucleotide input and targets, when the nucleotide loss is on.
+    masked: Option<MaskedTokens>,
+}
+
+/// Builds the batch of `samples` (epoch `epoch` of the random token-limit policy) and,
+/// with `mask = Some((ratio, seed))`, its masked-nucleotide input.
+fn host_batch(
+    data: &TrainData,
     samples: &[usize],
+    epoch: u64,
+    mask: Option<(f64, u64)>,
+) -> HostBatch {
+    let batch = data.dataset.batch(samples, None, epoch);
+    let masked = mask.map(|(ratio, seed)| mask_nucleotides(&batch.tokens, ratio, seed));
+    HostBatch {
+        samples: samples.to_vec(),
+        batch,
+        masked,
+    }
+}
+
+fn to_tensors<B: Backend>(
+    host: &HostBatch,
+    faith: Option<&[f32]>,
     device: &B::Device,
 ) -> Tensors<B> {
+    let (batch, samples) = (&host.batch, &host.samples);
     let (b, s, l) = batch.tokens.dim();
     let int3 = |a: &ndarray::Array3<i64>| {
         Tensor::<B, 3, Int>::from_data(
@@ -104,9 +137,8 @@ fn to_tensors<B: Backend>(
             device,
         )
     };
-    let (tokens, nuc_targets) = match mask {
-        Some((ratio, seed)) => {
-            let m = mask_nucleotides(&batch.tokens, ratio, seed);
+    let (tokens, nuc_targets) = match &host.masked {
+        Some(m) => {
             let mask_t = Tensor::<B, 3>::from_data(
                 TensorData::new(m.mask.iter().copied().collect::<Vec<_>>(), [b, s, l]),
                 device,
@@ -380,16 +412,27 @@ where
         let mut accumulator = GradientsAccumulator::<M>::new();
         let mut pending = 0usize;
         let mut seen = 0usize;
-        for (k, chunk) in chunks.iter().enumerate() {
-            let batch = data.dataset.batch(chunk, None, epoch as u64);
-            let mask_seed = opts.seed ^ ((state.step as u64) << 20) ^ k as u64;
-            let t = to_tensors::<B>(
-                &batch,
+        // Batch k is consumed at optimizer step `first_step + k / grad_accum`; its masking
+        // seed is fixed here so that workers can build it ahead of that step.
+        let first_step = state.step;
+        let grad_accum = opts.grad_accum.max(1);
+        let make = |k: usize| {
+            let mask_seed = opts.seed ^ (((first_step + k / grad_accum) as u64) << 20) ^ k as u64;
+            host_batch(
+                data,
+                &chunks[k],
+                epoch as u64,
                 mask_ratio.map(|r| (r, mask_seed)),
-                data.faith_pd.as_deref(),
-                chunk,
-                device,
-            );
+            )
+        };
+        // The model moves through `optim.step` by value; it sits here between steps.
+        let mut current = Some(model);
+        let consume = |k: usize, host: HostBatch| -> Result<()> {
+            let chunk = &host.samples;
+            let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
+            let model = current
+                .as_ref()
+                .context("the model was lost in an optimizer step")?;
             let out = model.forward_all(t.tokens.clone());
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
@@ -400,12 +443,15 @@ where
                 *sums.entry(name.clone()).or_default() += v * chunk.len() as f64;
             }
             seen += chunk.len();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            accumulator.accumulate(&model, grads);
+            let grads = GradientsParams::from_grads(loss.backward(), model);
+            accumulator.accumulate(model, grads);
             pending += 1;
-            if pending == opts.grad_accum.max(1) || k + 1 == chunks.len() {
+            if pending == grad_accum || k + 1 == chunks.len() {
                 let lr = state.schedule.lr(state.step);
-                model = optim.step(lr, model, accumulator.grads());
+                let model = current
+                    .take()
+                    .context("the model was lost in an optimizer step")?;
+                current = Some(optim.step(lr, model, accumulator.grads()));
                 state.step += 1;
                 pending = 0;
                 report.step_losses.push(value);
@@ -424,7 +470,16 @@ where
                 ));
                 b.inc(1);
             }
-        }
+            Ok(())
+        };
+        let pipeline = run_in_order(chunks.len(), opts.prefetch, make, consume, |k| {
+            anyhow::anyhow!(
+                "building batch {} of epoch {} failed (a bug: please report it)",
+                k + 1,
+                epoch + 1
+            )
+        })?;
+        model = current.context("the model was lost in an optimizer step")?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }
@@ -479,6 +534,9 @@ where
             validation,
             seconds: started.elapsed().as_secs_f64(),
             samples_per_second: seen as f64 / train_seconds,
+            data_wait_seconds: pipeline.wait.as_secs_f64(),
+            data_wait_share: pipeline.wait.as_secs_f64() / train_seconds.max(f64::MIN_POSITIVE),
+            peak_rss_mib: crate::memory::peak_rss_mib(),
         };
         checkpoint::append_line(&paths("metrics.jsonl"), &serde_json::to_string(&record)?)?;
         if opts.progress {
@@ -504,10 +562,13 @@ fn summary_line(r: &EpochRecord, epochs: usize, improved: bool) -> String {
             .join(", ")
     };
     format!(
-        "epoch {}/{epochs} ({:.1} s, {:.1} samples/s) train: {} | validation: {}{}",
+        "epoch {}/{epochs} ({:.1} s, {:.1} samples/s, {:.1}% waiting for data{}) train: {} | validation: {}{}",
         r.epoch,
         r.seconds,
         r.samples_per_second,
+        100.0 * r.data_wait_share,
+        r.peak_rss_mib
+            .map_or(String::new(), |m| format!(", peak RSS {m:.0} MiB")),
         fmt(&r.train),
         fmt(&r.validation),
         if improved { " *" } else { "" }
@@ -587,15 +648,14 @@ where
     let (mut embeddings, mut preds) = (Vec::<f32>::new(), Vec::<Vec<f32>>::new());
     let (mut hits, mut masked) = (0.0, 0.0);
     for (k, chunk) in batches(val, opts.batch_size).iter().enumerate() {
-        let batch = data.dataset.batch(chunk, None, 0);
         // Fixed masking seed: the validation loss is comparable across epochs.
-        let t = to_tensors::<B::InnerBackend>(
-            &batch,
-            mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)),
-            data.faith_pd.as_deref(),
+        let host = host_batch(
+            data,
             chunk,
-            &device,
+            0,
+            mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)),
         );
+        let t = to_tensors::<B::InnerBackend>(&host, data.faith_pd.as_deref(), &device);
         let out = model.forward_all(t.tokens.clone());
         let (_, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
         for (name, v) in parts {

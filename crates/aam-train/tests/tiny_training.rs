@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use aam_data::{load_distance_matrix, load_table, split_samples, Dataset, TokenLimitPolicy};
 use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, WeightSink};
 use aam_train::{
-    checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TrainData, TrainOptions,
+    checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, PrefetchOptions, TrainData,
+    TrainOptions,
 };
 use burn::prelude::*;
 
@@ -80,6 +81,16 @@ fn options(epochs: usize) -> TrainOptions {
 
 /// Trains the tiny encoder for a 3-epoch run; `stop_after` interrupts it, `resume` continues it.
 fn run(dir: &Path, stop_after: Option<usize>, resume: bool) -> aam_train::FitReport {
+    run_with(dir, stop_after, resume, PrefetchOptions::default())
+}
+
+/// [`run`] with the given data pipeline.
+fn run_with(
+    dir: &Path,
+    stop_after: Option<usize>,
+    resume: bool,
+    prefetch: PrefetchOptions,
+) -> aam_train::FitReport {
     // The backend RNG is process-wide: runs in parallel test threads would share it.
     let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let config = CheckpointConfig {
@@ -99,6 +110,7 @@ fn run(dir: &Path, stop_after: Option<usize>, resume: bool) -> aam_train::FitRep
     let model = SequenceEncoder::<CpuAutodiff>::new(&tiny_config(), &device);
     let opts = TrainOptions {
         stop_after_epochs: stop_after,
+        prefetch,
         ..options(3)
     };
     fit::<CpuAutodiff, _>(model, &data(), &opts, dir, &config, resume, &device).unwrap()
@@ -135,14 +147,32 @@ fn worst_difference(a: &Path, b: &Path) -> Option<(String, f32)> {
 }
 
 #[test]
-fn loss_decreases_and_same_seed_repeats_exactly() {
+fn loss_decreases_and_same_seed_repeats_exactly_whatever_the_data_pipeline() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let first = run(a.path(), None, false);
-    let second = run(b.path(), None, false);
+    // Batches built ahead by three workers, then on the training thread.
+    let ahead = PrefetchOptions {
+        workers: 3,
+        depth: 4,
+    };
+    let inline = PrefetchOptions {
+        workers: 0,
+        depth: 1,
+    };
+    let first = run_with(a.path(), None, false, ahead);
+    let second = run_with(b.path(), None, false, inline);
     assert_eq!(
         first.step_losses, second.step_losses,
         "same seed → identical loss sequence"
     );
+    for e in first.epochs.iter().chain(&second.epochs) {
+        assert!(
+            (0.0..=1.0).contains(&e.data_wait_share) && e.data_wait_seconds >= 0.0,
+            "epoch {}: data wait {} s, share {}",
+            e.epoch,
+            e.data_wait_seconds,
+            e.data_wait_share
+        );
+    }
     assert_eq!(
         first.step_losses.len(),
         9,

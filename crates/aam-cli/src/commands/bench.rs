@@ -144,19 +144,6 @@ fn subject(model: Option<&Path>) -> Result<Subject> {
     })
 }
 
-/// Peak resident memory since the last reset, in MiB (Linux `VmHWM`).
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-/// Resets the peak resident memory to the current one (Linux ≥ 4.0).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 /// The table tokenized once with the model's settings, and its samples with reads.
 struct BenchTable {
     prepared: aam_runtime::PreparedTable,
@@ -324,7 +311,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         }
                     }
                     let before = model.as_ref().and_then(|m| m.asv_cache_stats());
-                    reset_peak_rss();
+                    aam_train::memory::reset_peak_rss();
                     let mut latencies = Vec::new();
                     for _ in 0..args.iterations {
                         let t0 = Instant::now();
@@ -357,7 +344,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         n_asv,
                         batch,
                         latencies_ms: latencies,
-                        peak_rss_mib: peak_rss_mib(),
+                        peak_rss_mib: aam_train::memory::peak_rss_mib(),
                         gflop_per_pass: gflop,
                     };
                     let reference = reference_speed(&rows, n_asv, batch);

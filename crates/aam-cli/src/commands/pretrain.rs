@@ -118,26 +118,27 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         target_std: 1.0,
     };
     let opts = args.optim.options(0.0, 0.0, false, false);
-    let report = match args.optim.device {
-        DeviceArg::Cpu => fit_encoder::<CpuAutodiff>(
-            &model_config,
-            &data,
-            &opts,
-            input,
-            &config,
-            Default::default(),
-        )?,
+    macro_rules! fit_on {
+        ($backend:ty) => {
+            fit_encoder::<$backend>(
+                &model_config,
+                &data,
+                &opts,
+                input,
+                &config,
+                Default::default(),
+            )?
+        };
+    }
+    let report = match (args.optim.device, args.optim.gradient_checkpointing) {
+        (DeviceArg::Cpu, false) => fit_on!(CpuAutodiff),
+        (DeviceArg::Cpu, true) => fit_on!(aam_model::CpuAutodiffCheckpointed),
         #[cfg(feature = "cuda")]
-        DeviceArg::Cuda => fit_encoder::<aam_model::CudaAutodiff>(
-            &model_config,
-            &data,
-            &opts,
-            input,
-            &config,
-            Default::default(),
-        )?,
+        (DeviceArg::Cuda, false) => fit_on!(aam_model::CudaAutodiff),
+        #[cfg(feature = "cuda")]
+        (DeviceArg::Cuda, true) => fit_on!(aam_model::CudaAutodiffCheckpointed),
         #[cfg(not(feature = "cuda"))]
-        DeviceArg::Cuda => unreachable!("rejected by check_device"),
+        (DeviceArg::Cuda, _) => unreachable!("rejected by check_device"),
     };
     report_done(&report, input);
     Ok(())

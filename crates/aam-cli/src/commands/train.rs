@@ -213,30 +213,29 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     opts.weights.unifrac = unifrac_weight;
     let encoder_dir = pretrained.as_ref().map(|p| p.0.as_path());
-    let report = match args.optim.device {
-        DeviceArg::Cpu => fit_predictor::<CpuAutodiff>(
-            &model_config,
-            encoder_dir,
-            args.freeze_base,
-            &data,
-            &opts,
-            input,
-            &config,
-            Default::default(),
-        )?,
+    macro_rules! fit_on {
+        ($backend:ty) => {
+            fit_predictor::<$backend>(
+                &model_config,
+                encoder_dir,
+                args.freeze_base,
+                &data,
+                &opts,
+                input,
+                &config,
+                Default::default(),
+            )?
+        };
+    }
+    let report = match (args.optim.device, args.optim.gradient_checkpointing) {
+        (DeviceArg::Cpu, false) => fit_on!(CpuAutodiff),
+        (DeviceArg::Cpu, true) => fit_on!(aam_model::CpuAutodiffCheckpointed),
         #[cfg(feature = "cuda")]
-        DeviceArg::Cuda => fit_predictor::<aam_model::CudaAutodiff>(
-            &model_config,
-            encoder_dir,
-            args.freeze_base,
-            &data,
-            &opts,
-            input,
-            &config,
-            Default::default(),
-        )?,
+        (DeviceArg::Cuda, false) => fit_on!(aam_model::CudaAutodiff),
+        #[cfg(feature = "cuda")]
+        (DeviceArg::Cuda, true) => fit_on!(aam_model::CudaAutodiffCheckpointed),
         #[cfg(not(feature = "cuda"))]
-        DeviceArg::Cuda => unreachable!("rejected by check_device"),
+        (DeviceArg::Cuda, _) => unreachable!("rejected by check_device"),
     };
     report_done(&report, input);
     Ok(())

@@ -7,7 +7,9 @@ use aam_data::{
     distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata, TokenLimitPolicy,
 };
 use aam_model::ModelConfig;
-use aam_train::{DataSettings, LossWeights, OptimizerKind, ScheduleKind, TrainOptions};
+use aam_train::{
+    DataSettings, LossWeights, OptimizerKind, PrefetchOptions, ScheduleKind, TrainOptions,
+};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
@@ -111,6 +113,13 @@ pub struct OptimArgs {
     /// Batches per optimizer step.
     #[arg(long, default_value_t = 1)]
     pub grad_accum: usize,
+    /// Threads building batches (token rows, UniFrac block, nucleotide masking) while the
+    /// model trains; 0 builds each batch on the training thread. Results do not depend on it.
+    #[arg(long, default_value_t = 1)]
+    pub data_workers: usize,
+    /// Most batches built ahead of the training step (memory: that many batches).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub prefetch: u64,
     /// Stop after this many epochs without a better validation loss (0: never).
     #[arg(long, default_value_t = 10)]
     pub patience: usize,
@@ -135,6 +144,11 @@ pub struct OptimArgs {
     /// Compute device: `cpu`, or `cuda` (NVIDIA GPU; needs a build with `--features cuda`).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
+    /// Gradient checkpointing in every transformer stack (Burn's balanced strategy):
+    /// element-wise results are recomputed in the backward pass instead of kept, which
+    /// lowers peak memory for some extra compute; gradients are unchanged.
+    #[arg(long)]
+    pub gradient_checkpointing: bool,
 }
 
 /// `--device` values.
@@ -281,6 +295,10 @@ impl OptimArgs {
             class_weights,
             progress: !self.quiet,
             stop_after_epochs: None,
+            prefetch: PrefetchOptions {
+                workers: self.data_workers,
+                depth: self.prefetch as usize,
+            },
         }
     }
 }

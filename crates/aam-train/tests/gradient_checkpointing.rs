@@ -1,0 +1,97 @@
+//! Gradient checkpointing (`--gradient-checkpointing`, Burn's balanced strategy) trades
+//! memory for recomputation and must not change the gradients: the reference model of
+//! the golden vectors, one SGD step (learning rate 1, so the step is the gradient) with
+//! and without it, every parameter within 1e-5.
+
+use std::path::PathBuf;
+
+use aam_model::{
+    AamModel, CpuAutodiff, CpuAutodiffCheckpointed, ModelConfig, SequencePredictor, WeightMap,
+    WeightSink,
+};
+use aam_train::losses;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
+
+fn golden(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/golden/small-regressor")
+        .join(file)
+}
+
+/// Every weight after one SGD step of lr 1 on the golden tokens, minus the weight
+/// before: −gradient of (target MSE to 0.5 + count loss + UniFrac loss), by key.
+fn minus_gradients<B: AutodiffBackend>() -> Vec<(String, Vec<f32>)> {
+    let mut config: ModelConfig =
+        serde_json::from_str(&std::fs::read_to_string(golden("config.json")).unwrap()).unwrap();
+    // Dropout would draw different masks in the two runs.
+    config.dropout = 0.0;
+    let device = Default::default();
+    let weights = WeightMap::load(&golden("weights.safetensors")).unwrap();
+    let model = SequencePredictor::<B>::load_weights(&weights, &config, &device).unwrap();
+
+    let tokens: ndarray::Array3<i64> = ndarray_npy::read_npy(golden("tokens.npy")).unwrap();
+    let (b, s, l) = tokens.dim();
+    let input = Tensor::<B, 3, Int>::from_data(
+        TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
+        &device,
+    );
+    let out = model.forward_all(input);
+    let target = losses::regression_loss(
+        out.target_prediction.clone().unwrap(),
+        Tensor::<B, 1>::full([b], 0.5, &device),
+        false,
+    );
+    let slot_mask = out.asv_mask.clone();
+    let count = losses::count_loss(
+        out.count_prediction.clone().unwrap(),
+        slot_mask.clone().mul_scalar(3.0),
+        slot_mask,
+    );
+    let distances = Tensor::<B, 2>::full([b, b], 0.4, &device)
+        .mul(Tensor::<B, 2>::eye(b, &device).neg().add_scalar(1.0));
+    let unifrac = losses::unifrac_loss(out.embeddings.clone(), distances, 10.0);
+    let loss = target + count + unifrac;
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let stepped = SgdConfig::new().init().step(1.0, model.clone(), grads);
+
+    let (mut before, mut after) = (WeightSink::default(), WeightSink::default());
+    model.save_weights(&mut before);
+    stepped.save_weights(&mut after);
+    before
+        .entries
+        .into_iter()
+        .zip(after.entries)
+        .map(|((key, _, w0), (key1, _, w1))| {
+            assert_eq!(key, key1);
+            let step = w1.iter().zip(&w0).map(|(a, b)| a - b).collect();
+            (key, step)
+        })
+        .collect()
+}
+
+#[test]
+fn checkpointed_gradients_equal_the_plain_ones() {
+    let plain = minus_gradients::<CpuAutodiff>();
+    let checkpointed = minus_gradients::<CpuAutodiffCheckpointed>();
+    assert_eq!(plain.len(), checkpointed.len());
+    let mut nonzero = 0;
+    for ((key, g), (_, h)) in plain.iter().zip(&checkpointed) {
+        for (i, (x, y)) in g.iter().zip(h).enumerate() {
+            assert!(x.is_finite() && y.is_finite(), "{key}[{i}]: {x} vs {y}");
+            assert!(
+                (x - y).abs() <= 1e-5,
+                "{key}[{i}]: gradient {x} without checkpointing, {y} with"
+            );
+        }
+        nonzero += usize::from(g.iter().any(|&x| x != 0.0));
+    }
+    // The comparison means something only if the loss reaches most parameters.
+    assert!(
+        nonzero * 2 > plain.len(),
+        "only {nonzero} of {} parameters got a gradient",
+        plain.len()
+    );
+}
