@@ -2,15 +2,15 @@
 //! distances (and masked nucleotides, and Faith PD for the `faith_pd` encoder type).
 
 use aam_data::{load_faith_pd, Dataset, Metadata};
-use aam_model::{CpuAutodiff, EncoderType, ModelConfig, SequenceEncoder};
+use aam_model::{EncoderType, ModelConfig, SequenceEncoder};
 use aam_train::{fit, CheckpointConfig, ModelKind, TrainData};
 use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
 use super::training_args::{
-    align_matrix, check_device, check_output, groups, load_input_table, make_split, report_done,
-    ArchArgs, DeviceArg, InputArgs, OptimArgs,
+    align_matrix, check_device, check_output, groups, load_input_table, make_split,
+    on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, OptimArgs,
 };
 
 /// Arguments of `aam pretrain`.
@@ -130,16 +130,8 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             )?
         };
     }
-    let report = match (args.optim.device, args.optim.gradient_checkpointing) {
-        (DeviceArg::Cpu, false) => fit_on!(CpuAutodiff),
-        (DeviceArg::Cpu, true) => fit_on!(aam_model::CpuAutodiffCheckpointed),
-        #[cfg(feature = "cuda")]
-        (DeviceArg::Cuda, false) => fit_on!(aam_model::CudaAutodiff),
-        #[cfg(feature = "cuda")]
-        (DeviceArg::Cuda, true) => fit_on!(aam_model::CudaAutodiffCheckpointed),
-        #[cfg(not(feature = "cuda"))]
-        (DeviceArg::Cuda, _) => unreachable!("rejected by check_device"),
-    };
+    let report = on_training_backend!(args.optim, fit_on);
+
     report_done(&report, input);
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use aam_data::error::name_list;
 use aam_data::{Dataset, Metadata, TargetKind};
-use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, SequencePredictor};
+use aam_model::{AamModel, ModelConfig, SequenceEncoder, SequencePredictor};
 use aam_train::{
     checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData,
 };
@@ -16,8 +16,8 @@ use clap::Args;
 use super::inspect::TargetTypeArg;
 
 use super::training_args::{
-    align_matrix, check_device, check_output, groups, load_input_table, make_split, report_done,
-    ArchArgs, DeviceArg, InputArgs, OptimArgs,
+    align_matrix, check_device, check_output, groups, load_input_table, make_split,
+    on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, OptimArgs,
 };
 
 /// Arguments of `aam train`.
@@ -227,16 +227,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             )?
         };
     }
-    let report = match (args.optim.device, args.optim.gradient_checkpointing) {
-        (DeviceArg::Cpu, false) => fit_on!(CpuAutodiff),
-        (DeviceArg::Cpu, true) => fit_on!(aam_model::CpuAutodiffCheckpointed),
-        #[cfg(feature = "cuda")]
-        (DeviceArg::Cuda, false) => fit_on!(aam_model::CudaAutodiff),
-        #[cfg(feature = "cuda")]
-        (DeviceArg::Cuda, true) => fit_on!(aam_model::CudaAutodiffCheckpointed),
-        #[cfg(not(feature = "cuda"))]
-        (DeviceArg::Cuda, _) => unreachable!("rejected by check_device"),
-    };
+    let report = on_training_backend!(args.optim, fit_on);
+
     report_done(&report, input);
     Ok(())
 }

@@ -475,3 +475,22 @@ pub fn report_done(report: &aam_train::FitReport, input: &InputArgs) {
         input.output.display()
     );
 }
+
+/// Expands to `$fit!(B)` with `B` the autodiff backend that `--device` and
+/// `--gradient-checkpointing` of `$optim` (an [`OptimArgs`]) select; one match for
+/// `pretrain` and `train`.
+macro_rules! on_training_backend {
+    ($optim:expr, $fit:ident) => {
+        match ($optim.device, $optim.gradient_checkpointing) {
+            (DeviceArg::Cpu, false) => $fit!(aam_model::CpuAutodiff),
+            (DeviceArg::Cpu, true) => $fit!(aam_model::CpuAutodiffCheckpointed),
+            #[cfg(feature = "cuda")]
+            (DeviceArg::Cuda, false) => $fit!(aam_model::CudaAutodiff),
+            #[cfg(feature = "cuda")]
+            (DeviceArg::Cuda, true) => $fit!(aam_model::CudaAutodiffCheckpointed),
+            #[cfg(not(feature = "cuda"))]
+            (DeviceArg::Cuda, _) => unreachable!("rejected by check_device"),
+        }
+    };
+}
+pub(crate) use on_training_backend;
