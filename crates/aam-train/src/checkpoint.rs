@@ -37,6 +37,13 @@ pub struct TrainState {
     pub bad_epochs: usize,
     /// Learning-rate schedule with its state.
     pub schedule: Schedule,
+    /// Samples per batch and batches per optimizer step of the run (what
+    /// `--auto-batch-size` chose), so that `--resume` continues with the same.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// See `batch_size`.
+    #[serde(default)]
+    pub grad_accum: Option<usize>,
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, rename.

@@ -6,6 +6,7 @@
 //! stopping, validation metrics and atomic, resumable checkpoints.
 #![warn(missing_docs)]
 
+pub mod batch_size;
 pub mod checkpoint;
 pub mod losses;
 pub mod masking;
@@ -16,6 +17,7 @@ pub mod prefetch;
 pub mod schedule;
 pub mod trainer;
 
+pub use batch_size::AutoBatchSize;
 pub use checkpoint::{CheckpointConfig, DataSettings, ModelKind, TargetInfo};
 pub use options::{LossWeights, OptimizerKind, TrainOptions};
 pub use prefetch::{PrefetchOptions, PrefetchStats};

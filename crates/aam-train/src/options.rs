@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::batch_size::AutoBatchSize;
 use crate::prefetch::PrefetchOptions;
 use crate::schedule::ScheduleKind;
 
@@ -75,6 +76,10 @@ pub struct TrainOptions {
     /// Data pipeline: worker threads building batches ahead of the training step.
     #[serde(default)]
     pub prefetch: PrefetchOptions,
+    /// Pick the batch size (and gradient accumulation) from a memory budget instead of
+    /// `batch_size` (and `grad_accum`); see [`crate::batch_size`].
+    #[serde(default)]
+    pub auto_batch_size: Option<AutoBatchSize>,
 }
 
 impl Default for TrainOptions {
@@ -105,6 +110,7 @@ impl Default for TrainOptions {
             progress: true,
             stop_after_epochs: None,
             prefetch: PrefetchOptions::default(),
+            auto_batch_size: None,
         }
     }
 }

@@ -23,6 +23,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::batch_size::{self, AutoBatchSize};
 use crate::checkpoint::{self, CheckpointConfig, TrainState};
 use crate::losses;
 use crate::masking::{mask_nucleotides, MaskedTokens};
@@ -290,6 +291,14 @@ where
     M: AamModel<B> + AutodiffModule<B>,
     M::InnerModule: AamModel<B::InnerBackend>,
 {
+    let chosen;
+    let opts = match &opts.auto_batch_size {
+        Some(auto) => {
+            chosen = choose_batch_size::<B, M>(&model, data, opts, auto, dir, resume, device)?;
+            &chosen
+        }
+        None => opts,
+    };
     if opts.batch_size < 2 {
         bail!("--batch-size must be at least 2 (pairwise UniFrac needs two samples per batch), got {}", opts.batch_size);
     }
@@ -384,6 +393,8 @@ where
                 steps_per_epoch * opts.epochs,
                 opts.warmup,
             ),
+            batch_size: Some(opts.batch_size),
+            grad_accum: Some(opts.grad_accum.max(1)),
         }
     };
     checkpoint::write_json(&paths("config.json"), config)?;
@@ -623,6 +634,87 @@ fn class_weight_tensor<B: Backend>(
         TensorData::new(w, [data.n_classes]),
         device,
     ))
+}
+
+/// `opts` with the batch size and gradient accumulation of `--auto-batch-size`: on a
+/// resumed run those recorded in `dir`'s `train_state.json`, else the largest batch whose
+/// training step (forward, losses, backward on the training samples with the most ASVs)
+/// stays within [`batch_size::SAFETY`] of the memory budget, and the accumulation that
+/// reaches the target effective batch size. Prints the search when `opts.progress`.
+///
+/// Errors: nothing fits the budget, no memory report on this system, a failed step.
+fn choose_batch_size<B, M>(
+    model: &M,
+    data: &TrainData,
+    opts: &TrainOptions,
+    auto: &AutoBatchSize,
+    dir: &Path,
+    resume: bool,
+    device: &B::Device,
+) -> Result<TrainOptions>
+where
+    B: AutodiffBackend,
+    M: AamModel<B> + AutodiffModule<B>,
+{
+    let accumulate = |b: usize| {
+        auto.target_effective_batch_size
+            .map_or(opts.grad_accum, |t| batch_size::grad_accum_for(t, b))
+    };
+    if resume {
+        let state: TrainState = checkpoint::read_json(&dir.join("train_state.json"))?;
+        if let Some(b) = state.batch_size {
+            return Ok(TrainOptions {
+                batch_size: b,
+                grad_accum: state.grad_accum.unwrap_or_else(|| accumulate(b)),
+                ..opts.clone()
+            });
+        }
+    }
+    let budget = match auto.budget_mib {
+        Some(m) => m,
+        None => batch_size::default_budget_mib()?,
+    };
+    if data.split.train.len() < 2 {
+        bail!(
+            "--auto-batch-size needs at least 2 training samples, the split has {}",
+            data.split.train.len()
+        );
+    }
+    let mut largest: Vec<usize> = data.split.train.clone();
+    largest.sort_by_key(|&s| std::cmp::Reverse(data.dataset.table.sample_nnz(s)));
+    let mask_ratio = (opts.weights.nucleotide > 0.0).then_some(opts.mask_ratio);
+    let class_weights = class_weight_tensor::<B>(data, opts, device);
+    let (batch, tried) = batch_size::search(2, largest.len(), |b| {
+        let peak = batch_size::peak_during(|| {
+            let host = host_batch(data, &largest[..b], 0, mask_ratio.map(|r| (r, opts.seed)));
+            let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
+            let out = model.forward_all(t.tokens.clone());
+            let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
+            drop(loss.backward());
+            Ok(())
+        })?;
+        let fits = peak <= batch_size::SAFETY * budget;
+        if opts.progress {
+            eprintln!(
+                "auto batch size: {b} samples → peak {peak:.0} MiB of {budget:.0} MiB budget ({})",
+                if fits { "fits" } else { "too large" }
+            );
+        }
+        Ok(fits)
+    })?;
+    let grad_accum = accumulate(batch);
+    if opts.progress {
+        eprintln!(
+            "auto batch size: {batch} samples per batch, {grad_accum} batches per optimizer step (effective batch {}), after {} trial steps",
+            batch * grad_accum,
+            tried.len()
+        );
+    }
+    Ok(TrainOptions {
+        batch_size: batch,
+        grad_accum,
+        ..opts.clone()
+    })
 }
 
 /// Validation loss and metrics in eval mode (dropout off) over all validation samples.

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use aam_data::{load_distance_matrix, load_table, split_samples, Dataset, TokenLimitPolicy};
 use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, WeightSink};
 use aam_train::{
-    checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, PrefetchOptions, TrainData,
-    TrainOptions,
+    checkpoint, fit, AutoBatchSize, CheckpointConfig, DataSettings, ModelKind, PrefetchOptions,
+    TrainData, TrainOptions,
 };
 use burn::prelude::*;
 
@@ -91,6 +91,16 @@ fn run_with(
     resume: bool,
     prefetch: PrefetchOptions,
 ) -> aam_train::FitReport {
+    let opts = TrainOptions {
+        stop_after_epochs: stop_after,
+        prefetch,
+        ..options(3)
+    };
+    try_run(dir, resume, &opts).unwrap()
+}
+
+/// Trains the tiny encoder with `opts`.
+fn try_run(dir: &Path, resume: bool, opts: &TrainOptions) -> anyhow::Result<aam_train::FitReport> {
     // The backend RNG is process-wide: runs in parallel test threads would share it.
     let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let config = CheckpointConfig {
@@ -108,12 +118,7 @@ fn run_with(
     let device = Default::default();
     CpuAutodiff::seed(&device, 7);
     let model = SequenceEncoder::<CpuAutodiff>::new(&tiny_config(), &device);
-    let opts = TrainOptions {
-        stop_after_epochs: stop_after,
-        prefetch,
-        ..options(3)
-    };
-    fit::<CpuAutodiff, _>(model, &data(), &opts, dir, &config, resume, &device).unwrap()
+    fit::<CpuAutodiff, _>(model, &data(), opts, dir, &config, resume, &device)
 }
 
 fn weights(dir: &Path, file: &str) -> Vec<(String, Vec<usize>, Vec<f32>)> {
@@ -176,7 +181,7 @@ fn loss_decreases_and_same_seed_repeats_exactly_whatever_the_data_pipeline() {
     assert_eq!(
         first.step_losses.len(),
         9,
-        "26 training samples in batches of 8 (last merged): 3 steps × 3 epochs"
+        "25 training samples in batches of 8 (the single last one merged): 3 steps × 3 epochs"
     );
     let epoch_loss = |r: &aam_train::FitReport, e: usize| r.epochs[e].train["total"];
     assert!(
@@ -229,4 +234,47 @@ fn resume_reaches_the_same_weights_as_an_uninterrupted_run() {
         None,
         "resumed run → the uninterrupted run's weights"
     );
+}
+
+#[test]
+fn auto_batch_size_takes_what_fits_and_resume_keeps_it() {
+    let auto = |budget_mib: f64| TrainOptions {
+        auto_batch_size: Some(AutoBatchSize {
+            budget_mib: Some(budget_mib),
+            target_effective_batch_size: Some(40),
+        }),
+        batch_size: 0, // ignored: chosen by the search
+        ..options(2)
+    };
+    // A budget far above any step: every training sample in one batch, and the
+    // accumulation that reaches 40 samples per step.
+    let dir = tempfile::tempdir().unwrap();
+    let report = try_run(
+        dir.path(),
+        false,
+        &TrainOptions {
+            stop_after_epochs: Some(1),
+            ..auto(1e9)
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        report.step_losses.len(),
+        1,
+        "every sample in one batch, one step per epoch"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("train_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["batch_size"], 25, "the 25 training samples");
+    assert_eq!(state["grad_accum"], 2, "ceil(40 / 25)");
+    // Resumed with a budget nothing fits: the recorded choice is kept, no search runs.
+    let resumed = try_run(dir.path(), true, &auto(1.0)).unwrap();
+    assert_eq!(resumed.step_losses.len(), 1);
+    // A fresh run with that budget is refused with the option to change.
+    let err = try_run(tempfile::tempdir().unwrap().path(), false, &auto(1.0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--memory-budget-mib"), "{err}");
 }

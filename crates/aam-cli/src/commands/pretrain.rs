@@ -42,7 +42,7 @@ pub enum EncoderArg {
 /// Runs `aam pretrain`.
 pub fn run(args: &PretrainArgs) -> Result<()> {
     let input = &args.input;
-    check_device(args.optim.device)?;
+    check_device(&args.optim)?;
     check_output(input)?;
     let seed = args.optim.seed;
     let mut table = load_input_table(input, seed)?;

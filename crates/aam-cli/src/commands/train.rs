@@ -59,7 +59,7 @@ pub struct TrainArgs {
 /// Runs `aam train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let input = &args.input;
-    check_device(args.optim.device)?;
+    check_device(&args.optim)?;
     check_output(input)?;
     let seed = args.optim.seed;
     let table = load_input_table(input, seed)?;

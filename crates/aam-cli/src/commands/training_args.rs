@@ -8,7 +8,8 @@ use aam_data::{
 };
 use aam_model::ModelConfig;
 use aam_train::{
-    DataSettings, LossWeights, OptimizerKind, PrefetchOptions, ScheduleKind, TrainOptions,
+    AutoBatchSize, DataSettings, LossWeights, OptimizerKind, PrefetchOptions, ScheduleKind,
+    TrainOptions,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -117,6 +118,18 @@ pub struct OptimArgs {
     /// model trains; 0 builds each batch on the training thread. Results do not depend on it.
     #[arg(long, default_value_t = 1)]
     pub data_workers: usize,
+    /// Pick --batch-size as the largest whose training step fits --memory-budget-mib
+    /// (doubling, then bisection, on the training samples with the most ASVs; CPU only).
+    #[arg(long)]
+    pub auto_batch_size: bool,
+    /// Memory the training process may use in all, MiB, for --auto-batch-size
+    /// (default: what it uses now plus 80% of the available memory).
+    #[arg(long, requires = "auto_batch_size")]
+    pub memory_budget_mib: Option<f64>,
+    /// With --auto-batch-size: gradient accumulation steps chosen so that each optimizer
+    /// step sees at least this many samples (instead of --grad-accum).
+    #[arg(long, requires = "auto_batch_size", value_parser = clap::value_parser!(u64).range(1..))]
+    pub target_effective_batch_size: Option<u64>,
     /// Most batches built ahead of the training step (memory: that many batches).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub prefetch: u64,
@@ -160,10 +173,14 @@ pub enum DeviceArg {
     Cuda,
 }
 
-/// Errors when `--device cuda` is asked of a build without the `cuda` feature.
-pub fn check_device(device: DeviceArg) -> Result<()> {
-    if device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
+/// Errors when `--device cuda` is asked of a build without the `cuda` feature, or with
+/// `--auto-batch-size` (which measures host memory).
+pub fn check_device(optim: &OptimArgs) -> Result<()> {
+    if optim.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
         bail!("--device cuda: this aam was built without CUDA support; rebuild with `cargo build --release -p aam-cli --features cuda`");
+    }
+    if optim.device == DeviceArg::Cuda && optim.auto_batch_size {
+        bail!("--auto-batch-size measures host memory and is not available with --device cuda yet; pass --batch-size");
     }
     Ok(())
 }
@@ -299,6 +316,10 @@ impl OptimArgs {
                 workers: self.data_workers,
                 depth: self.prefetch as usize,
             },
+            auto_batch_size: self.auto_batch_size.then_some(AutoBatchSize {
+                budget_mib: self.memory_budget_mib,
+                target_effective_batch_size: self.target_effective_batch_size.map(|t| t as usize),
+            }),
         }
     }
 }
