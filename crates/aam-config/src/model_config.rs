@@ -16,6 +16,29 @@ pub enum Activation {
     Relu,
 }
 
+/// How self-attention is computed (`--attention`); the weights and the result are the
+/// same, within float rounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionKind {
+    /// `softmax(QKᵀ/√dh + bias) V` from separate tensor ops: the `[n, H, t, t]` scores
+    /// are materialised (and kept for the backward pass).
+    #[default]
+    Math,
+    /// The backend's fused attention (Burn `module::attention`: FlashAttention on the
+    /// CubeCL GPU backends, which never materialises the scores; separate ops on the
+    /// CPU). It has no attention-weight dropout, so a training step with dropout > 0
+    /// keeps the math path.
+    Fused,
+}
+
+impl AttentionKind {
+    /// True for [`AttentionKind::Math`] (the default, not written to `config.json`).
+    pub fn is_math(&self) -> bool {
+        *self == AttentionKind::Math
+    }
+}
+
 /// What the sample-level encoder produces (reference `encoder_type`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -86,6 +109,10 @@ pub struct ModelConfig {
     pub is_classifier: bool,
     /// Whether the ASV encoder has a nucleotide head (masked-nucleotide pretraining).
     pub predict_nucleotides: bool,
+    /// How self-attention is computed (not part of the architecture: any checkpoint runs
+    /// with either).
+    #[serde(skip_serializing_if = "AttentionKind::is_math")]
+    pub attention: AttentionKind,
 }
 
 impl Default for ModelConfig {
@@ -117,6 +144,7 @@ impl Default for ModelConfig {
             out_dim: 1,
             is_classifier: false,
             predict_nucleotides: true,
+            attention: AttentionKind::Math,
         }
     }
 }
@@ -136,6 +164,8 @@ pub struct StackConfig {
     pub activation: Activation,
     /// Dropout probability.
     pub dropout: f64,
+    /// How self-attention is computed.
+    pub attention: AttentionKind,
 }
 
 /// The five transformer stacks of the model.
@@ -200,6 +230,7 @@ impl ModelConfig {
             ffn: self.ffn(),
             activation,
             dropout: self.dropout,
+            attention: self.attention,
         }
     }
 

@@ -4,7 +4,10 @@
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 
+use crate::config::AttentionKind;
 use crate::weights::{load_linear, save_linear, WeightError, WeightMap, WeightSink};
 
 /// Large negative score added at padded keys. Finite (not −∞) so that a row whose keys
@@ -25,11 +28,19 @@ pub struct SelfAttention<B: Backend> {
     pub output: Linear<B>,
     dropout: Dropout,
     heads: usize,
+    /// Runs Burn's fused attention whenever no attention-weight dropout is drawn.
+    fused: bool,
 }
 
 impl<B: Backend> SelfAttention<B> {
     /// Freshly initialised attention of width `dim` with `heads` heads.
-    pub fn new(dim: usize, heads: usize, dropout: f64, device: &B::Device) -> Self {
+    pub fn new(
+        dim: usize,
+        heads: usize,
+        dropout: f64,
+        attention: AttentionKind,
+        device: &B::Device,
+    ) -> Self {
         let lin = || LinearConfig::new(dim, dim).init(device);
         SelfAttention {
             query: lin(),
@@ -38,6 +49,7 @@ impl<B: Backend> SelfAttention<B> {
             output: lin(),
             dropout: DropoutConfig::new(dropout).init(),
             heads,
+            fused: attention == AttentionKind::Fused,
         }
     }
 
@@ -48,6 +60,7 @@ impl<B: Backend> SelfAttention<B> {
         dim: usize,
         heads: usize,
         dropout: f64,
+        attention: AttentionKind,
         device: &B::Device,
     ) -> Result<Self, WeightError> {
         let in_w: Tensor<B, 2> =
@@ -72,6 +85,7 @@ impl<B: Backend> SelfAttention<B> {
             output: load_linear(w, &format!("{prefix}.out_proj"), dim, dim, true, device)?,
             dropout: DropoutConfig::new(dropout).init(),
             heads,
+            fused: attention == AttentionKind::Fused,
         })
     }
 
@@ -105,9 +119,17 @@ impl<B: Backend> SelfAttention<B> {
         let q = split(self.query.forward(x.clone()));
         let k = split(self.key.forward(x.clone()));
         let v = split(self.value.forward(x));
-        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
-        let weights = self.dropout.forward(softmax(scores, 3));
-        let out = weights.matmul(v).swap_dims(1, 2).reshape([n, t, d]);
+        let dropout_drawn = self.dropout.prob > 0.0 && B::ad_enabled(&q.device());
+        let heads_out = if self.fused && !dropout_drawn {
+            // The same additive bias (not a boolean mask): an all-padding row keeps
+            // uniform weights, as on the math path, instead of zeros.
+            let bias = key_bias.expand([n, h, t, t]);
+            attention(q, k, v, None, Some(bias), AttentionModuleOptions::default())
+        } else {
+            let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
+            self.dropout.forward(softmax(scores, 3)).matmul(v)
+        };
+        let out = heads_out.swap_dims(1, 2).reshape([n, t, d]);
         self.output.forward(out)
     }
 }

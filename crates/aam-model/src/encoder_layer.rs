@@ -36,7 +36,7 @@ impl<B: Backend> EncoderLayer<B> {
     /// A freshly initialised layer.
     pub fn new(c: &StackConfig, device: &B::Device) -> Self {
         EncoderLayer {
-            self_attn: SelfAttention::new(c.dim, c.heads, c.dropout, device),
+            self_attn: SelfAttention::new(c.dim, c.heads, c.dropout, c.attention, device),
             linear1: LinearConfig::new(c.dim, c.ffn).init(device),
             linear2: LinearConfig::new(c.ffn, c.dim).init(device),
             norm1: LayerNormConfig::new(c.dim)
@@ -64,6 +64,7 @@ impl<B: Backend> EncoderLayer<B> {
                 c.dim,
                 c.heads,
                 c.dropout,
+                c.attention,
                 device,
             )?,
             linear1: load_linear(w, &format!("{prefix}.linear1"), c.dim, c.ffn, true, device)?,

@@ -21,7 +21,7 @@ pub mod sequence_predictor;
 pub mod transformer;
 pub mod weights;
 
-pub use config::{Activation, EncoderType, ModelConfig};
+pub use config::{Activation, AttentionKind, EncoderType, ModelConfig};
 pub use model::{AamModel, ModelOutputs};
 pub use sequence_encoder::{EncoderOutput, SequenceEncoder};
 pub use sequence_predictor::{PredictorOutput, SequencePredictor};

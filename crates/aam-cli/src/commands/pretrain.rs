@@ -89,6 +89,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             EncoderArg::Unifrac => EncoderType::Unifrac,
             EncoderArg::FaithPd => EncoderType::FaithPd,
         },
+        attention: args.optim.attention_kind(a.dropout),
         ..a.model_config(args.optim.nuc_weight > 0.0)
     };
     model_config.validate().map_err(anyhow::Error::msg)?;

@@ -163,6 +163,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             1
         },
         is_classifier: target.kind == TargetKind::Categorical,
+        attention: args.optim.attention_kind(model_config.dropout),
         ..model_config
     };
     model_config.validate().map_err(anyhow::Error::msg)?;

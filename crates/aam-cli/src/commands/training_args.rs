@@ -6,7 +6,7 @@ use aam_data::error::name_list;
 use aam_data::{
     distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata, TokenLimitPolicy,
 };
-use aam_model::ModelConfig;
+use aam_model::{AttentionKind, ModelConfig};
 use aam_train::{
     AutoBatchSize, DataSettings, LossWeights, OptimizerKind, PrefetchOptions, ScheduleKind,
     TrainOptions,
@@ -162,6 +162,37 @@ pub struct OptimArgs {
     /// lowers peak memory for some extra compute; gradients are unchanged.
     #[arg(long)]
     pub gradient_checkpointing: bool,
+    /// Self-attention implementation: `math` (separate ops, scores materialised) or
+    /// `fused` (Burn's fused attention: FlashAttention on GPU backends). Equal results;
+    /// training steps with --dropout > 0 keep the math path (no attention-weight dropout
+    /// in the fused kernel).
+    #[arg(long, value_enum, default_value_t = AttentionArg::Math)]
+    pub attention: AttentionArg,
+}
+
+/// `--attention` values.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum AttentionArg {
+    /// Separate matmul, softmax and matmul.
+    Math,
+    /// Burn's fused attention.
+    Fused,
+}
+
+impl OptimArgs {
+    /// The attention implementation, with a warning when dropout keeps training on the
+    /// math path.
+    pub fn attention_kind(&self, dropout: f64) -> AttentionKind {
+        match self.attention {
+            AttentionArg::Math => AttentionKind::Math,
+            AttentionArg::Fused => {
+                if dropout > 0.0 {
+                    eprintln!("warning: --attention fused: training steps run the math attention while --dropout is {dropout} (the fused kernel has no attention-weight dropout); validation and inference use the fused one");
+                }
+                AttentionKind::Fused
+            }
+        }
+    }
 }
 
 /// `--device` values.
