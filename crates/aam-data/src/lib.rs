@@ -24,7 +24,7 @@ pub mod token_limit;
 pub mod tokenizer;
 
 pub use batch::{Batch, Dataset};
-pub use biom::{load_table, BiomFormat};
+pub use biom::{load_table, BiomFormat, BiomSampleChunks};
 pub use distance::{load_distance_matrix, DistanceMatrix};
 pub use error::{DataError, Result};
 pub use faith_pd::{load_faith_pd, FaithPd};

@@ -6,7 +6,10 @@
 
 mod hdf5;
 mod json;
+mod stream;
 mod tsv;
+
+pub use stream::BiomSampleChunks;
 
 use std::path::Path;
 
