@@ -12,6 +12,20 @@ use hdf5_pure::File;
 use crate::error::{DataError, Result};
 use crate::table::FeatureTable;
 
+/// `sample/ids` and `observation/ids` of an open BIOM 2.1 file; `fail` turns a read
+/// error of the named dataset into the caller's message.
+pub(super) fn read_ids(
+    file: &File,
+    fail: &dyn Fn(&str, hdf5_pure::Error) -> DataError,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let strings = |name: &str| -> Result<Vec<String>> {
+        file.dataset(name)
+            .and_then(|d| d.read_string())
+            .map_err(|e| fail(name, e))
+    };
+    Ok((strings("sample/ids")?, strings("observation/ids")?))
+}
+
 pub(super) fn parse(path: &Path, bytes: Vec<u8>) -> Result<FeatureTable> {
     let fail = |what: &str, e: hdf5_pure::Error| {
         DataError::format(
@@ -20,13 +34,7 @@ pub(super) fn parse(path: &Path, bytes: Vec<u8>) -> Result<FeatureTable> {
         )
     };
     let file = File::from_bytes(bytes).map_err(|e| fail("HDF5 structure", e))?;
-    let strings = |name: &str| -> Result<Vec<String>> {
-        file.dataset(name)
-            .and_then(|d| d.read_string())
-            .map_err(|e| fail(name, e))
-    };
-    let sample_ids = strings("sample/ids")?;
-    let observation_ids = strings("observation/ids")?;
+    let (sample_ids, observation_ids) = read_ids(&file, &fail)?;
     let (by_sample, group) = if file.dataset("sample/matrix/indptr").is_ok() {
         (true, "sample/matrix")
     } else {

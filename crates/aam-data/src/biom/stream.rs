@@ -43,13 +43,7 @@ impl BiomSampleChunks {
             )
         };
         let file = File::open_streaming(path).map_err(|e| fail("HDF5 structure", e))?;
-        let strings = |name: &str| -> Result<Vec<String>> {
-            file.dataset(name)
-                .and_then(|d| d.read_string())
-                .map_err(|e| fail(name, e))
-        };
-        let sample_ids = strings("sample/ids")?;
-        let observation_ids = strings("observation/ids")?;
+        let (sample_ids, observation_ids) = super::hdf5::read_ids(&file, &fail)?;
         let indptr = file
             .dataset("sample/matrix/indptr")
             .and_then(|d| d.read_i64())
