@@ -1,6 +1,7 @@
 //! The model shipped in `models/circadian-exposure` predicts the shipped table exactly as
 //! recorded in its `predictions.tsv` (tract and Burn), and the burn-import round-trip
-//! fixtures (`tests/burn-import-roundtrip/fixtures`) are its current outputs.
+//! fixtures (`tests/burn-import-roundtrip/fixtures`) are its current outputs; streamed
+//! in chunks of samples (`--streaming`), the table gives the same predictions.
 //! `AAM_UPDATE_FIXTURES=1` rewrites the fixtures after the shipped model changes.
 
 use std::path::{Path, PathBuf};
@@ -15,12 +16,16 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn predict(backend: &str) -> String {
+    predict_with(&["--backend", backend])
+}
+
+fn predict_with(extra: &[&str]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_aam"))
         .args(["predict", "--model"])
         .arg(repo("models/circadian-exposure"))
         .arg("--table")
         .arg(repo("data/circadian-ihc/table.biom"))
-        .args(["--backend", backend])
+        .args(extra)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -48,6 +53,26 @@ fn shipped_model_reproduces_its_recorded_predictions() {
     assert_same_table(&predict("tract"), &want);
     assert_same_table(&predict("burn"), &want);
     assert_eq!(want.lines().count(), 1 + 46);
+}
+
+#[test]
+fn streaming_in_chunks_predicts_what_the_whole_table_does() {
+    let want = std::fs::read_to_string(repo("models/circadian-exposure/predictions.tsv")).unwrap();
+    // 46 samples in chunks of 7: six full chunks and one of 4.
+    assert_same_table(
+        &predict_with(&["--streaming", "--chunk-samples", "7"]),
+        &want,
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(["predict", "--streaming", "--table"])
+        .arg(repo("tests/capi/tiny_table.tsv"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("tiny_table.tsv") && err.contains("BIOM 2.1 HDF5"),
+        "{err}"
+    );
 }
 
 fn write_or_compare<D: ndarray::Dimension>(

@@ -68,6 +68,14 @@ pub struct PredictArgs {
     /// Engine: tract (ONNX), ort (ONNX Runtime) or burn (safetensors).
     #[arg(long, value_enum, default_value = "tract")]
     pub backend: Backend,
+    /// Read a BIOM 2.1 HDF5 table --chunk-samples samples at a time instead of whole, so
+    /// that a table larger than memory can be predicted (tract and ort backends; with the
+    /// random token-limit policy, ASV subsets then depend on the chunking).
+    #[arg(long)]
+    pub streaming: bool,
+    /// Samples per chunk with --streaming.
+    #[arg(long, default_value_t = 10_000, requires = "streaming", value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_samples: u64,
     #[command(flatten)]
     pub placement: PlacementArgs,
 }
@@ -250,13 +258,29 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     check_writable(&args.output, args.overwrite)?;
     check_writable(&args.embeddings, args.overwrite)?;
-    let (table, format) = aam_data::load_table(&args.table)?;
-    eprintln!(
-        "table {} [{format}]: {} samples × {} ASVs",
-        args.table.display(),
-        table.n_samples(),
-        table.n_asv()
-    );
+    if args.streaming {
+        if args.backend == Backend::Burn {
+            bail!("--streaming runs the ONNX graphs: use --backend tract or ort");
+        }
+        if aam_data::biom::detect_format(&read_head(&args.table)?) != aam_data::BiomFormat::Hdf5 {
+            bail!(
+                "{}: --streaming reads BIOM 2.1 HDF5 tables; convert it with `biom convert --to-hdf5` or drop --streaming",
+                args.table.display()
+            );
+        }
+    }
+    let table = if args.streaming {
+        None
+    } else {
+        let (table, format) = aam_data::load_table(&args.table)?;
+        eprintln!(
+            "table {} [{format}]: {} samples × {} ASVs",
+            args.table.display(),
+            table.n_samples(),
+            table.n_asv()
+        );
+        Some(table)
+    };
     let options = PredictOptions {
         batch_size: args.batch_size,
         threads: args.threads,
@@ -273,7 +297,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 _ => RuntimeBackend::Tract,
             };
             let model = load_onnx(args.model.as_deref(), &path, backend, &args.placement)?;
-            let preds = model.predict_table(table, &origin, options)?;
+            let preds = match table {
+                Some(table) => model.predict_table(table, &origin, options)?,
+                None => predict_streaming(&model, args, &origin, options)?,
+            };
             if let (true, Some(s)) = (args.placement.asv_cache, model.asv_cache_stats()) {
                 eprintln!(
                     "ASV cache: {} ASV slots, {} unique ASVs encoded, {} taken from the cache ({} entries of {})",
@@ -299,6 +326,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
                 threads: 1,
                 ..options
             };
+            let table = table.context("--streaming is refused with --backend burn")?;
             predict_with(&config, table, &origin, options, &|t| model.run(t))?
         }
     };
@@ -324,4 +352,44 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         eprintln!("wrote embeddings to {}", p.display());
     }
     Ok(())
+}
+
+/// The first bytes of `path`, enough to detect its format.
+fn read_head(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut head))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(head)
+}
+
+/// Predicts a BIOM 2.1 HDF5 table `--chunk-samples` samples at a time: the predictions
+/// of every chunk, in table order, with every chunk's warnings.
+fn predict_streaming(
+    model: &Model,
+    args: &PredictArgs,
+    origin: &str,
+    options: PredictOptions,
+) -> Result<Predictions> {
+    let chunks = aam_data::BiomSampleChunks::open(&args.table, args.chunk_samples as usize)?;
+    eprintln!(
+        "table {} [BIOM 2.1 (HDF5), streaming {} samples at a time]: {} samples × {} ASVs",
+        args.table.display(),
+        args.chunk_samples,
+        chunks.n_samples(),
+        chunks.observation_ids.len()
+    );
+    let mut all: Option<Predictions> = None;
+    for chunk in chunks {
+        let preds = model.predict_table(chunk?, origin, options)?;
+        match &mut all {
+            None => all = Some(preds),
+            Some(a) => {
+                a.samples.extend(preds.samples);
+                a.warnings.extend(preds.warnings);
+            }
+        }
+    }
+    all.context("the table has no samples")
 }
