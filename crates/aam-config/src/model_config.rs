@@ -25,10 +25,11 @@ pub enum AttentionKind {
     /// are materialised (and kept for the backward pass).
     #[default]
     Math,
-    /// The backend's fused attention (Burn `module::attention`: FlashAttention on the
-    /// CubeCL GPU backends, which never materialises the scores; separate ops on the
-    /// CPU). It has no attention-weight dropout, so a training step with dropout > 0
-    /// keeps the math path.
+    /// The backend's fused attention (Burn `module::attention`) with a boolean key mask:
+    /// FlashAttention, which never materialises the scores, on the CubeCL GPU backends
+    /// in inference; Burn's unfused ops on the CPU and in every training step (Burn 0.21's
+    /// autodiff has no fused backward). It has no attention-weight dropout, so a training
+    /// step with dropout > 0 runs the math path.
     Fused,
 }
 

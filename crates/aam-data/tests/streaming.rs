@@ -35,6 +35,15 @@ fn assert_chunks_equal_the_whole(path: &Path, chunk: usize) {
     for table in chunks {
         let table = table.unwrap();
         sizes.push(table.n_samples());
+        // A chunk holds only the ASVs its samples have reads of.
+        let mut used = vec![false; table.n_asv()];
+        for s in 0..table.n_samples() {
+            table.sample(s).for_each(|(o, _)| used[o as usize] = true);
+        }
+        assert!(
+            used.iter().all(|&u| u),
+            "a chunk holds an ASV none of its samples has"
+        );
         streamed.extend(entries(&table));
     }
     assert_eq!(streamed, entries(&whole), "{}", path.display());
@@ -66,4 +75,30 @@ fn a_table_without_a_per_sample_matrix_is_refused_with_the_fix() {
         err.contains("obs-only.biom") && err.contains("biom convert --to-hdf5"),
         "{err}"
     );
+}
+
+#[test]
+fn duplicate_sample_ids_are_refused_even_in_different_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("dups.biom");
+    let mut b = hdf5_pure::FileBuilder::new();
+    let mut sample = b.create_group("sample");
+    sample
+        .create_dataset("ids")
+        .with_vlen_strings(&["s1", "s2", "s1"]);
+    let mut matrix = sample.create_group("matrix");
+    matrix
+        .create_dataset("data")
+        .with_f64_data(&[1.0, 2.0, 3.0]);
+    matrix.create_dataset("indices").with_i64_data(&[0, 0, 0]);
+    matrix.create_dataset("indptr").with_i64_data(&[0, 1, 2, 3]);
+    sample.add_group(matrix.finish());
+    b.add_group(sample.finish());
+    let mut obs = b.create_group("observation");
+    obs.create_dataset("ids").with_vlen_strings(&["ACGT"]);
+    b.add_group(obs.finish());
+    b.write(&p).unwrap();
+    // Chunks of one sample would each look fine on their own.
+    let err = BiomSampleChunks::open(&p, 1).err().unwrap().to_string();
+    assert!(err.contains("dups.biom") && err.contains("s1"), "{err}");
 }

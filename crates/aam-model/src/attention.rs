@@ -121,10 +121,18 @@ impl<B: Backend> SelfAttention<B> {
         let v = split(self.value.forward(x));
         let dropout_drawn = self.dropout.prob > 0.0 && B::ad_enabled(&q.device());
         let heads_out = if self.fused && !dropout_drawn {
-            // The same additive bias (not a boolean mask): an all-padding row keeps
-            // uniform weights, as on the math path, instead of zeros.
-            let bias = key_bias.expand([n, h, t, t]);
-            attention(q, k, v, None, Some(bias), AttentionModuleOptions::default())
+            // The fused kernels take a boolean key mask (an additive bias sends Burn's GPU
+            // backends to the unfused ops). A row whose keys are all padding (a sample
+            // without ASVs) would get zeros from the kernel but uniform weights on the
+            // math path, so such a batch passes the bias instead.
+            let masked = key_bias.clone().lower_elem(MASKED_SCORE / 2.0);
+            let options = AttentionModuleOptions::default();
+            if any_true(masked.clone().all_dim(3)) {
+                let bias = key_bias.expand([n, h, t, t]);
+                attention(q, k, v, None, Some(bias), options)
+            } else {
+                attention(q, k, v, Some(masked.expand([n, h, t, t])), None, options)
+            }
         } else {
             let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
             self.dropout.forward(softmax(scores, 3)).matmul(v)
@@ -132,4 +140,13 @@ impl<B: Backend> SelfAttention<B> {
         let out = heads_out.swap_dims(1, 2).reshape([n, t, d]);
         self.output.forward(out)
     }
+}
+
+/// Whether any element of a boolean tensor is true (reads one value back).
+fn any_true<B: Backend, const D: usize>(t: Tensor<B, D, Bool>) -> bool {
+    // Unreadable: answer true, which keeps the bias path (correct for any batch).
+    t.any()
+        .into_data()
+        .to_vec::<bool>()
+        .map_or(true, |v| v.contains(&true))
 }

@@ -19,8 +19,10 @@ pub struct PrefetchOptions {
     /// Worker threads building batches; 0 builds each batch on the training thread
     /// when it is needed (no overlap).
     pub workers: usize,
-    /// Most batches built but not yet consumed, over all workers (at least one per
-    /// worker); bounds the pipeline's memory to `depth` batches.
+    /// Batches built and waiting in the queues, over all workers (rounded up to a
+    /// multiple of `workers`, at least one per worker). With one more batch per worker
+    /// waiting to be queued, the pipeline holds at most
+    /// `workers · (⌈depth / workers⌉ + 1)` batches.
     pub depth: usize,
 }
 

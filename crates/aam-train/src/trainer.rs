@@ -291,6 +291,9 @@ where
     M: AamModel<B> + AutodiffModule<B>,
     M::InnerModule: AamModel<B::InnerBackend>,
 {
+    if resume && opts.auto_batch_size.is_none() {
+        check_resumed_batch_size(dir, opts)?;
+    }
     let chosen;
     let opts = match &opts.auto_batch_size {
         Some(auto) => {
@@ -661,14 +664,16 @@ where
             .map_or(opts.grad_accum, |t| batch_size::grad_accum_for(t, b))
     };
     if resume {
-        let state: TrainState = checkpoint::read_json(&dir.join("train_state.json"))?;
-        if let Some(b) = state.batch_size {
-            return Ok(TrainOptions {
-                batch_size: b,
-                grad_accum: state.grad_accum.unwrap_or_else(|| accumulate(b)),
-                ..opts.clone()
-            });
-        }
+        let path = dir.join("train_state.json");
+        let state: TrainState = checkpoint::read_json(&path)?;
+        let Some(b) = state.batch_size else {
+            bail!("{}: this checkpoint records no batch size (an older aam wrote it); resume it with the --batch-size and --grad-accum it started with instead of --auto-batch-size", path.display());
+        };
+        return Ok(TrainOptions {
+            batch_size: b,
+            grad_accum: state.grad_accum.unwrap_or_else(|| accumulate(b)),
+            ..opts.clone()
+        });
     }
     let budget = match auto.budget_mib {
         Some(m) => m,
@@ -684,7 +689,21 @@ where
     largest.sort_by_key(|&s| std::cmp::Reverse(data.dataset.table.sample_nnz(s)));
     let mask_ratio = (opts.weights.nucleotide > 0.0).then_some(opts.mask_ratio);
     let class_weights = class_weight_tensor::<B>(data, opts, device);
+    // A size whose peak, extrapolated linearly from the largest size that fitted, is over
+    // the budget is not run: doubling from just under the budget would ask for about
+    // twice the memory there is.
+    let rss_before = batch_size::current_rss_mib().unwrap_or(0.0);
+    let mut largest_fit: Option<(usize, f64)> = None;
     let (batch, tried) = batch_size::search(2, largest.len(), |b| {
+        if let Some((g, peak_g)) = largest_fit {
+            let predicted = rss_before + (peak_g - rss_before).max(0.0) / g as f64 * b as f64;
+            if predicted > budget {
+                if opts.progress {
+                    eprintln!("auto batch size: {b} samples → about {predicted:.0} MiB predicted, over the {budget:.0} MiB budget (not run)");
+                }
+                return Ok(false);
+            }
+        }
         let peak = batch_size::peak_during(|| {
             let host = host_batch(data, &largest[..b], 0, mask_ratio.map(|r| (r, opts.seed)));
             let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
@@ -694,6 +713,9 @@ where
             Ok(())
         })?;
         let fits = peak <= batch_size::SAFETY * budget;
+        if fits && largest_fit.is_none_or(|(g, _)| b > g) {
+            largest_fit = Some((b, peak));
+        }
         if opts.progress {
             eprintln!(
                 "auto batch size: {b} samples → peak {peak:.0} MiB of {budget:.0} MiB budget ({})",
@@ -715,6 +737,26 @@ where
         grad_accum,
         ..opts.clone()
     })
+}
+
+/// Errors when a resumed run is given another batch size or accumulation than the one
+/// its `train_state.json` records (the schedule was laid out for those), naming both.
+fn check_resumed_batch_size(dir: &Path, opts: &TrainOptions) -> Result<()> {
+    let path = dir.join("train_state.json");
+    let Ok(state) = checkpoint::read_json::<TrainState>(&path) else {
+        return Ok(()); // unreadable: the resume itself reports it
+    };
+    let (b, g) = (state.batch_size, state.grad_accum.unwrap_or(1));
+    match b {
+        Some(b) if b != opts.batch_size || g != opts.grad_accum.max(1) => bail!(
+            "{}: this run trains with --batch-size {b} --grad-accum {g}; resume it with those \
+             (or with --auto-batch-size, which keeps them), not --batch-size {} --grad-accum {}",
+            path.display(),
+            opts.batch_size,
+            opts.grad_accum.max(1)
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Validation loss and metrics in eval mode (dropout off) over all validation samples.

@@ -269,6 +269,11 @@ fn auto_batch_size_takes_what_fits_and_resume_keeps_it() {
     .unwrap();
     assert_eq!(state["batch_size"], 25, "the 25 training samples");
     assert_eq!(state["grad_accum"], 2, "ceil(40 / 25)");
+    // Resumed with another batch size: refused, naming the one to use.
+    let err = try_run(dir.path(), true, &options(2))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--batch-size 25 --grad-accum 2"), "{err}");
     // Resumed with a budget nothing fits: the recorded choice is kept, no search runs.
     let resumed = try_run(dir.path(), true, &auto(1.0)).unwrap();
     assert_eq!(resumed.step_losses.len(), 1);

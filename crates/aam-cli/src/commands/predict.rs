@@ -387,7 +387,12 @@ fn predict_streaming(
             None => all = Some(preds),
             Some(a) => {
                 a.samples.extend(preds.samples);
-                a.warnings.extend(preds.warnings);
+                // A note about an ASV comes with every chunk holding it: keep one.
+                for w in preds.warnings {
+                    if !a.warnings.contains(&w) {
+                        a.warnings.push(w);
+                    }
+                }
             }
         }
     }

@@ -130,7 +130,8 @@ pub struct OptimArgs {
     /// step sees at least this many samples (instead of --grad-accum).
     #[arg(long, requires = "auto_batch_size", value_parser = clap::value_parser!(u64).range(1..))]
     pub target_effective_batch_size: Option<u64>,
-    /// Most batches built ahead of the training step (memory: that many batches).
+    /// Batches queued ahead of the training step (memory: at most
+    /// data-workers · (⌈prefetch / data-workers⌉ + 1) batches).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub prefetch: u64,
     /// Stop after this many epochs without a better validation loss (0: never).
@@ -163,9 +164,9 @@ pub struct OptimArgs {
     #[arg(long)]
     pub gradient_checkpointing: bool,
     /// Self-attention implementation: `math` (separate ops, scores materialised) or
-    /// `fused` (Burn's fused attention: FlashAttention on GPU backends). Equal results;
-    /// training steps with --dropout > 0 keep the math path (no attention-weight dropout
-    /// in the fused kernel).
+    /// `fused` (Burn's fused attention: FlashAttention on GPU backends in inference and
+    /// validation; Burn 0.21 trains it with unfused ops). Equal results; training steps
+    /// with --dropout > 0 run the math path (no attention-weight dropout in the kernel).
     #[arg(long, value_enum, default_value_t = AttentionArg::Math)]
     pub attention: AttentionArg,
 }

@@ -15,8 +15,8 @@ use crate::error::{DataError, Result};
 use crate::table::FeatureTable;
 
 /// Samples of a BIOM 2.1 HDF5 table, `chunk_samples` at a time, each chunk a
-/// [`FeatureTable`] with every observation ID of the file (so ASV indices are the same
-/// in every chunk) and the chunk's samples, in file order.
+/// [`FeatureTable`] with the chunk's samples and the ASVs they hold, both in file order
+/// (so a chunk's memory follows the chunk, not the table).
 pub struct BiomSampleChunks {
     path: PathBuf,
     file: File,
@@ -44,6 +44,8 @@ impl BiomSampleChunks {
         };
         let file = File::open_streaming(path).map_err(|e| fail("HDF5 structure", e))?;
         let (sample_ids, observation_ids) = super::hdf5::read_ids(&file, &fail)?;
+        // Chunks see their own samples only: duplicates across chunks are caught here.
+        crate::table::check_unique(path, &sample_ids, "sample")?;
         let indptr = file
             .dataset("sample/matrix/indptr")
             .and_then(|d| d.read_i64())
@@ -82,7 +84,7 @@ impl BiomSampleChunks {
     /// Errors: [`DataError::Format`] naming the file and the sample for unreadable
     /// rows, an ASV index outside the observations, or a negative or non-finite count.
     pub fn read_samples(&self, first: usize, count: usize) -> Result<FeatureTable> {
-        let end = (first + count).min(self.n_samples());
+        let end = first.saturating_add(count).min(self.n_samples());
         let first = first.min(end);
         let (lo, hi) = (self.indptr[first] as u64, self.indptr[end] as u64);
         let rows = |name: &str| {
@@ -130,10 +132,20 @@ impl BiomSampleChunks {
                 triplets.push(((s - first) as u32, o as u32, data[k]));
             }
         }
+        // The chunk keeps only its ASVs, in file order, renumbered.
+        let mut present: Vec<u32> = triplets.iter().map(|t| t.1).collect();
+        present.sort_unstable();
+        present.dedup();
+        for t in &mut triplets {
+            t.1 = present.binary_search(&t.1).unwrap_or(0) as u32;
+        }
         FeatureTable::from_triplets(
             &self.path,
             self.sample_ids[first..end].to_vec(),
-            self.observation_ids.clone(),
+            present
+                .iter()
+                .map(|&o| self.observation_ids[o as usize].clone())
+                .collect(),
             triplets,
         )
     }
