@@ -11,6 +11,7 @@
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+pub use crate::memory::{available_mib, current_rss_mib};
 use crate::memory::{peak_rss_mib, reset_peak_rss};
 
 /// Settings of the batch-size search.
@@ -80,22 +81,6 @@ pub fn search(
 /// `target` samples per optimizer step: `ceil(target / batch_size)`, at least 1.
 pub fn grad_accum_for(target: usize, batch_size: usize) -> usize {
     target.div_ceil(batch_size.max(1)).max(1)
-}
-
-/// Resident memory now, MiB (Linux `VmRSS`).
-pub fn current_rss_mib() -> Option<f64> {
-    proc_kib("/proc/self/status", "VmRSS:").map(|k| k / 1024.0)
-}
-
-/// Memory the system can still give, MiB (Linux `MemAvailable`).
-pub fn available_mib() -> Option<f64> {
-    proc_kib("/proc/meminfo", "MemAvailable:").map(|k| k / 1024.0)
-}
-
-fn proc_kib(file: &str, key: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(file).ok()?;
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The default budget: the memory in use now plus 80% of what is available, MiB.

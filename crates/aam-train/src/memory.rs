@@ -4,8 +4,23 @@
 /// [`reset_peak_rss`], in MiB (Linux `VmHWM` of `/proc/self/status`); `None` where the
 /// system does not report it.
 pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    proc_mib("/proc/self/status", "VmHWM:")
+}
+
+/// Resident memory now, MiB (Linux `VmRSS`).
+pub fn current_rss_mib() -> Option<f64> {
+    proc_mib("/proc/self/status", "VmRSS:")
+}
+
+/// Memory the system can still give, MiB (Linux `MemAvailable`).
+pub fn available_mib() -> Option<f64> {
+    proc_mib("/proc/meminfo", "MemAvailable:")
+}
+
+/// The `key` line of a Linux `/proc` file given in kB, in MiB.
+fn proc_mib(file: &str, key: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
