@@ -3,8 +3,8 @@
 # GPU: builds aam with the `cuda` feature, then runs one short pretraining epoch on ibd-2538
 # per variant (plain; gradient checkpointing; fused attention, which in Burn 0.21 changes the
 # validation pass only: training steps use unfused ops) and prints samples/s, the data-wait
-# share, peak host RSS and peak GPU memory (nvidia-smi, polled every 0.2 s).
-# Not yet here: --mixed-precision and several devices (issue 7 items 1 and 5).
+# share, peak host RSS and peak GPU memory (nvidia-smi, polled every 0.2 s); then bf16 and fp16
+# mixed precision, and all of them together. Not yet here: several devices (issue 7 item 5).
 #
 # Usage: bash scripts/gpu-check.sh [DATA_DIR] (default ../shared/data/ibd-2538). Output: one
 # line per variant, plus each run's metrics.jsonl under $OUT (or a temporary folder).
@@ -58,4 +58,7 @@ EOF
 run plain
 run checkpointing --gradient-checkpointing
 run fused-validation --attention fused
+run bf16 --mixed-precision bf16
+run fp16 --mixed-precision fp16
+run bf16-checkpointing-fused --mixed-precision bf16 --gradient-checkpointing --attention fused
 echo "metrics under $out"

@@ -176,6 +176,23 @@ fn refusals_name_the_fix() {
         );
     }
     let u = shared("unifrac_unweighted.h5");
+    let o = aam(&[
+        "pretrain",
+        "--table",
+        &table,
+        "--unifrac-matrix",
+        &u,
+        "--output",
+        &out,
+        "--mixed-precision",
+        "bf16",
+        "--gradient-checkpointing",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("drop one of them"),
+        "{}",
+        stderr(&o)
+    );
     let mut args = vec![
         "pretrain",
         "--table",

@@ -11,4 +11,6 @@ pub mod model_config;
 pub use checkpoint_config::{
     CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
 };
-pub use model_config::{Activation, AttentionKind, EncoderType, ModelConfig, Stack, StackConfig};
+pub use model_config::{
+    Activation, AttentionKind, EncoderType, MixedPrecision, ModelConfig, Stack, StackConfig,
+};

@@ -40,6 +40,30 @@ impl AttentionKind {
     }
 }
 
+/// Floating-point format of the transformer stacks' matrix products
+/// (`--mixed-precision`). Parameters, LayerNorm, softmax, pooling, heads and losses
+/// stay f32 (the master weights), so a checkpoint is the same f32 file either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MixedPrecision {
+    /// f32 everywhere.
+    #[default]
+    None,
+    /// bfloat16 (8 exponent bits, 8 significand bits): the f32 range with about 3
+    /// significant digits, so gradients need no loss scaling.
+    Bf16,
+    /// IEEE binary16 (5 exponent bits, 11 significand bits): largest 65,504, smallest
+    /// normal 6.1e-5, so gradients are loss-scaled to stay representable.
+    Fp16,
+}
+
+impl MixedPrecision {
+    /// True for [`MixedPrecision::None`].
+    pub fn is_none(&self) -> bool {
+        *self == MixedPrecision::None
+    }
+}
+
 /// What the sample-level encoder produces (reference `encoder_type`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -114,6 +138,10 @@ pub struct ModelConfig {
     /// with either).
     #[serde(skip_serializing_if = "AttentionKind::is_math")]
     pub attention: AttentionKind,
+    /// Half-precision matrix products in the transformer stacks (a run-time choice, never
+    /// read from or written to `config.json`: every checkpoint holds f32 weights).
+    #[serde(skip)]
+    pub mixed_precision: MixedPrecision,
 }
 
 impl Default for ModelConfig {
@@ -146,6 +174,7 @@ impl Default for ModelConfig {
             is_classifier: false,
             predict_nucleotides: true,
             attention: AttentionKind::Math,
+            mixed_precision: MixedPrecision::None,
         }
     }
 }
@@ -167,6 +196,8 @@ pub struct StackConfig {
     pub dropout: f64,
     /// How self-attention is computed.
     pub attention: AttentionKind,
+    /// Format of the stack's matrix products.
+    pub mixed_precision: MixedPrecision,
 }
 
 /// The five transformer stacks of the model.
@@ -232,6 +263,7 @@ impl ModelConfig {
             activation,
             dropout: self.dropout,
             attention: self.attention,
+            mixed_precision: self.mixed_precision,
         }
     }
 

@@ -7,7 +7,8 @@ use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
-use crate::config::AttentionKind;
+use crate::config::{AttentionKind, MixedPrecision};
+use crate::mixed_precision::{linear_in, to_compute, to_f32};
 use crate::weights::{load_linear, save_linear, WeightError, WeightMap, WeightSink};
 
 /// Large negative score added at padded keys. Finite (not −∞) so that a row whose keys
@@ -30,6 +31,8 @@ pub struct SelfAttention<B: Backend> {
     heads: usize,
     /// Runs Burn's fused attention whenever no attention-weight dropout is drawn.
     fused: bool,
+    /// Format of the projections and score products.
+    mixed_precision: MixedPrecision,
 }
 
 impl<B: Backend> SelfAttention<B> {
@@ -39,6 +42,7 @@ impl<B: Backend> SelfAttention<B> {
         heads: usize,
         dropout: f64,
         attention: AttentionKind,
+        mixed_precision: MixedPrecision,
         device: &B::Device,
     ) -> Self {
         let lin = || LinearConfig::new(dim, dim).init(device);
@@ -50,10 +54,12 @@ impl<B: Backend> SelfAttention<B> {
             dropout: DropoutConfig::new(dropout).init(),
             heads,
             fused: attention == AttentionKind::Fused,
+            mixed_precision,
         }
     }
 
     /// Loads `{prefix}.in_proj_weight [3D, D]`, `in_proj_bias [3D]`, `out_proj.*`.
+    #[allow(clippy::too_many_arguments)]
     pub fn load(
         w: &WeightMap,
         prefix: &str,
@@ -61,6 +67,7 @@ impl<B: Backend> SelfAttention<B> {
         heads: usize,
         dropout: f64,
         attention: AttentionKind,
+        mixed_precision: MixedPrecision,
         device: &B::Device,
     ) -> Result<Self, WeightError> {
         let in_w: Tensor<B, 2> =
@@ -86,6 +93,7 @@ impl<B: Backend> SelfAttention<B> {
             dropout: DropoutConfig::new(dropout).init(),
             heads,
             fused: attention == AttentionKind::Fused,
+            mixed_precision,
         })
     }
 
@@ -109,36 +117,48 @@ impl<B: Backend> SelfAttention<B> {
         save_linear(&self.output, &format!("{prefix}.out_proj"), sink);
     }
 
-    /// `x`: `[n, t, D]`; `key_bias`: `[n, 1, 1, t]`, 0 at valid keys and
-    /// [`MASKED_SCORE`] at padding. Returns `[n, t, D]`.
+    /// `x`: `[n, t, D]` in the compute format (f32, or bf16/fp16 under mixed
+    /// precision); `key_bias`: `[n, 1, 1, t]` f32, 0 at valid keys and
+    /// [`MASKED_SCORE`] at padding. Returns `[n, t, D]` in the compute format.
     pub fn forward(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 3> {
         let [n, t, d] = x.dims();
         let h = self.heads;
         let dh = d / h;
+        let p = self.mixed_precision;
         let split = |y: Tensor<B, 3>| y.reshape([n, t, h, dh]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x));
+        let q = split(linear_in(&self.query, x.clone(), p));
+        let k = split(linear_in(&self.key, x.clone(), p));
+        let v = split(linear_in(&self.value, x, p));
         let dropout_drawn = self.dropout.prob > 0.0 && B::ad_enabled(&q.device());
-        let heads_out = if self.fused && !dropout_drawn {
-            // The fused kernels take a boolean key mask (an additive bias sends Burn's GPU
-            // backends to the unfused ops). A row whose keys are all padding (a sample
-            // without ASVs) would get zeros from the kernel but uniform weights on the
-            // math path, so such a batch passes the bias instead.
+        // The fused kernels take a boolean key mask (an additive bias sends Burn's GPU
+        // backends to the unfused ops). A row whose keys are all padding (a sample
+        // without ASVs) would get zeros from the kernel but uniform weights on the
+        // math path, so such a batch passes the bias instead — in f32 only: −1e9 is
+        // −∞ in fp16, and the math path below keeps the softmax in f32.
+        let fused_mask = (self.fused && !dropout_drawn).then(|| {
             let masked = key_bias.clone().lower_elem(MASKED_SCORE / 2.0);
-            let options = AttentionModuleOptions::default();
-            if any_true(masked.clone().all_dim(3)) {
-                let bias = key_bias.expand([n, h, t, t]);
-                attention(q, k, v, None, Some(bias), options)
-            } else {
+            let empty_row = any_true(masked.clone().all_dim(3));
+            (masked, empty_row)
+        });
+        let options = AttentionModuleOptions::default();
+        let heads_out = match fused_mask {
+            Some((masked, false)) => {
                 attention(q, k, v, Some(masked.expand([n, h, t, t])), None, options)
             }
-        } else {
-            let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
-            self.dropout.forward(softmax(scores, 3)).matmul(v)
+            Some((_, true)) if p.is_none() => {
+                let bias = key_bias.expand([n, h, t, t]);
+                attention(q, k, v, None, Some(bias), options)
+            }
+            _ => {
+                // Scores in the compute format, softmax in f32 (exp overflows fp16).
+                let scores = to_f32(q.matmul(k.swap_dims(2, 3)), p).div_scalar((dh as f64).sqrt())
+                    + key_bias;
+                let weights = to_compute(self.dropout.forward(softmax(scores, 3)), p);
+                weights.matmul(v)
+            }
         };
         let out = heads_out.swap_dims(1, 2).reshape([n, t, d]);
-        self.output.forward(out)
+        linear_in(&self.output, out, p)
     }
 }
 

@@ -7,7 +7,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, relu};
 
 use crate::attention::SelfAttention;
-use crate::config::{Activation, StackConfig};
+use crate::config::{Activation, MixedPrecision, StackConfig};
+use crate::mixed_precision::{linear_in, to_compute, to_f32};
 use crate::weights::{
     load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink,
 };
@@ -30,13 +31,22 @@ pub struct EncoderLayer<B: Backend> {
     pub norm2: LayerNorm<B>,
     dropout: Dropout,
     activation: Activation,
+    /// Format of the attention and feed-forward blocks (residual sums stay f32).
+    mixed_precision: MixedPrecision,
 }
 
 impl<B: Backend> EncoderLayer<B> {
     /// A freshly initialised layer.
     pub fn new(c: &StackConfig, device: &B::Device) -> Self {
         EncoderLayer {
-            self_attn: SelfAttention::new(c.dim, c.heads, c.dropout, c.attention, device),
+            self_attn: SelfAttention::new(
+                c.dim,
+                c.heads,
+                c.dropout,
+                c.attention,
+                c.mixed_precision,
+                device,
+            ),
             linear1: LinearConfig::new(c.dim, c.ffn).init(device),
             linear2: LinearConfig::new(c.ffn, c.dim).init(device),
             norm1: LayerNormConfig::new(c.dim)
@@ -47,6 +57,7 @@ impl<B: Backend> EncoderLayer<B> {
                 .init(device),
             dropout: DropoutConfig::new(c.dropout).init(),
             activation: c.activation,
+            mixed_precision: c.mixed_precision,
         }
     }
 
@@ -65,6 +76,7 @@ impl<B: Backend> EncoderLayer<B> {
                 c.heads,
                 c.dropout,
                 c.attention,
+                c.mixed_precision,
                 device,
             )?,
             linear1: load_linear(w, &format!("{prefix}.linear1"), c.dim, c.ffn, true, device)?,
@@ -73,6 +85,7 @@ impl<B: Backend> EncoderLayer<B> {
             norm2: load_layer_norm(w, &format!("{prefix}.norm2"), c.dim, LAYER_NORM_EPS, device)?,
             dropout: DropoutConfig::new(c.dropout).init(),
             activation: c.activation,
+            mixed_precision: c.mixed_precision,
         })
     }
 
@@ -85,19 +98,25 @@ impl<B: Backend> EncoderLayer<B> {
         save_layer_norm(&self.norm2, &format!("{prefix}.norm2"), sink);
     }
 
-    /// `x`: `[n, t, D]`, `key_bias`: `[n, 1, 1, t]`. Returns `[n, t, D]`.
+    /// `x`: `[n, t, D]` f32, `key_bias`: `[n, 1, 1, t]` f32. Returns `[n, t, D]` f32;
+    /// under mixed precision the two blocks compute in half precision between the
+    /// LayerNorm and the residual sum.
     pub fn forward(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 3> {
-        let y = x.clone()
-            + self
-                .dropout
-                .forward(self.self_attn.forward(self.norm1.forward(x), key_bias));
-        let hidden = self.linear1.forward(self.norm2.forward(y.clone()));
+        let p = self.mixed_precision;
+        let attended = self
+            .self_attn
+            .forward(to_compute(self.norm1.forward(x.clone()), p), key_bias);
+        let y = x + self.dropout.forward(to_f32(attended, p));
+        let hidden = linear_in(
+            &self.linear1,
+            to_compute(self.norm2.forward(y.clone()), p),
+            p,
+        );
         let hidden = match self.activation {
             Activation::Gelu => gelu(hidden),
             Activation::Relu => relu(hidden),
         };
-        y + self
-            .dropout
-            .forward(self.linear2.forward(self.dropout.forward(hidden)))
+        let out = linear_in(&self.linear2, self.dropout.forward(hidden), p);
+        y + self.dropout.forward(to_f32(out, p))
     }
 }

@@ -14,6 +14,7 @@ pub mod attention;
 pub mod attention_pooling;
 pub mod config;
 pub mod encoder_layer;
+pub mod mixed_precision;
 pub mod model;
 pub mod sample_encoder;
 pub mod sequence_encoder;
@@ -21,7 +22,7 @@ pub mod sequence_predictor;
 pub mod transformer;
 pub mod weights;
 
-pub use config::{Activation, AttentionKind, EncoderType, ModelConfig};
+pub use config::{Activation, AttentionKind, EncoderType, MixedPrecision, ModelConfig};
 pub use model::{AamModel, ModelOutputs};
 pub use sequence_encoder::{EncoderOutput, SequenceEncoder};
 pub use sequence_predictor::{PredictorOutput, SequencePredictor};
@@ -38,6 +39,12 @@ pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;
 pub type Checkpointing = burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 /// CPU backend with autodiff and gradient checkpointing ([`Checkpointing`]).
 pub type CpuAutodiffCheckpointed = burn::backend::Autodiff<CpuBackend, Checkpointing>;
+/// CPU backend with half-precision tensors (Burn's Flex backend; f32 by default,
+/// bf16/fp16 where `--mixed-precision` casts), used only for mixed-precision training
+/// on the CPU: the ndarray backend has no half types.
+pub type CpuMixedBackend = burn::backend::Flex;
+/// [`CpuMixedBackend`] with autodiff.
+pub type CpuMixedAutodiff = burn::backend::Autodiff<CpuMixedBackend>;
 /// NVIDIA GPU backend (CubeCL CUDA, NVRTC at run time; feature `cuda`).
 #[cfg(feature = "cuda")]
 pub type CudaBackend = burn::backend::Cuda<f32, i32>;

@@ -44,6 +44,9 @@ pub struct TrainState {
     /// See `batch_size`.
     #[serde(default)]
     pub grad_accum: Option<usize>,
+    /// The fp16 loss scaler (scale, clean steps, skipped steps), when the run scales.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scaler: Option<crate::loss_scale::LossScaler>,
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, rename.

@@ -8,6 +8,7 @@
 
 pub mod batch_size;
 pub mod checkpoint;
+pub mod loss_scale;
 pub mod losses;
 pub mod masking;
 pub mod memory;
@@ -19,6 +20,7 @@ pub mod trainer;
 
 pub use batch_size::AutoBatchSize;
 pub use checkpoint::{CheckpointConfig, DataSettings, ModelKind, TargetInfo};
+pub use loss_scale::LossScaler;
 pub use options::{LossWeights, OptimizerKind, TrainOptions};
 pub use prefetch::{PrefetchOptions, PrefetchStats};
 pub use schedule::{Schedule, ScheduleKind};

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::batch_size::AutoBatchSize;
+use crate::loss_scale::LossScaler;
 use crate::prefetch::PrefetchOptions;
 use crate::schedule::ScheduleKind;
 
@@ -80,6 +81,10 @@ pub struct TrainOptions {
     /// `batch_size` (and `grad_accum`); see [`crate::batch_size`].
     #[serde(default)]
     pub auto_batch_size: Option<AutoBatchSize>,
+    /// Dynamic loss scaling, for fp16 mixed precision (the model's
+    /// `mixed_precision`): the scaler the run starts with; `None` for f32 and bf16.
+    #[serde(default)]
+    pub loss_scaling: Option<LossScaler>,
 }
 
 impl Default for TrainOptions {
@@ -111,6 +116,7 @@ impl Default for TrainOptions {
             stop_after_epochs: None,
             prefetch: PrefetchOptions::default(),
             auto_batch_size: None,
+            loss_scaling: None,
         }
     }
 }

@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use crate::batch_size::{self, AutoBatchSize};
 use crate::checkpoint::{self, CheckpointConfig, TrainState};
+use crate::loss_scale::unscale_gradients;
 use crate::losses;
 use crate::masking::{mask_nucleotides, MaskedTokens};
 use crate::metrics;
@@ -76,6 +77,13 @@ pub struct EpochRecord {
     pub data_wait_share: f64,
     /// Peak resident memory of the process so far, MiB (Linux; `None` elsewhere).
     pub peak_rss_mib: Option<f64>,
+    /// fp16 loss scale at the end of the epoch (runs with loss scaling only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<f64>,
+    /// Optimizer steps skipped for overflowed gradients so far in the run (runs with
+    /// loss scaling only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_steps: Option<usize>,
 }
 
 /// Summary of a finished run.
@@ -398,6 +406,7 @@ where
             ),
             batch_size: Some(opts.batch_size),
             grad_accum: Some(opts.grad_accum.max(1)),
+            loss_scaler: opts.loss_scaling.clone(),
         }
     };
     checkpoint::write_json(&paths("config.json"), config)?;
@@ -457,6 +466,10 @@ where
                 *sums.entry(name.clone()).or_default() += v * chunk.len() as f64;
             }
             seen += chunk.len();
+            let loss = match &state.loss_scaler {
+                Some(scaler) => loss.mul_scalar(scaler.scale),
+                None => loss,
+            };
             let grads = GradientsParams::from_grads(loss.backward(), model);
             accumulator.accumulate(model, grads);
             pending += 1;
@@ -465,7 +478,21 @@ where
                 let model = current
                     .take()
                     .context("the model was lost in an optimizer step")?;
-                current = Some(optim.step(lr, model, accumulator.grads()));
+                let grads = accumulator.grads();
+                current = Some(match &mut state.loss_scaler {
+                    Some(scaler) => {
+                        let (grads, finite) = unscale_gradients(&model, grads, scaler.scale);
+                        scaler.update(!finite);
+                        // An overflowed step is skipped; the step counter still moves so
+                        // the schedule and the masking seeds do not depend on overflows.
+                        if finite {
+                            optim.step(lr, model, grads)
+                        } else {
+                            model
+                        }
+                    }
+                    None => optim.step(lr, model, grads),
+                });
                 state.step += 1;
                 pending = 0;
                 report.step_losses.push(value);
@@ -551,6 +578,8 @@ where
             data_wait_seconds: pipeline.wait.as_secs_f64(),
             data_wait_share: pipeline.wait.as_secs_f64() / train_seconds.max(f64::MIN_POSITIVE),
             peak_rss_mib: crate::memory::peak_rss_mib(),
+            loss_scale: state.loss_scaler.as_ref().map(|s| s.scale),
+            skipped_steps: state.loss_scaler.as_ref().map(|s| s.skipped_steps),
         };
         checkpoint::append_line(&paths("metrics.jsonl"), &serde_json::to_string(&record)?)?;
         if opts.progress {
@@ -576,13 +605,17 @@ fn summary_line(r: &EpochRecord, epochs: usize, improved: bool) -> String {
             .join(", ")
     };
     format!(
-        "epoch {}/{epochs} ({:.1} s, {:.1} samples/s, {:.1}% waiting for data{}) train: {} | validation: {}{}",
+        "epoch {}/{epochs} ({:.1} s, {:.1} samples/s, {:.1}% waiting for data{}{}) train: {} | validation: {}{}",
         r.epoch,
         r.seconds,
         r.samples_per_second,
         100.0 * r.data_wait_share,
         r.peak_rss_mib
             .map_or(String::new(), |m| format!(", peak RSS {m:.0} MiB")),
+        match (r.loss_scale, r.skipped_steps) {
+            (Some(scale), Some(skipped)) => format!(", loss scale {scale}, {skipped} overflowed steps skipped"),
+            _ => String::new(),
+        },
         fmt(&r.train),
         fmt(&r.validation),
         if improved { " *" } else { "" }

@@ -2,69 +2,16 @@
 //! same seed gives the identical loss sequence, and `--resume` continues a run to the
 //! same weights as an uninterrupted one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use aam_data::{load_distance_matrix, load_table, split_samples, Dataset, TokenLimitPolicy};
-use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, WeightSink};
-use aam_train::{
-    checkpoint, fit, AutoBatchSize, CheckpointConfig, DataSettings, ModelKind, PrefetchOptions,
-    TrainData, TrainOptions,
-};
+use aam_model::{AamModel, CpuAutodiff, SequenceEncoder, WeightSink};
+use aam_train::{checkpoint, fit, AutoBatchSize, PrefetchOptions, TrainOptions};
 use burn::prelude::*;
 
-fn shared(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/moving-pictures")
-        .join(file)
-}
+mod common;
+use common::{data, tiny_config};
 
 static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn tiny_config() -> ModelConfig {
-    ModelConfig {
-        embedding_dim: 16,
-        max_bp: 120,
-        token_limit: 12,
-        asv_num_layers: 1,
-        sample_num_layers: 1,
-        encoder_num_layers: 1,
-        count_num_layers: 1,
-        target_num_layers: 1,
-        asv_num_heads: 2,
-        sample_num_heads: 2,
-        encoder_num_heads: 2,
-        count_num_heads: 2,
-        target_num_heads: 2,
-        ..ModelConfig::default()
-    }
-}
-
-fn data() -> TrainData {
-    let (table, _) = load_table(&shared("table.biom")).unwrap();
-    let m =
-        load_distance_matrix(&shared("unifrac_unweighted.h5"), None, &table.sample_ids).unwrap();
-    let (m, _) = m.align(&table.sample_ids, false).unwrap();
-    let split = split_samples(table.n_samples(), 0.25, 1, None, None).unwrap();
-    let dataset = Dataset::new(
-        table,
-        120,
-        12,
-        TokenLimitPolicy::Abundance,
-        1,
-        Some(m),
-        None,
-    )
-    .unwrap();
-    TrainData {
-        dataset,
-        split,
-        faith_pd: None,
-        target_kind: None,
-        n_classes: 0,
-        target_mean: 0.0,
-        target_std: 1.0,
-    }
-}
 
 fn options(epochs: usize) -> TrainOptions {
     TrainOptions {
@@ -103,18 +50,7 @@ fn run_with(
 fn try_run(dir: &Path, resume: bool, opts: &TrainOptions) -> anyhow::Result<aam_train::FitReport> {
     // The backend RNG is process-wide: runs in parallel test threads would share it.
     let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let config = CheckpointConfig {
-        format_version: checkpoint::FORMAT_VERSION,
-        kind: ModelKind::Encoder,
-        model: tiny_config(),
-        data: DataSettings {
-            max_bp: 120,
-            token_limit: 12,
-            token_limit_policy: TokenLimitPolicy::Abundance,
-            rarefy_depth: None,
-        },
-        target: None,
-    };
+    let config = common::encoder_checkpoint_config(tiny_config());
     let device = Default::default();
     CpuAutodiff::seed(&device, 7);
     let model = SequenceEncoder::<CpuAutodiff>::new(&tiny_config(), &device);

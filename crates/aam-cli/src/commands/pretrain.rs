@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 
 use super::training_args::{
     align_matrix, check_device, check_output, groups, load_input_table, make_split,
-    on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, OptimArgs,
+    on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, MixedPrecisionArg, OptimArgs,
 };
 
 /// Arguments of `aam pretrain`.
@@ -90,6 +90,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             EncoderArg::FaithPd => EncoderType::FaithPd,
         },
         attention: args.optim.attention_kind(a.dropout),
+        mixed_precision: args.optim.mixed_precision.into(),
         ..a.model_config(args.optim.nuc_weight > 0.0)
     };
     model_config.validate().map_err(anyhow::Error::msg)?;

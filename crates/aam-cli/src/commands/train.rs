@@ -17,7 +17,7 @@ use super::inspect::TargetTypeArg;
 
 use super::training_args::{
     align_matrix, check_device, check_output, groups, load_input_table, make_split,
-    on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, OptimArgs,
+    on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, MixedPrecisionArg, OptimArgs,
 };
 
 /// Arguments of `aam train`.
@@ -164,6 +164,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         },
         is_classifier: target.kind == TargetKind::Categorical,
         attention: args.optim.attention_kind(model_config.dropout),
+        mixed_precision: args.optim.mixed_precision.into(),
         ..model_config
     };
     model_config.validate().map_err(anyhow::Error::msg)?;

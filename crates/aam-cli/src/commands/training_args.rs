@@ -6,10 +6,10 @@ use aam_data::error::name_list;
 use aam_data::{
     distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata, TokenLimitPolicy,
 };
-use aam_model::{AttentionKind, ModelConfig};
+use aam_model::{AttentionKind, MixedPrecision, ModelConfig};
 use aam_train::{
-    AutoBatchSize, DataSettings, LossWeights, OptimizerKind, PrefetchOptions, ScheduleKind,
-    TrainOptions,
+    AutoBatchSize, DataSettings, LossScaler, LossWeights, OptimizerKind, PrefetchOptions,
+    ScheduleKind, TrainOptions,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -169,6 +169,34 @@ pub struct OptimArgs {
     /// with --dropout > 0 run the math path (no attention-weight dropout in the kernel).
     #[arg(long, value_enum, default_value_t = AttentionArg::Math)]
     pub attention: AttentionArg,
+    /// Half-precision matrix products in the transformer stacks, f32 master weights:
+    /// `bf16` (f32 range, no loss scaling), `fp16` (dynamic loss scaling from 2^16:
+    /// steps whose gradients overflow are skipped and the scale halved; both reported
+    /// per epoch) or `none`. On the CPU the run uses Burn's Flex backend (ndarray has no
+    /// half types), which emulates them and is not faster; the gain is on GPUs.
+    #[arg(long, value_enum, default_value_t = MixedPrecisionArg::None)]
+    pub mixed_precision: MixedPrecisionArg,
+}
+
+/// `--mixed-precision` values.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum MixedPrecisionArg {
+    /// f32 everywhere.
+    None,
+    /// bfloat16 matrix products.
+    Bf16,
+    /// IEEE half matrix products with dynamic loss scaling.
+    Fp16,
+}
+
+impl From<MixedPrecisionArg> for MixedPrecision {
+    fn from(a: MixedPrecisionArg) -> Self {
+        match a {
+            MixedPrecisionArg::None => MixedPrecision::None,
+            MixedPrecisionArg::Bf16 => MixedPrecision::Bf16,
+            MixedPrecisionArg::Fp16 => MixedPrecision::Fp16,
+        }
+    }
 }
 
 /// `--attention` values.
@@ -210,6 +238,12 @@ pub enum DeviceArg {
 pub fn check_device(optim: &OptimArgs) -> Result<()> {
     if optim.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
         bail!("--device cuda: this aam was built without CUDA support; rebuild with `cargo build --release -p aam-cli --features cuda`");
+    }
+    if optim.device == DeviceArg::Cpu
+        && optim.gradient_checkpointing
+        && optim.mixed_precision != MixedPrecisionArg::None
+    {
+        bail!("--gradient-checkpointing with --mixed-precision is not available on the CPU (the half-precision CPU backend is built without checkpointing); drop one of them, or train with --device cuda");
     }
     if optim.device == DeviceArg::Cuda && optim.auto_batch_size {
         bail!("--auto-batch-size measures host memory and is not available with --device cuda yet; pass --batch-size");
@@ -352,6 +386,8 @@ impl OptimArgs {
                 budget_mib: self.memory_budget_mib,
                 target_effective_batch_size: self.target_effective_batch_size.map(|t| t as usize),
             }),
+            loss_scaling: (self.mixed_precision == MixedPrecisionArg::Fp16)
+                .then(LossScaler::default),
         }
     }
 }
@@ -534,15 +570,21 @@ pub fn report_done(report: &aam_train::FitReport, input: &InputArgs) {
 /// `pretrain` and `train`.
 macro_rules! on_training_backend {
     ($optim:expr, $fit:ident) => {
-        match ($optim.device, $optim.gradient_checkpointing) {
-            (DeviceArg::Cpu, false) => $fit!(aam_model::CpuAutodiff),
-            (DeviceArg::Cpu, true) => $fit!(aam_model::CpuAutodiffCheckpointed),
+        match (
+            $optim.device,
+            $optim.gradient_checkpointing,
+            $optim.mixed_precision == MixedPrecisionArg::None,
+        ) {
+            (DeviceArg::Cpu, false, true) => $fit!(aam_model::CpuAutodiff),
+            (DeviceArg::Cpu, true, true) => $fit!(aam_model::CpuAutodiffCheckpointed),
+            (DeviceArg::Cpu, false, false) => $fit!(aam_model::CpuMixedAutodiff),
+            (DeviceArg::Cpu, true, false) => unreachable!("rejected by check_device"),
             #[cfg(feature = "cuda")]
-            (DeviceArg::Cuda, false) => $fit!(aam_model::CudaAutodiff),
+            (DeviceArg::Cuda, false, _) => $fit!(aam_model::CudaAutodiff),
             #[cfg(feature = "cuda")]
-            (DeviceArg::Cuda, true) => $fit!(aam_model::CudaAutodiffCheckpointed),
+            (DeviceArg::Cuda, true, _) => $fit!(aam_model::CudaAutodiffCheckpointed),
             #[cfg(not(feature = "cuda"))]
-            (DeviceArg::Cuda, _) => unreachable!("rejected by check_device"),
+            (DeviceArg::Cuda, _, _) => unreachable!("rejected by check_device"),
         }
     };
 }

@@ -1,0 +1,79 @@
+//! The tiny encoder and the `moving-pictures` training data shared by the training tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use aam_data::{load_distance_matrix, load_table, split_samples, Dataset, TokenLimitPolicy};
+use aam_model::ModelConfig;
+use aam_train::{checkpoint, CheckpointConfig, DataSettings, ModelKind, TrainData};
+
+/// `file` of `shared/data/moving-pictures`.
+pub fn shared(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/moving-pictures")
+        .join(file)
+}
+
+/// D 16, one layer of two heads per stack, max bp 120, token limit 12.
+pub fn tiny_config() -> ModelConfig {
+    ModelConfig {
+        embedding_dim: 16,
+        max_bp: 120,
+        token_limit: 12,
+        asv_num_layers: 1,
+        sample_num_layers: 1,
+        encoder_num_layers: 1,
+        count_num_layers: 1,
+        target_num_layers: 1,
+        asv_num_heads: 2,
+        sample_num_heads: 2,
+        encoder_num_heads: 2,
+        count_num_heads: 2,
+        target_num_heads: 2,
+        ..ModelConfig::default()
+    }
+}
+
+/// The checkpoint configuration of an encoder `model` trained on [`data`].
+pub fn encoder_checkpoint_config(model: ModelConfig) -> CheckpointConfig {
+    CheckpointConfig {
+        format_version: checkpoint::FORMAT_VERSION,
+        kind: ModelKind::Encoder,
+        model,
+        data: DataSettings {
+            max_bp: 120,
+            token_limit: 12,
+            token_limit_policy: TokenLimitPolicy::Abundance,
+            rarefy_depth: None,
+        },
+        target: None,
+    }
+}
+
+/// `moving-pictures` with its unweighted UniFrac matrix, 25% of samples for validation.
+pub fn data() -> TrainData {
+    let (table, _) = load_table(&shared("table.biom")).unwrap();
+    let m =
+        load_distance_matrix(&shared("unifrac_unweighted.h5"), None, &table.sample_ids).unwrap();
+    let (m, _) = m.align(&table.sample_ids, false).unwrap();
+    let split = split_samples(table.n_samples(), 0.25, 1, None, None).unwrap();
+    let dataset = Dataset::new(
+        table,
+        120,
+        12,
+        TokenLimitPolicy::Abundance,
+        1,
+        Some(m),
+        None,
+    )
+    .unwrap();
+    TrainData {
+        dataset,
+        split,
+        faith_pd: None,
+        target_kind: None,
+        n_classes: 0,
+        target_mean: 0.0,
+        target_std: 1.0,
+    }
+}
