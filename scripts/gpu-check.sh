@@ -4,7 +4,7 @@
 # per variant (plain; gradient checkpointing; fused attention, which in Burn 0.21 changes the
 # validation pass only: training steps use unfused ops) and prints samples/s, the data-wait
 # share, peak host RSS and peak GPU memory (nvidia-smi, polled every 0.2 s); then bf16 and fp16
-# mixed precision, and all of them together. Not yet here: several devices (issue 7 item 5).
+# mixed precision, all of them together, and data parallel over two GPUs when there are two.
 #
 # Usage: bash scripts/gpu-check.sh [DATA_DIR] (default ../shared/data/ibd-2538). Output: one
 # line per variant, plus each run's metrics.jsonl under $OUT (or a temporary folder).
@@ -61,4 +61,8 @@ run fused-validation --attention fused
 run bf16 --mixed-precision bf16
 run fp16 --mixed-precision fp16
 run bf16-checkpointing-fused --mixed-precision bf16 --gradient-checkpointing --attention fused
+if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+  run two-gpus --devices 0,1
+  run two-gpus-bf16 --devices 0,1 --mixed-precision bf16
+fi
 echo "metrics under $out"

@@ -193,6 +193,23 @@ fn refusals_name_the_fix() {
         "{}",
         stderr(&o)
     );
+    let o = aam(&[
+        "pretrain",
+        "--table",
+        &table,
+        "--unifrac-matrix",
+        &u,
+        "--output",
+        &out,
+        "--devices",
+        "0,1",
+    ]);
+    assert!(
+        !o.status.success()
+            && stderr(&o).contains("--devices selects GPUs and needs --device cuda"),
+        "{}",
+        stderr(&o)
+    );
     let mut args = vec![
         "pretrain",
         "--table",

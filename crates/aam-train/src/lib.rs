@@ -8,6 +8,7 @@
 
 pub mod batch_size;
 pub mod checkpoint;
+pub mod data_parallel;
 pub mod loss_scale;
 pub mod losses;
 pub mod masking;
@@ -24,4 +25,4 @@ pub use loss_scale::LossScaler;
 pub use options::{LossWeights, OptimizerKind, TrainOptions};
 pub use prefetch::{PrefetchOptions, PrefetchStats};
 pub use schedule::{Schedule, ScheduleKind};
-pub use trainer::{fit, FitReport, TrainData};
+pub use trainer::{fit, fit_data_parallel, FitReport, TrainData};

@@ -11,9 +11,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{
-    AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer, SgdConfig,
-};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsAccumulator, Optimizer, SgdConfig};
 use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
@@ -25,6 +23,7 @@ use serde::Serialize;
 
 use crate::batch_size::{self, AutoBatchSize};
 use crate::checkpoint::{self, CheckpointConfig, TrainState};
+use crate::data_parallel;
 use crate::loss_scale::unscale_gradients;
 use crate::losses;
 use crate::masking::{mask_nucleotides, MaskedTokens};
@@ -280,7 +279,7 @@ fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-/// Trains `model` and writes checkpoints into `dir`.
+/// Trains `model` (on `device`) and writes checkpoints into `dir`.
 ///
 /// `resume`: continue from `dir`'s `last.safetensors`, `optimizer.bin` and
 /// `train_state.json`. Errors: invalid options, I/O failures, a non-finite loss (the
@@ -299,6 +298,37 @@ where
     M: AamModel<B> + AutodiffModule<B>,
     M::InnerModule: AamModel<B::InnerBackend>,
 {
+    fit_data_parallel(
+        model,
+        data,
+        opts,
+        dir,
+        config,
+        resume,
+        std::slice::from_ref(device),
+    )
+}
+
+/// [`fit`] with every batch split across `devices` (data parallel, see
+/// [`crate::data_parallel`]): `model` lives on `devices[0]`, where the losses, the
+/// optimizer step, validation and checkpoints run. Errors: as [`fit`], and an empty
+/// device list.
+pub fn fit_data_parallel<B, M>(
+    model: M,
+    data: &TrainData,
+    opts: &TrainOptions,
+    dir: &Path,
+    config: &CheckpointConfig,
+    resume: bool,
+    devices: &[B::Device],
+) -> Result<FitReport>
+where
+    B: AutodiffBackend,
+    M: AamModel<B> + AutodiffModule<B>,
+    M::InnerModule: AamModel<B::InnerBackend>,
+{
+    let device = devices.first().context("no training device given")?;
+    data_parallel::materialize(&model);
     if resume && opts.auto_batch_size.is_none() {
         check_resumed_batch_size(dir, opts)?;
     }
@@ -322,7 +352,7 @@ where
                 .with_weight_decay(opts.weight_decay as f32)
                 .with_grad_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, device)
+            fit_with(model, o, data, opts, dir, config, resume, devices)
         }
         OptimizerKind::Adam => {
             let wd =
@@ -331,7 +361,7 @@ where
                 .with_weight_decay(wd)
                 .with_grad_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, device)
+            fit_with(model, o, data, opts, dir, config, resume, devices)
         }
         OptimizerKind::Sgd => {
             let wd =
@@ -341,7 +371,7 @@ where
                 .with_momentum(Some(MomentumConfig::new()))
                 .with_gradient_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, device)
+            fit_with(model, o, data, opts, dir, config, resume, devices)
         }
     }
 }
@@ -355,7 +385,7 @@ fn fit_with<B, M, O>(
     dir: &Path,
     config: &CheckpointConfig,
     resume: bool,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<FitReport>
 where
     B: AutodiffBackend,
@@ -363,6 +393,7 @@ where
     M::InnerModule: AamModel<B::InnerBackend>,
     O: Optimizer<M, B>,
 {
+    let device = &devices[0];
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let train_batches_per_epoch = batches(&data.split.train, opts.batch_size).len();
     let steps_per_epoch = train_batches_per_epoch.div_ceil(opts.grad_accum.max(1));
@@ -456,7 +487,7 @@ where
             let model = current
                 .as_ref()
                 .context("the model was lost in an optimizer step")?;
-            let out = model.forward_all(t.tokens.clone());
+            let (out, replicas) = data_parallel::forward(model, t.tokens.clone(), devices);
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
             if !value.is_finite() {
@@ -470,8 +501,13 @@ where
                 Some(scaler) => loss.mul_scalar(scaler.scale),
                 None => loss,
             };
-            let grads = GradientsParams::from_grads(loss.backward(), model);
-            accumulator.accumulate(model, grads);
+            data_parallel::accumulate_gradients(
+                &mut accumulator,
+                model,
+                loss.backward(),
+                replicas.as_deref(),
+                device,
+            );
             pending += 1;
             if pending == grad_accum || k + 1 == chunks.len() {
                 let lr = state.schedule.lr(state.step);

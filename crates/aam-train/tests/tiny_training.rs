@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use aam_model::{AamModel, CpuAutodiff, SequenceEncoder, WeightSink};
-use aam_train::{checkpoint, fit, AutoBatchSize, PrefetchOptions, TrainOptions};
+use aam_model::{CpuAutodiff, SequenceEncoder};
+use aam_train::{fit, AutoBatchSize, PrefetchOptions, TrainOptions};
 use burn::prelude::*;
 
 mod common;
-use common::{data, tiny_config};
+use common::{data, tiny_config, worst_difference};
 
 static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -55,36 +55,6 @@ fn try_run(dir: &Path, resume: bool, opts: &TrainOptions) -> anyhow::Result<aam_
     CpuAutodiff::seed(&device, 7);
     let model = SequenceEncoder::<CpuAutodiff>::new(&tiny_config(), &device);
     fit::<CpuAutodiff, _>(model, &data(), opts, dir, &config, resume, &device)
-}
-
-fn weights(dir: &Path, file: &str) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let m: SequenceEncoder<CpuAutodiff> =
-        checkpoint::load_model(dir, file, &tiny_config(), &Default::default()).unwrap();
-    let mut sink = WeightSink::default();
-    m.save_weights(&mut sink);
-    sink.entries
-}
-
-/// The parameter whose `last.safetensors` values differ most between two runs, if any.
-fn worst_difference(a: &Path, b: &Path) -> Option<(String, f32)> {
-    let (wa, wb) = (
-        weights(a, "last.safetensors"),
-        weights(b, "last.safetensors"),
-    );
-    assert_eq!(wa.len(), wb.len());
-    wa.iter()
-        .zip(&wb)
-        .map(|(x, y)| {
-            (
-                x.0.clone(),
-                x.2.iter()
-                    .zip(&y.2)
-                    .map(|(p, q)| (p - q).abs())
-                    .fold(0.0f32, f32::max),
-            )
-        })
-        .filter(|(_, d)| *d > 0.0)
-        .max_by(|p, q| p.1.total_cmp(&q.1))
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use aam_data::{load_faith_pd, Dataset, Metadata};
 use aam_model::{EncoderType, ModelConfig, SequenceEncoder};
-use aam_train::{fit, CheckpointConfig, ModelKind, TrainData};
+use aam_train::{fit_data_parallel, CheckpointConfig, ModelKind, TrainData};
 use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use super::training_args::{
     align_matrix, check_device, check_output, groups, load_input_table, make_split,
     on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, MixedPrecisionArg, OptimArgs,
+    TrainingDevices,
 };
 
 /// Arguments of `aam pretrain`.
@@ -128,7 +129,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
                 &opts,
                 input,
                 &config,
-                Default::default(),
+                <$backend as TrainingDevices>::training_devices(&args.optim.devices),
             )?
         };
     }
@@ -144,17 +145,18 @@ fn fit_encoder<B: AutodiffBackend>(
     opts: &aam_train::TrainOptions,
     input: &InputArgs,
     config: &CheckpointConfig,
-    device: B::Device,
+    devices: Vec<B::Device>,
 ) -> Result<aam_train::FitReport> {
+    let device = devices[0].clone();
     B::seed(&device, opts.seed);
     let model = SequenceEncoder::<B>::new(model_config, &device);
-    fit::<B, _>(
+    fit_data_parallel::<B, _>(
         model,
         data,
         opts,
         &input.output,
         config,
         input.resume,
-        &device,
+        &devices,
     )
 }

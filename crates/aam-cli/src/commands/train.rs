@@ -7,7 +7,7 @@ use aam_data::error::name_list;
 use aam_data::{Dataset, Metadata, TargetKind};
 use aam_model::{AamModel, ModelConfig, SequenceEncoder, SequencePredictor};
 use aam_train::{
-    checkpoint, fit, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData,
+    checkpoint, fit_data_parallel, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData,
 };
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
@@ -18,6 +18,7 @@ use super::inspect::TargetTypeArg;
 use super::training_args::{
     align_matrix, check_device, check_output, groups, load_input_table, make_split,
     on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, MixedPrecisionArg, OptimArgs,
+    TrainingDevices,
 };
 
 /// Arguments of `aam train`.
@@ -225,7 +226,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 &opts,
                 input,
                 &config,
-                Default::default(),
+                <$backend as TrainingDevices>::training_devices(&args.optim.devices),
             )?
         };
     }
@@ -244,8 +245,9 @@ fn fit_predictor<B: AutodiffBackend>(
     opts: &aam_train::TrainOptions,
     input: &InputArgs,
     config: &CheckpointConfig,
-    device: B::Device,
+    devices: Vec<B::Device>,
 ) -> Result<aam_train::FitReport> {
+    let device = devices[0].clone();
     B::seed(&device, opts.seed);
     let model = match pretrained_encoder {
         Some(dir) => {
@@ -262,13 +264,13 @@ fn fit_predictor<B: AutodiffBackend>(
     } else {
         model
     };
-    fit::<B, _>(
+    fit_data_parallel::<B, _>(
         model,
         data,
         opts,
         &input.output,
         config,
         input.resume,
-        &device,
+        &devices,
     )
 }

@@ -12,6 +12,7 @@ use aam_train::{
     ScheduleKind, TrainOptions,
 };
 use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
 /// Inputs and output of a training run.
@@ -176,7 +177,54 @@ pub struct OptimArgs {
     /// half types), which emulates them and is not faster; the gain is on GPUs.
     #[arg(long, value_enum, default_value_t = MixedPrecisionArg::None)]
     pub mixed_precision: MixedPrecisionArg,
+    /// GPUs to train on, data parallel (with `--device cuda`; e.g. `0,1`): every batch is
+    /// split across them, the UniFrac loss is computed over the whole batch gathered on
+    /// the first, and the gradients are summed there. Default: the first GPU.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub devices: Vec<usize>,
 }
+
+/// The devices a training backend runs on, from `--devices`.
+pub trait TrainingDevices: AutodiffBackend {
+    /// The device of each index (the backend's default device when none is given).
+    fn training_devices(indices: &[usize]) -> Vec<Self::Device>;
+}
+
+macro_rules! one_cpu_device {
+    ($($backend:ty),*) => {$(
+        impl TrainingDevices for $backend {
+            /// The CPU backends have one device (ops use all its threads); `check_device`
+            /// refuses `--devices` with `--device cpu`.
+            fn training_devices(_: &[usize]) -> Vec<Self::Device> {
+                vec![Default::default()]
+            }
+        }
+    )*};
+}
+one_cpu_device!(
+    aam_model::CpuAutodiff,
+    aam_model::CpuAutodiffCheckpointed,
+    aam_model::CpuMixedAutodiff
+);
+
+#[cfg(feature = "cuda")]
+macro_rules! cuda_devices {
+    ($($backend:ty),*) => {$(
+        impl TrainingDevices for $backend {
+            fn training_devices(indices: &[usize]) -> Vec<Self::Device> {
+                if indices.is_empty() {
+                    return vec![Default::default()];
+                }
+                indices
+                    .iter()
+                    .map(|&index| burn::backend::cuda::CudaDevice { index })
+                    .collect()
+            }
+        }
+    )*};
+}
+#[cfg(feature = "cuda")]
+cuda_devices!(aam_model::CudaAutodiff, aam_model::CudaAutodiffCheckpointed);
 
 /// `--mixed-precision` values.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -238,6 +286,17 @@ pub enum DeviceArg {
 pub fn check_device(optim: &OptimArgs) -> Result<()> {
     if optim.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
         bail!("--device cuda: this aam was built without CUDA support; rebuild with `cargo build --release -p aam-cli --features cuda`");
+    }
+    if optim.device == DeviceArg::Cpu && !optim.devices.is_empty() {
+        bail!("--devices selects GPUs and needs --device cuda; on the CPU every operation already uses all threads (--threads)");
+    }
+    if let Some(dup) = optim
+        .devices
+        .iter()
+        .enumerate()
+        .find_map(|(i, d)| optim.devices[..i].contains(d).then_some(d))
+    {
+        bail!("--devices lists GPU {dup} twice; give each GPU index once");
     }
     if optim.device == DeviceArg::Cpu
         && optim.gradient_checkpointing

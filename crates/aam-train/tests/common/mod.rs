@@ -1,10 +1,10 @@
 //! The tiny encoder and the `moving-pictures` training data shared by the training tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aam_data::{load_distance_matrix, load_table, split_samples, Dataset, TokenLimitPolicy};
-use aam_model::ModelConfig;
+use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, WeightSink};
 use aam_train::{checkpoint, CheckpointConfig, DataSettings, ModelKind, TrainData};
 
 /// `file` of `shared/data/moving-pictures`.
@@ -76,4 +76,35 @@ pub fn data() -> TrainData {
         target_mean: 0.0,
         target_std: 1.0,
     }
+}
+
+/// The weights of `dir/file` (the tiny encoder) by reference key: name, shape, values.
+pub fn weights(dir: &Path, file: &str) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let m: SequenceEncoder<CpuAutodiff> =
+        checkpoint::load_model(dir, file, &tiny_config(), &Default::default()).unwrap();
+    let mut sink = WeightSink::default();
+    m.save_weights(&mut sink);
+    sink.entries
+}
+
+/// The parameter whose `last.safetensors` values differ most between two runs, if any.
+pub fn worst_difference(a: &Path, b: &Path) -> Option<(String, f32)> {
+    let (wa, wb) = (
+        weights(a, "last.safetensors"),
+        weights(b, "last.safetensors"),
+    );
+    assert_eq!(wa.len(), wb.len());
+    wa.iter()
+        .zip(&wb)
+        .map(|(x, y)| {
+            (
+                x.0.clone(),
+                x.2.iter()
+                    .zip(&y.2)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0f32, f32::max),
+            )
+        })
+        .filter(|(_, d)| *d > 0.0)
+        .max_by(|p, q| p.1.total_cmp(&q.1))
 }
