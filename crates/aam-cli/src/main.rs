@@ -30,6 +30,9 @@ enum Command {
     Export(commands::export::ExportArgs),
     /// Predict every sample of a feature table with an exported model.
     Predict(commands::predict::PredictArgs),
+    /// Evaluate a predictor against known targets: metrics with bootstrap confidence
+    /// intervals, per-sample errors, error correlations and plots.
+    Evaluate(commands::evaluate::EvaluateArgs),
     /// Measure inference speed and memory of each backend, with and without the ASV cache.
     Bench(commands::bench::BenchArgs),
 }
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Forward(args) => commands::forward::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
+        Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
     };
     match result {

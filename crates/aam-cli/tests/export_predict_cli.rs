@@ -195,6 +195,7 @@ fn regression_predictions_are_in_original_units() {
             r["sample_id"]
         );
     }
+    evaluation_matches_the_predictions(dir.path(), &export, &rows);
     let (emb_header, emb_rows) = read_tsv(&std::fs::read_to_string(&emb).unwrap());
     assert_eq!(emb_header.len(), 1 + 16);
     assert_eq!(emb_rows.len(), 34);
@@ -204,6 +205,73 @@ fn regression_predictions_are_in_original_units() {
             assert!((num(r, &format!("embedding_{k}")) as f32 - want).abs() <= 1e-5);
         }
     }
+}
+
+/// `aam evaluate` of the regressor: MAE and RMSE equal those computed here from the
+/// predictions and the metadata, intervals contain them, the plots are written.
+fn evaluation_matches_the_predictions(
+    dir: &Path,
+    export: &str,
+    predictions: &[HashMap<String, String>],
+) {
+    let out = dir.join("eval");
+    let column = "days-since-experiment-start";
+    ok(&[
+        "evaluate",
+        "--model",
+        export,
+        "--table",
+        &shared("table.biom"),
+        "--metadata",
+        &shared("metadata.tsv"),
+        "--metadata-column",
+        column,
+        "--output",
+        &out.display().to_string(),
+        "--bootstrap",
+        "300",
+    ]);
+    let (_, md) = read_tsv(&std::fs::read_to_string(shared("metadata.tsv")).unwrap());
+    let truth: HashMap<&str, f64> = md
+        .iter()
+        .map(|r| (r["sample_id"].as_str(), r[column].parse::<f64>().unwrap()))
+        .collect();
+    let errors: Vec<f64> = predictions
+        .iter()
+        .map(|r| num(r, "prediction") - truth[r["sample_id"].as_str()])
+        .collect();
+    let n = errors.len() as f64;
+    let mae = errors.iter().map(|e| e.abs()).sum::<f64>() / n;
+    let rmse = (errors.iter().map(|e| e * e).sum::<f64>() / n).sqrt();
+    let (_, metrics) = read_tsv(&std::fs::read_to_string(out.join("metrics.tsv")).unwrap());
+    let metric = |name: &str| {
+        metrics
+            .iter()
+            .find(|m| m["metric"] == name)
+            .unwrap()
+            .clone()
+    };
+    for (name, want) in [("mae", mae), ("rmse", rmse)] {
+        let m = metric(name);
+        let got = num(&m, "value");
+        assert!(
+            (got - want).abs() <= 1e-4 * want.max(1.0),
+            "{name}: {got} vs {want}"
+        );
+        assert!(
+            num(&m, "ci95_low") <= got && got <= num(&m, "ci95_high"),
+            "{m:?}"
+        );
+        assert_eq!(m["n_samples"], "34");
+    }
+    let (_, per_sample) = read_tsv(&std::fs::read_to_string(out.join("per_sample.tsv")).unwrap());
+    assert_eq!(per_sample.len(), 34);
+    for f in ["predicted_vs_true.png", "residuals.png"] {
+        let bytes = std::fs::read(out.join(f)).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{f}");
+    }
+    let svg = std::fs::read_to_string(out.join("predicted_vs_true.svg")).unwrap();
+    assert!(svg.contains("predicted vs true (n = 34)"));
 }
 
 /// A classic TSV table: two sequence ASVs, one sample without reads.

@@ -9,6 +9,7 @@
 pub mod batch_size;
 pub mod checkpoint;
 pub mod data_parallel;
+pub mod evaluation;
 pub mod loss_scale;
 pub mod losses;
 pub mod masking;

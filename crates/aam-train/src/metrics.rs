@@ -76,16 +76,15 @@ pub fn macro_f1(pred: &[usize], truth: &[usize], n_classes: usize) -> f64 {
     total / n_classes.max(1) as f64
 }
 
-/// Binary ROC-AUC of `score` (higher = positive) against `positive` labels; NaN when
-/// one class is absent.
-pub fn roc_auc(score: &[f64], positive: &[bool]) -> f64 {
-    let mut idx: Vec<usize> = (0..score.len()).collect();
-    idx.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
-    let mut ranks = vec![0.0; score.len()];
+/// Ranks 1..=n of `values` (ascending), ties given their average rank.
+pub fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
     let mut i = 0;
     while i < idx.len() {
         let mut j = i;
-        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+        while j + 1 < idx.len() && values[idx[j + 1]] == values[idx[i]] {
             j += 1;
         }
         let avg = (i + j) as f64 / 2.0 + 1.0;
@@ -94,6 +93,19 @@ pub fn roc_auc(score: &[f64], positive: &[bool]) -> f64 {
         }
         i = j + 1;
     }
+    ranks
+}
+
+/// Spearman rank correlation: Pearson's r of the average ranks; NaN when either side is
+/// constant.
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    pearson(&average_ranks(x), &average_ranks(y))
+}
+
+/// Binary ROC-AUC of `score` (higher = positive) against `positive` labels; NaN when
+/// one class is absent.
+pub fn roc_auc(score: &[f64], positive: &[bool]) -> f64 {
+    let ranks = average_ranks(score);
     let n_pos = positive.iter().filter(|&&p| p).count() as f64;
     let n_neg = positive.len() as f64 - n_pos;
     if n_pos == 0.0 || n_neg == 0.0 {
@@ -106,6 +118,35 @@ pub fn roc_auc(score: &[f64], positive: &[bool]) -> f64 {
         .map(|(r, _)| r)
         .sum();
     (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// One-vs-rest ROC-AUC averaged over the classes present with both labels
+/// (`probabilities[i][c]` for sample i, class c); for two classes, the AUC of class 1.
+/// NaN when no class has positives and negatives.
+pub fn macro_roc_auc(probabilities: &[Vec<f64>], truth: &[usize], n_classes: usize) -> f64 {
+    let auc = |c: usize| {
+        let score: Vec<f64> = probabilities.iter().map(|p| p[c]).collect();
+        let positive: Vec<bool> = truth.iter().map(|&t| t == c).collect();
+        roc_auc(&score, &positive)
+    };
+    if n_classes == 2 {
+        return auc(1);
+    }
+    let aucs: Vec<f64> = (0..n_classes).map(auc).filter(|a| !a.is_nan()).collect();
+    if aucs.is_empty() {
+        f64::NAN
+    } else {
+        aucs.iter().sum::<f64>() / aucs.len() as f64
+    }
+}
+
+/// Counts `[truth][predicted]` over `n_classes` classes.
+pub fn confusion_matrix(pred: &[usize], truth: &[usize], n_classes: usize) -> Vec<Vec<usize>> {
+    let mut m = vec![vec![0; n_classes]; n_classes];
+    for (&p, &t) in pred.iter().zip(truth) {
+        m[t][p] += 1;
+    }
+    m
 }
 
 #[cfg(test)]
@@ -132,5 +173,30 @@ mod tests {
             (roc_auc(&[0.8, 0.4, 0.3, 0.4], &[true, true, false, false]) - 0.875).abs() < 1e-12
         );
         assert!(roc_auc(&[0.1, 0.2], &[true, true]).is_nan());
+        // Ranks of [3, 1, 3, 2]: 1 → 1, 2 → 2, the two 3s share (3 + 4) / 2.
+        assert_eq!(
+            average_ranks(&[3.0, 1.0, 3.0, 2.0]),
+            vec![3.5, 1.0, 3.5, 2.0]
+        );
+        // Monotone but not linear: Spearman 1, Pearson below 1.
+        let cubic = [1.0, 8.0, 27.0, 64.0];
+        assert!((spearman(&t, &cubic) - 1.0).abs() < 1e-12);
+        assert!(pearson(&t, &cubic) < 0.99);
+        // ρ of ranks [1,2,3,4] vs [2,1,4,3]: 1 − 6·Σd²/(n(n²−1)) = 1 − 6·4/60 = 0.6.
+        assert!((spearman(&t, &[2.0, 1.0, 4.0, 3.0]) - 0.6).abs() < 1e-12);
+        assert_eq!(
+            confusion_matrix(&[0, 1, 1, 2], &[0, 1, 2, 2], 3),
+            vec![vec![1, 0, 0], vec![0, 1, 0], vec![0, 1, 1]]
+        );
+        // Three classes, perfectly separated by their own probability: AUC 1 each.
+        let probs = vec![
+            vec![0.8, 0.1, 0.1],
+            vec![0.1, 0.7, 0.2],
+            vec![0.2, 0.2, 0.6],
+        ];
+        assert!((macro_roc_auc(&probs, &[0, 1, 2], 3) - 1.0).abs() < 1e-12);
+        // Two classes: the AUC of class 1's probability.
+        let probs = vec![vec![0.9, 0.1], vec![0.4, 0.6], vec![0.3, 0.7]];
+        assert!((macro_roc_auc(&probs, &[0, 0, 1], 2) - 1.0).abs() < 1e-12);
     }
 }

@@ -2,10 +2,12 @@
 
 pub mod bench;
 pub mod burn_runner;
+pub mod evaluate;
 pub mod export;
 pub mod forward;
 pub mod import_torch;
 pub mod inspect;
+pub mod plots;
 pub mod predict;
 pub mod pretrain;
 pub mod train;

@@ -253,11 +253,39 @@ fn check_writable(path: &Option<PathBuf>, overwrite: bool) -> Result<()> {
 
 /// Runs `aam predict`.
 pub fn run(args: &PredictArgs) -> Result<()> {
+    check_writable(&args.output, args.overwrite)?;
+    check_writable(&args.embeddings, args.overwrite)?;
+    let preds = predictions(args)?;
+    for w in &preds.warnings {
+        eprintln!("warning: {w}");
+    }
+    let tsv = preds.to_tsv();
+    match &args.output {
+        Some(p) => {
+            write_atomic(p, &tsv)?;
+            eprintln!(
+                "wrote {} predictions to {}",
+                preds.samples.len(),
+                p.display()
+            );
+        }
+        None => std::io::stdout()
+            .write_all(&tsv)
+            .context("cannot write to standard output")?,
+    }
+    if let Some(p) = &args.embeddings {
+        write_atomic(p, &preds.embeddings_tsv())?;
+        eprintln!("wrote embeddings to {}", p.display());
+    }
+    Ok(())
+}
+
+/// The predictions of `args.model` for every sample of `args.table` (warnings inside,
+/// not printed); `args.output`/`embeddings`/`overwrite` are not used.
+pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
     if args.batch_size == 0 || args.threads == 0 {
         bail!("--batch-size and --threads must be at least 1");
     }
-    check_writable(&args.output, args.overwrite)?;
-    check_writable(&args.embeddings, args.overwrite)?;
     if args.streaming {
         if args.backend == Backend::Burn {
             bail!("--streaming runs the ONNX graphs: use --backend tract or ort");
@@ -330,28 +358,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             predict_with(&config, table, &origin, options, &|t| model.run(t))?
         }
     };
-    for w in &preds.warnings {
-        eprintln!("warning: {w}");
-    }
-    let tsv = preds.to_tsv();
-    match &args.output {
-        Some(p) => {
-            write_atomic(p, &tsv)?;
-            eprintln!(
-                "wrote {} predictions to {}",
-                preds.samples.len(),
-                p.display()
-            );
-        }
-        None => std::io::stdout()
-            .write_all(&tsv)
-            .context("cannot write to standard output")?,
-    }
-    if let Some(p) = &args.embeddings {
-        write_atomic(p, &preds.embeddings_tsv())?;
-        eprintln!("wrote embeddings to {}", p.display());
-    }
-    Ok(())
+    Ok(preds)
 }
 
 /// The first bytes of `path`, enough to detect its format.

@@ -1,0 +1,395 @@
+//! `aam evaluate`: how right an exported model is on samples with known targets —
+//! metrics with bootstrap confidence intervals, per-sample errors, a confusion matrix,
+//! the correlation of errors with sequencing depth, ASV count and numeric metadata, and
+//! plots (PNG and SVG).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use aam_data::error::name_list;
+use aam_data::{Metadata, TargetKind};
+use aam_runtime::Predictions;
+use aam_train::checkpoint::write_atomic;
+use aam_train::evaluation::{
+    classification_metrics, error_correlation, regression_metrics, Bootstrap, MetricValue,
+};
+use aam_train::metrics::confusion_matrix;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use super::plots;
+use super::predict::{self, Backend, PlacementArgs, PredictArgs};
+
+/// Arguments of `aam evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// Exported predictor: a directory from `aam export` (or its model.onnx /
+    /// model.safetensors). Default: the shipped model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Feature table of the samples to evaluate (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV).
+    #[arg(long)]
+    pub table: PathBuf,
+    /// Metadata TSV holding the true values.
+    #[arg(long)]
+    pub metadata: PathBuf,
+    /// Column of the true values (the model's target).
+    #[arg(long)]
+    pub metadata_column: String,
+    /// Directory for metrics.tsv, per_sample.tsv, error_correlations.tsv,
+    /// confusion_matrix.tsv (classifiers) and the plots.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Replace the files of an earlier evaluation in --output.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Bootstrap resamples for the 95% confidence intervals (0: none).
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Samples per forward pass.
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Engine: tract (ONNX), ort (ONNX Runtime) or burn (safetensors).
+    #[arg(long, value_enum, default_value = "tract")]
+    pub backend: Backend,
+    #[command(flatten)]
+    pub placement: PlacementArgs,
+}
+
+/// Files written into `--output`.
+const OUTPUTS: [&str; 10] = [
+    "metrics.tsv",
+    "per_sample.tsv",
+    "error_correlations.tsv",
+    "confusion_matrix.tsv",
+    "predicted_vs_true.png",
+    "predicted_vs_true.svg",
+    "residuals.png",
+    "residuals.svg",
+    "confusion_matrix.png",
+    "confusion_matrix.svg",
+];
+
+/// One evaluated sample.
+struct Row {
+    sample: String,
+    /// Regression: true value; classification: true class index.
+    truth: f64,
+    /// Regression: prediction; classification: predicted class index.
+    predicted: f64,
+    /// Regression: predicted − true; classification: 1 − probability of the true class.
+    error: f64,
+    /// Classification: class probabilities.
+    probabilities: Vec<f64>,
+    depth: f64,
+    n_asv: f64,
+}
+
+pub fn run(args: &EvaluateArgs) -> Result<()> {
+    check_output(&args.output, args.overwrite)?;
+    let preds = predict::predictions(&PredictArgs {
+        model: args.model.clone(),
+        table: args.table.clone(),
+        output: None,
+        embeddings: None,
+        overwrite: false,
+        batch_size: args.batch_size,
+        threads: 1,
+        backend: args.backend,
+        streaming: false,
+        chunk_samples: 10_000,
+        placement: args.placement.clone(),
+    })?;
+    for w in &preds.warnings {
+        eprintln!("warning: {w}");
+    }
+    let kind = preds.target_kind.with_context(|| {
+        "this model is an encoder (embeddings only): evaluate a predictor from `aam train`"
+            .to_string()
+    })?;
+    if let Some(trained) = &preds.target_column {
+        if trained != &args.metadata_column {
+            eprintln!(
+                "warning: the model was trained on column '{trained}', evaluated against '{}'",
+                args.metadata_column
+            );
+        }
+    }
+    let (table, _) = aam_data::load_table(&args.table)?;
+    let depths = table.depths();
+    let metadata = Metadata::load(&args.metadata)?;
+    let ids: Vec<String> = preds.samples.iter().map(|s| s.sample_id.clone()).collect();
+    let target = metadata.target(&args.metadata_column, &ids, Some(kind))?;
+    let mut excluded = Vec::new();
+    if !target.absent_samples.is_empty() {
+        excluded.push(format!(
+            "{} samples have no row in {} ({})",
+            target.absent_samples.len(),
+            args.metadata.display(),
+            name_list(&target.absent_samples, 5)
+        ));
+    }
+    if !target.missing_samples.is_empty() {
+        excluded.push(format!(
+            "{} samples have no value in column '{}' ({})",
+            target.missing_samples.len(),
+            args.metadata_column,
+            name_list(&target.missing_samples, 5)
+        ));
+    }
+    let mut unpredicted = Vec::new();
+    let mut unknown_labels = std::collections::BTreeSet::new();
+    let mut rows = Vec::new();
+    for (i, (p, truth)) in preds.samples.iter().zip(&target.values).enumerate() {
+        let Some(truth) = truth else { continue };
+        let (truth, predicted, error, probabilities) = match kind {
+            TargetKind::Numeric => {
+                let Some(v) = p.value else {
+                    unpredicted.push(p.sample_id.clone());
+                    continue;
+                };
+                (*truth, v, v - truth, Vec::new())
+            }
+            TargetKind::Categorical => {
+                let label = &target.classes[*truth as usize];
+                let Some(t) = preds.classes.iter().position(|c| c == label) else {
+                    unknown_labels.insert(label.clone());
+                    continue;
+                };
+                let (Some(l), false) = (&p.label, p.probabilities.is_empty()) else {
+                    unpredicted.push(p.sample_id.clone());
+                    continue;
+                };
+                let predicted = preds.classes.iter().position(|c| c == l).unwrap_or(0);
+                let probs: Vec<f64> = p.probabilities.iter().map(|&x| f64::from(x)).collect();
+                (t as f64, predicted as f64, 1.0 - probs[t], probs)
+            }
+        };
+        rows.push(Row {
+            sample: p.sample_id.clone(),
+            truth,
+            predicted,
+            error,
+            probabilities,
+            depth: depths[i],
+            n_asv: table.sample_nnz(i) as f64,
+        });
+    }
+    if !unpredicted.is_empty() {
+        excluded.push(format!(
+            "{} samples have no prediction (no ASV with reads: {})",
+            unpredicted.len(),
+            name_list(&unpredicted, 5)
+        ));
+    }
+    if !unknown_labels.is_empty() {
+        let labels: Vec<String> = unknown_labels.into_iter().collect();
+        excluded.push(format!(
+            "samples of classes the model does not know were left out: {} (model classes: {})",
+            name_list(&labels, 10),
+            name_list(&preds.classes, 10)
+        ));
+    }
+    for e in &excluded {
+        eprintln!("excluded: {e}");
+    }
+    if rows.len() < 2 {
+        bail!(
+            "{}: only {} samples have both a prediction and a value in column '{}'; at least 2 are needed",
+            args.metadata.display(),
+            rows.len(),
+            args.metadata_column
+        );
+    }
+    let b = Bootstrap {
+        resamples: args.bootstrap,
+        seed: args.seed,
+    };
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let out = |f: &str| args.output.join(f);
+    let metrics = match kind {
+        TargetKind::Numeric => {
+            let pred: Vec<f64> = rows.iter().map(|r| r.predicted).collect();
+            let truth: Vec<f64> = rows.iter().map(|r| r.truth).collect();
+            plots::predicted_vs_true(
+                &out("predicted_vs_true"),
+                &truth,
+                &pred,
+                &args.metadata_column,
+            )?;
+            plots::residuals(&out("residuals"), &pred, &truth, &args.metadata_column)?;
+            regression_metrics(&pred, &truth, b)
+        }
+        TargetKind::Categorical => {
+            let n = preds.classes.len();
+            let pred: Vec<usize> = rows.iter().map(|r| r.predicted as usize).collect();
+            let truth: Vec<usize> = rows.iter().map(|r| r.truth as usize).collect();
+            let probs: Vec<Vec<f64>> = rows.iter().map(|r| r.probabilities.clone()).collect();
+            let cm = confusion_matrix(&pred, &truth, n);
+            write_atomic(
+                &out("confusion_matrix.tsv"),
+                confusion_tsv(&cm, &preds.classes).as_bytes(),
+            )?;
+            plots::confusion_matrix(&out("confusion_matrix"), &cm, &preds.classes)?;
+            classification_metrics(&pred, &probs, &truth, n, b)
+        }
+    };
+    write_atomic(
+        &out("metrics.tsv"),
+        metrics_tsv(&metrics, rows.len(), b).as_bytes(),
+    )?;
+    write_atomic(
+        &out("per_sample.tsv"),
+        per_sample_tsv(&rows, kind, &preds).as_bytes(),
+    )?;
+    let correlations = covariate_correlations(&rows, &metadata, &args.metadata_column)?;
+    write_atomic(&out("error_correlations.tsv"), correlations.as_bytes())?;
+    eprintln!(
+        "{} samples evaluated against '{}' ({} bootstrap resamples):",
+        rows.len(),
+        args.metadata_column,
+        args.bootstrap
+    );
+    for m in &metrics {
+        eprintln!(
+            "  {:<9} {:.4}  [{:.4}, {:.4}]",
+            m.name, m.value, m.ci.0, m.ci.1
+        );
+    }
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
+}
+
+/// Refuses to replace an earlier evaluation's files unless `--overwrite`.
+fn check_output(dir: &Path, overwrite: bool) -> Result<()> {
+    if overwrite {
+        return Ok(());
+    }
+    let existing: Vec<&str> = OUTPUTS
+        .iter()
+        .copied()
+        .filter(|f| dir.join(f).exists())
+        .collect();
+    if !existing.is_empty() {
+        bail!(
+            "{} already holds an evaluation ({}); pass --overwrite to replace it or choose another --output",
+            dir.display(),
+            existing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn metrics_tsv(metrics: &[MetricValue], n: usize, b: Bootstrap) -> String {
+    let mut s =
+        String::from("metric\tvalue\tci95_low\tci95_high\tn_samples\tbootstrap_resamples\n");
+    for m in metrics {
+        let _ = writeln!(
+            s,
+            "{}\t{}\t{}\t{}\t{n}\t{}",
+            m.name, m.value, m.ci.0, m.ci.1, b.resamples
+        );
+    }
+    s
+}
+
+fn per_sample_tsv(rows: &[Row], kind: TargetKind, preds: &Predictions) -> String {
+    let mut s = String::new();
+    match kind {
+        TargetKind::Numeric => {
+            s.push_str("sample_id\ttrue\tpredicted\terror\tabsolute_error\tdepth\tn_asv\n");
+            for r in rows {
+                let _ = writeln!(
+                    s,
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.sample,
+                    r.truth,
+                    r.predicted,
+                    r.error,
+                    r.error.abs(),
+                    r.depth,
+                    r.n_asv
+                );
+            }
+        }
+        TargetKind::Categorical => {
+            s.push_str("sample_id\ttrue\tpredicted\tcorrect\tprobability_of_true\tdepth\tn_asv\n");
+            for r in rows {
+                let _ = writeln!(
+                    s,
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.sample,
+                    preds.classes[r.truth as usize],
+                    preds.classes[r.predicted as usize],
+                    r.truth == r.predicted,
+                    1.0 - r.error,
+                    r.depth,
+                    r.n_asv
+                );
+            }
+        }
+    }
+    s
+}
+
+fn confusion_tsv(cm: &[Vec<usize>], classes: &[String]) -> String {
+    let mut s = String::from("true\\predicted");
+    for c in classes {
+        let _ = write!(s, "\t{c}");
+    }
+    s.push('\n');
+    for (c, row) in classes.iter().zip(cm) {
+        s.push_str(c);
+        for v in row {
+            let _ = write!(s, "\t{v}");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Spearman ρ of the absolute error (regression) or of 1 − p(true class)
+/// (classification) with depth, ASV count and every numeric metadata column that varies
+/// over the evaluated samples (a constant column has no correlation to report).
+fn covariate_correlations(
+    rows: &[Row],
+    metadata: &Metadata,
+    target_column: &str,
+) -> Result<String> {
+    let errors: Vec<f64> = rows.iter().map(|r| r.error.abs()).collect();
+    let ids: Vec<String> = rows.iter().map(|r| r.sample.clone()).collect();
+    let mut s = String::from("covariate\tspearman_rho\tn_samples\n");
+    let mut line = |name: &str, covariate: &[Option<f64>]| {
+        let mut known = covariate.iter().flatten();
+        let first = known.next().copied();
+        if known.all(|&v| Some(v) == first) {
+            return;
+        }
+        let (rho, n) = error_correlation(&errors, covariate);
+        let _ = writeln!(s, "{name}\t{rho}\t{n}");
+    };
+    line(
+        "sequencing_depth",
+        &rows.iter().map(|r| Some(r.depth)).collect::<Vec<_>>(),
+    );
+    line(
+        "asv_count",
+        &rows.iter().map(|r| Some(r.n_asv)).collect::<Vec<_>>(),
+    );
+    for column in &metadata.columns {
+        if column == target_column {
+            continue;
+        }
+        // Columns that are not numbers throughout (or have no value here) are skipped.
+        if let Ok(t) = metadata.target(column, &ids, None) {
+            if t.kind == TargetKind::Numeric {
+                line(&format!("metadata:{column}"), &t.values);
+            }
+        }
+    }
+    Ok(s)
+}

@@ -1,0 +1,226 @@
+//! Evaluation plots with plotters, each written as `<stem>.png` (800×600) and
+//! `<stem>.svg`. PNG text is drawn with the embedded DejaVu Sans (no system fonts
+//! needed; licence in `crates/aam-cli/assets/DejaVuSans-LICENSE.txt`).
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const SIZE: (u32, u32) = (800, 600);
+const POINT: RGBColor = RGBColor(31, 119, 180);
+
+/// A figure that draws on any plotters backend.
+trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+/// Draws `figure` into `<stem>.png` and `<stem>.svg`.
+fn both(stem: &Path, figure: &impl Figure) -> Result<()> {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        // Fails only on a malformed font, which the embedded one is not.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    {
+        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+        figure.draw(&root)?;
+        root.present()
+            .map_err(plot_err)
+            .with_context(|| format!("cannot write {}", png.display()))?;
+    }
+    let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+    figure.draw(&root)?;
+    root.present()
+        .map_err(plot_err)
+        .with_context(|| format!("cannot write {}", svg.display()))
+}
+
+fn plot_err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("plotting failed: {e}")
+}
+
+/// `(min, max)` of `values` widened by 5% on each side (±1 when constant).
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+        (l.min(v), h.max(v))
+    });
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 1.0 };
+    (lo - pad, hi + pad)
+}
+
+/// The reference line of a scatter plot.
+enum Reference {
+    /// y = x over the range (the same on both axes).
+    Identity((f64, f64)),
+    /// y = 0 across the x range.
+    Zero,
+}
+
+struct Scatter<'a> {
+    title: String,
+    x_label: String,
+    y_label: String,
+    x: &'a [f64],
+    y: &'a [f64],
+    reference: Reference,
+}
+
+impl Figure for Scatter<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (x0, x1, y0, y1) = match self.reference {
+            Reference::Identity((lo, hi)) => (lo, hi, lo, hi),
+            Reference::Zero => {
+                let (x0, x1) = padded_range(self.x.iter().copied());
+                let (y0, y1) = padded_range(self.y.iter().copied().chain([0.0]));
+                (x0, x1, y0, y1)
+            }
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
+        let line = match self.reference {
+            Reference::Identity((lo, hi)) => vec![(lo, lo), (hi, hi)],
+            Reference::Zero => vec![(x0, 0.0), (x1, 0.0)],
+        };
+        chart
+            .draw_series(LineSeries::new(line, BLACK.mix(0.6).stroke_width(1)))
+            .map_err(plot_err)?;
+        chart
+            .draw_series(
+                self.x
+                    .iter()
+                    .zip(self.y)
+                    .map(|(&a, &b)| Circle::new((a, b), 3, POINT.mix(0.7).filled())),
+            )
+            .map_err(plot_err)?;
+        Ok(())
+    }
+}
+
+/// Predicted against true values with the identity line.
+pub fn predicted_vs_true(stem: &Path, truth: &[f64], pred: &[f64], column: &str) -> Result<()> {
+    both(
+        stem,
+        &Scatter {
+            title: format!("{column}: predicted vs true (n = {})", truth.len()),
+            x_label: format!("true {column}"),
+            y_label: format!("predicted {column}"),
+            x: truth,
+            y: pred,
+            reference: Reference::Identity(padded_range(truth.iter().chain(pred).copied())),
+        },
+    )
+}
+
+/// Residuals (predicted − true) against the prediction, with the zero line.
+pub fn residuals(stem: &Path, pred: &[f64], truth: &[f64], column: &str) -> Result<()> {
+    let residual: Vec<f64> = pred.iter().zip(truth).map(|(p, t)| p - t).collect();
+    both(
+        stem,
+        &Scatter {
+            title: format!("{column}: residuals (n = {})", pred.len()),
+            x_label: format!("predicted {column}"),
+            y_label: "predicted − true".to_string(),
+            x: pred,
+            y: &residual,
+            reference: Reference::Zero,
+        },
+    )
+}
+
+struct Heatmap<'a> {
+    cm: &'a [Vec<usize>],
+    classes: &'a [String],
+}
+
+impl Figure for Heatmap<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let (cm, classes) = (self.cm, self.classes);
+        let n = classes.len() as i32;
+        let max = cm.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
+        let total: usize = cm.iter().flatten().sum();
+        let label = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                classes.get(*i as usize).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        };
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("confusion matrix (n = {total})"),
+                ("sans-serif", 24),
+            )
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(120)
+            // An integer range covers both ends: 0..n−1 gives the n class segments.
+            .build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented())
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("predicted")
+            .y_desc("true")
+            .x_labels(n as usize)
+            .y_labels(n as usize)
+            .x_label_formatter(&label)
+            .y_label_formatter(&label)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
+        for (t, row) in cm.iter().enumerate() {
+            for (p, &count) in row.iter().enumerate() {
+                let (p, t) = (p as i32, t as i32);
+                let shade = count as f64 / max;
+                // White to the scatter plots' blue.
+                let color = RGBColor(
+                    (255.0 - 224.0 * shade) as u8,
+                    (255.0 - 136.0 * shade) as u8,
+                    (255.0 - 75.0 * shade) as u8,
+                );
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [
+                            (SegmentValue::Exact(p), SegmentValue::Exact(t)),
+                            (SegmentValue::Exact(p + 1), SegmentValue::Exact(t + 1)),
+                        ],
+                        color.filled(),
+                    )))
+                    .map_err(plot_err)?;
+                let text_color = if shade > 0.5 { WHITE } else { BLACK };
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        count.to_string(),
+                        (SegmentValue::CenterOf(p), SegmentValue::CenterOf(t)),
+                        ("sans-serif", 18).into_font().color(&text_color),
+                    )))
+                    .map_err(plot_err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Confusion matrix heatmap (rows: true class, columns: predicted), counts in cells.
+pub fn confusion_matrix(stem: &Path, cm: &[Vec<usize>], classes: &[String]) -> Result<()> {
+    both(stem, &Heatmap { cm, classes })
+}

@@ -1,0 +1,132 @@
+//! `aam evaluate` of the shipped classifier on the shipped data: accuracy and ROC-AUC
+//! equal independent computations from the recorded predictions, the confusion matrix
+//! and per-sample table add up, the plots are PNG and SVG, and an earlier evaluation is
+//! never overwritten without `--overwrite`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+mod common;
+use common::{aam, stderr};
+
+fn repo(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+        .display()
+        .to_string()
+}
+
+fn tsv(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn shipped_classifier_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval");
+    let args = [
+        "evaluate",
+        "--table",
+        &repo("data/circadian-ihc/table.biom"),
+        "--metadata",
+        &repo("data/circadian-ihc/metadata.tsv"),
+        "--metadata-column",
+        "exposure_type",
+        "--output",
+        &out.display().to_string(),
+        "--bootstrap",
+        "500",
+    ];
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Independent: the recorded predictions of the shipped model and the metadata.
+    let truth: HashMap<String, String> = tsv(Path::new(&repo("data/circadian-ihc/metadata.tsv")))
+        .into_iter()
+        .map(|r| (r["sample_id"].clone(), r["exposure_type"].clone()))
+        .collect();
+    let recorded = tsv(Path::new(&repo(
+        "models/circadian-exposure/predictions.tsv",
+    )));
+    let n = recorded.len();
+    let correct = recorded
+        .iter()
+        .filter(|r| r["prediction"] == truth[&r["sample_id"]])
+        .count();
+    // ROC-AUC of P(IHC) as the fraction of (IHC, Air) pairs ranked right, ties half.
+    let p_ihc = |r: &HashMap<String, String>| r["probability_IHC"].parse::<f64>().unwrap();
+    let (pos, neg): (Vec<_>, Vec<_>) = recorded
+        .iter()
+        .partition(|r| truth[&r["sample_id"]] == "IHC");
+    let mut wins = 0.0;
+    for p in &pos {
+        for q in &neg {
+            wins += match p_ihc(p).total_cmp(&p_ihc(q)) {
+                std::cmp::Ordering::Greater => 1.0,
+                std::cmp::Ordering::Equal => 0.5,
+                std::cmp::Ordering::Less => 0.0,
+            };
+        }
+    }
+    let auc = wins / (pos.len() * neg.len()) as f64;
+
+    let metrics = tsv(&out.join("metrics.tsv"));
+    let value = |name: &str| -> (f64, f64, f64) {
+        let m = metrics.iter().find(|m| m["metric"] == name).unwrap();
+        let f = |k: &str| m[k].parse::<f64>().unwrap();
+        (f("value"), f("ci95_low"), f("ci95_high"))
+    };
+    let (acc, lo, hi) = value("accuracy");
+    assert!((acc - correct as f64 / n as f64).abs() < 1e-12, "{acc}");
+    assert!(lo <= acc && acc <= hi && hi - lo > 0.0);
+    // The recorded probabilities have 7 significant digits; the evaluation's are f32.
+    assert!(
+        (value("roc_auc").0 - auc).abs() < 1e-6,
+        "{} vs {auc}",
+        value("roc_auc").0
+    );
+    assert!(metrics.iter().all(|m| m["n_samples"] == n.to_string()));
+
+    let cm = tsv(&out.join("confusion_matrix.tsv"));
+    let count = |t: &str, p: &str| -> usize {
+        cm.iter().find(|r| r["true\\predicted"] == t).unwrap()[p]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count("Air", "Air") + count("IHC", "IHC"), correct);
+    assert_eq!(count("Air", "IHC") + count("IHC", "Air"), n - correct);
+    let per_sample = tsv(&out.join("per_sample.tsv"));
+    assert_eq!(per_sample.len(), n);
+    assert_eq!(
+        per_sample.iter().filter(|r| r["correct"] == "true").count(),
+        correct
+    );
+    let correlations = tsv(&out.join("error_correlations.tsv"));
+    for c in ["sequencing_depth", "asv_count", "metadata:zt"] {
+        assert!(correlations.iter().any(|r| r["covariate"] == c), "{c}");
+    }
+    let png = std::fs::read(out.join("confusion_matrix.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(out.join("confusion_matrix.svg")).unwrap();
+    assert!(svg.contains(&format!("confusion matrix (n = {n})")));
+
+    // A second run refuses to replace the first.
+    let o = aam(&args);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--overwrite"),
+        "{}",
+        stderr(&o)
+    );
+}
