@@ -33,6 +33,9 @@ enum Command {
     /// Evaluate a predictor against known targets: metrics with bootstrap confidence
     /// intervals, per-sample errors, error correlations and plots.
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// The classical baseline: a random forest on relative abundances, scored like
+    /// `evaluate` on the validation samples of a split.
+    Baseline(commands::baseline::BaselineArgs),
     /// Measure inference speed and memory of each backend, with and without the ASV cache.
     Bench(commands::bench::BenchArgs),
 }
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
+        Command::Baseline(args) => commands::baseline::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
     };
     match result {

@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use aam_data::error::name_list;
-use aam_data::{Metadata, TargetKind};
-use aam_runtime::Predictions;
+use aam_data::{Metadata, Target, TargetKind};
 use aam_train::checkpoint::write_atomic;
 use aam_train::evaluation::{
     classification_metrics, error_correlation, regression_metrics, Bootstrap, MetricValue,
@@ -40,6 +39,10 @@ pub struct EvaluateArgs {
     /// confusion_matrix.tsv (classifiers) and the plots.
     #[arg(long)]
     pub output: PathBuf,
+    /// Evaluate only the validation samples of this split (`split.tsv` of an `aam train`
+    /// run), the samples `aam baseline --split` scores too.
+    #[arg(long)]
+    pub split: Option<PathBuf>,
     /// Replace the files of an earlier evaluation in --output.
     #[arg(long)]
     pub overwrite: bool,
@@ -74,18 +77,20 @@ const OUTPUTS: [&str; 10] = [
 ];
 
 /// One evaluated sample.
-struct Row {
-    sample: String,
+pub(crate) struct Row {
+    pub sample: String,
     /// Regression: true value; classification: true class index.
-    truth: f64,
+    pub truth: f64,
     /// Regression: prediction; classification: predicted class index.
-    predicted: f64,
+    pub predicted: f64,
     /// Regression: predicted − true; classification: 1 − probability of the true class.
-    error: f64,
+    pub error: f64,
     /// Classification: class probabilities.
-    probabilities: Vec<f64>,
-    depth: f64,
-    n_asv: f64,
+    pub probabilities: Vec<f64>,
+    /// Reads of the sample.
+    pub depth: f64,
+    /// ASVs with reads in the sample.
+    pub n_asv: f64,
 }
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
@@ -123,26 +128,10 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let metadata = Metadata::load(&args.metadata)?;
     let ids: Vec<String> = preds.samples.iter().map(|s| s.sample_id.clone()).collect();
     let target = metadata.target(&args.metadata_column, &ids, Some(kind))?;
-    let mut excluded = Vec::new();
-    if !target.absent_samples.is_empty() {
-        excluded.push(format!(
-            "{} samples have no row in {} ({})",
-            target.absent_samples.len(),
-            args.metadata.display(),
-            name_list(&target.absent_samples, 5)
-        ));
-    }
-    if !target.missing_samples.is_empty() {
-        excluded.push(format!(
-            "{} samples have no value in column '{}' ({})",
-            target.missing_samples.len(),
-            args.metadata_column,
-            name_list(&target.missing_samples, 5)
-        ));
-    }
+    let mut excluded = unusable_samples(&target, &args.metadata, &args.metadata_column);
     let mut unpredicted = Vec::new();
     let mut unknown_labels = std::collections::BTreeSet::new();
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for (i, (p, truth)) in preds.samples.iter().zip(&target.values).enumerate() {
         let Some(truth) = truth else { continue };
         let (truth, predicted, error, probabilities) = match kind {
@@ -196,6 +185,16 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     for e in &excluded {
         eprintln!("excluded: {e}");
     }
+    if let Some(path) = &args.split {
+        let validation = validation_ids(path)?;
+        let before = rows.len();
+        rows.retain(|r| validation.contains(&r.sample));
+        eprintln!(
+            "split {}: {} of the {before} samples are in its validation set",
+            path.display(),
+            rows.len()
+        );
+    }
     if rows.len() < 2 {
         bail!(
             "{}: only {} samples have both a prediction and a value in column '{}'; at least 2 are needed",
@@ -208,33 +207,107 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         resamples: args.bootstrap,
         seed: args.seed,
     };
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let out = |f: &str| args.output.join(f);
+    let metrics = write_report(
+        &args.output,
+        kind,
+        &rows,
+        &preds.classes,
+        &args.metadata_column,
+        b,
+    )?;
+    let correlations = covariate_correlations(&rows, &metadata, &args.metadata_column)?;
+    write_atomic(
+        &args.output.join("error_correlations.tsv"),
+        correlations.as_bytes(),
+    )?;
+    print_summary(&metrics, rows.len(), &args.metadata_column, b);
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
+}
+
+/// Why samples of `target` have no value: absent from the metadata, or missing.
+pub(crate) fn unusable_samples(target: &Target, metadata: &Path, column: &str) -> Vec<String> {
+    let mut excluded = Vec::new();
+    if !target.absent_samples.is_empty() {
+        excluded.push(format!(
+            "{} samples have no row in {} ({})",
+            target.absent_samples.len(),
+            metadata.display(),
+            name_list(&target.absent_samples, 5)
+        ));
+    }
+    if !target.missing_samples.is_empty() {
+        excluded.push(format!(
+            "{} samples have no value in column '{column}' ({})",
+            target.missing_samples.len(),
+            name_list(&target.missing_samples, 5)
+        ));
+    }
+    excluded
+}
+
+/// Sample IDs of the validation set of a `split.tsv`.
+pub(crate) fn validation_ids(path: &Path) -> Result<std::collections::HashSet<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the split {}", path.display()))?;
+    let ids: std::collections::HashSet<String> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.trim_end_matches('\r').split_once('\t'))
+        .filter(|(_, set)| *set == "validation")
+        .map(|(id, _)| id.to_string())
+        .collect();
+    if ids.is_empty() {
+        bail!("{}: no sample is in the validation set (expected `sample_id<TAB>train|validation` rows, as `aam train` writes)", path.display());
+    }
+    Ok(ids)
+}
+
+/// Prints every metric with its interval.
+pub(crate) fn print_summary(metrics: &[MetricValue], n: usize, column: &str, b: Bootstrap) {
+    eprintln!(
+        "{n} samples evaluated against '{column}' ({} bootstrap resamples):",
+        b.resamples
+    );
+    for m in metrics {
+        eprintln!(
+            "  {:<9} {:.4}  [{:.4}, {:.4}]",
+            m.name, m.value, m.ci.0, m.ci.1
+        );
+    }
+}
+
+/// Computes the metrics of `rows` and writes `metrics.tsv`, `per_sample.tsv`, and the
+/// plots (regression) or `confusion_matrix.tsv` and its plot (classification) into `dir`.
+pub(crate) fn write_report(
+    dir: &Path,
+    kind: TargetKind,
+    rows: &[Row],
+    classes: &[String],
+    column: &str,
+    b: Bootstrap,
+) -> Result<Vec<MetricValue>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let out = |f: &str| dir.join(f);
     let metrics = match kind {
         TargetKind::Numeric => {
             let pred: Vec<f64> = rows.iter().map(|r| r.predicted).collect();
             let truth: Vec<f64> = rows.iter().map(|r| r.truth).collect();
-            plots::predicted_vs_true(
-                &out("predicted_vs_true"),
-                &truth,
-                &pred,
-                &args.metadata_column,
-            )?;
-            plots::residuals(&out("residuals"), &pred, &truth, &args.metadata_column)?;
+            plots::predicted_vs_true(&out("predicted_vs_true"), &truth, &pred, column)?;
+            plots::residuals(&out("residuals"), &pred, &truth, column)?;
             regression_metrics(&pred, &truth, b)
         }
         TargetKind::Categorical => {
-            let n = preds.classes.len();
+            let n = classes.len();
             let pred: Vec<usize> = rows.iter().map(|r| r.predicted as usize).collect();
             let truth: Vec<usize> = rows.iter().map(|r| r.truth as usize).collect();
             let probs: Vec<Vec<f64>> = rows.iter().map(|r| r.probabilities.clone()).collect();
             let cm = confusion_matrix(&pred, &truth, n);
             write_atomic(
                 &out("confusion_matrix.tsv"),
-                confusion_tsv(&cm, &preds.classes).as_bytes(),
+                confusion_tsv(&cm, classes).as_bytes(),
             )?;
-            plots::confusion_matrix(&out("confusion_matrix"), &cm, &preds.classes)?;
+            plots::confusion_matrix(&out("confusion_matrix"), &cm, classes)?;
             classification_metrics(&pred, &probs, &truth, n, b)
         }
     };
@@ -244,28 +317,13 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     )?;
     write_atomic(
         &out("per_sample.tsv"),
-        per_sample_tsv(&rows, kind, &preds).as_bytes(),
+        per_sample_tsv(rows, kind, classes).as_bytes(),
     )?;
-    let correlations = covariate_correlations(&rows, &metadata, &args.metadata_column)?;
-    write_atomic(&out("error_correlations.tsv"), correlations.as_bytes())?;
-    eprintln!(
-        "{} samples evaluated against '{}' ({} bootstrap resamples):",
-        rows.len(),
-        args.metadata_column,
-        args.bootstrap
-    );
-    for m in &metrics {
-        eprintln!(
-            "  {:<9} {:.4}  [{:.4}, {:.4}]",
-            m.name, m.value, m.ci.0, m.ci.1
-        );
-    }
-    eprintln!("wrote {}", args.output.display());
-    Ok(())
+    Ok(metrics)
 }
 
 /// Refuses to replace an earlier evaluation's files unless `--overwrite`.
-fn check_output(dir: &Path, overwrite: bool) -> Result<()> {
+pub(crate) fn check_output(dir: &Path, overwrite: bool) -> Result<()> {
     if overwrite {
         return Ok(());
     }
@@ -297,7 +355,7 @@ fn metrics_tsv(metrics: &[MetricValue], n: usize, b: Bootstrap) -> String {
     s
 }
 
-fn per_sample_tsv(rows: &[Row], kind: TargetKind, preds: &Predictions) -> String {
+fn per_sample_tsv(rows: &[Row], kind: TargetKind, classes: &[String]) -> String {
     let mut s = String::new();
     match kind {
         TargetKind::Numeric => {
@@ -323,8 +381,8 @@ fn per_sample_tsv(rows: &[Row], kind: TargetKind, preds: &Predictions) -> String
                     s,
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     r.sample,
-                    preds.classes[r.truth as usize],
-                    preds.classes[r.predicted as usize],
+                    classes[r.truth as usize],
+                    classes[r.predicted as usize],
                     r.truth == r.predicted,
                     1.0 - r.error,
                     r.depth,
@@ -355,7 +413,7 @@ fn confusion_tsv(cm: &[Vec<usize>], classes: &[String]) -> String {
 /// Spearman ρ of the absolute error (regression) or of 1 − p(true class)
 /// (classification) with depth, ASV count and every numeric metadata column that varies
 /// over the evaluated samples (a constant column has no correlation to report).
-fn covariate_correlations(
+pub(crate) fn covariate_correlations(
     rows: &[Row],
     metadata: &Metadata,
     target_column: &str,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod baseline;
 pub mod bench;
 pub mod burn_runner;
 pub mod evaluate;

@@ -1,7 +1,8 @@
 //! Helpers shared by the CLI tests: paths to the shared datasets and running `aam`.
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// `shared/data/<dataset>/<file>` beside the repository.
@@ -25,4 +26,20 @@ pub fn aam(args: &[&str]) -> Output {
 /// Standard error as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The rows of a TSV file as maps from column name to cell.
+pub fn tsv_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
 }
