@@ -36,6 +36,9 @@ enum Command {
     /// The classical baseline: a random forest on relative abundances, scored like
     /// `evaluate` on the validation samples of a split.
     Baseline(commands::baseline::BaselineArgs),
+    /// Per-ASV importance of a predictor (permutation: loss increase when an ASV's
+    /// counts are shuffled among the samples), aggregated and per sample.
+    Importance(commands::importance::ImportanceArgs),
     /// Measure inference speed and memory of each backend, with and without the ASV cache.
     Bench(commands::bench::BenchArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => commands::predict::run(&args),
         Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Baseline(args) => commands::baseline::run(&args),
+        Command::Importance(args) => commands::importance::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
     };
     match result {

@@ -115,3 +115,52 @@ fn shipped_classifier_evaluation() {
         stderr(&o)
     );
 }
+
+#[test]
+fn permutation_importance_of_the_shipped_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("importance");
+    let o = aam(&[
+        "importance",
+        "--table",
+        &repo("data/circadian-ihc/table.biom"),
+        "--metadata",
+        &repo("data/circadian-ihc/metadata.tsv"),
+        "--metadata-column",
+        "exposure_type",
+        "--output",
+        &out.display().to_string(),
+        "--top",
+        "4",
+        "--repeats",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ranked = tsv(&out.join("importance.tsv"));
+    assert_eq!(ranked.len(), 4);
+    let per_sample = tsv(&out.join("per_sample_importance.tsv"));
+    assert_eq!(per_sample.len(), 4 * 46);
+    let value = |r: &HashMap<String, String>, k: &str| r[k].parse::<f64>().unwrap();
+    for (i, r) in ranked.iter().enumerate() {
+        // Scored ASVs are present in some samples and absent from others.
+        let prevalence = value(r, "prevalence");
+        assert!(prevalence > 0.0 && prevalence < 46.0, "{r:?}");
+        // The importance is the mean of the per-sample increases of that ASV.
+        let rows: Vec<f64> = per_sample
+            .iter()
+            .filter(|p| p["asv"] == r["asv"])
+            .map(|p| value(p, "importance"))
+            .collect();
+        assert_eq!(rows.len(), 46);
+        let mean = rows.iter().sum::<f64>() / 46.0;
+        assert!(
+            (mean - value(r, "importance")).abs() < 1e-9,
+            "{mean} vs {r:?}"
+        );
+        if i > 0 {
+            assert!(value(&ranked[i - 1], "importance") >= value(r, "importance"));
+        }
+    }
+    let png = std::fs::read(out.join("importance.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}

@@ -173,6 +173,15 @@ pub fn read_split_tsv_covering(path: &Path, sample_ids: &[String]) -> Result<Opt
     .then_some(s))
 }
 
+/// Like [`read_split_tsv`], but rows of samples absent from `sample_ids` are skipped, and
+/// samples of `sample_ids` the file does not list are in neither set (e.g. a training
+/// run's split read against a table that also holds samples the run left out).
+///
+/// Errors: unknown `set` values.
+pub fn read_split_tsv_listed(path: &Path, sample_ids: &[String]) -> Result<Split> {
+    read_split(path, sample_ids, true)
+}
+
 fn read_split(path: &Path, sample_ids: &[String], skip_unknown: bool) -> Result<Split> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     let pos: HashMap<&str, usize> = sample_ids

@@ -133,9 +133,10 @@ impl<B: Backend> SelfAttention<B> {
         // The fused kernels take a boolean key mask (an additive bias sends Burn's GPU
         // backends to the unfused ops). A row whose keys are all padding (a sample
         // without ASVs) would get zeros from the kernel but uniform weights on the
-        // math path, so such a batch passes the bias instead — in f32 only: −1e9 is
-        // −∞ in fp16, and the math path below keeps the softmax in f32.
-        let fused_mask = (self.fused && !dropout_drawn).then(|| {
+        // math path, so such a batch passes the bias instead.
+        // Under mixed precision the math path always runs: Burn's fused-attention
+        // fallback (CPU, and every autodiff step) would take the softmax in half precision.
+        let fused_mask = (self.fused && !dropout_drawn && p.is_none()).then(|| {
             let masked = key_bias.clone().lower_elem(MASKED_SCORE / 2.0);
             let empty_row = any_true(masked.clone().all_dim(3));
             (masked, empty_row)
@@ -145,16 +146,22 @@ impl<B: Backend> SelfAttention<B> {
             Some((masked, false)) => {
                 attention(q, k, v, Some(masked.expand([n, h, t, t])), None, options)
             }
-            Some((_, true)) if p.is_none() => {
+            Some((_, true)) => {
                 let bias = key_bias.expand([n, h, t, t]);
                 attention(q, k, v, None, Some(bias), options)
             }
-            _ => {
-                // Scores in the compute format, softmax in f32 (exp overflows fp16).
-                let scores = to_f32(q.matmul(k.swap_dims(2, 3)), p).div_scalar((dh as f64).sqrt())
-                    + key_bias;
+            None if !p.is_none() => {
+                // Q scaled by 1/√dh before the half-precision product (as PyTorch's
+                // scaled_dot_product_attention), so raw dot products cannot pass fp16's
+                // 65,504; softmax in f32 (exp overflows fp16).
+                let q = q.mul_scalar(1.0 / (dh as f64).sqrt());
+                let scores = to_f32(q.matmul(k.swap_dims(2, 3)), p) + key_bias;
                 let weights = to_compute(self.dropout.forward(softmax(scores, 3)), p);
                 weights.matmul(v)
+            }
+            None => {
+                let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
+                self.dropout.forward(softmax(scores, 3)).matmul(v)
             }
         };
         let out = heads_out.swap_dims(1, 2).reshape([n, t, d]);

@@ -51,9 +51,12 @@ pub fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
     pred.iter().zip(truth).filter(|(p, t)| p == t).count() as f64 / pred.len().max(1) as f64
 }
 
-/// Macro-averaged F1 over `n_classes` classes.
+/// Macro-averaged F1 over the classes of `0..n_classes` that occur in `truth` or `pred`
+/// (scikit-learn's `f1_score(average="macro")`: a class neither present nor predicted
+/// has no F1 and is not averaged).
 pub fn macro_f1(pred: &[usize], truth: &[usize], n_classes: usize) -> f64 {
     let mut total = 0.0;
+    let mut counted = 0usize;
     for c in 0..n_classes {
         let tp = pred
             .iter()
@@ -71,9 +74,12 @@ pub fn macro_f1(pred: &[usize], truth: &[usize], n_classes: usize) -> f64 {
             .filter(|(p, t)| **p != c && **t == c)
             .count() as f64;
         let denom = 2.0 * tp + fp + fn_;
-        total += if denom == 0.0 { 0.0 } else { 2.0 * tp / denom };
+        if denom > 0.0 {
+            total += 2.0 * tp / denom;
+            counted += 1;
+        }
     }
-    total / n_classes.max(1) as f64
+    total / counted.max(1) as f64
 }
 
 /// Ranks 1..=n of `values` (ascending), ties given their average rank.

@@ -420,6 +420,14 @@ where
             )
         })?;
         optim = optim.load_record(record);
+        let mut state: TrainState = state;
+        // The precision of this invocation decides: a run resumed in fp16 scales (with
+        // the saved scale when it scaled before), one resumed in f32/bf16 does not.
+        state.loss_scaler = match (state.loss_scaler.take(), &opts.loss_scaling) {
+            (Some(saved), Some(_)) => Some(saved),
+            (None, Some(fresh)) => Some(fresh.clone()),
+            (_, None) => None,
+        };
         state
     } else {
         TrainState {

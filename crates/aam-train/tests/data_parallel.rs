@@ -75,8 +75,8 @@ fn two_devices_train_like_one_on_the_same_global_batches() {
 
 #[test]
 fn the_unifrac_loss_spans_devices() {
-    // A pairwise loss computed per device would see 2 of the 4 samples' 6 pairs per
-    // device; the gathered loss equals the one-device loss over all 6 pairs.
+    // Four devices with one sample each: a pairwise loss computed per device would have
+    // no pair at all; the gathered loss equals the one-device loss over all 6 pairs.
     let tmp = tempfile::tempdir().unwrap();
     let cpu = NdArrayDevice::Cpu;
     let single = run(&tmp.path().join("a"), &[cpu], 4);

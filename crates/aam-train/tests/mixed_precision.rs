@@ -15,7 +15,7 @@ mod common;
 use common::data;
 
 /// Largest relative difference of a training-step loss between a half-precision run and
-/// the f32 run (9 steps). Measured on this run: bf16 9e-5, fp16 1e-5 (a D = 16 model;
+/// the f32 run (9 steps). Measured on this run: bf16 2.4e-4, fp16 1e-5 (a D = 16 model;
 /// wider models accumulate more rounding, hence the margin).
 const STEP_LOSS_TOLERANCE: f64 = 0.01;
 

@@ -19,7 +19,8 @@ use clap::{Args, ValueEnum};
 use ndarray::{Array1, Array2};
 
 use super::evaluate::{
-    check_output, covariate_correlations, print_summary, unusable_samples, write_report, Row,
+    check_output, covariate_correlations, print_summary, unusable_samples, write_report,
+    LabelledSamples, Row,
 };
 use super::inspect::TargetTypeArg;
 use aam_train::checkpoint::write_atomic;
@@ -27,15 +28,8 @@ use aam_train::checkpoint::write_atomic;
 /// Arguments of `aam baseline`.
 #[derive(Args, Debug)]
 pub struct BaselineArgs {
-    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV).
-    #[arg(long)]
-    pub table: PathBuf,
-    /// Metadata TSV holding the target.
-    #[arg(long)]
-    pub metadata: PathBuf,
-    /// Column to predict.
-    #[arg(long)]
-    pub metadata_column: String,
+    #[command(flatten)]
+    pub data: LabelledSamples,
     /// Directory for metrics.tsv, per_sample.tsv, error_correlations.tsv,
     /// confusion_matrix.tsv (classification) and the plots.
     #[arg(long)]
@@ -89,20 +83,27 @@ pub enum MaxFeaturesArg {
 
 pub fn run(args: &BaselineArgs) -> Result<()> {
     check_output(&args.output, args.overwrite)?;
+    // The split is written next to the results; never over a training run's own.
+    if !args.overwrite && args.output.join("split.tsv").exists() {
+        bail!(
+            "{} already holds a split.tsv; choose another --output (pass the run's split with --split) or --overwrite",
+            args.output.display()
+        );
+    }
     if args.n_trees == 0 || args.min_samples_leaf == 0 {
         bail!("--n-trees and --min-samples-leaf must be at least 1");
     }
-    let (table, format) = aam_data::load_table(&args.table)?;
+    let (table, format) = aam_data::load_table(&args.data.table)?;
     eprintln!(
         "table {} [{format}]: {} samples × {} ASVs",
-        args.table.display(),
+        args.data.table.display(),
         table.n_samples(),
         table.n_asv()
     );
-    let metadata = Metadata::load(&args.metadata)?;
+    let metadata = Metadata::load(&args.data.metadata)?;
     let kind = args.target_type.map(TargetKind::from);
-    let target = metadata.target(&args.metadata_column, &table.sample_ids, kind)?;
-    for e in unusable_samples(&target, &args.metadata, &args.metadata_column) {
+    let target = metadata.target(&args.data.metadata_column, &table.sample_ids, kind)?;
+    for e in unusable_samples(&target, &args.data.metadata, &args.data.metadata_column) {
         eprintln!("excluded: {e}");
     }
     let depths = table.depths();
@@ -125,6 +126,21 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
             aam_data::error::name_list(&zero_depth, 5)
         );
     }
+    if target.kind == TargetKind::Categorical {
+        let mut present: Vec<usize> = usable
+            .iter()
+            .filter_map(|&i| target.values[i].map(|v| v as usize))
+            .collect();
+        present.sort_unstable();
+        present.dedup();
+        if present.len() < 2 {
+            bail!(
+                "{}: column '{}' has one class among the usable samples; a classifier needs at least two",
+                args.data.metadata.display(),
+                args.data.metadata_column
+            );
+        }
+    }
     let ids: Vec<String> = usable
         .iter()
         .map(|&i| table.sample_ids[i].clone())
@@ -134,19 +150,24 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
         .map(|&i| target.values[i].unwrap_or(0.0))
         .collect();
     let s = match &args.split {
-        Some(path) => split::read_split_tsv_covering(path, &ids)?.with_context(|| {
-            format!(
-                "{} does not place every sample with a value in column '{}' in train or validation; use the split.tsv of a run on this table and column, or drop --split",
-                path.display(),
-                args.metadata_column
-            )
-        })?,
+        Some(path) => {
+            let s = split::read_split_tsv_listed(path, &ids)?;
+            let listed = s.train.len() + s.validation.len();
+            if listed < ids.len() {
+                eprintln!(
+                    "excluded: {} samples with a value are not in the split {} (the run left them out)",
+                    ids.len() - listed,
+                    path.display()
+                );
+            }
+            s
+        }
         None => {
             let groups = match &args.group_column {
                 Some(column) => {
                     let g = metadata.target(column, &ids, Some(TargetKind::Categorical))?;
                     if let Some(missing) = g.values.iter().position(Option::is_none) {
-                        bail!("{}: sample '{}' has no value in --group-column '{column}'; every sample needs a group", args.metadata.display(), ids[missing]);
+                        bail!("{}: sample '{}' has no value in --group-column '{column}'; every sample needs a group", args.data.metadata.display(), ids[missing]);
                     }
                     Some(
                         g.values
@@ -217,7 +238,7 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
             .with_seed(args.seed)
             .with_max_features(max_features.clone())
             .with_min_samples_leaf(args.min_samples_leaf);
-        let mut rf = RandomForest::new(params);
+        let mut rf = RandomForest::new(params.with_n_jobs(Some(-1)));
         rf.fit(&x_train.view(), &y.view());
         rf.predict(&x_valid.view())
     };
@@ -300,15 +321,15 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
         target.kind,
         &rows,
         &target.classes,
-        &args.metadata_column,
+        &args.data.metadata_column,
         b,
     )?;
-    let correlations = covariate_correlations(&rows, &metadata, &args.metadata_column)?;
+    let correlations = covariate_correlations(&rows, &metadata, &args.data.metadata_column)?;
     write_atomic(
         &args.output.join("error_correlations.tsv"),
         correlations.as_bytes(),
     )?;
-    print_summary(&metrics, rows.len(), &args.metadata_column, b);
+    print_summary(&metrics, rows.len(), &args.data.metadata_column, b);
     eprintln!("wrote {}", args.output.display());
     Ok(())
 }

@@ -19,14 +19,12 @@ use clap::Args;
 use super::plots;
 use super::predict::{self, Backend, PlacementArgs, PredictArgs};
 
-/// Arguments of `aam evaluate`.
-#[derive(Args, Debug)]
-pub struct EvaluateArgs {
-    /// Exported predictor: a directory from `aam export` (or its model.onnx /
-    /// model.safetensors). Default: the shipped model.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Feature table of the samples to evaluate (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV).
+/// A feature table and the metadata column of its samples' true values (shared by
+/// `evaluate`, `baseline` and `importance`).
+#[derive(Args, Debug, Clone)]
+pub struct LabelledSamples {
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV
+    /// sequences.
     #[arg(long)]
     pub table: PathBuf,
     /// Metadata TSV holding the true values.
@@ -35,6 +33,17 @@ pub struct EvaluateArgs {
     /// Column of the true values (the model's target).
     #[arg(long)]
     pub metadata_column: String,
+}
+
+/// Arguments of `aam evaluate`.
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// Exported predictor: a directory from `aam export` (or its model.onnx /
+    /// model.safetensors). Default: the shipped model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: LabelledSamples,
     /// Directory for metrics.tsv, per_sample.tsv, error_correlations.tsv,
     /// confusion_matrix.tsv (classifiers) and the plots.
     #[arg(long)]
@@ -97,7 +106,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     check_output(&args.output, args.overwrite)?;
     let preds = predict::predictions(&PredictArgs {
         model: args.model.clone(),
-        table: args.table.clone(),
+        table: args.data.table.clone(),
         output: None,
         embeddings: None,
         overwrite: false,
@@ -116,19 +125,19 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             .to_string()
     })?;
     if let Some(trained) = &preds.target_column {
-        if trained != &args.metadata_column {
+        if trained != &args.data.metadata_column {
             eprintln!(
                 "warning: the model was trained on column '{trained}', evaluated against '{}'",
-                args.metadata_column
+                args.data.metadata_column
             );
         }
     }
-    let (table, _) = aam_data::load_table(&args.table)?;
+    let (table, _) = aam_data::load_table(&args.data.table)?;
     let depths = table.depths();
-    let metadata = Metadata::load(&args.metadata)?;
+    let metadata = Metadata::load(&args.data.metadata)?;
     let ids: Vec<String> = preds.samples.iter().map(|s| s.sample_id.clone()).collect();
-    let target = metadata.target(&args.metadata_column, &ids, Some(kind))?;
-    let mut excluded = unusable_samples(&target, &args.metadata, &args.metadata_column);
+    let target = metadata.target(&args.data.metadata_column, &ids, Some(kind))?;
+    let mut excluded = unusable_samples(&target, &args.data.metadata, &args.data.metadata_column);
     let mut unpredicted = Vec::new();
     let mut unknown_labels = std::collections::BTreeSet::new();
     let mut rows: Vec<Row> = Vec::new();
@@ -197,10 +206,11 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     }
     if rows.len() < 2 {
         bail!(
-            "{}: only {} samples have both a prediction and a value in column '{}'; at least 2 are needed",
-            args.metadata.display(),
+            "{}: only {} samples have both a prediction and a value in column '{}'{}; at least 2 are needed",
+            args.data.metadata.display(),
             rows.len(),
-            args.metadata_column
+            args.data.metadata_column,
+            if args.split.is_some() { " and are in the --split validation set" } else { "" }
         );
     }
     let b = Bootstrap {
@@ -212,15 +222,15 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         kind,
         &rows,
         &preds.classes,
-        &args.metadata_column,
+        &args.data.metadata_column,
         b,
     )?;
-    let correlations = covariate_correlations(&rows, &metadata, &args.metadata_column)?;
+    let correlations = covariate_correlations(&rows, &metadata, &args.data.metadata_column)?;
     write_atomic(
         &args.output.join("error_correlations.tsv"),
         correlations.as_bytes(),
     )?;
-    print_summary(&metrics, rows.len(), &args.metadata_column, b);
+    print_summary(&metrics, rows.len(), &args.data.metadata_column, b);
     eprintln!("wrote {}", args.output.display());
     Ok(())
 }

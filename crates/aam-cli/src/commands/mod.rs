@@ -7,6 +7,7 @@ pub mod evaluate;
 pub mod export;
 pub mod forward;
 pub mod import_torch;
+pub mod importance;
 pub mod inspect;
 pub mod plots;
 pub mod predict;

@@ -224,3 +224,58 @@ impl Figure for Heatmap<'_> {
 pub fn confusion_matrix(stem: &Path, cm: &[Vec<usize>], classes: &[String]) -> Result<()> {
     both(stem, &Heatmap { cm, classes })
 }
+
+struct Bars<'a> {
+    title: &'a str,
+    bars: &'a [(String, f64)],
+}
+
+impl Figure for Bars<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let n = self.bars.len().max(1) as i32;
+        let (lo, hi) = padded_range(self.bars.iter().map(|b| b.1).chain([0.0]));
+        let label = |v: &SegmentValue<i32>| match v {
+            // Largest at the top: segment 0 is at the bottom.
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => self
+                .bars
+                .get((n - 1 - *i) as usize)
+                .map(|b| b.0.clone())
+                .unwrap_or_default(),
+            SegmentValue::Last => String::new(),
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, ("sans-serif", 20))
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(150)
+            .build_cartesian_2d(lo..hi, (0..n - 1).into_segmented())
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n as usize)
+            .y_label_formatter(&label)
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(plot_err)?;
+        for (k, (_, v)) in self.bars.iter().enumerate() {
+            let y = n - 1 - k as i32;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [
+                        (0.0, SegmentValue::Exact(y)),
+                        (*v, SegmentValue::Exact(y + 1)),
+                    ],
+                    POINT.filled(),
+                )))
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Horizontal bars, the first at the top (e.g. ASVs by importance).
+pub fn importance_bars(stem: &Path, bars: &[(String, f64)], title: &str) -> Result<()> {
+    both(stem, &Bars { title, bars })
+}

@@ -361,6 +361,25 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
     Ok(preds)
 }
 
+/// The ONNX model of `model` (an export directory or file; `None`: the shipped model)
+/// on `backend` (tract or ort).
+pub fn load_onnx_model(
+    model: Option<&Path>,
+    backend: Backend,
+    placement: &PlacementArgs,
+) -> Result<Model> {
+    let runtime = match backend {
+        Backend::Tract => RuntimeBackend::Tract,
+        Backend::Ort => RuntimeBackend::Ort,
+        Backend::Burn => bail!("this command runs the ONNX graphs: use --backend tract or ort"),
+    };
+    let path = match model {
+        Some(m) => model_file(m, backend),
+        None => Path::new(SHIPPED_MODEL).join(file_name(backend)),
+    };
+    load_onnx(model, &path, runtime, placement)
+}
+
 /// The first bytes of `path`, enough to detect its format.
 fn read_head(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read;

@@ -174,7 +174,8 @@ pub struct OptimArgs {
     /// `bf16` (f32 range, no loss scaling), `fp16` (dynamic loss scaling from 2^16:
     /// steps whose gradients overflow are skipped and the scale halved; both reported
     /// per epoch) or `none`. On the CPU the run uses Burn's Flex backend (ndarray has no
-    /// half types), which emulates them and is not faster; the gain is on GPUs.
+    /// half types), which emulates them and is not faster; the gain is on GPUs. Attention
+    /// runs the math path (softmax in f32) whatever --attention says.
     #[arg(long, value_enum, default_value_t = MixedPrecisionArg::None)]
     pub mixed_precision: MixedPrecisionArg,
     /// GPUs to train on, data parallel (with `--device cuda`; e.g. `0,1`): every batch is
