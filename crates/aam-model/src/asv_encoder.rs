@@ -132,17 +132,8 @@ impl<B: Backend> AsvEncoder<B> {
     /// `ASV_CHUNK_ROWS · heads · L²` floats exist at once in inference.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> AsvEncoding<B> {
         let [b, s, l] = tokens.dims();
-        let n = b * s;
-        let flat = tokens.reshape([n, l]);
-        let mask = flat.clone().greater_elem(0).float();
-        let d = self.position_embedding.weight.dims()[1];
-        let positions = self
-            .position_embedding
-            .weight
-            .val()
-            .slice([0..l, 0..d])
-            .reshape([1, l, d]);
-        let x = self.token_embedding.forward(flat) + positions;
+        let (x, mask) = self.embed(tokens.reshape([b * s, l]));
+        let d = x.dims()[2];
         let h = self.transform_non_empty(x, mask.clone());
         let nuc_logits = self.nucleotide_head.as_ref().map(|head| {
             let logits = head.forward(h.clone());
@@ -154,6 +145,21 @@ impl<B: Backend> AsvEncoder<B> {
             embeddings,
             nuc_logits,
         }
+    }
+
+    /// The nucleotide transformer's input for ASV rows `tokens` int `[n, L]`: token plus
+    /// position embeddings `[n, L, D]`, and the validity mask `[n, L]` (1 at nucleotides).
+    pub fn embed(&self, tokens: Tensor<B, 2, Int>) -> (Tensor<B, 3>, Tensor<B, 2>) {
+        let l = tokens.dims()[1];
+        let mask = tokens.clone().greater_elem(0).float();
+        let d = self.position_embedding.weight.dims()[1];
+        let positions = self
+            .position_embedding
+            .weight
+            .val()
+            .slice([0..l, 0..d])
+            .reshape([1, l, d]);
+        (self.token_embedding.forward(tokens) + positions, mask)
     }
 
     /// The transformer on the rows of `x` `[n, L, D]` with a valid position (`mask`

@@ -169,6 +169,23 @@ impl<B: Backend> SelfAttention<B> {
     }
 }
 
+impl<B: Backend> SelfAttention<B> {
+    /// The attention weights `softmax(QKᵀ/√dh + key_bias)` `[n, heads, t, t]` f32 (rows:
+    /// queries, columns: keys; each row sums to 1, padded keys get 0), computed in f32
+    /// without dropout, for inspection (`aam attention`). `x`: `[n, t, D]` f32, the
+    /// layer's normalised input; `key_bias`: `[n, 1, 1, t]`.
+    pub fn weights(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [n, t, d] = x.dims();
+        let h = self.heads;
+        let dh = d / h;
+        let split = |y: Tensor<B, 3>| y.reshape([n, t, h, dh]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x));
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
+        softmax(scores, 3)
+    }
+}
+
 /// Whether any element of a boolean tensor is true (reads one value back).
 fn any_true<B: Backend, const D: usize>(t: Tensor<B, D, Bool>) -> bool {
     // Unreadable: answer true, which keeps the bias path (correct for any batch).

@@ -119,4 +119,10 @@ impl<B: Backend> EncoderLayer<B> {
         let out = linear_in(&self.linear2, self.dropout.forward(hidden), p);
         y + self.dropout.forward(to_f32(out, p))
     }
+
+    /// The layer's attention weights `[n, heads, t, t]` for input `x` `[n, t, D]`
+    /// (see [`SelfAttention::weights`]).
+    pub fn attention_weights(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.self_attn.weights(self.norm1.forward(x), key_bias)
+    }
 }

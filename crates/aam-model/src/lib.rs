@@ -14,6 +14,8 @@ pub mod attention;
 pub mod attention_pooling;
 pub mod config;
 pub mod encoder_layer;
+pub mod inspect;
+pub mod integrated_gradients;
 pub mod mixed_precision;
 pub mod model;
 pub mod sample_encoder;

@@ -12,6 +12,13 @@ use crate::weights::{load_embedding, WeightError, WeightMap, WeightSink};
 /// Extra rows of the sample position table beyond `token_limit` (reference value).
 pub const SAMPLE_POSITION_EXTRA: usize = 5;
 
+/// 1 where a slot of `tokens` int `[batch, n_asv, L]` holds an ASV (any nucleotide),
+/// `[batch, n_asv]` f32.
+pub fn asv_mask<B: Backend>(tokens: Tensor<B, 3, Int>) -> Tensor<B, 2> {
+    let [b, s, _] = tokens.dims();
+    tokens.sum_dim(2).greater_elem(0).float().reshape([b, s])
+}
+
 /// ASV-level encoder of a sample.
 #[derive(Module, Debug)]
 pub struct SampleEncoder<B: Backend> {
@@ -88,22 +95,43 @@ impl<B: Backend> SampleEncoder<B> {
     /// `tokens`: int `[batch, n_asv, L]`, `n_asv ≤ token_limit + 5`.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> SampleEncoding<B> {
         let [b, s, _] = tokens.dims();
-        let asv_mask3 = tokens.clone().sum_dim(2).greater_elem(0).float();
-        let asv_mask = asv_mask3.clone().reshape([b, s]);
+        let asv_mask = asv_mask(tokens.clone());
         let asv = self.asv_encoder.forward(tokens);
-        let d = asv.embeddings.dims()[2];
+        let sample_embeddings = self.contextualize(asv.embeddings, asv_mask.clone());
+        SampleEncoding {
+            sample_embeddings,
+            asv_mask,
+            nuc_logits: asv.nuc_logits,
+        }
+    }
+
+    /// The sample transformer's input: ASV embeddings `[batch, n_asv, D]` zeroed at
+    /// empty slots plus the ASV-slot position embeddings; `asv_mask` `[batch, n_asv]`.
+    pub fn stack_input(
+        &self,
+        asv_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+    ) -> Tensor<B, 3> {
+        let [b, s, d] = asv_embeddings.dims();
         let positions = self
             .sample_position_embedding
             .weight
             .val()
             .slice([0..s, 0..d])
             .reshape([1, s, d]);
-        let a = asv.embeddings * asv_mask3.clone() + positions;
-        let sample_embeddings = self.sample_transformer.forward(a, asv_mask.clone()) * asv_mask3;
-        SampleEncoding {
-            sample_embeddings,
-            asv_mask,
-            nuc_logits: asv.nuc_logits,
-        }
+        asv_embeddings * asv_mask.reshape([b, s, 1]) + positions
+    }
+
+    /// Per-ASV sample embeddings `[batch, n_asv, D]` (zero on empty slots) from the ASV
+    /// embeddings `[batch, n_asv, D]` and `asv_mask` `[batch, n_asv]` (1 where a slot
+    /// holds an ASV): the part of [`SampleEncoder::forward`] after the ASV encoder.
+    pub fn contextualize(
+        &self,
+        asv_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+    ) -> Tensor<B, 3> {
+        let [b, s, _] = asv_embeddings.dims();
+        let a = self.stack_input(asv_embeddings, asv_mask.clone());
+        self.sample_transformer.forward(a, asv_mask.clone()) * asv_mask.reshape([b, s, 1])
     }
 }

@@ -105,19 +105,47 @@ impl<B: Backend> SequencePredictor<B> {
         let count_prediction = self
             .count_head
             .forward(self.count_encoder.forward(s.clone(), mask.clone()));
-        let t = self.target_encoder.forward(s, mask.clone());
-        let target = self
-            .target_head
-            .forward(self.target_pooling.forward(t, mask));
-        let target_prediction = if self.is_classifier {
-            log_softmax(target, 1)
-        } else {
-            target
-        };
+        let target_prediction = self.target(s, mask);
         PredictorOutput {
             target_prediction,
             count_prediction,
             base,
         }
+    }
+
+    /// `target_prediction` `[batch, out_dim]` from the per-ASV sample embeddings
+    /// `[batch, n_asv, D]` and `asv_mask` `[batch, n_asv]`.
+    pub fn target(&self, sample_embeddings: Tensor<B, 3>, asv_mask: Tensor<B, 2>) -> Tensor<B, 2> {
+        let t = self
+            .target_encoder
+            .forward(sample_embeddings, asv_mask.clone());
+        let target = self
+            .target_head
+            .forward(self.target_pooling.forward(t, asv_mask));
+        if self.is_classifier {
+            log_softmax(target, 1)
+        } else {
+            target
+        }
+    }
+
+    /// `target_prediction` `[batch, out_dim]` from the ASV encoder's embeddings
+    /// `[batch, n_asv, D]` and `asv_mask` `[batch, n_asv]`: everything after the ASV
+    /// encoder, the function integrated gradients differentiates.
+    pub fn target_from_asv_embeddings(
+        &self,
+        asv_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        let s = self
+            .base_model
+            .sample_encoder
+            .contextualize(asv_embeddings, asv_mask.clone());
+        self.target(s, asv_mask)
+    }
+
+    /// Whether the target head gives class log-probabilities.
+    pub fn is_classifier(&self) -> bool {
+        self.is_classifier
     }
 }

@@ -77,4 +77,22 @@ impl<B: Backend> TransformerStack<B> {
         }
         self.norm.forward(h)
     }
+
+    /// [`TransformerStack::forward`] that also returns every layer's attention weights,
+    /// one `[n, heads, t, t]` tensor per layer in order (for inspection; the weights are
+    /// computed without dropout).
+    pub fn forward_with_attention(
+        &self,
+        x: Tensor<B, 3>,
+        mask: Tensor<B, 2>,
+    ) -> (Tensor<B, 3>, Vec<Tensor<B, 4>>) {
+        let bias = key_bias(mask);
+        let mut h = x;
+        let mut weights = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            weights.push(layer.attention_weights(h.clone(), bias.clone()));
+            h = layer.forward(h, bias.clone());
+        }
+        (self.norm.forward(h), weights)
+    }
 }
