@@ -36,9 +36,13 @@ enum Command {
     /// The classical baseline: a random forest on relative abundances, scored like
     /// `evaluate` on the validation samples of a split.
     Baseline(commands::baseline::BaselineArgs),
-    /// Per-ASV importance of a predictor (permutation: loss increase when an ASV's
-    /// counts are shuffled among the samples), aggregated and per sample.
+    /// Per-ASV importance of a predictor (integrated gradients, target pooling weights,
+    /// or permutation: loss increase when an ASV's counts are shuffled), aggregated and
+    /// per sample.
     Importance(commands::importance::ImportanceArgs),
+    /// Attention weights of every stack, layer and head and the pooling weights of chosen
+    /// samples: TSV tables and heatmaps.
+    Attention(commands::attention::AttentionArgs),
     /// Measure inference speed and memory of each backend, with and without the ASV cache.
     Bench(commands::bench::BenchArgs),
 }
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => commands::evaluate::run(&args),
         Command::Baseline(args) => commands::baseline::run(&args),
         Command::Importance(args) => commands::importance::run(&args),
+        Command::Attention(args) => commands::attention::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
     };
     match result {

@@ -7,15 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 mod common;
-use common::{aam, stderr, tsv_rows as tsv};
-
-fn repo(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(path)
-        .display()
-        .to_string()
-}
+use common::{aam, repo, stderr, tsv_rows as tsv};
 
 #[test]
 fn shipped_classifier_evaluation() {

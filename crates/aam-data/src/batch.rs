@@ -95,22 +95,24 @@ impl Dataset {
         })
     }
 
+    /// The ASVs (table observation index, count) that sample `sample` (table position)
+    /// keeps under the token limit, in ASV-slot order: what [`Dataset::batch`] puts in
+    /// the sample's slots 0, 1, … at `epoch`.
+    pub fn kept_asvs(&self, sample: usize, epoch: u64) -> Vec<(u32, f64)> {
+        let entries: Vec<(u32, f64)> = self.table.sample(sample).collect();
+        let seed =
+            self.seed ^ (sample as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch.rotate_left(32);
+        select_asvs(&entries, self.token_limit, self.policy, seed)
+    }
+
     /// Builds the batch of samples `samples` (table positions, in batch order).
     ///
     /// `n_asv` is the largest number of kept ASVs in the batch, or `pad_to` when given
     /// (the reference always pads to `token_limit`). `epoch` varies the random policy.
     pub fn batch(&self, samples: &[usize], pad_to: Option<usize>, epoch: u64) -> Batch {
         let width = self.tokens.max_bp + 1;
-        let chosen: Vec<Vec<(u32, f64)>> = samples
-            .iter()
-            .map(|&s| {
-                let entries: Vec<(u32, f64)> = self.table.sample(s).collect();
-                let seed = self.seed
-                    ^ (s as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    ^ epoch.rotate_left(32);
-                select_asvs(&entries, self.token_limit, self.policy, seed)
-            })
-            .collect();
+        let chosen: Vec<Vec<(u32, f64)>> =
+            samples.iter().map(|&s| self.kept_asvs(s, epoch)).collect();
         let n_asv = pad_to.unwrap_or_else(|| chosen.iter().map(Vec::len).max().unwrap_or(0).max(1));
         let b = samples.len();
         let mut tokens = Array3::<i64>::zeros((b, n_asv, width));

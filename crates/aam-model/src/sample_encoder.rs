@@ -94,7 +94,6 @@ impl<B: Backend> SampleEncoder<B> {
 
     /// `tokens`: int `[batch, n_asv, L]`, `n_asv ≤ token_limit + 5`.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> SampleEncoding<B> {
-        let [b, s, _] = tokens.dims();
         let asv_mask = asv_mask(tokens.clone());
         let asv = self.asv_encoder.forward(tokens);
         let sample_embeddings = self.contextualize(asv.embeddings, asv_mask.clone());

@@ -31,8 +31,9 @@ pub fn load(path: &Path) -> Result<(CheckpointConfig, BurnModel)> {
     from_bytes(&bytes, path)
 }
 
-/// [`load`] from the bytes of a safetensors file; `path` names it in messages.
-pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(CheckpointConfig, BurnModel)> {
+/// The configuration (`aam_config` metadata) and weights of the bytes of a
+/// safetensors file; `path` names it in messages.
+pub fn config_and_weights(bytes: &[u8], path: &Path) -> Result<(CheckpointConfig, WeightMap)> {
     let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a safetensors file ({e})", path.display()))?;
     let json = meta
@@ -48,6 +49,12 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(CheckpointConfig, BurnMo
     let config = CheckpointConfig::from_json(json, &path.display().to_string())
         .map_err(anyhow::Error::msg)?;
     let w = WeightMap::from_safetensors(bytes, &path.display().to_string())?;
+    Ok((config, w))
+}
+
+/// [`load`] from the bytes of a safetensors file; `path` names it in messages.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(CheckpointConfig, BurnModel)> {
+    let (config, w) = config_and_weights(bytes, path)?;
     let device = Default::default();
     let net = match config.kind {
         ModelKind::Encoder => {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod attention;
 pub mod baseline;
 pub mod bench;
 pub mod burn_runner;
@@ -9,6 +10,7 @@ pub mod forward;
 pub mod import_torch;
 pub mod importance;
 pub mod inspect;
+pub mod inspection;
 pub mod plots;
 pub mod predict;
 pub mod pretrain;

@@ -25,8 +25,13 @@ fn both(stem: &Path, figure: &impl Figure) -> Result<()> {
         // Fails only on a malformed font, which the embedded one is not.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
+    // Appended, not `with_extension`: a stem may contain dots (sample IDs).
+    let with = |ext: &str| {
+        let mut name = stem.as_os_str().to_owned();
+        name.push(format!(".{ext}"));
+        std::path::PathBuf::from(name)
+    };
+    let (png, svg) = (with("png"), with("svg"));
     {
         let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
         figure.draw(&root)?;
@@ -278,4 +283,92 @@ impl Figure for Bars<'_> {
 /// Horizontal bars, the first at the top (e.g. ASVs by importance).
 pub fn importance_bars(stem: &Path, bars: &[(String, f64)], title: &str) -> Result<()> {
     both(stem, &Bars { title, bars })
+}
+
+/// One square map of a [`weight_panels`] figure: `values` row-major `[rows, cols]`.
+pub struct Panel {
+    /// Panel caption (e.g. `head 0`).
+    pub caption: String,
+    /// Row-major weights.
+    pub values: Vec<f32>,
+    /// Rows (queries).
+    pub rows: usize,
+    /// Columns (keys).
+    pub cols: usize,
+}
+
+struct Panels<'a> {
+    title: &'a str,
+    axes: &'a str,
+    panels: &'a [Panel],
+}
+
+/// White (0) to dark blue (the panel's largest weight).
+fn weight_colour(v: f32, max: f32) -> RGBColor {
+    let t = if max > 0.0 {
+        (v / max).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let mix = |hi: u8| (255.0 - t * (255.0 - f32::from(hi))).round() as u8;
+    RGBColor(mix(8), mix(48), mix(107))
+}
+
+impl Figure for Panels<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let root = root
+            .titled(self.title, ("sans-serif", 20))
+            .map_err(plot_err)?;
+        let n = self.panels.len().max(1);
+        let cols = (n as f64).sqrt().ceil() as usize;
+        let rows = n.div_ceil(cols);
+        let areas = root.split_evenly((rows, cols));
+        for (panel, area) in self.panels.iter().zip(&areas) {
+            let (r, c) = (panel.rows.max(1), panel.cols.max(1));
+            let mut chart = ChartBuilder::on(area)
+                .caption(&panel.caption, ("sans-serif", 14))
+                .margin(8)
+                .x_label_area_size(28)
+                .y_label_area_size(36)
+                .build_cartesian_2d(0..c as i32, 0..r as i32)
+                .map_err(plot_err)?;
+            // Row 0 (the first query) at the top.
+            let top = r as i32;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc(self.axes)
+                .x_labels(5)
+                .y_labels(5)
+                .y_label_formatter(&|y| (top - 1 - y).to_string())
+                .label_style(("sans-serif", 11))
+                .draw()
+                .map_err(plot_err)?;
+            let max = panel.values.iter().copied().fold(0.0f32, f32::max);
+            chart
+                .draw_series(panel.values.iter().enumerate().map(|(k, &v)| {
+                    let (i, j) = ((k / c) as i32, (k % c) as i32);
+                    Rectangle::new(
+                        [(j, top - 1 - i), (j + 1, top - i)],
+                        weight_colour(v, max).filled(),
+                    )
+                }))
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Attention weights as a grid of heatmaps (one panel per head; rows: queries, columns:
+/// keys, colour scaled to each panel's largest weight).
+pub fn weight_panels(stem: &Path, title: &str, axes: &str, panels: &[Panel]) -> Result<()> {
+    both(
+        stem,
+        &Panels {
+            title,
+            axes,
+            panels,
+        },
+    )
 }

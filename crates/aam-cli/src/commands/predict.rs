@@ -3,11 +3,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use aam_model::WeightMap;
 use aam_runtime::{
     predict_with, AsvCacheOptions, Backend as RuntimeBackend, ExecutionProvider, LoadOptions,
     Model, PredictOptions, Predictions, TensorRtOptions,
 };
 use aam_train::checkpoint::write_atomic;
+use aam_train::CheckpointConfig;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
@@ -378,6 +380,24 @@ pub fn load_onnx_model(
         None => Path::new(SHIPPED_MODEL).join(file_name(backend)),
     };
     load_onnx(model, &path, runtime, placement)
+}
+
+/// The configuration and weights of `model.safetensors` of `model` (an export
+/// directory or file; `None`: the shipped model), with the file's path for messages.
+pub fn load_safetensors(model: Option<&Path>) -> Result<(PathBuf, CheckpointConfig, WeightMap)> {
+    let path = match model {
+        Some(m) => model_file(m, Backend::Burn),
+        None => Path::new(SHIPPED_MODEL).join(file_name(Backend::Burn)),
+    };
+    let (config, weights) = match model {
+        Some(_) => {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            burn_runner::config_and_weights(&bytes, &path)?
+        }
+        None => burn_runner::config_and_weights(SHIPPED_SAFETENSORS, &path)?,
+    };
+    Ok((path, config, weights))
 }
 
 /// The first bytes of `path`, enough to detect its format.

@@ -15,6 +15,15 @@ pub fn shared(dataset: &str, file: &str) -> String {
         .to_string()
 }
 
+/// `path` relative to the repository root.
+pub fn repo(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+        .display()
+        .to_string()
+}
+
 /// Runs the `aam` binary built for these tests.
 pub fn aam(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aam"))

@@ -12,76 +12,20 @@
 //! an ASV's presence: the scored ASVs are those whose presence varies most.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::Path;
 
 use aam_data::{FeatureTable, Metadata, TargetKind};
 use aam_runtime::{PredictOptions, Predictions};
 use aam_train::checkpoint::write_atomic;
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::evaluate::{unusable_samples, validation_ids, LabelledSamples};
-use super::plots;
-use super::predict::{load_onnx_model, Backend, PlacementArgs};
-
-/// Arguments of `aam importance`.
-#[derive(Args, Debug)]
-pub struct ImportanceArgs {
-    /// Exported predictor (directory from `aam export`). Default: the shipped model.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    #[command(flatten)]
-    pub data: LabelledSamples,
-    /// Directory for importance.tsv, per_sample_importance.tsv and importance.png/.svg.
-    #[arg(long)]
-    pub output: PathBuf,
-    /// Attribution method.
-    #[arg(long, value_enum, default_value_t = MethodArg::Permutation)]
-    pub method: MethodArg,
-    /// Use only the validation samples of this split (`split.tsv` of an `aam train` run).
-    #[arg(long)]
-    pub split: Option<PathBuf>,
-    /// ASVs scored: those whose presence varies most among the samples,
-    /// min(prevalence, samples − prevalence) (ties: higher mean relative abundance
-    /// first). An ASV in every sample (or none) is not scored: the model reads which ASVs
-    /// a sample holds, so shuffling it changes nothing but the token-limit choice.
-    #[arg(long, default_value_t = 50)]
-    pub top: usize,
-    /// Shuffles per ASV.
-    #[arg(long, default_value_t = 5)]
-    pub repeats: usize,
-    /// Seed of the shuffles.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Samples per forward pass.
-    #[arg(long, default_value_t = 16)]
-    pub batch_size: usize,
-    /// Engine: tract or ort.
-    #[arg(long, value_enum, default_value = "tract")]
-    pub backend: Backend,
-    /// Replace the files of an earlier run in --output.
-    #[arg(long)]
-    pub overwrite: bool,
-    #[command(flatten)]
-    pub placement: PlacementArgs,
-}
-
-/// `--method` values.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum MethodArg {
-    /// Shuffle one ASV's counts among the samples and measure the loss increase.
-    Permutation,
-}
-
-const OUTPUTS: [&str; 4] = [
-    "importance.tsv",
-    "per_sample_importance.tsv",
-    "importance.png",
-    "importance.svg",
-];
+use super::super::evaluate::{unusable_samples, validation_ids};
+use super::super::plots;
+use super::super::predict::{load_onnx_model, PlacementArgs};
+use super::ImportanceArgs;
 
 /// Per-sample loss of the predictions at table positions `samples` against `truth`
 /// (regression: |prediction − truth|; classification: −ln p(true class), p floored at
@@ -147,15 +91,8 @@ fn permuted(
     )?)
 }
 
-pub fn run(args: &ImportanceArgs) -> Result<()> {
-    if !args.overwrite {
-        if let Some(f) = OUTPUTS.iter().find(|f| args.output.join(f).exists()) {
-            bail!(
-                "{} already holds {f}; pass --overwrite to replace it or choose another --output",
-                args.output.display()
-            );
-        }
-    }
+/// Permutation importance against `metadata_column` of `metadata`.
+pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<()> {
     if args.top == 0 || args.repeats == 0 {
         bail!("--top and --repeats must be at least 1");
     }
@@ -164,8 +101,8 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         ..args.placement.clone()
     };
     let model = load_onnx_model(args.model.as_deref(), args.backend, &placement)?;
-    let (table, _) = aam_data::load_table(&args.data.table)?;
-    let origin = args.data.table.display().to_string();
+    let (table, _) = aam_data::load_table(&args.table)?;
+    let origin = args.table.display().to_string();
     let options = PredictOptions {
         batch_size: args.batch_size,
         threads: 1,
@@ -174,9 +111,9 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     let kind = base
         .target_kind
         .context("this model is an encoder (embeddings only): use a predictor from `aam train`")?;
-    let metadata = Metadata::load(&args.data.metadata)?;
-    let target = metadata.target(&args.data.metadata_column, &table.sample_ids, Some(kind))?;
-    for e in unusable_samples(&target, &args.data.metadata, &args.data.metadata_column) {
+    let metadata = Metadata::load(metadata_path)?;
+    let target = metadata.target(column, &table.sample_ids, Some(kind))?;
+    for e in unusable_samples(&target, metadata_path, column) {
         eprintln!("excluded: {e}");
     }
     let validation = args.split.as_deref().map(validation_ids).transpose()?;
@@ -229,7 +166,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     let truth: Vec<f64> = keep.iter().map(|&k| truth[k]).collect();
     let base_loss: Vec<f64> = keep.iter().filter_map(|&k| base_loss[k]).collect();
     if samples.len() < 2 {
-        bail!("only {} samples have a value in column '{}' and a prediction; at least 2 are needed to shuffle", samples.len(), args.data.metadata_column);
+        bail!("only {} samples have a value in column '{}' and a prediction; at least 2 are needed to shuffle", samples.len(), column);
     }
 
     // Candidate ASVs: prevalence, then mean relative abundance, over the samples.

@@ -1,0 +1,269 @@
+//! `aam attention`: the attention weights of every stack, layer and head and the
+//! pooling weights for chosen samples, as TSV tables and heatmaps.
+//!
+//! ASV level (per sample): every ASV-level stack (`sample_transformer`,
+//! `encoder_transformer`, and for predictors `count_encoder`, `target_encoder`), and the
+//! pooling weights over ASVs (`attention_pooling`: the sample embedding;
+//! `target_pooling`: what a predictor's target head reads). Nucleotide level (for the
+//! sample's top ASVs by pooling weight, and any `--asv`): the nucleotide stack and its
+//! pooling over positions. Weights are the eval-mode softmax rows (queries) over keys.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use aam_model::inspect::SampleAttention;
+use aam_train::checkpoint::write_atomic;
+use anyhow::{bail, Context, Result};
+use burn::prelude::*;
+use clap::Args;
+
+use super::inspection::{file_safe, prepare, values, InspectedModel, SampleInput, B};
+use super::plots::{self, Panel};
+
+/// Arguments of `aam attention`.
+#[derive(Args, Debug)]
+pub struct AttentionArgs {
+    /// Exported model (directory from `aam export`, or its model.safetensors).
+    /// Default: the shipped model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV
+    /// sequences.
+    #[arg(long)]
+    pub table: PathBuf,
+    /// Sample IDs to inspect (comma-separated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub samples: Vec<String>,
+    /// Directory for the TSV tables and heatmaps/.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Nucleotide-level maps for this many ASVs of each sample, those with the largest
+    /// pooling weight (target pooling for predictors).
+    #[arg(long, default_value_t = 3)]
+    pub top_asvs: usize,
+    /// Also show this ASV (its sequence) at nucleotide level in the samples holding it;
+    /// repeatable.
+    #[arg(long = "asv")]
+    pub asvs: Vec<String>,
+    /// Largest number of ASVs in an ASV-level heatmap (the top ones by pooling weight,
+    /// in rank order); the TSV tables hold every ASV.
+    #[arg(long, default_value_t = 64)]
+    pub heatmap_asvs: usize,
+    /// Replace the files of an earlier run in --output.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+const TABLES: [&str; 4] = [
+    "asv_ranking.tsv",
+    "asv_attention.tsv",
+    "nucleotide_attention.tsv",
+    "nucleotide_pooling.tsv",
+];
+
+/// Nucleotide letter of a token (`^` the start token).
+fn letter(token: i64) -> char {
+    match token {
+        1 => 'A',
+        2 => 'C',
+        3 => 'G',
+        4 => 'T',
+        5 => '^',
+        _ => 'N',
+    }
+}
+
+pub fn run(args: &AttentionArgs) -> Result<()> {
+    if !args.overwrite {
+        let heatmaps = args.output.join("heatmaps");
+        if let Some(f) = TABLES.iter().find(|f| args.output.join(f).exists()) {
+            bail!(
+                "{} already holds {f}; pass --overwrite to replace it or choose another --output",
+                args.output.display()
+            );
+        }
+        if heatmaps.exists() {
+            bail!(
+                "{} already exists; pass --overwrite to replace it or choose another --output",
+                heatmaps.display()
+            );
+        }
+    }
+    let model = InspectedModel::load(args.model.as_deref())?;
+    eprintln!("model {} (burn backend)", model.path.display());
+    let ds = prepare(&args.table, &model.config)?;
+    let table = &ds.table;
+    let mut positions = Vec::with_capacity(args.samples.len());
+    for id in &args.samples {
+        match table.sample_ids.iter().position(|s| s == id) {
+            Some(i) => positions.push(i),
+            None => bail!(
+                "sample '{id}' is not in {} (its samples include {}); pass IDs from the table",
+                args.table.display(),
+                aam_data::error::name_list(&table.sample_ids, 5)
+            ),
+        }
+    }
+    let heatmaps = args.output.join("heatmaps");
+    std::fs::create_dir_all(&heatmaps)
+        .with_context(|| format!("cannot create {}", heatmaps.display()))?;
+
+    let mut ranking = String::from("sample_id\trank\tslot\tasv\tcount\trelative_abundance");
+    let mut asv_tsv = String::from("sample_id\tstack\tlayer\thead\tquery_slot\tkey_slot\tweight\n");
+    let mut nuc_tsv =
+        String::from("sample_id\tslot\tasv\tlayer\thead\tquery_position\tkey_position\tweight\n");
+    let mut pool_tsv = String::from("sample_id\tslot\tasv\tposition\tnucleotide\tweight\n");
+    let mut header_done = false;
+    for &sample in &positions {
+        let id = &table.sample_ids[sample];
+        let input = SampleInput::new(&ds, sample)?;
+        let n = input.slots.len();
+        let attention: SampleAttention<B> = model.sample_attention(input.tokens.clone());
+        let pooling: Vec<(&str, Vec<f32>)> = attention
+            .pooling
+            .iter()
+            .map(|(name, p)| (*name, values(p.clone())))
+            .collect();
+        if !header_done {
+            for (name, _) in &pooling {
+                let _ = write!(ranking, "\t{name}");
+            }
+            ranking.push('\n');
+            header_done = true;
+        }
+        // Ranked by the last pooling: target_pooling for predictors.
+        let primary = &pooling.last().expect("every model pools").1;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| primary[b].total_cmp(&primary[a]).then(a.cmp(&b)));
+        for (r, &j) in order.iter().enumerate() {
+            let (asv, count) = input.slots[j];
+            let _ = write!(
+                ranking,
+                "{id}\t{}\t{j}\t{}\t{count}\t{}",
+                r + 1,
+                table.observation_ids[asv as usize],
+                count / input.depth
+            );
+            for (_, p) in &pooling {
+                let _ = write!(ranking, "\t{}", p[j]);
+            }
+            ranking.push('\n');
+        }
+        let shown: Vec<usize> = order.iter().take(args.heatmap_asvs).copied().collect();
+        for (stack, layers) in &attention.stacks {
+            for (layer, w) in layers.iter().enumerate() {
+                let [_, heads, _, _] = w.dims();
+                let v = values(w.clone());
+                let mut panels = Vec::with_capacity(heads);
+                for h in 0..heads {
+                    let at = |q: usize, k: usize| v[(h * n + q) * n + k];
+                    for q in 0..n {
+                        for k in 0..n {
+                            let _ = writeln!(
+                                asv_tsv,
+                                "{id}\t{stack}\t{layer}\t{h}\t{q}\t{k}\t{}",
+                                at(q, k)
+                            );
+                        }
+                    }
+                    panels.push(Panel {
+                        caption: format!("head {h}"),
+                        values: shown
+                            .iter()
+                            .flat_map(|&q| shown.iter().map(move |&k| at(q, k)))
+                            .collect(),
+                        rows: shown.len(),
+                        cols: shown.len(),
+                    });
+                }
+                plots::weight_panels(
+                    &heatmaps.join(format!("{}.{stack}.layer{layer}", file_safe(id))),
+                    &format!("{id}: {stack} layer {layer} (ASVs by pooling rank)"),
+                    "key ASV",
+                    &panels,
+                )?;
+            }
+        }
+        // Nucleotide level: the top ASVs and any requested one in this sample.
+        let mut chosen: Vec<usize> = order.iter().take(args.top_asvs).copied().collect();
+        for seq in &args.asvs {
+            if let Some(j) =
+                (0..n).find(|&j| &table.observation_ids[input.slots[j].0 as usize] == seq)
+            {
+                if !chosen.contains(&j) {
+                    chosen.push(j);
+                }
+            }
+        }
+        let tokens = input.tokens.clone();
+        let l = tokens.dims()[2];
+        for &j in &chosen {
+            let row: Tensor<B, 2, Int> =
+                tokens.clone().slice([0..1, j..j + 1, 0..l]).reshape([1, l]);
+            let toks: Vec<i64> = row.clone().into_data().iter::<i64>().collect();
+            let valid: Vec<usize> = (0..l).filter(|&p| toks[p] > 0).collect();
+            let asv = &table.observation_ids[input.slots[j].0 as usize];
+            let nuc = model.asv_encoder().attention(row);
+            let pool = values(nuc.pooling);
+            for &p in &valid {
+                let _ = writeln!(
+                    pool_tsv,
+                    "{id}\t{j}\t{asv}\t{p}\t{}\t{}",
+                    letter(toks[p]),
+                    pool[p]
+                );
+            }
+            for (layer, w) in nuc.layers.iter().enumerate() {
+                let heads = w.dims()[1];
+                let v = values(w.clone());
+                let at = |h: usize, q: usize, k: usize| v[(h * l + q) * l + k];
+                let mut panels = Vec::with_capacity(heads);
+                for h in 0..heads {
+                    for &q in &valid {
+                        for &k in &valid {
+                            let _ = writeln!(
+                                nuc_tsv,
+                                "{id}\t{j}\t{asv}\t{layer}\t{h}\t{q}\t{k}\t{}",
+                                at(h, q, k)
+                            );
+                        }
+                    }
+                    panels.push(Panel {
+                        caption: format!("head {h}"),
+                        values: valid
+                            .iter()
+                            .flat_map(|&q| valid.iter().map(move |&k| at(h, q, k)))
+                            .collect(),
+                        rows: valid.len(),
+                        cols: valid.len(),
+                    });
+                }
+                plots::weight_panels(
+                    &heatmaps.join(format!("{}.slot{j}.nucleotide.layer{layer}", file_safe(id))),
+                    &format!("{id}: ASV in slot {j}, nucleotide layer {layer}"),
+                    "key position",
+                    &panels,
+                )?;
+            }
+        }
+        eprintln!(
+            "{id}: {n} ASVs; top by {}: {}",
+            pooling.last().map_or("pooling", |p| p.0),
+            order
+                .iter()
+                .take(3)
+                .map(|&j| format!(
+                    "{} ({:.3})",
+                    aam_data::error::short_asv(&table.observation_ids[input.slots[j].0 as usize]),
+                    primary[j]
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for (name, text) in TABLES.iter().zip([&ranking, &asv_tsv, &nuc_tsv, &pool_tsv]) {
+        write_atomic(&args.output.join(name), text.as_bytes())?;
+    }
+    eprintln!("wrote {}", args.output.display());
+    Ok(())
+}
