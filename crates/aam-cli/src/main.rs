@@ -43,6 +43,9 @@ enum Command {
     /// Attention weights of every stack, layer and head and the pooling weights of chosen
     /// samples: TSV tables and heatmaps.
     Attention(commands::attention::AttentionArgs),
+    /// Pretrain → train → export → evaluate → baseline on the standard datasets with
+    /// fixed seeds, and a Markdown report (model next to the random forest).
+    Benchmark(commands::benchmark::BenchmarkArgs),
     /// Measure inference speed and memory of each backend, with and without the ASV cache.
     Bench(commands::bench::BenchArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Baseline(args) => commands::baseline::run(&args),
         Command::Importance(args) => commands::importance::run(&args),
         Command::Attention(args) => commands::attention::run(&args),
+        Command::Benchmark(args) => commands::benchmark::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
     };
     match result {

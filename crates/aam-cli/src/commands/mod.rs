@@ -3,6 +3,7 @@
 pub mod attention;
 pub mod baseline;
 pub mod bench;
+pub mod benchmark;
 pub mod burn_runner;
 pub mod evaluate;
 pub mod export;

@@ -59,6 +59,36 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A titled chart with labelled f64 axes over `ranges` (x, y).
+fn xy_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    (x, y): (std::ops::Range<f64>, std::ops::Range<f64>),
+) -> Result<
+    ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(plot_err)?;
+    Ok(chart)
+}
+
 /// The reference line of a scatter plot.
 enum Reference {
     /// y = x over the range (the same on both axes).
@@ -87,20 +117,12 @@ impl Figure for Scatter<'_> {
                 (x0, x1, y0, y1)
             }
         };
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 24))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .label_style(("sans-serif", 14))
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = xy_chart(
+            root,
+            &self.title,
+            (&self.x_label, &self.y_label),
+            (x0..x1, y0..y1),
+        )?;
         let line = match self.reference {
             Reference::Identity((lo, hi)) => vec![(lo, lo), (hi, hi)],
             Reference::Zero => vec![(x0, 0.0), (x1, 0.0)],
@@ -369,6 +391,75 @@ pub fn weight_panels(stem: &Path, title: &str, axes: &str, panels: &[Panel]) -> 
             title,
             axes,
             panels,
+        },
+    )
+}
+
+struct Curves<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    series: &'a [(String, Vec<(f64, f64)>)],
+}
+
+const SERIES: [RGBColor; 4] = [
+    POINT,
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+];
+
+impl Figure for Curves<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.fill(&WHITE).map_err(plot_err)?;
+        let points = || self.series.iter().flat_map(|s| s.1.iter());
+        let (x0, x1) = padded_range(points().map(|p| p.0));
+        let (y0, y1) = padded_range(points().map(|p| p.1));
+        let mut chart = xy_chart(
+            root,
+            self.title,
+            (self.x_label, self.y_label),
+            (x0..x1, y0..y1),
+        )?;
+        for (k, (name, pts)) in self.series.iter().enumerate() {
+            let colour = SERIES[k % SERIES.len()];
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    }
+}
+
+/// Line plot of named series of (x, y) points, with a legend.
+pub fn curves(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<()> {
+    both(
+        stem,
+        &Curves {
+            title,
+            x_label,
+            y_label,
+            series,
         },
     )
 }

@@ -1,0 +1,402 @@
+//! `aam benchmark`: pretrain → train → export → evaluate → baseline on the standard
+//! datasets with fixed seeds, and a Markdown report of the model next to the random
+//! forest baseline.
+//!
+//! Every step runs this same `aam` binary as a child process with an explicit command
+//! line (recorded in the report and in `commands.sh`, so each number can be reproduced
+//! by hand) and its log in `<dataset>/<task>/<step>.log`. The pretraining split
+//! (by the dataset's subject column) is the split of every later step: the encoder
+//! never trains on a validation sample, and the model and the forest are scored on the
+//! same validation samples.
+
+mod report;
+mod tasks;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+
+pub use tasks::{Dataset, Task, DATASETS};
+
+/// Arguments of `aam benchmark`.
+#[derive(Args, Debug)]
+pub struct BenchmarkArgs {
+    /// Directory of the standard datasets (`<root>/<dataset>/table.biom`, metadata.tsv,
+    /// unifrac_unweighted.npy, unifrac_ids.txt), e.g. `../shared/data`.
+    #[arg(long)]
+    pub data_root: PathBuf,
+    /// Datasets to run (comma-separated; default: every standard dataset).
+    #[arg(long, value_delimiter = ',')]
+    pub datasets: Vec<String>,
+    /// Directory for the runs and report.md.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Model size and epochs.
+    #[arg(long, value_enum, default_value_t = Preset::Quick)]
+    pub preset: Preset,
+    /// Seed of every step (splits, initialisation, batches, bootstrap, forest).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Continue in an --output that already holds runs (steps whose outputs exist are
+    /// kept).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// Model size and training length of a benchmark.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Preset {
+    /// A minute per dataset: embedding dim 8, token limit 16, one epoch each (checks the
+    /// pipeline, not the model).
+    Smoke,
+    /// Minutes per dataset on 2 CPU cores: embedding dim 32, 2 heads, 1 layer, token
+    /// limit 64; 3 pretraining and 6 training epochs.
+    Quick,
+    /// The reference's small configuration for a GPU: embedding dim 64, 4 heads,
+    /// 2 layers, token limit 256; 30 pretraining and 60 training epochs.
+    Standard,
+}
+
+/// The training settings of a preset.
+pub struct Settings {
+    /// `--embedding-dim`.
+    pub embedding_dim: usize,
+    /// `--attention-heads`.
+    pub heads: usize,
+    /// `--attention-layers` (every stack).
+    pub layers: usize,
+    /// `--token-limit`.
+    pub token_limit: usize,
+    /// `aam pretrain --epochs`.
+    pub pretrain_epochs: usize,
+    /// `aam train --epochs`.
+    pub train_epochs: usize,
+    /// `--batch-size`.
+    pub batch_size: usize,
+    /// `--lr`.
+    pub lr: &'static str,
+}
+
+impl Preset {
+    /// The `--preset` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Smoke => "smoke",
+            Preset::Quick => "quick",
+            Preset::Standard => "standard",
+        }
+    }
+
+    /// The preset's settings.
+    pub fn settings(self) -> Settings {
+        match self {
+            Preset::Smoke => Settings {
+                embedding_dim: 8,
+                heads: 2,
+                layers: 1,
+                token_limit: 16,
+                pretrain_epochs: 1,
+                train_epochs: 1,
+                batch_size: 8,
+                lr: "1e-3",
+            },
+            Preset::Quick => Settings {
+                embedding_dim: 32,
+                heads: 2,
+                layers: 1,
+                token_limit: 64,
+                pretrain_epochs: 3,
+                train_epochs: 6,
+                batch_size: 8,
+                lr: "1e-3",
+            },
+            Preset::Standard => Settings {
+                embedding_dim: 64,
+                heads: 4,
+                layers: 2,
+                token_limit: 256,
+                pretrain_epochs: 30,
+                train_epochs: 60,
+                batch_size: 16,
+                lr: "5e-4",
+            },
+        }
+    }
+}
+
+/// One step that ran (or was kept): its command line and wall time.
+pub struct StepRecord {
+    pub name: &'static str,
+    pub command: Vec<String>,
+    pub seconds: Option<f64>,
+}
+
+/// Runs `aam <args>` unless `done` exists (with --resume), logging to `log`.
+fn step(
+    name: &'static str,
+    args: Vec<String>,
+    done: &Path,
+    log: &Path,
+    resume: bool,
+) -> Result<StepRecord> {
+    let mut command = vec!["aam".to_string()];
+    command.extend(args.iter().cloned());
+    if resume && done.exists() {
+        eprintln!("  {name}: kept ({} exists)", done.display());
+        return Ok(StepRecord {
+            name,
+            command,
+            seconds: None,
+        });
+    }
+    let exe = std::env::current_exe().context("cannot locate the aam binary")?;
+    let log_file =
+        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    let start = Instant::now();
+    let status = Command::new(exe)
+        .args(&args)
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .status()
+        .with_context(|| format!("cannot start the {name} step"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!(
+            "the {name} step failed ({status}); its output is in {}",
+            log.display()
+        );
+    }
+    eprintln!("  {name}: {seconds:.1} s");
+    Ok(StepRecord {
+        name,
+        command,
+        seconds: Some(seconds),
+    })
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Everything the report needs of one task.
+pub struct TaskRun {
+    pub dataset: &'static Dataset,
+    pub task: &'static Task,
+    pub dir: PathBuf,
+    pub steps: Vec<StepRecord>,
+}
+
+pub fn run(args: &BenchmarkArgs) -> Result<()> {
+    let chosen: Vec<&'static Dataset> = if args.datasets.is_empty() {
+        DATASETS.iter().collect()
+    } else {
+        args.datasets
+            .iter()
+            .map(|name| {
+                DATASETS.iter().find(|d| d.name == name).with_context(|| {
+                    format!(
+                        "unknown dataset '{name}'; the standard datasets are {}",
+                        DATASETS
+                            .iter()
+                            .map(|d| d.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    if args.output.join("report.md").exists() && !args.resume {
+        bail!(
+            "{} already holds a benchmark; pass --resume to continue it or choose another --output",
+            args.output.display()
+        );
+    }
+    for d in &chosen {
+        for file in [
+            "table.biom",
+            "metadata.tsv",
+            "unifrac_unweighted.npy",
+            "unifrac_ids.txt",
+        ] {
+            let p = args.data_root.join(d.name).join(file);
+            if !p.exists() {
+                bail!(
+                    "{} is missing; --data-root must hold the standard datasets (e.g. ../shared/data)",
+                    p.display()
+                );
+            }
+        }
+    }
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let p = args.preset.settings();
+    let seed = args.seed.to_string();
+    let mut runs: Vec<TaskRun> = Vec::new();
+    for d in chosen {
+        let data = args.data_root.join(d.name);
+        let root = args.output.join(d.name);
+        std::fs::create_dir_all(&root)?;
+        eprintln!("{} ({})", d.name, d.description);
+        let model_args = |out: &Path, epochs: usize| -> Vec<String> {
+            let mut a = vec![
+                "--table".into(),
+                s(&data.join("table.biom")),
+                "--unifrac-matrix".into(),
+                s(&data.join("unifrac_unweighted.npy")),
+                "--unifrac-ids".into(),
+                s(&data.join("unifrac_ids.txt")),
+                "--metadata".into(),
+                s(&data.join("metadata.tsv")),
+                "--output".into(),
+                s(out),
+                "--embedding-dim".into(),
+                p.embedding_dim.to_string(),
+                "--attention-heads".into(),
+                p.heads.to_string(),
+                "--attention-layers".into(),
+                p.layers.to_string(),
+                "--max-bp".into(),
+                d.max_bp.to_string(),
+                "--token-limit".into(),
+                p.token_limit.to_string(),
+                "--epochs".into(),
+                epochs.to_string(),
+                "--batch-size".into(),
+                p.batch_size.to_string(),
+                "--lr".into(),
+                p.lr.into(),
+                "--seed".into(),
+                seed.clone(),
+                "--quiet".into(),
+            ];
+            if args.resume {
+                a.push("--overwrite".into());
+            }
+            a
+        };
+        let pretrain_dir = root.join("pretrain");
+        let mut pretrain = model_args(&pretrain_dir, p.pretrain_epochs);
+        pretrain.splice(
+            0..0,
+            [
+                "pretrain".to_string(),
+                "--group-column".into(),
+                d.group_column.into(),
+                "--validation-fraction".into(),
+                "0.25".into(),
+            ],
+        );
+        let pretrain_step = step(
+            "pretrain",
+            pretrain,
+            &pretrain_dir.join("model.safetensors"),
+            &root.join("pretrain.log"),
+            args.resume,
+        )?;
+        let split = pretrain_dir.join("split.tsv");
+        for task in d.tasks {
+            let dir = root.join(task.column);
+            std::fs::create_dir_all(&dir)?;
+            eprintln!(" {} ({})", task.column, task.kind);
+            let train_dir = dir.join("train");
+            let mut train = model_args(&train_dir, p.train_epochs);
+            train.splice(
+                0..0,
+                [
+                    "train".to_string(),
+                    "--metadata-column".into(),
+                    task.column.into(),
+                    "--target-type".into(),
+                    task.kind.into(),
+                    "--split".into(),
+                    s(&split),
+                    "--pretrained-encoder".into(),
+                    s(&pretrain_dir),
+                ],
+            );
+            let mut steps = vec![pretrain_step.clone_record()];
+            steps.push(step(
+                "train",
+                train,
+                &train_dir.join("model.safetensors"),
+                &dir.join("train.log"),
+                args.resume,
+            )?);
+            let export_dir = dir.join("export");
+            steps.push(step(
+                "export",
+                vec![
+                    "export".into(),
+                    "--checkpoint".into(),
+                    s(&train_dir),
+                    "--output".into(),
+                    s(&export_dir),
+                    "--overwrite".into(),
+                ],
+                &export_dir.join("model.onnx"),
+                &dir.join("export.log"),
+                args.resume,
+            )?);
+            let labelled = |cmd: &str, out: &Path| -> Vec<String> {
+                vec![
+                    cmd.into(),
+                    "--table".into(),
+                    s(&data.join("table.biom")),
+                    "--metadata".into(),
+                    s(&data.join("metadata.tsv")),
+                    "--metadata-column".into(),
+                    task.column.into(),
+                    "--split".into(),
+                    s(&train_dir.join("split.tsv")),
+                    "--output".into(),
+                    s(out),
+                    "--seed".into(),
+                    seed.clone(),
+                    "--overwrite".into(),
+                ]
+            };
+            let mut evaluate = labelled("evaluate", &dir.join("evaluate"));
+            evaluate.extend(["--model".into(), s(&export_dir)]);
+            steps.push(step(
+                "evaluate",
+                evaluate,
+                &dir.join("evaluate").join("metrics.tsv"),
+                &dir.join("evaluate.log"),
+                args.resume,
+            )?);
+            let mut baseline = labelled("baseline", &dir.join("baseline"));
+            baseline.extend(["--target-type".into(), task.kind.into()]);
+            steps.push(step(
+                "baseline",
+                baseline,
+                &dir.join("baseline").join("metrics.tsv"),
+                &dir.join("baseline.log"),
+                args.resume,
+            )?);
+            runs.push(TaskRun {
+                dataset: d,
+                task,
+                dir,
+                steps,
+            });
+            // Written after every task: an interrupted benchmark still has its report.
+            report::write(&args.output, args, &runs)?;
+        }
+    }
+    eprintln!("wrote {}", args.output.join("report.md").display());
+    Ok(())
+}
+
+impl StepRecord {
+    fn clone_record(&self) -> StepRecord {
+        StepRecord {
+            name: self.name,
+            command: self.command.clone(),
+            seconds: self.seconds,
+        }
+    }
+}
