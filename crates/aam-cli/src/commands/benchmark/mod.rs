@@ -134,18 +134,14 @@ pub struct StepRecord {
     pub seconds: Option<f64>,
 }
 
-/// Runs `aam <args>` unless `done` exists (with --resume), logging to `log`.
-fn step(
-    name: &'static str,
-    args: Vec<String>,
-    done: &Path,
-    log: &Path,
-    resume: bool,
-) -> Result<StepRecord> {
+/// Runs `aam <args>`, logging to `log`; with --resume, a step that finished before
+/// (its `<log>.done` marker, written after it succeeded) is kept.
+fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Result<StepRecord> {
     let mut command = vec!["aam".to_string()];
     command.extend(args.iter().cloned());
+    let done = log.with_extension("done");
     if resume && done.exists() {
-        eprintln!("  {name}: kept ({} exists)", done.display());
+        eprintln!("  {name}: kept (finished in an earlier run)");
         return Ok(StepRecord {
             name,
             command,
@@ -169,6 +165,8 @@ fn step(
             log.display()
         );
     }
+    std::fs::write(&done, format!("{seconds}\n"))
+        .with_context(|| format!("cannot write {}", done.display()))?;
     eprintln!("  {name}: {seconds:.1} s");
     Ok(StepRecord {
         name,
@@ -293,7 +291,6 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         let pretrain_step = step(
             "pretrain",
             pretrain,
-            &pretrain_dir.join("model.safetensors"),
             &root.join("pretrain.log"),
             args.resume,
         )?;
@@ -319,13 +316,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                 ],
             );
             let mut steps = vec![pretrain_step.clone_record()];
-            steps.push(step(
-                "train",
-                train,
-                &train_dir.join("model.safetensors"),
-                &dir.join("train.log"),
-                args.resume,
-            )?);
+            steps.push(step("train", train, &dir.join("train.log"), args.resume)?);
             let export_dir = dir.join("export");
             steps.push(step(
                 "export",
@@ -337,7 +328,6 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                     s(&export_dir),
                     "--overwrite".into(),
                 ],
-                &export_dir.join("model.onnx"),
                 &dir.join("export.log"),
                 args.resume,
             )?);
@@ -364,7 +354,6 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             steps.push(step(
                 "evaluate",
                 evaluate,
-                &dir.join("evaluate").join("metrics.tsv"),
                 &dir.join("evaluate.log"),
                 args.resume,
             )?);
@@ -373,7 +362,6 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             steps.push(step(
                 "baseline",
                 baseline,
-                &dir.join("baseline").join("metrics.tsv"),
                 &dir.join("baseline.log"),
                 args.resume,
             )?);
