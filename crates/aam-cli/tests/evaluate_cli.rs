@@ -106,6 +106,23 @@ fn shipped_classifier_evaluation() {
         "{}",
         stderr(&o)
     );
+
+    // --overwrite with --split: the counts are of the split's 12 validation samples, and
+    // no file of the earlier evaluation is left (a regressor's plot stands in for one of
+    // another target type).
+    std::fs::write(out.join("residuals.png"), b"stale").unwrap();
+    let mut again = args.to_vec();
+    let split = repo("models/circadian-exposure/split.tsv");
+    again.extend(["--overwrite", "--split", &split]);
+    let o = aam(&again);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("12 of the 46 samples are in its validation set"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.join("residuals.png").exists());
+    assert_eq!(tsv(&out.join("per_sample.tsv")).len(), 12);
 }
 
 #[test]

@@ -135,13 +135,30 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let (table, _) = aam_data::load_table(&args.data.table)?;
     let depths = table.depths();
     let metadata = Metadata::load(&args.data.metadata)?;
-    let ids: Vec<String> = preds.samples.iter().map(|s| s.sample_id.clone()).collect();
+    // With --split, only its validation samples are considered, so every count below
+    // (excluded, unpredicted) is of those samples.
+    let mut considered: Vec<usize> = (0..preds.samples.len()).collect();
+    if let Some(path) = &args.split {
+        let validation = validation_ids(path)?;
+        considered.retain(|&i| validation.contains(&preds.samples[i].sample_id));
+        eprintln!(
+            "split {}: {} of the {} samples are in its validation set",
+            path.display(),
+            considered.len(),
+            preds.samples.len()
+        );
+    }
+    let ids: Vec<String> = considered
+        .iter()
+        .map(|&i| preds.samples[i].sample_id.clone())
+        .collect();
     let target = metadata.target(&args.data.metadata_column, &ids, Some(kind))?;
     let mut excluded = unusable_samples(&target, &args.data.metadata, &args.data.metadata_column);
     let mut unpredicted = Vec::new();
     let mut unknown_labels = std::collections::BTreeSet::new();
     let mut rows: Vec<Row> = Vec::new();
-    for (i, (p, truth)) in preds.samples.iter().zip(&target.values).enumerate() {
+    for (&i, truth) in considered.iter().zip(&target.values) {
+        let p = &preds.samples[i];
         let Some(truth) = truth else { continue };
         let (truth, predicted, error, probabilities) = match kind {
             TargetKind::Numeric => {
@@ -193,16 +210,6 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     }
     for e in &excluded {
         eprintln!("excluded: {e}");
-    }
-    if let Some(path) = &args.split {
-        let validation = validation_ids(path)?;
-        let before = rows.len();
-        rows.retain(|r| validation.contains(&r.sample));
-        eprintln!(
-            "split {}: {} of the {before} samples are in its validation set",
-            path.display(),
-            rows.len()
-        );
     }
     if rows.len() < 2 {
         bail!(
@@ -298,6 +305,15 @@ pub(crate) fn write_report(
     b: Bootstrap,
 ) -> Result<Vec<MetricValue>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // An earlier evaluation's files (--overwrite) go first, so none of them (e.g. the
+    // plots of another target type) is left beside the new ones.
+    for f in OUTPUTS {
+        let path = dir.join(f);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot replace {}", path.display()))?;
+        }
+    }
     let out = |f: &str| dir.join(f);
     let metrics = match kind {
         TargetKind::Numeric => {
