@@ -46,6 +46,9 @@ enum Command {
     /// Pretrain → train → export → evaluate → baseline on the standard datasets with
     /// fixed seeds, and a Markdown report (model next to the random forest).
     Benchmark(commands::benchmark::BenchmarkArgs),
+    /// A beta-diversity matrix computed from a table (Bray-Curtis, Jaccard, robust
+    /// Aitchison) as .npy with its sample IDs: the --distance targets.
+    Distance(commands::distance::DistanceArgs),
     /// Measure inference speed and memory of each backend, with and without the ASV cache.
     Bench(commands::bench::BenchArgs),
 }
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Importance(args) => commands::importance::run(&args),
         Command::Attention(args) => commands::attention::run(&args),
         Command::Benchmark(args) => commands::benchmark::run(&args),
+        Command::Distance(args) => commands::distance::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
     };
     match result {

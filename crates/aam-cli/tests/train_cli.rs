@@ -266,3 +266,62 @@ fn refusals_name_the_fix() {
     }
     assert!(!stderr(&o).contains("panicked"));
 }
+
+#[test]
+fn pretraining_on_a_distance_computed_from_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pre").display().to_string();
+    let table = shared("table.biom");
+    let mut args = vec![
+        "pretrain",
+        "--table",
+        &table,
+        "--distance",
+        "aitchison",
+        "--output",
+        &out,
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The robust Aitchison targets are scaled into [0, 1] by their largest value, which
+    // `aam distance` (checked against scikit-bio in CI) reports unscaled.
+    let npy = dir.path().join("a.npy");
+    let o2 = aam(&[
+        "distance",
+        "--table",
+        &table,
+        "--metric",
+        "aitchison",
+        "--output",
+        &npy.display().to_string(),
+    ]);
+    assert!(o2.status.success(), "{}", stderr(&o2));
+    let m: ndarray::Array2<f64> = ndarray_npy::read_npy(&npy).unwrap();
+    let max = m.iter().copied().fold(0.0, f64::max);
+    assert!(
+        stderr(&o).contains(&format!("divided by its largest value {max:.4}")),
+        "{}",
+        stderr(&o)
+    );
+    let ids = std::fs::read_to_string(dir.path().join("a_ids.txt")).unwrap();
+    assert_eq!(ids.lines().count(), 34);
+    // A matrix file and a computed distance are one or the other.
+    let u = shared("unifrac_unweighted.h5");
+    let o = aam(&[
+        "pretrain",
+        "--table",
+        &table,
+        "--distance",
+        "braycurtis",
+        "--unifrac-matrix",
+        &u,
+        "--output",
+        &dir.path().join("x").display().to_string(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("drop --unifrac-matrix"),
+        "{}",
+        stderr(&o)
+    );
+}

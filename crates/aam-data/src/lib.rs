@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod beta_diversity;
 pub mod biom;
 pub mod distance;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod token_limit;
 pub mod tokenizer;
 
 pub use batch::{Batch, Dataset};
+pub use beta_diversity::{beta_diversity, BetaMetric};
 pub use biom::{load_table, BiomFormat, BiomSampleChunks};
 pub use distance::{load_distance_matrix, DistanceMatrix};
 pub use error::{DataError, Result};

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod bench;
 pub mod benchmark;
 pub mod burn_runner;
+pub mod distance;
 pub mod evaluate;
 pub mod export;
 pub mod forward;

@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
 use super::training_args::{
-    align_matrix, check_device, check_output, groups, load_input_table, make_split,
+    check_device, check_output, distance_targets, groups, load_input_table, make_split,
     on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, MixedPrecisionArg, OptimArgs,
     TrainingDevices,
 };
@@ -47,13 +47,10 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     check_output(input)?;
     let seed = args.optim.seed;
     let mut table = load_input_table(input, seed)?;
-    let mut distances = None;
-    match (&input.unifrac_matrix, args.encoder_type) {
-        (Some(path), _) => {
-            let (t, m) = align_matrix(input, path, table)?;
-            table = t;
-            distances = Some(m);
-        }
+    let (t, distances) = distance_targets(input, table)?;
+    table = t;
+    match (&distances, args.encoder_type) {
+        (Some(_), _) => {}
         (None, EncoderArg::Unifrac) => bail!("--unifrac-matrix is required for --encoder-type unifrac (make one with `ssu -i table.biom -t tree.nwk -m unweighted_fp32 -o unifrac.h5 --format hdf5_fp32`)"),
         (None, EncoderArg::FaithPd) => {}
     }

@@ -16,7 +16,7 @@ use clap::Args;
 use super::inspect::TargetTypeArg;
 
 use super::training_args::{
-    align_matrix, check_device, check_output, groups, load_input_table, make_split,
+    check_device, check_output, distance_targets, groups, load_input_table, make_split,
     on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, MixedPrecisionArg, OptimArgs,
     TrainingDevices,
 };
@@ -97,12 +97,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut table = table.select_samples(&usable);
     let mut values_by_id: std::collections::HashMap<String, f64> =
         table.sample_ids.iter().cloned().zip(values).collect();
-    let mut distances = None;
-    if let Some(path) = &input.unifrac_matrix {
-        let (t, m) = align_matrix(input, path, table)?;
-        table = t;
-        distances = Some(m);
-    }
+    let (t, distances) = distance_targets(input, table)?;
+    table = t;
     let raw: Vec<f64> = table
         .sample_ids
         .iter()

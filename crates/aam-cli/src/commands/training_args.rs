@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use aam_data::error::name_list;
 use aam_data::{
-    distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata, TokenLimitPolicy,
+    beta_diversity, distance, load_table, rarefy, split, BetaMetric, DistanceMatrix, FeatureTable,
+    Metadata, TokenLimitPolicy,
 };
 use aam_model::{AttentionKind, MixedPrecision, ModelConfig};
 use aam_train::{
@@ -27,6 +28,12 @@ pub struct InputArgs {
     /// Sample order of a .npy matrix, one ID per line.
     #[arg(long)]
     pub unifrac_ids: Option<PathBuf>,
+    /// Distance the sample embeddings learn: `unifrac` reads --unifrac-matrix (unweighted
+    /// or weighted normalized UniFrac, or any user-supplied distance matrix in [0, 1]);
+    /// braycurtis, jaccard (presence/absence) and aitchison (robust CLR, divided by its
+    /// largest value to fit [0, 1]) are computed from the (rarefied) table.
+    #[arg(long, value_enum, default_value_t = DistanceArg::Unifrac)]
+    pub distance: DistanceArg,
     /// Keep the samples shared by the table and the matrix/metadata instead of failing.
     #[arg(long)]
     pub allow_sample_subset: bool,
@@ -495,6 +502,76 @@ pub fn load_input_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
         report.removed_asvs
     );
     Ok(t)
+}
+
+/// `--distance` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DistanceArg {
+    /// The matrix given with --unifrac-matrix.
+    Unifrac,
+    /// Bray-Curtis on counts, computed from the table.
+    Braycurtis,
+    /// Jaccard on presence/absence, computed from the table.
+    Jaccard,
+    /// Robust Aitchison (Euclidean on robust CLR), computed from the table.
+    Aitchison,
+}
+
+impl DistanceArg {
+    /// The table-computed metric (`None` for `unifrac`).
+    pub fn metric(self) -> Option<BetaMetric> {
+        match self {
+            DistanceArg::Unifrac => None,
+            DistanceArg::Braycurtis => Some(BetaMetric::BrayCurtis),
+            DistanceArg::Jaccard => Some(BetaMetric::Jaccard),
+            DistanceArg::Aitchison => Some(BetaMetric::RobustAitchison),
+        }
+    }
+}
+
+/// The distance targets of `--distance`: the --unifrac-matrix file aligned to the table
+/// (see [`align_matrix`]; `None` without one), or the metric computed from `table`
+/// (robust Aitchison divided by its largest value, the predicted distances being
+/// `tanh(‖e_i − e_j‖/τ)` in [0, 1)). Returns the table restricted to the matrix's
+/// samples and the matrix.
+pub fn distance_targets(
+    input: &InputArgs,
+    table: FeatureTable,
+) -> Result<(FeatureTable, Option<DistanceMatrix>)> {
+    let Some(metric) = input.distance.metric() else {
+        return match &input.unifrac_matrix {
+            Some(path) => {
+                let (t, m) = align_matrix(input, path, table)?;
+                Ok((t, Some(m)))
+            }
+            None => Ok((table, None)),
+        };
+    };
+    if let Some(path) = &input.unifrac_matrix {
+        bail!(
+            "--distance {} is computed from the table; drop --unifrac-matrix {} (or pass --distance unifrac to train on it)",
+            metric.name(),
+            path.display()
+        );
+    }
+    let mut m = beta_diversity(&table, metric, &input.table.display().to_string())?;
+    if !metric.is_bounded() {
+        let max = m.values.iter().copied().fold(0.0f64, f64::max);
+        if max > 0.0 {
+            m.values.iter_mut().for_each(|v| *v /= max);
+        }
+        eprintln!(
+            "distance targets: {} computed from the table, divided by its largest value {max:.4}",
+            metric.name()
+        );
+    } else {
+        eprintln!(
+            "distance targets: {} computed from the table",
+            metric.name()
+        );
+    }
+    m.validate(true)?;
+    Ok((table, Some(m)))
 }
 
 /// Loads, validates and aligns the distance matrix; returns the table restricted to the
