@@ -474,6 +474,9 @@ where
         let mut accumulator = GradientsAccumulator::<M>::new();
         let mut pending = 0usize;
         let mut seen = 0usize;
+        // fp16: the current accumulation window holds a batch whose forward overflowed.
+        let mut window_overflow = false;
+        let mut forward_overflows = 0usize;
         // Batch k is consumed at optimizer step `first_step + k / grad_accum`; its masking
         // seed is fixed here so that workers can build it ahead of that step.
         let first_step = state.step;
@@ -498,24 +501,33 @@ where
             let (out, replicas) = data_parallel::forward(model, t.tokens.clone(), devices);
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
-            if !value.is_finite() {
+            // Under fp16 loss scaling a forward pass that overflows is an overflowed step
+            // (as PyTorch's GradScaler sees it: inf gradients): skipped, scale halved.
+            // Without it a non-finite loss means divergence.
+            let forward_overflow = !value.is_finite() && state.loss_scaler.is_some();
+            if !value.is_finite() && !forward_overflow {
                 bail!("the training loss became {value} at epoch {}, batch {}; lower --lr or enable --grad-clip", epoch + 1, k + 1);
             }
-            for (name, v) in &parts {
-                *sums.entry(name.clone()).or_default() += v * chunk.len() as f64;
+            if forward_overflow {
+                window_overflow = true;
+                forward_overflows += 1;
+            } else {
+                for (name, v) in &parts {
+                    *sums.entry(name.clone()).or_default() += v * chunk.len() as f64;
+                }
+                seen += chunk.len();
+                let loss = match &state.loss_scaler {
+                    Some(scaler) => loss.mul_scalar(scaler.scale),
+                    None => loss,
+                };
+                data_parallel::accumulate_gradients(
+                    &mut accumulator,
+                    model,
+                    loss.backward(),
+                    replicas.as_deref(),
+                    device,
+                );
             }
-            seen += chunk.len();
-            let loss = match &state.loss_scaler {
-                Some(scaler) => loss.mul_scalar(scaler.scale),
-                None => loss,
-            };
-            data_parallel::accumulate_gradients(
-                &mut accumulator,
-                model,
-                loss.backward(),
-                replicas.as_deref(),
-                device,
-            );
             pending += 1;
             if pending == grad_accum || k + 1 == chunks.len() {
                 let lr = state.schedule.lr(state.step);
@@ -526,6 +538,7 @@ where
                 current = Some(match &mut state.loss_scaler {
                     Some(scaler) => {
                         let (grads, finite) = unscale_gradients(&model, grads, scaler.scale);
+                        let finite = finite && !window_overflow;
                         scaler.update(!finite);
                         // An overflowed step is skipped; the step counter still moves so
                         // the schedule and the masking seeds do not depend on overflows.
@@ -539,6 +552,7 @@ where
                 });
                 state.step += 1;
                 pending = 0;
+                window_overflow = false;
                 report.step_losses.push(value);
             }
             if let Some(b) = &bar {
@@ -565,6 +579,13 @@ where
             )
         })?;
         model = current.context("the model was lost in an optimizer step")?;
+        if forward_overflows > 0 && forward_overflows == chunks.len() {
+            bail!(
+                "every batch of epoch {} overflowed fp16 in the forward pass (steps skipped, loss scale now {}); train with --mixed-precision bf16 (f32's range in half the bits) or none",
+                epoch + 1,
+                state.loss_scaler.as_ref().map_or(0.0, |s| s.scale)
+            );
+        }
         if let Some(b) = bar {
             b.finish_and_clear();
         }

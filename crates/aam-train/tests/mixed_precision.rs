@@ -31,6 +31,16 @@ fn tiny_config(mixed_precision: MixedPrecision) -> ModelConfig {
 
 /// Three epochs (9 optimizer steps) of the tiny encoder from the same initial weights.
 fn run(dir: &Path, mixed_precision: MixedPrecision, loss_scaling: Option<LossScaler>) -> FitReport {
+    run_with(dir, mixed_precision, loss_scaling, |m| m).unwrap()
+}
+
+/// [`run`] with the initial model changed by `modify`.
+fn run_with(
+    dir: &Path,
+    mixed_precision: MixedPrecision,
+    loss_scaling: Option<LossScaler>,
+    modify: impl FnOnce(SequenceEncoder<CpuMixedAutodiff>) -> SequenceEncoder<CpuMixedAutodiff>,
+) -> anyhow::Result<FitReport> {
     let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let model_config = tiny_config(mixed_precision);
     let config = common::encoder_checkpoint_config(model_config.clone());
@@ -47,8 +57,11 @@ fn run(dir: &Path, mixed_precision: MixedPrecision, loss_scaling: Option<LossSca
     };
     let device = Default::default();
     CpuMixedAutodiff::seed(&device, 7);
-    let model = SequenceEncoder::<CpuMixedAutodiff>::new(&model_config, &device);
-    fit::<CpuMixedAutodiff, _>(model, &data(), &opts, dir, &config, false, &device).unwrap()
+    let model = modify(SequenceEncoder::<CpuMixedAutodiff>::new(
+        &model_config,
+        &device,
+    ));
+    fit::<CpuMixedAutodiff, _>(model, &data(), &opts, dir, &config, false, &device)
 }
 
 fn max_relative_difference(a: &[f64], b: &[f64]) -> f64 {
@@ -126,4 +139,40 @@ fn fp16_overflow_skips_the_step_and_halves_the_scale() {
     let state: checkpoint::TrainState =
         checkpoint::read_json(&tmp.path().join("train_state.json")).unwrap();
     assert_eq!(state.loss_scaler.unwrap().skipped_steps, skipped);
+}
+
+#[test]
+fn fp16_forward_overflow_skips_steps_and_stops_when_every_batch_overflows() {
+    // Query and key projections of the first nucleotide layer scaled by 10³: their
+    // products pass fp16's 65,504 (the scores become inf and the loss NaN) but stay far
+    // inside f32's range.
+    let amplify = |mut m: SequenceEncoder<CpuMixedAutodiff>| {
+        let attention = &mut m.sample_encoder.asv_encoder.transformer.layers[0].self_attn;
+        for lin in [&mut attention.query, &mut attention.key] {
+            lin.weight = burn::module::Param::from_tensor(Tensor::from_inner(
+                lin.weight.val().inner().mul_scalar(1e3),
+            ));
+        }
+        m
+    };
+    let f32_dir = tempfile::tempdir().unwrap();
+    let report = run_with(f32_dir.path(), MixedPrecision::None, None, amplify).unwrap();
+    assert!(report.step_losses.iter().all(|l| l.is_finite()));
+    let tmp = tempfile::tempdir().unwrap();
+    let e = run_with(
+        tmp.path(),
+        MixedPrecision::Fp16,
+        Some(LossScaler::new(65_536.0, 2_000)),
+        amplify,
+    )
+    .unwrap_err()
+    .to_string();
+    // Every step of the epoch was skipped (3 batches: the scale halved 3 times), then the
+    // run stops with the fix instead of training on nothing.
+    assert!(
+        e.contains("every batch of epoch 1 overflowed fp16 in the forward pass")
+            && e.contains("loss scale now 8192")
+            && e.contains("bf16"),
+        "{e}"
+    );
 }
