@@ -272,6 +272,7 @@ fn pretraining_on_a_distance_computed_from_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pre").display().to_string();
     let table = shared("table.biom");
+    // With every augmentation of the training batches on.
     let mut args = vec![
         "pretrain",
         "--table",
@@ -280,6 +281,8 @@ fn pretraining_on_a_distance_computed_from_the_table() {
         "aitchison",
         "--output",
         &out,
+        "--augment",
+        "rarefy=500,subset=0.8,noise=0.1,substitution=0.01",
     ];
     args.extend(TINY);
     let o = aam(&args);
@@ -306,6 +309,22 @@ fn pretraining_on_a_distance_computed_from_the_table() {
     );
     let ids = std::fs::read_to_string(dir.path().join("a_ids.txt")).unwrap();
     assert_eq!(ids.lines().count(), 34);
+    let o = aam(&[
+        "pretrain",
+        "--table",
+        &table,
+        "--distance",
+        "jaccard",
+        "--augment",
+        "shuffle=1",
+        "--output",
+        &dir.path().join("y").display().to_string(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("unknown augmentation 'shuffle'"),
+        "{}",
+        stderr(&o)
+    );
     // A matrix file and a computed distance are one or the other.
     let u = shared("unifrac_unweighted.h5");
     let o = aam(&[

@@ -2,6 +2,7 @@
 
 use ndarray::{Array1, Array2, Array3};
 
+use crate::augment::Augmentation;
 use crate::distance::DistanceMatrix;
 use crate::error::{DataError, Result};
 use crate::table::FeatureTable;
@@ -100,9 +101,57 @@ impl Dataset {
     /// the sample's slots 0, 1, … at `epoch`.
     pub fn kept_asvs(&self, sample: usize, epoch: u64) -> Vec<(u32, f64)> {
         let entries: Vec<(u32, f64)> = self.table.sample(sample).collect();
+        self.select(sample, &entries, epoch)
+    }
+
+    /// The token-limit selection of `entries` (sample `sample`'s, possibly augmented).
+    fn select(&self, sample: usize, entries: &[(u32, f64)], epoch: u64) -> Vec<(u32, f64)> {
         let seed =
             self.seed ^ (sample as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch.rotate_left(32);
-        select_asvs(&entries, self.token_limit, self.policy, seed)
+        select_asvs(entries, self.token_limit, self.policy, seed)
+    }
+
+    /// [`Dataset::batch`] of augmented samples (training only): each sample's entries
+    /// augmented (rarefaction, ASV subset, count noise) before the token-limit
+    /// selection, and its tokens substituted after, from the sample's own stream of
+    /// `(seed, epoch, sample)` ([`Augmentation::rng`]). Sample IDs, UniFrac block and
+    /// targets are those of the samples; mask, counts and tokens come from the augmented
+    /// entries.
+    pub fn augmented_batch(
+        &self,
+        samples: &[usize],
+        pad_to: Option<usize>,
+        epoch: u64,
+        augmentation: &Augmentation,
+        seed: u64,
+    ) -> Batch {
+        let mut rngs: Vec<_> = samples
+            .iter()
+            .map(|&s| Augmentation::rng(seed, epoch, s))
+            .collect();
+        let chosen: Vec<Vec<(u32, f64)>> = samples
+            .iter()
+            .zip(&mut rngs)
+            .map(|(&s, rng)| {
+                let entries: Vec<(u32, f64)> = self.table.sample(s).collect();
+                self.select(s, &augmentation.entries(&entries, rng), epoch)
+            })
+            .collect();
+        let mut batch = self.assemble(samples, &chosen, pad_to);
+        if augmentation.substitution.is_some() {
+            let (b, n_asv, _) = batch.tokens.dim();
+            for (i, rng) in rngs.iter_mut().enumerate().take(b) {
+                for slot in 0..n_asv {
+                    if batch.asv_mask[[i, slot]] {
+                        let mut row = batch.tokens.slice_mut(ndarray::s![i, slot, ..]);
+                        if let Some(row) = row.as_slice_mut() {
+                            augmentation.substitute(row, rng);
+                        }
+                    }
+                }
+            }
+        }
+        batch
     }
 
     /// Builds the batch of samples `samples` (table positions, in batch order).
@@ -110,9 +159,19 @@ impl Dataset {
     /// `n_asv` is the largest number of kept ASVs in the batch, or `pad_to` when given
     /// (the reference always pads to `token_limit`). `epoch` varies the random policy.
     pub fn batch(&self, samples: &[usize], pad_to: Option<usize>, epoch: u64) -> Batch {
-        let width = self.tokens.max_bp + 1;
         let chosen: Vec<Vec<(u32, f64)>> =
             samples.iter().map(|&s| self.kept_asvs(s, epoch)).collect();
+        self.assemble(samples, &chosen, pad_to)
+    }
+
+    /// The batch of `samples` whose slots hold `chosen[i]` (ASV, count) in order.
+    fn assemble(
+        &self,
+        samples: &[usize],
+        chosen: &[Vec<(u32, f64)>],
+        pad_to: Option<usize>,
+    ) -> Batch {
+        let width = self.tokens.max_bp + 1;
         let n_asv = pad_to.unwrap_or_else(|| chosen.iter().map(Vec::len).max().unwrap_or(0).max(1));
         let b = samples.len();
         let mut tokens = Array3::<i64>::zeros((b, n_asv, width));

@@ -10,6 +10,7 @@
 //! reference bug this crate does the right thing (see each module).
 #![warn(missing_docs)]
 
+pub mod augment;
 pub mod batch;
 pub mod beta_diversity;
 pub mod biom;
@@ -24,6 +25,7 @@ pub mod table;
 pub mod token_limit;
 pub mod tokenizer;
 
+pub use augment::Augmentation;
 pub use batch::{Batch, Dataset};
 pub use beta_diversity::{beta_diversity, BetaMetric};
 pub use biom::{load_table, BiomFormat, BiomSampleChunks};

@@ -117,7 +117,11 @@ pub fn rarefy(
 /// Draws `depth` of the sample's reads without replacement; returns the new count
 /// of each entry. Reads are laid out one slot per read and the first `depth` slots
 /// of a partial Fisher–Yates shuffle are taken, which is an exact uniform draw.
-fn draw_without_replacement(entries: &[(u32, u64)], depth: u64, rng: &mut ChaCha8Rng) -> Vec<u64> {
+pub(crate) fn draw_without_replacement(
+    entries: &[(u32, u64)],
+    depth: u64,
+    rng: &mut ChaCha8Rng,
+) -> Vec<u64> {
     let mut reads: Vec<u32> = Vec::new();
     for (k, &(_, c)) in entries.iter().enumerate() {
         reads.extend(std::iter::repeat_n(k as u32, c as usize));

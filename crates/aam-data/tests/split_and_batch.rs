@@ -102,14 +102,7 @@ fn split_round_trips_through_tsv_and_rejects_bad_fractions() {
 
 #[test]
 fn batch_tensors_follow_batch_order() {
-    let (t, _) = load_table(&shared("moving-pictures", "table.biom")).unwrap();
-    let m = load_distance_matrix(
-        &shared("moving-pictures", "unifrac_unweighted.h5"),
-        None,
-        &t.sample_ids,
-    )
-    .unwrap();
-    let (m, _) = m.align(&t.sample_ids, false).unwrap();
+    let (t, m) = moving_pictures_with_unifrac();
     let targets: Vec<f32> = (0..t.n_samples()).map(|i| i as f32).collect();
     let ds = Dataset::new(
         t.clone(),

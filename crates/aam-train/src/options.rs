@@ -85,6 +85,8 @@ pub struct TrainOptions {
     /// `mixed_precision`): the scaler the run starts with; `None` for f32 and bf16.
     #[serde(default)]
     pub loss_scaling: Option<LossScaler>,
+    /// Training-batch augmentation (`--augment`); validation batches are never augmented.
+    pub augmentation: Option<aam_data::Augmentation>,
 }
 
 impl Default for TrainOptions {
@@ -117,6 +119,7 @@ impl Default for TrainOptions {
             prefetch: PrefetchOptions::default(),
             auto_batch_size: None,
             loss_scaling: None,
+            augmentation: None,
         }
     }
 }

@@ -122,8 +122,12 @@ fn host_batch(
     samples: &[usize],
     epoch: u64,
     mask: Option<(f64, u64)>,
+    augmentation: Option<(&aam_data::Augmentation, u64)>,
 ) -> HostBatch {
-    let batch = data.dataset.batch(samples, None, epoch);
+    let batch = match augmentation {
+        Some((a, seed)) => data.dataset.augmented_batch(samples, None, epoch, a, seed),
+        None => data.dataset.batch(samples, None, epoch),
+    };
     let masked = mask.map(|(ratio, seed)| mask_nucleotides(&batch.tokens, ratio, seed));
     HostBatch {
         samples: samples.to_vec(),
@@ -488,6 +492,7 @@ where
                 &chunks[k],
                 epoch as u64,
                 mask_ratio.map(|r| (r, mask_seed)),
+                opts.augmentation.as_ref().map(|a| (a, opts.seed)),
             )
         };
         // The model moves through `optim.step` by value; it sits here between steps.
@@ -803,7 +808,13 @@ where
             }
         }
         let peak = batch_size::peak_during(|| {
-            let host = host_batch(data, &largest[..b], 0, mask_ratio.map(|r| (r, opts.seed)));
+            let host = host_batch(
+                data,
+                &largest[..b],
+                0,
+                mask_ratio.map(|r| (r, opts.seed)),
+                None,
+            );
             let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
             let out = model.forward_all(t.tokens.clone());
             let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
@@ -886,6 +897,7 @@ where
             chunk,
             0,
             mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)),
+            None,
         );
         let t = to_tensors::<B::InnerBackend>(&host, data.faith_pd.as_deref(), &device);
         let out = model.forward_all(t.tokens.clone());

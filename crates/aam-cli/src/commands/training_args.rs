@@ -148,6 +148,12 @@ pub struct OptimArgs {
     /// Seed of every random choice (split, init, shuffling, masking, dropout).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Augment the training batches, drawn afresh per sample and epoch from --seed:
+    /// any of rarefy=DEPTH (re-rarefied every epoch), subset=P (each ASV kept with
+    /// probability P), noise=σ (counts × exp(σ·z)), substitution=R (nucleotides
+    /// substituted at rate R), comma-separated, e.g. `subset=0.8,noise=0.1`.
+    #[arg(long)]
+    pub augment: Option<aam_data::Augmentation>,
     /// Weight of the UniFrac loss.
     #[arg(long, default_value_t = 1.0)]
     pub unifrac_weight: f64,
@@ -455,6 +461,7 @@ impl OptimArgs {
             }),
             loss_scaling: (self.mixed_precision == MixedPrecisionArg::Fp16)
                 .then(LossScaler::default),
+            augmentation: self.augment.filter(|a| !a.is_none()),
         }
     }
 }

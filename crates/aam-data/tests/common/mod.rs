@@ -14,6 +14,19 @@ pub fn shared(dataset: &str, file: &str) -> PathBuf {
         .join(file)
 }
 
+/// moving-pictures' table and its unweighted UniFrac matrix aligned to it.
+pub fn moving_pictures_with_unifrac() -> (FeatureTable, aam_data::DistanceMatrix) {
+    let (t, _) = aam_data::load_table(&shared("moving-pictures", "table.biom")).unwrap();
+    let m = aam_data::load_distance_matrix(
+        &shared("moving-pictures", "unifrac_unweighted.h5"),
+        None,
+        &t.sample_ids,
+    )
+    .unwrap();
+    let (m, _) = m.align(&t.sample_ids, false).unwrap();
+    (t, m)
+}
+
 /// A small hand-made table: 3 samples × 4 ASVs.
 pub fn tiny_table() -> FeatureTable {
     FeatureTable::from_triplets(
