@@ -18,11 +18,11 @@ if [ ! -d ../shared/data ]; then
 fi
 
 # Python `onnx` (checker) and `onnxruntime` check the exported graphs, scikit-bio the
-# distances: a local venv.
+# distances, tritonclient's model-config schema the Triton repository: a local venv.
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensurepip" 2>/dev/null; then
   apt-get update -qq && apt-get install -y -qq python3 python3-venv
 fi
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy, pytest, skbio" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy, pytest, skbio, tritonclient" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
@@ -49,6 +49,11 @@ cargo test --workspace --locked $AAM_CARGO_FEATURES --benches
 # The parity tests wrote each exported graph with its cases; check them with the ONNX tools.
 # The shipped export's split graphs (asv_encoder.onnx + sample_model.onnx) are checked too.
 .venv/bin/python scripts/check_onnx.py "$target/tmp/onnx-fixtures" --split models/circadian-exposure
+
+# `aam export --triton`: the model repository against Triton's config schema and the graph.
+"$target/debug/aam" export --checkpoint models/circadian-exposure --output "$target/tmp/triton-export" \
+  --triton "$target/tmp/triton" --triton-tensorrt --triton-fp16 --overwrite
+.venv/bin/python scripts/check_triton.py "$target/tmp/triton" aam
 
 # `aam distance` (the --distance targets) equals scikit-bio on every shared dataset.
 .venv/bin/python scripts/check_distances.py "$target/debug/aam" ../shared/data "$target/tmp/distances"

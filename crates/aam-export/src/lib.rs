@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod onnx;
+pub mod triton;
 pub use onnx::graph::GraphPart;
 
 use std::collections::HashMap;

@@ -24,9 +24,89 @@ pub struct ExportArgs {
     /// Export `last.safetensors` (the latest epoch) instead of the best `model.safetensors`.
     #[arg(long)]
     pub last: bool,
-    /// Replace an existing export in --output.
+    /// Replace an existing export in --output (and the --triton model).
     #[arg(long)]
     pub overwrite: bool,
+    /// Also write a Triton Inference Server model repository here:
+    /// `<DIR>/<--triton-name>/config.pbtxt`, `1/model.onnx` and, for classifiers,
+    /// `labels.txt`.
+    #[arg(long)]
+    pub triton: Option<PathBuf>,
+    /// Model name in the Triton repository.
+    #[arg(long, default_value = "aam", requires = "triton")]
+    pub triton_name: String,
+    /// Triton's `max_batch_size` (samples per batch it forms).
+    #[arg(long, default_value_t = 64, requires = "triton")]
+    pub triton_max_batch: usize,
+    /// Dynamic batching's longest wait to fill a batch, in microseconds.
+    #[arg(long, default_value_t = 500, requires = "triton")]
+    pub triton_max_delay_us: u64,
+    /// Add the TensorRT accelerator (GPU instances).
+    #[arg(long, requires = "triton")]
+    pub triton_tensorrt: bool,
+    /// TensorRT in FP16 precision.
+    #[arg(long, requires = "triton_tensorrt")]
+    pub triton_fp16: bool,
+    /// CPU instances (`KIND_CPU`) instead of GPU ones.
+    #[arg(long, requires = "triton", conflicts_with = "triton_tensorrt")]
+    pub triton_cpu: bool,
+}
+
+/// Writes the Triton model repository of `--triton` for the exported `onnx` bytes.
+fn write_triton(args: &ExportArgs, onnx: &[u8], labels: Option<&[String]>) -> Result<()> {
+    let Some(repo) = &args.triton else {
+        return Ok(());
+    };
+    if args.triton_name.is_empty()
+        || !args
+            .triton_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        bail!(
+            "--triton-name '{}': use letters, digits, '-', '_' and '.' (it names a folder and the model in Triton's URLs)",
+            args.triton_name
+        );
+    }
+    let dir = repo.join(&args.triton_name);
+    let config_path = dir.join("config.pbtxt");
+    if config_path.exists() && !args.overwrite {
+        bail!(
+            "{} already exists; pass --overwrite to replace it or choose another --triton-name",
+            config_path.display()
+        );
+    }
+    let options = aam_export::triton::TritonOptions {
+        name: args.triton_name.clone(),
+        max_batch_size: args.triton_max_batch,
+        max_queue_delay_us: args.triton_max_delay_us,
+        tensorrt: args.triton_tensorrt,
+        tensorrt_fp16: args.triton_fp16,
+        gpu: !args.triton_cpu,
+    };
+    let labels = labels.filter(|l| !l.is_empty());
+    let config = aam_export::triton::config_pbtxt(onnx, &options, labels.is_some())?;
+    std::fs::create_dir_all(dir.join("1"))
+        .with_context(|| format!("cannot create {}", dir.join("1").display()))?;
+    checkpoint::write_atomic(&dir.join("1").join("model.onnx"), onnx)?;
+    if let Some(labels) = labels {
+        let mut text = labels.join("\n");
+        text.push('\n');
+        checkpoint::write_atomic(&dir.join("labels.txt"), text.as_bytes())?;
+    }
+    checkpoint::write_atomic(&config_path, config.as_bytes())?;
+    println!(
+        "Triton model repository: {} (model '{}', max batch {}{})",
+        repo.display(),
+        args.triton_name,
+        args.triton_max_batch,
+        if args.triton_tensorrt {
+            ", TensorRT"
+        } else {
+            ""
+        }
+    );
+    Ok(())
 }
 
 /// Runs `aam export`.
@@ -91,5 +171,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         GraphPart::AsvEncoder.file_name(),
         GraphPart::SampleModel.file_name()
     );
-    Ok(())
+    let labels = config
+        .target
+        .as_ref()
+        .filter(|t| t.kind == aam_data::TargetKind::Categorical)
+        .map(|t| t.classes.as_slice());
+    write_triton(args, onnx, labels)
 }
