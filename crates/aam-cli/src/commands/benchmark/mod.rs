@@ -141,11 +141,15 @@ fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Resu
     command.extend(args.iter().cloned());
     let done = log.with_extension("done");
     if resume && done.exists() {
+        // The marker holds the step's wall time.
+        let seconds = std::fs::read_to_string(&done)
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok());
         eprintln!("  {name}: kept (finished in an earlier run)");
         return Ok(StepRecord {
             name,
             command,
-            seconds: None,
+            seconds,
         });
     }
     let exe = std::env::current_exe().context("cannot locate the aam binary")?;

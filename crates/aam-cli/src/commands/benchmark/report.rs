@@ -77,6 +77,13 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
         args.seed,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    if args.preset != super::Preset::Standard {
+        let _ = writeln!(
+            md,
+            "> The `{}` preset trains a small model for a few epochs on a CPU: its AAM rows check the pipeline and give a floor, not the model's capacity (`--preset standard` on a GPU measures that). The random forest is fully trained in every preset.\n",
+            args.preset.name()
+        );
+    }
     md.push_str(
         "Each dataset: `aam pretrain` (unweighted UniFrac + masked nucleotides) with a split that keeps every subject on one side (25% of subjects for validation), then per target `aam train` from that encoder on the same split, `aam export`, `aam evaluate` and `aam baseline` (random forest on relative abundances) on the same validation samples. Intervals: 95% percentile bootstrap over the validation samples. Every command is in `commands.sh`.\n\n",
     );
@@ -127,7 +134,7 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
                 "| {} | {} |",
                 s.name,
                 s.seconds
-                    .map_or("(kept from an earlier run)".into(), |t| format!("{t:.1}"))
+                    .map_or("–".into(), |t| format!("{t:.1}"))
             );
         }
         let pretrain = validation_curve(&run.dir.join("../pretrain/metrics.jsonl"));
