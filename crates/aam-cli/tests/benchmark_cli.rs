@@ -98,6 +98,15 @@ fn smoke_benchmark_on_circadian_ihc() {
             .count(),
         report.lines().count()
     );
+    // A resume must use the settings the kept steps ran with.
+    let mut other_seed = resumed.clone();
+    other_seed.extend(["--seed", "7"]);
+    let o = aam(&other_seed);
+    assert!(
+        !o.status.success() && stderr(&o).contains("same --preset and --seed"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = aam(&[
         "benchmark",

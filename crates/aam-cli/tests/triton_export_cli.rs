@@ -111,11 +111,17 @@ fn triton_repository_of_the_shipped_classifier() {
         "{}",
         stderr(&o)
     );
-    let o = export(dir.path(), &["--triton-name", "../escape", "--overwrite"]);
+    for bad in ["../escape", "..", ".hidden"] {
+        let o = export(dir.path(), &["--triton-name", bad, "--overwrite"]);
+        assert!(
+            !o.status.success() && stderr(&o).contains("--triton-name"),
+            "{bad}: {}",
+            stderr(&o)
+        );
+    }
     assert!(
-        !o.status.success() && stderr(&o).contains("--triton-name"),
-        "{}",
-        stderr(&o)
+        !dir.path().join("config.pbtxt").exists(),
+        "nothing written above the repository"
     );
     let o = export(
         dir.path(),
@@ -128,7 +134,7 @@ fn triton_repository_of_the_shipped_classifier() {
         ],
     );
     assert!(
-        !o.status.success() && stderr(&o).contains("max_batch_size"),
+        !o.status.success() && stderr(&o).contains("--triton-max-batch"),
         "{}",
         stderr(&o)
     );

@@ -7,7 +7,8 @@
 //!
 //! Applied in this order:
 //! 1. `rarefy=D`: the sample's reads subsampled to depth D without replacement (a sample
-//!    with fewer reads is kept as it is);
+//!    with fewer reads, or with non-integer counts such as relative abundances, is kept
+//!    as it is);
 //! 2. `subset=P`: each ASV kept with probability P (at least one ASV always kept);
 //! 3. `noise=σ`: each count multiplied by `exp(σ·z)`, z standard normal (log-normal
 //!    noise; counts stay positive);
@@ -130,6 +131,7 @@ impl FromStr for Augmentation {
     /// Parses `rarefy=1000,subset=0.8,noise=0.1,substitution=0.01` (any subset, any order).
     fn from_str(s: &str) -> Result<Self, AugmentError> {
         let mut a = Augmentation::default();
+        let mut seen = std::collections::HashSet::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {
                 AugmentError(format!(
@@ -141,13 +143,16 @@ impl FromStr for Augmentation {
                     .parse()
                     .map_err(|_| AugmentError(format!("{key}: '{value}' is not a number")))?;
                 if !(v.is_finite() && v >= lo && v <= hi) || (key == "subset" && v == 0.0) {
+                    let open = if key == "subset" { '(' } else { '[' };
                     return Err(AugmentError(format!(
-                        "{key}={value} is out of range ({}{lo}, {hi}]",
-                        if key == "subset" { "" } else { "[" }
+                        "{key}={value} is out of range {open}{lo}, {hi}]"
                     )));
                 }
                 Ok(v)
             };
+            if !seen.insert(key) {
+                return Err(AugmentError(format!("{key} is given twice in '{s}'")));
+            }
             match key {
                 "rarefy" => {
                     let d: u64 = value.parse().ok().filter(|&d| d > 0).ok_or_else(|| {
@@ -196,6 +201,7 @@ mod tests {
             ("rarefy=0", "at least 1"),
             ("shuffle=1", "unknown augmentation 'shuffle'"),
             ("subset", "key=value"),
+            ("noise=0.1,noise=0.2", "noise is given twice"),
         ] {
             let e = bad.parse::<Augmentation>().unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");

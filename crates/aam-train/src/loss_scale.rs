@@ -65,6 +65,16 @@ impl LossScaler {
     }
 }
 
+impl LossScaler {
+    /// Records an optimizer step skipped because the forward pass overflowed fp16: the
+    /// step counts as skipped, but the scale is kept (it multiplies the loss after the
+    /// forward pass, so lowering it cannot cure a forward overflow).
+    pub fn skip_forward_overflow(&mut self) {
+        self.clean_steps = 0;
+        self.skipped_steps += 1;
+    }
+}
+
 /// Divides every gradient of `model`'s parameters by `scale`; returns the unscaled
 /// gradients and whether all of them are finite (false: skip this step).
 pub fn unscale_gradients<B, M>(

@@ -463,6 +463,8 @@ where
     };
 
     let first_epoch = state.epoch;
+    // fp16: optimizer steps skipped in a row because their forward pass overflowed.
+    let mut forward_skips_in_a_row = 0usize;
     while state.epoch < opts.epochs
         && opts
             .stop_after_epochs
@@ -480,7 +482,6 @@ where
         let mut seen = 0usize;
         // fp16: the current accumulation window holds a batch whose forward overflowed.
         let mut window_overflow = false;
-        let mut forward_overflows = 0usize;
         // Batch k is consumed at optimizer step `first_step + k / grad_accum`; its masking
         // seed is fixed here so that workers can build it ahead of that step.
         let first_step = state.step;
@@ -506,16 +507,15 @@ where
             let (out, replicas) = data_parallel::forward(model, t.tokens.clone(), devices);
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
-            // Under fp16 loss scaling a forward pass that overflows is an overflowed step
-            // (as PyTorch's GradScaler sees it: inf gradients): skipped, scale halved.
-            // Without it a non-finite loss means divergence.
+            // Under fp16 loss scaling a forward pass that overflows skips its optimizer
+            // step (the scale is kept: it cannot cure a forward overflow). Without fp16 a
+            // non-finite loss means divergence.
             let forward_overflow = !value.is_finite() && state.loss_scaler.is_some();
             if !value.is_finite() && !forward_overflow {
                 bail!("the training loss became {value} at epoch {}, batch {}; lower --lr or enable --grad-clip", epoch + 1, k + 1);
             }
             if forward_overflow {
                 window_overflow = true;
-                forward_overflows += 1;
             } else {
                 for (name, v) in &parts {
                     *sums.entry(name.clone()).or_default() += v * chunk.len() as f64;
@@ -542,15 +542,21 @@ where
                 let grads = accumulator.grads();
                 current = Some(match &mut state.loss_scaler {
                     Some(scaler) => {
-                        let (grads, finite) = unscale_gradients(&model, grads, scaler.scale);
-                        let finite = finite && !window_overflow;
-                        scaler.update(!finite);
                         // An overflowed step is skipped; the step counter still moves so
                         // the schedule and the masking seeds do not depend on overflows.
-                        if finite {
-                            optim.step(lr, model, grads)
-                        } else {
+                        if window_overflow {
+                            scaler.skip_forward_overflow();
+                            forward_skips_in_a_row += 1;
                             model
+                        } else {
+                            forward_skips_in_a_row = 0;
+                            let (grads, finite) = unscale_gradients(&model, grads, scaler.scale);
+                            scaler.update(!finite);
+                            if finite {
+                                optim.step(lr, model, grads)
+                            } else {
+                                model
+                            }
                         }
                     }
                     None => optim.step(lr, model, grads),
@@ -558,7 +564,9 @@ where
                 state.step += 1;
                 pending = 0;
                 window_overflow = false;
-                report.step_losses.push(value);
+                if value.is_finite() {
+                    report.step_losses.push(value);
+                }
             }
             if let Some(b) = &bar {
                 b.set_message(format!(
@@ -584,11 +592,13 @@ where
             )
         })?;
         model = current.context("the model was lost in an optimizer step")?;
-        if forward_overflows > 0 && forward_overflows == chunks.len() {
+        // An epoch's worth of optimizer steps in a row lost to forward overflows: the
+        // model no longer trains in fp16.
+        let steps_per_epoch = chunks.len().div_ceil(grad_accum).max(1);
+        if forward_skips_in_a_row >= steps_per_epoch {
             bail!(
-                "every batch of epoch {} overflowed fp16 in the forward pass (steps skipped, loss scale now {}); train with --mixed-precision bf16 (f32's range in half the bits) or none",
-                epoch + 1,
-                state.loss_scaler.as_ref().map_or(0.0, |s| s.scale)
+                "the last {forward_skips_in_a_row} optimizer steps (up to epoch {}) were skipped: their forward pass overflowed fp16; train with --mixed-precision bf16 (f32's range in half the bits) or none",
+                epoch + 1
             );
         }
         if let Some(b) = bar {
@@ -603,6 +613,17 @@ where
             class_weights.as_ref().map(|w| w.clone().inner()),
         )?;
         let val_loss = validation["loss"];
+        if !val_loss.is_finite() {
+            bail!(
+                "the validation loss became {val_loss} at epoch {}{}",
+                epoch + 1,
+                if state.loss_scaler.is_some() {
+                    " (the forward pass overflowed fp16); train with --mixed-precision bf16 or none"
+                } else {
+                    "; lower --lr or enable --grad-clip"
+                }
+            );
+        }
         state.schedule.on_validation(val_loss);
         state.epoch += 1;
         let improved = val_loss < state.best_val_loss;

@@ -96,6 +96,7 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
     let mut positions = Vec::with_capacity(args.samples.len());
     for id in &args.samples {
         match table.sample_ids.iter().position(|s| s == id) {
+            Some(i) if positions.contains(&i) => {}
             Some(i) => positions.push(i),
             None => bail!(
                 "sample '{id}' is not in {} (its samples include {}); pass IDs from the table",
@@ -104,7 +105,34 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
             ),
         }
     }
+    // Two sample IDs that differ only in characters a file name cannot hold would
+    // write the same heatmap files.
+    let mut stems = std::collections::HashMap::new();
+    for &i in &positions {
+        let id = &table.sample_ids[i];
+        if let Some(other) = stems.insert(file_safe(id), id) {
+            bail!("samples '{other}' and '{id}' map to the same heatmap file names; inspect them in separate runs (--output)");
+        }
+    }
+    for seq in &args.asvs {
+        let held = positions.iter().any(|&i| {
+            table
+                .sample(i)
+                .any(|(a, _)| &table.observation_ids[a as usize] == seq)
+        });
+        if !held {
+            eprintln!(
+                "warning: --asv {} is in none of the chosen samples; no nucleotide map for it",
+                aam_data::error::short_asv(seq)
+            );
+        }
+    }
     let heatmaps = args.output.join("heatmaps");
+    if heatmaps.exists() {
+        // --overwrite: no heatmap of an earlier run (other samples) is left behind.
+        std::fs::remove_dir_all(&heatmaps)
+            .with_context(|| format!("cannot replace {}", heatmaps.display()))?;
+    }
     std::fs::create_dir_all(&heatmaps)
         .with_context(|| format!("cannot create {}", heatmaps.display()))?;
 

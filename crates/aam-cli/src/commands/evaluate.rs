@@ -304,16 +304,9 @@ pub(crate) fn write_report(
     column: &str,
     b: Bootstrap,
 ) -> Result<Vec<MetricValue>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     // An earlier evaluation's files (--overwrite) go first, so none of them (e.g. the
     // plots of another target type) is left beside the new ones.
-    for f in OUTPUTS {
-        let path = dir.join(f);
-        if path.exists() {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot replace {}", path.display()))?;
-        }
-    }
+    fresh_output(dir, &OUTPUTS)?;
     let out = |f: &str| dir.join(f);
     let metrics = match kind {
         TargetKind::Numeric => {
@@ -346,6 +339,20 @@ pub(crate) fn write_report(
         per_sample_tsv(rows, kind, classes).as_bytes(),
     )?;
     Ok(metrics)
+}
+
+/// Creates `dir` and removes the files `names` of an earlier run there (callers check
+/// `--overwrite` before their work starts).
+pub(crate) fn fresh_output(dir: &Path, names: &[&str]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for f in names {
+        let path = dir.join(f);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot replace {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Refuses to replace an earlier evaluation's files unless `--overwrite`.

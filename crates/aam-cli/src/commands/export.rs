@@ -52,30 +52,51 @@ pub struct ExportArgs {
     pub triton_cpu: bool,
 }
 
-/// Writes the Triton model repository of `--triton` for the exported `onnx` bytes.
-fn write_triton(args: &ExportArgs, onnx: &[u8], labels: Option<&[String]>) -> Result<()> {
+/// Refuses a bad `--triton-name`, a zero `--triton-max-batch` or an existing Triton
+/// model without `--overwrite`, before anything is written.
+fn check_triton(args: &ExportArgs) -> Result<()> {
     let Some(repo) = &args.triton else {
         return Ok(());
     };
-    if args.triton_name.is_empty()
-        || !args
-            .triton_name
+    let name = &args.triton_name;
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_ok
+        || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
         bail!(
-            "--triton-name '{}': use letters, digits, '-', '_' and '.' (it names a folder and the model in Triton's URLs)",
-            args.triton_name
+            "--triton-name '{name}': start with a letter or digit, then letters, digits, '-', '_' or '.' (it names a folder and the model in Triton's URLs)"
         );
     }
+    if args.triton_max_batch == 0 {
+        bail!("--triton-max-batch must be at least 1 (Triton's max_batch_size; the graph has a dynamic batch axis)");
+    }
+    let dir = repo.join(name);
+    if !args.overwrite {
+        for p in [dir.join("config.pbtxt"), dir.join("1").join("model.onnx")] {
+            if p.exists() {
+                bail!(
+                    "{} already exists; pass --overwrite to replace it or choose another --triton-name",
+                    p.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the Triton model repository of `--triton` for the exported `onnx` bytes
+/// (checked by [`check_triton`] first).
+fn write_triton(args: &ExportArgs, onnx: &[u8], labels: Option<&[String]>) -> Result<()> {
+    let Some(repo) = &args.triton else {
+        return Ok(());
+    };
     let dir = repo.join(&args.triton_name);
     let config_path = dir.join("config.pbtxt");
-    if config_path.exists() && !args.overwrite {
-        bail!(
-            "{} already exists; pass --overwrite to replace it or choose another --triton-name",
-            config_path.display()
-        );
-    }
     let options = aam_export::triton::TritonOptions {
         name: args.triton_name.clone(),
         max_batch_size: args.triton_max_batch,
@@ -111,6 +132,7 @@ fn write_triton(args: &ExportArgs, onnx: &[u8], labels: Option<&[String]>) -> Re
 
 /// Runs `aam export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
+    check_triton(args)?;
     let config = checkpoint::load_config(&args.checkpoint)?;
     let file = if args.last {
         "last.safetensors"

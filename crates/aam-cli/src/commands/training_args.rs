@@ -149,7 +149,8 @@ pub struct OptimArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Augment the training batches, drawn afresh per sample and epoch from --seed:
-    /// any of rarefy=DEPTH (re-rarefied every epoch), subset=P (each ASV kept with
+    /// any of rarefy=DEPTH (re-rarefied every epoch; samples with fewer reads or
+    /// non-integer counts kept as they are), subset=P (each ASV kept with
     /// probability P), noise=σ (counts × exp(σ·z)), substitution=R (nucleotides
     /// substituted at rate R), comma-separated, e.g. `subset=0.8,noise=0.1`.
     #[arg(long)]

@@ -129,6 +129,8 @@ impl Preset {
 
 /// One step that ran (or was kept): its command line and wall time.
 pub struct StepRecord {
+    /// Whether the step was kept from an earlier run (not run now).
+    pub kept: bool,
     pub name: &'static str,
     pub command: Vec<String>,
     pub seconds: Option<f64>,
@@ -147,6 +149,7 @@ fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Resu
             .and_then(|t| t.trim().parse::<f64>().ok());
         eprintln!("  {name}: kept (finished in an earlier run)");
         return Ok(StepRecord {
+            kept: true,
             name,
             command,
             seconds,
@@ -173,6 +176,7 @@ fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Resu
         .with_context(|| format!("cannot write {}", done.display()))?;
     eprintln!("  {name}: {seconds:.1} s");
     Ok(StepRecord {
+        kept: false,
         name,
         command,
         seconds: Some(seconds),
@@ -235,6 +239,22 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
+    // The settings every kept step was run with: a resume must use the same.
+    let settings_path = args.output.join("benchmark.json");
+    let settings = serde_json::json!({ "preset": args.preset.name(), "seed": args.seed });
+    if args.resume {
+        if let Ok(text) = std::fs::read_to_string(&settings_path) {
+            let earlier: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", settings_path.display()))?;
+            if earlier != settings {
+                bail!(
+                    "{} holds a benchmark run with {earlier}; resume it with the same --preset and --seed, or choose another --output",
+                    args.output.display()
+                );
+            }
+        }
+    }
+    aam_train::checkpoint::write_atomic(&settings_path, settings.to_string().as_bytes())?;
     let p = args.preset.settings();
     let seed = args.seed.to_string();
     let mut runs: Vec<TaskRun> = Vec::new();
@@ -298,6 +318,8 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             &root.join("pretrain.log"),
             args.resume,
         )?;
+        // A step that runs again invalidates every later step built on it.
+        let keep_tasks = args.resume && pretrain_step.kept;
         let split = pretrain_dir.join("split.tsv");
         for task in d.tasks {
             let dir = root.join(task.column);
@@ -320,7 +342,9 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                 ],
             );
             let mut steps = vec![pretrain_step.clone_record()];
-            steps.push(step("train", train, &dir.join("train.log"), args.resume)?);
+            let train_step = step("train", train, &dir.join("train.log"), keep_tasks)?;
+            let keep = keep_tasks && train_step.kept;
+            steps.push(train_step);
             let export_dir = dir.join("export");
             steps.push(step(
                 "export",
@@ -333,7 +357,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                     "--overwrite".into(),
                 ],
                 &dir.join("export.log"),
-                args.resume,
+                keep,
             )?);
             let labelled = |cmd: &str, out: &Path| -> Vec<String> {
                 vec![
@@ -355,20 +379,10 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             };
             let mut evaluate = labelled("evaluate", &dir.join("evaluate"));
             evaluate.extend(["--model".into(), s(&export_dir)]);
-            steps.push(step(
-                "evaluate",
-                evaluate,
-                &dir.join("evaluate.log"),
-                args.resume,
-            )?);
+            steps.push(step("evaluate", evaluate, &dir.join("evaluate.log"), keep)?);
             let mut baseline = labelled("baseline", &dir.join("baseline"));
             baseline.extend(["--target-type".into(), task.kind.into()]);
-            steps.push(step(
-                "baseline",
-                baseline,
-                &dir.join("baseline.log"),
-                args.resume,
-            )?);
+            steps.push(step("baseline", baseline, &dir.join("baseline.log"), keep)?);
             runs.push(TaskRun {
                 dataset: d,
                 task,
@@ -386,6 +400,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
 impl StepRecord {
     fn clone_record(&self) -> StepRecord {
         StepRecord {
+            kept: self.kept,
             name: self.name,
             command: self.command.clone(),
             seconds: self.seconds,

@@ -85,7 +85,7 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
         );
     }
     md.push_str(
-        "Each dataset: `aam pretrain` (unweighted UniFrac + masked nucleotides) with a split that keeps every subject on one side (25% of subjects for validation), then per target `aam train` from that encoder on the same split, `aam export`, `aam evaluate` and `aam baseline` (random forest on relative abundances) on the same validation samples. Intervals: 95% percentile bootstrap over the validation samples. Every command is in `commands.sh`.\n\n",
+        "Each dataset: `aam pretrain` (unweighted UniFrac + masked nucleotides) with a split that keeps every subject on one side (a quarter of the subjects, at least one, for validation), then per target `aam train` from that encoder on the same split, `aam export`, `aam evaluate` and `aam baseline` (random forest on relative abundances) on the same validation samples. Intervals: 95% percentile bootstrap over the validation samples. Every command is in `commands.sh`.\n\n",
     );
     md.push_str("## Summary\n\n| dataset | target | validation samples | metric | AAM | random forest |\n|---|---|---|---|---|---|\n");
     let mut sections = String::new();
@@ -133,8 +133,7 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
                 sections,
                 "| {} | {} |",
                 s.name,
-                s.seconds
-                    .map_or("–".into(), |t| format!("{t:.1}"))
+                s.seconds.map_or("–".into(), |t| format!("{t:.1}"))
             );
         }
         let pretrain = validation_curve(&run.dir.join("../pretrain/metrics.jsonl"));

@@ -248,8 +248,7 @@ fn write(
     }
     let mut ranked: Vec<(u32, Totals)> = totals.into_iter().collect();
     ranked.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    super::prepare_output(&args.output)?;
     let mut tsv = String::from(
         "rank\tasv\tprevalence\tmean_relative_abundance\timportance\tmean_attribution_where_present\n",
     );

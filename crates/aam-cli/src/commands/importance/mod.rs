@@ -92,6 +92,13 @@ const OUTPUTS: [&str; 5] = [
     "completeness.tsv",
 ];
 
+/// Creates `dir` without the files of an earlier run (`--overwrite` was checked before
+/// the work): no file of another method (e.g. completeness.tsv) is left beside the new
+/// ones.
+fn prepare_output(dir: &std::path::Path) -> Result<()> {
+    super::evaluate::fresh_output(dir, &OUTPUTS)
+}
+
 pub fn run(args: &ImportanceArgs) -> Result<()> {
     if !args.overwrite {
         if let Some(f) = OUTPUTS.iter().find(|f| args.output.join(f).exists()) {

@@ -235,8 +235,7 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
     let mut ranked: Vec<usize> = (0..summary.len()).collect();
     ranked.sort_by(|&a, &b| summary[b].1.total_cmp(&summary[a].1));
 
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    super::prepare_output(&args.output)?;
     let loss_name = match kind {
         TargetKind::Numeric => "absolute error",
         TargetKind::Categorical => "log-loss",
