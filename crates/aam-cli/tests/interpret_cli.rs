@@ -98,6 +98,22 @@ fn attention_maps_of_one_sample() {
             std::fs::read_to_string(out.join("heatmaps").join(format!("{stem}.svg"))).unwrap();
         assert!(svg.contains("<svg"));
     }
+    // The streamed tables leave no temporary file behind.
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "asv_attention.tsv",
+            "asv_ranking.tsv",
+            "heatmaps",
+            "nucleotide_attention.tsv",
+            "nucleotide_pooling.tsv"
+        ]
+    );
     // Never overwritten without --overwrite; an unknown sample is named.
     let o = aam(&args);
     assert!(

@@ -145,7 +145,9 @@ mod tests {
 
     #[test]
     fn memory_is_reported_on_linux() {
-        if cfg!(target_os = "linux") {
+        if cfg!(target_os = "linux")
+            && crate::memory::run_test_alone("batch_size::tests::memory_is_reported_on_linux")
+        {
             let rss = current_rss_mib().unwrap();
             let peak = peak_during(|| {
                 let v = vec![7u8; 32 << 20];

@@ -31,12 +31,38 @@ pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Runs one test of the current test binary alone, in a child process, so that what it
+/// measures of the process's memory is not moved by other tests' threads allocating and
+/// freeing at the same time. Returns `true` inside that child (the caller then measures)
+/// and `false` in the parent once the child passed; panics with the child's output if it
+/// failed or ran no test.
+#[cfg(test)]
+pub(crate) fn run_test_alone(name: &str) -> bool {
+    const CHILD: &str = "AAM_MEMORY_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child run of {name} failed:\n{text}");
+    assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn peak_rss_grows_with_a_touched_allocation() {
+        if !run_test_alone("memory::tests::peak_rss_grows_with_a_touched_allocation") {
+            return;
+        }
         reset_peak_rss();
         let Some(before) = peak_rss_mib() else {
             assert!(!cfg!(target_os = "linux"), "Linux reports VmHWM");
@@ -48,6 +74,7 @@ mod tests {
             after - before >= 60.0,
             "{before} MiB → {after} MiB after touching 64 MiB"
         );
+        assert!(current_rss_mib().unwrap() <= after + 1.0, "VmRSS ≤ VmHWM");
         drop(block);
     }
 }

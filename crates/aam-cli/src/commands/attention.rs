@@ -9,6 +9,8 @@
 //! pooling over positions. Weights are the eval-mode softmax rows (queries) over keys.
 
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 
 use aam_model::inspect::SampleAttention;
@@ -60,6 +62,68 @@ const TABLES: [&str; 4] = [
     "nucleotide_attention.tsv",
     "nucleotide_pooling.tsv",
 ];
+
+/// A TSV written row by row into a hidden temporary file beside `path`, synced and
+/// renamed into place by [`StreamedTsv::finish`]: a large table never sits in memory,
+/// and a failed run leaves no partial file under the final name (the temporary file is
+/// removed when the writer is dropped unfinished).
+struct StreamedTsv {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl Drop for StreamedTsv {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl StreamedTsv {
+    fn create(path: PathBuf, header: &str) -> Result<Self> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("table");
+        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        let file = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut t = StreamedTsv {
+            path,
+            tmp,
+            out: Some(BufWriter::new(file)),
+        };
+        t.row(format_args!("{header}"))?;
+        Ok(t)
+    }
+
+    fn row(&mut self, line: std::fmt::Arguments<'_>) -> Result<()> {
+        let out = self.out.as_mut().expect("rows are written before finish");
+        writeln!(out, "{line}").with_context(|| format!("cannot write {}", self.tmp.display()))
+    }
+
+    fn finish(mut self) -> Result<()> {
+        let out = self.out.take().expect("finish is called once");
+        let file = out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all().map(|_| f))
+            .with_context(|| format!("cannot write {}", self.tmp.display()));
+        let file = match file {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = std::fs::remove_file(&self.tmp);
+                return Err(e);
+            }
+        };
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.path.display()
+            )
+        })
+    }
+}
 
 /// Nucleotide letter of a token (`^` the start token).
 fn letter(token: i64) -> char {
@@ -137,9 +201,16 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", heatmaps.display()))?;
 
     let mut ranking = String::from("sample_id\trank\tslot\tasv\tcount\trelative_abundance");
-    let mut asv_tsv = String::from("sample_id\tstack\tlayer\thead\tquery_slot\tkey_slot\tweight\n");
-    let mut nuc_tsv =
-        String::from("sample_id\tslot\tasv\tlayer\thead\tquery_position\tkey_position\tweight\n");
+    // The two attention tables grow as stacks × layers × heads × n² rows per sample:
+    // written as they are computed, not held in memory.
+    let mut asv_tsv = StreamedTsv::create(
+        args.output.join(TABLES[1]),
+        "sample_id\tstack\tlayer\thead\tquery_slot\tkey_slot\tweight",
+    )?;
+    let mut nuc_tsv = StreamedTsv::create(
+        args.output.join(TABLES[2]),
+        "sample_id\tslot\tasv\tlayer\thead\tquery_position\tkey_position\tweight",
+    )?;
     let mut pool_tsv = String::from("sample_id\tslot\tasv\tposition\tnucleotide\tweight\n");
     let mut header_done = false;
     for &sample in &positions {
@@ -187,11 +258,10 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
                     let at = |q: usize, k: usize| v[(h * n + q) * n + k];
                     for q in 0..n {
                         for k in 0..n {
-                            let _ = writeln!(
-                                asv_tsv,
+                            asv_tsv.row(format_args!(
                                 "{id}\t{stack}\t{layer}\t{h}\t{q}\t{k}\t{}",
                                 at(q, k)
-                            );
+                            ))?;
                         }
                     }
                     panels.push(Panel {
@@ -249,11 +319,10 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
                 for h in 0..heads {
                     for &q in &valid {
                         for &k in &valid {
-                            let _ = writeln!(
-                                nuc_tsv,
+                            nuc_tsv.row(format_args!(
                                 "{id}\t{j}\t{asv}\t{layer}\t{h}\t{q}\t{k}\t{}",
                                 at(h, q, k)
-                            );
+                            ))?;
                         }
                     }
                     panels.push(Panel {
@@ -289,9 +358,10 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
                 .join(", ")
         );
     }
-    for (name, text) in TABLES.iter().zip([&ranking, &asv_tsv, &nuc_tsv, &pool_tsv]) {
-        write_atomic(&args.output.join(name), text.as_bytes())?;
-    }
+    write_atomic(&args.output.join(TABLES[0]), ranking.as_bytes())?;
+    asv_tsv.finish()?;
+    nuc_tsv.finish()?;
+    write_atomic(&args.output.join(TABLES[3]), pool_tsv.as_bytes())?;
     eprintln!("wrote {}", args.output.display());
     Ok(())
 }
