@@ -273,8 +273,15 @@ impl ModelConfig {
     /// classifier with fewer than two classes, dropout outside [0, 1).
     pub fn validate(&self) -> Result<(), String> {
         let d = self.embedding_dim;
-        if d == 0 || self.max_bp == 0 || self.token_limit == 0 || self.out_dim == 0 {
-            return Err("embedding_dim, max_bp, token_limit and out_dim must be positive".into());
+        for (name, value) in [
+            ("embedding_dim (--embedding-dim)", d),
+            ("max_bp (--max-bp)", self.max_bp),
+            ("token_limit (--token-limit)", self.token_limit),
+            ("out_dim", self.out_dim),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} is 0; it must be at least 1"));
+            }
         }
         if self.vocab_size < 6 {
             return Err(format!(
@@ -292,7 +299,7 @@ impl ModelConfig {
             let c = self.stack(s);
             if c.heads == 0 || d % c.heads != 0 {
                 return Err(format!(
-                    "{s:?} stack: {} heads do not divide embedding_dim {d}",
+                    "{s:?} stack: {} attention heads do not divide embedding_dim {d} (--attention-heads must divide --embedding-dim)",
                     c.heads
                 ));
             }
@@ -304,7 +311,10 @@ impl ModelConfig {
             ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!("dropout {} is not in [0, 1)", self.dropout));
+            return Err(format!(
+                "dropout (--dropout) {} is not in [0, 1)",
+                self.dropout
+            ));
         }
         Ok(())
     }

@@ -239,8 +239,12 @@ fn unwrap_bytes_repr(s: &str) -> String {
 }
 
 fn read_npy_2d(path: &Path) -> Result<Array2<f64>> {
-    if let Ok(a) = ndarray_npy::read_npy::<_, Array2<f32>>(path) {
-        return Ok(a.mapv(f64::from));
+    // float32 first; only a file of another dtype is read again as float64, so that a
+    // truncated or misshapen float32 file reports its own fault, not a dtype mismatch.
+    match ndarray_npy::read_npy::<_, Array2<f32>>(path) {
+        Ok(a) => return Ok(a.mapv(f64::from)),
+        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {}
+        Err(e) => return Err(DataError::format(path, format!("not a 2-D float32/float64 .npy array ({e}); save the matrix with numpy.save as float32 or float64"))),
     }
     ndarray_npy::read_npy::<_, Array2<f64>>(path).map_err(|e| {
         DataError::format(path, format!("not a 2-D float32/float64 .npy array ({e}); save the matrix with numpy.save as float32 or float64"))

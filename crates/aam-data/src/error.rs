@@ -9,13 +9,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The file could not be opened or read at all.
-    #[error("cannot read {path}: {source}. Check that the path exists and is readable.")]
+    // The operating-system error is part of the message and deliberately not the
+    // `source()`: `{:#}` error chains would otherwise print it twice.
+    #[error("cannot read {path}: {error}. Check that the path exists and is readable.")]
     Io {
         /// The file that failed.
         path: PathBuf,
         /// The operating-system error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file was read but its content is not what the format requires.
     #[error("{path}: {message}")]
@@ -64,7 +65,7 @@ impl DataError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

@@ -78,7 +78,7 @@ impl Metadata {
     /// Reads a metadata TSV.
     ///
     /// Errors: unreadable file, no header, rows with the wrong number of cells
-    /// (naming the line and sample), duplicate sample IDs.
+    /// (naming the line and sample), duplicate sample IDs, duplicate column names.
     pub fn load(path: &Path) -> Result<Metadata> {
         let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
@@ -103,6 +103,19 @@ impl Metadata {
                     "empty file; a metadata TSV starts with a header row (`sample_id<TAB>column…`)",
                 )),
             };
+        let mut column_seen = HashMap::new();
+        for (i, h) in header.iter().enumerate() {
+            if let Some(first) = column_seen.insert(h.as_str(), i) {
+                return Err(DataError::format(
+                    path,
+                    format!(
+                        "column '{h}' appears twice in the header (columns {} and {}); rename or remove one of them",
+                        first + 1,
+                        i + 1
+                    ),
+                ));
+            }
+        }
         let id_col = header
             .iter()
             .position(|h| ID_COLUMNS.contains(&h.to_ascii_lowercase().as_str()))

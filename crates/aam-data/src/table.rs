@@ -89,6 +89,26 @@ impl FeatureTable {
         })
     }
 
+    /// Errors when no observation ID is a DNA sequence (every ID holds a character other
+    /// than A, C, G, T), e.g. QIIME 2 feature hashes or OTU names: aam reads an ASV by
+    /// its sequence. `path` names the table in the message.
+    pub fn check_sequence_ids(&self, path: &Path) -> Result<()> {
+        let is_dna = |id: &str| {
+            id.bytes()
+                .all(|c| crate::tokenizer::nucleotide_token(c) != 0)
+        };
+        if self.observation_ids.is_empty() || self.observation_ids.iter().any(|id| is_dna(id)) {
+            return Ok(());
+        }
+        Err(DataError::format(
+            path,
+            format!(
+                "no observation ID is a DNA sequence (e.g. '{}'); aam reads ASVs by their sequence: use a table whose observation IDs are the ASV sequences (QIIME 2: replace the feature IDs with the rep-seqs)",
+                short_asv(&self.observation_ids[0])
+            ),
+        ))
+    }
+
     /// Number of samples.
     pub fn n_samples(&self) -> usize {
         self.sample_ids.len()
@@ -175,8 +195,24 @@ impl FeatureTable {
     }
 }
 
-/// Errors when `ids` holds a duplicate, naming up to ten of them.
+/// Errors when `ids` holds an empty ID (naming its position) or a duplicate (naming up
+/// to ten of them).
 pub(crate) fn check_unique(path: &Path, ids: &[String], what: &str) -> Result<()> {
+    if let Some(k) = ids.iter().position(|id| id.trim().is_empty()) {
+        return Err(DataError::format(
+            path,
+            format!(
+                "{what} number {} of {} has an empty ID; every {what} needs an ID{}",
+                k + 1,
+                ids.len(),
+                if what.starts_with("ASV") {
+                    ": its DNA sequence"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
     let mut seen = HashMap::with_capacity(ids.len());
     let mut dups = Vec::new();
     for id in ids {

@@ -30,11 +30,18 @@ pub enum WeightError {
     #[error("{0}")]
     Format(String),
     /// A parameter the configuration needs is absent.
-    #[error("weights lack '{0}'; the weights do not belong to this configuration (check encoder_type, predict_nucleotides and layer counts)")]
-    Missing(String),
+    #[error("{origin}: weights lack '{key}'; the weights do not belong to this configuration (check encoder_type, predict_nucleotides and layer counts)")]
+    Missing {
+        /// Where the weights came from (file path).
+        origin: String,
+        /// Key.
+        key: String,
+    },
     /// A parameter has another shape than the configuration implies.
-    #[error("'{key}' has shape {found:?} but the configuration needs {expected:?}; check embedding_dim, vocab_size, max_bp, token_limit and intermediate_size")]
+    #[error("{origin}: '{key}' has shape {found:?} but the configuration needs {expected:?}; check embedding_dim, vocab_size, max_bp, token_limit and intermediate_size")]
     Shape {
+        /// Where the weights came from (file path).
+        origin: String,
         /// Key.
         key: String,
         /// Shape in the file.
@@ -43,8 +50,10 @@ pub enum WeightError {
         expected: Vec<usize>,
     },
     /// Keys in the file that no parameter of the configuration uses.
-    #[error("{count} weights are not used by this configuration, e.g. {examples}; the weights belong to another model shape")]
+    #[error("{origin}: {count} weights are not used by this configuration, e.g. {examples}; the weights belong to another model shape")]
     Unused {
+        /// Where the weights came from (file path).
+        origin: String,
         /// How many.
         count: usize,
         /// Up to five names.
@@ -55,10 +64,22 @@ pub enum WeightError {
 /// Named f32 tensors read from a safetensors file (F32, F64, F16 and BF16 are
 /// converted to f32). Prefixes `_orig_mod.` (torch.compile) and `module.` (DDP) are
 /// stripped.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct WeightMap {
+    /// Where the tensors came from, for error messages (a file path).
+    origin: String,
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
     used: std::cell::RefCell<HashSet<String>>,
+}
+
+impl Default for WeightMap {
+    fn default() -> Self {
+        WeightMap {
+            origin: "the weights".into(),
+            tensors: BTreeMap::new(),
+            used: Default::default(),
+        }
+    }
 }
 
 fn strip_prefixes(mut k: &str) -> &str {
@@ -94,6 +115,7 @@ impl WeightMap {
             );
         }
         Ok(WeightMap {
+            origin: origin.to_string(),
             tensors,
             used: Default::default(),
         })
@@ -120,12 +142,13 @@ impl WeightMap {
 
     /// The values of `key`, checked against `shape`; marks it used.
     pub fn get(&self, key: &str, shape: &[usize]) -> Result<&[f32], WeightError> {
-        let (found, values) = self
-            .tensors
-            .get(key)
-            .ok_or_else(|| WeightError::Missing(key.to_string()))?;
+        let (found, values) = self.tensors.get(key).ok_or_else(|| WeightError::Missing {
+            origin: self.origin.clone(),
+            key: key.to_string(),
+        })?;
         if found.as_slice() != shape {
             return Err(WeightError::Shape {
+                origin: self.origin.clone(),
                 key: key.to_string(),
                 found: found.clone(),
                 expected: shape.to_vec(),
@@ -167,6 +190,7 @@ impl WeightMap {
             .collect::<Vec<_>>()
             .join(", ");
         Err(WeightError::Unused {
+            origin: self.origin.clone(),
             count: unused.len(),
             examples,
         })

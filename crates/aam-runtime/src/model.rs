@@ -64,10 +64,28 @@ enum Graphs {
 }
 
 /// Parses ONNX `bytes` read from `path`.
+///
+/// Errors: not ONNX; an initializer that keeps its data in an external file (never
+/// read: `aam export` writes every weight into the graph, and a path inside an
+/// untrusted model must not make the loader open other files).
 pub(crate) fn parse_onnx(bytes: &[u8], path: &Path) -> Result<tract_onnx::pb::ModelProto> {
-    tract_onnx::onnx()
+    let proto = tract_onnx::onnx()
         .proto_model_for_read(&mut std::io::Cursor::new(bytes))
-        .map_err(|e| load_err(path, format!("not a readable ONNX model ({e})")))
+        .map_err(|e| load_err(path, format!("not a readable ONNX model ({e})")))?;
+    let initializers = proto.graph.iter().flat_map(|g| g.initializer.iter());
+    if let Some(t) = initializers
+        .into_iter()
+        .find(|t| t.data_location == Some(1) || !t.external_data.is_empty())
+    {
+        return Err(load_err(
+            path,
+            format!(
+                "initializer '{}' keeps its data in an external file; aam never reads external data (`aam export` writes every weight into model.onnx): re-export the model with `aam export`",
+                t.name
+            ),
+        ));
+    }
+    Ok(proto)
 }
 
 /// The graph's output names, in order.

@@ -43,16 +43,9 @@ pub fn prepare_table(
     let n_obs = dataset.table.observation_ids.len();
     let mut warnings = Vec::new();
     let non_acgt = &dataset.tokens.non_acgt;
-    if n_obs > 0 && non_acgt.len() == n_obs {
-        let example = aam_data::error::short_asv(&dataset.table.observation_ids[0]);
-        return Err(aam_data::DataError::Format {
-            path: origin.into(),
-            message: format!(
-                "no observation ID is a DNA sequence (e.g. '{example}'); aam reads ASVs by their sequence: use a table whose observation IDs are the ASV sequences (QIIME 2: replace the feature IDs with the rep-seqs)"
-            ),
-        }
-        .into());
-    }
+    dataset
+        .table
+        .check_sequence_ids(std::path::Path::new(origin))?;
     if !non_acgt.is_empty() {
         warnings.push(format!(
             "{} of {n_obs} ASVs contain characters other than A, C, G, T (e.g. '{}'); those positions are masked",

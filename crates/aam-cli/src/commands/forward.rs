@@ -29,8 +29,18 @@ pub struct ForwardArgs {
 }
 
 fn read_tokens(path: &std::path::Path) -> Result<Array3<i64>> {
-    if let Ok(a) = ndarray_npy::read_npy::<_, Array3<i64>>(path) {
-        return Ok(a);
+    let context = || {
+        format!(
+            "{}: expected an int64 or int32 .npy of shape [batch, n_asv, max_bp + 1]",
+            path.display()
+        )
+    };
+    // int64 first; only a file of another dtype is read again as int32, so that a
+    // misshapen int64 file reports its own fault, not a dtype mismatch.
+    match ndarray_npy::read_npy::<_, Array3<i64>>(path) {
+        Ok(a) => return Ok(a),
+        Err(ndarray_npy::ReadNpyError::WrongDescriptor(_)) => {}
+        Err(e) => return Err(e).with_context(context),
     }
     let a: Array3<i32> = ndarray_npy::read_npy(path).with_context(|| {
         format!(

@@ -130,6 +130,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     if let Some(path) = &args.metadata {
         inspect_metadata(&table, path, args)?;
     }
+    table.check_sequence_ids(&args.table)?;
     println!("ok: inputs are consistent");
     Ok(())
 }

@@ -221,16 +221,24 @@ pub fn load_onnx(
 
 /// The file of `model` for `backend`: a directory resolves to its model.onnx or
 /// model.safetensors; a file of the other kind to its sibling.
-fn model_file(model: &Path, backend: Backend) -> PathBuf {
+///
+/// Errors: `model` does not exist (named as given, not as the file looked for in it).
+fn model_file(model: &Path, backend: Backend) -> Result<PathBuf> {
+    if !model.exists() {
+        bail!(
+            "{}: no such file or directory; pass a directory written by `aam export` (or its model.onnx / model.safetensors)",
+            model.display()
+        );
+    }
     let name = file_name(backend);
     let wanted_ext = Path::new(name).extension();
-    if model.is_dir() {
+    Ok(if model.is_dir() {
         model.join(name)
     } else if model.extension() == wanted_ext {
         model.to_path_buf()
     } else {
         model.with_file_name(name)
-    }
+    })
 }
 
 /// The file of an export directory that `backend` reads.
@@ -316,7 +324,7 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
         threads: args.threads,
     };
     let path = match &args.model {
-        Some(m) => model_file(m, args.backend),
+        Some(m) => model_file(m, args.backend)?,
         None => Path::new(SHIPPED_MODEL).join(file_name(args.backend)),
     };
     let origin = args.table.display().to_string();
@@ -376,7 +384,7 @@ pub fn load_onnx_model(
         Backend::Burn => bail!("this command runs the ONNX graphs: use --backend tract or ort"),
     };
     let path = match model {
-        Some(m) => model_file(m, backend),
+        Some(m) => model_file(m, backend)?,
         None => Path::new(SHIPPED_MODEL).join(file_name(backend)),
     };
     load_onnx(model, &path, runtime, placement)
@@ -386,7 +394,7 @@ pub fn load_onnx_model(
 /// directory or file; `None`: the shipped model), with the file's path for messages.
 pub fn load_safetensors(model: Option<&Path>) -> Result<(PathBuf, CheckpointConfig, WeightMap)> {
     let path = match model {
-        Some(m) => model_file(m, Backend::Burn),
+        Some(m) => model_file(m, Backend::Burn)?,
         None => Path::new(SHIPPED_MODEL).join(file_name(Backend::Burn)),
     };
     let (config, weights) = match model {

@@ -9,9 +9,9 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
 use super::training_args::{
-    check_device, check_output, distance_targets, groups, load_input_table, make_split,
-    on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, MixedPrecisionArg, OptimArgs,
-    TrainingDevices,
+    check_device, check_numbers, check_output, distance_targets, groups, load_input_table,
+    make_split, on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs,
+    MixedPrecisionArg, OptimArgs, TrainingDevices,
 };
 
 /// Arguments of `aam pretrain`.
@@ -44,6 +44,19 @@ pub enum EncoderArg {
 pub fn run(args: &PretrainArgs) -> Result<()> {
     let input = &args.input;
     check_device(&args.optim)?;
+    check_numbers(&args.optim)?;
+    let a = &args.arch;
+    // Checked before any input is read or anything is written.
+    let model_config = ModelConfig {
+        encoder_type: match args.encoder_type {
+            EncoderArg::Unifrac => EncoderType::Unifrac,
+            EncoderArg::FaithPd => EncoderType::FaithPd,
+        },
+        attention: args.optim.attention_kind(a.dropout),
+        mixed_precision: args.optim.mixed_precision.into(),
+        ..a.model_config(args.optim.nuc_weight > 0.0)
+    };
+    model_config.validate().map_err(anyhow::Error::msg)?;
     check_output(input)?;
     let seed = args.optim.seed;
     let mut table = load_input_table(input, seed)?;
@@ -81,17 +94,6 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             .map(|x| ((x - mean) / std) as f32)
             .collect::<Vec<f32>>()
     });
-    let a = &args.arch;
-    let model_config = ModelConfig {
-        encoder_type: match args.encoder_type {
-            EncoderArg::Unifrac => EncoderType::Unifrac,
-            EncoderArg::FaithPd => EncoderType::FaithPd,
-        },
-        attention: args.optim.attention_kind(a.dropout),
-        mixed_precision: args.optim.mixed_precision.into(),
-        ..a.model_config(args.optim.nuc_weight > 0.0)
-    };
-    model_config.validate().map_err(anyhow::Error::msg)?;
     let config = CheckpointConfig {
         format_version: aam_train::checkpoint::FORMAT_VERSION,
         kind: ModelKind::Encoder,

@@ -16,9 +16,9 @@ use clap::Args;
 use super::inspect::TargetTypeArg;
 
 use super::training_args::{
-    check_device, check_output, distance_targets, groups, load_input_table, make_split,
-    on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs, MixedPrecisionArg, OptimArgs,
-    TrainingDevices,
+    check_device, check_numbers, check_output, distance_targets, groups, load_input_table,
+    make_split, on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs,
+    MixedPrecisionArg, OptimArgs, TrainingDevices,
 };
 
 /// Arguments of `aam train`.
@@ -61,7 +61,24 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<()> {
     let input = &args.input;
     check_device(&args.optim)?;
+    check_numbers(&args.optim)?;
+    if args.pretrained_encoder.is_none() {
+        // The architecture is checked before any input is read or anything is written
+        // (out_dim is set from the target later and checked again then).
+        args.arch
+            .model_config(args.optim.nuc_weight > 0.0)
+            .validate()
+            .map_err(anyhow::Error::msg)?;
+    }
     check_output(input)?;
+    let pretrained = args.pretrained_encoder.as_ref().map(|dir| -> Result<_> {
+        let pre = checkpoint::load_config(dir)?;
+        if pre.kind != ModelKind::Encoder {
+            bail!("{} holds a {:?} checkpoint; --pretrained-encoder takes the output of `aam pretrain`", dir.display(), pre.kind);
+        }
+        eprintln!("pretrained encoder: {} (D={}, max_bp {}, token limit {})", dir.display(), pre.model.embedding_dim, pre.model.max_bp, pre.model.token_limit);
+        Ok((dir.clone(), pre))
+    }).transpose()?;
     let seed = args.optim.seed;
     let table = load_input_table(input, seed)?;
     let md_path = input.metadata.as_ref().context("--metadata is required")?;
@@ -85,6 +102,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             target.missing_samples.len(),
             args.metadata_column,
             name_list(&target.missing_samples, 10)
+        );
+    }
+    let n_classes = target.classes.len();
+    if target.kind == TargetKind::Categorical && n_classes < 2 {
+        bail!(
+            "column '{}' has a single class ({}); classification needs at least two",
+            args.metadata_column,
+            name_list(&target.classes, 3)
         );
     }
     let usable: Vec<usize> = (0..table.n_samples())
@@ -129,23 +154,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         TargetKind::Categorical => (0.0, 1.0),
     };
     let targets: Vec<f32> = raw.iter().map(|&v| ((v - mean) / std) as f32).collect();
-    let n_classes = target.classes.len();
-    if target.kind == TargetKind::Categorical && n_classes < 2 {
-        bail!(
-            "column '{}' has a single class ({}); classification needs at least two",
-            args.metadata_column,
-            name_list(&target.classes, 3)
-        );
-    }
 
-    let pretrained = args.pretrained_encoder.as_ref().map(|dir| -> Result<_> {
-        let pre = checkpoint::load_config(dir)?;
-        if pre.kind != ModelKind::Encoder {
-            bail!("{} holds a {:?} checkpoint; --pretrained-encoder takes the output of `aam pretrain`", dir.display(), pre.kind);
-        }
-        eprintln!("pretrained encoder: {} (D={}, max_bp {}, token limit {})", dir.display(), pre.model.embedding_dim, pre.model.max_bp, pre.model.token_limit);
-        Ok((dir.clone(), pre))
-    }).transpose()?;
     let (model_config, data_settings) = match &pretrained {
         Some((_, pre)) => (pre.model.clone(), pre.data.clone()),
         None => (

@@ -325,6 +325,67 @@ pub fn check_device(optim: &OptimArgs) -> Result<()> {
     Ok(())
 }
 
+/// Errors when a numeric training setting is out of its range, naming the flag: checked
+/// before anything is read or written.
+pub fn check_numbers(optim: &OptimArgs) -> Result<()> {
+    let checks: [(&str, f64, bool, &str); 7] = [
+        (
+            "--lr",
+            optim.lr,
+            optim.lr > 0.0,
+            "a positive number, e.g. 1e-4",
+        ),
+        (
+            "--weight-decay",
+            optim.weight_decay,
+            optim.weight_decay >= 0.0,
+            "0 or more",
+        ),
+        (
+            "--grad-clip",
+            optim.grad_clip,
+            optim.grad_clip >= 0.0,
+            "0 (off) or more",
+        ),
+        (
+            "--temperature",
+            optim.temperature,
+            optim.temperature > 0.0,
+            "a positive number",
+        ),
+        (
+            "--mask-ratio",
+            optim.mask_ratio,
+            (0.0..1.0).contains(&optim.mask_ratio),
+            "in [0, 1)",
+        ),
+        (
+            "--unifrac-weight",
+            optim.unifrac_weight,
+            optim.unifrac_weight >= 0.0,
+            "0 or more",
+        ),
+        (
+            "--nuc-weight",
+            optim.nuc_weight,
+            optim.nuc_weight >= 0.0,
+            "0 or more",
+        ),
+    ];
+    for (flag, value, ok, range) in checks {
+        if !value.is_finite() || !ok {
+            bail!("{flag} {value}: must be {range}");
+        }
+    }
+    if optim.epochs == 0 {
+        bail!("--epochs 0: must be at least 1");
+    }
+    if !optim.auto_batch_size && optim.batch_size < 2 {
+        bail!("--batch-size must be at least 2 (pairwise UniFrac needs two samples per batch), got {}", optim.batch_size);
+    }
+    Ok(())
+}
+
 /// `--token-limit-policy` values.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum PolicyArg {
@@ -486,6 +547,7 @@ pub fn check_output(input: &InputArgs) -> Result<()> {
 /// Loads (and optionally rarefies) the table, printing what rarefaction dropped.
 pub fn load_input_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
     let (table, format) = load_table(&input.table)?;
+    table.check_sequence_ids(&input.table)?;
     eprintln!(
         "table {} [{format}]: {} samples × {} ASVs",
         input.table.display(),

@@ -46,7 +46,7 @@ pub fn detect_format(bytes: &[u8]) -> BiomFormat {
     }
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match text.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => BiomFormat::Json,
+        Some(b'{' | b'[') => BiomFormat::Json,
         _ => BiomFormat::Tsv,
     }
 }

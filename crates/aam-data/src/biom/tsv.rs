@@ -22,26 +22,26 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<FeatureTable> {
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
-    let header = loop {
-        match lines.next() {
-            None => {
-                return Err(DataError::format(
+    let header =
+        loop {
+            match lines.next() {
+                None => return Err(DataError::format(
                     path,
                     "no `#OTU ID` header line found; a TSV table starts with `#OTU ID<TAB>sample…`",
-                ))
+                )),
+                Some((_, l)) if l.trim().is_empty() => continue,
+                // A comment line; a lone `#OTU ID` is the header of a table without samples.
+                Some((_, l))
+                    if l.starts_with("# Constructed")
+                        || (l.starts_with('#') && !l.contains('\t') && !is_id_header(l)) =>
+                {
+                    continue
+                }
+                Some((n, l)) => break (n, l),
             }
-            Some((_, l)) if l.trim().is_empty() => continue,
-            Some((_, l))
-                if l.starts_with("# Constructed") || (l.starts_with('#') && !l.contains('\t')) =>
-            {
-                continue
-            }
-            Some((n, l)) => break (n, l),
-        }
-    };
+        };
     let cells: Vec<&str> = header.1.split('\t').collect();
-    let first = cells[0].trim_start_matches('#').trim().to_ascii_lowercase();
-    if !["otu id", "otuid", "feature id", "featureid", "asv id"].contains(&first.as_str()) {
+    if !is_id_header(cells[0]) {
         return Err(DataError::format(
             path,
             format!("line {}: first header cell is '{}', expected `#OTU ID`; this is not a BIOM TSV table", header.0, cells[0]),
@@ -68,7 +68,17 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<FeatureTable> {
             return Err(DataError::format(
                 path,
                 format!(
-                    "line {line_no} (ASV {}) has {} counts for {n_samples} samples",
+                    "line {line_no} (ASV {}) has {} counts for {n_samples} samples; every row needs one count per sample column of the header",
+                    short_asv(fields[0]),
+                    fields.len() - 1
+                ),
+            ));
+        }
+        if fields[n_samples + 1..].iter().any(|c| !c.trim().is_empty()) {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "line {line_no} (ASV {}) has {} counts for {n_samples} samples; every row needs one count per sample column of the header",
                     short_asv(fields[0]),
                     fields.len() - 1
                 ),
@@ -91,4 +101,10 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<FeatureTable> {
         observation_ids.push(fields[0].trim().to_string());
     }
     FeatureTable::from_triplets(path, sample_ids, observation_ids, triplets)
+}
+
+/// Whether `cell` is the first header cell of a TSV table (`#OTU ID` and its variants).
+fn is_id_header(cell: &str) -> bool {
+    let first = cell.trim_start_matches('#').trim().to_ascii_lowercase();
+    ["otu id", "otuid", "feature id", "featureid", "asv id"].contains(&first.as_str())
 }
