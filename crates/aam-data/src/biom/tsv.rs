@@ -47,6 +47,7 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<FeatureTable> {
             format!("line {}: first header cell is '{}', expected `#OTU ID`; this is not a BIOM TSV table", header.0, cells[0]),
         ));
     }
+    let header_columns = cells.len();
     let mut n_samples = cells.len() - 1;
     if n_samples > 0
         && METADATA_COLUMNS.contains(&cells[n_samples].trim().to_ascii_lowercase().as_str())
@@ -74,7 +75,11 @@ pub(super) fn parse(path: &Path, bytes: &[u8]) -> Result<FeatureTable> {
                 ),
             ));
         }
-        if fields[n_samples + 1..].iter().any(|c| !c.trim().is_empty()) {
+        // Cells beyond the header's columns (a taxonomy column is a header column).
+        if fields[header_columns.min(fields.len())..]
+            .iter()
+            .any(|c| !c.trim().is_empty())
+        {
             return Err(DataError::format(
                 path,
                 format!(
