@@ -2,9 +2,10 @@
 //!
 //! Layout: `config.json` ([`CheckpointConfig`]), `model.safetensors` (best weights by
 //! validation loss, reference key names), `last.safetensors` (the latest epoch's
-//! weights), `last_model.bin` + `optimizer.bin` + `train_state.json` (Burn records of
-//! the latest model and optimizer, whose parameter IDs match, and the loop state: what
-//! `--resume` continues from), `split.tsv`, `metrics.jsonl`.
+//! weights), `resume.bin` (what `--resume` continues from: the loop state and the Burn
+//! records of the latest model and optimizer, whose parameter IDs match, in one atomic
+//! file; see [`crate::resume_file`]) with its readable copy `train_state.json`,
+//! `split.tsv`, `metrics.jsonl`.
 
 use std::io::Write;
 use std::path::Path;

@@ -17,6 +17,7 @@ pub mod memory;
 pub mod metrics;
 pub mod options;
 pub mod prefetch;
+pub mod resume_file;
 pub mod schedule;
 pub mod trainer;
 

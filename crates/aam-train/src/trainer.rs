@@ -30,6 +30,7 @@ use crate::masking::{mask_nucleotides, MaskedTokens};
 use crate::metrics;
 use crate::options::{OptimizerKind, TrainOptions};
 use crate::prefetch::run_in_order;
+use crate::resume_file;
 use crate::schedule::Schedule;
 
 /// What the run trains on, beyond the dataset.
@@ -285,8 +286,9 @@ fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
 
 /// Trains `model` (on `device`) and writes checkpoints into `dir`.
 ///
-/// `resume`: continue from `dir`'s `last.safetensors`, `optimizer.bin` and
-/// `train_state.json`. Errors: invalid options, I/O failures, a non-finite loss (the
+/// `resume`: continue from `dir`'s `resume.bin` (loop state, model and optimizer records
+/// of the last completed epoch, written atomically as one file; checkpoints older than
+/// it resume from `train_state.json`, `last_model.bin` and `optimizer.bin`). Errors: invalid options, I/O failures, a non-finite loss (the
 /// run stops and names the epoch and step).
 pub fn fit<B, M>(
     model: M,
@@ -403,26 +405,24 @@ where
     let steps_per_epoch = train_batches_per_epoch.div_ceil(opts.grad_accum.max(1));
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
     let paths = |f: &str| -> PathBuf { dir.join(f) };
+    // A run killed while writing leaves `.name.tmp` files; what they were to replace is intact.
+    resume_file::remove_stale_temporaries(dir);
     let mut state = if resume {
-        let state: TrainState = checkpoint::read_json(&paths("train_state.json"))?;
+        let point = resume_file::read(dir)?;
         // The Burn record keeps the parameter IDs that the optimizer state is keyed by.
-        let bytes = std::fs::read(paths("last_model.bin"))
-            .with_context(|| format!("cannot read {}", paths("last_model.bin").display()))?;
-        let record = recorder.load(bytes, device).with_context(|| {
+        let record = recorder.load(point.model, device).with_context(|| {
             format!(
-                "{} does not match this model",
-                paths("last_model.bin").display()
+                "the model record in {} does not match this model",
+                dir.display()
             )
         })?;
         model = model.load_record(record);
-        let bytes = std::fs::read(paths("optimizer.bin"))
-            .with_context(|| format!("cannot read {}", paths("optimizer.bin").display()))?;
-        let record = recorder.load(bytes, device).with_context(|| {
-            format!(
-                "{} is not this run's optimizer state",
-                paths("optimizer.bin").display()
-            )
+        let record = recorder.load(point.optimizer, device).with_context(|| {
+            format!("the optimizer state in {} is not this run's", dir.display())
         })?;
+        // Epochs logged but not committed before the run was killed are logged again.
+        resume_file::trim_metrics(dir, point.state.epoch)?;
+        let state = point.state;
         optim = optim.load_record(record);
         let mut state: TrainState = state;
         // The precision of this invocation decides: a run resumed in fp16 scales (with
@@ -434,6 +434,8 @@ where
         };
         state
     } else {
+        // A new run (or --overwrite) starts its own log.
+        resume_file::trim_metrics(dir, 0)?;
         TrainState {
             epoch: 0,
             step: 0,
@@ -642,19 +644,6 @@ where
             &paths("last.safetensors"),
             &checkpoint::weights_bytes::<B, M>(&model, config)?,
         )?;
-        checkpoint::write_atomic(
-            &paths("last_model.bin"),
-            &recorder
-                .record(model.clone().into_record(), ())
-                .context("cannot serialise the model record")?,
-        )?;
-        checkpoint::write_atomic(
-            &paths("optimizer.bin"),
-            &recorder
-                .record(optim.to_record(), ())
-                .context("cannot serialise the optimizer state")?,
-        )?;
-        checkpoint::write_json(&paths("train_state.json"), &state)?;
         let record = EpochRecord {
             epoch: state.epoch,
             step: state.step,
@@ -672,7 +661,20 @@ where
             loss_scale: state.loss_scaler.as_ref().map(|s| s.scale),
             skipped_steps: state.loss_scaler.as_ref().map(|s| s.skipped_steps),
         };
+        // Logged first, then committed: a kill in between leaves a log line of an epoch
+        // that `--resume` drops and logs again (see `resume_file::trim_metrics`).
         checkpoint::append_line(&paths("metrics.jsonl"), &serde_json::to_string(&record)?)?;
+        // The commit point of the epoch: one file, renamed into place.
+        resume_file::write(
+            dir,
+            &state,
+            &recorder
+                .record(model.clone().into_record(), ())
+                .context("cannot serialise the model record")?,
+            &recorder
+                .record(optim.to_record(), ())
+                .context("cannot serialise the optimizer state")?,
+        )?;
         if opts.progress {
             eprintln!("{}", summary_line(&record, opts.epochs, improved));
         }
@@ -789,7 +791,7 @@ where
     };
     if resume {
         let path = dir.join("train_state.json");
-        let state: TrainState = checkpoint::read_json(&path)?;
+        let state: TrainState = resume_file::read_state(dir)?;
         let Some(b) = state.batch_size else {
             bail!("{}: this checkpoint records no batch size (an older aam wrote it); resume it with the --batch-size and --grad-accum it started with instead of --auto-batch-size", path.display());
         };
@@ -873,7 +875,7 @@ where
 /// its `train_state.json` records (the schedule was laid out for those), naming both.
 fn check_resumed_batch_size(dir: &Path, opts: &TrainOptions) -> Result<()> {
     let path = dir.join("train_state.json");
-    let Ok(state) = checkpoint::read_json::<TrainState>(&path) else {
+    let Ok(state) = resume_file::read_state(dir) else {
         return Ok(()); // unreadable: the resume itself reports it
     };
     let (b, g) = (state.batch_size, state.grad_accum.unwrap_or(1));

@@ -105,8 +105,7 @@ fn loss_decreases_and_same_seed_repeats_exactly_whatever_the_data_pipeline() {
         "config.json",
         "model.safetensors",
         "last.safetensors",
-        "last_model.bin",
-        "optimizer.bin",
+        "resume.bin",
         "train_state.json",
         "metrics.jsonl",
     ] {

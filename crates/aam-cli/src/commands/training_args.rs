@@ -532,9 +532,9 @@ impl OptimArgs {
 pub fn check_output(input: &InputArgs) -> Result<()> {
     let has_checkpoint = input.output.join("config.json").exists();
     if input.resume {
-        if !input.output.join("train_state.json").exists() {
+        if !aam_train::resume_file::exists(&input.output) {
             bail!(
-                "{}: nothing to resume (no train_state.json); drop --resume to start a new run",
+                "{}: nothing to resume (no resume.bin: the run was stopped before its first epoch ended); drop --resume and pass --overwrite to start it again",
                 input.output.display()
             );
         }
