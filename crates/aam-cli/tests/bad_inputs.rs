@@ -124,6 +124,11 @@ struct SafetensorsSpec {
     /// Store `tensor` flattened without its last value (a wrong shape).
     #[serde(default)]
     cut: bool,
+    /// Set `tensor`'s first value to NaN.
+    #[serde(default)]
+    nan: bool,
+    /// Also store `tensor` under this name (e.g. with a `module.` prefix).
+    duplicate_as: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -301,6 +306,9 @@ fn derived_safetensors(s: &SafetensorsSpec) -> Vec<u8> {
             values.pop();
             shape = vec![values.len()];
         }
+        if mine && s.nan {
+            values[0] = f32::NAN;
+        }
         let convert = s.dtype.as_deref().filter(|_| s.tensor.is_none() || mine);
         let (dtype, raw): (Dtype, Vec<u8>) = match convert {
             None => (
@@ -330,6 +338,9 @@ fn derived_safetensors(s: &SafetensorsSpec) -> Vec<u8> {
             ),
             Some(other) => panic!("safetensors dtype {other}"),
         };
+        if let Some(copy) = s.duplicate_as.as_ref().filter(|_| mine) {
+            out.push((copy.clone(), dtype, shape.clone(), raw.clone()));
+        }
         out.push((name.to_string(), dtype, shape, raw));
     }
     let views: Vec<(String, safetensors::tensor::TensorView)> = out

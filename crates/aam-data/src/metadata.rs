@@ -276,14 +276,18 @@ impl Metadata {
 }
 
 impl Target {
-    /// Count per class label (categorical targets).
+    /// Count per class label (categorical targets; empty for a numeric target, whose
+    /// values are not class indices).
     pub fn class_counts(&self) -> BTreeMap<String, usize> {
         let mut counts: BTreeMap<String, usize> =
             self.classes.iter().map(|c| (c.clone(), 0)).collect();
+        if self.kind != TargetKind::Categorical {
+            return counts;
+        }
         for v in self.values.iter().flatten() {
-            *counts
-                .get_mut(&self.classes[*v as usize])
-                .expect("class index in range") += 1;
+            if let Some(n) = self.classes.get(*v as usize).and_then(|c| counts.get_mut(c)) {
+                *n += 1;
+            }
         }
         counts
     }

@@ -34,6 +34,8 @@ fn ibd_metadata_keeps_string_ids_and_counts_classes() {
     );
     let age = md.target("age", &t.sample_ids, None).unwrap();
     assert_eq!(age.kind, TargetKind::Numeric);
+    // A numeric target has no classes to count (it used to index `classes` and panic).
+    assert!(age.class_counts().is_empty());
     let ages: Vec<f64> = age.values.iter().flatten().copied().collect();
     let (lo, hi) = ages
         .iter()

@@ -96,10 +96,15 @@ fn strip_prefixes(mut k: &str) -> &str {
 
 impl WeightMap {
     /// Parses safetensors bytes. `origin` names the source in error messages.
+    ///
+    /// Errors ([`WeightError::Format`]): not safetensors; a dtype other than F32, F64,
+    /// F16, BF16; a NaN or infinite value (naming the tensor and index); two tensors
+    /// whose names are equal once the prefixes are stripped.
     pub fn from_safetensors(bytes: &[u8], origin: &str) -> Result<Self, WeightError> {
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| WeightError::Format(format!("{origin}: not a safetensors file ({e})")))?;
         let mut tensors = BTreeMap::new();
+        let mut stripped_from: BTreeMap<String, String> = BTreeMap::new();
         for (name, view) in st.tensors() {
             let data = view.data();
             let values: Vec<f32> = match view.dtype() {
@@ -109,10 +114,22 @@ impl WeightMap {
                 Dtype::BF16 => data.chunks_exact(2).map(|c| f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16)).collect(),
                 other => return Err(WeightError::Format(format!("{origin}: tensor '{name}' has dtype {other:?}; only floating-point weights are supported"))),
             };
-            tensors.insert(
-                strip_prefixes(&name).to_string(),
-                (view.shape().to_vec(), values),
-            );
+            // A diverged or damaged checkpoint must not load into a model that then
+            // predicts NaN for every sample.
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(WeightError::Format(format!(
+                    "{origin}: tensor '{name}' holds {} at index {i}; the weights are corrupt or come from a training run that diverged: use an earlier checkpoint",
+                    values[i]
+                )));
+            }
+            let key = strip_prefixes(&name);
+            if let Some(other) = stripped_from.insert(key.to_string(), name.to_string()) {
+                let (a, b) = if other.as_str() < name.as_str() { (other.as_str(), name.as_str()) } else { (name.as_str(), other.as_str()) };
+                return Err(WeightError::Format(format!(
+                    "{origin}: tensors '{a}' and '{b}' are both '{key}' once the torch.compile/DataParallel prefixes (`_orig_mod.`, `module.`) are removed; keep one of them"
+                )));
+            }
+            tensors.insert(key.to_string(), (view.shape().to_vec(), values));
         }
         Ok(WeightMap {
             origin: origin.to_string(),

@@ -331,14 +331,53 @@ impl Model {
             Graphs::Single(engine, outputs) => engine.run_tokens(tokens.to_owned(), outputs)?,
             Graphs::Split(split) => split.run(tokens, call)?,
         };
-        Ok(RawOutputs {
+        let raw = RawOutputs {
             embeddings: output::<Ix2>(&by_name, "embeddings")?
                 .ok_or_else(|| RuntimeError::Run("the graph has no `embeddings` output".into()))?,
             target_prediction: output(&by_name, "target_prediction")?,
             class_probabilities: output(&by_name, "class_probabilities")?,
             count_prediction: output(&by_name, "count_prediction")?,
-        })
+        };
+        check_outputs(&raw, b, s, m)?;
+        Ok(raw)
     }
+}
+
+/// The outputs have the shapes that the model's configuration promises (callers, the C
+/// ABI among them, index them by it) and hold no NaN or infinity (a graph edited by hand,
+/// or weights that overflow, must not turn into predictions).
+///
+/// Errors: [`RuntimeError::Run`] naming the output, its shape or the first bad sample.
+fn check_outputs(raw: &RawOutputs, batch: usize, n_asv: usize, m: &aam_config::ModelConfig) -> Result<()> {
+    let d = m.embedding_dim;
+    let shapes: [(&str, Option<&[usize]>, Vec<usize>); 4] = [
+        ("embeddings", Some(raw.embeddings.shape()), vec![batch, d]),
+        ("target_prediction", raw.target_prediction.as_ref().map(|a| a.shape()), vec![batch, m.out_dim]),
+        ("class_probabilities", raw.class_probabilities.as_ref().map(|a| a.shape()), vec![batch, m.out_dim]),
+        ("count_prediction", raw.count_prediction.as_ref().map(|a| a.shape()), vec![batch, n_asv, 1]),
+    ];
+    for (name, found, expected) in shapes {
+        if let Some(found) = found.filter(|f| *f != expected.as_slice()) {
+            return Err(RuntimeError::Run(format!(
+                "output {name} has shape {found:?}, but the model's configuration gives {expected:?}; the ONNX graph does not match its aam_config metadata (re-export it with `aam export`)"
+            )));
+        }
+    }
+    let rows = |a: ndarray::ArrayViewD<'_, f32>| a.outer_iter().position(|row| row.iter().any(|v| !v.is_finite()));
+    let outputs = [
+        ("embeddings", Some(raw.embeddings.view().into_dyn())),
+        ("target_prediction", raw.target_prediction.as_ref().map(|a| a.view().into_dyn())),
+        ("class_probabilities", raw.class_probabilities.as_ref().map(|a| a.view().into_dyn())),
+        ("count_prediction", raw.count_prediction.as_ref().map(|a| a.view().into_dyn())),
+    ];
+    for (name, view) in outputs {
+        if let Some(row) = view.and_then(rows) {
+            return Err(RuntimeError::Run(format!(
+                "output {name} of batch row {row} is not finite (NaN or infinity); the model's weights are corrupt or overflow on this input"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Output `name` as an f32 array of dimensionality `D`, if the graph has it.

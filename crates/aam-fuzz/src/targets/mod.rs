@@ -1,0 +1,8 @@
+//! One target per entry point for untrusted input.
+
+pub mod biom_table;
+pub mod c_abi;
+pub mod distance_matrix;
+pub mod metadata_tsv;
+pub mod onnx_model;
+pub mod safetensors_weights;
