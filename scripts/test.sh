@@ -61,6 +61,10 @@ cargo test --workspace --locked $AAM_CARGO_FEATURES --benches
 # The C ABI (its header is checked by a Rust test): C example, C tests, C++ and Python bindings.
 bash scripts/test_capi.sh
 
+# What the Docker images run: the installation layout under a prefix, its predictions and
+# `aam serve`'s readiness probe and SIGTERM (the images themselves are not built here).
+bash scripts/build-dist.sh --features aam-cli/ort,aam-capi/ort "$target/tmp/dist"
+
 # The shipped model's graph imported into Burn by burn-import's code generation: its own
 # workspace (protobuf ^3.7 vs onnx-protobuf's 3.4 pin), sharing the target directory.
 (cd tests/burn-import-roundtrip && CARGO_TARGET_DIR="$target" cargo test --locked)

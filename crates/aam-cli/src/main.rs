@@ -51,6 +51,9 @@ enum Command {
     Distance(commands::distance::DistanceArgs),
     /// Measure inference speed and memory of each backend, with and without the ASV cache.
     Bench(commands::bench::BenchArgs),
+    /// Serve a model over HTTP: KServe v2 endpoints, ASV sequences with counts, dynamic
+    /// batching, Prometheus metrics.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Benchmark(args) => commands::benchmark::run(&args),
         Command::Distance(args) => commands::distance::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,5 +16,6 @@ pub mod inspection;
 pub mod plots;
 pub mod predict;
 pub mod pretrain;
+pub mod serve;
 pub mod train;
 pub mod training_args;

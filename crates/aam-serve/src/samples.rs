@@ -1,0 +1,176 @@
+//! `POST /aam/v1/models/{name}/predict`: samples given as ASV sequences with counts,
+//! prepared with the model's own settings (max bp, token limit) as `aam predict` prepares
+//! a table, and predicted in the target's original units. Each sample keeps its ASVs in
+//! the order given: the token limit breaks ties in abundance by that order, so a sample
+//! whose ASVs are listed in table order gets the prediction `aam predict` gives it.
+//!
+//! Body: `{"samples": [{"id": "S1", "asvs": [{"sequence": "TACG…", "count": 12}, …]}, …]}`.
+//! Answer: `{"model_name", "target_column", "classes", "predictions": [{"sample_id",
+//! "n_asv", "value", "label", "probabilities", "embedding", "note"}, …], "warnings"}`.
+
+use std::collections::HashSet;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aam_data::FeatureTable;
+use aam_runtime::PredictOptions;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api_error::ApiError;
+use crate::v2::{check_name, model_error, rejection, within_limits};
+use crate::AppState;
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    /// The samples, answered in this order.
+    pub samples: Vec<SampleIn>,
+}
+
+/// One sample: its ID and its ASVs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleIn {
+    /// Sample ID (echoed).
+    pub id: String,
+    /// ASV sequences with their read counts.
+    pub asvs: Vec<AsvCount>,
+}
+
+/// An ASV sequence and its count in the sample.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsvCount {
+    /// The ASV's DNA sequence.
+    pub sequence: String,
+    /// Reads (non-negative, finite).
+    pub count: f64,
+}
+
+/// The note of a sample without reads (as `aam predict` writes it).
+const NO_READS: &str = "no ASV with reads in this sample; nothing to predict from";
+
+/// One feature table per sample, its ASVs in the order the request lists them (`None`:
+/// no ASV with reads). The token limit keeps a sample's most abundant ASVs with ties in
+/// table order, so a sample must keep its own order: one table shared by all samples
+/// would order ASVs by their first appearance in any sample, and could keep other ASVs
+/// than `aam predict` keeps for the same sample.
+///
+/// Errors (400): no sample; an empty or duplicate sample ID; a negative or non-finite
+/// count; an ASV listed twice in a sample; a sample whose IDs are not DNA sequences.
+fn tables(req: &PredictRequest) -> Result<Vec<Option<FeatureTable>>, ApiError> {
+    if req.samples.is_empty() {
+        return Err(ApiError::bad_request("no samples given; send {\"samples\": [{\"id\": …, \"asvs\": [{\"sequence\": …, \"count\": …}]}]}"));
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = req.samples.iter().find(|s| !seen.insert(s.id.as_str())) {
+        return Err(ApiError::bad_request(format!("duplicate sample ID '{}'; every sample needs its own ID", dup.id)));
+    }
+    let origin = FsPath::new("request");
+    req.samples
+        .iter()
+        .map(|sample| {
+            let mut listed = HashSet::new();
+            if let Some(twice) = sample.asvs.iter().find(|a| !listed.insert(a.sequence.as_str())) {
+                return Err(ApiError::bad_request(format!(
+                    "sample '{}' lists ASV {} twice; give each sequence once, with its total count",
+                    sample.id,
+                    aam_data::error::short_asv(&twice.sequence)
+                )));
+            }
+            let asvs: Vec<String> = sample.asvs.iter().map(|a| a.sequence.clone()).collect();
+            let triplets = sample.asvs.iter().enumerate().map(|(o, a)| (0, o as u32, a.count)).collect();
+            let table = FeatureTable::from_triplets(origin, vec![sample.id.clone()], asvs, triplets)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            if table.nnz() == 0 {
+                return Ok(None);
+            }
+            table.check_sequence_ids(origin).map_err(|e| ApiError::bad_request(format!("sample '{}': {e}", sample.id)))?;
+            Ok(Some(table))
+        })
+        .collect()
+}
+
+pub(crate) async fn predict(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Result<Json<PredictRequest>, JsonRejection>,
+) -> Response {
+    let started = Instant::now();
+    let result = run_predict(&state, &name, body, started).await;
+    let (status, samples) = match &result {
+        Ok((_, n)) => (200, *n),
+        Err(e) => (e.status.as_u16(), 0),
+    };
+    state.metrics.record("predict", status, Some(started), samples);
+    match result {
+        Ok((body, _)) => Json(body).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run_predict(
+    state: &Arc<AppState>,
+    name: &str,
+    body: Result<Json<PredictRequest>, JsonRejection>,
+    started: Instant,
+) -> Result<(Value, usize), ApiError> {
+    check_name(state, name)?;
+    let Json(req) = body.map_err(rejection)?;
+    let tables = tables(&req)?;
+    let n = tables.len();
+    let model = state.model.clone();
+    let options = PredictOptions { batch_size: 1, threads: 1 };
+    let (rows, warnings) = within_limits(state, started, async move {
+        tokio::task::spawn_blocking(move || {
+            let (mut rows, mut warnings) = (Vec::new(), Vec::<String>::new());
+            for (table, sample) in tables.into_iter().zip(&req.samples) {
+                let Some(table) = table else {
+                    rows.push(json!({ "sample_id": sample.id, "n_asv": 0, "value": null, "label": null,
+                                      "probabilities": [], "embedding": [], "note": NO_READS }));
+                    continue;
+                };
+                let predicted = model.predict_table(table, "request", options)?;
+                for w in predicted.warnings {
+                    if !warnings.contains(&w) {
+                        warnings.push(w);
+                    }
+                }
+                let p = &predicted.samples[0];
+                rows.push(json!({
+                    "sample_id": p.sample_id,
+                    "n_asv": p.n_asv,
+                    "value": p.value,
+                    "label": p.label,
+                    "probabilities": p.probabilities,
+                    "embedding": p.embedding,
+                    "note": p.note,
+                }));
+            }
+            Ok::<_, aam_runtime::RuntimeError>((rows, warnings))
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("prediction failed: {e}")))?
+        .map_err(model_error)
+    })
+    .await?;
+    let target = state.model.config().target.as_ref();
+    Ok((
+        json!({
+            "model_name": state.name,
+            "target_column": target.map(|t| t.column.clone()),
+            "classes": target.map(|t| t.classes.clone()).unwrap_or_default(),
+            "predictions": rows,
+            "warnings": warnings,
+        }),
+        n,
+    ))
+}
