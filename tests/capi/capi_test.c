@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aam.h"
+#include "common.h"
 
 #define THREADS 8
 
@@ -54,29 +55,12 @@ static void make_tokens(void) {
     for (size_t i = 0; i < n; i++) tokens_u8[i] = (uint8_t)tokens_i64[i];
 }
 
-/* Embeddings followed by probabilities of one prediction, copied into a new buffer. */
-static float *predict_copy(const void *tokens, uint32_t dtype, size_t *len) {
-    AamPredictions *p = NULL;
-    if (aam_predict_tokens(model, tokens, dtype, batch, n_asv, info.token_width, &p) != AAM_STATUS_OK) return NULL;
-    const float *emb = NULL, *probs = NULL;
-    size_t dim = 0, k = 0, count = 0;
-    aam_predictions_count(p, &count);
-    aam_predictions_embeddings(p, &emb, &dim);
-    aam_predictions_probabilities(p, &probs, &k);
-    *len = count * (dim + k);
-    float *out = malloc(*len * sizeof *out);
-    memcpy(out, emb, count * dim * sizeof *out);
-    if (k) memcpy(out + count * dim, probs, count * k * sizeof *out);
-    aam_predictions_free(p);
-    return out;
-}
-
 static void *worker(void *arg) {
     long *mismatches = arg;
     for (long i = 0; i < iterations; i++) {
         size_t len = 0;
-        float *got = predict_copy(i % 2 ? (const void *)tokens_u8 : (const void *)tokens_i64,
-                                  i % 2 ? AAM_DTYPE_U8 : AAM_DTYPE_I64, &len);
+        float *got = predict_copy(model, i % 2 ? (const void *)tokens_u8 : (const void *)tokens_i64,
+                                  i % 2 ? AAM_DTYPE_U8 : AAM_DTYPE_I64, batch, n_asv, info.token_width, &len);
         if (!got || len != reference_len || memcmp(got, reference, len * sizeof *got) != 0) (*mismatches)++;
         free(got);
     }
@@ -124,7 +108,7 @@ static void backends(const char *dir) {
         AamModel *keep = model;
         size_t len = 0;
         model = m;
-        float *got = predict_copy(tokens_i64, AAM_DTYPE_I64, &len);
+        float *got = predict_copy(model, tokens_i64, AAM_DTYPE_I64, batch, n_asv, info.token_width, &len);
         model = keep;
         CHECK(got && len == reference_len && max_abs_diff(got, reference, len) <= 1e-4f, "ort == tract within 1e-4 (max %g)", got ? (double)max_abs_diff(got, reference, len) : -1.0);
         free(got);
@@ -157,7 +141,7 @@ static void asv_cache(const char *dir) {
     AamModel *keep = model;
     size_t len = 0;
     model = single;
-    float *want = predict_copy(tokens_i64, AAM_DTYPE_I64, &len);
+    float *want = predict_copy(model, tokens_i64, AAM_DTYPE_I64, batch, n_asv, info.token_width, &len);
     model = keep;
     CHECK(want && len == reference_len && max_abs_diff(want, reference, len) <= 1e-5f,
           "default (split graphs) == model.onnx within 1e-5");
@@ -169,8 +153,8 @@ static void asv_cache(const char *dir) {
     CHECK(aam_model_load(dir, &p, &m) == AAM_STATUS_OK, "load with asv_cache");
     if (!m) return;
     model = m;
-    float *got = predict_copy(tokens_i64, AAM_DTYPE_I64, &len);
-    float *again = predict_copy(tokens_u8, AAM_DTYPE_U8, &len);
+    float *got = predict_copy(model, tokens_i64, AAM_DTYPE_I64, batch, n_asv, info.token_width, &len);
+    float *again = predict_copy(model, tokens_u8, AAM_DTYPE_U8, batch, n_asv, info.token_width, &len);
     model = keep;
     CHECK(got && len == reference_len && max_abs_diff(got, reference, len) <= 1e-5f, "asv cache == model.onnx within 1e-5");
     CHECK(again && memcmp(got, again, len * sizeof *got) == 0, "second call from the cache is identical");
@@ -292,10 +276,10 @@ int main(int argc, char **argv) {
         aam_model_free(m3);
     }
 
-    reference = predict_copy(tokens_i64, AAM_DTYPE_I64, &reference_len);
+    reference = predict_copy(model, tokens_i64, AAM_DTYPE_I64, batch, n_asv, info.token_width, &reference_len);
     CHECK(reference != NULL, "reference prediction");
     size_t len_u8 = 0;
-    float *from_u8 = predict_copy(tokens_u8, AAM_DTYPE_U8, &len_u8);
+    float *from_u8 = predict_copy(model, tokens_u8, AAM_DTYPE_U8, batch, n_asv, info.token_width, &len_u8);
     CHECK(from_u8 && len_u8 == reference_len && memcmp(from_u8, reference, len_u8 * sizeof(float)) == 0, "u8 == i64");
     free(from_u8);
     for (size_t k = 0; k < reference_len; k++) CHECK(reference[k] == reference[k], "NaN at %zu", k);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "aam.h"
+#include "common.h"
 
 #define THREADS 8
 /* Call kinds, cycled through by every thread from its own offset. */
@@ -64,23 +65,6 @@ static void make_tokens(void) {
     tokens_bad[w + 3] = 9; /* outside the vocabulary */
 }
 
-/* Embeddings then probabilities of one prediction, in a new buffer (NULL on failure). */
-static float *predict_copy(const void *tokens, uint32_t dtype, size_t *len) {
-    AamPredictions *p = NULL;
-    if (aam_predict_tokens(model, tokens, dtype, batch, n_asv, info.token_width, &p) != AAM_STATUS_OK) return NULL;
-    const float *emb = NULL, *probs = NULL;
-    size_t dim = 0, k = 0, count = 0;
-    aam_predictions_count(p, &count);
-    aam_predictions_embeddings(p, &emb, &dim);
-    aam_predictions_probabilities(p, &probs, &k);
-    *len = count * (dim + k);
-    float *out = malloc(*len * sizeof *out);
-    memcpy(out, emb, count * dim * sizeof *out);
-    if (k) memcpy(out + count * dim, probs, count * k * sizeof *out);
-    aam_predictions_free(p);
-    return out;
-}
-
 /* An invalid call must fail with `want`, leave *out NULL and explain itself with `word`. */
 static int refused(AamStatus got, AamStatus want, const void *out, const char *word) {
     const char *e = aam_last_error();
@@ -93,8 +77,8 @@ static int call(int kind) {
     size_t len = 0;
     switch (kind) {
     case 0: case 1: case 2: case 3: case 4: { /* valid: u8 and i64 give the reference */
-        float *got = predict_copy(kind % 2 ? (const void *)tokens_u8 : (const void *)tokens_i64,
-                                  kind % 2 ? AAM_DTYPE_U8 : AAM_DTYPE_I64, &len);
+        float *got = predict_copy(model, kind % 2 ? (const void *)tokens_u8 : (const void *)tokens_i64,
+                                  kind % 2 ? AAM_DTYPE_U8 : AAM_DTYPE_I64, batch, n_asv, info.token_width, &len);
         int ok = got && len == reference_len && memcmp(got, reference, len * sizeof *got) == 0;
         free(got);
         return !ok;
@@ -160,7 +144,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     make_tokens();
-    reference = predict_copy(tokens_i64, AAM_DTYPE_I64, &reference_len);
+    reference = predict_copy(model, tokens_i64, AAM_DTYPE_I64, batch, n_asv, info.token_width, &reference_len);
     if (!reference) {
         fprintf(stderr, "reference prediction failed: %s\n", aam_last_error());
         return 1;
