@@ -118,42 +118,8 @@ pub fn small_table(path: &Path, samples: usize, asvs: usize) -> FeatureTable {
 
 /// BIOM 2.1 HDF5 with both the CSC `sample/matrix` and the CSR `observation/matrix`.
 pub fn biom_hdf5(t: &FeatureTable) -> Vec<u8> {
-    let mut rows: Vec<Vec<(i64, f64)>> = vec![Vec::new(); t.n_asv()];
-    for s in 0..t.n_samples() {
-        for (o, c) in t.sample(s) {
-            rows[o as usize].push((s as i64, c));
-        }
-    }
-    let mut csr = (vec![0i64], Vec::new(), Vec::new());
-    for r in rows {
-        for (s, c) in r {
-            csr.1.push(s);
-            csr.2.push(c);
-        }
-        csr.0.push(csr.1.len() as i64);
-    }
-    let mut b = FileBuilder::new();
-    let mut obs = b.create_group("observation");
-    let refs: Vec<&str> = t.observation_ids.iter().map(String::as_str).collect();
-    obs.create_dataset("ids").with_vlen_strings(&refs);
-    let mut m = obs.create_group("matrix");
-    m.create_dataset("indptr").with_i64_data(&csr.0);
-    m.create_dataset("indices").with_i64_data(&csr.1);
-    m.create_dataset("data").with_f64_data(&csr.2);
-    obs.add_group(m.finish());
-    b.add_group(obs.finish());
-    let mut smp = b.create_group("sample");
-    let refs: Vec<&str> = t.sample_ids.iter().map(String::as_str).collect();
-    smp.create_dataset("ids").with_vlen_strings(&refs);
-    let mut m = smp.create_group("matrix");
-    let indptr: Vec<i64> = t.indptr.iter().map(|&v| v as i64).collect();
-    let indices: Vec<i64> = t.indices.iter().map(|&v| i64::from(v)).collect();
-    m.create_dataset("indptr").with_i64_data(&indptr);
-    m.create_dataset("indices").with_i64_data(&indices);
-    m.create_dataset("data").with_f64_data(&t.values);
-    smp.add_group(m.finish());
-    b.add_group(smp.finish());
-    b.finish().expect("an HDF5 file of a valid table")
+    aam_data::biom::hdf5_bytes(t, aam_data::biom::Hdf5Layout::default())
+        .expect("an HDF5 file of a valid table")
 }
 
 /// BIOM 1.0 JSON, sparse (IDs of the real datasets need no escaping).

@@ -8,8 +8,10 @@ mod hdf5;
 mod json;
 mod stream;
 mod tsv;
+mod write;
 
 pub use stream::BiomSampleChunks;
+pub use write::{hdf5_bytes, write_hdf5, Hdf5Layout};
 
 use std::path::Path;
 
