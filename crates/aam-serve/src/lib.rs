@@ -19,6 +19,8 @@
 //! [`ServeOptions::request_timeout`] gets 503; at most
 //! [`ServeOptions::max_concurrency`] inference requests run at once, the rest wait.
 
+#![deny(missing_docs)]
+
 mod api_error;
 pub mod batcher;
 pub mod metrics;

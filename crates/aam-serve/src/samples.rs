@@ -18,13 +18,13 @@ use aam_runtime::PredictOptions;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
-use crate::v2::{check_name, model_error, rejection, within_limits};
+use crate::v2::{answer, check_name, model_error, rejection, within_limits};
 use crate::AppState;
 
 /// The request body.
@@ -105,16 +105,7 @@ pub(crate) async fn predict(
     body: Result<Json<PredictRequest>, JsonRejection>,
 ) -> Response {
     let started = Instant::now();
-    let result = run_predict(&state, &name, body, started).await;
-    let (status, samples) = match &result {
-        Ok((_, n)) => (200, *n),
-        Err(e) => (e.status.as_u16(), 0),
-    };
-    state.metrics.record("predict", status, Some(started), samples);
-    match result {
-        Ok((body, _)) => Json(body).into_response(),
-        Err(e) => e.into_response(),
-    }
+    answer(&state, "predict", started, run_predict(&state, &name, body, started).await)
 }
 
 async fn run_predict(

@@ -206,12 +206,22 @@ pub(crate) async fn infer(
     body: Result<Json<InferRequest>, JsonRejection>,
 ) -> Response {
     let started = Instant::now();
-    let result = run_infer(&state, &name, body, started).await;
+    answer(&state, "infer", started, run_infer(&state, &name, body, started).await)
+}
+
+/// The response of a prediction endpoint: its JSON body (200) or its error, recorded in the
+/// metrics under `endpoint` with the number of samples predicted (0 on error).
+pub(crate) fn answer(
+    state: &AppState,
+    endpoint: &'static str,
+    started: Instant,
+    result: Result<(Value, usize), ApiError>,
+) -> Response {
     let (status, samples) = match &result {
         Ok((_, n)) => (200, *n),
         Err(e) => (e.status.as_u16(), 0),
     };
-    state.metrics.record("infer", status, Some(started), samples);
+    state.metrics.record(endpoint, status, Some(started), samples);
     match result {
         Ok((body, _)) => Json(body).into_response(),
         Err(e) => e.into_response(),
