@@ -71,4 +71,11 @@ bash scripts/build-dist.sh --features aam-cli/ort,aam-capi/ort "$target/tmp/dist
 
 # GPU code is behind the `cuda` feature and is not run here (no GPU); it must still compile.
 # cubecl/cudarc load CUDA at run time (NVRTC, dynamic loading), so no CUDA toolkit is needed.
-cargo check -p aam-cli --features cuda --locked
+# The API documentation is built with the same features (so it covers the GPU items and
+# reuses this check's dependency metadata), every warning an error: broken links, bad
+# code blocks. Missing doc comments already fail the build above (`deny(missing_docs)`).
+all_features="--features aam-cli/cuda,aam-cli/ort,aam-capi/ort"
+# shellcheck disable=SC2086
+cargo check --workspace --locked $all_features
+# shellcheck disable=SC2086
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked $all_features

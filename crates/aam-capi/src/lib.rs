@@ -19,7 +19,7 @@
 //! handle must not be freed while another thread is using it. On `AAM_BACKEND_ORT` the
 //! calls on one model take turns on its ONNX Runtime session (which parallelises inside
 //! each run, see `AamParams.ort_threads`).
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 #![allow(clippy::missing_safety_doc)] // the safety contract is the C header's
 
 pub mod handles;

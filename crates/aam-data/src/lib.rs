@@ -8,7 +8,22 @@
 //!
 //! Reference behaviour: `shared/docs/reference-aam.md` §2; where it records a
 //! reference bug this crate does the right thing (see each module).
-#![warn(missing_docs)]
+//!
+//! ```
+//! # fn main() -> aam_data::Result<()> {
+//! use std::path::Path;
+//! let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+//! // The shipped example: a BIOM 2.1 table whose observation IDs are ASV sequences.
+//! let (table, format) = aam_data::load_table(&repo.join("data/circadian-ihc/table.biom"))?;
+//! assert_eq!(format, aam_data::BiomFormat::Hdf5);
+//! assert_eq!((table.n_samples(), table.n_asv()), (46, 500));
+//! // Every ASV as `[max_bp + 1]` tokens: START then one token per nucleotide.
+//! let tokens = aam_data::tokenizer::TokenizedAsvs::new(&table.observation_ids, 150);
+//! assert_eq!(tokens.row(0)[0], aam_data::tokenizer::START);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
 
 pub mod augment;
 pub mod batch;

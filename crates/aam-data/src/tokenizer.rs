@@ -36,6 +36,14 @@ pub fn tokenize_into(sequence: &str, row: &mut [u8]) {
 }
 
 /// The tokens of one sequence, `[max_bp + 1]`.
+///
+/// ```
+/// use aam_data::tokenizer::tokenize;
+/// // START, A, C, G, T, then an N (a hole: 0) and padding up to max_bp + 1 = 8 tokens.
+/// assert_eq!(tokenize("acgtN", 7), [5, 1, 2, 3, 4, 0, 0, 0]);
+/// // Longer sequences are cut at max_bp.
+/// assert_eq!(tokenize("ACGTACGT", 3), [5, 1, 2, 3]);
+/// ```
 pub fn tokenize(sequence: &str, max_bp: usize) -> Vec<u8> {
     let mut row = vec![PAD; max_bp + 1];
     tokenize_into(sequence, &mut row);

@@ -11,7 +11,7 @@
 //!
 //! Export reads weights by key path, so any reference state dict with a matching
 //! configuration exports too.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod onnx;
 pub mod triton;

@@ -11,6 +11,8 @@
 //! and under `cargo test` (`tests/replay.rs`), which replays the committed seeds and
 //! every finding kept in `fuzz/regressions/<target>/`.
 
+#![deny(missing_docs)]
+
 pub mod scratch;
 pub mod seeds;
 pub mod shipped;

@@ -7,7 +7,7 @@
 //! Masking has no data-dependent branch (every ASV slot runs through the same ops, and
 //! padding is removed by multiplication), so the same graph exports to ONNX and never
 //! produces NaN.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod asv_encoder;
 pub mod attention;

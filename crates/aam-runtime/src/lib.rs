@@ -6,7 +6,25 @@
 //! configuration; [`Model::predict_table`] prepares a feature table with that
 //! configuration (max bp, token limit and its policy) and returns predictions in the
 //! target's original units; [`Model::run`] runs raw token batches.
-#![warn(missing_docs)]
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::path::Path;
+//! use aam_runtime::{Model, PredictOptions};
+//! let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+//! // The shipped model predicts the circadian exposure of each sample of the example table.
+//! let model = Model::load(repo.join("models/circadian-exposure"))?;
+//! let table_path = repo.join("data/circadian-ihc/table.biom");
+//! let (table, _) = aam_data::load_table(&table_path)?;
+//! let predictions = model.predict_table(table, "table.biom", PredictOptions::default())?;
+//! assert_eq!(predictions.samples.len(), 46);
+//! let first = &predictions.samples[0];
+//! assert_eq!(first.embedding.len(), model.config().model.embedding_dim);
+//! assert!(first.label.is_some() || first.value.is_some());
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
 
 pub mod asv_cache;
 mod engine;

@@ -4,7 +4,7 @@
 //! losses (UniFrac, masked nucleotides, Faith PD, target, count), optimizers (AdamW,
 //! Adam, SGD), learning-rate schedules, gradient clipping and accumulation, early
 //! stopping, validation metrics and atomic, resumable checkpoints.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod batch_size;
 pub mod checkpoint;
