@@ -58,6 +58,20 @@ cargo test --workspace --locked $AAM_CARGO_FEATURES --benches
 # `aam distance` (the --distance targets) equals scikit-bio on every shared dataset.
 .venv/bin/python scripts/check_distances.py "$target/debug/aam" ../shared/data "$target/tmp/distances"
 
+# The user guide (mdBook, docs/guide): every command line it shows is checked against the
+# CLI's --help, then the book is built into the target directory. mdbook is installed from
+# crates.io into the target directory when it is not on PATH (about 2 min, once).
+mdbook="$(command -v mdbook || true)"
+if [ -z "$mdbook" ]; then
+  mdbook="$target/tools/bin/mdbook"
+  if [ ! -x "$mdbook" ]; then
+    cargo install mdbook --version 0.5.4 --locked --no-default-features --features search \
+      --root "$target/tools" --quiet
+  fi
+fi
+.venv/bin/python scripts/check_guide.py "$target/debug/aam" docs/guide/src
+"$mdbook" build docs/guide --dest-dir "$target/guide"
+
 # The C ABI (its header is checked by a Rust test): C example, C tests, C++ and Python bindings.
 bash scripts/test_capi.sh
 
