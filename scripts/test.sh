@@ -22,7 +22,7 @@ fi
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensurepip" 2>/dev/null; then
   apt-get update -qq && apt-get install -y -qq python3 python3-venv
 fi
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy, pytest, skbio, tritonclient" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy, pytest, skbio, tritonclient, nbclient, ipykernel, matplotlib" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
@@ -74,6 +74,12 @@ fi
 
 # The C ABI (its header is checked by a Rust test): C example, C tests, C++ and Python bindings.
 bash scripts/test_capi.sh
+
+# The four tutorial notebooks (notebooks/) over the Python package that test_capi.sh just
+# installed, executed top to bottom (their cells assert what they show); executed copies
+# and training runs go to the target directory.
+AAM_LIBRARY="$target/debug/libaam.so" AAM_CLI="$target/debug/aam" \
+  .venv/bin/python scripts/run_notebooks.py "$target/tmp/notebooks"
 
 # What the Docker images run: the installation layout under a prefix, its predictions and
 # `aam serve`'s readiness probe and SIGTERM (the images themselves are not built here).

@@ -11,9 +11,17 @@ system's library search path. Build it with ``cargo build -p aam-capi``.
 A Model may be used from many threads at once. ONNX Runtime (``backend="ort"``, CPU,
 CUDA or TensorRT) is there when the library was built with the ``ort`` feature
 (``aam.has_backend("ort")``).
+
+Training, evaluation and interpretation run the ``aam`` executable (module ``aam.cli``):
+``aam.pretrain``, ``aam.train``, ``aam.export``, ``aam.evaluate``, ``aam.importance``,
+``aam.attention`` take its options as keyword arguments and return the output directory.
 """
 
 from ._library import AamError, abi_version, has_backend, version
+from .cli import (CommandError, attention, evaluate, export, importance, pretrain, read_metrics,
+                  train)
 from .model import Model, Predictions
 
-__all__ = ["AamError", "Model", "Predictions", "abi_version", "has_backend", "version"]
+__all__ = ["AamError", "CommandError", "Model", "Predictions", "abi_version", "attention",
+           "evaluate", "export", "has_backend", "importance", "pretrain", "read_metrics", "train",
+           "version"]
