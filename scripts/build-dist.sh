@@ -18,9 +18,13 @@ cd "$(dirname "$0")/.."
 
 profile=debug
 cargo_args=(--locked)
+# The test build also names the test targets: with them, cargo resolves the same features as
+# `cargo test` (dev-dependencies included) and reuses its artifacts instead of rebuilding
+# most dependencies with a narrower feature set. A release build leaves them out.
+targets=(--lib --bins --tests)
 while [ $# -gt 1 ]; do
   case "$1" in
-    --release) profile=release; cargo_args+=(--release); shift ;;
+    --release) profile=release; cargo_args+=(--release); targets=(); shift ;;
     --features) cargo_args+=(--features "$2"); shift 2 ;;
     *) echo "unknown option $1; usage: build-dist.sh [--release] [--features F] PREFIX" >&2; exit 2 ;;
   esac
@@ -28,7 +32,7 @@ done
 prefix="${1:?usage: build-dist.sh [--release] [--features F] PREFIX}"
 
 # The whole workspace, as the test command builds it (the same features, so nothing rebuilds).
-cargo build --workspace "${cargo_args[@]}"
+cargo build --workspace "${cargo_args[@]}" "${targets[@]}"
 target="${CARGO_TARGET_DIR:-target}/$profile"
 
 rm -rf "$prefix"

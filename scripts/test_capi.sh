@@ -11,9 +11,11 @@ cd "$(dirname "$0")/.."
 target="${AAM_TARGET_DIR:-${CARGO_TARGET_DIR:-target}}"
 mkdir -p "$target" && target="$(cd "$target" && pwd)"
 
-# Same features as the tests (scripts/test.sh), so nothing is rebuilt.
+# Same features and targets as `cargo test` (scripts/test.sh), so nothing is rebuilt: a plain
+# `cargo build` leaves out the dev-dependencies, which changes the feature set that cargo
+# resolves for shared dependencies (serde, tokio, …) and rebuilt most of them (12–17 min).
 # shellcheck disable=SC2086
-cargo build --workspace --locked ${AAM_CARGO_FEATURES:-}
+cargo build --workspace --locked --lib --bins --tests ${AAM_CARGO_FEATURES:-}
 CFLAGS="-std=c11 -Wall -Wextra -Werror -O1 -g -I include"
 cc $CFLAGS bindings/c/example.c -L "$target/debug" -laam -o "$target"/aam_example
 cc $CFLAGS -pthread tests/capi/capi_test.c -L "$target/debug" -laam -o "$target"/capi_test
