@@ -18,11 +18,12 @@ if [ ! -d ../shared/data ]; then
 fi
 
 # Python `onnx` (checker) and `onnxruntime` check the exported graphs, scikit-bio the
-# distances, tritonclient's model-config schema the Triton repository: a local venv.
+# distances, tritonclient's model-config schema the Triton repository, `tensorboard` and
+# `mlflow` the experiment tracking: a local venv.
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c "import venv, ensurepip" 2>/dev/null; then
   apt-get update -qq && apt-get install -y -qq python3 python3-venv
 fi
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy, pytest, skbio, tritonclient, nbclient, ipykernel, matplotlib" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime, numpy, pytest, skbio, tritonclient, nbclient, ipykernel, matplotlib, tensorboard, mlflow" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
@@ -58,6 +59,10 @@ cargo test --workspace --locked $AAM_CARGO_FEATURES --benches
 # `aam distance` (the --distance targets) equals scikit-bio on every shared dataset.
 .venv/bin/python scripts/check_distances.py "$target/debug/aam" ../shared/data "$target/tmp/distances"
 
+# Experiment tracking: `aam train --tensorboard --mlflow-uri` against a real MLflow server
+# started on loopback, read back with the `tensorboard` and `mlflow` packages.
+.venv/bin/python scripts/check_tracking.py "$target/debug/aam" "$target/tmp/tracking"
+
 # The user guide (mdBook, docs/guide): every command line it shows is checked against the
 # CLI's --help, then the book is built into the target directory. mdbook is installed from
 # crates.io into the target directory when it is not on PATH (about 2 min, once).
@@ -89,12 +94,13 @@ bash scripts/build-dist.sh --features aam-cli/ort,aam-capi/ort "$target/tmp/dist
 # workspace (protobuf ^3.7 vs onnx-protobuf's 3.4 pin), sharing the target directory.
 (cd tests/burn-import-roundtrip && CARGO_TARGET_DIR="$target" cargo test --locked)
 
-# GPU code is behind the `cuda` feature and is not run here (no GPU); it must still compile.
+# GPU code is behind the `cuda` feature and is not run here (no GPU); it must still compile,
+# and so must TLS for MLflow servers (`mlflow-tls`).
 # cubecl/cudarc load CUDA at run time (NVRTC, dynamic loading), so no CUDA toolkit is needed.
 # The API documentation is built with the same features (so it covers the GPU items and
 # reuses this check's dependency metadata), every warning an error: broken links, bad
 # code blocks. Missing doc comments already fail the build above (`deny(missing_docs)`).
-all_features="--features aam-cli/cuda,aam-cli/ort,aam-capi/ort"
+all_features="--features aam-cli/cuda,aam-cli/ort,aam-cli/mlflow-tls,aam-capi/ort"
 # shellcheck disable=SC2086
 cargo check --workspace --locked $all_features
 # shellcheck disable=SC2086

@@ -3,7 +3,8 @@
 //! Training of AAM models on CPU (Burn ndarray) or, behind features, GPU backends:
 //! losses (UniFrac, masked nucleotides, Faith PD, target, count), optimizers (AdamW,
 //! Adam, SGD), learning-rate schedules, gradient clipping and accumulation, early
-//! stopping, validation metrics and atomic, resumable checkpoints.
+//! stopping, validation metrics, atomic, resumable checkpoints and experiment tracking
+//! (TensorBoard event files, MLflow).
 #![deny(missing_docs)]
 
 pub mod batch_size;
@@ -19,6 +20,7 @@ pub mod options;
 pub mod prefetch;
 pub mod resume_file;
 pub mod schedule;
+pub mod tracking;
 pub mod trainer;
 
 pub use batch_size::AutoBatchSize;
@@ -27,4 +29,5 @@ pub use loss_scale::LossScaler;
 pub use options::{LossWeights, OptimizerKind, TrainOptions};
 pub use prefetch::{PrefetchOptions, PrefetchStats};
 pub use schedule::{Schedule, ScheduleKind};
+pub use tracking::{NoTracking, Tracker, Tracking};
 pub use trainer::{fit, fit_data_parallel, FitReport, TrainData};

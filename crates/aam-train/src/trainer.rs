@@ -32,6 +32,7 @@ use crate::options::{OptimizerKind, TrainOptions};
 use crate::prefetch::run_in_order;
 use crate::resume_file;
 use crate::schedule::Schedule;
+use crate::tracking::{NoTracking, RunStart, Tracker};
 
 /// What the run trains on, beyond the dataset.
 #[derive(Debug, Clone)]
@@ -312,13 +313,16 @@ where
         config,
         resume,
         std::slice::from_ref(device),
+        &mut NoTracking,
     )
 }
 
 /// [`fit`] with every batch split across `devices` (data parallel, see
 /// [`crate::data_parallel`]): `model` lives on `devices[0]`, where the losses, the
-/// optimizer step, validation and checkpoints run. Errors: as [`fit`], and an empty
-/// device list.
+/// optimizer step, validation and checkpoints run; every step and epoch is reported to
+/// `tracker` ([`crate::tracking`]). Errors: as [`fit`], an empty device list, and the
+/// tracker's errors.
+#[allow(clippy::too_many_arguments)]
 pub fn fit_data_parallel<B, M>(
     model: M,
     data: &TrainData,
@@ -327,6 +331,7 @@ pub fn fit_data_parallel<B, M>(
     config: &CheckpointConfig,
     resume: bool,
     devices: &[B::Device],
+    tracker: &mut dyn Tracker,
 ) -> Result<FitReport>
 where
     B: AutodiffBackend,
@@ -358,7 +363,7 @@ where
                 .with_weight_decay(opts.weight_decay as f32)
                 .with_grad_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, devices)
+            fit_with(model, o, data, opts, dir, config, resume, devices, tracker)
         }
         OptimizerKind::Adam => {
             let wd =
@@ -367,7 +372,7 @@ where
                 .with_weight_decay(wd)
                 .with_grad_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, devices)
+            fit_with(model, o, data, opts, dir, config, resume, devices, tracker)
         }
         OptimizerKind::Sgd => {
             let wd =
@@ -377,7 +382,7 @@ where
                 .with_momentum(Some(MomentumConfig::new()))
                 .with_gradient_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, devices)
+            fit_with(model, o, data, opts, dir, config, resume, devices, tracker)
         }
     }
 }
@@ -392,6 +397,7 @@ fn fit_with<B, M, O>(
     config: &CheckpointConfig,
     resume: bool,
     devices: &[B::Device],
+    tracker: &mut dyn Tracker,
 ) -> Result<FitReport>
 where
     B: AutodiffBackend,
@@ -455,6 +461,12 @@ where
         }
     };
     checkpoint::write_json(&paths("config.json"), config)?;
+    tracker.start(&RunStart {
+        config,
+        options: opts,
+        first_step: state.step,
+        resumed: resume,
+    })?;
     let class_weights = class_weight_tensor::<B>(data, opts, device);
     let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides)
         .then_some(opts.mask_ratio);
@@ -564,6 +576,7 @@ where
                     None => optim.step(lr, model, grads),
                 });
                 state.step += 1;
+                tracker.step(state.step, lr, &parts)?;
                 pending = 0;
                 window_overflow = false;
                 if value.is_finite() {
@@ -664,6 +677,14 @@ where
         // Logged first, then committed: a kill in between leaves a log line of an epoch
         // that `--resume` drops and logs again (see `resume_file::trim_metrics`).
         checkpoint::append_line(&paths("metrics.jsonl"), &serde_json::to_string(&record)?)?;
+        // Trackers too: TensorBoard drops what a killed invocation logged past its last
+        // commit when the resumed one starts (`tracking::tensorboard`).
+        let weights = tracker.wants_weights().then(|| {
+            let mut sink = aam_model::WeightSink::default();
+            model.save_weights(&mut sink);
+            sink
+        });
+        tracker.epoch(&record, weights.as_ref())?;
         // The commit point of the epoch: one file, renamed into place.
         resume_file::write(
             dir,

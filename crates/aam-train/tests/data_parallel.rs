@@ -40,7 +40,16 @@ fn run(dir: &Path, devices: &[NdArrayDevice], batch_size: usize) -> FitReport {
     CpuAutodiff::seed(&device, 7);
     let model = SequenceEncoder::<CpuAutodiff>::new(&config, &device);
     let checkpoint = encoder_checkpoint_config(config);
-    fit_data_parallel::<CpuAutodiff, _>(model, &data(), &opts, dir, &checkpoint, false, devices)
+    fit_data_parallel::<CpuAutodiff, _>(
+        model,
+        &data(),
+        &opts,
+        dir,
+        &checkpoint,
+        false,
+        devices,
+        &mut aam_train::NoTracking,
+    )
         .unwrap()
 }
 

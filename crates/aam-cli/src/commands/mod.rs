@@ -17,5 +17,6 @@ pub mod plots;
 pub mod predict;
 pub mod pretrain;
 pub mod serve;
+pub mod tracking_args;
 pub mod train;
 pub mod training_args;

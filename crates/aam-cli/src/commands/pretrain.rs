@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
+use super::tracking_args::{self, TrackingArgs};
 use super::training_args::{
     check_device, check_numbers, check_output, distance_targets, groups, load_input_table,
     make_split, on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs,
@@ -23,6 +24,8 @@ pub struct PretrainArgs {
     arch: ArchArgs,
     #[command(flatten)]
     optim: OptimArgs,
+    #[command(flatten)]
+    tracking: TrackingArgs,
     /// What the encoder learns: UniFrac distances between sample embeddings, or Faith PD.
     #[arg(long, value_enum, default_value_t = EncoderArg::Unifrac)]
     encoder_type: EncoderArg,
@@ -120,6 +123,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         target_std: 1.0,
     };
     let opts = args.optim.options(0.0, 0.0, false, false);
+    let mut tracking = args.tracking.open(&input.output, input.resume)?;
     macro_rules! fit_on {
         ($backend:ty) => {
             fit_encoder::<$backend>(
@@ -129,10 +133,12 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
                 input,
                 &config,
                 <$backend as TrainingDevices>::training_devices(&args.optim.devices),
-            )?
+                &mut tracking,
+            )
         };
     }
-    let report = on_training_backend!(args.optim, fit_on);
+    let result = on_training_backend!(args.optim, fit_on);
+    let report = tracking_args::finish(tracking, result, &input.output)?;
 
     report_done(&report, input);
     Ok(())
@@ -145,6 +151,7 @@ fn fit_encoder<B: AutodiffBackend>(
     input: &InputArgs,
     config: &CheckpointConfig,
     devices: Vec<B::Device>,
+    tracking: &mut aam_train::Tracking,
 ) -> Result<aam_train::FitReport> {
     let device = devices[0].clone();
     B::seed(&device, opts.seed);
@@ -157,5 +164,6 @@ fn fit_encoder<B: AutodiffBackend>(
         config,
         input.resume,
         &devices,
+        tracking,
     )
 }

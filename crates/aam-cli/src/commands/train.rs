@@ -15,6 +15,7 @@ use clap::Args;
 
 use super::inspect::TargetTypeArg;
 
+use super::tracking_args::{self, TrackingArgs};
 use super::training_args::{
     check_device, check_numbers, check_output, distance_targets, groups, load_input_table,
     make_split, on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs,
@@ -30,6 +31,8 @@ pub struct TrainArgs {
     arch: ArchArgs,
     #[command(flatten)]
     optim: OptimArgs,
+    #[command(flatten)]
+    tracking: TrackingArgs,
     /// Metadata column to predict.
     #[arg(long, requires = "metadata")]
     metadata_column: String,
@@ -221,6 +224,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     opts.weights.unifrac = unifrac_weight;
     let encoder_dir = pretrained.as_ref().map(|p| p.0.as_path());
+    let mut tracking = args.tracking.open(&input.output, input.resume)?;
     macro_rules! fit_on {
         ($backend:ty) => {
             fit_predictor::<$backend>(
@@ -232,10 +236,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 input,
                 &config,
                 <$backend as TrainingDevices>::training_devices(&args.optim.devices),
-            )?
+                &mut tracking,
+            )
         };
     }
-    let report = on_training_backend!(args.optim, fit_on);
+    let result = on_training_backend!(args.optim, fit_on);
+    let report = tracking_args::finish(tracking, result, &input.output)?;
 
     report_done(&report, input);
     Ok(())
@@ -251,6 +257,7 @@ fn fit_predictor<B: AutodiffBackend>(
     input: &InputArgs,
     config: &CheckpointConfig,
     devices: Vec<B::Device>,
+    tracking: &mut aam_train::Tracking,
 ) -> Result<aam_train::FitReport> {
     let device = devices[0].clone();
     B::seed(&device, opts.seed);
@@ -277,5 +284,6 @@ fn fit_predictor<B: AutodiffBackend>(
         config,
         input.resume,
         &devices,
+        tracking,
     )
 }
