@@ -22,6 +22,9 @@ enum Command {
     Pretrain(commands::pretrain::PretrainArgs),
     /// Train (fine-tune) a predictor on a metadata column.
     Train(commands::train::TrainArgs),
+    /// Hyper-parameter search over `train` or `pretrain`: a TOML search space, TPE or
+    /// random sampling, median pruning, parallel trials, a resumable study.
+    Tune(commands::tune::TuneArgs),
     /// Convert a reference PyTorch AAM state dict into an aam checkpoint.
     ImportTorch(commands::import_torch::ImportTorchArgs),
     /// Run one eval-mode forward pass on a token array and write every output.
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(&args),
         Command::Pretrain(args) => commands::pretrain::run(&args),
         Command::Train(args) => commands::train::run(&args),
+        Command::Tune(args) => commands::tune::run(&args),
         Command::ImportTorch(args) => commands::import_torch::run(&args),
         Command::Forward(args) => commands::forward::run(&args),
         Command::Export(args) => commands::export::run(&args),

@@ -18,5 +18,6 @@ pub mod predict;
 pub mod pretrain;
 pub mod serve;
 pub mod tracking_args;
+pub mod tune;
 pub mod train;
 pub mod training_args;

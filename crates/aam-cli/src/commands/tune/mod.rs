@@ -1,0 +1,407 @@
+//! `aam tune`: hyper-parameter search over `aam train` or `aam pretrain`.
+//!
+//! The study file ([`space`]) names the command, its fixed arguments and the search space.
+//! Trials run as child `aam` processes, `parallel` at a time, each writing its checkpoint
+//! into `<output>/trials/NNNN` (log in `aam.log`); the parent reads every trial's
+//! `metrics.jsonl` as it grows, stops trials the pruner ([`pruner`]) rejects, and asks the
+//! sampler ([`sampler`]) for the next trial's parameters. The study's state is
+//! `<output>/study.json` ([`study`]): `--resume` continues a stopped study, restarting
+//! its unfinished trials from their last epoch.
+
+pub mod pruner;
+pub mod sampler;
+pub mod space;
+pub mod study;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser};
+
+use sampler::Observation;
+use space::{Direction, StudyFile};
+use study::{Study, Trial, TrialState, STATE_FILE};
+
+/// Arguments of `aam tune`.
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// Study file (TOML): command, fixed arguments ([args]), search space ([space]:
+    /// log_uniform, uniform, int, choice), trials, parallel, sampler (tpe, random), pruner
+    /// (median, none), metric and direction. Not needed with --resume.
+    #[arg(long, required_unless_present = "resume")]
+    study: Option<PathBuf>,
+    /// Study directory: study.json (the resumable state), trials/NNNN (each trial's
+    /// checkpoint and aam.log), results.tsv, best.toml and best.sh.
+    #[arg(long)]
+    output: PathBuf,
+    /// Continue the study in --output: unfinished trials restart from their last epoch,
+    /// then new trials run until the study has its number of trials.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Replace the study in --output (its trials are deleted).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// How often running trials are looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+/// A trial's child process.
+struct Running {
+    number: usize,
+    child: Child,
+    started: Instant,
+    /// Seconds of earlier processes of this trial (a resumed study).
+    seconds_before: f64,
+}
+
+/// Runs `aam tune`.
+pub fn run(args: &TuneArgs) -> Result<()> {
+    let dir = &args.output;
+    let state_path = dir.join(STATE_FILE);
+    let mut study = if args.resume {
+        if !state_path.exists() {
+            bail!("{}: no study to resume (no {STATE_FILE}); start one with --study", dir.display());
+        }
+        let study = Study::load(dir)?;
+        if let Some(path) = &args.study {
+            let file = StudyFile::load(path)?;
+            if file != study.definition {
+                bail!("{} differs from the study in {} ({STATE_FILE}); resume without --study, or start a new study with --overwrite", path.display(), dir.display());
+            }
+        }
+        study
+    } else {
+        if state_path.exists() && !args.overwrite {
+            bail!("{} already holds a study; pass --resume to continue it, --overwrite to replace it, or choose another --output", dir.display());
+        }
+        let path = args.study.as_ref().context("--study is required")?;
+        let definition = StudyFile::load(path)?;
+        if args.overwrite {
+            for old in [STATE_FILE, "results.tsv", "best.toml", "best.sh"] {
+                let _ = std::fs::remove_file(dir.join(old));
+            }
+            let trials = dir.join("trials");
+            if trials.exists() {
+                std::fs::remove_dir_all(&trials)
+                    .with_context(|| format!("cannot remove {}", trials.display()))?;
+            }
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Study {
+            definition,
+            workdir: std::env::current_dir().context("cannot read the current directory")?,
+            trials: Vec::new(),
+        }
+    };
+    check_command_line(&study.definition)?;
+    study.save(dir)?;
+    let d = study.definition.clone();
+    eprintln!(
+        "study {}: {} trials of `aam {}` ({} at a time), {} sampler, {} validation {}, {} pruner",
+        dir.display(),
+        d.trials,
+        d.command,
+        d.parallel,
+        match d.sampler {
+            space::SamplerKind::Tpe => "TPE",
+            space::SamplerKind::Random => "random",
+        },
+        match d.direction {
+            Direction::Minimize => "minimizing",
+            Direction::Maximize => "maximizing",
+        },
+        d.metric,
+        match d.pruner.kind {
+            space::PrunerKind::Median => "median",
+            space::PrunerKind::None => "no",
+        }
+    );
+
+    // Trials a stopped study left running restart first (from their last epoch).
+    let mut restart: Vec<usize> = study
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Running)
+        .map(|t| t.number)
+        .collect();
+    let mut running: Vec<Running> = Vec::new();
+    loop {
+        while running.len() < d.parallel {
+            let number = if !restart.is_empty() {
+                restart.remove(0)
+            } else if study.trials.len() < d.trials {
+                let number = study.trials.len();
+                let params = sampler::propose(
+                    &d.space,
+                    d.sampler,
+                    d.tpe_startup(),
+                    &observations(&study),
+                    d.seed,
+                    number,
+                )?;
+                study.trials.push(Trial {
+                    number,
+                    params,
+                    state: TrialState::Running,
+                    values: Vec::new(),
+                    seconds: 0.0,
+                    message: None,
+                });
+                number
+            } else {
+                break;
+            };
+            running.push(start_trial(&study, dir, number)?);
+            study.save(dir)?;
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(POLL);
+        let mut i = 0;
+        while i < running.len() {
+            if poll_trial(&mut study, dir, &mut running[i])? {
+                running.swap_remove(i);
+                study.save(dir)?;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    study.save(dir)?;
+    let best = study.write_reports(dir)?;
+    report(&study, dir, best);
+    if best.is_none() {
+        bail!("no trial of the study completed; see the trials' aam.log files under {}", dir.join("trials").display());
+    }
+    Ok(())
+}
+
+/// Checks that `[args]` and `[space]` make a valid command line before any trial runs
+/// (with the first value of every range), so a typo fails at once with clap's message.
+fn check_command_line(d: &StudyFile) -> Result<()> {
+    let sample = sampler::propose(&d.space, space::SamplerKind::Random, 0, &[], 0, 0)?;
+    let mut words = vec!["aam".to_string()];
+    words.extend(d.trial_args(&sample));
+    words.extend(["--output".into(), "trial".into(), "--quiet".into(), "--overwrite".into()]);
+    crate::Cli::try_parse_from(&words).map_err(|e| {
+        anyhow::anyhow!(
+            "the study's [args] and [space] do not make a valid `aam {}` command line (option names are the command's long options without dashes):\n{}",
+            d.command,
+            e.render()
+        )
+    })?;
+    Ok(())
+}
+
+/// What the sampler learns from: completed trials at their best value, pruned ones at
+/// their best value so far (maximized metrics negated).
+fn observations(study: &Study) -> Vec<Observation> {
+    let direction = study.definition.direction;
+    study
+        .trials
+        .iter()
+        .filter(|t| matches!(t.state, TrialState::Complete | TrialState::Pruned))
+        .filter_map(|t| {
+            let (best, _) = t.best(direction)?;
+            Some(Observation {
+                params: t.params.clone(),
+                loss: match direction {
+                    Direction::Minimize => best,
+                    Direction::Maximize => -best,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Starts trial `number` as a child `aam` process (continuing its checkpoint when it has
+/// a completed epoch, as after a stopped study).
+fn start_trial(study: &Study, dir: &Path, number: usize) -> Result<Running> {
+    let trial = &study.trials[number];
+    let out = Study::trial_dir(dir, number);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let resume = aam_train::resume_file::exists(&out);
+    let log_path = out.join("aam.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let exe = std::env::current_exe().context("cannot locate the aam binary")?;
+    let mut command = Command::new(exe);
+    command
+        .args(study.definition.trial_args(&trial.params))
+        .arg("--output")
+        .arg(std::path::absolute(&out)?)
+        .arg("--quiet")
+        .arg(if resume { "--resume" } else { "--overwrite" })
+        .current_dir(&study.workdir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Trials share the cores: each one's thread pool gets its share (unless set).
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        command.env("RAYON_NUM_THREADS", (cores / study.definition.parallel).max(1).to_string());
+    }
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start trial {number}"))?;
+    eprintln!(
+        "trial {number} {}: {}",
+        if resume { "resumed" } else { "started" },
+        trial
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", space::value_text(v)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Ok(Running {
+        number,
+        child,
+        started: Instant::now(),
+        seconds_before: trial.seconds,
+    })
+}
+
+/// Reads the metric of every epoch in `dir/metrics.jsonl`. Errors: a line that is not
+/// JSON; an epoch without `validation.<metric>` (the message lists the metrics there).
+fn read_values(out: &Path, metric: &str) -> Result<Vec<f64>> {
+    let path = out.join("metrics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(Vec::new());
+    };
+    let mut values = Vec::new();
+    // A line being written has no newline yet: only complete lines count.
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    for line in complete.lines().filter(|l| !l.trim().is_empty()) {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: a line is not JSON", path.display()))?;
+        let validation = &record["validation"];
+        let value = validation[metric].as_f64().with_context(|| {
+            let names: Vec<&String> = validation
+                .as_object()
+                .map(|o| o.keys().collect())
+                .unwrap_or_default();
+            format!(
+                "metric = \"{metric}\": the trials log no such validation metric (they log: {}); set `metric` in the study file to one of them",
+                names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        values.push(value);
+    }
+    Ok(values)
+}
+
+/// Looks at a running trial: new epochs, pruning, exit. Returns whether it has ended.
+fn poll_trial(study: &mut Study, dir: &Path, run: &mut Running) -> Result<bool> {
+    let d = study.definition.clone();
+    let out = Study::trial_dir(dir, run.number);
+    let exited = run.child.try_wait()?;
+    let values = read_values(&out, &d.metric);
+    let seconds = run.seconds_before + run.started.elapsed().as_secs_f64();
+    let completed: Vec<Vec<f64>> = study
+        .trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .map(|t| t.values.clone())
+        .collect();
+    let trial = &mut study.trials[run.number];
+    trial.seconds = seconds;
+    let values = match values {
+        Ok(v) => v,
+        Err(e) => {
+            // The metric is missing: every trial would miss it.
+            let _ = run.child.kill();
+            let _ = run.child.wait();
+            trial.state = TrialState::Failed;
+            trial.message = Some(format!("{e:#}"));
+            study.save(dir)?;
+            return Err(e);
+        }
+    };
+    let grew = values.len() > trial.values.len();
+    trial.values = values;
+    if let Some(status) = exited {
+        if status.success() {
+            if trial.values.is_empty() {
+                trial.state = TrialState::Failed;
+                trial.message = Some("it logged no epoch".into());
+            } else {
+                trial.state = TrialState::Complete;
+            }
+        } else {
+            trial.state = TrialState::Failed;
+            trial.message = Some(last_line(&out.join("aam.log")));
+        }
+        eprintln!("{}", trial_line(trial, &d));
+        return Ok(true);
+    }
+    if grew {
+        let others: Vec<&[f64]> = completed.iter().map(Vec::as_slice).collect();
+        if pruner::should_prune(&d.pruner, d.direction, &trial.values, &others) {
+            // Checkpoints are written atomically: killing the trial leaves them intact.
+            let _ = run.child.kill();
+            let _ = run.child.wait();
+            trial.state = TrialState::Pruned;
+            eprintln!("{}", trial_line(trial, &d));
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn trial_line(t: &Trial, d: &StudyFile) -> String {
+    let state = match t.state {
+        TrialState::Running => "running",
+        TrialState::Complete => "complete",
+        TrialState::Pruned => "pruned",
+        TrialState::Failed => "FAILED",
+    };
+    let best = t
+        .best(d.direction)
+        .map_or(String::new(), |(v, e)| format!(", best validation {} {v:.4} at epoch {e}", d.metric));
+    let why = t.message.as_ref().map_or(String::new(), |m| format!(": {m}"));
+    format!(
+        "trial {} {state} after {} epochs ({:.1} s){best}{why}",
+        t.number,
+        t.values.len(),
+        t.seconds
+    )
+}
+
+fn last_line(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .unwrap_or_else(|| format!("no output; see {}", path.display()))
+}
+
+fn report(study: &Study, dir: &Path, best: Option<usize>) {
+    let count = |s: TrialState| study.trials.iter().filter(|t| t.state == s).count();
+    eprintln!(
+        "study done: {} complete, {} pruned, {} failed; results in {}",
+        count(TrialState::Complete),
+        count(TrialState::Pruned),
+        count(TrialState::Failed),
+        dir.join("results.tsv").display()
+    );
+    if let Some((t, value, epoch)) = best.and_then(|_| study.best()) {
+        eprintln!(
+            "best: trial {} (validation {} {value:.4} at epoch {epoch}): {}",
+            t.number,
+            study.definition.metric,
+            t.params
+                .iter()
+                .map(|(k, v)| format!("--{k} {}", space::value_text(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        eprintln!("run it again: {}", dir.join("best.sh").display());
+    }
+}
