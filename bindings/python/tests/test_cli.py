@@ -44,3 +44,39 @@ def test_evaluate_writes_its_tables(tmp_path):
     # The shipped model's recorded validation accuracy on its own split: 7 of 12 samples.
     accuracy = dict(r.split("\t")[:2] for r in rows[1:])["accuracy"]
     assert abs(float(accuracy) - 7 / 12) < 1e-12
+
+
+def test_a_small_study_and_its_trials(tmp_path):
+    study = tmp_path / "study.toml"
+    study.write_text(f"""
+command = "train"
+trials = 2
+sampler = "random"
+seed = 5
+[pruner]
+kind = "none"
+[args]
+table = "{TABLE}"
+metadata = "{REPO}/data/circadian-ihc/metadata.tsv"
+metadata-column = "exposure_type"
+epochs = 2
+embedding-dim = 8
+attention-heads = 2
+attention-layers = 1
+max-bp = 40
+token-limit = 16
+batch-size = 8
+[space]
+lr = {{ log_uniform = [1e-4, 1e-2] }}
+""")
+    out = aam.tune(study=study, output=tmp_path / "study")
+    rows = aam.read_study(out)
+    assert [r["trial"] for r in rows] == [0, 1]
+    for r in rows:
+        losses = [l["validation_loss"] for l in aam.read_metrics(out / "trials" / f"{r['trial']:04d}")]
+        assert r["state"] == "complete" and r["epochs"] == 2
+        assert r["value"] == min(losses) and r["best_epoch"] == losses.index(min(losses)) + 1
+        assert 1e-4 <= r["lr"] <= 1e-2
+    # results.tsv holds the same values (Rust's shortest round-trip formatting).
+    table = (out / "results.tsv").read_text().splitlines()
+    assert [float(line.split("\t")[2]) for line in table[1:]] == [r["value"] for r in rows]

@@ -14,14 +14,16 @@ CUDA or TensorRT) is there when the library was built with the ``ort`` feature
 
 Training, evaluation and interpretation run the ``aam`` executable (module ``aam.cli``):
 ``aam.pretrain``, ``aam.train``, ``aam.export``, ``aam.evaluate``, ``aam.importance``,
-``aam.attention`` take its options as keyword arguments and return the output directory.
+``aam.attention`` and ``aam.tune`` take its options as keyword arguments and return the
+output directory; ``aam.read_metrics`` and ``aam.read_study`` read a run's epochs and a
+study's trials.
 """
 
 from ._library import AamError, abi_version, has_backend, version
 from .cli import (CommandError, attention, evaluate, export, importance, pretrain, read_metrics,
-                  train)
+                  read_study, train, tune)
 from .model import Model, Predictions
 
 __all__ = ["AamError", "CommandError", "Model", "Predictions", "abi_version", "attention",
-           "evaluate", "export", "has_backend", "importance", "pretrain", "read_metrics", "train",
-           "version"]
+           "evaluate", "export", "has_backend", "importance", "pretrain", "read_metrics",
+           "read_study", "train", "tune", "version"]

@@ -133,6 +133,38 @@ def attention(**options):
     return _with_output("attention", options)
 
 
+def tune(**options):
+    """``aam tune``: hyper-parameter search over ``train`` or ``pretrain`` from a TOML study
+    file (``study=``); ``resume=True`` continues a stopped study. Returns the study directory
+    (``output``); read its trials with :func:`read_study`."""
+    return _with_output("tune", options)
+
+
+def read_study(directory):
+    """The trials of an ``aam tune`` study (its ``study.json``), one flat dict per trial in
+    order: ``trial``, ``state`` (running, complete, pruned, failed), ``value`` (the best
+    validation value of the study's metric, None before an epoch), ``best_epoch``,
+    ``epochs``, ``seconds``, then every searched option under its name (``lr``,
+    ``embedding-dim``, …)."""
+    with open(Path(directory) / "study.json") as f:
+        study = json.load(f)
+    maximize = study["definition"].get("direction") == "maximize"
+    rows = []
+    for t in study["trials"]:
+        values = [v for v in t["values"] if v == v]  # NaN-free
+        best = (max if maximize else min)(values) if values else None
+        rows.append({
+            "trial": t["number"],
+            "state": t["state"],
+            "value": best,
+            "best_epoch": t["values"].index(best) + 1 if best is not None else None,
+            "epochs": len(t["values"]),
+            "seconds": t["seconds"],
+            **t["params"],
+        })
+    return rows
+
+
 def read_metrics(checkpoint):
     """The per-epoch metrics of a training run (``metrics.jsonl`` of ``checkpoint``), one flat
     dict per epoch, in order: ``epoch``, ``lr``, ``seconds``, … and the nested training and
