@@ -163,11 +163,21 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         std::thread::sleep(POLL);
         let mut i = 0;
         while i < running.len() {
-            if poll_trial(&mut study, dir, &mut running[i])? {
-                running.swap_remove(i);
-                study.save(dir)?;
-            } else {
-                i += 1;
+            match poll_trial(&mut study, dir, &mut running[i]) {
+                Ok(true) => {
+                    running.swap_remove(i);
+                    study.save(dir)?;
+                }
+                Ok(false) => i += 1,
+                Err(e) => {
+                    // The study stops (a metric it cannot find): so do its other trials,
+                    // left `running` in study.json for --resume.
+                    for other in &mut running {
+                        let _ = other.child.kill();
+                        let _ = other.child.wait();
+                    }
+                    return Err(e);
+                }
             }
         }
     }
