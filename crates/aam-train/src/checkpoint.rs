@@ -80,6 +80,24 @@ pub fn append_line(path: &Path, line: &str) -> Result<()> {
         .with_context(|| format!("cannot append to {}", path.display()))
 }
 
+/// The epoch records of a `metrics.jsonl` log, in order. A last line without its newline
+/// (being written by a running training) is left out. Errors: the file cannot be read, a
+/// line is not JSON (the message names the file and line).
+pub fn read_metrics_log(path: &Path) -> Result<Vec<serde_json::Value>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}: line {} is not JSON", path.display(), i + 1))
+        })
+        .collect()
+}
+
 /// Writes a JSON value atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
@@ -114,6 +132,11 @@ pub fn weights_bytes<B: Backend, M: AamModel<B>>(
 ) -> Result<Vec<u8>> {
     let mut sink = WeightSink::default();
     model.save_weights(&mut sink);
+    sink_bytes(&sink, config)
+}
+
+/// [`weights_bytes`] of weights already copied out of the model.
+pub fn sink_bytes(sink: &WeightSink, config: &CheckpointConfig) -> Result<Vec<u8>> {
     let mut meta = std::collections::HashMap::new();
     meta.insert("aam_config".to_string(), serde_json::to_string(config)?);
     meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());

@@ -642,21 +642,20 @@ where
         state.schedule.on_validation(val_loss);
         state.epoch += 1;
         let improved = val_loss < state.best_val_loss;
+        // The weights are copied out of the model once per epoch: for the checkpoint
+        // files (the same bytes when this epoch is the best) and for the trackers.
+        let mut weights = aam_model::WeightSink::default();
+        model.save_weights(&mut weights);
+        let bytes = checkpoint::sink_bytes(&weights, config)?;
         if improved {
             state.best_val_loss = val_loss;
             state.best_epoch = state.epoch;
             state.bad_epochs = 0;
-            checkpoint::write_atomic(
-                &paths("model.safetensors"),
-                &checkpoint::weights_bytes::<B, M>(&model, config)?,
-            )?;
+            checkpoint::write_atomic(&paths("model.safetensors"), &bytes)?;
         } else {
             state.bad_epochs += 1;
         }
-        checkpoint::write_atomic(
-            &paths("last.safetensors"),
-            &checkpoint::weights_bytes::<B, M>(&model, config)?,
-        )?;
+        checkpoint::write_atomic(&paths("last.safetensors"), &bytes)?;
         let record = EpochRecord {
             epoch: state.epoch,
             step: state.step,
@@ -679,12 +678,7 @@ where
         checkpoint::append_line(&paths("metrics.jsonl"), &serde_json::to_string(&record)?)?;
         // Trackers too: TensorBoard drops what a killed invocation logged past its last
         // commit when the resumed one starts (`tracking::tensorboard`).
-        let weights = tracker.wants_weights().then(|| {
-            let mut sink = aam_model::WeightSink::default();
-            model.save_weights(&mut sink);
-            sink
-        });
-        tracker.epoch(&record, weights.as_ref())?;
+        tracker.epoch(&record, tracker.wants_weights().then_some(&weights))?;
         // The commit point of the epoch: one file, renamed into place.
         resume_file::write(
             dir,

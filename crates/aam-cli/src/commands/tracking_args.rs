@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use aam_train::tracking::mlflow::{checkpoint_artifacts, Mlflow, MlflowOptions, RunStatus};
 use aam_train::tracking::tensorboard::TensorBoard;
+use aam_train::checkpoint::read_metrics_log;
 use aam_train::{FitReport, Tracking};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -111,14 +112,9 @@ pub fn finish(
 
 /// Draws the loss curves of `output/metrics.jsonl`; returns the files written.
 fn training_curves(output: &Path) -> Result<Vec<PathBuf>> {
-    let log = output.join("metrics.jsonl");
-    let text =
-        std::fs::read_to_string(&log).with_context(|| format!("cannot read {}", log.display()))?;
     let mut train = Vec::new();
     let mut validation = Vec::new();
-    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-        let record: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}: line {} is not JSON", log.display(), i + 1))?;
+    for (i, record) in read_metrics_log(&output.join("metrics.jsonl"))?.iter().enumerate() {
         let epoch = record["epoch"].as_f64().unwrap_or((i + 1) as f64);
         if let Some(v) = record["train"]["total"].as_f64() {
             train.push((epoch, v));

@@ -456,7 +456,7 @@ fn url_encode(s: &str) -> String {
 /// The artifacts `aam pretrain`/`aam train` upload from a checkpoint directory, those that
 /// exist: `(path, artifact name)`.
 pub fn checkpoint_artifacts(dir: &Path, extra: &[PathBuf]) -> Vec<(PathBuf, String)> {
-    let mut out: Vec<(PathBuf, String)> = [
+    [
         "config.json",
         "model.safetensors",
         "metrics.jsonl",
@@ -469,9 +469,7 @@ pub fn checkpoint_artifacts(dir: &Path, extra: &[PathBuf]) -> Vec<(PathBuf, Stri
         (p.clone(), format!("plots/{name}"))
     }))
     .filter(|(p, _)| p.is_file())
-    .collect();
-    out.dedup();
-    out
+    .collect()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aam_train::checkpoint::read_metrics_log;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 
@@ -176,6 +177,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
                         let _ = other.child.kill();
                         let _ = other.child.wait();
                     }
+                    study.save(dir)?;
                     return Err(e);
                 }
             }
@@ -283,15 +285,12 @@ fn start_trial(study: &Study, dir: &Path, number: usize) -> Result<Running> {
 /// JSON; an epoch without `validation.<metric>` (the message lists the metrics there).
 fn read_values(out: &Path, metric: &str) -> Result<Vec<f64>> {
     let path = out.join("metrics.jsonl");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(Vec::new());
-    };
+    if !path.exists() {
+        return Ok(Vec::new()); // no epoch yet
+    }
     let mut values = Vec::new();
-    // A line being written has no newline yet: only complete lines count.
-    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-    for line in complete.lines().filter(|l| !l.trim().is_empty()) {
-        let record: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}: a line is not JSON", path.display()))?;
+    // A line being written has no newline yet: only complete lines are read.
+    for record in read_metrics_log(&path)? {
         let validation = &record["validation"];
         let value = validation[metric].as_f64().with_context(|| {
             let names: Vec<&String> = validation
@@ -309,33 +308,44 @@ fn read_values(out: &Path, metric: &str) -> Result<Vec<f64>> {
 }
 
 /// Looks at a running trial: new epochs, pruning, exit. Returns whether it has ended.
+/// Errors: its log lacks the study's metric (the trial is marked failed; the caller saves
+/// the study and stops it).
 fn poll_trial(study: &mut Study, dir: &Path, run: &mut Running) -> Result<bool> {
-    let d = study.definition.clone();
+    let Study {
+        definition: d,
+        trials,
+        ..
+    } = study;
     let out = Study::trial_dir(dir, run.number);
     let exited = run.child.try_wait()?;
     let values = read_values(&out, &d.metric);
-    let seconds = run.seconds_before + run.started.elapsed().as_secs_f64();
-    let completed: Vec<Vec<f64>> = study
-        .trials
-        .iter()
-        .filter(|t| t.state == TrialState::Complete)
-        .map(|t| t.values.clone())
-        .collect();
-    let trial = &mut study.trials[run.number];
-    trial.seconds = seconds;
+    trials[run.number].seconds = run.seconds_before + run.started.elapsed().as_secs_f64();
     let values = match values {
         Ok(v) => v,
         Err(e) => {
             // The metric is missing: every trial would miss it.
             let _ = run.child.kill();
             let _ = run.child.wait();
+            let trial = &mut trials[run.number];
             trial.state = TrialState::Failed;
             trial.message = Some(format!("{e:#}"));
-            study.save(dir)?;
             return Err(e);
         }
     };
-    let grew = values.len() > trial.values.len();
+    // A new epoch of a trial still running is where the pruner decides.
+    let prune = exited.is_none()
+        && values.len() > trials[run.number].values.len()
+        && pruner::should_prune(
+            &d.pruner,
+            d.direction,
+            &values,
+            &trials
+                .iter()
+                .filter(|t| t.state == TrialState::Complete)
+                .map(|t| t.values.as_slice())
+                .collect::<Vec<_>>(),
+        );
+    let trial = &mut trials[run.number];
     trial.values = values;
     if let Some(status) = exited {
         if status.success() {
@@ -349,29 +359,24 @@ fn poll_trial(study: &mut Study, dir: &Path, run: &mut Running) -> Result<bool> 
             trial.state = TrialState::Failed;
             trial.message = Some(last_line(&out.join("aam.log")));
         }
-        eprintln!("{}", trial_line(trial, &d));
+        eprintln!("{}", trial_line(trial, d));
         return Ok(true);
     }
-    if grew {
-        let others: Vec<&[f64]> = completed.iter().map(Vec::as_slice).collect();
-        if pruner::should_prune(&d.pruner, d.direction, &trial.values, &others) {
-            // Checkpoints are written atomically: killing the trial leaves them intact.
-            let _ = run.child.kill();
-            let _ = run.child.wait();
-            trial.state = TrialState::Pruned;
-            eprintln!("{}", trial_line(trial, &d));
-            return Ok(true);
-        }
+    if prune {
+        // Checkpoints are written atomically: killing the trial leaves them intact.
+        let _ = run.child.kill();
+        let _ = run.child.wait();
+        trial.state = TrialState::Pruned;
+        eprintln!("{}", trial_line(trial, d));
+        return Ok(true);
     }
     Ok(false)
 }
 
 fn trial_line(t: &Trial, d: &StudyFile) -> String {
     let state = match t.state {
-        TrialState::Running => "running",
-        TrialState::Complete => "complete",
-        TrialState::Pruned => "pruned",
         TrialState::Failed => "FAILED",
+        other => other.name(),
     };
     let best = t
         .best(d.direction)

@@ -75,14 +75,16 @@ pub fn propose(
         let x = if random {
             rng.random_range(lo..hi)
         } else {
-            let range = tpe::range(lo, hi).map_err(|e| anyhow!("[space] {name}: {e}"))?;
+            let invalid = |e| anyhow!("[space] {name}: {e}");
             let mut optimizer = match param {
                 Param::Choice(values) => tpe::TpeOptimizer::new(
                     tpe::histogram_estimator(),
-                    tpe::categorical_range(values.len())
-                        .map_err(|e| anyhow!("[space] {name}: {e}"))?,
+                    tpe::categorical_range(values.len()).map_err(invalid)?,
                 ),
-                _ => tpe::TpeOptimizer::new(tpe::parzen_estimator(), range),
+                _ => tpe::TpeOptimizer::new(
+                    tpe::parzen_estimator(),
+                    tpe::range(lo, hi).map_err(invalid)?,
+                ),
             };
             for o in observations {
                 // A value outside today's range (never, with the study file fixed) is told

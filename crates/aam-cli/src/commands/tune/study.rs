@@ -26,6 +26,18 @@ pub enum TrialState {
     Failed,
 }
 
+impl TrialState {
+    /// Its name in `study.json` and `results.tsv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrialState::Running => "running",
+            TrialState::Complete => "complete",
+            TrialState::Pruned => "pruned",
+            TrialState::Failed => "failed",
+        }
+    }
+}
+
 /// One trial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
@@ -118,10 +130,7 @@ impl Study {
                 .map_or((String::new(), String::new()), |(v, e)| {
                     (format!("{v}"), e.to_string())
                 });
-            let state = serde_json::to_value(t.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+            let state = t.state.name();
             let params: Vec<String> = names
                 .iter()
                 .map(|n| t.params.get(*n).map(value_text).unwrap_or_default())
