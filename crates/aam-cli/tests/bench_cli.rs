@@ -157,3 +157,34 @@ print(json.dumps({"samples_per_s": 10.0, "p50_ms": 100.0, "p99_ms": 100.0,
     // The reference row itself was measured and printed before the check.
     assert!(err.contains("pytorch  -  4  1  10.000"), "{err}");
 }
+
+/// `--save-model DIR` writes the model under test byte for byte, and refuses a directory
+/// that already exists rather than writing into it.
+#[test]
+fn bench_saves_the_model_under_test_to_a_new_directory() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("saved");
+    let run = |dir: &PathBuf| {
+        bench_on_the_shipped_model()
+            .args(["--n-asv", "4", "--batch", "1", "--backends", "tract"])
+            .args(["--modes", "off", "--iterations", "1", "--save-model"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let o = run(&dir);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in [
+        "model.onnx",
+        "asv_encoder.onnx",
+        "sample_model.onnx",
+        "model.safetensors",
+    ] {
+        let saved = std::fs::read(dir.join(name)).unwrap();
+        let shipped = std::fs::read(repo("models/circadian-exposure").join(name)).unwrap();
+        assert!(saved == shipped, "{name} differs from the shipped file");
+    }
+    let o = run(&dir);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("it must not exist yet"));
+}

@@ -77,6 +77,10 @@ pub struct BenchArgs {
         default_value = "benches/reference/torch_reference.py"
     )]
     pub reference_script: PathBuf,
+    /// Also write the model under test (model.onnx, asv_encoder.onnx, sample_model.onnx,
+    /// model.safetensors) to this new directory, to profile it or rerun it elsewhere.
+    #[arg(long, value_name = "DIR")]
+    pub save_model: Option<PathBuf>,
 }
 
 /// The model under test, as the bytes each backend loads.
@@ -142,6 +146,29 @@ fn subject(model: Option<&Path>) -> Result<Subject> {
         config,
         origin: PathBuf::from("<reference default architecture, random weights>/model.onnx"),
     })
+}
+
+/// Writes the model under test as an export directory `dir`, which must not exist yet
+/// (nothing the user wrote is overwritten).
+fn save_subject(subject: &Subject, dir: &Path) -> Result<()> {
+    std::fs::create_dir(dir).with_context(|| {
+        format!(
+            "cannot create {} for --save-model (it must not exist yet); pick a new directory",
+            dir.display()
+        )
+    })?;
+    let files: [(&str, &[u8]); 4] = [
+        ("model.onnx", &subject.onnx),
+        (GraphPart::AsvEncoder.file_name(), &subject.asv_encoder),
+        (GraphPart::SampleModel.file_name(), &subject.sample_model),
+        ("model.safetensors", &subject.safetensors),
+    ];
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    eprintln!("model under test written to {}", dir.display());
+    Ok(())
 }
 
 /// The table tokenized once with the model's settings, and its samples with reads.
@@ -236,6 +263,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     let subject = subject(args.model.as_deref())?;
+    if let Some(dir) = &args.save_model {
+        save_subject(&subject, dir)?;
+    }
     let c = &subject.config.model;
     if let Some(&n) = args.n_asv.iter().find(|&&n| n == 0 || n > c.token_limit) {
         bail!(

@@ -16,6 +16,7 @@ mod onnxruntime;
 #[cfg(feature = "ort")]
 mod probe;
 mod tract;
+mod tract_softmax;
 
 #[cfg(feature = "ort")]
 pub use onnxruntime::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VERSION};

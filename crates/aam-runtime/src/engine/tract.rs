@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
+use super::tract_softmax::pad_softmax_rows;
 use super::{Input, NamedOutputs};
 use crate::error::{Result, RuntimeError};
 
@@ -19,7 +20,10 @@ impl TractEngine {
             .model_for_proto_model(proto)
             .and_then(assert_dims_positive)
             .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
+            .and_then(|mut m| {
+                pad_softmax_rows(&mut m)?;
+                m.into_runnable()
+            })
             .map_err(|e| RuntimeError::Load {
                 path: path.display().to_string(),
                 message: format!("tract cannot prepare the graph: {e:#}"),
