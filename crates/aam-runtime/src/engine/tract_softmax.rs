@@ -79,7 +79,7 @@ fn softmax_rows(data: &mut [f32], row_len: usize) -> TractResult<()> {
         let max = max_kernel.run(scratch)?;
         scratch[row_len..].fill(max - 1.0e9);
         let sum = exp_sum.run_with_params(scratch, max)?;
-        scale.run_with_params(&mut scratch[..], sum.recip())?;
+        scale.run_with_params(scratch, sum.recip())?;
         row.copy_from_slice(&scratch[..row_len]);
     }
     Ok(())
@@ -105,7 +105,9 @@ pub(crate) fn pad_softmax_rows(model: &mut TypedModel) -> TractResult<()> {
                 .last()
                 .and_then(|d| d.to_usize().ok())
                 .is_some_and(|n| n % ROW_MULTIPLE == 0);
-            op.kind == SoftmaxKind::Softmax
+            // `rank >= 1` first: a softmax of a scalar (an untrusted graph) is left to tract.
+            rank >= 1
+                && op.kind == SoftmaxKind::Softmax
                 && op.quant_output_dt.is_none()
                 && op.axes.as_slice() == [rank - 1]
                 && fact.datum_type == f32::datum_type()
@@ -125,7 +127,6 @@ pub(crate) fn pad_softmax_rows(model: &mut TypedModel) -> TractResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tract_onnx::tract_core::ops::nn::Softmax;
 
     /// Softmax of one row in f64 with the max subtracted: the independent reference.
     fn reference(row: &[f32]) -> Vec<f64> {
