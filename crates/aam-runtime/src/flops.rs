@@ -33,16 +33,20 @@ pub fn sample_flops(c: &ModelConfig, kind: ModelKind, n_asv: usize) -> f64 {
     f
 }
 
-/// FLOPs of a forward pass over `samples` samples of `n_asv` slots that encodes
-/// `encoded_asvs` ASVs (every slot without the cache; the unique new ones with it).
+/// FLOPs of a forward pass whose sample level runs on `sample_slots[i]` ASV slots for
+/// sample `i` and that encodes `encoded_asvs` ASVs (every slot without the cache; the
+/// unique new ones with it).
 pub fn forward_flops(
     c: &ModelConfig,
     kind: ModelKind,
-    samples: usize,
-    n_asv: usize,
+    sample_slots: &[usize],
     encoded_asvs: usize,
 ) -> f64 {
-    encoded_asvs as f64 * asv_flops(c) + samples as f64 * sample_flops(c, kind, n_asv)
+    encoded_asvs as f64 * asv_flops(c)
+        + sample_slots
+            .iter()
+            .map(|&n| sample_flops(c, kind, n))
+            .sum::<f64>()
 }
 
 #[cfg(test)]
@@ -63,7 +67,7 @@ mod tests {
         let sample = sample_flops(&c, ModelKind::Predictor, 1024);
         assert!((sample / 1e9 - 7.516).abs() < 0.01, "{sample}");
         // 153.1 GFLOP per sample of 1024 ASVs without the cache.
-        let total = forward_flops(&c, ModelKind::Predictor, 1, 1024, 1024);
+        let total = forward_flops(&c, ModelKind::Predictor, &[1024], 1024);
         assert!((total / 1e9 - 153.1).abs() < 0.1, "{total}");
     }
 }

@@ -3,7 +3,7 @@
 //! `[batch, n_asv, D]` + `asv_mask` f32 `[batch, n_asv]` → the outputs of `model.onnx`),
 //! so each unique ASV is encoded once, in chunks of at most `chunk_rows` ASVs (bounding
 //! the nucleotide attention's memory), and empty ASV slots are never encoded. The sample
-//! graph runs on the slots up to each batch's longest sample, in sub-batches spread over
+//! graph runs once per sample on the slots up to its last ASV, the samples spread over
 //! the workers on tract.
 
 use std::collections::HashMap;
@@ -232,13 +232,15 @@ impl SplitGraphs {
     }
 
     /// Runs checked `tokens` int64 `[batch, n_asv, max_bp + 1]`: ASVs not in `call` are
-    /// encoded, then the sample graph runs on their embeddings.
+    /// encoded, then the sample graph runs on their embeddings, once per sample.
     ///
-    /// When every sample has an ASV, the slots after the last non-empty slot of the
-    /// longest sample are cut before the sample graph: they are key-masked in every
-    /// attention and pooling, so no output at an ASV slot changes, and the sample
-    /// graph's cost follows the longest sample instead of `n_asv`. `count_prediction`
-    /// is 0 at the cut slots (the value at an empty slot is not a prediction).
+    /// Each sample runs on its own slots, up to its last non-empty slot
+    /// ([`sample_graph_slots`]): the slots after it are key-masked in every attention and
+    /// pooling, so no output at an ASV slot changes, the sample graph's cost follows each
+    /// sample's own ASV count instead of the batch's longest, and a sample's outputs do
+    /// not depend on the other samples of its batch (bit for bit). `count_prediction` is
+    /// 0 at the cut slots (the value at an empty slot is not a prediction). The samples
+    /// are spread over the workers on tract, longest first.
     pub(crate) fn run(
         &self,
         tokens: ArrayView3<'_, i64>,
@@ -250,39 +252,42 @@ impl SplitGraphs {
             .flat_map(|sample| sample.outer_iter().map(asv_key).collect::<Vec<_>>())
             .collect();
         self.encode(keys.iter().flatten(), call, self.workers)?;
-        let used = sample_graph_slots(tokens);
-        let d = self.embedding_dim;
-        let mut emb = Array3::<f32>::zeros((b, used, d));
-        let mut mask = Array2::<f32>::zeros((b, used));
-        {
-            let map = lock(call);
-            for (i, key) in keys.iter().enumerate() {
-                let Some(key) = key else { continue };
-                let e = map
-                    .get(key)
-                    .ok_or_else(|| RuntimeError::Run("an ASV embedding went missing".into()))?;
-                emb.slice_mut(s![i / s, i % s, ..])
-                    .assign(&ArrayView1::from(&e[..]));
-                mask[[i / s, i % s]] = 1.0;
-            }
-        }
         self.cache.count_slots(keys.iter().flatten().count());
-        let parts = self.workers.min(b);
-        let rows: Vec<(usize, usize)> = (0..parts)
-            .map(|p| (p * b / parts, (p + 1) * b / parts))
-            .collect();
-        let outputs = parallel(&rows, parts, |&(lo, hi)| {
+        let slots = sample_graph_slots(tokens);
+        // Longest first, so the last sample a worker takes is a short one.
+        let mut order: Vec<usize> = (0..b).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(slots[i]));
+        let d = self.embedding_dim;
+        let per_sample = parallel(&order, self.workers.min(b), |&i| {
+            let used = slots[i];
+            let mut emb = Array3::<f32>::zeros((1, used, d));
+            let mut mask = Array2::<f32>::zeros((1, used));
+            {
+                let map = lock(call);
+                for (j, key) in keys[i * s..i * s + used].iter().enumerate() {
+                    let Some(key) = key else { continue };
+                    let e = map
+                        .get(key)
+                        .ok_or_else(|| RuntimeError::Run("an ASV embedding went missing".into()))?;
+                    emb.slice_mut(s![0, j, ..])
+                        .assign(&ArrayView1::from(&e[..]));
+                    mask[[0, j]] = 1.0;
+                }
+            }
             self.sample.engine.run(
                 vec![
-                    Input::F32(
-                        "asv_embeddings",
-                        emb.slice(s![lo..hi, .., ..]).to_owned().into_dyn(),
-                    ),
-                    Input::F32("asv_mask", mask.slice(s![lo..hi, ..]).to_owned().into_dyn()),
+                    Input::F32("asv_embeddings", emb.into_dyn()),
+                    Input::F32("asv_mask", mask.into_dyn()),
                 ],
                 &self.sample.outputs,
             )
         })?;
+        // Back to batch order.
+        let mut outputs: Vec<Option<NamedOutputs>> = (0..b).map(|_| None).collect();
+        for (&i, o) in order.iter().zip(per_sample) {
+            outputs[i] = Some(o);
+        }
+        let outputs: Vec<NamedOutputs> = outputs.into_iter().flatten().collect();
         self.sample
             .outputs
             .iter()
@@ -290,39 +295,40 @@ impl SplitGraphs {
                 let pieces: Vec<ArrayD<f32>> = outputs
                     .iter()
                     .map(|o| {
-                        o.get(name).cloned().ok_or_else(|| {
+                        let piece = o.get(name).cloned().ok_or_else(|| {
                             RuntimeError::Run(format!("sample_model.onnx gave no `{name}`"))
+                        })?;
+                        Ok(if piece.ndim() == 3 && piece.shape()[1] < s {
+                            pad_slots(piece, s)
+                        } else {
+                            piece
                         })
                     })
                     .collect::<Result<_>>()?;
                 let views: Vec<_> = pieces.iter().map(|p| p.view()).collect();
-                let mut joined = ndarray::concatenate(Axis(0), &views)
+                let joined = ndarray::concatenate(Axis(0), &views)
                     .map_err(|e| RuntimeError::Run(format!("output {name}: {e}")))?;
-                if joined.ndim() == 3 && joined.shape()[1] == used && used < s {
-                    joined = pad_slots(joined, s);
-                }
                 Ok((name.clone(), joined))
             })
             .collect()
     }
 }
 
-/// ASV slots the sample graph runs on for `tokens` `[batch, n_asv, max_bp + 1]`: up to
-/// the last non-empty slot of the longest sample, or all `n_asv` when a sample is empty
-/// (an empty sample's output depends on `n_asv`, through uniform pooling).
-pub fn sample_graph_slots(tokens: ArrayView3<'_, i64>) -> usize {
+/// ASV slots the sample graph runs on for each sample of `tokens`
+/// `[batch, n_asv, max_bp + 1]`: up to the sample's last non-empty slot, or all `n_asv`
+/// when the sample is empty (an empty sample's output depends on `n_asv`, through
+/// uniform pooling). One count per sample, in batch order.
+pub fn sample_graph_slots(tokens: ArrayView3<'_, i64>) -> Vec<usize> {
     let n_asv = tokens.dim().1;
-    let mut longest = 0;
-    for sample in tokens.outer_iter() {
-        match sample
-            .outer_iter()
-            .rposition(|slot| slot.iter().any(|&t| t != 0))
-        {
-            Some(j) => longest = longest.max(j + 1),
-            None => return n_asv,
-        }
-    }
-    longest.max(1)
+    tokens
+        .outer_iter()
+        .map(|sample| {
+            sample
+                .outer_iter()
+                .rposition(|slot| slot.iter().any(|&t| t != 0))
+                .map_or(n_asv, |j| j + 1)
+        })
+        .collect()
 }
 
 /// `[batch, used, k]` → `[batch, n_asv, k]`, zeros at the cut slots.

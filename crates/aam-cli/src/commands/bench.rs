@@ -354,19 +354,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     // What a pass computes: model.onnx encodes every slot, empty ones too,
                     // and runs the sample level on all n_asv slots; Burn skips empty slots;
                     // the split graphs encode the cache's misses and run the sample level
-                    // on the slots up to the longest sample.
+                    // on each sample's slots up to its last ASV.
                     let (encoded, sample_slots) =
                         match (before, model.as_ref().and_then(|m| m.asv_cache_stats())) {
                             (Some(a), Some(b)) => (
                                 ((b.misses - a.misses) as usize) / args.iterations,
                                 aam_runtime::sample_graph_slots(tokens.view()),
                             ),
-                            _ if backend == "burn" => (slots, n_asv),
-                            _ => (batch * n_asv, n_asv),
+                            _ if backend == "burn" => (slots, vec![n_asv; batch]),
+                            _ => (batch * n_asv, vec![n_asv; batch]),
                         };
                     let gflop =
-                        flops::forward_flops(c, subject.config.kind, batch, sample_slots, encoded)
-                            / 1e9;
+                        flops::forward_flops(c, subject.config.kind, &sample_slots, encoded) / 1e9;
                     latencies.sort_by(f64::total_cmp);
                     let row = Row {
                         backend: backend.clone(),
@@ -530,7 +529,7 @@ fn reference_row(
         batch,
         latencies_ms,
         peak_rss_mib: Some(field("peak_rss_mib")?),
-        gflop_per_pass: flops::forward_flops(c, kind, batch, n_asv, slots) / 1e9,
+        gflop_per_pass: flops::forward_flops(c, kind, &vec![n_asv; batch], slots) / 1e9,
     };
     Ok((row, embeddings))
 }
