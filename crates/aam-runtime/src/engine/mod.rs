@@ -16,6 +16,7 @@ mod onnxruntime;
 #[cfg(feature = "ort")]
 mod probe;
 mod tract;
+mod tract_attention;
 mod tract_softmax;
 
 #[cfg(feature = "ort")]

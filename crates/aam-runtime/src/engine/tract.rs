@@ -1,11 +1,13 @@
 //! The tract engine: the graph optimized once with symbolic `batch` and `n_asv`, shared
-//! read-only by every thread.
+//! read-only by every thread; its attentions fused into one op each
+//! ([`super::tract_attention`]) and its ragged softmaxes padded ([`super::tract_softmax`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
+use super::tract_attention::{fuse_head_attention, onnx_with_head_attention};
 use super::tract_softmax::pad_softmax_rows;
 use super::{Input, NamedOutputs};
 use crate::error::{Result, RuntimeError};
@@ -16,8 +18,12 @@ pub(crate) struct TractEngine {
 
 impl TractEngine {
     pub(crate) fn prepare(proto: &tract_onnx::pb::ModelProto, path: &Path) -> Result<Self> {
-        let plan = tract_onnx::onnx()
-            .model_for_proto_model(proto)
+        let mut proto = proto.clone();
+        if let Some(graph) = proto.graph.as_mut() {
+            fuse_head_attention(graph);
+        }
+        let plan = onnx_with_head_attention()
+            .model_for_proto_model(&proto)
             .and_then(assert_dims_positive)
             .and_then(|m| m.into_optimized())
             .and_then(|mut m| {

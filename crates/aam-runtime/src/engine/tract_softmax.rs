@@ -66,23 +66,74 @@ impl TypedOp for PaddedRowSoftmax {
 
 /// Softmax of every `row_len` run of `data` (rows back to back), in place.
 fn softmax_rows(data: &mut [f32], row_len: usize) -> TractResult<()> {
-    let max_kernel: Box<dyn Reduce<f32>> = Func::ReduceMax.reduce_f32()?;
-    let exp_sum: Box<dyn MapReduce<f32, f32>> = Func::Softmax2.map_reduce_f32()?;
-    let scale: Box<dyn ElementWise<f32, f32>> = Func::MulByScalar.ew_f32_param()?;
-    let padded = row_len.div_ceil(ROW_MULTIPLE) * ROW_MULTIPLE;
-    let mut storage = vec![0f32; padded + ROW_ALIGN_BYTES / 4];
-    let offset = storage.as_ptr().align_offset(ROW_ALIGN_BYTES);
-    let scratch = &mut storage[offset..offset + padded];
+    let kernels = RowSoftmax::new()?;
+    let mut scratch = AlignedRows::new(1, padded_len(row_len));
+    let scratch = scratch.as_mut_slice();
     for row in data.chunks_exact_mut(row_len) {
         scratch[..row_len].copy_from_slice(row);
-        scratch[row_len..].fill(f32::MIN);
-        let max = max_kernel.run(scratch)?;
-        scratch[row_len..].fill(max - 1.0e9);
-        let sum = exp_sum.run_with_params(scratch, max)?;
-        scale.run_with_params(scratch, sum.recip())?;
+        kernels.padded_row(scratch, row_len)?;
         row.copy_from_slice(&scratch[..row_len]);
     }
     Ok(())
+}
+
+/// Floats in a padded row of `row_len` scores: the next multiple of 64.
+pub(crate) fn padded_len(row_len: usize) -> usize {
+    row_len.div_ceil(ROW_MULTIPLE) * ROW_MULTIPLE
+}
+
+/// `rows` rows of `row_floats` f32 each (a multiple of 64), back to back from a 64-byte
+/// aligned start, so every row starts aligned; zero-initialized.
+pub(crate) struct AlignedRows {
+    storage: Vec<f32>,
+    offset: usize,
+    len: usize,
+}
+
+impl AlignedRows {
+    pub(crate) fn new(rows: usize, row_floats: usize) -> Self {
+        let len = rows * row_floats;
+        let storage = vec![0f32; len + ROW_ALIGN_BYTES / 4];
+        let offset = storage.as_ptr().align_offset(ROW_ALIGN_BYTES);
+        AlignedRows {
+            storage,
+            offset,
+            len,
+        }
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.storage[self.offset..self.offset + self.len]
+    }
+}
+
+/// tract-linalg's softmax kernels (max, exp-and-sum, scale), built once per evaluation.
+pub(crate) struct RowSoftmax {
+    max: Box<dyn Reduce<f32>>,
+    exp_sum: Box<dyn MapReduce<f32, f32>>,
+    scale: Box<dyn ElementWise<f32, f32>>,
+}
+
+impl RowSoftmax {
+    pub(crate) fn new() -> TractResult<Self> {
+        Ok(RowSoftmax {
+            max: Func::ReduceMax.reduce_f32()?,
+            exp_sum: Func::Softmax2.map_reduce_f32()?,
+            scale: Func::MulByScalar.ew_f32_param()?,
+        })
+    }
+
+    /// Softmax of the scores `row[..row_len]`, in place, where `row` is
+    /// [`padded_len`]`(row_len)` floats from a 64-byte aligned start. The padding takes
+    /// no weight and ends as 0: it holds `f32::MIN` for the max, then `max - 1e9`.
+    pub(crate) fn padded_row(&self, row: &mut [f32], row_len: usize) -> TractResult<()> {
+        row[row_len..].fill(f32::MIN);
+        let max = self.max.run(row)?;
+        row[row_len..].fill(max - 1.0e9);
+        let sum = self.exp_sum.run_with_params(row, max)?;
+        self.scale.run_with_params(row, sum.recip())?;
+        Ok(())
+    }
 }
 
 /// Replaces every f32 softmax of `model` over its last axis whose row length is not a
