@@ -154,7 +154,7 @@ typedef struct AamParams {
   uint32_t allow_fallback;
   /*
    Threads of one forward pass: ONNX Runtime's intra-op threads; on tract, the
-   workers for ASV chunks and sub-batches of the sample graph. 0 (default): one per
+   workers for ASV chunks and the samples of the sample graph. 0 (default): one per
    core on ONNX Runtime, 1 on tract.
    */
   uint32_t ort_threads;

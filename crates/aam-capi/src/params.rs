@@ -46,7 +46,7 @@ pub struct AamParams {
     /// `aam_model_fallback_reason()`); 0 (default): fail with `AAM_STATUS_UNAVAILABLE`.
     pub allow_fallback: u32,
     /// Threads of one forward pass: ONNX Runtime's intra-op threads; on tract, the
-    /// workers for ASV chunks and sub-batches of the sample graph. 0 (default): one per
+    /// workers for ASV chunks and the samples of the sample graph. 0 (default): one per
     /// core on ONNX Runtime, 1 on tract.
     pub ort_threads: u32,
     /// ONNX Runtime library path (libonnxruntime.so.1.31.1); NULL (default): the

@@ -125,7 +125,7 @@ pub struct LoadOptions {
     /// failing.
     pub allow_fallback: bool,
     /// Threads of one forward pass: ONNX Runtime's intra-op threads; on tract, the
-    /// workers that encode ASV chunks and run sub-batches of the sample graph (split
+    /// workers that encode ASV chunks and run the sample graph on the samples (split
     /// graphs). `None`: one per core on ONNX Runtime, one on tract.
     pub threads: Option<usize>,
     /// The ONNX Runtime shared library (`libonnxruntime.so.1.31.1`); `None` reads

@@ -100,7 +100,7 @@ pub(crate) struct SplitGraphs {
     sample: Part,
     cache: AsvCache,
     chunk_rows: usize,
-    /// Threads of one call: ASV chunks and sample sub-batches on tract; 1 on ONNX
+    /// Threads of one call: ASV chunks and samples on tract; 1 on ONNX
     /// Runtime, which parallelises inside its session.
     workers: usize,
     embedding_dim: usize,

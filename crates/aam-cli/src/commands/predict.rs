@@ -97,7 +97,7 @@ pub struct PlacementArgs {
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
     /// Threads of one forward pass: ONNX Runtime's intra-op threads; on tract, the
-    /// workers for ASV chunks and sub-batches of the sample graph (default: one per
+    /// workers for ASV chunks and the samples of the sample graph (default: one per
     /// core on ONNX Runtime, 1 on tract).
     #[arg(long)]
     pub ort_threads: Option<usize>,
