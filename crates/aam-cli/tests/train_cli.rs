@@ -344,3 +344,82 @@ fn pretraining_on_a_distance_computed_from_the_table() {
         stderr(&o)
     );
 }
+
+#[test]
+fn streamed_training_matches_the_in_memory_run_and_refuses_what_needs_the_whole_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (table, md, u) = (
+        shared("table.biom"),
+        shared("metadata.tsv"),
+        shared("unifrac_unweighted.h5"),
+    );
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name).display().to_string();
+        let mut args = vec![
+            "train",
+            "--table",
+            &table,
+            "--metadata",
+            &md,
+            "--metadata-column",
+            "body-site",
+            "--unifrac-matrix",
+            &u,
+            "--output",
+            &out,
+        ];
+        args.extend(TINY);
+        args.extend(extra);
+        let o = aam(&args);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        // The epoch's training and validation losses and metrics (not its timings).
+        let metrics = std::fs::read_to_string(dir.path().join(name).join("metrics.jsonl")).unwrap();
+        let epoch: serde_json::Value = serde_json::from_str(metrics.trim()).unwrap();
+        (
+            (epoch["train"].clone(), epoch["validation"].clone()),
+            stderr(&o),
+        )
+    };
+    let (in_memory, _) = run("memory", &[]);
+    assert!(in_memory.0["total"].as_f64().is_some_and(f64::is_finite));
+    // One chunk holding every sample: the in-memory batches, the same run.
+    let (one_chunk, _) = run("one-chunk", &["--streaming"]);
+    assert_eq!(one_chunk, in_memory, "one chunk → the in-memory run");
+    let (chunks_of_5, log) = run("chunks", &["--streaming", "--chunk-samples", "5"]);
+    assert!(log.contains("streaming 5 samples at a time"), "{log}");
+    assert_ne!(chunks_of_5.0, in_memory.0, "other batches → other losses");
+    assert!(chunks_of_5.1["loss"].as_f64().is_some_and(f64::is_finite));
+
+    let refused = |extra: &[&str], expected: &str| {
+        let out = dir.path().join("refused").display().to_string();
+        let mut args = vec!["pretrain", "--output", &out, "--streaming"];
+        args.extend(extra);
+        args.extend(TINY);
+        let o = aam(&args);
+        assert!(
+            !o.status.success() && stderr(&o).contains(expected),
+            "{extra:?}: {}",
+            stderr(&o)
+        );
+    };
+    refused(
+        &["--table", &table, "--distance", "jaccard"],
+        "aam distance",
+    );
+    refused(
+        &[
+            "--table",
+            &table,
+            "--unifrac-matrix",
+            &u,
+            "--rarefy-depth",
+            "100",
+        ],
+        "--rarefy-depth",
+    );
+    let json = shared("table.json.biom");
+    refused(
+        &["--table", &json, "--unifrac-matrix", &u],
+        "biom convert --to-hdf5",
+    );
+}

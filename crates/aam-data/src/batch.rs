@@ -125,27 +125,74 @@ impl Dataset {
         augmentation: &Augmentation,
         seed: u64,
     ) -> Batch {
-        let mut rngs: Vec<_> = samples
-            .iter()
-            .map(|&s| Augmentation::rng(seed, epoch, s))
-            .collect();
+        self.batch_from(
+            samples,
+            pad_to,
+            epoch,
+            Some((augmentation, seed)),
+            |i| self.table.sample(samples[i]).collect(),
+            |_, o| self.tokens.row(o as usize),
+        )
+    }
+
+    /// Builds the batch of samples `samples` (table positions, in batch order).
+    ///
+    /// `n_asv` is the largest number of kept ASVs in the batch, or `pad_to` when given
+    /// (the reference always pads to `token_limit`). `epoch` varies the random policy.
+    pub fn batch(&self, samples: &[usize], pad_to: Option<usize>, epoch: u64) -> Batch {
+        self.batch_from(
+            samples,
+            pad_to,
+            epoch,
+            None,
+            |i| self.table.sample(samples[i]).collect(),
+            |_, o| self.tokens.row(o as usize),
+        )
+    }
+
+    /// The batch of `samples` (this dataset's sample positions, in batch order) whose
+    /// sample `i` holds the entries `entries(i)` (ASV handle, count, in table order) and
+    /// whose ASV handle `o` of sample `i` has the token row `token_row(i, o)`
+    /// (`[max_bp + 1]`). The token-limit selection and the augmentation are drawn from
+    /// the samples' positions in this dataset, so where the entries come from (the
+    /// in-memory table, or a chunk read by [`crate::SampleStream`]) does not change
+    /// the batch.
+    pub(crate) fn batch_from<'a>(
+        &self,
+        samples: &[usize],
+        pad_to: Option<usize>,
+        epoch: u64,
+        augmentation: Option<(&Augmentation, u64)>,
+        entries: impl Fn(usize) -> Vec<(u32, f64)>,
+        token_row: impl Fn(usize, u32) -> &'a [u8],
+    ) -> Batch {
+        let mut rngs: Vec<_> = match augmentation {
+            Some((_, seed)) => samples
+                .iter()
+                .map(|&s| Augmentation::rng(seed, epoch, s))
+                .collect(),
+            None => Vec::new(),
+        };
         let chosen: Vec<Vec<(u32, f64)>> = samples
             .iter()
-            .zip(&mut rngs)
-            .map(|(&s, rng)| {
-                let entries: Vec<(u32, f64)> = self.table.sample(s).collect();
-                self.select(s, &augmentation.entries(&entries, rng), epoch)
+            .enumerate()
+            .map(|(i, &s)| {
+                let e = entries(i);
+                match augmentation {
+                    Some((a, _)) => self.select(s, &a.entries(&e, &mut rngs[i]), epoch),
+                    None => self.select(s, &e, epoch),
+                }
             })
             .collect();
-        let mut batch = self.assemble(samples, &chosen, pad_to);
-        if augmentation.substitution.is_some() {
+        let mut batch = self.assemble(samples, &chosen, pad_to, token_row);
+        if let Some((a, _)) = augmentation.filter(|(a, _)| a.substitution.is_some()) {
             let (b, n_asv, _) = batch.tokens.dim();
             for (i, rng) in rngs.iter_mut().enumerate().take(b) {
                 for slot in 0..n_asv {
                     if batch.asv_mask[[i, slot]] {
                         let mut row = batch.tokens.slice_mut(ndarray::s![i, slot, ..]);
                         if let Some(row) = row.as_slice_mut() {
-                            augmentation.substitute(row, rng);
+                            a.substitute(row, rng);
                         }
                     }
                 }
@@ -154,22 +201,14 @@ impl Dataset {
         batch
     }
 
-    /// Builds the batch of samples `samples` (table positions, in batch order).
-    ///
-    /// `n_asv` is the largest number of kept ASVs in the batch, or `pad_to` when given
-    /// (the reference always pads to `token_limit`). `epoch` varies the random policy.
-    pub fn batch(&self, samples: &[usize], pad_to: Option<usize>, epoch: u64) -> Batch {
-        let chosen: Vec<Vec<(u32, f64)>> =
-            samples.iter().map(|&s| self.kept_asvs(s, epoch)).collect();
-        self.assemble(samples, &chosen, pad_to)
-    }
-
-    /// The batch of `samples` whose slots hold `chosen[i]` (ASV, count) in order.
-    fn assemble(
+    /// The batch of `samples` whose sample `i` has the slots `chosen[i]` (ASV handle,
+    /// count) in order, with the token rows of `token_row`.
+    fn assemble<'a>(
         &self,
         samples: &[usize],
         chosen: &[Vec<(u32, f64)>],
         pad_to: Option<usize>,
+        token_row: impl Fn(usize, u32) -> &'a [u8],
     ) -> Batch {
         let width = self.tokens.max_bp + 1;
         let n_asv = pad_to.unwrap_or_else(|| chosen.iter().map(Vec::len).max().unwrap_or(0).max(1));
@@ -179,7 +218,7 @@ impl Dataset {
         let mut asv_mask = Array2::from_elem((b, n_asv), false);
         for (i, entries) in chosen.iter().enumerate() {
             for (slot, &(o, c)) in entries.iter().take(n_asv).enumerate() {
-                for (t, &tok) in self.tokens.row(o as usize).iter().enumerate() {
+                for (t, &tok) in token_row(i, o).iter().enumerate() {
                     tokens[[i, slot, t]] = i64::from(tok);
                 }
                 counts[[i, slot]] = c as f32;

@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
-use aam_data::{Batch, Dataset, Split, TargetKind};
+use aam_data::{Batch, Dataset, SampleStream, Split, TargetKind};
 use aam_model::{AamModel, ModelOutputs};
 use anyhow::{bail, Context, Result};
 use burn::grad_clipping::GradientClippingConfig;
@@ -39,7 +40,13 @@ use crate::tracking::{NoTracking, RunStart, Tracker};
 pub struct TrainData {
     /// Table (aligned), tokens, distances and targets. For regression the targets are
     /// standardized with `target_mean`/`target_std`; for classification they are class indices.
+    /// With `stream`, the table holds the sample IDs only ([`SampleStream::id_table`]).
     pub dataset: Dataset,
+    /// `--streaming`: the samples' ASVs and counts, read from the BIOM file a chunk of
+    /// samples at a time as batches need them; each epoch then visits the chunks in a
+    /// random order and the samples of a chunk in a random order. `None`: all in
+    /// `dataset`.
+    pub stream: Option<Arc<SampleStream>>,
     /// Train/validation split (positions in the dataset's table).
     pub split: Split,
     /// Standardized Faith PD per table sample (faith_pd encoder type).
@@ -118,24 +125,26 @@ struct HostBatch {
 }
 
 /// Builds the batch of `samples` (epoch `epoch` of the random token-limit policy) and,
-/// with `mask = Some((ratio, seed))`, its masked-nucleotide input.
+/// with `mask = Some((ratio, seed))`, its masked-nucleotide input. Errors: a streamed
+/// chunk that cannot be read.
 fn host_batch(
     data: &TrainData,
     samples: &[usize],
     epoch: u64,
     mask: Option<(f64, u64)>,
     augmentation: Option<(&aam_data::Augmentation, u64)>,
-) -> HostBatch {
-    let batch = match augmentation {
-        Some((a, seed)) => data.dataset.augmented_batch(samples, None, epoch, a, seed),
-        None => data.dataset.batch(samples, None, epoch),
+) -> Result<HostBatch> {
+    let batch = match (&data.stream, augmentation) {
+        (Some(stream), _) => stream.batch(&data.dataset, samples, None, epoch, augmentation)?,
+        (None, Some((a, seed))) => data.dataset.augmented_batch(samples, None, epoch, a, seed),
+        (None, None) => data.dataset.batch(samples, None, epoch),
     };
     let masked = mask.map(|(ratio, seed)| mask_nucleotides(&batch.tokens, ratio, seed));
-    HostBatch {
+    Ok(HostBatch {
         samples: samples.to_vec(),
         batch,
         masked,
-    }
+    })
 }
 
 fn to_tensors<B: Backend>(
@@ -285,6 +294,60 @@ fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// The batches of an epoch over `train`: [`batches`] of the shuffled samples in memory;
+/// with a stream, the chunks in a shuffled order, each chunk's samples shuffled and cut
+/// into its own batches (a batch then reads one chunk; a chunk's trailing sample joins
+/// its previous batch as in [`batches`]).
+pub fn epoch_batches(
+    train: &[usize],
+    stream: Option<&SampleStream>,
+    batch_size: usize,
+    seed: u64,
+    epoch: usize,
+) -> Vec<Vec<usize>> {
+    let order = epoch_order(train, seed, epoch);
+    let Some(stream) = stream else {
+        return batches(&order, batch_size);
+    };
+    let mut by_chunk: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for s in order {
+        by_chunk.entry(stream.chunk_of(s)).or_default().push(s);
+    }
+    let mut groups: Vec<Vec<usize>> = by_chunk.into_values().collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xC4_0000_0000);
+    rng.set_stream(epoch as u64);
+    groups.shuffle(&mut rng);
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for group in groups {
+        let mut b = batches(&group, batch_size);
+        // A chunk holding a single training sample: it joins the previous batch, since a
+        // pairwise loss needs two samples.
+        if b.len() == 1 && b[0].len() == 1 {
+            if let Some(last) = out.last_mut() {
+                last.extend(b.pop().expect("one batch"));
+                continue;
+            }
+        }
+        out.extend(b);
+    }
+    // A first chunk of one sample and nothing before it: merged into the next batch.
+    if out.len() > 1 && out[0].len() == 1 {
+        let first = out.remove(0);
+        out[0].extend(first);
+    }
+    out
+}
+
+/// Samples in the order their batches are read: chunk by chunk with a stream (stable
+/// within a chunk), as given otherwise.
+fn read_order(samples: &[usize], stream: Option<&SampleStream>) -> Vec<usize> {
+    let mut order = samples.to_vec();
+    if let Some(stream) = stream {
+        order.sort_by_key(|&s| stream.chunk_of(s));
+    }
+    order
+}
+
 /// Trains `model` (on `device`) and writes checkpoints into `dir`.
 ///
 /// `resume`: continue from `dir`'s `resume.bin` (loop state, model and optimizer records
@@ -407,7 +470,14 @@ where
 {
     let device = &devices[0];
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let train_batches_per_epoch = batches(&data.split.train, opts.batch_size).len();
+    let train_batches_per_epoch = epoch_batches(
+        &data.split.train,
+        data.stream.as_deref(),
+        opts.batch_size,
+        opts.seed,
+        0,
+    )
+    .len();
     let steps_per_epoch = train_batches_per_epoch.div_ceil(opts.grad_accum.max(1));
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
     let paths = |f: &str| -> PathBuf { dir.join(f) };
@@ -487,8 +557,13 @@ where
         let epoch = state.epoch;
         let started = Instant::now();
         B::seed(device, opts.seed.wrapping_add(epoch as u64 * 7919));
-        let order = epoch_order(&data.split.train, opts.seed, epoch);
-        let chunks = batches(&order, opts.batch_size);
+        let chunks = epoch_batches(
+            &data.split.train,
+            data.stream.as_deref(),
+            opts.batch_size,
+            opts.seed,
+            epoch,
+        );
         let bar = progress_bar(opts.progress, chunks.len() as u64, epoch + 1, opts.epochs);
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
         let mut accumulator = GradientsAccumulator::<M>::new();
@@ -512,7 +587,8 @@ where
         };
         // The model moves through `optim.step` by value; it sits here between steps.
         let mut current = Some(model);
-        let consume = |k: usize, host: HostBatch| -> Result<()> {
+        let consume = |k: usize, host: Result<HostBatch>| -> Result<()> {
+            let host = host?;
             let chunk = &host.samples;
             let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
             let model = current
@@ -827,7 +903,12 @@ where
         );
     }
     let mut largest: Vec<usize> = data.split.train.clone();
-    largest.sort_by_key(|&s| std::cmp::Reverse(data.dataset.table.sample_nnz(s)));
+    largest.sort_by_key(|&s| {
+        std::cmp::Reverse(match &data.stream {
+            Some(stream) => stream.sample_nnz(s),
+            None => data.dataset.table.sample_nnz(s),
+        })
+    });
     let mask_ratio = (opts.weights.nucleotide > 0.0).then_some(opts.mask_ratio);
     let class_weights = class_weight_tensor::<B>(data, opts, device);
     // A size whose peak, extrapolated linearly from the largest size that fitted, is over
@@ -852,7 +933,7 @@ where
                 0,
                 mask_ratio.map(|r| (r, opts.seed)),
                 None,
-            );
+            )?;
             let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
             let out = model.forward_all(t.tokens.clone());
             let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
@@ -924,7 +1005,8 @@ where
         .into_iter()
         .next()
         .context("model has no device")?;
-    let val = &data.split.validation;
+    // Chunk by chunk when streamed; the metrics below follow this order.
+    let val = &read_order(&data.split.validation, data.stream.as_deref());
     let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let (mut embeddings, mut preds) = (Vec::<f32>::new(), Vec::<Vec<f32>>::new());
     let (mut hits, mut masked) = (0.0, 0.0);
@@ -936,7 +1018,7 @@ where
             0,
             mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)),
             None,
-        );
+        )?;
         let t = to_tensors::<B::InnerBackend>(&host, data.faith_pd.as_deref(), &device);
         let out = model.forward_all(t.tokens.clone());
         let (_, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());

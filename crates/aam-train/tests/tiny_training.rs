@@ -4,8 +4,12 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
+use aam_data::{Dataset, SampleStream};
 use aam_model::{CpuAutodiff, SequenceEncoder};
-use aam_train::{fit, AutoBatchSize, PrefetchOptions, TrainOptions};
+use aam_train::trainer::epoch_batches;
+use aam_train::{fit, AutoBatchSize, PrefetchOptions, TrainData, TrainOptions};
 use burn::prelude::*;
 
 mod common;
@@ -48,13 +52,108 @@ fn run_with(
 
 /// Trains the tiny encoder with `opts`.
 fn try_run(dir: &Path, resume: bool, opts: &TrainOptions) -> anyhow::Result<aam_train::FitReport> {
+    try_run_on(dir, resume, opts, &data())
+}
+
+/// Trains the tiny encoder with `opts` on `data`.
+fn try_run_on(
+    dir: &Path,
+    resume: bool,
+    opts: &TrainOptions,
+    data: &TrainData,
+) -> anyhow::Result<aam_train::FitReport> {
     // The backend RNG is process-wide: runs in parallel test threads would share it.
     let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let config = common::encoder_checkpoint_config(tiny_config());
     let device = Default::default();
     CpuAutodiff::seed(&device, 7);
     let model = SequenceEncoder::<CpuAutodiff>::new(&tiny_config(), &device);
-    fit::<CpuAutodiff, _>(model, &data(), opts, dir, &config, resume, &device)
+    fit::<CpuAutodiff, _>(model, data, opts, dir, &config, resume, &device)
+}
+
+/// [`data`] with its table streamed from the file `chunk_samples` samples at a time.
+fn streamed_data(chunk_samples: usize) -> (TrainData, Arc<SampleStream>) {
+    let mut d = data();
+    let stream = SampleStream::open(&common::shared("table.biom"), chunk_samples)
+        .unwrap()
+        .select(&d.dataset.table.sample_ids)
+        .unwrap();
+    d.dataset = Dataset::new(
+        stream.id_table(),
+        d.dataset.tokens.max_bp,
+        d.dataset.token_limit,
+        d.dataset.policy,
+        d.dataset.seed,
+        d.dataset.distances.clone(),
+        None,
+    )
+    .unwrap();
+    let stream = Arc::new(stream);
+    d.stream = Some(stream.clone());
+    (d, stream)
+}
+
+#[test]
+fn streamed_training_reads_chunk_by_chunk_and_one_chunk_equals_the_in_memory_run() {
+    let opts = TrainOptions {
+        prefetch: PrefetchOptions {
+            workers: 2,
+            depth: 3,
+        },
+        ..options(3)
+    };
+    let (whole, one, sevens) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let in_memory = try_run(whole.path(), false, &opts).unwrap();
+    // One chunk holding every sample: the same batches as in memory, the same run.
+    let (data_one, _) = streamed_data(10_000);
+    let streamed = try_run_on(one.path(), false, &opts, &data_one).unwrap();
+    assert_eq!(streamed.step_losses, in_memory.step_losses);
+    assert_eq!(worst_difference(one.path(), whole.path()), None);
+
+    // Chunks of 7: every batch within one chunk, every training sample once per epoch.
+    let (data_7, stream) = streamed_data(7);
+    let train = &data_7.split.train;
+    for epoch in 0..3 {
+        let batches = epoch_batches(train, Some(&stream), 8, 7, epoch);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        let mut expected = train.clone();
+        expected.sort_unstable();
+        assert_eq!(seen, expected, "epoch {epoch}");
+        let train_in_chunk = |c: usize| train.iter().filter(|&&s| stream.chunk_of(s) == c).count();
+        for b in &batches {
+            assert!(b.len() >= 2, "{b:?}");
+            // A batch of one chunk, apart from chunks whose single training sample
+            // joined it (a pairwise loss needs two samples).
+            let first = stream.chunk_of(b[0]);
+            for &s in b {
+                let c = stream.chunk_of(s);
+                assert!(
+                    c == first || train_in_chunk(c) == 1,
+                    "batch {b:?} mixes chunks {first} and {c}"
+                );
+            }
+        }
+    }
+    let report = try_run_on(sevens.path(), false, &opts, &data_7).unwrap();
+    assert_eq!(report.epochs.len(), 3);
+    assert!(report.step_losses.iter().all(|l| l.is_finite()));
+    assert!(report
+        .epochs
+        .iter()
+        .all(|e| e.validation["loss"].is_finite()));
+    // Each epoch reads every chunk at most once for training and once for validation
+    // (batches in a random sample order would read about one chunk per sample).
+    let n_chunks = data_7.dataset.table.n_samples().div_ceil(7);
+    assert!(
+        stream.chunks_read() <= 3 * 2 * n_chunks,
+        "{} chunk reads for {n_chunks} chunks over 3 epochs",
+        stream.chunks_read()
+    );
 }
 
 #[test]

@@ -62,7 +62,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     model_config.validate().map_err(anyhow::Error::msg)?;
     check_output(input)?;
     let seed = args.optim.seed;
-    let mut table = load_input_table(input, seed)?;
+    let (mut table, stream) = load_input_table(input, seed)?;
     let (t, distances) = distance_targets(input, table)?;
     table = t;
     match (&distances, args.encoder_type) {
@@ -113,8 +113,13 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         distances,
         None,
     )?;
+    let stream = stream
+        .map(|s| s.select(&dataset.table.sample_ids))
+        .transpose()?
+        .map(std::sync::Arc::new);
     let data = TrainData {
         dataset,
+        stream,
         split,
         faith_pd,
         target_kind: None,

@@ -83,7 +83,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Ok((dir.clone(), pre))
     }).transpose()?;
     let seed = args.optim.seed;
-    let table = load_input_table(input, seed)?;
+    let (table, stream) = load_input_table(input, seed)?;
     let md_path = input.metadata.as_ref().context("--metadata is required")?;
     let metadata = Metadata::load(md_path)?;
     let target = metadata.target(
@@ -202,8 +202,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         distances,
         Some(targets),
     )?;
+    let stream = stream
+        .map(|s| s.select(&dataset.table.sample_ids))
+        .transpose()?
+        .map(std::sync::Arc::new);
     let data = TrainData {
         dataset,
+        stream,
         split,
         faith_pd: None,
         target_kind: Some(target.kind),

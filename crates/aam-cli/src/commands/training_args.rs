@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use aam_data::error::name_list;
 use aam_data::{
     beta_diversity, distance, load_table, rarefy, split, BetaMetric, DistanceMatrix, FeatureTable,
-    Metadata, TokenLimitPolicy,
+    Metadata, SampleStream, TokenLimitPolicy,
 };
 use aam_model::{AttentionKind, MixedPrecision, ModelConfig};
 use aam_train::{
@@ -64,6 +64,15 @@ pub struct InputArgs {
     /// Replace an existing checkpoint in --output.
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
+    /// Read the table (BIOM 2.1 HDF5) --chunk-samples samples at a time while training,
+    /// instead of whole: the counts and ASV tokens held follow the chunk, not the table.
+    /// Each epoch visits the chunks in a random order and a chunk's samples in a random
+    /// order. The distance matrix is still read whole.
+    #[arg(long, conflicts_with = "rarefy_depth")]
+    pub streaming: bool,
+    /// Samples per chunk with --streaming.
+    #[arg(long, default_value_t = 10_000, requires = "streaming", value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_samples: u64,
 }
 
 /// Architecture arguments (ignored with --pretrained-encoder, which brings its own).
@@ -544,8 +553,39 @@ pub fn check_output(input: &InputArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads (and optionally rarefies) the table, printing what rarefaction dropped.
-pub fn load_input_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
+/// Loads (and optionally rarefies) the table, printing what rarefaction dropped. With
+/// `--streaming`: the table of the file's sample IDs without ASVs
+/// ([`SampleStream::id_table`]) and the stream its batches are read from; select the
+/// stream down to the table's samples once they are final
+/// ([`SampleStream::select`]).
+pub fn load_input_table(
+    input: &InputArgs,
+    seed: u64,
+) -> Result<(FeatureTable, Option<SampleStream>)> {
+    if input.streaming {
+        let stream = SampleStream::open(&input.table, input.chunk_samples as usize)?;
+        // A table of the file's ASVs and no samples, for the sequence-ID check.
+        let sequences = FeatureTable {
+            sample_ids: Vec::new(),
+            observation_ids: stream.observation_ids(),
+            indptr: vec![0],
+            indices: Vec::new(),
+            values: Vec::new(),
+        };
+        sequences.check_sequence_ids(&input.table)?;
+        eprintln!(
+            "table {} [BIOM 2.1 (HDF5), streaming {} samples at a time]: {} samples × {} ASVs",
+            input.table.display(),
+            input.chunk_samples,
+            stream.n_samples(),
+            sequences.observation_ids.len()
+        );
+        return Ok((stream.id_table(), Some(stream)));
+    }
+    Ok((load_whole_table(input, seed)?, None))
+}
+
+fn load_whole_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
     let (table, format) = load_table(&input.table)?;
     table.check_sequence_ids(&input.table)?;
     eprintln!(
@@ -617,6 +657,12 @@ pub fn distance_targets(
             None => Ok((table, None)),
         };
     };
+    if input.streaming {
+        bail!(
+            "--distance {} is computed from the whole table, which --streaming does not hold; compute it once (`aam distance`) and pass it as --unifrac-matrix, or drop --streaming",
+            metric.name()
+        );
+    }
     if let Some(path) = &input.unifrac_matrix {
         bail!(
             "--distance {} is computed from the table; drop --unifrac-matrix {} (or pass --distance unifrac to train on it)",

@@ -79,6 +79,16 @@ impl BiomSampleChunks {
         self.sample_ids.len()
     }
 
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Entries (ASVs) stored for file sample `s` (from `indptr`, nothing read).
+    pub fn sample_nnz(&self, s: usize) -> usize {
+        (self.indptr[s + 1] - self.indptr[s]) as usize
+    }
+
     /// Reads samples `first..first + count` (clamped to the table).
     ///
     /// Errors: [`DataError::Format`] naming the file and the sample for unreadable

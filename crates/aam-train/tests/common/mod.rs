@@ -69,6 +69,7 @@ pub fn data() -> TrainData {
     .unwrap();
     TrainData {
         dataset,
+        stream: None,
         split,
         faith_pd: None,
         target_kind: None,
