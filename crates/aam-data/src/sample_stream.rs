@@ -1,6 +1,7 @@
 //! Training batches from a BIOM 2.1 HDF5 table read a chunk of samples at a time
 //! (`aam pretrain/train --streaming`): the table's counts and the tokens of its ASVs are
-//! held for the chunks in use only, never for the whole table.
+//! held for the chunks in use only (the [`CACHED_CHUNKS`] cached, and those of batches
+//! being built), never for the whole table.
 //!
 //! A [`SampleStream`] stands in for a [`Dataset`]'s table. The dataset itself is built on
 //! [`SampleStream::id_table`] (the sample IDs, no ASVs), so the alignment to distances

@@ -296,8 +296,11 @@ fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
 
 /// The batches of an epoch over `train`: [`batches`] of the shuffled samples in memory;
 /// with a stream, the chunks in a shuffled order, each chunk's samples shuffled and cut
-/// into its own batches (a batch then reads one chunk; a chunk's trailing sample joins
-/// its previous batch as in [`batches`]).
+/// into its own batches, so that a batch reads one chunk. Chunks holding a single
+/// training sample (a pairwise loss needs two) pool those samples into batches of their
+/// own at the end; a pool of one sample joins the smallest batch. Every batch holds at
+/// most `batch_size + 1` samples ([`batches`] merges a trailing sample), `batch_size + 2`
+/// when a lone pooled sample has to join such a batch.
 pub fn epoch_batches(
     train: &[usize],
     stream: Option<&SampleStream>,
@@ -317,23 +320,17 @@ pub fn epoch_batches(
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xC4_0000_0000);
     rng.set_stream(epoch as u64);
     groups.shuffle(&mut rng);
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    for group in groups {
-        let mut b = batches(&group, batch_size);
-        // A chunk holding a single training sample: it joins the previous batch, since a
-        // pairwise loss needs two samples.
-        if b.len() == 1 && b[0].len() == 1 {
-            if let Some(last) = out.last_mut() {
-                last.extend(b.pop().expect("one batch"));
-                continue;
-            }
-        }
-        out.extend(b);
-    }
-    // A first chunk of one sample and nothing before it: merged into the next batch.
-    if out.len() > 1 && out[0].len() == 1 {
-        let first = out.remove(0);
-        out[0].extend(first);
+    let (singles, groups): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
+        groups.into_iter().partition(|g| g.len() == 1);
+    let mut out: Vec<Vec<usize>> = groups.iter().flat_map(|g| batches(g, batch_size)).collect();
+    let pool: Vec<usize> = singles.into_iter().flatten().collect();
+    match pool.as_slice() {
+        [] => {}
+        [lone] => match out.iter_mut().min_by_key(|b| b.len()) {
+            Some(smallest) => smallest.push(*lone),
+            None => out.push(vec![*lone]),
+        },
+        _ => out.extend(batches(&pool, batch_size)),
     }
     out
 }
@@ -414,6 +411,17 @@ where
         }
         None => opts,
     };
+    if let Some(stream) = data
+        .stream
+        .as_deref()
+        .filter(|s| opts.batch_size > s.chunk_samples())
+    {
+        eprintln!(
+            "warning: batches of {} samples asked for, but a streamed batch holds the training samples of one chunk of {}: raise --chunk-samples",
+            opts.batch_size,
+            stream.chunk_samples()
+        );
+    }
     if opts.batch_size < 2 {
         bail!("--batch-size must be at least 2 (pairwise UniFrac needs two samples per batch), got {}", opts.batch_size);
     }
@@ -902,13 +910,26 @@ where
             data.split.train.len()
         );
     }
-    let mut largest: Vec<usize> = data.split.train.clone();
-    largest.sort_by_key(|&s| {
-        std::cmp::Reverse(match &data.stream {
-            Some(stream) => stream.sample_nnz(s),
-            None => data.dataset.table.sample_nnz(s),
-        })
-    });
+    let largest: Vec<usize> = match &data.stream {
+        // Streamed: the training sample with the most ASVs, repeated (a batch of distinct
+        // large samples would read, and hold, a chunk for each); its batch is at least as
+        // wide as any real one.
+        Some(stream) => {
+            let top = data
+                .split
+                .train
+                .iter()
+                .copied()
+                .max_by_key(|&s| stream.sample_nnz(s))
+                .context("no training sample")?;
+            vec![top; data.split.train.len()]
+        }
+        None => {
+            let mut largest = data.split.train.clone();
+            largest.sort_by_key(|&s| std::cmp::Reverse(data.dataset.table.sample_nnz(s)));
+            largest
+        }
+    };
     let mask_ratio = (opts.weights.nucleotide > 0.0).then_some(opts.mask_ratio);
     let class_weights = class_weight_tensor::<B>(data, opts, device);
     // A size whose peak, extrapolated linearly from the largest size that fitted, is over

@@ -114,31 +114,34 @@ fn streamed_training_reads_chunk_by_chunk_and_one_chunk_equals_the_in_memory_run
     assert_eq!(streamed.step_losses, in_memory.step_losses);
     assert_eq!(worst_difference(one.path(), whole.path()), None);
 
-    // Chunks of 7: every batch within one chunk, every training sample once per epoch.
-    let (data_7, stream) = streamed_data(7);
-    let train = &data_7.split.train;
-    for epoch in 0..3 {
-        let batches = epoch_batches(train, Some(&stream), 8, 7, epoch);
-        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
-        seen.sort_unstable();
-        let mut expected = train.clone();
-        expected.sort_unstable();
-        assert_eq!(seen, expected, "epoch {epoch}");
+    // Every training sample once per epoch, batches of at most 8 + 1, and a batch reads
+    // one chunk apart from samples of chunks holding a single training sample, whatever
+    // the chunking (chunks of 1: every chunk holds one sample).
+    for chunk_samples in [1, 2, 7] {
+        let (d, stream) = streamed_data(chunk_samples);
+        let train = &d.split.train;
         let train_in_chunk = |c: usize| train.iter().filter(|&&s| stream.chunk_of(s) == c).count();
-        for b in &batches {
-            assert!(b.len() >= 2, "{b:?}");
-            // A batch of one chunk, apart from chunks whose single training sample
-            // joined it (a pairwise loss needs two samples).
-            let first = stream.chunk_of(b[0]);
-            for &s in b {
-                let c = stream.chunk_of(s);
-                assert!(
-                    c == first || train_in_chunk(c) == 1,
-                    "batch {b:?} mixes chunks {first} and {c}"
-                );
+        for epoch in 0..3 {
+            let batches = epoch_batches(train, Some(&stream), 8, 7, epoch);
+            let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+            seen.sort_unstable();
+            let mut expected = train.clone();
+            expected.sort_unstable();
+            assert_eq!(seen, expected, "chunks of {chunk_samples}, epoch {epoch}");
+            for b in &batches {
+                assert!((2..=9).contains(&b.len()), "{b:?}");
+                let mut shared: Vec<usize> = b
+                    .iter()
+                    .map(|&s| stream.chunk_of(s))
+                    .filter(|&c| train_in_chunk(c) > 1)
+                    .collect();
+                shared.sort_unstable();
+                shared.dedup();
+                assert!(shared.len() <= 1, "batch {b:?} reads chunks {shared:?}");
             }
         }
     }
+    let (data_7, stream) = streamed_data(7);
     let report = try_run_on(sevens.path(), false, &opts, &data_7).unwrap();
     assert_eq!(report.epochs.len(), 3);
     assert!(report.step_losses.iter().all(|l| l.is_finite()));

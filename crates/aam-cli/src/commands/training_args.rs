@@ -67,7 +67,9 @@ pub struct InputArgs {
     /// Read the table (BIOM 2.1 HDF5) --chunk-samples samples at a time while training,
     /// instead of whole: the counts and ASV tokens held follow the chunk, not the table.
     /// Each epoch visits the chunks in a random order and a chunk's samples in a random
-    /// order. The distance matrix is still read whole.
+    /// order; a batch (and so every pair of the UniFrac loss) comes from one chunk, so a
+    /// file sorted by study, subject or body site should be shuffled first, or read in
+    /// large chunks. The distance matrix is still read whole.
     #[arg(long, conflicts_with = "rarefy_depth")]
     pub streaming: bool,
     /// Samples per chunk with --streaming.
@@ -572,6 +574,14 @@ pub fn load_input_table(
             indices: Vec::new(),
             values: Vec::new(),
         };
+        if stream.n_samples() == 0 || sequences.observation_ids.is_empty() {
+            bail!(
+                "{}: the table is empty ({} samples × {} ASVs); export a table that holds samples and ASVs",
+                input.table.display(),
+                stream.n_samples(),
+                sequences.observation_ids.len()
+            );
+        }
         sequences.check_sequence_ids(&input.table)?;
         eprintln!(
             "table {} [BIOM 2.1 (HDF5), streaming {} samples at a time]: {} samples × {} ASVs",
