@@ -224,10 +224,23 @@ impl SampleStream {
             });
         }
         let max_bp = dataset.tokens.max_bp;
-        let chunks: Vec<Arc<LoadedChunk>> = samples
-            .iter()
-            .map(|&s| self.chunk(self.chunk_of(s), max_bp))
-            .collect::<Result<_>>()?;
+        // Each chunk fetched once and held for the whole batch: fetched per sample, a
+        // chunk could leave the cache between two of its samples while another worker
+        // reads, and be read again.
+        let mut held: Vec<Arc<LoadedChunk>> = Vec::new();
+        let mut chunks: Vec<Arc<LoadedChunk>> = Vec::with_capacity(samples.len());
+        for &s in samples {
+            let index = self.chunk_of(s);
+            let chunk = match held.iter().find(|c| c.index == index) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.chunk(index, max_bp)?;
+                    held.push(c.clone());
+                    c
+                }
+            };
+            chunks.push(chunk);
+        }
         let local: Vec<usize> = samples
             .iter()
             .map(|&s| self.positions[s] % self.chunk_samples)

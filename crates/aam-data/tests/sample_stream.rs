@@ -110,6 +110,11 @@ fn chunks_are_read_when_needed_and_two_are_kept() {
     assert_eq!(stream.chunks_read(), 3, "chunk 2 read; 1 leaves the cache");
     stream.batch(&ds, &[11], None, 0, None).unwrap();
     assert_eq!(stream.chunks_read(), 4, "chunk 1 read again");
+    // A batch over three chunks, back to its first: chunks 0 and 1 cached, 2 read, and
+    // chunk 0 held for the batch though 2 pushed it out of the cache (fetched per
+    // sample, it would be read again for sample 2; data workers interleave that way).
+    stream.batch(&ds, &[0, 12, 21, 2], None, 0, None).unwrap();
+    assert_eq!(stream.chunks_read(), 5, "only chunk 2 read");
 }
 
 #[test]
