@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The GPU check of the training performance options (issue 7), for a machine with an NVIDIA
 # GPU: builds aam with the `cuda` feature, then runs one short pretraining epoch on ibd-2538
-# per variant (plain; gradient checkpointing; fused attention, which in Burn 0.21 changes the
+# per variant (plain; without kernel fusion, and the speed-up fusion gives; gradient
+# checkpointing; fused attention, which in Burn 0.21 changes the
 # validation pass only: training steps use unfused ops) and prints samples/s, the data-wait
 # share, peak host RSS and peak GPU memory (nvidia-smi, polled every 0.2 s); then bf16 and fp16
-# mixed precision, all of them together, and data parallel over two GPUs when there are two.
+# mixed precision, all of them together, --auto-batch-size on GPU memory, and data parallel over two GPUs when there are two.
 #
 # Usage: bash scripts/gpu-check.sh [DATA_DIR] (default ../shared/data/ibd-2538). Output: one
 # line per variant, plus each run's metrics.jsonl under $OUT (or a temporary folder).
@@ -56,11 +57,26 @@ EOF
 }
 
 run plain
+# Burn's kernel fusion is on by default on the GPU; the same epoch without it.
+run no-kernel-fusion --no-kernel-fusion
+python3 - "$out" <<'EOF'
+import json, sys
+def rate(name):
+    try:
+        return json.loads(open(f"{sys.argv[1]}/{name}/metrics.jsonl").readline())["samples_per_second"]
+    except (OSError, ValueError, KeyError):
+        return None
+fused, unfused = rate("plain"), rate("no-kernel-fusion")
+if fused and unfused:
+    print(f"kernel fusion: {fused / unfused:.2f}x the samples/s without it")
+EOF
 run checkpointing --gradient-checkpointing
 run fused-validation --attention fused
 run bf16 --mixed-precision bf16
 run fp16 --mixed-precision fp16
 run bf16-checkpointing-fused --mixed-precision bf16 --gradient-checkpointing --attention fused
+# The batch size chosen against the GPU's memory (the driver's report, through cudarc).
+run auto-batch-size --auto-batch-size --target-effective-batch-size 64
 if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
   run two-gpus --devices 0,1
   run two-gpus-bf16 --devices 0,1 --mixed-precision bf16

@@ -210,6 +210,21 @@ fn refusals_name_the_fix() {
         "{}",
         stderr(&o)
     );
+    let o = aam(&[
+        "pretrain",
+        "--table",
+        &table,
+        "--unifrac-matrix",
+        &u,
+        "--output",
+        &out,
+        "--no-kernel-fusion",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--no-kernel-fusion applies to --device cuda"),
+        "{}",
+        stderr(&o)
+    );
     let mut args = vec![
         "pretrain",
         "--table",

@@ -47,9 +47,23 @@ pub type CpuAutodiffCheckpointed = burn::backend::Autodiff<CpuBackend, Checkpoin
 pub type CpuMixedBackend = burn::backend::Flex;
 /// [`CpuMixedBackend`] with autodiff.
 pub type CpuMixedAutodiff = burn::backend::Autodiff<CpuMixedBackend>;
-/// NVIDIA GPU backend (CubeCL CUDA, NVRTC at run time; feature `cuda`).
+/// NVIDIA GPU backend (CubeCL CUDA, NVRTC at run time; feature `cuda`), with Burn's
+/// kernel fusion (element-wise chains and reductions fused into the kernels around
+/// them, Burn's counterpart of `torch.compile`) and kernel autotuning.
 #[cfg(feature = "cuda")]
 pub type CudaBackend = burn::backend::Cuda<f32, i32>;
+/// [`CudaBackend`] without kernel fusion: every tensor operation is its own kernel
+/// (`--no-kernel-fusion`), to measure what fusion gains and as a fallback should a
+/// fused kernel misbehave on some GPU (feature `cuda`).
+#[cfg(feature = "cuda")]
+pub type CudaUnfusedBackend = burn_cubecl::CubeBackend<cubecl::cuda::CudaRuntime, f32, i32, u8>;
+/// [`CudaUnfusedBackend`] with autodiff (feature `cuda`).
+#[cfg(feature = "cuda")]
+pub type CudaUnfusedAutodiff = burn::backend::Autodiff<CudaUnfusedBackend>;
+/// [`CudaUnfusedBackend`] with autodiff and gradient checkpointing (feature `cuda`).
+#[cfg(feature = "cuda")]
+pub type CudaUnfusedAutodiffCheckpointed =
+    burn::backend::Autodiff<CudaUnfusedBackend, Checkpointing>;
 /// NVIDIA GPU backend with autodiff, for training (feature `cuda`).
 #[cfg(feature = "cuda")]
 pub type CudaAutodiff = burn::backend::Autodiff<CudaBackend>;

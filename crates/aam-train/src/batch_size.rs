@@ -4,9 +4,11 @@
 //!
 //! Each candidate runs one real training step (forward, losses, backward) on the
 //! training samples with the most ASVs, the worst case of the run, and its memory is
-//! measured: on the CPU the process's peak resident memory (Linux `VmHWM`, reset before
-//! the step). The optimizer state (two tensors per parameter for Adam/AdamW) is small
-//! next to the activations of this model and is covered by the safety margin.
+//! measured ([`MemorySource`]): on the CPU the process's peak resident memory (Linux
+//! `VmHWM`, reset before the step); on a GPU the device's memory in use as the CUDA
+//! driver reports it (through `cudarc`, polled during the step; feature `cuda`). The
+//! optimizer state (two tensors per parameter for Adam/AdamW) is small next to the
+//! activations of this model and is covered by the safety margin.
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -17,12 +19,104 @@ use crate::memory::{peak_rss_mib, reset_peak_rss};
 /// Settings of the batch-size search.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AutoBatchSize {
-    /// Memory the process may use in all, MiB; `None`: the memory in use now plus 80%
-    /// of the memory the system reports available (`MemAvailable`).
+    /// Memory that may be in use in all, MiB: the process's resident memory
+    /// ([`MemorySource::Host`]) or the GPU's memory in use by every process
+    /// ([`MemorySource::Cuda`]); `None`: what is in use now plus 80% of what is free.
     pub budget_mib: Option<f64>,
     /// Samples per optimizer step to reach with gradient accumulation; `None` keeps
     /// `--grad-accum`.
     pub target_effective_batch_size: Option<usize>,
+    /// Whose memory the budget is for.
+    #[serde(default)]
+    pub memory: MemorySource,
+}
+
+/// Whose memory `--auto-batch-size` measures a training step against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum MemorySource {
+    /// This process's resident memory (Linux `VmRSS`/`VmHWM`, free memory from
+    /// `MemAvailable`): training on the CPU.
+    #[default]
+    Host,
+    /// The memory in use on CUDA device `ordinal` (every process's, as `cuMemGetInfo`
+    /// reports it): training on that GPU. Needs the `cuda` feature.
+    Cuda {
+        /// The GPU's index, as `--devices` and `nvidia-smi -L` number them.
+        ordinal: usize,
+    },
+}
+
+/// A [`MemorySource`] opened for measuring.
+pub enum MemoryMeter {
+    /// See [`MemorySource::Host`].
+    Host,
+    /// See [`MemorySource::Cuda`].
+    #[cfg(feature = "cuda")]
+    Cuda(crate::device_memory::CudaMemory),
+}
+
+impl MemoryMeter {
+    /// Opens `source`.
+    ///
+    /// Errors: a GPU asked of a build without the `cuda` feature, no CUDA driver, or
+    /// no GPU with that index.
+    pub fn open(source: MemorySource) -> Result<Self> {
+        match source {
+            MemorySource::Host => Ok(Self::Host),
+            #[cfg(feature = "cuda")]
+            MemorySource::Cuda { ordinal } => Ok(Self::Cuda(
+                crate::device_memory::CudaMemory::open(ordinal)?,
+            )),
+            #[cfg(not(feature = "cuda"))]
+            MemorySource::Cuda { ordinal } => bail!(
+                "--auto-batch-size on GPU {ordinal}: this aam was built without CUDA support; rebuild with `--features cuda`"
+            ),
+        }
+    }
+
+    /// What is measured, for messages: `host memory` or `GPU 0 memory`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Host => "host memory".into(),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(gpu) => format!("GPU {} memory", gpu.ordinal()),
+        }
+    }
+
+    /// Memory in use now, MiB (0 where the system does not report it).
+    pub fn in_use_mib(&self) -> Result<f64> {
+        match self {
+            Self::Host => Ok(current_rss_mib().unwrap_or(0.0)),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(gpu) => Ok(gpu.used_and_free_mib()?.0),
+        }
+    }
+
+    /// The default budget: the memory in use now plus 80% of what is free, MiB.
+    ///
+    /// Errors: the system reports neither: pass `--memory-budget-mib`.
+    pub fn default_budget_mib(&self) -> Result<f64> {
+        match self {
+            Self::Host => default_budget_mib(),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(gpu) => {
+                let (used, free) = gpu.used_and_free_mib()?;
+                Ok(used + 0.8 * free)
+            }
+        }
+    }
+
+    /// Peak memory in use while `step` runs, MiB; `step` waits for the device to
+    /// finish before it returns.
+    ///
+    /// Errors: `step`'s error, or no memory report.
+    pub fn peak_during(&self, step: impl FnOnce() -> Result<()>) -> Result<f64> {
+        match self {
+            Self::Host => peak_during(step),
+            #[cfg(feature = "cuda")]
+            Self::Cuda(gpu) => gpu.peak_during(step),
+        }
+    }
 }
 
 /// Share of the budget a measured step may use: measurements vary between batches
@@ -134,6 +228,31 @@ mod tests {
     fn nothing_fitting_is_an_error_naming_the_budget() {
         let err = search(2, 100, |_| Ok(false)).unwrap_err().to_string();
         assert!(err.contains("--memory-budget-mib"), "{err}");
+    }
+
+    #[test]
+    fn a_gpu_budget_needs_the_cuda_feature() {
+        let opened = MemoryMeter::open(MemorySource::Cuda { ordinal: 1 });
+        if cfg!(feature = "cuda") {
+            return; // opened or refused by the driver: machine-dependent
+        }
+        let err = opened.err().unwrap().to_string();
+        assert!(
+            err.contains("GPU 1") && err.contains("--features cuda"),
+            "{err}"
+        );
+        assert_eq!(
+            MemoryMeter::open(MemorySource::Host).unwrap().name(),
+            "host memory"
+        );
+    }
+
+    #[test]
+    fn an_older_setting_without_a_memory_source_measures_the_host() {
+        let auto: AutoBatchSize =
+            serde_json::from_str(r#"{"budget_mib":100.0,"target_effective_batch_size":null}"#)
+                .unwrap();
+        assert_eq!(auto.memory, MemorySource::Host);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 pub mod batch_size;
 pub mod checkpoint;
 pub mod data_parallel;
+#[cfg(feature = "cuda")]
+pub mod device_memory;
 pub mod evaluation;
 pub mod loss_scale;
 pub mod losses;
@@ -23,7 +25,7 @@ pub mod schedule;
 pub mod tracking;
 pub mod trainer;
 
-pub use batch_size::AutoBatchSize;
+pub use batch_size::{AutoBatchSize, MemorySource};
 pub use checkpoint::{CheckpointConfig, DataSettings, ModelKind, TargetInfo};
 pub use loss_scale::LossScaler;
 pub use options::{LossWeights, OptimizerKind, TrainOptions};

@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::batch_size::{self, AutoBatchSize};
+use crate::batch_size::{self, AutoBatchSize, MemoryMeter};
 use crate::checkpoint::{self, CheckpointConfig, TrainState};
 use crate::data_parallel;
 use crate::loss_scale::unscale_gradients;
@@ -900,9 +900,17 @@ where
             ..opts.clone()
         });
     }
+    let meter = MemoryMeter::open(auto.memory)?;
+    // Burn's GPU backends keep freed pages in their memory pool: release them so that
+    // what is measured is this run's, not an earlier candidate's.
+    let release = || -> Result<()> {
+        B::memory_cleanup(device);
+        B::sync(device).map_err(|e| anyhow::anyhow!("the training device failed: {e:?}"))
+    };
+    release()?;
     let budget = match auto.budget_mib {
         Some(m) => m,
-        None => batch_size::default_budget_mib()?,
+        None => meter.default_budget_mib()?,
     };
     if data.split.train.len() < 2 {
         bail!(
@@ -935,11 +943,11 @@ where
     // A size whose peak, extrapolated linearly from the largest size that fitted, is over
     // the budget is not run: doubling from just under the budget would ask for about
     // twice the memory there is.
-    let rss_before = batch_size::current_rss_mib().unwrap_or(0.0);
+    let in_use_before = meter.in_use_mib()?;
     let mut largest_fit: Option<(usize, f64)> = None;
     let (batch, tried) = batch_size::search(2, largest.len(), |b| {
         if let Some((g, peak_g)) = largest_fit {
-            let predicted = rss_before + (peak_g - rss_before).max(0.0) / g as f64 * b as f64;
+            let predicted = in_use_before + (peak_g - in_use_before).max(0.0) / g as f64 * b as f64;
             if predicted > budget {
                 if opts.progress {
                     eprintln!("auto batch size: {b} samples → about {predicted:.0} MiB predicted, over the {budget:.0} MiB budget (not run)");
@@ -947,7 +955,8 @@ where
                 return Ok(false);
             }
         }
-        let peak = batch_size::peak_during(|| {
+        release()?;
+        let peak = meter.peak_during(|| {
             let host = host_batch(
                 data,
                 &largest[..b],
@@ -959,7 +968,7 @@ where
             let out = model.forward_all(t.tokens.clone());
             let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             drop(loss.backward());
-            Ok(())
+            B::sync(device).map_err(|e| anyhow::anyhow!("the training device failed: {e:?}"))
         })?;
         let fits = peak <= batch_size::SAFETY * budget;
         if fits && largest_fit.is_none_or(|(g, _)| b > g) {
@@ -967,7 +976,8 @@ where
         }
         if opts.progress {
             eprintln!(
-                "auto batch size: {b} samples → peak {peak:.0} MiB of {budget:.0} MiB budget ({})",
+                "auto batch size: {b} samples → peak {peak:.0} MiB of {budget:.0} MiB budget of {} ({})",
+                meter.name(),
                 if fits { "fits" } else { "too large" }
             );
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aam_data::{Dataset, SampleStream};
 use aam_model::{CpuAutodiff, SequenceEncoder};
 use aam_train::trainer::epoch_batches;
-use aam_train::{fit, AutoBatchSize, PrefetchOptions, TrainData, TrainOptions};
+use aam_train::{fit, AutoBatchSize, MemorySource, PrefetchOptions, TrainData, TrainOptions};
 use burn::prelude::*;
 
 mod common;
@@ -249,6 +249,7 @@ fn auto_batch_size_takes_what_fits_and_resume_keeps_it() {
         auto_batch_size: Some(AutoBatchSize {
             budget_mib: Some(budget_mib),
             target_effective_batch_size: Some(40),
+            memory: MemorySource::Host,
         }),
         batch_size: 0, // ignored: chosen by the search
         ..options(2)

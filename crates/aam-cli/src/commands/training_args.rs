@@ -9,8 +9,8 @@ use aam_data::{
 };
 use aam_model::{AttentionKind, MixedPrecision, ModelConfig};
 use aam_train::{
-    AutoBatchSize, DataSettings, LossScaler, LossWeights, OptimizerKind, PrefetchOptions,
-    ScheduleKind, TrainOptions,
+    AutoBatchSize, DataSettings, LossScaler, LossWeights, MemorySource, OptimizerKind,
+    PrefetchOptions, ScheduleKind, TrainOptions,
 };
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
@@ -138,11 +138,14 @@ pub struct OptimArgs {
     #[arg(long, default_value_t = 1)]
     pub data_workers: usize,
     /// Pick --batch-size as the largest whose training step fits --memory-budget-mib
-    /// (doubling, then bisection, on the training samples with the most ASVs; CPU only).
+    /// (doubling, then bisection, on the training samples with the most ASVs): host
+    /// memory on the CPU, GPU memory with --device cuda (as the CUDA driver reports it;
+    /// with several --devices, sized for the first GPU alone).
     #[arg(long)]
     pub auto_batch_size: bool,
-    /// Memory the training process may use in all, MiB, for --auto-batch-size
-    /// (default: what it uses now plus 80% of the available memory).
+    /// Memory that may be in use in all, MiB, for --auto-batch-size: the training
+    /// process's resident memory on the CPU, the GPU's memory in use (every process's)
+    /// with --device cuda. Default: what is in use now plus 80% of what is free.
     #[arg(long, requires = "auto_batch_size")]
     pub memory_budget_mib: Option<f64>,
     /// With --auto-batch-size: gradient accumulation steps chosen so that each optimizer
@@ -189,6 +192,12 @@ pub struct OptimArgs {
     /// lowers peak memory for some extra compute; gradients are unchanged.
     #[arg(long)]
     pub gradient_checkpointing: bool,
+    /// With --device cuda: run every tensor operation as its own kernel, without Burn's
+    /// kernel fusion (on by default on GPUs: chains of element-wise operations and
+    /// reductions fused into one kernel). Slower; for measuring what fusion gains, or
+    /// as a fallback. The CPU backends do not fuse kernels.
+    #[arg(long)]
+    pub no_kernel_fusion: bool,
     /// Self-attention implementation: `math` (separate ops, scores materialised) or
     /// `fused` (Burn's fused attention: FlashAttention on GPU backends in inference and
     /// validation; Burn 0.21 trains it with unfused ops). Equal results; training steps
@@ -250,7 +259,12 @@ macro_rules! cuda_devices {
     )*};
 }
 #[cfg(feature = "cuda")]
-cuda_devices!(aam_model::CudaAutodiff, aam_model::CudaAutodiffCheckpointed);
+cuda_devices!(
+    aam_model::CudaAutodiff,
+    aam_model::CudaAutodiffCheckpointed,
+    aam_model::CudaUnfusedAutodiff,
+    aam_model::CudaUnfusedAutodiffCheckpointed
+);
 
 /// `--mixed-precision` values.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -307,11 +321,14 @@ pub enum DeviceArg {
     Cuda,
 }
 
-/// Errors when `--device cuda` is asked of a build without the `cuda` feature, or with
-/// `--auto-batch-size` (which measures host memory).
+/// Errors when `--device cuda` is asked of a build without the `cuda` feature, or a
+/// GPU-only option (`--devices`, `--no-kernel-fusion`) with `--device cpu`.
 pub fn check_device(optim: &OptimArgs) -> Result<()> {
     if optim.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
         bail!("--device cuda: this aam was built without CUDA support; rebuild with `cargo build --release -p aam-cli --features cuda`");
+    }
+    if optim.device == DeviceArg::Cpu && optim.no_kernel_fusion {
+        bail!("--no-kernel-fusion applies to --device cuda; the CPU backends run every operation as its own kernel already, so drop the flag");
     }
     if optim.device == DeviceArg::Cpu && !optim.devices.is_empty() {
         bail!("--devices selects GPUs and needs --device cuda; on the CPU every operation already uses all threads (--threads)");
@@ -329,9 +346,6 @@ pub fn check_device(optim: &OptimArgs) -> Result<()> {
         && optim.mixed_precision != MixedPrecisionArg::None
     {
         bail!("--gradient-checkpointing with --mixed-precision is not available on the CPU (the half-precision CPU backend is built without checkpointing); drop one of them, or train with --device cuda");
-    }
-    if optim.device == DeviceArg::Cuda && optim.auto_batch_size {
-        bail!("--auto-batch-size measures host memory and is not available with --device cuda yet; pass --batch-size");
     }
     Ok(())
 }
@@ -531,6 +545,12 @@ impl OptimArgs {
             auto_batch_size: self.auto_batch_size.then_some(AutoBatchSize {
                 budget_mib: self.memory_budget_mib,
                 target_effective_batch_size: self.target_effective_batch_size.map(|t| t as usize),
+                memory: match self.device {
+                    DeviceArg::Cpu => MemorySource::Host,
+                    DeviceArg::Cuda => MemorySource::Cuda {
+                        ordinal: self.devices.first().copied().unwrap_or(0),
+                    },
+                },
             }),
             loss_scaling: (self.mixed_precision == MixedPrecisionArg::Fp16)
                 .then(LossScaler::default),
@@ -833,21 +853,29 @@ pub fn report_done(report: &aam_train::FitReport, input: &InputArgs) {
 /// `pretrain` and `train`.
 macro_rules! on_training_backend {
     ($optim:expr, $fit:ident) => {
+        // (device, gradient checkpointing, f32 everywhere, kernel fusion off)
         match (
             $optim.device,
             $optim.gradient_checkpointing,
             $optim.mixed_precision == MixedPrecisionArg::None,
+            $optim.no_kernel_fusion,
         ) {
-            (DeviceArg::Cpu, false, true) => $fit!(aam_model::CpuAutodiff),
-            (DeviceArg::Cpu, true, true) => $fit!(aam_model::CpuAutodiffCheckpointed),
-            (DeviceArg::Cpu, false, false) => $fit!(aam_model::CpuMixedAutodiff),
-            (DeviceArg::Cpu, true, false) => unreachable!("rejected by check_device"),
+            (DeviceArg::Cpu, false, true, false) => $fit!(aam_model::CpuAutodiff),
+            (DeviceArg::Cpu, true, true, false) => $fit!(aam_model::CpuAutodiffCheckpointed),
+            (DeviceArg::Cpu, false, false, false) => $fit!(aam_model::CpuMixedAutodiff),
+            (DeviceArg::Cpu, _, _, _) => unreachable!("rejected by check_device"),
             #[cfg(feature = "cuda")]
-            (DeviceArg::Cuda, false, _) => $fit!(aam_model::CudaAutodiff),
+            (DeviceArg::Cuda, false, _, false) => $fit!(aam_model::CudaAutodiff),
             #[cfg(feature = "cuda")]
-            (DeviceArg::Cuda, true, _) => $fit!(aam_model::CudaAutodiffCheckpointed),
+            (DeviceArg::Cuda, true, _, false) => $fit!(aam_model::CudaAutodiffCheckpointed),
+            #[cfg(feature = "cuda")]
+            (DeviceArg::Cuda, false, _, true) => $fit!(aam_model::CudaUnfusedAutodiff),
+            #[cfg(feature = "cuda")]
+            (DeviceArg::Cuda, true, _, true) => {
+                $fit!(aam_model::CudaUnfusedAutodiffCheckpointed)
+            }
             #[cfg(not(feature = "cuda"))]
-            (DeviceArg::Cuda, _, _) => unreachable!("rejected by check_device"),
+            (DeviceArg::Cuda, _, _, _) => unreachable!("rejected by check_device"),
         }
     };
 }
