@@ -41,7 +41,8 @@ pub enum MemorySource {
     /// The memory in use on CUDA device `ordinal` (every process's, as `cuMemGetInfo`
     /// reports it): training on that GPU. Needs the `cuda` feature.
     Cuda {
-        /// The GPU's index, as `--devices` and `nvidia-smi -L` number them.
+        /// The GPU's index, as `--devices` numbers them (CUDA's numbering, the same as
+        /// `nvidia-smi -L` with `CUDA_DEVICE_ORDER=PCI_BUS_ID`).
         ordinal: usize,
     },
 }
@@ -103,6 +104,19 @@ impl MemoryMeter {
                 let (used, free) = gpu.used_and_free_mib()?;
                 Ok(used + 0.8 * free)
             }
+        }
+    }
+
+    /// Whether a step whose peak was `peak` fits `budget`, with `before` in use when
+    /// the search began (all MiB). Host: the peak within [`SAFETY`] of the budget. GPU:
+    /// the step's own memory within [`SAFETY`] of the budget's headroom, since what was
+    /// in use before includes other processes' memory, which the margin is not for (a
+    /// GPU 82% full with another job would otherwise fit nothing).
+    pub fn fits(&self, peak: f64, before: f64, budget: f64) -> bool {
+        match self {
+            Self::Host => peak <= SAFETY * budget,
+            #[cfg(feature = "cuda")]
+            Self::Cuda(_) => peak - before <= SAFETY * (budget - before),
         }
     }
 

@@ -25,7 +25,7 @@ pub struct CudaMemory {
 }
 
 impl CudaMemory {
-    /// Opens GPU `ordinal` (the `--devices` index; 0 by default).
+    /// Opens GPU `ordinal` (the `--devices` index, in CUDA's numbering; 0 by default).
     ///
     /// Errors: no CUDA driver library on this machine, a driver that fails to
     /// initialise, or no GPU with that index.
@@ -37,7 +37,7 @@ impl CudaMemory {
         }
         let ctx = catch_unwind(AssertUnwindSafe(|| CudaContext::new(ordinal)))
             .map_err(|_| anyhow!("the CUDA driver library is incomplete (cudarc panicked loading it)"))?
-            .map_err(|e| anyhow!("GPU {ordinal}: the CUDA driver cannot open it ({e}); check --devices against nvidia-smi -L"))?;
+            .map_err(|e| anyhow!("GPU {ordinal}: the CUDA driver cannot open it ({e}); check --devices against nvidia-smi -L (the same numbering with CUDA_DEVICE_ORDER=PCI_BUS_ID)"))?;
         Ok(Self { ctx, ordinal })
     }
 
@@ -53,14 +53,16 @@ impl CudaMemory {
     /// readings polled every millisecond during the step and the one after it. `step`
     /// must wait for the device to finish its work (Burn's `B::sync`) before it returns.
     ///
-    /// Errors: `step`'s error, or the driver's.
+    /// Errors: `step`'s error or panic (the CUDA backend panics when the device runs
+    /// out of memory), or the driver's.
     pub fn peak_during(&self, step: impl FnOnce() -> Result<()>) -> Result<f64> {
         let done = AtomicBool::new(false);
         let peak = AtomicUsize::new(0);
         std::thread::scope(|scope| -> Result<()> {
             let poller = scope.spawn(|| -> Result<()> {
                 loop {
-                    // Read before testing `done`: the last reading follows the step.
+                    // `done` tested before the reading: once the step is over, one more
+                    // reading is taken, so the last one follows the step.
                     let finished = done.load(Ordering::Acquire);
                     let (free, total) = self.read()?;
                     peak.fetch_max(total - free, Ordering::Relaxed);
@@ -70,8 +72,19 @@ impl CudaMemory {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             });
-            let stepped = step();
-            done.store(true, Ordering::Release);
+            // The CUDA backend panics when the device runs out of memory: caught here,
+            // so that the poller stops and the run ends with an error naming the fix.
+            let stepped = catch_unwind(AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("no message");
+                bail!(
+                    "a trial step failed on GPU {} ({what}); if it ran out of memory, lower --memory-budget-mib (default: what is in use plus 80% of what is free) or pass --batch-size",
+                    self.ordinal
+                )
+            });
             let polled = poller
                 .join()
                 .map_err(|_| anyhow!("the GPU memory poller panicked"))?;

@@ -902,10 +902,13 @@ where
     }
     let meter = MemoryMeter::open(auto.memory)?;
     // Burn's GPU backends keep freed pages in their memory pool: release them so that
-    // what is measured is this run's, not an earlier candidate's.
+    // what is measured is this run's, not an earlier candidate's. Synced first: the
+    // fusion backend queues the drops of the last step's tensors.
+    let sync = || B::sync(device).map_err(|e| anyhow::anyhow!("the training device failed: {e:?}"));
     let release = || -> Result<()> {
+        sync()?;
         B::memory_cleanup(device);
-        B::sync(device).map_err(|e| anyhow::anyhow!("the training device failed: {e:?}"))
+        sync()
     };
     release()?;
     let budget = match auto.budget_mib {
@@ -964,13 +967,17 @@ where
                 mask_ratio.map(|r| (r, opts.seed)),
                 None,
             )?;
-            let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
-            let out = model.forward_all(t.tokens.clone());
-            let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
-            drop(loss.backward());
-            B::sync(device).map_err(|e| anyhow::anyhow!("the training device failed: {e:?}"))
+            {
+                // The step's tensors dropped before the sync, so that it waits for their
+                // release too.
+                let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
+                let out = model.forward_all(t.tokens.clone());
+                let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
+                drop(loss.backward());
+            }
+            sync()
         })?;
-        let fits = peak <= batch_size::SAFETY * budget;
+        let fits = meter.fits(peak, in_use_before, budget);
         if fits && largest_fit.is_none_or(|(g, _)| b > g) {
             largest_fit = Some((b, peak));
         }
