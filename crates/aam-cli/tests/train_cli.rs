@@ -25,6 +25,16 @@ const TINY: [&str; 14] = [
     "--dropout=0",
 ];
 
+/// Runs `aam args` and asserts that it is refused with `expected` in its message.
+fn assert_refused(args: &[&str], expected: &str) {
+    let o = aam(args);
+    assert!(
+        !o.status.success() && stderr(&o).contains(expected),
+        "{args:?}: {}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn train_classifier_writes_a_complete_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,72 +186,36 @@ fn refusals_name_the_fix() {
         );
     }
     let u = shared("unifrac_unweighted.h5");
-    let o = aam(&[
-        "pretrain",
-        "--table",
-        &table,
-        "--unifrac-matrix",
-        &u,
-        "--output",
-        &out,
-        "--mixed-precision",
-        "bf16",
-        "--gradient-checkpointing",
-    ]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("drop one of them"),
-        "{}",
-        stderr(&o)
+    // `aam pretrain` on the shared table and UniFrac matrix with `extra`: refused, with
+    // `needle` in the message.
+    let pretrain_refused = |extra: &[&str], needle: &str| {
+        let mut args = vec![
+            "pretrain",
+            "--table",
+            &table,
+            "--unifrac-matrix",
+            &u,
+            "--output",
+            &out,
+        ];
+        args.extend(extra);
+        assert_refused(&args, needle);
+    };
+    pretrain_refused(
+        &["--mixed-precision", "bf16", "--gradient-checkpointing"],
+        "drop one of them",
     );
-    let o = aam(&[
-        "pretrain",
-        "--table",
-        &table,
-        "--unifrac-matrix",
-        &u,
-        "--output",
-        &out,
-        "--devices",
-        "0,1",
-    ]);
-    assert!(
-        !o.status.success()
-            && stderr(&o).contains("--devices selects GPUs and needs --device cuda"),
-        "{}",
-        stderr(&o)
+    pretrain_refused(
+        &["--devices", "0,1"],
+        "--devices selects GPUs and needs --device cuda",
     );
-    let o = aam(&[
-        "pretrain",
-        "--table",
-        &table,
-        "--unifrac-matrix",
-        &u,
-        "--output",
-        &out,
-        "--no-kernel-fusion",
-    ]);
-    assert!(
-        !o.status.success() && stderr(&o).contains("--no-kernel-fusion applies to --device cuda"),
-        "{}",
-        stderr(&o)
+    pretrain_refused(
+        &["--no-kernel-fusion"],
+        "--no-kernel-fusion applies to --device cuda",
     );
-    let mut args = vec![
-        "pretrain",
-        "--table",
-        &table,
-        "--unifrac-matrix",
-        &u,
-        "--output",
-        &out,
-        "--batch-size",
-        "1",
-    ];
-    args.extend(TINY);
-    let o = aam(&args);
-    assert!(
-        !o.status.success() && stderr(&o).contains("--batch-size must be at least 2"),
-        "{}",
-        stderr(&o)
+    pretrain_refused(
+        &[&["--batch-size", "1"][..], &TINY[..]].concat(),
+        "--batch-size must be at least 2",
     );
     let o = aam(&[
         "train",
@@ -410,12 +384,7 @@ fn streamed_training_matches_the_in_memory_run_and_refuses_what_needs_the_whole_
         let mut args = vec!["pretrain", "--output", &out, "--streaming"];
         args.extend(extra);
         args.extend(TINY);
-        let o = aam(&args);
-        assert!(
-            !o.status.success() && stderr(&o).contains(expected),
-            "{extra:?}: {}",
-            stderr(&o)
-        );
+        assert_refused(&args, expected);
     };
     refused(
         &["--table", &table, "--distance", "jaccard"],

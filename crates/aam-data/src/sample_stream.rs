@@ -227,17 +227,12 @@ impl SampleStream {
         // Each chunk fetched once and held for the whole batch: fetched per sample, a
         // chunk could leave the cache between two of its samples while another worker
         // reads, and be read again.
-        let mut held: Vec<Arc<LoadedChunk>> = Vec::new();
         let mut chunks: Vec<Arc<LoadedChunk>> = Vec::with_capacity(samples.len());
         for &s in samples {
             let index = self.chunk_of(s);
-            let chunk = match held.iter().find(|c| c.index == index) {
+            let chunk = match chunks.iter().find(|c| c.index == index) {
                 Some(c) => c.clone(),
-                None => {
-                    let c = self.chunk(index, max_bp)?;
-                    held.push(c.clone());
-                    c
-                }
+                None => self.chunk(index, max_bp)?,
             };
             chunks.push(chunk);
         }

@@ -112,6 +112,7 @@ impl MemoryMeter {
     /// the step's own memory within [`SAFETY`] of the budget's headroom, since what was
     /// in use before includes other processes' memory, which the margin is not for (a
     /// GPU 82% full with another job would otherwise fit nothing).
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))] // `before`: GPU only
     pub fn fits(&self, peak: f64, before: f64, budget: f64) -> bool {
         match self {
             Self::Host => peak <= SAFETY * budget,
