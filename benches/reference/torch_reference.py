@@ -14,6 +14,7 @@ forward-pass vectors before any timing is trusted.
   torch_reference.py check --golden ../shared/golden/small-regressor
   torch_reference.py bench --weights EXPORT/model.safetensors --tokens X.npy \
       [--iterations 3] [--threads 2]           # prints one JSON line
+  torch_reference.py train-bench --inputs DIR [--iterations 3] [--threads 2]   # aam bench --train
 
 Needs CPU `torch`, `numpy` and `safetensors` from PyPI (`benches/reference/requirements.txt`).
 """
@@ -35,11 +36,11 @@ from safetensors import safe_open
 class TransformerStack(nn.Module):
     """Reference `TransformerEncoder`: PyTorch's pre-norm layers + LayerNorm(eps 1e-6)."""
 
-    def __init__(self, layers, heads, d, ffn, activation):
+    def __init__(self, layers, heads, d, ffn, activation, dropout=0.0):
         super().__init__()
         act = nn.GELU() if activation == "gelu" else nn.ReLU()
         layer = nn.TransformerEncoderLayer(
-            d_model=d, nhead=heads, dim_feedforward=ffn, dropout=0.0,
+            d_model=d, nhead=heads, dim_feedforward=ffn, dropout=dropout,
             activation=act, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d, eps=1e-6)
@@ -92,7 +93,7 @@ def ffn_of(c):
 
 def stack(c, name):
     return TransformerStack(c[f"{name}_num_layers"], c[f"{name}_num_heads"], c["embedding_dim"],
-                            ffn_of(c), c[f"{name}_activation"])
+                            ffn_of(c), c[f"{name}_activation"], c.get("dropout", 0.0))
 
 
 class ASVEncoder(nn.Module):
@@ -117,14 +118,22 @@ class ASVEncoder(nn.Module):
         valid = torch.where(mask.sum(-1) > 0)[0]
         out = torch.zeros_like(x)
         if len(valid) > 0:
-            out[valid] = self.transformer(x[valid], mask[valid])
-        return self.attention_pooling(out, mask).reshape(b, s, -1)
+            out = out.index_put((valid,), self.transformer(x[valid], mask[valid]))
+        pooled = self.attention_pooling(out, mask).reshape(b, s, -1)
+        logits = None
+        if self.training and hasattr(self, "nucleotide_head"):
+            logits = self.nucleotide_head(out).reshape(b, s, l, -1)
+        return pooled, logits
 
     def forward(self, tokens):
+        """ASV embeddings `[b, s, D]` and, in training mode with a nucleotide head, the
+        nucleotide logits `[b, s, L, V]` (else None)."""
         s = tokens.shape[1]
         if self.chunk and s > self.chunk:
-            return torch.cat([self.encode(tokens[:, i:i + self.chunk])
-                              for i in range(0, s, self.chunk)], dim=1)
+            parts = [self.encode(tokens[:, i:i + self.chunk]) for i in range(0, s, self.chunk)]
+            logits = [p[1] for p in parts]
+            return (torch.cat([p[0] for p in parts], dim=1),
+                    None if logits[0] is None else torch.cat(logits, dim=1))
         return self.encode(tokens)
 
 
@@ -137,10 +146,11 @@ class SampleSequenceEncoder(nn.Module):
 
     def forward(self, tokens):
         mask = (tokens.sum(-1) > 0).long()
-        a = torch.nan_to_num(self.asv_encoder(tokens), nan=0.0) * mask.unsqueeze(-1)
+        a, logits = self.asv_encoder(tokens)
+        a = torch.nan_to_num(a, nan=0.0) * mask.unsqueeze(-1)
         a = self.sample_position_embedding(a)
         h = torch.nan_to_num(self.sample_transformer(a, mask), nan=0.0) * mask.unsqueeze(-1)
-        return h, mask
+        return h, mask, logits
 
 
 class SequenceEncoder(nn.Module):
@@ -155,9 +165,9 @@ class SequenceEncoder(nn.Module):
             self.output_head = nn.Linear(d, width)
 
     def forward(self, tokens):
-        s, mask = self.sample_encoder(tokens)
+        s, mask, logits = self.sample_encoder(tokens)
         p = self.attention_pooling(self.encoder_transformer(s, mask), mask)
-        return {"embeddings": p, "base_embeddings": s}, mask
+        return {"embeddings": p, "base_embeddings": s, "nuc_predictions": logits}, mask
 
 
 class SequencePredictor(nn.Module):
@@ -204,6 +214,69 @@ def load(weights_path, config=None, asv_chunk_size=256):
     if [k for k in unexpected if "nucleotide_head" not in k]:
         sys.exit(f"{weights_path}: unexpected weights {unexpected[:5]}")
     return model.eval()
+
+
+def train_losses(out, nuc_targets, nuc_mask, counts, classes):
+    """aam's fine-tuning losses (crates/aam-train/src/losses.rs, spec §4): NLL of the
+    class log-probabilities + count MSE on log1p(relative abundance) over ASV slots +
+    masked-nucleotide cross-entropy, each weight 1."""
+    slot = (counts > 0).float()
+    target = torch.log1p(counts / counts.sum(1, keepdim=True).clamp_min(1.0))
+    se = (out["count_prediction"].squeeze(-1) - target) ** 2 * slot
+    count = se.sum() / slot.sum().clamp_min(1.0)
+    nll = F.nll_loss(out["target_prediction"], classes)
+    logits = out["nuc_predictions"]
+    lp = F.log_softmax(logits.reshape(-1, logits.shape[-1]), dim=-1)
+    lp = lp.gather(1, nuc_targets.reshape(-1, 1)).squeeze(1)
+    m = nuc_mask.reshape(-1)
+    nuc = -(lp * m).sum() / m.sum().clamp_min(1.0)
+    return nll + count + nuc
+
+
+def train_bench(args):
+    """Times the training step of `aam train` on a classifier: forward on the masked
+    tokens, the three losses, backward, gradient clipping (norm 1) and AdamW."""
+    torch.set_num_threads(args.threads)
+    d = args.inputs
+    model = load(f"{d}/model.safetensors", None, args.asv_chunk_size).train()
+    load_np = lambda name: torch.from_numpy(np.load(f"{d}/{name}.npy"))
+    tokens = load_np("masked_tokens").long()
+    nuc_targets, nuc_mask = load_np("nuc_targets").long(), load_np("nuc_mask").float()
+    counts, classes = load_np("counts").float(), load_np("classes").long()
+    # Burn's AdamW defaults (aam's optimizer): betas (0.9, 0.999), eps 1e-5.
+    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay,
+                              eps=1e-5)
+
+    def step():
+        optim.zero_grad(set_to_none=True)
+        loss = train_losses(model(tokens), nuc_targets, nuc_mask, counts, classes)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        return loss.item()
+
+    first_loss = step()  # warm-up, and the loss aam's first step is checked against
+    latencies = []
+    for _ in range(args.iterations):
+        t0 = time.perf_counter()
+        step()
+        latencies.append((time.perf_counter() - t0) * 1e3)
+    # This machine's fp32 GEMM rate through torch's BLAS, for the share-of-peak column.
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    t0, reps = time.perf_counter(), 5
+    for _ in range(reps):
+        a @ b
+    gemm_gflops = reps * 2 * 2048 ** 3 / (time.perf_counter() - t0) / 1e9
+    latencies.sort()
+    mean_s = sum(latencies) / len(latencies) / 1e3
+    print(json.dumps({
+        "backend": "pytorch", "torch": torch.__version__, "threads": args.threads,
+        "batch": tokens.shape[0], "n_asv": tokens.shape[1], "first_loss": first_loss,
+        "samples_per_s": tokens.shape[0] / mean_s, "latencies_ms": latencies,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "gemm_gflops": gemm_gflops,
+    }))
 
 
 def run(model, tokens):
@@ -270,11 +343,19 @@ def main():
     b.add_argument("--tokens", required=True, help="int64 [batch, n_asv, max_bp + 1] .npy")
     b.add_argument("--iterations", type=int, default=3)
     b.add_argument("--threads", type=int, default=2)
-    for s in (c, b):
+    t = sub.add_parser("train-bench", help="time training steps (aam bench --train)")
+    t.add_argument("--inputs", required=True,
+                   help="directory written by `aam bench --train`: model.safetensors, masked_tokens.npy, "
+                        "nuc_targets.npy, nuc_mask.npy, counts.npy, classes.npy")
+    t.add_argument("--iterations", type=int, default=3)
+    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    for s in (c, b, t):
         s.add_argument("--asv-chunk-size", type=int, default=256,
                        help="ASV columns per nucleotide-transformer block (reference HEAD default 256; 0: off)")
     args = p.parse_args()
-    check(args) if args.command == "check" else bench(args)
+    {"check": check, "bench": bench, "train-bench": train_bench}[args.command](args)
 
 
 if __name__ == "__main__":

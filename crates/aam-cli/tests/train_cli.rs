@@ -202,8 +202,8 @@ fn refusals_name_the_fix() {
         assert_refused(&args, needle);
     };
     pretrain_refused(
-        &["--mixed-precision", "bf16", "--gradient-checkpointing"],
-        "drop one of them",
+        &["--mixed-precision", "bf16", "--deterministic"],
+        "--deterministic trains in f32",
     );
     pretrain_refused(
         &["--devices", "0,1"],

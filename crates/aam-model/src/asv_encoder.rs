@@ -1,6 +1,8 @@
 //! ASV encoder (reference `ASVEncoder`, spec §3.5): nucleotide tokens of each ASV →
 //! one embedding per ASV, plus optional nucleotide logits.
 
+use std::collections::HashMap;
+
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::{IndexingUpdateOp, TensorData};
@@ -11,6 +13,25 @@ use crate::transformer::TransformerStack;
 use crate::weights::{
     load_embedding, load_linear, save_linear, WeightError, WeightMap, WeightSink,
 };
+
+/// The distinct rows of `values` (row-major `[n, width]`): the index of each distinct
+/// row's first occurrence, in order, and for every row the position of its distinct
+/// row in that list.
+pub fn unique_rows(values: &[i64], width: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut seen: HashMap<&[i64], usize> = HashMap::new();
+    let mut first = Vec::new();
+    let slot_row = values
+        .chunks(width)
+        .enumerate()
+        .map(|(i, row)| {
+            *seen.entry(row).or_insert_with(|| {
+                first.push(i);
+                first.len() - 1
+            })
+        })
+        .collect();
+    (first, slot_row)
+}
 
 /// Most ASVs whose nucleotide attention runs at once (the reference HEAD's default
 /// `asv_chunk_size`).
@@ -126,24 +147,69 @@ impl<B: Backend> AsvEncoder<B> {
 
     /// `tokens`: int `[batch, n_asv, L]` with `L ≤ max_bp + 1`.
     ///
-    /// As the reference (spec §3.5), all-padding ASV slots skip the transformer (their
-    /// outputs are zeros), and the other slots run in chunks of at most
-    /// [`ASV_CHUNK_ROWS`] ASVs, so the nucleotide attention scores of at most
-    /// `ASV_CHUNK_ROWS · heads · L²` floats exist at once in inference.
+    /// Each distinct token row is encoded once and its embedding (and nucleotide
+    /// logits) gathered to every slot that holds it, so an ASV shared by several samples
+    /// of a batch costs one encoding; in training the gradients of its slots add up
+    /// through the gather. The outputs equal [`AsvEncoder::forward_every_slot`]'s (the
+    /// rows are computed independently); with dropout, the copies of a row share one
+    /// dropout mask. Reads the tokens back to the host once.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> AsvEncoding<B> {
         let [b, s, l] = tokens.dims();
-        let (x, mask) = self.embed(tokens.reshape([b * s, l]));
-        let d = x.dims()[2];
+        let flat = tokens.reshape([b * s, l]);
+        let values: Vec<i64> = flat.to_data().iter::<i64>().collect();
+        let (first, slot_row) = unique_rows(&values, l.max(1));
+        if first.len() == b * s {
+            return self.assemble(self.encode_rows(flat), b, s, l);
+        }
+        let device = flat.device();
+        let index = |v: Vec<i64>| {
+            let n = v.len();
+            Tensor::<B, 1, Int>::from_data(TensorData::new(v, [n]), &device)
+        };
+        let pick = index(first.iter().map(|&r| r as i64).collect());
+        let (embeddings, logits) = self.encode_rows(flat.select(0, pick));
+        let back = index(slot_row.iter().map(|&u| u as i64).collect());
+        let gathered = (
+            embeddings.select(0, back.clone()),
+            logits.map(|t| t.select(0, back)),
+        );
+        self.assemble(gathered, b, s, l)
+    }
+
+    /// [`AsvEncoder::forward`] without merging repeated rows: every slot runs through
+    /// the transformer (all-padding slots excepted).
+    pub fn forward_every_slot(&self, tokens: Tensor<B, 3, Int>) -> AsvEncoding<B> {
+        let [b, s, l] = tokens.dims();
+        self.assemble(self.encode_rows(tokens.reshape([b * s, l])), b, s, l)
+    }
+
+    /// ASV rows `tokens` int `[n, L]` → embeddings `[n, D]` and, with the head,
+    /// nucleotide logits `[n, L, V]`.
+    fn encode_rows(&self, tokens: Tensor<B, 2, Int>) -> (Tensor<B, 2>, Option<Tensor<B, 3>>) {
+        let (x, mask) = self.embed(tokens);
         let h = self.transform_non_empty(x, mask.clone());
-        let nuc_logits = self.nucleotide_head.as_ref().map(|head| {
-            let logits = head.forward(h.clone());
-            let v = logits.dims()[2];
-            logits.reshape([b, s, l, v])
-        });
-        let embeddings = self.attention_pooling.forward(h, mask).reshape([b, s, d]);
+        let logits = self
+            .nucleotide_head
+            .as_ref()
+            .map(|head| head.forward(h.clone()));
+        (self.attention_pooling.forward(h, mask), logits)
+    }
+
+    /// Per-slot rows `[b · s, …]` reshaped to the batch's `[b, s, …]`.
+    fn assemble(
+        &self,
+        (embeddings, logits): (Tensor<B, 2>, Option<Tensor<B, 3>>),
+        b: usize,
+        s: usize,
+        l: usize,
+    ) -> AsvEncoding<B> {
+        let d = embeddings.dims()[1];
         AsvEncoding {
-            embeddings,
-            nuc_logits,
+            embeddings: embeddings.reshape([b, s, d]),
+            nuc_logits: logits.map(|t| {
+                let v = t.dims()[2];
+                t.reshape([b, s, l, v])
+            }),
         }
     }
 

@@ -30,23 +30,29 @@ pub use sequence_encoder::{EncoderOutput, SequenceEncoder};
 pub use sequence_predictor::{PredictorOutput, SequencePredictor};
 pub use weights::{WeightError, WeightMap, WeightSink};
 
-/// CPU backend used by default (Burn's ndarray backend, f32).
+/// CPU backend of inference and of `--deterministic` training (Burn's ndarray backend,
+/// f32): one thread, the same float summation order on every run and machine, so a seed
+/// repeats a training run bit for bit.
 pub type CpuBackend = burn::backend::NdArray<f32>;
-/// CPU backend with autodiff, for training.
+/// [`CpuBackend`] with autodiff (`--deterministic` training).
 pub type CpuAutodiff = burn::backend::Autodiff<CpuBackend>;
 /// Burn's gradient checkpointing strategy (`--gradient-checkpointing`): the results of
 /// memory-bound operations (element-wise ops, softmax, normalisation) are recomputed
 /// in the backward pass from their inputs instead of being kept from the forward pass;
 /// compute-bound ones (matmuls) stay kept. Gradients are unchanged.
 pub type Checkpointing = burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
-/// CPU backend with autodiff and gradient checkpointing ([`Checkpointing`]).
+/// [`CpuAutodiff`] with gradient checkpointing ([`Checkpointing`]).
 pub type CpuAutodiffCheckpointed = burn::backend::Autodiff<CpuBackend, Checkpointing>;
-/// CPU backend with half-precision tensors (Burn's Flex backend; f32 by default,
-/// bf16/fp16 where `--mixed-precision` casts), used only for mixed-precision training
-/// on the CPU: the ndarray backend has no half types.
-pub type CpuMixedBackend = burn::backend::Flex;
-/// [`CpuMixedBackend`] with autodiff.
-pub type CpuMixedAutodiff = burn::backend::Autodiff<CpuMixedBackend>;
+/// The CPU training backend (Burn's Flex): matrix products through `gemm` on every core
+/// (AVX-512 kernels where the CPU has them), SIMD element-wise kernels, f32 by default
+/// and bf16/fp16 where `--mixed-precision` casts (ndarray has no half types). Its
+/// parallel reductions may sum in another order from run to run, so repetition is exact
+/// only with `--deterministic` ([`CpuAutodiff`]).
+pub type CpuFlexBackend = burn::backend::Flex;
+/// [`CpuFlexBackend`] with autodiff: `aam pretrain` / `aam train` on the CPU.
+pub type CpuFlexAutodiff = burn::backend::Autodiff<CpuFlexBackend>;
+/// [`CpuFlexAutodiff`] with gradient checkpointing ([`Checkpointing`]).
+pub type CpuFlexAutodiffCheckpointed = burn::backend::Autodiff<CpuFlexBackend, Checkpointing>;
 /// NVIDIA GPU backend (CubeCL CUDA, NVRTC at run time; feature `cuda`), with Burn's
 /// kernel fusion (element-wise chains and reductions fused into the kernels around
 /// them, Burn's counterpart of `torch.compile`) and kernel autotuning.

@@ -5,7 +5,7 @@
 //! each gradient back to its parameter's dtype, so the optimizer sees f32 gradients.
 //!
 //! Casting needs a backend with half-precision tensors: the CubeCL GPU backends and
-//! Burn's Flex CPU backend (`CpuMixedAutodiff`); the ndarray backend has only f32/f64.
+//! Burn's Flex CPU backend (`CpuFlexAutodiff`); the ndarray backend has only f32/f64.
 
 use burn::nn::Linear;
 use burn::prelude::*;

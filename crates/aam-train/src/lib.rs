@@ -1,6 +1,6 @@
 //! # aam-train
 //!
-//! Training of AAM models on CPU (Burn ndarray) or, behind features, GPU backends:
+//! Training of AAM models on CPU (Burn's Flex backend, or ndarray for bit-exact runs) or, behind features, GPU backends:
 //! losses (UniFrac, masked nucleotides, Faith PD, target, count), optimizers (AdamW,
 //! Adam, SGD), learning-rate schedules, gradient clipping and accumulation, early
 //! stopping, validation metrics, atomic, resumable checkpoints and experiment tracking
@@ -22,6 +22,7 @@ pub mod options;
 pub mod prefetch;
 pub mod resume_file;
 pub mod schedule;
+pub mod step_bench;
 pub mod tracking;
 pub mod trainer;
 

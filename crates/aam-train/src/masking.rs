@@ -1,6 +1,9 @@
 //! Masked-nucleotide pretraining input (spec §3.11, PYT-20.1 `random` strategy):
 //! each real nucleotide position (tokens 1–4, never START or padding) is replaced by
-//! MASK (6) independently with probability `ratio`.
+//! MASK (6) independently with probability `ratio`. The draw is made once per distinct
+//! ASV row of a batch and shared by every slot holding that row, so that repeated ASVs
+//! stay identical and the ASV encoder encodes them once
+//! ([`aam_model::asv_encoder::AsvEncoder::forward`]).
 
 use aam_data::tokenizer::MASK;
 use ndarray::Array3;
@@ -18,19 +21,38 @@ pub struct MaskedTokens {
     pub mask: Array3<f32>,
 }
 
-/// Masks `tokens` with probability `ratio` per nucleotide, seeded by `seed`.
+/// Masks `tokens` `[batch, n_asv, L]` with probability `ratio` per nucleotide, seeded by
+/// `seed`: the distinct rows are drawn in order of first appearance, and a repeated row
+/// gets its first copy's mask.
 pub fn mask_nucleotides(tokens: &Array3<i64>, ratio: f64, seed: u64) -> MaskedTokens {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (b, s, l) = tokens.dim();
     let mut out = tokens.clone();
     let mut targets = Array3::<i64>::zeros(tokens.raw_dim());
     let mut mask = Array3::<f32>::zeros(tokens.raw_dim());
-    for ((idx, t), o) in tokens.indexed_iter().zip(out.iter_mut()) {
-        if (1..=4).contains(t) && rng.random::<f64>() < ratio {
-            *o = i64::from(MASK);
-            targets[idx] = *t;
-            mask[idx] = 1.0;
+    let rows: Vec<i64> = tokens.iter().copied().collect();
+    let (first, slot_row) = aam_model::asv_encoder::unique_rows(&rows, l.max(1));
+    // The masked positions of each distinct row.
+    let drawn: Vec<Vec<usize>> = first
+        .iter()
+        .map(|&r| {
+            rows[r * l..(r + 1) * l]
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| (1..=4).contains(*t) && rng.random::<f64>() < ratio)
+                .map(|(k, _)| k)
+                .collect()
+        })
+        .collect();
+    for (slot, &u) in slot_row.iter().enumerate() {
+        let (i, j) = (slot / s.max(1), slot % s.max(1));
+        for &k in &drawn[u] {
+            targets[[i, j, k]] = tokens[[i, j, k]];
+            out[[i, j, k]] = i64::from(MASK);
+            mask[[i, j, k]] = 1.0;
         }
     }
+    debug_assert_eq!(slot_row.len(), b * s);
     MaskedTokens {
         tokens: out,
         targets,
@@ -44,14 +66,15 @@ mod tests {
 
     #[test]
     fn only_nucleotides_are_masked_at_the_ratio() {
+        // 32 distinct rows: positions 1-3 spell the slot number in base 4.
         let mut t = Array3::<i64>::zeros((4, 8, 101));
-        for ((_, _, k), v) in t.indexed_iter_mut() {
-            *v = if k == 0 {
-                5
-            } else if k <= 90 {
-                (k % 4 + 1) as i64
-            } else {
-                0
+        for ((i, j, k), v) in t.indexed_iter_mut() {
+            let slot = i * 8 + j;
+            *v = match k {
+                0 => 5,
+                1..=3 => (slot / 4usize.pow(k as u32 - 1) % 4 + 1) as i64,
+                4..=90 => (k % 4 + 1) as i64,
+                _ => 0,
             };
         }
         let m = mask_nucleotides(&t, 0.15, 3);
@@ -72,5 +95,30 @@ mod tests {
             }
         }
         assert_eq!(m, mask_nucleotides(&t, 0.15, 3));
+    }
+
+    #[test]
+    fn repeated_rows_share_their_mask_and_distinct_rows_do_not() {
+        // Slots 0 and 2 of sample 0 and slot 1 of sample 1 hold one ASV; slot 1 of
+        // sample 0 another; the rest is padding.
+        let a: Vec<i64> = std::iter::once(5).chain((1..=90).map(|k| k % 4 + 1)).collect();
+        let b: Vec<i64> = std::iter::once(5).chain((1..=90).map(|k| (k + 1) % 4 + 1)).collect();
+        let mut t = Array3::<i64>::zeros((2, 3, 91));
+        for (i, j, row) in [(0, 0, &a), (0, 1, &b), (0, 2, &a), (1, 1, &a)] {
+            for (k, &v) in row.iter().enumerate() {
+                t[[i, j, k]] = v;
+            }
+        }
+        let m = mask_nucleotides(&t, 0.3, 11);
+        let row = |x: &Array3<f32>, i: usize, j: usize| x.slice(ndarray::s![i, j, ..]).to_vec();
+        assert_eq!(row(&m.mask, 0, 0), row(&m.mask, 0, 2));
+        assert_eq!(row(&m.mask, 0, 0), row(&m.mask, 1, 1));
+        assert_ne!(row(&m.mask, 0, 0), row(&m.mask, 0, 1));
+        assert!(row(&m.mask, 0, 0).iter().sum::<f32>() > 0.0);
+        assert_eq!(row(&m.mask, 1, 0).iter().sum::<f32>(), 0.0, "padding is never masked");
+        assert_eq!(
+            m.tokens.slice(ndarray::s![0, 0, ..]),
+            m.tokens.slice(ndarray::s![1, 1, ..])
+        );
     }
 }

@@ -105,8 +105,8 @@ pub struct FitReport {
     pub best: (f64, usize),
 }
 
-struct Tensors<B: Backend> {
-    tokens: Tensor<B, 3, Int>,
+pub(crate) struct Tensors<B: Backend> {
+    pub(crate) tokens: Tensor<B, 3, Int>,
     counts: Tensor<B, 2>,
     asv_mask: Tensor<B, 2>,
     unifrac: Option<Tensor<B, 2>>,
@@ -116,18 +116,18 @@ struct Tensors<B: Backend> {
 }
 
 /// A batch as built on a data worker: host arrays only, so it crosses threads.
-struct HostBatch {
+pub(crate) struct HostBatch {
     /// Table positions of the batch's samples.
-    samples: Vec<usize>,
-    batch: Batch,
+    pub(crate) samples: Vec<usize>,
+    pub(crate) batch: Batch,
     /// The masked-nucleotide input and targets, when the nucleotide loss is on.
-    masked: Option<MaskedTokens>,
+    pub(crate) masked: Option<MaskedTokens>,
 }
 
 /// Builds the batch of `samples` (epoch `epoch` of the random token-limit policy) and,
 /// with `mask = Some((ratio, seed))`, its masked-nucleotide input. Errors: a streamed
 /// chunk that cannot be read.
-fn host_batch(
+pub(crate) fn host_batch(
     data: &TrainData,
     samples: &[usize],
     epoch: u64,
@@ -147,7 +147,7 @@ fn host_batch(
     })
 }
 
-fn to_tensors<B: Backend>(
+pub(crate) fn to_tensors<B: Backend>(
     host: &HostBatch,
     faith: Option<&[f32]>,
     device: &B::Device,
@@ -199,7 +199,7 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 }
 
 /// Computes the weighted total loss and its terms.
-fn loss_terms<B: Backend>(
+pub(crate) fn loss_terms<B: Backend>(
     out: &ModelOutputs<B>,
     t: &Tensors<B>,
     data: &TrainData,
@@ -833,7 +833,7 @@ fn progress_bar(
     Some(bar)
 }
 
-fn class_weight_tensor<B: Backend>(
+pub(crate) fn class_weight_tensor<B: Backend>(
     data: &TrainData,
     opts: &TrainOptions,
     device: &B::Device,

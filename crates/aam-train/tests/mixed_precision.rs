@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use aam_model::{
-    AamModel, CpuMixedAutodiff, MixedPrecision, ModelConfig, SequenceEncoder, WeightSink,
+    AamModel, CpuFlexAutodiff, MixedPrecision, ModelConfig, SequenceEncoder, WeightSink,
 };
 use aam_train::{checkpoint, fit, FitReport, LossScaler, TrainOptions};
 use burn::prelude::*;
@@ -39,7 +39,7 @@ fn run_with(
     dir: &Path,
     mixed_precision: MixedPrecision,
     loss_scaling: Option<LossScaler>,
-    modify: impl FnOnce(SequenceEncoder<CpuMixedAutodiff>) -> SequenceEncoder<CpuMixedAutodiff>,
+    modify: impl FnOnce(SequenceEncoder<CpuFlexAutodiff>) -> SequenceEncoder<CpuFlexAutodiff>,
 ) -> anyhow::Result<FitReport> {
     let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let model_config = tiny_config(mixed_precision);
@@ -56,12 +56,12 @@ fn run_with(
         ..TrainOptions::default()
     };
     let device = Default::default();
-    CpuMixedAutodiff::seed(&device, 7);
-    let model = modify(SequenceEncoder::<CpuMixedAutodiff>::new(
+    CpuFlexAutodiff::seed(&device, 7);
+    let model = modify(SequenceEncoder::<CpuFlexAutodiff>::new(
         &model_config,
         &device,
     ));
-    fit::<CpuMixedAutodiff, _>(model, &data(), &opts, dir, &config, false, &device)
+    fit::<CpuFlexAutodiff, _>(model, &data(), &opts, dir, &config, false, &device)
 }
 
 fn max_relative_difference(a: &[f64], b: &[f64]) -> f64 {
@@ -73,7 +73,7 @@ fn max_relative_difference(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn saved_weights(dir: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let m: SequenceEncoder<CpuMixedAutodiff> = checkpoint::load_model(
+    let m: SequenceEncoder<CpuFlexAutodiff> = checkpoint::load_model(
         dir,
         "last.safetensors",
         &tiny_config(MixedPrecision::None),
@@ -146,7 +146,7 @@ fn fp16_forward_overflow_skips_steps_and_stops_when_every_batch_overflows() {
     // Query and key projections of the first nucleotide layer scaled by 10³: their
     // products pass fp16's 65,504 (the scores become inf and the loss NaN) but stay far
     // inside f32's range.
-    let amplify = |mut m: SequenceEncoder<CpuMixedAutodiff>| {
+    let amplify = |mut m: SequenceEncoder<CpuFlexAutodiff>| {
         let attention = &mut m.sample_encoder.asv_encoder.transformer.layers[0].self_attn;
         for lin in [&mut attention.query, &mut attention.key] {
             lin.weight = burn::module::Param::from_tensor(Tensor::from_inner(

@@ -34,8 +34,9 @@ pub struct BenchArgs {
     /// ASV slots per sample, comma-separated (samples with fewer ASVs are padded).
     #[arg(long, value_delimiter = ',', default_value = "64,256,1024")]
     pub n_asv: Vec<usize>,
-    /// Samples per forward pass, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    /// Samples per forward pass (with --train: per training step), comma-separated
+    /// (default: 1,8,32; with --train: 8).
+    #[arg(long, value_delimiter = ',')]
     pub batch: Vec<usize>,
     /// Backends, comma-separated: tract, ort (builds with --features ort), burn.
     #[arg(long, value_delimiter = ',', default_value = "tract,burn")]
@@ -55,10 +56,11 @@ pub struct BenchArgs {
     /// ONNX Runtime intra-op threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Peak FLOP rate of the machine in GFLOP/s, for the roofline column (default: 2
-    /// AVX2 cores at 50 GFLOP/s each).
-    #[arg(long, default_value_t = 100.0)]
-    pub peak_gflops: f64,
+    /// Peak FLOP rate of the machine in GFLOP/s, for the share-of-peak column (default:
+    /// this machine's f32 GEMM rate, measured at the start of the run on 2048² matrices;
+    /// with --reference-python and --train, the faster of ours and torch's).
+    #[arg(long)]
+    pub peak_gflops: Option<f64>,
     /// ONNX Runtime library (default: $ORT_DYLIB_PATH).
     #[arg(long)]
     pub ort_lib: Option<PathBuf>,
@@ -81,6 +83,20 @@ pub struct BenchArgs {
     /// model.safetensors) to this new directory, to profile it or rerun it elsewhere.
     #[arg(long, value_name = "DIR")]
     pub save_model: Option<PathBuf>,
+    /// Time the training step of `aam train` instead of inference: a classifier of the
+    /// architecture below with random weights, masked-nucleotide + count + class losses,
+    /// backward, gradient clipping and AdamW, on each of --train-backends (and the
+    /// PyTorch reference with --reference-python, on the same weights and batch).
+    /// --n-asv, --modes and --backends do not apply; the ASV slots are --token-limit.
+    #[arg(long)]
+    pub train: bool,
+    /// With --train: CPU training backends, comma-separated: flex (the default of `aam
+    /// train`), ndarray (`--deterministic`).
+    #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
+    pub train_backends: Vec<String>,
+    /// With --train: the architecture, as `aam train` takes it.
+    #[command(flatten)]
+    pub arch: super::training_args::ArchArgs,
 }
 
 /// The model under test, as the bytes each backend loads.
@@ -252,6 +268,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.iterations == 0 || args.threads == 0 {
         bail!("--iterations and --threads must be at least 1");
     }
+    if args.train {
+        return super::bench_train::run(args);
+    }
+    let batches = if args.batch.is_empty() {
+        vec![1, 8, 32]
+    } else {
+        args.batch.clone()
+    };
+    let peak_gflops = match args.peak_gflops {
+        Some(p) => p,
+        None => {
+            let g = aam_train::step_bench::gemm_gflops(2048, 5);
+            eprintln!("GEMM (f32, 2048², all cores): {g:.1} GFLOP/s, the share-of-peak roofline");
+            g
+        }
+    };
     let modes = args
         .modes
         .iter()
@@ -280,7 +312,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         c.max_bp,
         c.token_limit,
         flops::asv_flops(c) / 1e6,
-        args.peak_gflops
+        peak_gflops
     );
     let table = BenchTable::load(&subject.config, &args.table)?;
     let mut rows = Vec::new();
@@ -290,7 +322,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let weights = scratch.0.join("model.safetensors");
         std::fs::write(&weights, &subject.safetensors)?;
         for &n_asv in &args.n_asv {
-            for &batch in &args.batch {
+            for &batch in &batches {
                 let tokens = table.tokens(c.max_bp + 1, n_asv, batch);
                 let (row, embeddings) = reference_row(
                     python,
@@ -303,7 +335,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 )?;
                 eprintln!(
                     "{}",
-                    format_row(&row, args.peak_gflops, None).replace('\t', "  ")
+                    format_row(&row, peak_gflops, None).replace('\t', "  ")
                 );
                 rows.push(row);
                 reference_embeddings.push(((n_asv, batch), embeddings));
@@ -317,7 +349,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             }
             let (runner, model) = load(&subject, backend, cache, args)?;
             for &n_asv in &args.n_asv {
-                for &batch in &args.batch {
+                for &batch in &batches {
                     let tokens = table.tokens(c.max_bp + 1, n_asv, batch);
                     let slots = tokens
                         .outer_iter()
@@ -379,7 +411,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                     let reference = reference_speed(&rows, n_asv, batch);
                     eprintln!(
                         "{}",
-                        format_row(&row, args.peak_gflops, reference).replace('\t', "  ")
+                        format_row(&row, peak_gflops, reference).replace('\t', "  ")
                     );
                     rows.push(row);
                 }
@@ -391,7 +423,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     for r in &rows {
         let reference = reference_speed(&rows, r.n_asv, r.batch);
-        tsv.push_str(&format_row(r, args.peak_gflops, reference));
+        tsv.push_str(&format_row(r, peak_gflops, reference));
         tsv.push('\n');
     }
     match &args.output {

@@ -3,6 +3,7 @@
 pub mod attention;
 pub mod baseline;
 pub mod bench;
+pub mod bench_train;
 pub mod benchmark;
 pub mod burn_runner;
 pub mod distance;

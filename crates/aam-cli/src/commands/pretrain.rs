@@ -12,7 +12,7 @@ use super::tracking_args::{self, TrackingArgs};
 use super::training_args::{
     check_device, check_numbers, check_output, distance_targets, groups, load_input_table,
     make_split, on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs,
-    MixedPrecisionArg, OptimArgs, TrainingDevices,
+    OptimArgs, TrainingDevices,
 };
 
 /// Arguments of `aam pretrain`.

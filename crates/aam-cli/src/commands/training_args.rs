@@ -212,6 +212,13 @@ pub struct OptimArgs {
     /// runs the math path (softmax in f32) whatever --attention says.
     #[arg(long, value_enum, default_value_t = MixedPrecisionArg::None)]
     pub mixed_precision: MixedPrecisionArg,
+    /// Train on the CPU with Burn's single-threaded ndarray backend, whose float sums
+    /// run in the same order every time: a seed then repeats a run bit for bit, on any
+    /// machine. Without it the CPU backend is Burn's Flex (gemm on every core, SIMD),
+    /// several times faster, whose parallel reductions may differ in the last bits from
+    /// run to run. f32 only.
+    #[arg(long)]
+    pub deterministic: bool,
     /// GPUs to train on, data parallel (with `--device cuda`; e.g. `0,1`): every batch is
     /// split across them, the UniFrac loss is computed over the whole batch gathered on
     /// the first, and the gradients are summed there. Default: the first GPU.
@@ -239,7 +246,8 @@ macro_rules! one_cpu_device {
 one_cpu_device!(
     aam_model::CpuAutodiff,
     aam_model::CpuAutodiffCheckpointed,
-    aam_model::CpuMixedAutodiff
+    aam_model::CpuFlexAutodiff,
+    aam_model::CpuFlexAutodiffCheckpointed
 );
 
 #[cfg(feature = "cuda")]
@@ -315,7 +323,7 @@ impl OptimArgs {
 /// `--device` values.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum DeviceArg {
-    /// Burn's ndarray backend on the CPU.
+    /// Burn's Flex backend on the CPU (ndarray with --deterministic).
     Cpu,
     /// Burn's CUDA backend on the first NVIDIA GPU.
     Cuda,
@@ -341,11 +349,11 @@ pub fn check_device(optim: &OptimArgs) -> Result<()> {
     {
         bail!("--devices lists GPU {dup} twice; give each GPU index once");
     }
-    if optim.device == DeviceArg::Cpu
-        && optim.gradient_checkpointing
-        && optim.mixed_precision != MixedPrecisionArg::None
-    {
-        bail!("--gradient-checkpointing with --mixed-precision is not available on the CPU (the half-precision CPU backend is built without checkpointing); drop one of them, or train with --device cuda");
+    if optim.deterministic && optim.device != DeviceArg::Cpu {
+        bail!("--deterministic applies to --device cpu (Burn's single-threaded ndarray backend); GPU training does not repeat bit for bit, so drop the flag or train with --device cpu");
+    }
+    if optim.deterministic && optim.mixed_precision != MixedPrecisionArg::None {
+        bail!("--deterministic trains in f32 (the ndarray backend has no half types); drop --mixed-precision, or drop --deterministic to train in half precision on the Flex backend");
     }
     Ok(())
 }
@@ -853,16 +861,17 @@ pub fn report_done(report: &aam_train::FitReport, input: &InputArgs) {
 /// `pretrain` and `train`.
 macro_rules! on_training_backend {
     ($optim:expr, $fit:ident) => {
-        // (device, gradient checkpointing, f32 everywhere, kernel fusion off)
+        // (device, gradient checkpointing, bit-exact CPU repetition, kernel fusion off)
         match (
             $optim.device,
             $optim.gradient_checkpointing,
-            $optim.mixed_precision == MixedPrecisionArg::None,
+            $optim.deterministic,
             $optim.no_kernel_fusion,
         ) {
+            (DeviceArg::Cpu, false, false, false) => $fit!(aam_model::CpuFlexAutodiff),
+            (DeviceArg::Cpu, true, false, false) => $fit!(aam_model::CpuFlexAutodiffCheckpointed),
             (DeviceArg::Cpu, false, true, false) => $fit!(aam_model::CpuAutodiff),
             (DeviceArg::Cpu, true, true, false) => $fit!(aam_model::CpuAutodiffCheckpointed),
-            (DeviceArg::Cpu, false, false, false) => $fit!(aam_model::CpuMixedAutodiff),
             (DeviceArg::Cpu, _, _, _) => unreachable!("rejected by check_device"),
             #[cfg(feature = "cuda")]
             (DeviceArg::Cuda, false, _, false) => $fit!(aam_model::CudaAutodiff),

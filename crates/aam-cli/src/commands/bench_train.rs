@@ -1,0 +1,307 @@
+//! `aam bench --train`: throughput, peak memory and achieved GFLOP/s of the training
+//! step of `aam train` (a classifier: masked-nucleotide, count and class losses,
+//! backward, clipping, AdamW) on each CPU training backend, next to the reference
+//! PyTorch AAM's step on the same weights, batch and optimizer, and the share of this
+//! machine's GEMM rate measured in the same run.
+
+use std::path::Path;
+
+use aam_config::{CheckpointConfig, ModelKind, TargetInfo, FORMAT_VERSION};
+use aam_data::{Split, TargetKind};
+use aam_model::{AamModel, CpuBackend, SequencePredictor, WeightSink};
+use aam_runtime::flops;
+use aam_train::step_bench::{self, StepBatch};
+use aam_train::{TrainData, TrainOptions};
+use anyhow::{bail, Context, Result};
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::bench::BenchArgs;
+
+/// Relative difference of first-step losses above which the implementations disagree.
+const LOSS_TOLERANCE: f64 = 1e-3;
+
+struct TrainRow {
+    backend: String,
+    batch: usize,
+    n_asv: usize,
+    latencies_ms: Vec<f64>,
+    peak_rss_mib: Option<f64>,
+    first_loss: f64,
+}
+
+impl TrainRow {
+    fn samples_per_s(&self) -> f64 {
+        let mean_s = self.latencies_ms.iter().sum::<f64>() / self.latencies_ms.len() as f64 / 1e3;
+        self.batch as f64 / mean_s
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+/// Times `opts`' training step on backend `B` from the weights `w`.
+fn time_backend<B>(
+    name: &str,
+    config: &CheckpointConfig,
+    w: &aam_model::WeightMap,
+    data: &TrainData,
+    samples: &[usize],
+    opts: &TrainOptions,
+    iterations: usize,
+) -> Result<TrainRow>
+where
+    B: AutodiffBackend,
+    SequencePredictor<B>: AutodiffModule<B>,
+{
+    let device = B::Device::default();
+    aam_train::memory::reset_peak_rss();
+    let model = <SequencePredictor<B> as AamModel<B>>::load_weights(w, &config.model, &device)?;
+    let t = step_bench::time_training_steps::<B, _>(
+        model,
+        data,
+        samples,
+        opts,
+        config.model.predict_nucleotides,
+        iterations,
+        &device,
+    )?;
+    Ok(TrainRow {
+        backend: name.into(),
+        batch: samples.len(),
+        n_asv: config.model.token_limit,
+        latencies_ms: t.latencies_ms,
+        peak_rss_mib: aam_train::memory::peak_rss_mib(),
+        first_loss: t.first_loss,
+    })
+}
+
+/// Runs `aam bench --train`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let batches = if args.batch.is_empty() { vec![8] } else { args.batch.clone() };
+    if let Some(b) = batches.iter().find(|&&b| b < 2) {
+        bail!("--train: --batch {b} is too small; a training batch needs at least 2 samples");
+    }
+    let mut model = args.arch.model_config(true);
+    model.out_dim = 2;
+    model.is_classifier = true;
+    let config = CheckpointConfig {
+        format_version: FORMAT_VERSION,
+        kind: ModelKind::Predictor,
+        data: args.arch.data_settings(None),
+        model,
+        target: Some(TargetInfo {
+            column: "bench_class".into(),
+            kind: TargetKind::Categorical,
+            classes: vec!["a".into(), "b".into()],
+            mean: 0.0,
+            std: 1.0,
+        }),
+    };
+    // One set of random weights for every implementation.
+    let mut sink = WeightSink::default();
+    SequencePredictor::<CpuBackend>::new(&config.model, &Default::default()).save(&mut sink);
+    let w = sink.into_map();
+
+    let (table, _) = aam_data::load_table(&args.table)?;
+    let prepared =
+        aam_runtime::prepare_table(table, &config, &args.table.display().to_string())?;
+    let usable: Vec<usize> = (0..prepared.dataset.table.n_samples())
+        .filter(|&s| prepared.asvs_with_reads[s] > 0)
+        .collect();
+    let mut dataset = prepared.dataset;
+    let n = dataset.table.n_samples();
+    // Two classes in turn: the class loss and its gradient take their usual shape.
+    dataset.targets = Some((0..n).map(|i| (i % 2) as f32).collect());
+    let opts = TrainOptions {
+        progress: false,
+        ..TrainOptions::default()
+    };
+    let data = TrainData {
+        dataset,
+        stream: None,
+        split: Split {
+            train: usable.clone(),
+            validation: Vec::new(),
+        },
+        faith_pd: None,
+        target_kind: Some(TargetKind::Categorical),
+        n_classes: 2,
+        target_mean: 0.0,
+        target_std: 1.0,
+    };
+
+    let gemm = step_bench::gemm_gflops(2048, 5);
+    eprintln!("GEMM (f32, 2048², Flex backend's gemm, all cores): {gemm:.1} GFLOP/s");
+    let scratch = tempdir()?;
+    let mut rows = Vec::new();
+    let mut torch_gemm = None;
+    for &batch in &batches {
+        if usable.len() < batch {
+            bail!(
+                "{}: {} samples with reads, fewer than --batch {batch}",
+                args.table.display(),
+                usable.len()
+            );
+        }
+        // Samples spread over the table.
+        let samples: Vec<usize> = (0..batch).map(|i| usable[i * usable.len() / batch]).collect();
+        for backend in &args.train_backends {
+            let row = match backend.as_str() {
+                "flex" => time_backend::<aam_model::CpuFlexAutodiff>(
+                    "flex", &config, &w, &data, &samples, &opts, args.iterations,
+                )?,
+                "ndarray" => time_backend::<aam_model::CpuAutodiff>(
+                    "ndarray", &config, &w, &data, &samples, &opts, args.iterations,
+                )?,
+                other => bail!("--train-backends: unknown backend `{other}`; use flex (the default of aam train) or ndarray (--deterministic)"),
+            };
+            eprintln!("{}: {:.3} samples/s (batch {batch}), first loss {:.6}", row.backend, row.samples_per_s(), row.first_loss);
+            rows.push(row);
+        }
+        if let Some(python) = &args.reference_python {
+            let sb = step_bench::step_batch(&data, &samples, &opts, true)?;
+            let (row, g) = reference_row(python, args, &scratch, &config, &w, &sb)?;
+            eprintln!("pytorch: {:.3} samples/s (batch {batch}), first loss {:.6}", row.samples_per_s(), row.first_loss);
+            torch_gemm = Some(g);
+            rows.push(row);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    if let Some(g) = torch_gemm {
+        eprintln!("GEMM (f32, 2048², torch, {} threads): {g:.1} GFLOP/s", args.threads);
+    }
+    let peak = args.peak_gflops.unwrap_or_else(|| gemm.max(torch_gemm.unwrap_or(0.0)));
+    // The same batch in every implementation: at dropout 0 the first losses must agree.
+    if config.model.dropout == 0.0 {
+        for &batch in &batches {
+            let of: Vec<&TrainRow> = rows.iter().filter(|r| r.batch == batch).collect();
+            for pair in of.windows(2) {
+                let (a, b) = (pair[0], pair[1]);
+                let rel = (a.first_loss - b.first_loss).abs() / a.first_loss.abs().max(1e-12);
+                if !(rel <= LOSS_TOLERANCE) {
+                    bail!("the first training losses differ: {} {:.6} against {} {:.6} (batch {batch}); the implementations disagree", a.backend, a.first_loss, b.backend, b.first_loss);
+                }
+            }
+        }
+    }
+    let mut tsv = String::from("backend\tn_asv\tbatch\tsamples_per_s\tp50_ms\tpeak_rss_mib\tgflop_per_step\tgflops\tpct_of_peak\tvs_pytorch\tfirst_loss\n");
+    for r in &rows {
+        let slots = r.batch * r.n_asv;
+        // Forward + backward ≈ 3 forward passes of matmul FLOPs, every ASV slot encoded
+        // (the work of the step as specified, whatever an implementation skips).
+        let gflop = 3.0 * flops::forward_flops(&config.model, ModelKind::Predictor, &vec![r.n_asv; r.batch], slots) / 1e9;
+        let mean_s = r.latencies_ms.iter().sum::<f64>() / r.latencies_ms.len() as f64 / 1e3;
+        let reference = rows
+            .iter()
+            .find(|p| p.backend == "pytorch" && p.batch == r.batch)
+            .map(TrainRow::samples_per_s);
+        tsv.push_str(&format!(
+            "{}\t{}\t{}\t{:.3}\t{:.0}\t{}\t{:.1}\t{:.1}\t{:.1}\t{}\t{:.6}\n",
+            r.backend,
+            r.n_asv,
+            r.batch,
+            r.samples_per_s(),
+            median(&r.latencies_ms),
+            r.peak_rss_mib.map_or("NA".into(), |m| format!("{m:.0}")),
+            gflop,
+            gflop / mean_s,
+            100.0 * gflop / mean_s / peak,
+            reference.map_or("NA".into(), |p| format!("{:.2}", r.samples_per_s() / p)),
+            r.first_loss
+        ));
+    }
+    match &args.output {
+        Some(p) => aam_train::checkpoint::write_atomic(p, tsv.as_bytes())?,
+        None => print!("{tsv}"),
+    }
+    Ok(())
+}
+
+fn tempdir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("aam-bench-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Runs the reference PyTorch AAM's training step (`torch_reference.py train-bench`) on
+/// the weights `w` and the batch `sb`: its row and its GEMM rate, GFLOP/s.
+fn reference_row(
+    python: &Path,
+    args: &BenchArgs,
+    scratch: &Path,
+    config: &CheckpointConfig,
+    w: &aam_model::WeightMap,
+    sb: &StepBatch,
+) -> Result<(TrainRow, f64)> {
+    if !args.reference_script.is_file() {
+        bail!(
+            "{}: no such file; run from the repository root or pass --reference-script",
+            args.reference_script.display()
+        );
+    }
+    std::fs::write(
+        scratch.join("model.safetensors"),
+        aam_export::safetensors_bytes(config, w)?,
+    )?;
+    ndarray_npy::write_npy(scratch.join("masked_tokens.npy"), &sb.masked_tokens)?;
+    ndarray_npy::write_npy(scratch.join("nuc_targets.npy"), &sb.nuc_targets)?;
+    ndarray_npy::write_npy(scratch.join("nuc_mask.npy"), &sb.nuc_mask)?;
+    ndarray_npy::write_npy(scratch.join("counts.npy"), &sb.counts)?;
+    let classes = sb
+        .targets
+        .as_ref()
+        .context("the benchmark batch has no targets")?
+        .mapv(|t| t as i64);
+    ndarray_npy::write_npy(scratch.join("classes.npy"), &classes)?;
+    let out = std::process::Command::new(python)
+        .arg(&args.reference_script)
+        .arg("train-bench")
+        .arg("--inputs")
+        .arg(scratch)
+        .args(["--iterations", &args.iterations.to_string()])
+        .args(["--threads", &args.threads.to_string()])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the PyTorch reference failed ({}): {}",
+            args.reference_script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .with_context(|| format!("the PyTorch reference printed no JSON line: {stdout}"))?;
+    let field = |k: &str| v[k].as_f64().with_context(|| format!("reference JSON lacks `{k}`"));
+    let latencies_ms: Vec<f64> = v["latencies_ms"]
+        .as_array()
+        .context("reference JSON lacks `latencies_ms`")?
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    if latencies_ms.is_empty() {
+        bail!("the PyTorch reference timed no step");
+    }
+    let (batch, n_asv, _) = sb.masked_tokens.dim();
+    Ok((
+        TrainRow {
+            backend: "pytorch".into(),
+            batch,
+            n_asv,
+            latencies_ms,
+            peak_rss_mib: Some(field("peak_rss_mib")?),
+            first_loss: field("first_loss")?,
+        },
+        field("gemm_gflops")?,
+    ))
+}
