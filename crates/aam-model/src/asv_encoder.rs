@@ -230,31 +230,45 @@ impl<B: Backend> AsvEncoder<B> {
 
     /// The transformer on the rows of `x` `[n, L, D]` with a valid position (`mask`
     /// `[n, L]`), in chunks of [`ASV_CHUNK_ROWS`] rows; zeros for the all-padding rows.
+    /// A chunk whose rows are all full length runs without the key bias.
     fn transform_non_empty(&self, x: Tensor<B, 3>, mask: Tensor<B, 2>) -> Tensor<B, 3> {
         let [n, l, d] = x.dims();
-        let counts = mask.clone().sum_dim(1).into_data();
-        let valid: Vec<i64> = counts
-            .iter::<f32>()
-            .enumerate()
-            .filter(|(_, c)| *c > 0.0)
-            .map(|(i, _)| i as i64)
-            .collect();
-        if valid.len() == n && n <= ASV_CHUNK_ROWS {
-            return self.transformer.forward(x, mask);
-        }
+        let counts: Vec<f32> = mask.clone().sum_dim(1).into_data().iter::<f32>().collect();
+        let valid: Vec<i64> = (0..n).filter(|&i| counts[i] > 0.0).map(|i| i as i64).collect();
+        let full = |rows: &[i64]| rows.iter().all(|&r| counts[r as usize] >= l as f32);
         let device = x.device();
-        let mut out = Tensor::<B, 3>::zeros([n, l, d], &device);
-        for rows in valid.chunks(ASV_CHUNK_ROWS) {
-            let idx = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(rows.to_vec(), [rows.len()]),
-                &device,
-            );
-            let h = self.transformer.forward(
-                x.clone().select(0, idx.clone()),
-                mask.clone().select(0, idx.clone()),
-            );
-            out = out.select_assign(0, idx, h, IndexingUpdateOp::Add);
+        let index = |rows: &[i64]| {
+            Tensor::<B, 1, Int>::from_data(TensorData::new(rows.to_vec(), [rows.len()]), &device)
+        };
+        let run = |x: Tensor<B, 3>, mask: Tensor<B, 2>, rows: &[i64]| {
+            if full(rows) {
+                self.transformer.forward_unpadded(x)
+            } else {
+                self.transformer.forward(x, mask)
+            }
+        };
+        if valid.len() == n && n <= ASV_CHUNK_ROWS {
+            return run(x, mask, &valid);
         }
-        out
+        let parts: Vec<Tensor<B, 3>> = valid
+            .chunks(ASV_CHUNK_ROWS)
+            .map(|rows| {
+                let idx = index(rows);
+                run(x.clone().select(0, idx.clone()), mask.clone().select(0, idx), rows)
+            })
+            .collect();
+        if parts.is_empty() {
+            return Tensor::<B, 3>::zeros([n, l, d], &device);
+        }
+        let h = Tensor::cat(parts, 0);
+        if valid.len() == n {
+            return h;
+        }
+        Tensor::<B, 3>::zeros([n, l, d], &device).select_assign(
+            0,
+            index(&valid),
+            h,
+            IndexingUpdateOp::Add,
+        )
     }
 }

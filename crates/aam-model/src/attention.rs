@@ -119,8 +119,10 @@ impl<B: Backend> SelfAttention<B> {
 
     /// `x`: `[n, t, D]` in the compute format (f32, or bf16/fp16 under mixed
     /// precision); `key_bias`: `[n, 1, 1, t]` f32, 0 at valid keys and
-    /// [`MASKED_SCORE`] at padding. Returns `[n, t, D]` in the compute format.
-    pub fn forward(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 3> {
+    /// [`MASKED_SCORE`] at padding, or `None` when every key is valid (the broadcast
+    /// add over the `[n, heads, t, t]` scores is then skipped). Returns `[n, t, D]` in
+    /// the compute format.
+    pub fn forward(&self, x: Tensor<B, 3>, key_bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
         let [n, t, d] = x.dims();
         let h = self.heads;
         let dh = d / h;
@@ -136,18 +138,24 @@ impl<B: Backend> SelfAttention<B> {
         // math path, so such a batch passes the bias instead.
         // Under mixed precision the math path always runs: Burn's fused-attention
         // fallback (CPU, and every autodiff step) would take the softmax in half precision.
-        let fused_mask = (self.fused && !dropout_drawn && p.is_none()).then(|| {
-            let masked = key_bias.clone().lower_elem(MASKED_SCORE / 2.0);
+        let fused = self.fused && !dropout_drawn && p.is_none();
+        let fused_mask = key_bias.as_ref().filter(|_| fused).map(|bias| {
+            let masked = bias.clone().lower_elem(MASKED_SCORE / 2.0);
             let empty_row = any_true(masked.clone().all_dim(3));
             (masked, empty_row)
         });
         let options = AttentionModuleOptions::default();
+        let add_bias = |scores: Tensor<B, 4>| match &key_bias {
+            Some(bias) => scores + bias.clone(),
+            None => scores,
+        };
         let heads_out = match fused_mask {
+            None if fused && key_bias.is_none() => attention(q, k, v, None, None, options),
             Some((masked, false)) => {
                 attention(q, k, v, Some(masked.expand([n, h, t, t])), None, options)
             }
             Some((_, true)) => {
-                let bias = key_bias.expand([n, h, t, t]);
+                let bias = key_bias.expect("a mask came from it").expand([n, h, t, t]);
                 attention(q, k, v, None, Some(bias), options)
             }
             None if !p.is_none() => {
@@ -155,13 +163,13 @@ impl<B: Backend> SelfAttention<B> {
                 // scaled_dot_product_attention), so raw dot products cannot pass fp16's
                 // 65,504; softmax in f32 (exp overflows fp16).
                 let q = q.mul_scalar(1.0 / (dh as f64).sqrt());
-                let scores = to_f32(q.matmul(k.swap_dims(2, 3)), p) + key_bias;
-                let weights = to_compute(self.dropout.forward(softmax(scores, 3)), p);
+                let scores = add_bias(to_f32(q.matmul(k.swap_dims(2, 3)), p));
+                let weights = to_compute(crate::dropout::dropout(softmax(scores, 3), self.dropout.prob), p);
                 weights.matmul(v)
             }
             None => {
-                let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()) + key_bias;
-                self.dropout.forward(softmax(scores, 3)).matmul(v)
+                let scores = add_bias(q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()));
+                crate::dropout::dropout(softmax(scores, 3), self.dropout.prob).matmul(v)
             }
         };
         let out = heads_out.swap_dims(1, 2).reshape([n, t, d]);

@@ -98,15 +98,16 @@ impl<B: Backend> EncoderLayer<B> {
         save_layer_norm(&self.norm2, &format!("{prefix}.norm2"), sink);
     }
 
-    /// `x`: `[n, t, D]` f32, `key_bias`: `[n, 1, 1, t]` f32. Returns `[n, t, D]` f32;
+    /// `x`: `[n, t, D]` f32, `key_bias`: `[n, 1, 1, t]` f32 (`None`: no key is padding).
+    /// Returns `[n, t, D]` f32;
     /// under mixed precision the two blocks compute in half precision between the
     /// LayerNorm and the residual sum.
-    pub fn forward(&self, x: Tensor<B, 3>, key_bias: Tensor<B, 4>) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<B, 3>, key_bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
         let p = self.mixed_precision;
         let attended = self
             .self_attn
             .forward(to_compute(self.norm1.forward(x.clone()), p), key_bias);
-        let y = x + self.dropout.forward(to_f32(attended, p));
+        let y = x + crate::dropout::dropout(to_f32(attended, p), self.dropout.prob);
         let hidden = linear_in(
             &self.linear1,
             to_compute(self.norm2.forward(y.clone()), p),
@@ -116,8 +117,8 @@ impl<B: Backend> EncoderLayer<B> {
             Activation::Gelu => gelu(hidden),
             Activation::Relu => relu(hidden),
         };
-        let out = linear_in(&self.linear2, self.dropout.forward(hidden), p);
-        y + self.dropout.forward(to_f32(out, p))
+        let out = linear_in(&self.linear2, crate::dropout::dropout(hidden, self.dropout.prob), p);
+        y + crate::dropout::dropout(to_f32(out, p), self.dropout.prob)
     }
 
     /// The layer's attention weights `[n, heads, t, t]` for input `x` `[n, t, D]`

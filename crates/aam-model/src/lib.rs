@@ -13,6 +13,7 @@ pub mod asv_encoder;
 pub mod attention;
 pub mod attention_pooling;
 pub mod config;
+pub mod dropout;
 pub mod encoder_layer;
 pub mod inspect;
 pub mod integrated_gradients;

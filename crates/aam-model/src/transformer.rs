@@ -70,7 +70,16 @@ impl<B: Backend> TransformerStack<B> {
     /// `x`: `[n, t, D]`; `mask`: `[n, t]` (1 valid, 0 padding). Padded queries are
     /// computed too (they attend to the valid keys). Returns `[n, t, D]`.
     pub fn forward(&self, x: Tensor<B, 3>, mask: Tensor<B, 2>) -> Tensor<B, 3> {
-        let bias = key_bias(mask);
+        self.run(x, Some(key_bias(mask)))
+    }
+
+    /// [`TransformerStack::forward`] on `x` `[n, t, D]` whose every position is valid
+    /// (a mask of ones): the same result without the key bias.
+    pub fn forward_unpadded(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.run(x, None)
+    }
+
+    fn run(&self, x: Tensor<B, 3>, bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
         let mut h = x;
         for layer in &self.layers {
             h = layer.forward(h, bias.clone());
@@ -91,7 +100,7 @@ impl<B: Backend> TransformerStack<B> {
         let mut weights = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             weights.push(layer.attention_weights(h.clone(), bias.clone()));
-            h = layer.forward(h, bias.clone());
+            h = layer.forward(h, Some(bias.clone()));
         }
         (self.norm.forward(h), weights)
     }

@@ -93,7 +93,7 @@ fn attention_rows_are_distributions_over_valid_keys_and_reproduce_the_layer() {
         .mul_scalar(MASKED_SCORE)
         .reshape([b, 1, 1, s]);
     let normed = layer.norm1.forward(sample_embeddings);
-    let expected = layer.self_attn.forward(normed.clone(), bias);
+    let expected = layer.self_attn.forward(normed.clone(), Some(bias));
     let d = config.embedding_dim;
     let v = layer
         .self_attn

@@ -106,6 +106,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     // One set of random weights for every implementation.
     let mut sink = WeightSink::default();
+    <CpuBackend as burn::tensor::backend::Backend>::seed(&Default::default(), 42);
     SequencePredictor::<CpuBackend>::new(&config.model, &Default::default()).save(&mut sink);
     let w = sink.into_map();
 
