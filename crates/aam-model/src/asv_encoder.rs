@@ -183,6 +183,15 @@ impl<B: Backend> AsvEncoder<B> {
         self.assemble(self.encode_rows(tokens.reshape([b * s, l])), b, s, l)
     }
 
+    /// Embeddings `[n, D]` of ASV rows `tokens` int `[n, L]`, without the nucleotide
+    /// logits: what a cache of ASV embeddings stores (zeros through the pooling's
+    /// LayerNorm, i.e. its β, for all-padding rows).
+    pub fn embed_rows(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let (x, mask) = self.embed(tokens);
+        let h = self.transform_non_empty(x, mask.clone());
+        self.attention_pooling.forward(h, mask)
+    }
+
     /// ASV rows `tokens` int `[n, L]` → embeddings `[n, D]` and, with the head,
     /// nucleotide logits `[n, L, V]`.
     fn encode_rows(&self, tokens: Tensor<B, 2, Int>) -> (Tensor<B, 2>, Option<Tensor<B, 3>>) {

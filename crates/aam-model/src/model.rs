@@ -4,8 +4,8 @@
 use burn::prelude::*;
 
 use crate::config::ModelConfig;
-use crate::sequence_encoder::SequenceEncoder;
-use crate::sequence_predictor::{SequencePredictor, BASE_PREFIX};
+use crate::sequence_encoder::{EncoderOutput, SequenceEncoder};
+use crate::sequence_predictor::{PredictorOutput, SequencePredictor, BASE_PREFIX};
 use crate::weights::{WeightError, WeightMap, WeightSink};
 
 /// Every output of a forward pass, under the reference names.
@@ -31,6 +31,16 @@ pub struct ModelOutputs<B: Backend> {
 pub trait AamModel<B: Backend>: Module<B> + Clone {
     /// Runs the forward pass. `tokens`: int `[batch, n_asv, max_bp + 1]`.
     fn forward_all(&self, tokens: Tensor<B, 3, Int>) -> ModelOutputs<B>;
+    /// The ASV encoder alone: embeddings `[n, D]` of ASV token rows int
+    /// `[n, max_bp + 1]`, without nucleotide logits.
+    fn asv_embeddings(&self, rows: Tensor<B, 2, Int>) -> Tensor<B, 2>;
+    /// [`AamModel::forward_all`] after the ASV encoder, from ASV embeddings
+    /// `[batch, n_asv, D]` and `asv_mask` `[batch, n_asv]`; `nuc_predictions` is `None`.
+    fn forward_from_asv_embeddings(
+        &self,
+        asv_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+    ) -> ModelOutputs<B>;
     /// Writes the weights with reference key names.
     fn save_weights(&self, sink: &mut WeightSink);
     /// Loads weights written by [`AamModel::save_weights`] (or a reference state dict).
@@ -43,18 +53,45 @@ pub trait AamModel<B: Backend>: Module<B> + Clone {
     fn freeze_base(self) -> Self;
 }
 
+fn encoder_outputs<B: Backend>(o: EncoderOutput<B>) -> ModelOutputs<B> {
+    ModelOutputs {
+        embeddings: o.embeddings,
+        base_embeddings: o.sample_embeddings,
+        asv_mask: o.asv_mask,
+        base_prediction: o.base_prediction,
+        nuc_predictions: o.nuc_predictions,
+        target_prediction: None,
+        count_prediction: None,
+    }
+}
+
+fn predictor_outputs<B: Backend>(o: PredictorOutput<B>) -> ModelOutputs<B> {
+    ModelOutputs {
+        target_prediction: Some(o.target_prediction),
+        count_prediction: Some(o.count_prediction),
+        ..encoder_outputs(o.base)
+    }
+}
+
 impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
     fn forward_all(&self, tokens: Tensor<B, 3, Int>) -> ModelOutputs<B> {
-        let o = self.forward(tokens);
-        ModelOutputs {
-            embeddings: o.embeddings,
-            base_embeddings: o.sample_embeddings,
-            asv_mask: o.asv_mask,
-            base_prediction: o.base_prediction,
-            nuc_predictions: o.nuc_predictions,
-            target_prediction: None,
-            count_prediction: None,
-        }
+        encoder_outputs(self.forward(tokens))
+    }
+
+    fn asv_embeddings(&self, rows: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        self.sample_encoder.asv_encoder.embed_rows(rows)
+    }
+
+    fn forward_from_asv_embeddings(
+        &self,
+        asv_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+    ) -> ModelOutputs<B> {
+        encoder_outputs(SequenceEncoder::forward_from_asv_embeddings(
+            self,
+            asv_embeddings,
+            asv_mask,
+        ))
     }
 
     fn save_weights(&self, sink: &mut WeightSink) {
@@ -78,16 +115,23 @@ impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
 
 impl<B: Backend> AamModel<B> for SequencePredictor<B> {
     fn forward_all(&self, tokens: Tensor<B, 3, Int>) -> ModelOutputs<B> {
-        let o = self.forward(tokens);
-        ModelOutputs {
-            embeddings: o.base.embeddings,
-            base_embeddings: o.base.sample_embeddings,
-            asv_mask: o.base.asv_mask,
-            base_prediction: o.base.base_prediction,
-            nuc_predictions: o.base.nuc_predictions,
-            target_prediction: Some(o.target_prediction),
-            count_prediction: Some(o.count_prediction),
-        }
+        predictor_outputs(self.forward(tokens))
+    }
+
+    fn asv_embeddings(&self, rows: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        self.base_model.sample_encoder.asv_encoder.embed_rows(rows)
+    }
+
+    fn forward_from_asv_embeddings(
+        &self,
+        asv_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+    ) -> ModelOutputs<B> {
+        predictor_outputs(SequencePredictor::forward_from_asv_embeddings(
+            self,
+            asv_embeddings,
+            asv_mask,
+        ))
     }
 
     fn save_weights(&self, sink: &mut WeightSink) {

@@ -104,20 +104,43 @@ impl<B: Backend> SequenceEncoder<B> {
     /// `tokens`: int `[batch, n_asv, max_bp + 1]`.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> EncoderOutput<B> {
         let s = self.sample_encoder.forward(tokens);
+        self.after_sample_encoder(s.sample_embeddings, s.asv_mask, s.nuc_logits)
+    }
+
+    /// [`SequenceEncoder::forward`] from the ASV embeddings `[batch, n_asv, D]` (the ASV
+    /// encoder's output, e.g. from a cache) and `asv_mask` `[batch, n_asv]`; no
+    /// nucleotide logits.
+    pub fn forward_from_asv_embeddings(
+        &self,
+        asv_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+    ) -> EncoderOutput<B> {
+        let s = self
+            .sample_encoder
+            .contextualize(asv_embeddings, asv_mask.clone());
+        self.after_sample_encoder(s, asv_mask, None)
+    }
+
+    fn after_sample_encoder(
+        &self,
+        sample_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+        nuc_predictions: Option<Tensor<B, 4>>,
+    ) -> EncoderOutput<B> {
         let h = self
             .encoder_transformer
-            .forward(s.sample_embeddings.clone(), s.asv_mask.clone());
-        let embeddings = self.attention_pooling.forward(h, s.asv_mask.clone());
+            .forward(sample_embeddings.clone(), asv_mask.clone());
+        let embeddings = self.attention_pooling.forward(h, asv_mask.clone());
         let base_prediction = self
             .output_head
             .as_ref()
             .map(|head| head.forward(embeddings.clone()));
         EncoderOutput {
             embeddings,
-            sample_embeddings: s.sample_embeddings,
-            asv_mask: s.asv_mask,
+            sample_embeddings,
+            asv_mask,
             base_prediction,
-            nuc_predictions: s.nuc_logits,
+            nuc_predictions,
         }
     }
 }

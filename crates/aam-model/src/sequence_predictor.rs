@@ -99,7 +99,23 @@ impl<B: Backend> SequencePredictor<B> {
 
     /// `tokens`: int `[batch, n_asv, max_bp + 1]`.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> PredictorOutput<B> {
-        let base = self.base_model.forward(tokens);
+        self.heads(self.base_model.forward(tokens))
+    }
+
+    /// [`SequencePredictor::forward`] from the ASV embeddings `[batch, n_asv, D]` and
+    /// `asv_mask` `[batch, n_asv]` (see [`SequenceEncoder::forward_from_asv_embeddings`]).
+    pub fn forward_from_asv_embeddings(
+        &self,
+        asv_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+    ) -> PredictorOutput<B> {
+        self.heads(
+            self.base_model
+                .forward_from_asv_embeddings(asv_embeddings, asv_mask),
+        )
+    }
+
+    fn heads(&self, base: EncoderOutput<B>) -> PredictorOutput<B> {
         let s = base.sample_embeddings.clone();
         let mask = base.asv_mask.clone();
         let count_prediction = self

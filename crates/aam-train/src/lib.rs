@@ -7,6 +7,7 @@
 //! (TensorBoard event files, MLflow).
 #![deny(missing_docs)]
 
+pub mod asv_embedding_cache;
 pub mod batch_size;
 pub mod checkpoint;
 pub mod data_parallel;

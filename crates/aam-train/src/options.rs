@@ -87,6 +87,13 @@ pub struct TrainOptions {
     pub loss_scaling: Option<LossScaler>,
     /// Training-batch augmentation (`--augment`); validation batches are never augmented.
     pub augmentation: Option<aam_data::Augmentation>,
+    /// The model's ASV encoder is frozen (`--freeze-base`): its embeddings are computed
+    /// once per distinct ASV of the run in eval mode and reused by every step and epoch
+    /// ([`crate::asv_embedding_cache`]); the masked-nucleotide loss, which would train
+    /// only the frozen encoder, is off. Ignored (with a warning) for streamed tables,
+    /// nucleotide-substitution augmentation and several devices.
+    #[serde(default)]
+    pub cache_asv_embeddings: bool,
 }
 
 impl Default for TrainOptions {
@@ -120,6 +127,7 @@ impl Default for TrainOptions {
             auto_batch_size: None,
             loss_scaling: None,
             augmentation: None,
+            cache_asv_embeddings: false,
         }
     }
 }

@@ -22,6 +22,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::asv_embedding_cache::AsvEmbeddingCache;
 use crate::batch_size::{self, AutoBatchSize, MemoryMeter};
 use crate::checkpoint::{self, CheckpointConfig, TrainState};
 use crate::data_parallel;
@@ -546,7 +547,22 @@ where
         resumed: resume,
     })?;
     let class_weights = class_weight_tensor::<B>(data, opts, device);
-    let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides)
+    // A frozen ASV encoder's embeddings, computed once per distinct ASV of the run.
+    let substitutes = opts
+        .augmentation
+        .as_ref()
+        .is_some_and(|a| a.substitution.is_some_and(|r| r > 0.0));
+    let cached = opts.cache_asv_embeddings
+        && data.stream.is_none()
+        && devices.len() == 1
+        && !substitutes;
+    if opts.cache_asv_embeddings && !cached && opts.progress {
+        eprintln!("warning: the frozen ASV encoder's embeddings are not cached (streamed table, nucleotide substitution or several devices): every step runs the ASV encoder");
+    }
+    let frozen = cached.then(|| model.valid());
+    let mut asv_cache = AsvEmbeddingCache::new();
+    // With a cached (frozen) ASV encoder the nucleotide head is frozen too: no masking.
+    let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides && !cached)
         .then_some(opts.mask_ratio);
     let mut report = FitReport {
         epochs: Vec::new(),
@@ -602,7 +618,13 @@ where
             let model = current
                 .as_ref()
                 .context("the model was lost in an optimizer step")?;
-            let (out, replicas) = data_parallel::forward(model, t.tokens.clone(), devices);
+            let (out, replicas) = match &frozen {
+                Some(encoder) => {
+                    let e = cached_embeddings::<B, B::InnerBackend, _>(&mut asv_cache, encoder, &host, device)?;
+                    (model.forward_from_asv_embeddings(e, t.asv_mask.clone()), None)
+                }
+                None => data_parallel::forward(model, t.tokens.clone(), devices),
+            };
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
             // Under fp16 loss scaling a forward pass that overflows skips its optimizer
@@ -710,6 +732,7 @@ where
             opts,
             mask_ratio,
             class_weights.as_ref().map(|w| w.clone().inner()),
+            frozen.is_some().then_some(&mut asv_cache),
         )?;
         let val_loss = validation["loss"];
         if !val_loss.is_finite() {
@@ -1025,6 +1048,20 @@ fn check_resumed_batch_size(dir: &Path, opts: &TrainOptions) -> Result<()> {
     }
 }
 
+/// The ASV embeddings `[batch, n_asv, D]` of `host`'s slots on `device`, from `cache`
+/// (rows it lacks encoded by `encoder`'s ASV encoder and kept).
+fn cached_embeddings<B: Backend, I: Backend<Device = B::Device>, E: AamModel<I>>(
+    cache: &mut AsvEmbeddingCache,
+    encoder: &E,
+    host: &HostBatch,
+    device: &B::Device,
+) -> Result<Tensor<B, 3>> {
+    let (b, s, _) = host.batch.tokens.dim();
+    let values = cache.batch::<I, E>(encoder, &host.batch.tokens, device)?;
+    let d = cache.dim().max(1);
+    Ok(Tensor::from_data(TensorData::new(values, [b, s, d]), device))
+}
+
 /// Validation loss and metrics in eval mode (dropout off) over all validation samples.
 fn validate<B, M>(
     model: &M::InnerModule,
@@ -1032,6 +1069,7 @@ fn validate<B, M>(
     opts: &TrainOptions,
     mask_ratio: Option<f64>,
     class_weights: Option<Tensor<B::InnerBackend, 1>>,
+    mut asv_cache: Option<&mut AsvEmbeddingCache>,
 ) -> Result<BTreeMap<String, f64>>
 where
     B: AutodiffBackend,
@@ -1058,7 +1096,13 @@ where
             None,
         )?;
         let t = to_tensors::<B::InnerBackend>(&host, data.faith_pd.as_deref(), &device);
-        let out = model.forward_all(t.tokens.clone());
+        let out = match asv_cache.as_deref_mut() {
+            Some(cache) => {
+                let e = cached_embeddings::<B::InnerBackend, B::InnerBackend, _>(cache, model, &host, &device)?;
+                model.forward_from_asv_embeddings(e, t.asv_mask.clone())
+            }
+            None => model.forward_all(t.tokens.clone()),
+        };
         let (_, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
         for (name, v) in parts {
             *sums.entry(name).or_default() += v * chunk.len() as f64;

@@ -43,7 +43,10 @@ pub struct TrainArgs {
     /// split when that covers every sample, are used.
     #[arg(long)]
     pretrained_encoder: Option<PathBuf>,
-    /// Keep the pretrained encoder's weights fixed.
+    /// Keep the pretrained encoder's weights fixed. Its ASV embeddings are then computed
+    /// once per distinct ASV of the run (eval mode, no dropout) and reused every epoch,
+    /// so each step runs only the sample-level stacks; the masked-nucleotide loss, which
+    /// would train only the frozen encoder, is off.
     #[arg(long, requires = "pretrained_encoder")]
     freeze_base: bool,
     /// Weight of the target loss.
@@ -228,6 +231,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         args.class_weights,
     );
     opts.weights.unifrac = unifrac_weight;
+    opts.cache_asv_embeddings = args.freeze_base;
     let encoder_dir = pretrained.as_ref().map(|p| p.0.as_path());
     let mut tracking = args.tracking.open(&input.output, input.resume)?;
     macro_rules! fit_on {

@@ -563,6 +563,7 @@ impl OptimArgs {
             loss_scaling: (self.mixed_precision == MixedPrecisionArg::Fp16)
                 .then(LossScaler::default),
             augmentation: self.augment.filter(|a| !a.is_none()),
+            cache_asv_embeddings: false,
         }
     }
 }
