@@ -204,7 +204,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .find(|p| p.backend == "pytorch" && p.batch == r.batch)
             .map(TrainRow::samples_per_s);
         tsv.push_str(&format!(
-            "{}\t{}\t{}\t{:.3}\t{:.0}\t{}\t{:.1}\t{:.1}\t{:.1}\t{}\t{:.6}\n",
+            "{}\t{}\t{}\t{:.3}\t{:.0}\t{}\t{:.4}\t{:.2}\t{:.2}\t{}\t{:.6}\n",
             r.backend,
             r.n_asv,
             r.batch,

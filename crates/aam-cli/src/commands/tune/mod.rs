@@ -332,21 +332,31 @@ fn poll_trial(study: &mut Study, dir: &Path, run: &mut Running) -> Result<bool> 
             return Err(e);
         }
     };
-    // A new epoch of a trial still running is where the pruner decides.
-    let prune = exited.is_none()
-        && values.len() > trials[run.number].values.len()
-        && pruner::should_prune(
-            &d.pruner,
-            d.direction,
-            &values,
-            &trials
-                .iter()
-                .filter(|t| t.state == TrialState::Complete)
-                .map(|t| t.values.as_slice())
-                .collect::<Vec<_>>(),
-        );
+    // The pruner decides at every logged epoch, in order, whether or not this poll came
+    // while the trial was still running: a trial that logged several epochs (or ended)
+    // between two polls is judged as if each epoch had been seen as it was logged, so
+    // the study depends on the trials' logs, not on their speed.
+    let completed: Vec<&[f64]> = trials
+        .iter()
+        .filter(|t| t.state == TrialState::Complete)
+        .map(|t| t.values.as_slice())
+        .collect();
+    let seen = trials[run.number].values.len();
+    let prune_at = (seen..values.len())
+        .find(|&e| pruner::should_prune(&d.pruner, d.direction, &values[..=e], &completed));
     let trial = &mut trials[run.number];
     trial.values = values;
+    if let Some(epoch) = prune_at {
+        // Checkpoints are written atomically: killing the trial leaves them intact. What
+        // it logged past the epoch it was pruned at is dropped from its log and record.
+        let _ = run.child.kill();
+        let _ = run.child.wait();
+        trial.values.truncate(epoch + 1);
+        aam_train::resume_file::trim_metrics(&out, epoch + 1)?;
+        trial.state = TrialState::Pruned;
+        eprintln!("{}", trial_line(trial, d));
+        return Ok(true);
+    }
     if let Some(status) = exited {
         if status.success() {
             if trial.values.is_empty() {
@@ -359,14 +369,6 @@ fn poll_trial(study: &mut Study, dir: &Path, run: &mut Running) -> Result<bool> 
             trial.state = TrialState::Failed;
             trial.message = Some(last_line(&out.join("aam.log")));
         }
-        eprintln!("{}", trial_line(trial, d));
-        return Ok(true);
-    }
-    if prune {
-        // Checkpoints are written atomically: killing the trial leaves them intact.
-        let _ = run.child.kill();
-        let _ = run.child.wait();
-        trial.state = TrialState::Pruned;
         eprintln!("{}", trial_line(trial, d));
         return Ok(true);
     }
