@@ -44,17 +44,18 @@ pub fn dropout<B: Backend, const D: usize>(input: Tensor<B, D>, prob: f64) -> Te
     input * if dtype == mask.dtype() { mask } else { mask.cast(dtype) }
 }
 
-/// `n` values, each `1 / keep` with probability `keep`, else 0, from `seed`.
+/// `n` values, each `1 / keep` with probability `keep`, else 0, from `seed`. Each
+/// 64-bit draw decides four elements with 16 bits each: `keep` is honoured to 1/65,536.
 pub fn keep_mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
-    let threshold = (keep * 4_294_967_296.0) as u64;
+    let threshold = (keep * 65_536.0).round() as u64;
     let scale = (1.0 / keep) as f32;
     let mut mask = vec![0f32; n];
     mask.par_chunks_mut(BLOCK).enumerate().for_each(|(block, out)| {
         let mut state = seed ^ (block as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        for pair in out.chunks_mut(2) {
+        for quad in out.chunks_mut(4) {
             let r = splitmix64(&mut state);
-            for (k, v) in pair.iter_mut().enumerate() {
-                let u = (r >> (32 * k)) & 0xFFFF_FFFF;
+            for (k, v) in quad.iter_mut().enumerate() {
+                let u = (r >> (16 * k)) & 0xFFFF;
                 *v = if u < threshold { scale } else { 0.0 };
             }
         }

@@ -102,6 +102,8 @@ where
         bail!("the training-step benchmark runs AdamW, as the PyTorch reference does");
     }
     B::seed(device, opts.seed);
+    // As `fit` does.
+    crate::memory::keep_freed_memory();
     let ratio = mask_ratio(predict_nucleotides, opts);
     let host = host_batch(data, samples, 0, ratio.map(|r| (r, opts.seed)), None)?;
     let class_weights = class_weight_tensor::<B>(data, opts, device);

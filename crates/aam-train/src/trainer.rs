@@ -381,7 +381,8 @@ where
 /// [`fit`] with every batch split across `devices` (data parallel, see
 /// [`crate::data_parallel`]): `model` lives on `devices[0]`, where the losses, the
 /// optimizer step, validation and checkpoints run; every step and epoch is reported to
-/// `tracker` ([`crate::tracking`]). Errors: as [`fit`], an empty device list, and the
+/// `tracker` ([`crate::tracking`]). Sets the process's allocator to keep freed memory
+/// for reuse ([`crate::memory::keep_freed_memory`]). Errors: as [`fit`], an empty device list, and the
 /// tracker's errors.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_data_parallel<B, M>(
@@ -400,6 +401,8 @@ where
     M::InnerModule: AamModel<B::InnerBackend>,
 {
     let device = devices.first().context("no training device given")?;
+    // Host tensors of every step reuse freed memory instead of mapping it afresh.
+    crate::memory::keep_freed_memory();
     data_parallel::materialize(&model);
     if resume && opts.auto_batch_size.is_none() {
         check_resumed_batch_size(dir, opts)?;
@@ -931,6 +934,8 @@ where
     let release = || -> Result<()> {
         sync()?;
         B::memory_cleanup(device);
+        // Host memory a trial freed is handed back, so the next trial's peak is its own.
+        crate::memory::return_freed_memory();
         sync()
     };
     release()?;

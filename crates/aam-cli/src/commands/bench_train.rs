@@ -58,6 +58,8 @@ where
     SequencePredictor<B>: AutodiffModule<B>,
 {
     let device = B::Device::default();
+    // Each backend's peak is its own: what the one before freed goes back first.
+    aam_train::memory::return_freed_memory();
     aam_train::memory::reset_peak_rss();
     let model = <SequencePredictor<B> as AamModel<B>>::load_weights(w, &config.model, &device)?;
     let t = step_bench::time_training_steps::<B, _>(
