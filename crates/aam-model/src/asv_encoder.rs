@@ -157,17 +157,24 @@ impl<B: Backend> AsvEncoder<B> {
         let [b, s, l] = tokens.dims();
         let flat = tokens.reshape([b * s, l]);
         let values: Vec<i64> = flat.to_data().iter::<i64>().collect();
+        // Nucleotides per row, from the same read-back (the only one of the pass).
+        let counts = |rows: &mut dyn Iterator<Item = usize>| -> Vec<f32> {
+            rows.map(|r| values[r * l..(r + 1) * l].iter().filter(|&&t| t > 0).count() as f32)
+                .collect()
+        };
         let (first, slot_row) = unique_rows(&values, l.max(1));
         if first.len() == b * s {
-            return self.assemble(self.encode_rows(flat), b, s, l);
+            let row_counts = counts(&mut (0..b * s));
+            return self.assemble(self.encode_rows(flat, Some(row_counts)), b, s, l);
         }
+        let row_counts = counts(&mut first.iter().copied());
         let device = flat.device();
         let index = |v: Vec<i64>| {
             let n = v.len();
             Tensor::<B, 1, Int>::from_data(TensorData::new(v, [n]), &device)
         };
         let pick = index(first.iter().map(|&r| r as i64).collect());
-        let (embeddings, logits) = self.encode_rows(flat.select(0, pick));
+        let (embeddings, logits) = self.encode_rows(flat.select(0, pick), Some(row_counts));
         let back = index(slot_row.iter().map(|&u| u as i64).collect());
         let gathered = (
             embeddings.select(0, back.clone()),
@@ -180,7 +187,7 @@ impl<B: Backend> AsvEncoder<B> {
     /// the transformer (all-padding slots excepted).
     pub fn forward_every_slot(&self, tokens: Tensor<B, 3, Int>) -> AsvEncoding<B> {
         let [b, s, l] = tokens.dims();
-        self.assemble(self.encode_rows(tokens.reshape([b * s, l])), b, s, l)
+        self.assemble(self.encode_rows(tokens.reshape([b * s, l]), None), b, s, l)
     }
 
     /// Embeddings `[n, D]` of ASV rows `tokens` int `[n, L]`, without the nucleotide
@@ -188,15 +195,20 @@ impl<B: Backend> AsvEncoder<B> {
     /// LayerNorm, i.e. its β, for all-padding rows).
     pub fn embed_rows(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         let (x, mask) = self.embed(tokens);
-        let h = self.transform_non_empty(x, mask.clone());
+        let h = self.transform_non_empty(x, mask.clone(), None);
         self.attention_pooling.forward(h, mask)
     }
 
     /// ASV rows `tokens` int `[n, L]` → embeddings `[n, D]` and, with the head,
-    /// nucleotide logits `[n, L, V]`.
-    fn encode_rows(&self, tokens: Tensor<B, 2, Int>) -> (Tensor<B, 2>, Option<Tensor<B, 3>>) {
+    /// nucleotide logits `[n, L, V]`; `row_counts`: each row's nucleotides when the
+    /// caller already read them (else they are read back here).
+    fn encode_rows(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        row_counts: Option<Vec<f32>>,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 3>>) {
         let (x, mask) = self.embed(tokens);
-        let h = self.transform_non_empty(x, mask.clone());
+        let h = self.transform_non_empty(x, mask.clone(), row_counts);
         let logits = self
             .nucleotide_head
             .as_ref()
@@ -239,10 +251,17 @@ impl<B: Backend> AsvEncoder<B> {
 
     /// The transformer on the rows of `x` `[n, L, D]` with a valid position (`mask`
     /// `[n, L]`), in chunks of [`ASV_CHUNK_ROWS`] rows; zeros for the all-padding rows.
-    /// A chunk whose rows are all full length runs without the key bias.
-    fn transform_non_empty(&self, x: Tensor<B, 3>, mask: Tensor<B, 2>) -> Tensor<B, 3> {
+    /// A chunk whose rows are all full length runs without the key bias. `counts`: the
+    /// valid positions of each row, read back from `mask` when not given.
+    fn transform_non_empty(
+        &self,
+        x: Tensor<B, 3>,
+        mask: Tensor<B, 2>,
+        counts: Option<Vec<f32>>,
+    ) -> Tensor<B, 3> {
         let [n, l, d] = x.dims();
-        let counts: Vec<f32> = mask.clone().sum_dim(1).into_data().iter::<f32>().collect();
+        let counts: Vec<f32> = counts
+            .unwrap_or_else(|| mask.clone().sum_dim(1).into_data().iter::<f32>().collect());
         let valid: Vec<i64> = (0..n).filter(|&i| counts[i] > 0.0).map(|i| i as i64).collect();
         let full = |rows: &[i64]| rows.iter().all(|&r| counts[r as usize] >= l as f32);
         let device = x.device();

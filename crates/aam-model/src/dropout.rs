@@ -116,5 +116,14 @@ mod tests {
         assert!((800..1250).contains(&zeros), "{zeros} of 4096 dropped at p 0.25");
         assert_eq!(a, draw(1));
         assert_ne!(a, draw(2));
+        // The fast path ran: the mask is `keep_mask` of the seed drawn from the backend's
+        // generator (Burn's own Bernoulli draw would give another mask).
+        B::seed(&device, 1);
+        let u: Vec<f32> = Tensor::<B, 1>::random([2], Distribution::Default, &device)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let seed = (u64::from(u[0].to_bits()) << 32) ^ u64::from(u[1].to_bits());
+        assert_eq!(a, keep_mask(64 * 64, 0.75, seed));
     }
 }

@@ -19,7 +19,7 @@ use ndarray::Array3;
 const ENCODE_ROWS: usize = 1024;
 
 /// ASV embeddings `[n_distinct, D]` keyed by token row.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AsvEmbeddingCache {
     index: HashMap<Box<[u8]>, usize>,
     embeddings: Vec<f32>,
@@ -27,9 +27,13 @@ pub struct AsvEmbeddingCache {
 }
 
 impl AsvEmbeddingCache {
-    /// An empty cache.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty cache of embeddings of width `dim` (the model's embedding dim D).
+    pub fn new(dim: usize) -> Self {
+        AsvEmbeddingCache {
+            index: HashMap::new(),
+            embeddings: Vec::new(),
+            dim,
+        }
     }
 
     /// Distinct ASV rows held.
@@ -47,7 +51,8 @@ impl AsvEmbeddingCache {
     /// anyway): rows not held yet are encoded with `encoder` (its
     /// [`AamModel::asv_embeddings`], in calls of at most 1,024 rows on `device`) and kept.
     ///
-    /// Errors: a token outside 0–255, an encoder whose embedding width changes.
+    /// Errors: a token outside 0–255, an encoder whose embeddings are not `D` wide (each a
+    /// bug of the caller: batches hold tokenizer output, and the cache's D is the model's).
     pub fn batch<B: Backend, M: AamModel<B>>(
         &mut self,
         encoder: &M,
@@ -81,10 +86,8 @@ impl AsvEmbeddingCache {
             let input = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [rows.len(), l]), device);
             let out = encoder.asv_embeddings(input);
             let d = out.dims()[1];
-            if self.dim == 0 {
-                self.dim = d;
-            } else if self.dim != d {
-                bail!("the ASV encoder's embedding width changed from {} to {d}", self.dim);
+            if d != self.dim {
+                bail!("the ASV encoder gives embeddings of width {d}, the cache holds width {}", self.dim);
             }
             let values: Vec<f32> = out.into_data().iter::<f32>().collect();
             for (r, key) in rows.iter().enumerate() {
@@ -93,7 +96,7 @@ impl AsvEmbeddingCache {
                 self.embeddings.extend_from_slice(&values[r * d..(r + 1) * d]);
             }
         }
-        let d = self.dim.max(1);
+        let d = self.dim;
         let mut out = vec![0f32; b * s * d];
         for (slot, key) in keys.iter().enumerate() {
             if let Some(key) = key {
@@ -104,7 +107,7 @@ impl AsvEmbeddingCache {
         Ok(out)
     }
 
-    /// Embedding width D (0 before the first row).
+    /// Embedding width D.
     pub fn dim(&self) -> usize {
         self.dim
     }

@@ -563,7 +563,7 @@ where
         eprintln!("warning: the frozen ASV encoder's embeddings are not cached (streamed table, nucleotide substitution or several devices): every step runs the ASV encoder");
     }
     let frozen = cached.then(|| model.valid());
-    let mut asv_cache = AsvEmbeddingCache::new();
+    let mut asv_cache = AsvEmbeddingCache::new(config.model.embedding_dim);
     // With a cached (frozen) ASV encoder the nucleotide head is frozen too: no masking.
     let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides && !cached)
         .then_some(opts.mask_ratio);
@@ -1063,7 +1063,7 @@ fn cached_embeddings<B: Backend, I: Backend<Device = B::Device>, E: AamModel<I>>
 ) -> Result<Tensor<B, 3>> {
     let (b, s, _) = host.batch.tokens.dim();
     let values = cache.batch::<I, E>(encoder, &host.batch.tokens, device)?;
-    let d = cache.dim().max(1);
+    let d = cache.dim();
     Ok(Tensor::from_data(TensorData::new(values, [b, s, d]), device))
 }
 

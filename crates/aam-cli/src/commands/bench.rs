@@ -280,7 +280,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(p) => p,
         None => {
             let g = aam_train::step_bench::gemm_gflops(2048, 5);
-            eprintln!("GEMM (f32, 2048², all cores): {g:.1} GFLOP/s, the share-of-peak roofline");
+            eprintln!("GEMM (f32, 2048², Flex backend's gemm, all cores): {g:.1} GFLOP/s, the share-of-peak roofline");
             g
         }
     };

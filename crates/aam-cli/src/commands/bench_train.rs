@@ -2,7 +2,7 @@
 //! step of `aam train` (a classifier: masked-nucleotide, count and class losses,
 //! backward, clipping, AdamW) on each CPU training backend, next to the reference
 //! PyTorch AAM's step on the same weights, batch and optimizer, and the share of this
-//! machine's GEMM rate measured in the same run.
+//! machine's GEMM rate measured in the same run. aam and torch both run on `--threads`.
 
 use std::path::Path;
 
@@ -86,6 +86,18 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
+    if args.model.is_some() || args.save_model.is_some() {
+        bail!("--train times a model of the given architecture with random weights; drop --model and --save-model, and set --embedding-dim, --attention-layers, --attention-heads, --max-bp and --token-limit instead");
+    }
+    // aam's backends run on --threads threads, as the reference does.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .context("cannot start the benchmark's threads")?;
+    pool.install(|| run_on_pool(args))
+}
+
+fn run_on_pool(args: &BenchArgs) -> Result<()> {
     let batches = if args.batch.is_empty() { vec![8] } else { args.batch.clone() };
     if let Some(b) = batches.iter().find(|&&b| b < 2) {
         bail!("--train: --batch {b} is too small; a training batch needs at least 2 samples");
@@ -93,6 +105,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut model = args.arch.model_config(true);
     model.out_dim = 2;
     model.is_classifier = true;
+    model.validate().map_err(anyhow::Error::msg)?;
     let config = CheckpointConfig {
         format_version: FORMAT_VERSION,
         kind: ModelKind::Predictor,
@@ -141,7 +154,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
 
     let gemm = step_bench::gemm_gflops(2048, 5);
-    eprintln!("GEMM (f32, 2048², Flex backend's gemm, all cores): {gemm:.1} GFLOP/s");
+    eprintln!(
+        "GEMM (f32, 2048², Flex backend's gemm, {} threads): {gemm:.1} GFLOP/s",
+        args.threads
+    );
     let scratch = tempdir()?;
     let mut rows = Vec::new();
     let mut torch_gemm = None;
@@ -206,7 +222,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .find(|p| p.backend == "pytorch" && p.batch == r.batch)
             .map(TrainRow::samples_per_s);
         tsv.push_str(&format!(
-            "{}\t{}\t{}\t{:.3}\t{:.0}\t{}\t{:.4}\t{:.2}\t{:.2}\t{}\t{:.6}\n",
+            "{}\t{}\t{}\t{:.3}\t{:.0}\t{}\t{:.6}\t{:.2}\t{:.2}\t{}\t{:.6}\n",
             r.backend,
             r.n_asv,
             r.batch,

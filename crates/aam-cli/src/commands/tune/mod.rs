@@ -334,8 +334,9 @@ fn poll_trial(study: &mut Study, dir: &Path, run: &mut Running) -> Result<bool> 
     };
     // The pruner decides at every logged epoch, in order, whether or not this poll came
     // while the trial was still running: a trial that logged several epochs (or ended)
-    // between two polls is judged as if each epoch had been seen as it was logged, so
-    // the study depends on the trials' logs, not on their speed.
+    // between two polls is judged at each of them against the trials completed now, so
+    // a fast trial cannot outrun the pruner. A trial pruned after it ran past that epoch
+    // keeps its later checkpoints; its log and record stop at the epoch it was pruned at.
     let completed: Vec<&[f64]> = trials
         .iter()
         .filter(|t| t.state == TrialState::Complete)
