@@ -5,6 +5,8 @@
 //! masking, the class, count, nucleotide and UniFrac losses, one SGD step of lr 1 (so the
 //! step is minus the gradient), compared weight by weight.
 
+mod common;
+
 use aam_model::sample_encoder::asv_mask;
 use aam_model::{AamModel, CpuAutodiff, CpuFlexAutodiff, ModelConfig, SequencePredictor, WeightSink};
 use aam_train::{losses, masking};
@@ -21,21 +23,12 @@ fn config() -> ModelConfig {
         embedding_dim: 32,
         max_bp: MAX_BP,
         token_limit: 6,
-        asv_num_layers: 1,
-        sample_num_layers: 1,
-        encoder_num_layers: 1,
-        count_num_layers: 1,
-        target_num_layers: 1,
-        asv_num_heads: 2,
-        sample_num_heads: 2,
-        encoder_num_heads: 2,
-        count_num_heads: 2,
-        target_num_heads: 2,
         dropout: 0.0,
         out_dim: 3,
         is_classifier: true,
         predict_nucleotides: true,
-        ..ModelConfig::default()
+        // One layer of two heads per stack.
+        ..common::tiny_config()
     }
 }
 

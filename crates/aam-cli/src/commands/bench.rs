@@ -468,10 +468,10 @@ fn format_row(r: &Row, peak: f64, reference: Option<f64>) -> String {
 }
 
 /// A scratch directory for the reference runner's inputs, removed when dropped.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
-    fn new() -> Result<Self> {
+    pub(super) fn new() -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("aam-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -496,39 +496,14 @@ fn reference_row(
     c: &ModelConfig,
     kind: ModelKind,
 ) -> Result<(Row, Vec<f32>)> {
-    if !args.reference_script.is_file() {
-        bail!(
-            "{}: no such file; run from the repository root or pass --reference-script",
-            args.reference_script.display()
-        );
-    }
     let (batch, n_asv, _) = tokens.dim();
     let npy = scratch.0.join(format!("tokens_{n_asv}x{batch}.npy"));
     ndarray_npy::write_npy(&npy, tokens)?;
-    let out = std::process::Command::new(python)
-        .arg(&args.reference_script)
-        .arg("bench")
-        .arg("--weights")
-        .arg(weights)
-        .arg("--tokens")
-        .arg(&npy)
-        .args(["--iterations", &args.iterations.to_string()])
-        .args(["--threads", &args.threads.to_string()])
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "the PyTorch reference failed ({}): {}",
-            args.reference_script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .with_context(|| format!("the PyTorch reference printed no JSON line: {stdout}"))?;
+    let v = reference_json(
+        python,
+        args,
+        &["bench".as_ref(), "--weights".as_ref(), weights.as_os_str(), "--tokens".as_ref(), npy.as_os_str()],
+    )?;
     let field = |k: &str| {
         v[k].as_f64()
             .with_context(|| format!("reference JSON lacks `{k}`"))
@@ -564,6 +539,42 @@ fn reference_row(
         gflop_per_pass: flops::forward_flops(c, kind, &vec![n_asv; batch], slots) / 1e9,
     };
     Ok((row, embeddings))
+}
+
+/// Runs the reference runner (`--reference-script`) with `python`, the subcommand and
+/// arguments `command`, and `--iterations` / `--threads`; its last output line, a JSON
+/// object. Errors: no script, a failed run (with its standard error), no JSON line.
+pub(super) fn reference_json(
+    python: &Path,
+    args: &BenchArgs,
+    command: &[&std::ffi::OsStr],
+) -> Result<serde_json::Value> {
+    if !args.reference_script.is_file() {
+        bail!(
+            "{}: no such file; run from the repository root or pass --reference-script",
+            args.reference_script.display()
+        );
+    }
+    let out = std::process::Command::new(python)
+        .arg(&args.reference_script)
+        .args(command)
+        .args(["--iterations", &args.iterations.to_string()])
+        .args(["--threads", &args.threads.to_string()])
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the PyTorch reference failed ({}): {}",
+            args.reference_script.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .with_context(|| format!("the PyTorch reference printed no JSON line: {stdout}"))
 }
 
 /// A runner for `backend` (and the runtime model, for cache counts).

@@ -158,7 +158,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         "GEMM (f32, 2048², Flex backend's gemm, {} threads): {gemm:.1} GFLOP/s",
         args.threads
     );
-    let scratch = tempdir()?;
+    let scratch = super::bench::Scratch::new()?;
     let mut rows = Vec::new();
     let mut torch_gemm = None;
     for &batch in &batches {
@@ -186,13 +186,12 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         }
         if let Some(python) = &args.reference_python {
             let sb = step_bench::step_batch(&data, &samples, &opts, true)?;
-            let (row, g) = reference_row(python, args, &scratch, &config, &w, &sb)?;
+            let (row, g) = reference_row(python, args, &scratch.0, &config, &w, &sb)?;
             eprintln!("pytorch: {:.3} samples/s (batch {batch}), first loss {:.6}", row.samples_per_s(), row.first_loss);
             torch_gemm = Some(g);
             rows.push(row);
         }
     }
-    let _ = std::fs::remove_dir_all(&scratch);
     if let Some(g) = torch_gemm {
         eprintln!("GEMM (f32, 2048², torch, {} threads): {g:.1} GFLOP/s", args.threads);
     }
@@ -243,12 +242,6 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn tempdir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("aam-bench-train-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
-}
-
 /// Runs the reference PyTorch AAM's training step (`torch_reference.py train-bench`) on
 /// the weights `w` and the batch `sb`: its row and its GEMM rate, GFLOP/s.
 fn reference_row(
@@ -259,12 +252,6 @@ fn reference_row(
     w: &aam_model::WeightMap,
     sb: &StepBatch,
 ) -> Result<(TrainRow, f64)> {
-    if !args.reference_script.is_file() {
-        bail!(
-            "{}: no such file; run from the repository root or pass --reference-script",
-            args.reference_script.display()
-        );
-    }
     std::fs::write(
         scratch.join("model.safetensors"),
         aam_export::safetensors_bytes(config, w)?,
@@ -279,28 +266,11 @@ fn reference_row(
         .context("the benchmark batch has no targets")?
         .mapv(|t| t as i64);
     ndarray_npy::write_npy(scratch.join("classes.npy"), &classes)?;
-    let out = std::process::Command::new(python)
-        .arg(&args.reference_script)
-        .arg("train-bench")
-        .arg("--inputs")
-        .arg(scratch)
-        .args(["--iterations", &args.iterations.to_string()])
-        .args(["--threads", &args.threads.to_string()])
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "the PyTorch reference failed ({}): {}",
-            args.reference_script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .with_context(|| format!("the PyTorch reference printed no JSON line: {stdout}"))?;
+    let v = super::bench::reference_json(
+        python,
+        args,
+        &["train-bench".as_ref(), "--inputs".as_ref(), scratch.as_os_str()],
+    )?;
     let field = |k: &str| v[k].as_f64().with_context(|| format!("reference JSON lacks `{k}`"));
     let latencies_ms: Vec<f64> = v["latencies_ms"]
         .as_array()
