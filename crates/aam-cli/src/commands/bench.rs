@@ -508,15 +508,7 @@ fn reference_row(
         v[k].as_f64()
             .with_context(|| format!("reference JSON lacks `{k}`"))
     };
-    let mut latencies_ms: Vec<f64> = v["latencies_ms"]
-        .as_array()
-        .context("reference JSON lacks `latencies_ms`")?
-        .iter()
-        .filter_map(serde_json::Value::as_f64)
-        .collect();
-    if latencies_ms.is_empty() {
-        bail!("the PyTorch reference timed no pass");
-    }
+    let mut latencies_ms = reference_latencies(&v, "pass")?;
     latencies_ms.sort_by(f64::total_cmp);
     let embeddings: Vec<f32> = v["embeddings"]
         .as_array()
@@ -575,6 +567,21 @@ pub(super) fn reference_json(
         .last()
         .and_then(|l| serde_json::from_str(l).ok())
         .with_context(|| format!("the PyTorch reference printed no JSON line: {stdout}"))
+}
+
+/// The `latencies_ms` of the reference runner's JSON `v`, ms, in the order timed.
+/// Errors: none given, naming what was timed (`what`: "pass", "step").
+pub(super) fn reference_latencies(v: &serde_json::Value, what: &str) -> Result<Vec<f64>> {
+    let latencies: Vec<f64> = v["latencies_ms"]
+        .as_array()
+        .context("reference JSON lacks `latencies_ms`")?
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    if latencies.is_empty() {
+        bail!("the PyTorch reference timed no {what}");
+    }
+    Ok(latencies)
 }
 
 /// A runner for `backend` (and the runtime model, for cache counts).

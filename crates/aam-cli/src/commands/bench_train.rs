@@ -272,15 +272,7 @@ fn reference_row(
         &["train-bench".as_ref(), "--inputs".as_ref(), scratch.as_os_str()],
     )?;
     let field = |k: &str| v[k].as_f64().with_context(|| format!("reference JSON lacks `{k}`"));
-    let latencies_ms: Vec<f64> = v["latencies_ms"]
-        .as_array()
-        .context("reference JSON lacks `latencies_ms`")?
-        .iter()
-        .filter_map(serde_json::Value::as_f64)
-        .collect();
-    if latencies_ms.is_empty() {
-        bail!("the PyTorch reference timed no step");
-    }
+    let latencies_ms = super::bench::reference_latencies(&v, "step")?;
     let (batch, n_asv, _) = sb.masked_tokens.dim();
     Ok((
         TrainRow {
