@@ -23,5 +23,6 @@ pub use checkpoint_config::{
     CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
 };
 pub use model_config::{
-    Activation, AttentionKind, EncoderType, MixedPrecision, ModelConfig, Stack, StackConfig,
+    Activation, AttentionKind, CountEmbeddingMethod, EncoderType, MixedPrecision, ModelConfig,
+    Stack, StackConfig,
 };

@@ -64,6 +64,40 @@ impl MixedPrecision {
     }
 }
 
+/// How the count embedding mixes `c = ln(count + 1)` of each ASV slot into its ASV
+/// embedding (reference `count_embedding_method`, spec §3.11 "Count embedding").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CountEmbeddingMethod {
+    /// `a + Linear(1 → D)(c)` (`count_embed`).
+    #[default]
+    Add,
+    /// `Linear(2D → D)([a ; Linear(1 → D)(c)])` (`count_embed`, `count_proj`).
+    Concat,
+    /// `[γ ; β] = Linear(1 → 2D)(c)`, `a · (1 + γ) + β` (`count_film`).
+    Film,
+}
+
+impl CountEmbeddingMethod {
+    /// True for [`CountEmbeddingMethod::Add`] (the default, not written to `config.json`).
+    pub fn is_add(&self) -> bool {
+        *self == CountEmbeddingMethod::Add
+    }
+
+    /// The `--count-embedding` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            CountEmbeddingMethod::Add => "add",
+            CountEmbeddingMethod::Concat => "concat",
+            CountEmbeddingMethod::Film => "film",
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// What the sample-level encoder produces (reference `encoder_type`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -134,6 +168,15 @@ pub struct ModelConfig {
     pub is_classifier: bool,
     /// Whether the ASV encoder has a nucleotide head (masked-nucleotide pretraining).
     pub predict_nucleotides: bool,
+    /// Whether the sample encoder reads each ASV slot's read count (`ln(count + 1)`,
+    /// mixed in by [`ModelConfig::count_embedding_method`]); the model then takes
+    /// counts float32 `[batch, n_asv, 1]` beside the tokens. Off in the reference's
+    /// default and in every model written before it existed.
+    #[serde(skip_serializing_if = "is_false")]
+    pub count_embedding: bool,
+    /// How the count embedding is mixed in (read only with `count_embedding`).
+    #[serde(skip_serializing_if = "CountEmbeddingMethod::is_add")]
+    pub count_embedding_method: CountEmbeddingMethod,
     /// How self-attention is computed (not part of the architecture: any checkpoint runs
     /// with either).
     #[serde(skip_serializing_if = "AttentionKind::is_math")]
@@ -173,6 +216,8 @@ impl Default for ModelConfig {
             out_dim: 1,
             is_classifier: false,
             predict_nucleotides: true,
+            count_embedding: false,
+            count_embedding_method: CountEmbeddingMethod::Add,
             attention: AttentionKind::Math,
             mixed_precision: MixedPrecision::None,
         }

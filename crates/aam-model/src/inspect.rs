@@ -47,17 +47,19 @@ impl<B: Backend> AsvEncoder<B> {
 }
 
 impl<B: Backend> SequenceEncoder<B> {
-    /// ASV-level attention for `tokens` int `[batch, n_asv, max_bp + 1]`, with the
-    /// per-ASV sample embeddings `[batch, n_asv, D]` the heads read.
+    /// ASV-level attention for `tokens` int `[batch, n_asv, max_bp + 1]` (and `counts`
+    /// `[batch, n_asv, 1]` for a model with a count embedding), with the per-ASV sample
+    /// embeddings `[batch, n_asv, D]` the heads read.
     pub fn sample_attention(
         &self,
         tokens: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
     ) -> (SampleAttention<B>, Tensor<B, 3>) {
         let [b, s, _] = tokens.dims();
         let asv_mask = asv_mask(tokens.clone());
         let encoder = &self.sample_encoder;
         let asv = encoder.asv_encoder.forward(tokens);
-        let input = encoder.stack_input(asv.embeddings, asv_mask.clone());
+        let input = encoder.stack_input(asv.embeddings, asv_mask.clone(), counts);
         let (h, sample_layers) = encoder
             .sample_transformer
             .forward_with_attention(input, asv_mask.clone());
@@ -80,9 +82,14 @@ impl<B: Backend> SequenceEncoder<B> {
 
 impl<B: Backend> SequencePredictor<B> {
     /// ASV-level attention for `tokens` int `[batch, n_asv, max_bp + 1]`: the base
-    /// model's stacks, then the count and target encoders and the target pooling.
-    pub fn sample_attention(&self, tokens: Tensor<B, 3, Int>) -> SampleAttention<B> {
-        let (mut attention, s) = self.base_model.sample_attention(tokens);
+    /// model's stacks, then the count and target encoders and the target pooling;
+    /// `counts` `[batch, n_asv, 1]` for a model with a count embedding.
+    pub fn sample_attention(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> SampleAttention<B> {
+        let (mut attention, s) = self.base_model.sample_attention(tokens, counts);
         let mask = attention.asv_mask.clone();
         let (_, count_layers) = self
             .count_encoder

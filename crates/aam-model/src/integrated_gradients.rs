@@ -93,13 +93,16 @@ pub fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
 /// Integrated gradients of `output` for one sample.
 ///
 /// `asv_embeddings`: `[n_asv, D]` f32 (the ASV encoder's output); `asv_mask`:
-/// `[n_asv]` (1 where the slot holds an ASV); `steps`: Gauss–Legendre nodes
+/// `[n_asv]` (1 where the slot holds an ASV); `counts`: the slots' read counts `[n_asv]`
+/// f32, for a model with a count embedding (held fixed along the path: only the ASV
+/// embeddings are attributed); `steps`: Gauss–Legendre nodes
 /// (`steps + 2` model evaluations with the two ends, run `chunk` at a time). The model
 /// should have dropout 0: an autodiff backend draws dropout.
 pub fn integrated_gradients<B: AutodiffBackend>(
     model: &SequencePredictor<B>,
     asv_embeddings: Tensor<B::InnerBackend, 2>,
     asv_mask: Tensor<B::InnerBackend, 1>,
+    counts: Option<Tensor<B::InnerBackend, 1>>,
     output: AttributedOutput,
     steps: usize,
     chunk: usize,
@@ -109,6 +112,7 @@ pub fn integrated_gradients<B: AutodiffBackend>(
     let device = asv_embeddings.device();
     let x = asv_embeddings.reshape([1, s, d]);
     let mask = asv_mask.reshape([1, s]);
+    let counts = counts.map(|c| c.reshape([1, s, 1]));
     let mut gradient_integral = Tensor::<B::InnerBackend, 3>::zeros([1, s, d], &device);
     // The baseline and the sample themselves (weight 0) give f(x') and f(x).
     let mut points = vec![(0.0, 0.0), (1.0, 0.0)];
@@ -125,6 +129,9 @@ pub fn integrated_gradients<B: AutodiffBackend>(
         let prediction = model.target_from_asv_embeddings(
             input.clone(),
             Tensor::from_inner(mask.clone().repeat_dim(0, k)),
+            counts
+                .as_ref()
+                .map(|c| Tensor::from_inner(c.clone().repeat_dim(0, k))),
         );
         let f = match output {
             AttributedOutput::Raw(c) => prediction.slice([0..k, c..c + 1]),

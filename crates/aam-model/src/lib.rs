@@ -13,6 +13,7 @@ pub mod asv_encoder;
 pub mod attention;
 pub mod attention_pooling;
 pub mod config;
+pub mod count_embedding;
 pub mod dropout;
 pub mod encoder_layer;
 pub mod inspect;
@@ -25,7 +26,9 @@ pub mod sequence_predictor;
 pub mod transformer;
 pub mod weights;
 
-pub use config::{Activation, AttentionKind, EncoderType, MixedPrecision, ModelConfig};
+pub use config::{
+    Activation, AttentionKind, CountEmbeddingMethod, EncoderType, MixedPrecision, ModelConfig,
+};
 pub use model::{AamModel, ModelOutputs};
 pub use sequence_encoder::{EncoderOutput, SequenceEncoder};
 pub use sequence_predictor::{PredictorOutput, SequencePredictor};

@@ -29,17 +29,23 @@ pub struct ModelOutputs<B: Backend> {
 
 /// A model that runs on tokens and saves itself by reference key path.
 pub trait AamModel<B: Backend>: Module<B> + Clone {
-    /// Runs the forward pass. `tokens`: int `[batch, n_asv, max_bp + 1]`.
-    fn forward_all(&self, tokens: Tensor<B, 3, Int>) -> ModelOutputs<B>;
+    /// Runs the forward pass. `tokens`: int `[batch, n_asv, max_bp + 1]`; `counts`: read
+    /// counts float32 `[batch, n_asv, 1]`, needed when [`AamModel::uses_counts`].
+    fn forward_all(&self, tokens: Tensor<B, 3, Int>, counts: Option<Tensor<B, 3>>)
+        -> ModelOutputs<B>;
+    /// Whether the forward pass reads read counts (the model has a count embedding).
+    fn uses_counts(&self) -> bool;
     /// The ASV encoder alone: embeddings `[n, D]` of ASV token rows int
     /// `[n, max_bp + 1]`, without nucleotide logits.
     fn asv_embeddings(&self, rows: Tensor<B, 2, Int>) -> Tensor<B, 2>;
     /// [`AamModel::forward_all`] after the ASV encoder, from ASV embeddings
-    /// `[batch, n_asv, D]` and `asv_mask` `[batch, n_asv]`; `nuc_predictions` is `None`.
+    /// `[batch, n_asv, D]`, `asv_mask` `[batch, n_asv]` and the read counts
+    /// `[batch, n_asv, 1]`; `nuc_predictions` is `None`.
     fn forward_from_asv_embeddings(
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
+        counts: Option<Tensor<B, 3>>,
     ) -> ModelOutputs<B>;
     /// Writes the weights with reference key names.
     fn save_weights(&self, sink: &mut WeightSink);
@@ -49,7 +55,8 @@ pub trait AamModel<B: Backend>: Module<B> + Clone {
         c: &ModelConfig,
         device: &B::Device,
     ) -> Result<Self, WeightError>;
-    /// Makes the base encoder's parameters constant (`--freeze-base`).
+    /// Makes the base encoder's parameters constant (`--freeze-base`), except a count
+    /// embedding's.
     fn freeze_base(self) -> Self;
 }
 
@@ -74,8 +81,16 @@ fn predictor_outputs<B: Backend>(o: PredictorOutput<B>) -> ModelOutputs<B> {
 }
 
 impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
-    fn forward_all(&self, tokens: Tensor<B, 3, Int>) -> ModelOutputs<B> {
-        encoder_outputs(self.forward(tokens))
+    fn forward_all(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> ModelOutputs<B> {
+        encoder_outputs(self.forward(tokens, counts))
+    }
+
+    fn uses_counts(&self) -> bool {
+        SequenceEncoder::uses_counts(self)
     }
 
     fn asv_embeddings(&self, rows: Tensor<B, 2, Int>) -> Tensor<B, 2> {
@@ -86,11 +101,13 @@ impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
+        counts: Option<Tensor<B, 3>>,
     ) -> ModelOutputs<B> {
         encoder_outputs(SequenceEncoder::forward_from_asv_embeddings(
             self,
             asv_embeddings,
             asv_mask,
+            counts,
         ))
     }
 
@@ -114,8 +131,16 @@ impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
 }
 
 impl<B: Backend> AamModel<B> for SequencePredictor<B> {
-    fn forward_all(&self, tokens: Tensor<B, 3, Int>) -> ModelOutputs<B> {
-        predictor_outputs(self.forward(tokens))
+    fn forward_all(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> ModelOutputs<B> {
+        predictor_outputs(self.forward(tokens, counts))
+    }
+
+    fn uses_counts(&self) -> bool {
+        self.base_model.uses_counts()
     }
 
     fn asv_embeddings(&self, rows: Tensor<B, 2, Int>) -> Tensor<B, 2> {
@@ -126,11 +151,13 @@ impl<B: Backend> AamModel<B> for SequencePredictor<B> {
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
+        counts: Option<Tensor<B, 3>>,
     ) -> ModelOutputs<B> {
         predictor_outputs(SequencePredictor::forward_from_asv_embeddings(
             self,
             asv_embeddings,
             asv_mask,
+            counts,
         ))
     }
 
@@ -149,7 +176,11 @@ impl<B: Backend> AamModel<B> for SequencePredictor<B> {
     }
 
     fn freeze_base(mut self) -> Self {
+        // The count embedding (a few parameters, often added at fine-tuning on top of an
+        // encoder pretrained without it) keeps training.
+        let counts = self.base_model.sample_encoder.count_embedding.take();
         self.base_model = self.base_model.no_grad();
+        self.base_model.sample_encoder.count_embedding = counts;
         self
     }
 }

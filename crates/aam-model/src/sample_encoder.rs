@@ -6,6 +6,7 @@ use burn::prelude::*;
 
 use crate::asv_encoder::AsvEncoder;
 use crate::config::{ModelConfig, Stack};
+use crate::count_embedding::CountEmbedding;
 use crate::transformer::TransformerStack;
 use crate::weights::{load_embedding, WeightError, WeightMap, WeightSink};
 
@@ -28,6 +29,8 @@ pub struct SampleEncoder<B: Backend> {
     pub sample_position_embedding: Embedding<B>,
     /// `sample_transformer`.
     pub sample_transformer: TransformerStack<B>,
+    /// `count_embed` / `count_proj` / `count_film`, when the model reads counts.
+    pub count_embedding: Option<CountEmbedding<B>>,
 }
 
 /// Sample encoder outputs.
@@ -52,6 +55,7 @@ impl<B: Backend> SampleEncoder<B> {
             )
             .init(device),
             sample_transformer: TransformerStack::new(&c.stack(Stack::Sample), device),
+            count_embedding: CountEmbedding::new(c, device),
         }
     }
 
@@ -77,6 +81,7 @@ impl<B: Backend> SampleEncoder<B> {
                 &c.stack(Stack::Sample),
                 device,
             )?,
+            count_embedding: CountEmbedding::load(w, prefix, c, device)?,
         })
     }
 
@@ -90,13 +95,27 @@ impl<B: Backend> SampleEncoder<B> {
         );
         self.sample_transformer
             .save(&format!("{prefix}.sample_transformer"), sink);
+        if let Some(c) = &self.count_embedding {
+            c.save(prefix, sink);
+        }
     }
 
-    /// `tokens`: int `[batch, n_asv, L]`, `n_asv ≤ token_limit + 5`.
-    pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> SampleEncoding<B> {
+    /// Whether the encoder reads read counts (see [`CountEmbedding`]).
+    pub fn uses_counts(&self) -> bool {
+        self.count_embedding.is_some()
+    }
+
+    /// `tokens`: int `[batch, n_asv, L]`, `n_asv ≤ token_limit + 5`; `counts`: read
+    /// counts float32 `[batch, n_asv, 1]`, read only by a model with a count embedding
+    /// (see [`SampleEncoder::stack_input`]).
+    pub fn forward(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> SampleEncoding<B> {
         let asv_mask = asv_mask(tokens.clone());
         let asv = self.asv_encoder.forward(tokens);
-        let sample_embeddings = self.contextualize(asv.embeddings, asv_mask.clone());
+        let sample_embeddings = self.contextualize(asv.embeddings, asv_mask.clone(), counts);
         SampleEncoding {
             sample_embeddings,
             asv_mask,
@@ -105,32 +124,49 @@ impl<B: Backend> SampleEncoder<B> {
     }
 
     /// The sample transformer's input: ASV embeddings `[batch, n_asv, D]` zeroed at
-    /// empty slots plus the ASV-slot position embeddings; `asv_mask` `[batch, n_asv]`.
+    /// empty slots, with the count embedding of `counts` float32 `[batch, n_asv, 1]`
+    /// mixed in (then zeroed again) when the model has one, plus the ASV-slot position
+    /// embeddings; `asv_mask` `[batch, n_asv]`.
+    ///
+    /// Panics when the model has a count embedding and `counts` is `None`: every caller
+    /// that feeds such a model (training, export checks, runtimes) checks for counts
+    /// first and reports a missing input as an error.
     pub fn stack_input(
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
+        counts: Option<Tensor<B, 3>>,
     ) -> Tensor<B, 3> {
         let [b, s, d] = asv_embeddings.dims();
+        let mask = asv_mask.reshape([b, s, 1]);
+        let mut a = asv_embeddings * mask.clone();
+        if let Some(ce) = &self.count_embedding {
+            let counts = counts.expect(
+                "this model has a count embedding: its forward pass needs the read counts",
+            );
+            a = ce.forward(a, counts) * mask;
+        }
         let positions = self
             .sample_position_embedding
             .weight
             .val()
             .slice([0..s, 0..d])
             .reshape([1, s, d]);
-        asv_embeddings * asv_mask.reshape([b, s, 1]) + positions
+        a + positions
     }
 
     /// Per-ASV sample embeddings `[batch, n_asv, D]` (zero on empty slots) from the ASV
     /// embeddings `[batch, n_asv, D]` and `asv_mask` `[batch, n_asv]` (1 where a slot
-    /// holds an ASV): the part of [`SampleEncoder::forward`] after the ASV encoder.
+    /// holds an ASV) and, for a model with a count embedding, the read counts
+    /// `[batch, n_asv, 1]`: the part of [`SampleEncoder::forward`] after the ASV encoder.
     pub fn contextualize(
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
+        counts: Option<Tensor<B, 3>>,
     ) -> Tensor<B, 3> {
         let [b, s, _] = asv_embeddings.dims();
-        let a = self.stack_input(asv_embeddings, asv_mask.clone());
+        let a = self.stack_input(asv_embeddings, asv_mask.clone(), counts);
         self.sample_transformer.forward(a, asv_mask.clone()) * asv_mask.reshape([b, s, 1])
     }
 }

@@ -101,24 +101,36 @@ impl<B: Backend> SequenceEncoder<B> {
         }
     }
 
-    /// `tokens`: int `[batch, n_asv, max_bp + 1]`.
-    pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> EncoderOutput<B> {
-        let s = self.sample_encoder.forward(tokens);
+    /// `tokens`: int `[batch, n_asv, max_bp + 1]`; `counts`: read counts float32
+    /// `[batch, n_asv, 1]`, needed when [`SequenceEncoder::uses_counts`].
+    pub fn forward(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> EncoderOutput<B> {
+        let s = self.sample_encoder.forward(tokens, counts);
         self.after_sample_encoder(s.sample_embeddings, s.asv_mask, s.nuc_logits)
     }
 
     /// [`SequenceEncoder::forward`] from the ASV embeddings `[batch, n_asv, D]` (the ASV
-    /// encoder's output, e.g. from a cache) and `asv_mask` `[batch, n_asv]`; no
-    /// nucleotide logits.
+    /// encoder's output, e.g. from a cache), `asv_mask` `[batch, n_asv]` and the read
+    /// counts `[batch, n_asv, 1]` (see [`SequenceEncoder::forward`]); no nucleotide
+    /// logits.
     pub fn forward_from_asv_embeddings(
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
+        counts: Option<Tensor<B, 3>>,
     ) -> EncoderOutput<B> {
         let s = self
             .sample_encoder
-            .contextualize(asv_embeddings, asv_mask.clone());
+            .contextualize(asv_embeddings, asv_mask.clone(), counts);
         self.after_sample_encoder(s, asv_mask, None)
+    }
+
+    /// Whether the forward pass reads read counts (the model has a count embedding).
+    pub fn uses_counts(&self) -> bool {
+        self.sample_encoder.uses_counts()
     }
 
     fn after_sample_encoder(

@@ -97,21 +97,29 @@ impl<B: Backend> SequencePredictor<B> {
         save_linear(&self.target_head, "target_head", sink);
     }
 
-    /// `tokens`: int `[batch, n_asv, max_bp + 1]`.
-    pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> PredictorOutput<B> {
-        self.heads(self.base_model.forward(tokens))
+    /// `tokens`: int `[batch, n_asv, max_bp + 1]`; `counts`: read counts float32
+    /// `[batch, n_asv, 1]`, needed when the base model has a count embedding
+    /// ([`SequenceEncoder::uses_counts`]).
+    pub fn forward(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> PredictorOutput<B> {
+        self.heads(self.base_model.forward(tokens, counts))
     }
 
     /// [`SequencePredictor::forward`] from the ASV embeddings `[batch, n_asv, D]` and
-    /// `asv_mask` `[batch, n_asv]` (see [`SequenceEncoder::forward_from_asv_embeddings`]).
+    /// `asv_mask` `[batch, n_asv]` and the read counts `[batch, n_asv, 1]` (see
+    /// [`SequenceEncoder::forward_from_asv_embeddings`]).
     pub fn forward_from_asv_embeddings(
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
+        counts: Option<Tensor<B, 3>>,
     ) -> PredictorOutput<B> {
         self.heads(
             self.base_model
-                .forward_from_asv_embeddings(asv_embeddings, asv_mask),
+                .forward_from_asv_embeddings(asv_embeddings, asv_mask, counts),
         )
     }
 
@@ -146,17 +154,20 @@ impl<B: Backend> SequencePredictor<B> {
     }
 
     /// `target_prediction` `[batch, out_dim]` from the ASV encoder's embeddings
-    /// `[batch, n_asv, D]` and `asv_mask` `[batch, n_asv]`: everything after the ASV
-    /// encoder, the function integrated gradients differentiates.
+    /// `[batch, n_asv, D]`, `asv_mask` `[batch, n_asv]` and, for a model with a count
+    /// embedding, the read counts `[batch, n_asv, 1]`: everything after the ASV encoder,
+    /// the function integrated gradients differentiates.
     pub fn target_from_asv_embeddings(
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
+        counts: Option<Tensor<B, 3>>,
     ) -> Tensor<B, 2> {
-        let s = self
-            .base_model
-            .sample_encoder
-            .contextualize(asv_embeddings, asv_mask.clone());
+        let s = self.base_model.sample_encoder.contextualize(
+            asv_embeddings,
+            asv_mask.clone(),
+            counts,
+        );
         self.target(s, asv_mask)
     }
 

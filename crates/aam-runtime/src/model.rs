@@ -174,6 +174,27 @@ impl Model {
             ));
         }
         let (proto, config, metadata) = Self::read_header(bytes, origin)?;
+        // The graph's inputs are those its configuration promises: tract feeds inputs by
+        // position, and a count embedding in one but not the other would misread them.
+        let found: Vec<&str> = proto
+            .graph
+            .as_ref()
+            .map(|g| g.input.iter().map(|i| i.name.as_str()).collect())
+            .unwrap_or_default();
+        let expected: &[&str] = if config.model.count_embedding {
+            &["tokens", "counts"]
+        } else {
+            &["tokens"]
+        };
+        if found != expected {
+            return Err(RuntimeError::Load {
+                path: origin.display().to_string(),
+                message: format!(
+                    "the graph's inputs are {found:?}, but its aam_config metadata (count_embedding: {}) gives {expected:?}; re-export the model with `aam export`",
+                    config.model.count_embedding
+                ),
+            });
+        }
         let (engine, placement) = Engine::prepare(bytes, &proto, origin, &config.model, options)?;
         Ok(Model {
             graphs: Graphs::Single(engine, output_names(&proto)),
@@ -210,7 +231,11 @@ impl Model {
         let (sample, _) = Part::prepare(
             sample_model_onnx,
             &dir.join(SAMPLE_MODEL_FILE),
-            &["asv_embeddings", "asv_mask"],
+            if config.model.count_embedding {
+                &["asv_embeddings", "asv_mask", "counts"]
+            } else {
+                &["asv_embeddings", "asv_mask"]
+            },
             config_json,
             &config.model,
             options,
@@ -294,19 +319,40 @@ impl Model {
         self.config.kind
     }
 
-    /// Runs one forward pass on `tokens` int64 `[batch, n_asv, max_bp + 1]` (0 = padding,
-    /// `1 ≤ n_asv ≤ token_limit`).
-    ///
-    /// Errors: another token width, an empty batch, too many ASV slots, a token outside
-    /// the vocabulary; a failure inside the graph.
-    pub fn run(&self, tokens: ArrayView3<'_, i64>) -> Result<RawOutputs> {
-        self.run_with(tokens, &CallEmbeddings::default())
+    /// Whether the model reads each ASV slot's read count (it was trained with a count
+    /// embedding): its forward pass then needs [`Model::run_with_counts`].
+    pub fn uses_counts(&self) -> bool {
+        self.config.model.count_embedding
     }
 
-    /// [`Model::run`] with the ASV embeddings of the current call in `call` (split graphs).
+    /// Runs one forward pass on `tokens` int64 `[batch, n_asv, max_bp + 1]` (0 = padding,
+    /// `1 ≤ n_asv ≤ token_limit`) of a model without a count embedding.
+    ///
+    /// Errors: the model reads counts ([`Model::uses_counts`]: use
+    /// [`Model::run_with_counts`]); another token width, an empty batch, too many ASV
+    /// slots, a token outside the vocabulary; a failure inside the graph.
+    pub fn run(&self, tokens: ArrayView3<'_, i64>) -> Result<RawOutputs> {
+        self.run_with(tokens, None, &CallEmbeddings::default())
+    }
+
+    /// [`Model::run`] with each slot's read count, f32 `[batch, n_asv, 1]` (≥ 0, finite;
+    /// 0 in empty slots). A model without a count embedding ignores them.
+    ///
+    /// Errors: as [`Model::run`], and counts of another shape, negative or not finite.
+    pub fn run_with_counts(
+        &self,
+        tokens: ArrayView3<'_, i64>,
+        counts: ArrayView3<'_, f32>,
+    ) -> Result<RawOutputs> {
+        self.run_with(tokens, Some(counts), &CallEmbeddings::default())
+    }
+
+    /// [`Model::run_with_counts`] with the ASV embeddings of the current call in `call`
+    /// (split graphs); `counts` may be `None` only for a model without a count embedding.
     pub(crate) fn run_with(
         &self,
         tokens: ArrayView3<'_, i64>,
+        counts: Option<ArrayView3<'_, f32>>,
         call: &CallEmbeddings,
     ) -> Result<RawOutputs> {
         let m = &self.config.model;
@@ -327,9 +373,33 @@ impl Model {
                 m.vocab_size
             )));
         }
+        let counts = match (m.count_embedding, counts) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(RuntimeError::Input(
+                    "this model was trained with a count embedding and reads each ASV's read count: pass the counts `[batch, n_asv, 1]` beside the tokens (predicting from a table does so)".into(),
+                ))
+            }
+            (true, Some(c)) => {
+                if c.dim() != (b, s, 1) {
+                    return Err(RuntimeError::Input(format!(
+                        "counts have shape {:?}; the tokens need [{b}, {s}, 1] (one read count per ASV slot)",
+                        c.shape()
+                    )));
+                }
+                if let Some(v) = c.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                    return Err(RuntimeError::Input(format!(
+                        "read count {v} is negative or not finite; counts must be finite and ≥ 0"
+                    )));
+                }
+                Some(c)
+            }
+        };
         let by_name = match &self.graphs {
-            Graphs::Single(engine, outputs) => engine.run_tokens(tokens.to_owned(), outputs)?,
-            Graphs::Split(split) => split.run(tokens, call)?,
+            Graphs::Single(engine, outputs) => {
+                engine.run_tokens(tokens.to_owned(), counts.map(|c| c.to_owned()), outputs)?
+            }
+            Graphs::Split(split) => split.run(tokens, counts, call)?,
         };
         let raw = RawOutputs {
             embeddings: output::<Ix2>(&by_name, "embeddings")?

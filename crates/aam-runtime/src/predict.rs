@@ -65,8 +65,10 @@ pub struct Predictions {
     pub warnings: Vec<String>,
 }
 
-/// Runs one token batch int64 `[batch, n_asv, max_bp + 1]` through a model.
-pub type Runner<'a> = dyn Fn(ArrayView3<'_, i64>) -> Result<RawOutputs> + Sync + 'a;
+/// Runs one batch through a model: tokens int64 `[batch, n_asv, max_bp + 1]` and the
+/// slots' read counts f32 `[batch, n_asv, 1]` (read by a model with a count embedding).
+pub type Runner<'a> =
+    dyn Fn(ArrayView3<'_, i64>, ArrayView3<'_, f32>) -> Result<RawOutputs> + Sync + 'a;
 
 impl Model {
     /// Predicts every sample of `table` (read from `origin`, used in messages) with
@@ -78,7 +80,9 @@ impl Model {
         options: PredictOptions,
     ) -> Result<Predictions> {
         let Some(split) = self.split() else {
-            return predict_with(self.config(), table, origin, options, &|t| self.run(t));
+            return predict_with(self.config(), table, origin, options, &|t, c| {
+                self.run_with_counts(t, c)
+            });
         };
         // ASV-embedding path: every unique ASV of the table is encoded once, up front and
         // in parallel; the batches then only run the sample graph.
@@ -99,7 +103,7 @@ impl Model {
             self.config(),
             prepare_table(table, self.config(), origin)?,
             options,
-            &|t| self.run_with(t, &call),
+            &|t, c| self.run_with(t, Some(c), &call),
             Some(&encode_all),
         )
     }
@@ -110,8 +114,28 @@ impl Model {
     ///
     /// Errors: as [`Model::run`].
     pub fn predict_tokens(&self, tokens: ArrayView3<'_, i64>) -> Result<Predictions> {
+        self.predict_tokens_counts(tokens, None)
+    }
+
+    /// [`Model::predict_tokens`] with each slot's read count f32 `[batch, n_asv, 1]`,
+    /// which a model with a count embedding needs ([`Model::uses_counts`]).
+    ///
+    /// Errors: as [`Model::run_with_counts`].
+    pub fn predict_tokens_with_counts(
+        &self,
+        tokens: ArrayView3<'_, i64>,
+        counts: ArrayView3<'_, f32>,
+    ) -> Result<Predictions> {
+        self.predict_tokens_counts(tokens, Some(counts))
+    }
+
+    fn predict_tokens_counts(
+        &self,
+        tokens: ArrayView3<'_, i64>,
+        counts: Option<ArrayView3<'_, f32>>,
+    ) -> Result<Predictions> {
         let config = self.config();
-        let out = self.run(tokens)?;
+        let out = self.run_with(tokens, counts, &CallEmbeddings::default())?;
         let mut warnings = Vec::new();
         let layout = TargetLayout::new(config, &mut warnings);
         let samples = (0..tokens.dim().0)
@@ -279,7 +303,14 @@ fn run_batches(
     batches: &[&[usize]],
     threads: usize,
 ) -> Result<Vec<RawOutputs>> {
-    let run_one = |b: &[usize]| runner(ds.batch(b, None, 0).tokens.view());
+    let run_one = |b: &[usize]| {
+        let batch = ds.batch(b, None, 0);
+        let (n, s) = batch.counts.dim();
+        let counts = batch.counts.view().into_shape_with_order((n, s, 1)).map_err(|e| {
+            RuntimeError::Run(format!("the batch's counts do not reshape to [{n}, {s}, 1]: {e}"))
+        })?;
+        runner(batch.tokens.view(), counts)
+    };
     if threads == 1 || batches.len() <= 1 {
         return batches.iter().map(|b| run_one(b)).collect();
     }

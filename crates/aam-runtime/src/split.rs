@@ -244,6 +244,7 @@ impl SplitGraphs {
     pub(crate) fn run(
         &self,
         tokens: ArrayView3<'_, i64>,
+        counts: Option<ArrayView3<'_, f32>>,
         call: &CallEmbeddings,
     ) -> Result<NamedOutputs> {
         let (b, s, _) = tokens.dim();
@@ -274,13 +275,15 @@ impl SplitGraphs {
                     mask[[0, j]] = 1.0;
                 }
             }
-            self.sample.engine.run(
-                vec![
-                    Input::F32("asv_embeddings", emb.into_dyn()),
-                    Input::F32("asv_mask", mask.into_dyn()),
-                ],
-                &self.sample.outputs,
-            )
+            let mut inputs = vec![
+                Input::F32("asv_embeddings", emb.into_dyn()),
+                Input::F32("asv_mask", mask.into_dyn()),
+            ];
+            if let Some(c) = &counts {
+                let slots = c.slice(s![i..i + 1, 0..used, ..]).to_owned();
+                inputs.push(Input::F32("counts", slots.into_dyn()));
+            }
+            self.sample.engine.run(inputs, &self.sample.outputs)
         })?;
         // Back to batch order.
         let mut outputs: Vec<Option<NamedOutputs>> = (0..b).map(|_| None).collect();

@@ -44,12 +44,13 @@ pub fn shard_sizes(batch: usize, shards: usize) -> Vec<usize> {
 }
 
 /// The model's outputs for `tokens` (int `[batch, n_asv, max_bp + 1]` on the first
-/// device), computed by one replica per device on consecutive shards and gathered on the
+/// device) and their read counts (`[batch, n_asv, 1]`, same device), computed by one replica per device on consecutive shards and gathered on the
 /// first device; with the replicas, whose gradients [`accumulate_gradients`] collects.
 /// One device: the model itself, no replica.
 pub fn forward<B, M>(
     model: &M,
     tokens: Tensor<B, 3, Int>,
+    counts: Tensor<B, 3>,
     devices: &[B::Device],
 ) -> (ModelOutputs<B>, Option<Vec<M>>)
 where
@@ -57,7 +58,7 @@ where
     M: AamModel<B> + AutodiffModule<B>,
 {
     if devices.len() <= 1 {
-        return (model.forward_all(tokens), None);
+        return (model.forward_all(tokens, Some(counts)), None);
     }
     let main = tokens.device();
     let mut start = 0;
@@ -71,9 +72,13 @@ where
             .clone()
             .slice([start..start + size])
             .to_device(device);
+        let shard_counts = counts
+            .clone()
+            .slice([start..start + size])
+            .to_device(device);
         start += size;
         let replica = model.clone().fork(device);
-        outputs.push(replica.forward_all(shard));
+        outputs.push(replica.forward_all(shard, Some(shard_counts)));
         replicas.push(replica);
     }
     (gather(outputs, &main), Some(replicas))

@@ -116,6 +116,14 @@ pub(crate) struct Tensors<B: Backend> {
     faith: Option<Tensor<B, 2>>,
 }
 
+impl<B: Backend> Tensors<B> {
+    /// The read counts as the model takes them, `[batch, n_asv, 1]` (read only by a
+    /// model with a count embedding).
+    pub(crate) fn model_counts(&self) -> Tensor<B, 3> {
+        self.counts.clone().unsqueeze_dim(2)
+    }
+}
+
 /// A batch as built on a data worker: host arrays only, so it crosses threads.
 pub(crate) struct HostBatch {
     /// Table positions of the batch's samples.
@@ -624,9 +632,18 @@ where
             let (out, replicas) = match &frozen {
                 Some(encoder) => {
                     let e = cached_embeddings::<B, B::InnerBackend, _>(&mut asv_cache, encoder, &host, device)?;
-                    (model.forward_from_asv_embeddings(e, t.asv_mask.clone()), None)
+                    (
+                        model.forward_from_asv_embeddings(
+                            e,
+                            t.asv_mask.clone(),
+                            Some(t.model_counts()),
+                        ),
+                        None,
+                    )
                 }
-                None => data_parallel::forward(model, t.tokens.clone(), devices),
+                None => {
+                    data_parallel::forward(model, t.tokens.clone(), t.model_counts(), devices)
+                }
             };
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
@@ -999,7 +1016,7 @@ where
                 // The step's tensors dropped before the sync, so that it waits for their
                 // release too.
                 let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
-                let out = model.forward_all(t.tokens.clone());
+                let out = model.forward_all(t.tokens.clone(), Some(t.model_counts()));
                 let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
                 drop(loss.backward());
             }
@@ -1104,9 +1121,9 @@ where
         let out = match asv_cache.as_deref_mut() {
             Some(cache) => {
                 let e = cached_embeddings::<B::InnerBackend, B::InnerBackend, _>(cache, model, &host, &device)?;
-                model.forward_from_asv_embeddings(e, t.asv_mask.clone())
+                model.forward_from_asv_embeddings(e, t.asv_mask.clone(), Some(t.model_counts()))
             }
-            None => model.forward_all(t.tokens.clone()),
+            None => model.forward_all(t.tokens.clone(), Some(t.model_counts())),
         };
         let (_, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
         for (name, v) in parts {

@@ -217,7 +217,7 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
         let id = &table.sample_ids[sample];
         let input = SampleInput::new(&ds, sample)?;
         let n = input.slots.len();
-        let attention: SampleAttention<B> = model.sample_attention(input.tokens.clone());
+        let attention: SampleAttention<B> = model.sample_attention(input.tokens.clone(), input.counts.clone());
         let pooling: Vec<(&str, Vec<f32>)> = attention
             .pooling
             .iter()

@@ -123,6 +123,12 @@ fn subject(model: Option<&Path>) -> Result<Subject> {
     if let Some(dir) = model {
         let onnx = read(dir, "model.onnx")?;
         let probe = Model::from_bytes(&onnx, &dir.join("model.onnx"))?;
+        if probe.uses_counts() {
+            bail!(
+                "{}: this model reads read counts (count embedding); aam bench times token-only models for now: benchmark one exported without --count-embedding",
+                dir.display()
+            );
+        }
         return Ok(Subject {
             config: probe.config().clone(),
             asv_encoder: read(dir, GraphPart::AsvEncoder.file_name())?,
@@ -597,7 +603,7 @@ fn load(
         "burn" => {
             let path = subject.origin.with_file_name("model.safetensors");
             let (_, net) = burn_runner::from_bytes(&subject.safetensors, &path)?;
-            return Ok((Box::new(move |t| net.run(t)), None));
+            return Ok((Box::new(move |t| net.run(t, None)), None));
         }
         other => bail!("unknown backend `{other}`; use tract, ort or burn"),
     };

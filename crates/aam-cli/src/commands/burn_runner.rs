@@ -78,17 +78,48 @@ fn to_array2(t: Tensor<CpuBackend, 2>) -> Array2<f32> {
 }
 
 impl BurnModel {
-    /// One eval-mode forward pass on tokens int64 `[batch, n_asv, max_bp + 1]`.
-    pub fn run(&self, tokens: ArrayView3<'_, i64>) -> Result<RawOutputs, RuntimeError> {
+    /// One eval-mode forward pass on tokens int64 `[batch, n_asv, max_bp + 1]` with the
+    /// slots' read counts f32 `[batch, n_asv, 1]` (`None`: a model without a count
+    /// embedding).
+    ///
+    /// Errors: the model has a count embedding and `counts` is `None`, or they do not
+    /// have the tokens' `[batch, n_asv, 1]` shape.
+    pub fn run(
+        &self,
+        tokens: ArrayView3<'_, i64>,
+        counts: Option<ArrayView3<'_, f32>>,
+    ) -> Result<RawOutputs, RuntimeError> {
         let (b, s, l) = tokens.dim();
         let device = Default::default();
         let input = Tensor::<CpuBackend, 3, Int>::from_data(
             TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
             &device,
         );
+        let uses_counts = match &self.net {
+            Net::Encoder(m) => m.uses_counts(),
+            Net::Predictor(m) => m.uses_counts(),
+        };
+        let counts = match (uses_counts, counts) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(RuntimeError::Input(
+                    "this model was trained with a count embedding: it needs each ASV's read count beside the tokens".into(),
+                ))
+            }
+            (true, Some(c)) if c.dim() != (b, s, 1) => {
+                return Err(RuntimeError::Input(format!(
+                    "counts have shape {:?}; the tokens need [{b}, {s}, 1]",
+                    c.shape()
+                )))
+            }
+            (true, Some(c)) => Some(Tensor::<CpuBackend, 3>::from_data(
+                TensorData::new(c.iter().copied().collect::<Vec<_>>(), [b, s, 1]),
+                &device,
+            )),
+        };
         let out: ModelOutputs<CpuBackend> = match &self.net {
-            Net::Encoder(m) => m.forward_all(input),
-            Net::Predictor(m) => m.forward_all(input),
+            Net::Encoder(m) => m.forward_all(input, counts),
+            Net::Predictor(m) => m.forward_all(input, counts),
         };
         let is_classifier = self.is_classifier;
         let target = out.target_prediction.map(to_array2);

@@ -23,6 +23,10 @@ pub struct ForwardArgs {
     /// Tokens, int64 (or int32) .npy `[batch, n_asv, max_bp + 1]`.
     #[arg(long)]
     pub tokens: PathBuf,
+    /// Read counts, float32 .npy `[batch, n_asv, 1]` (the count of each ASV slot):
+    /// needed by a model trained with `--count-embedding`, ignored by others.
+    #[arg(long)]
+    pub counts: Option<PathBuf>,
     /// Output safetensors file.
     #[arg(long)]
     pub output: PathBuf,
@@ -85,6 +89,38 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
         TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
         &device,
     );
+    let counts = match (&args.counts, m.count_embedding) {
+        (_, false) => None,
+        (None, true) => bail!(
+            "{}: this model was trained with a count embedding; pass each ASV slot's read count with --counts (float32 .npy [batch, n_asv, 1])",
+            args.checkpoint.display()
+        ),
+        (Some(path), true) => {
+            let c: Array3<f32> = ndarray_npy::read_npy(path).with_context(|| {
+                format!(
+                    "{}: expected a float32 .npy of shape [batch, n_asv, 1]",
+                    path.display()
+                )
+            })?;
+            if c.dim() != (b, s, 1) {
+                bail!(
+                    "{}: counts have shape {:?}; the tokens need [{b}, {s}, 1]",
+                    path.display(),
+                    c.shape()
+                );
+            }
+            if let Some((idx, v)) = c.indexed_iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+                bail!(
+                    "{}: read count {v} at {idx:?} is negative or not finite",
+                    path.display()
+                );
+            }
+            Some(Tensor::<CpuBackend, 3>::from_data(
+                TensorData::new(c.iter().copied().collect::<Vec<_>>(), [b, s, 1]),
+                &device,
+            ))
+        }
+    };
     let out: ModelOutputs<CpuBackend> = match config.kind {
         ModelKind::Predictor => {
             checkpoint::load_model::<CpuBackend, SequencePredictor<CpuBackend>>(
@@ -93,7 +129,7 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
                 m,
                 &device,
             )?
-            .forward_all(input)
+            .forward_all(input, counts)
         }
         ModelKind::Encoder => checkpoint::load_model::<CpuBackend, SequenceEncoder<CpuBackend>>(
             &args.checkpoint,
@@ -101,7 +137,7 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
             m,
             &device,
         )?
-        .forward_all(input),
+        .forward_all(input, counts),
     };
     let mut sink = WeightSink::default();
     if let Some(t) = out.target_prediction {

@@ -66,11 +66,16 @@ impl InspectedModel {
         }
     }
 
-    /// ASV-level attention and pooling weights for `tokens` int `[1, n_asv, max_bp + 1]`.
-    pub fn sample_attention(&self, tokens: Tensor<B, 3, Int>) -> SampleAttention<B> {
+    /// ASV-level attention and pooling weights for `tokens` int `[1, n_asv, max_bp + 1]`
+    /// with read counts `[1, n_asv, 1]`.
+    pub fn sample_attention(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        counts: Tensor<B, 3>,
+    ) -> SampleAttention<B> {
         match &self.net {
-            Net::Encoder(m) => m.sample_attention(tokens).0,
-            Net::Predictor(m) => m.sample_attention(tokens),
+            Net::Encoder(m) => m.sample_attention(tokens, Some(counts)).0,
+            Net::Predictor(m) => m.sample_attention(tokens, Some(counts)),
         }
     }
 }
@@ -89,6 +94,8 @@ pub fn prepare(table_path: &Path, config: &CheckpointConfig) -> Result<Dataset> 
 pub struct SampleInput {
     /// Tokens int `[1, n_asv, max_bp + 1]` (n_asv: the ASVs kept under the token limit).
     pub tokens: Tensor<B, 3, Int>,
+    /// Read counts of each slot, `[1, n_asv, 1]` (read by a model with a count embedding).
+    pub counts: Tensor<B, 3>,
     /// ASV of each slot: (table observation index, count), `[n_asv]`.
     pub slots: Vec<(u32, f64)>,
     /// The sample's reads (all ASVs, before the token limit).
@@ -113,8 +120,13 @@ impl SampleInput {
             TensorData::new(batch.tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
             &Default::default(),
         );
+        let counts = Tensor::from_data(
+            TensorData::new(batch.counts.iter().copied().collect::<Vec<_>>(), [b, s, 1]),
+            &Default::default(),
+        );
         Ok(SampleInput {
             tokens,
+            counts,
             slots,
             depth: ds.table.sample(sample).map(|(_, c)| c).sum(),
         })

@@ -365,7 +365,7 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
                 ..options
             };
             let table = table.context("--streaming is refused with --backend burn")?;
-            predict_with(&config, table, &origin, options, &|t| model.run(t))?
+            predict_with(&config, table, &origin, options, &|t, c| model.run(t, Some(c)))?
         }
     };
     Ok(preds)

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use aam_data::error::name_list;
 use aam_data::{Dataset, Metadata, TargetKind};
+use aam_model::count_embedding::CountEmbedding;
 use aam_model::{AamModel, ModelConfig, SequenceEncoder, SequencePredictor};
 use aam_train::{
     checkpoint, fit_data_parallel, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData,
@@ -162,7 +163,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let targets: Vec<f32> = raw.iter().map(|&v| ((v - mean) / std) as f32).collect();
 
     let (model_config, data_settings) = match &pretrained {
-        Some((_, pre)) => (pre.model.clone(), pre.data.clone()),
+        Some((_, pre)) => {
+            let mut m = pre.model.clone();
+            // A count embedding can be added on top of an encoder pretrained without one.
+            if let (Some(method), false) = (args.arch.count_embedding, m.count_embedding) {
+                m.count_embedding = true;
+                m.count_embedding_method = method;
+                eprintln!("count embedding `{}` added to the pretrained encoder (fresh layers)", method.name());
+            }
+            (m, pre.data.clone())
+        }
         None => (
             args.arch.model_config(args.optim.nuc_weight > 0.0),
             args.arch.data_settings(input.rarefy_depth),
@@ -232,7 +242,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     opts.weights.unifrac = unifrac_weight;
     opts.cache_asv_embeddings = args.freeze_base;
-    let encoder_dir = pretrained.as_ref().map(|p| p.0.as_path());
+    let encoder_dir = pretrained
+        .as_ref()
+        .map(|p| (p.0.as_path(), p.1.model.count_embedding));
     let mut tracking = args.tracking.open(&input.output, input.resume)?;
     macro_rules! fit_on {
         ($backend:ty) => {
@@ -259,7 +271,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn fit_predictor<B: AutodiffBackend>(
     model_config: &ModelConfig,
-    pretrained_encoder: Option<&std::path::Path>,
+    pretrained_encoder: Option<(&std::path::Path, bool)>,
     freeze_base: bool,
     data: &TrainData,
     opts: &aam_train::TrainOptions,
@@ -271,11 +283,19 @@ fn fit_predictor<B: AutodiffBackend>(
     let device = devices[0].clone();
     B::seed(&device, opts.seed);
     let model = match pretrained_encoder {
-        Some(dir) => {
+        Some((dir, has_counts)) => {
             // `model_config` is the encoder's own (read once in `run`) plus the target
-            // head's width, which the encoder's weights do not involve.
-            let base: SequenceEncoder<B> =
-                checkpoint::load_model(dir, "model.safetensors", model_config, &device)?;
+            // head's width, which the encoder's weights do not involve, and a count
+            // embedding the encoder may lack (`has_counts` false): fresh layers then.
+            let encoder_config = ModelConfig {
+                count_embedding: has_counts,
+                ..model_config.clone()
+            };
+            let mut base: SequenceEncoder<B> =
+                checkpoint::load_model(dir, "model.safetensors", &encoder_config, &device)?;
+            if !has_counts {
+                base.sample_encoder.count_embedding = CountEmbedding::new(model_config, &device);
+            }
             SequencePredictor::with_base(base, model_config, &device)
         }
         None => SequencePredictor::new(model_config, &device),

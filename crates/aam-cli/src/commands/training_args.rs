@@ -7,7 +7,7 @@ use aam_data::{
     beta_diversity, distance, load_table, rarefy, split, BetaMetric, DistanceMatrix, FeatureTable,
     Metadata, SampleStream, TokenLimitPolicy,
 };
-use aam_model::{AttentionKind, MixedPrecision, ModelConfig};
+use aam_model::{AttentionKind, CountEmbeddingMethod, MixedPrecision, ModelConfig};
 use aam_train::{
     AutoBatchSize, DataSettings, LossScaler, LossWeights, MemorySource, OptimizerKind,
     PrefetchOptions, ScheduleKind, TrainOptions,
@@ -98,6 +98,14 @@ pub struct ArchArgs {
     /// Which ASVs a sample keeps beyond the token limit.
     #[arg(long, value_enum, default_value_t = PolicyArg::First)]
     pub token_limit_policy: PolicyArg,
+    /// Feed each ASV's read count to the sample encoder as c = ln(count + 1): `add`
+    /// (a + Linear(c)), `concat` (Linear([a ; Linear(c)])) or `film` (a·(1 + γ(c)) +
+    /// β(c)), as the reference's --count-embedding. Off by default: the model then sees
+    /// which ASVs a sample holds, not how abundant they are. With --pretrained-encoder
+    /// that has none, fresh count layers are added (and train even with --freeze-base).
+    /// The exported model then takes `counts` beside `tokens`
+    #[arg(long, value_parser = parse_count_embedding, value_name = "add|concat|film")]
+    pub count_embedding: Option<CountEmbeddingMethod>,
     /// Dropout probability.
     #[arg(long, default_value_t = 0.1)]
     pub dropout: f64,
@@ -466,6 +474,18 @@ pub enum SchedArg {
     Constant,
 }
 
+/// Parses a `--count-embedding` value.
+fn parse_count_embedding(s: &str) -> std::result::Result<CountEmbeddingMethod, String> {
+    [
+        CountEmbeddingMethod::Add,
+        CountEmbeddingMethod::Concat,
+        CountEmbeddingMethod::Film,
+    ]
+    .into_iter()
+    .find(|m| m.name() == s)
+    .ok_or_else(|| format!("`{s}` is not a count embedding; use add, concat or film"))
+}
+
 impl ArchArgs {
     /// The model configuration these arguments describe (every stack gets the same
     /// depth and head count, as the reference CLI does).
@@ -487,6 +507,8 @@ impl ArchArgs {
             target_num_heads: heads,
             dropout: self.dropout,
             predict_nucleotides,
+            count_embedding: self.count_embedding.is_some(),
+            count_embedding_method: self.count_embedding.unwrap_or_default(),
             ..ModelConfig::default()
         }
     }

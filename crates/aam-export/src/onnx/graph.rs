@@ -4,6 +4,8 @@
 //!
 //! [`GraphPart::Full`] (`model.onnx`, named dynamic axes `batch`, `n_asv`):
 //! - input `tokens` int64 `[batch, n_asv, max_bp + 1]` (0 = padding);
+//! - input `counts` f32 `[batch, n_asv, 1]` (each slot's read count), only in a model
+//!   with a count embedding (`ModelConfig::count_embedding`);
 //! - `embeddings` f32 `[batch, D]`;
 //! - predictors: `target_prediction` f32 `[batch, out_dim]` (standardized value, or class
 //!   log-probabilities), `count_prediction` f32 `[batch, n_asv, 1]`, and for classifiers
@@ -15,9 +17,10 @@
 //!   `[n, max_bp + 1]` → `asv_embeddings` f32 `[n, D]` (an all-padding row gives zeros);
 //! - [`GraphPart::SampleModel`] (`sample_model.onnx`): `asv_embeddings` f32
 //!   `[batch, n_asv, D]` and `asv_mask` f32 `[batch, n_asv]` (1 = ASV present, 0 = empty
-//!   slot) → the outputs of the full graph.
+//!   slot), plus `counts` f32 `[batch, n_asv, 1]` with a count embedding → the outputs
+//!   of the full graph.
 
-use aam_config::{ModelConfig, ModelKind, Stack};
+use aam_config::{CountEmbeddingMethod, ModelConfig, ModelKind, Stack};
 use aam_model::sequence_predictor::BASE_PREFIX;
 use aam_model::{WeightError, WeightMap};
 use onnx_protobuf::tensor_proto::DataType;
@@ -44,6 +47,9 @@ pub const ASV_TOKENS: &str = "asv_tokens";
 pub const ASV_EMBEDDINGS: &str = "asv_embeddings";
 /// Input of the sample graph: 1 where a slot holds an ASV.
 pub const ASV_MASK: &str = "asv_mask";
+/// Input of the full and sample graphs of a model with a count embedding: the read
+/// count of each ASV slot.
+pub const COUNTS: &str = "counts";
 
 /// Which graph to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +115,9 @@ pub fn model_graph(
                 &[dims[0].clone(), dims[1].clone(), Dim::Fixed(d)],
             );
             let mask = g.input(ASV_MASK, DataType::FLOAT, &dims);
+            let counts = counts_input(&mut g, c);
             let mask3 = g.op("Unsqueeze", &[&mask, &i2], vec![], "asv_mask3");
-            sample_model(&mut g, c, kind, w, base, &asv_emb, &mask3)?;
+            sample_model(&mut g, c, kind, w, base, &asv_emb, &mask3, counts.as_deref())?;
             return Ok(g.finish(graph_name(kind)));
         }
         GraphPart::Full => {}
@@ -120,6 +127,7 @@ pub fn model_graph(
         DataType::INT64,
         &[Dim::Named("batch"), Dim::Named("n_asv"), Dim::Fixed(l)],
     );
+    let counts = counts_input(&mut g, c);
 
     // Dynamic sizes, all from Shape(tokens).
     let shape = g.op("Shape", &[&tokens], vec![], "tokens/Shape");
@@ -167,8 +175,63 @@ pub fn model_graph(
         vec![Attr::Int("to", DataType::FLOAT as i64)],
         "asv_mask3",
     );
-    sample_model(&mut g, c, kind, w, base, &asv_emb, &asv_mask3)?;
+    sample_model(&mut g, c, kind, w, base, &asv_emb, &asv_mask3, counts.as_deref())?;
     Ok(g.finish(graph_name(kind)))
+}
+
+/// The `counts` input f32 `[batch, n_asv, 1]` of a model with a count embedding.
+fn counts_input(g: &mut GraphBuilder, c: &ModelConfig) -> Option<String> {
+    c.count_embedding.then(|| {
+        g.input(
+            COUNTS,
+            DataType::FLOAT,
+            &[Dim::Named("batch"), Dim::Named("n_asv"), Dim::Fixed(1)],
+        )
+    })
+}
+
+/// The count embedding (`aam_model::count_embedding`) of `counts` f32
+/// `[batch, n_asv, 1]` mixed into the masked ASV embeddings `a` `[batch, n_asv, D]`.
+fn count_embedding(
+    g: &mut GraphBuilder,
+    c: &ModelConfig,
+    w: &WeightMap,
+    se: &str,
+    a: &str,
+    counts: &str,
+) -> Result<String, WeightError> {
+    let d = c.embedding_dim;
+    let zero = g.scalar_f32(0.0);
+    let one = g.scalar_f32(1.0);
+    let clamped = g.op("Max", &[counts, &zero], vec![], &format!("{se}/counts_clamped"));
+    let plus_one = g.op("Add", &[&clamped, &one], vec![], &format!("{se}/counts_plus_one"));
+    let log_c = g.op("Log", &[&plus_one], vec![], &format!("{se}/log_counts"));
+    Ok(match c.count_embedding_method {
+        CountEmbeddingMethod::Add => {
+            let e = linear(g, w, &format!("{se}.count_embed"), &log_c, (1, d), true)?;
+            g.op("Add", &[a, &e], vec![], &format!("{se}/count_add"))
+        }
+        CountEmbeddingMethod::Concat => {
+            let e = linear(g, w, &format!("{se}.count_embed"), &log_c, (1, d), true)?;
+            let joined = g.op(
+                "Concat",
+                &[a, &e],
+                vec![Attr::Int("axis", 2)],
+                &format!("{se}/count_concat"),
+            );
+            linear(g, w, &format!("{se}.count_proj"), &joined, (2 * d, d), true)?
+        }
+        CountEmbeddingMethod::Film => {
+            let gb = linear(g, w, &format!("{se}.count_film"), &log_c, (1, 2 * d), true)?;
+            let (i0, i2) = (g.const_i64(&[0]), g.const_i64(&[2]));
+            let (id, i2d) = (g.const_i64(&[d as i64]), g.const_i64(&[2 * d as i64]));
+            let gamma = g.op("Slice", &[&gb, &i0, &id, &i2], vec![], &format!("{se}/film_gamma"));
+            let beta = g.op("Slice", &[&gb, &id, &i2d, &i2], vec![], &format!("{se}/film_beta"));
+            let scaled = g.op("Mul", &[a, &gamma], vec![], &format!("{se}/film_scale"));
+            let shifted = g.op("Add", &[&scaled, a], vec![], &format!("{se}/film_residual"));
+            g.op("Add", &[&shifted, &beta], vec![], &format!("{se}/film_shift"))
+        }
+    })
 }
 
 fn graph_name(kind: ModelKind) -> &'static str {
@@ -252,7 +315,9 @@ fn asv_encoder(
 }
 
 /// Everything after the ASV encoder, on `asv_emb` f32 `[batch, n_asv, D]` and `asv_mask3`
-/// f32 `[batch, n_asv, 1]`; registers the graph outputs.
+/// f32 `[batch, n_asv, 1]` (and the `counts` input `[batch, n_asv, 1]` of a model with a
+/// count embedding); registers the graph outputs.
+#[allow(clippy::too_many_arguments)]
 fn sample_model(
     g: &mut GraphBuilder,
     c: &ModelConfig,
@@ -261,6 +326,7 @@ fn sample_model(
     base: &str,
     asv_emb: &str,
     asv_mask3: &str,
+    counts: Option<&str>,
 ) -> Result<(), WeightError> {
     let d = c.embedding_dim;
     let (i0, i1, i2) = (g.const_i64(&[0]), g.const_i64(&[1]), g.const_i64(&[2]));
@@ -289,6 +355,13 @@ fn sample_model(
         vec![],
         &format!("{se}/mask_empty"),
     );
+    let a = match counts {
+        Some(counts) => {
+            let mixed = count_embedding(g, c, w, &se, &a, counts)?;
+            g.op("Mul", &[&mixed, asv_mask3], vec![], &format!("{se}/count_remask"))
+        }
+        None => a,
+    };
     let a = g.op(
         "Add",
         &[&a, &positions],

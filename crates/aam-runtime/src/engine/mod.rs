@@ -1,6 +1,7 @@
 //! The engines that run an exported ONNX graph: tract (always) and ONNX Runtime
-//! (cargo feature `ort`). Both take int64 tokens `[batch, n_asv, max_bp + 1]` and return
-//! the graph's f32 outputs by name.
+//! (cargo feature `ort`). Both take int64 tokens `[batch, n_asv, max_bp + 1]` (and, for a
+//! model with a count embedding, f32 read counts `[batch, n_asv, 1]`) and return the
+//! graph's f32 outputs by name.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -115,8 +116,18 @@ impl Engine {
         }
     }
 
-    /// Runs a single-input graph on `tokens`.
-    pub(crate) fn run_tokens(&self, tokens: Array3<i64>, names: &[String]) -> Result<NamedOutputs> {
-        self.run(vec![Input::I64("tokens", tokens.into_dyn())], names)
+    /// Runs the full graph on `tokens` and, for a model with a count embedding, the
+    /// slots' read counts f32 `[batch, n_asv, 1]` (its second input).
+    pub(crate) fn run_tokens(
+        &self,
+        tokens: Array3<i64>,
+        counts: Option<Array3<f32>>,
+        names: &[String],
+    ) -> Result<NamedOutputs> {
+        let mut inputs = vec![Input::I64("tokens", tokens.into_dyn())];
+        if let Some(c) = counts {
+            inputs.push(Input::F32("counts", c.into_dyn()));
+        }
+        self.run(inputs, names)
     }
 }

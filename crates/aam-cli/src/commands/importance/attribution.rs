@@ -153,6 +153,7 @@ pub fn run(args: &ImportanceArgs, labelled: Option<(&Path, &str)>) -> Result<()>
                                 let logp = values(plain.target_from_asv_embeddings(
                                     asv.clone(),
                                     mask.clone().reshape([1, n]),
+                                    Some(input.counts.clone()),
                                 ));
                                 (0..logp.len())
                                     .max_by(|&a, &b| logp[a].total_cmp(&logp[b]))
@@ -170,6 +171,7 @@ pub fn run(args: &ImportanceArgs, labelled: Option<(&Path, &str)>) -> Result<()>
                     &model,
                     asv.reshape([n, d]),
                     mask,
+                    Some(input.counts.clone().reshape([n])),
                     output,
                     args.steps,
                     args.batch_size,
@@ -200,7 +202,7 @@ pub fn run(args: &ImportanceArgs, labelled: Option<(&Path, &str)>) -> Result<()>
             let model = SequencePredictor::<B>::load_weights(&weights, &config.model, &device)?;
             for &s in &samples {
                 let input = SampleInput::new(&ds, s)?;
-                let attention = model.sample_attention(input.tokens.clone());
+                let attention = model.sample_attention(input.tokens.clone(), Some(input.counts.clone()));
                 let (_, pooling) = attention
                     .pooling
                     .into_iter()
