@@ -38,10 +38,17 @@ def check_model(model_dir):
     config = json.loads(meta["aam_config"])
     max_bp = config["model"]["max_bp"]
     assert model.opset_import[0].version >= 17, "opset below 17"
-    (inp,) = model.graph.input
+    inp = model.graph.input[0]
     assert inp.name == "tokens", inp.name
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert dims(inp) == ["batch", "n_asv", max_bp + 1], dims(inp)
+    # A model with a count embedding takes the slots' read counts as a second input.
+    uses_counts = config["model"].get("count_embedding", False)
+    assert len(model.graph.input) == (2 if uses_counts else 1), [i.name for i in model.graph.input]
+    if uses_counts:
+        c = model.graph.input[1]
+        assert c.name == "counts" and c.type.tensor_type.elem_type == onnx.TensorProto.FLOAT, c.name
+        assert dims(c) == ["batch", "n_asv", 1], dims(c)
     for out in model.graph.output:
         d = dims(out)
         assert all(x not in ("", 0) for x in d), f"{out.name} has an anonymous dim: {d}"
@@ -52,10 +59,13 @@ def check_model(model_dir):
     for tokens_file in sorted(glob.glob(os.path.join(model_dir, "*.tokens.npy"))):
         case = os.path.basename(tokens_file)[: -len(".tokens.npy")]
         tokens = np.load(tokens_file)
-        outputs = dict(zip(names, session.run(None, {"tokens": tokens})))
+        feeds = {"tokens": tokens}
+        if uses_counts:
+            feeds["counts"] = np.load(os.path.join(model_dir, f"{case}.counts.npy"))
+        outputs = dict(zip(names, session.run(None, feeds)))
         for expected_file in glob.glob(os.path.join(model_dir, f"{case}.*.npy")):
             out = os.path.basename(expected_file)[len(case) + 1 : -len(".npy")]
-            if out == "tokens":
+            if out in ("tokens", "counts"):
                 continue
             want = np.load(expected_file)
             got = outputs[out]

@@ -1,6 +1,7 @@
 //! The exported ONNX graph, run by tract, equals the Burn model within 1e-4 at batch 1,
 //! 3, 8 and n_asv 1, 17, 256, with all-padding ASV rows and all-padding samples, for a
-//! regressor, a classifier (ReLU stacks) and an encoder; and reproduces the reference
+//! regressor, a classifier (ReLU stacks), an encoder, and predictors with each count
+//! embedding (`add`, `concat`, `film`: a `counts` input); and reproduces the reference
 //! PyTorch golden outputs. Each case is also written under
 //! `$CARGO_TARGET_TMPDIR/onnx-fixtures` for `scripts/check_onnx.py` (onnx checker and
 //! onnxruntime).
@@ -93,13 +94,30 @@ fn tokens(b: usize, s: usize, max_bp: usize, seed: u64) -> Array3<i64> {
     t
 }
 
-fn burn_outputs<M: AamModel<B>>(model: &M, tokens: &Array3<i64>) -> RawOutputs {
+/// Read counts `[b, s, 1]` for `tokens`: 0 in empty slots, 1 to ~3000 elsewhere (so
+/// ln(count + 1) spans 0.7 to 8).
+fn counts_for(tokens: &Array3<i64>) -> Array3<f32> {
+    let (b, s, _) = tokens.dim();
+    Array3::from_shape_fn((b, s, 1), |(i, j, _)| {
+        if tokens[[i, j, 0]] == 0 {
+            0.0
+        } else {
+            ((i * 7919 + j * 104_729) % 3000 + 1) as f32
+        }
+    })
+}
+
+fn burn_outputs<M: AamModel<B>>(model: &M, tokens: &Array3<i64>, counts: &Array3<f32>) -> RawOutputs {
     let (b, s, l) = tokens.dim();
     let input = Tensor::<B, 3, Int>::from_data(
         TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
         &Default::default(),
     );
-    let out = model.forward_all(input);
+    let counts = Tensor::<B, 3>::from_data(
+        TensorData::new(counts.iter().copied().collect::<Vec<_>>(), [b, s, 1]),
+        &Default::default(),
+    );
+    let out = model.forward_all(input, Some(counts));
     let two = |t: Tensor<B, 2>| {
         let [a, c] = t.dims();
         Array2::from_shape_vec((a, c), t.into_data().to_vec::<f32>().unwrap()).unwrap()
@@ -162,10 +180,20 @@ fn check_model<M: AamModel<B>>(name: &str, model: &M, config: CheckpointConfig) 
     for b in [1usize, 3, 8] {
         for s in [1usize, 17, 256] {
             let t = tokens(b, s, config.model.max_bp, (b * 1000 + s) as u64);
-            let want = burn_outputs(model, &t);
-            let got = onnx.run(t.view()).unwrap();
+            let c = counts_for(&t);
+            let want = burn_outputs(model, &t, &c);
+            let got = if config.model.count_embedding {
+                // Without its counts, a count model is refused, not run on zeros.
+                assert!(onnx.run(t.view()).is_err(), "{name}: ran without counts");
+                onnx.run_with_counts(t.view(), c.view()).unwrap()
+            } else {
+                onnx.run(t.view()).unwrap()
+            };
             let case = format!("b{b}_s{s}");
             write_npy(&dir, &format!("{case}.tokens"), &t);
+            if config.model.count_embedding {
+                write_npy(&dir, &format!("{case}.counts"), &c);
+            }
             let mut pairs = vec![(
                 "embeddings",
                 got.embeddings.clone().into_dyn(),
@@ -233,6 +261,28 @@ fn classifier_with_relu_matches_burn() {
         &model,
         checkpoint_config(c, ModelKind::Predictor),
     );
+}
+
+#[test]
+fn count_embeddings_match_burn() {
+    use aam_model::CountEmbeddingMethod;
+    for method in [
+        CountEmbeddingMethod::Add,
+        CountEmbeddingMethod::Concat,
+        CountEmbeddingMethod::Film,
+    ] {
+        let c = ModelConfig {
+            count_embedding: true,
+            count_embedding_method: method,
+            ..small_config(true, Activation::Gelu)
+        };
+        let model = SequencePredictor::<B>::new(&c, &Default::default());
+        check_model(
+            &format!("counts-{}", method.name()),
+            &model,
+            checkpoint_config(c, ModelKind::Predictor),
+        );
+    }
 }
 
 #[test]

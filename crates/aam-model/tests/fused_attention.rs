@@ -67,8 +67,8 @@ fn fused_outputs_equal_the_math_ones() {
     );
     for empty_sample in [false, true] {
         compare_outputs(
-            math.forward(tokens(empty_sample)),
-            fused.forward(tokens(empty_sample)),
+            math.forward(tokens(empty_sample), None),
+            fused.forward(tokens(empty_sample), None),
         );
     }
 }
@@ -100,7 +100,7 @@ fn compare_outputs<B: Backend>(a: aam_model::PredictorOutput<B>, b: aam_model::P
 fn stepped<B: AutodiffBackend>(attention: AttentionKind) -> Vec<f32> {
     use burn::optim::{GradientsParams, Optimizer, SgdConfig};
     let m = model::<B>(attention);
-    let out = m.forward_all(tokens(true));
+    let out = m.forward_all(tokens(true), None);
     let loss = out.target_prediction.unwrap().powf_scalar(2.0).sum()
         + out.count_prediction.unwrap().sum()
         + out.embeddings.powf_scalar(2.0).mean();

@@ -35,7 +35,7 @@ fn small_regressor_matches_reference_outputs() {
         TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
         &device,
     );
-    let out = model.forward(input);
+    let out = model.forward(input, None);
     let expected = WeightMap::load(&golden("outputs.safetensors")).unwrap();
     let d = config.embedding_dim;
     let v = config.vocab_size;

@@ -44,7 +44,7 @@ fn attention_rows_are_distributions_over_valid_keys_and_reproduce_the_layer() {
     let model = SequencePredictor::<B>::load(&weights, &config, &device).unwrap();
     let (input, raw) = tokens::<B>(&device);
     let (b, s, _) = raw.dim();
-    let attention = model.sample_attention(input.clone());
+    let attention = model.sample_attention(input.clone(), None);
     let names: Vec<&str> = attention.stacks.iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
@@ -86,7 +86,7 @@ fn attention_rows_are_distributions_over_valid_keys_and_reproduce_the_layer() {
     }
     // The weights times the values, through out_proj, equal the layer's own attention
     // output (the forward pass's code path): first layer of the target encoder.
-    let sample_embeddings = model.base_model.forward(input).sample_embeddings;
+    let sample_embeddings = model.base_model.forward(input, None).sample_embeddings;
     let layer = &model.target_encoder.layers[0];
     let mask = attention.asv_mask.clone();
     let bias = (mask.clone().neg() + 1.0)
@@ -146,7 +146,7 @@ fn integrated_gradients_are_complete_and_start_from_the_model_output() {
     let model = SequencePredictor::<CpuAutodiff>::load(&weights, &config, &device).unwrap();
     let (input, raw) = tokens::<CpuAutodiff>(&device);
     let (b, s, _) = raw.dim();
-    let plain = model.forward(input.clone()).target_prediction.inner();
+    let plain = model.forward(input.clone(), None).target_prediction.inner();
     let plain = plain.into_data().to_vec::<f32>().unwrap();
     let asv = model
         .base_model
@@ -160,7 +160,7 @@ fn integrated_gradients_are_complete_and_start_from_the_model_output() {
     for i in 0..b {
         let x = asv.clone().slice([i..i + 1, 0..s, 0..d]).reshape([s, d]);
         let m = mask.clone().slice([i..i + 1, 0..s]).reshape([s]);
-        let a = integrated_gradients(&model, x, m.clone(), AttributedOutput::Raw(0), 64, 16);
+        let a = integrated_gradients(&model, x, m.clone(), None, AttributedOutput::Raw(0), 64, 16);
         assert!(
             (a.output - f64::from(plain[i])).abs() < 1e-5,
             "f(x) {} vs forward {}",

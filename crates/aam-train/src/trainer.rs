@@ -208,6 +208,40 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 }
 
 /// Computes the weighted total loss and its terms.
+/// The training metric of an epoch from the target predictions `preds` (one row per
+/// training sample, as trained) and their targets `truth`: `accuracy` for a classifier
+/// (argmax of the log-probabilities), `r2` for a regressor (on the standardized scale, to
+/// which R² is invariant); `None` without a target or predictions.
+pub(crate) fn training_metric(
+    kind: Option<TargetKind>,
+    preds: &[Vec<f32>],
+    truth: &[f32],
+) -> Option<(&'static str, f64)> {
+    if preds.is_empty() || preds.len() != truth.len() {
+        return None;
+    }
+    match kind? {
+        TargetKind::Categorical => {
+            let p: Vec<usize> = preds
+                .iter()
+                .map(|v| {
+                    v.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(b.1))
+                        .map_or(0, |(i, _)| i)
+                })
+                .collect();
+            let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
+            Some(("accuracy", metrics::accuracy(&p, &t)))
+        }
+        TargetKind::Numeric => {
+            let p: Vec<f64> = preds.iter().map(|v| f64::from(v[0])).collect();
+            let t: Vec<f64> = truth.iter().map(|&v| f64::from(v)).collect();
+            Some(("r2", metrics::r2(&p, &t)))
+        }
+    }
+}
+
 pub(crate) fn loss_terms<B: Backend>(
     out: &ModelOutputs<B>,
     t: &Tensors<B>,
@@ -601,6 +635,9 @@ where
         );
         let bar = progress_bar(opts.progress, chunks.len() as u64, epoch + 1, opts.epochs);
         let mut sums: BTreeMap<String, f64> = BTreeMap::new();
+        // The training samples' target predictions (as trained: dropout on) and truths,
+        // for the training metric of the learning curve.
+        let mut fitted: (Vec<Vec<f32>>, Vec<f32>) = (Vec::new(), Vec::new());
         let mut accumulator = GradientsAccumulator::<M>::new();
         let mut pending = 0usize;
         let mut seen = 0usize;
@@ -659,6 +696,12 @@ where
             } else {
                 for (name, v) in &parts {
                     *sums.entry(name.clone()).or_default() += v * chunk.len() as f64;
+                }
+                if let (Some(pred), Some(y)) = (&out.target_prediction, &t.targets) {
+                    let [b, k] = pred.dims();
+                    let values = pred.clone().into_data().to_vec::<f32>().unwrap_or_default();
+                    fitted.0.extend(values.chunks(k.max(1)).take(b).map(<[f32]>::to_vec));
+                    fitted.1.extend_from_slice(y);
                 }
                 seen += chunk.len();
                 let loss = match &state.loss_scaler {
@@ -783,14 +826,18 @@ where
             state.bad_epochs += 1;
         }
         checkpoint::write_atomic(&paths("last.safetensors"), &bytes)?;
+        let mut train: BTreeMap<String, f64> = sums
+            .into_iter()
+            .map(|(k, v)| (k, v / seen.max(1) as f64))
+            .collect();
+        if let Some((name, value)) = training_metric(data.target_kind, &fitted.0, &fitted.1) {
+            train.insert(name.into(), value);
+        }
         let record = EpochRecord {
             epoch: state.epoch,
             step: state.step,
             lr: state.schedule.lr(state.step),
-            train: sums
-                .into_iter()
-                .map(|(k, v)| (k, v / seen.max(1) as f64))
-                .collect(),
+            train,
             validation,
             seconds: started.elapsed().as_secs_f64(),
             samples_per_second: seen as f64 / train_seconds,

@@ -38,7 +38,7 @@ fn minus_gradients<B: AutodiffBackend>() -> Vec<(String, Vec<f32>)> {
         TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
         &device,
     );
-    let out = model.forward_all(input);
+    let out = model.forward_all(input, None);
     let target = losses::regression_loss(
         out.target_prediction.clone().unwrap(),
         Tensor::<B, 1>::full([b], 0.5, &device),

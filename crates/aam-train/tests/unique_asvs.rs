@@ -78,7 +78,7 @@ fn step<B: AutodiffBackend>(every_slot: bool) -> (f32, Vec<(String, Vec<f32>)>) 
         let se = &model.base_model.sample_encoder;
         let mask = asv_mask(input.clone());
         let asv = se.asv_encoder.forward_every_slot(input);
-        let s = se.contextualize(asv.embeddings, mask.clone());
+        let s = se.contextualize(asv.embeddings, mask.clone(), None);
         let h = model
             .base_model
             .encoder_transformer
@@ -89,7 +89,7 @@ fn step<B: AutodiffBackend>(every_slot: bool) -> (f32, Vec<(String, Vec<f32>)>) 
             .forward(model.count_encoder.forward(s.clone(), mask.clone()));
         (model.target(s, mask), count, asv.nuc_logits.unwrap(), embeddings)
     } else {
-        let o = model.forward_all(input);
+        let o = model.forward_all(input, None);
         (
             o.target_prediction.unwrap(),
             o.count_prediction.unwrap(),
