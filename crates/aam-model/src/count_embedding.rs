@@ -62,7 +62,8 @@ impl<B: Backend> CountEmbedding<B> {
             return Ok(None);
         }
         let d = c.embedding_dim;
-        let linear = |name: &str, i, o| load_linear(w, &format!("{prefix}.{name}"), i, o, true, device);
+        let linear =
+            |name: &str, i, o| load_linear(w, &format!("{prefix}.{name}"), i, o, true, device);
         Ok(Some(match c.count_embedding_method {
             CountEmbeddingMethod::Add => CountEmbedding {
                 count_embed: Some(linear("count_embed", 1, d)?),

@@ -45,7 +45,10 @@ fn max_diffs(name: &str, expected_method: CountEmbeddingMethod, scale: f32) -> (
         &device,
     );
     let count_input = Tensor::<B, 3>::from_data(
-        TensorData::new(counts.iter().map(|c| c * scale).collect::<Vec<_>>(), [b, s, 1]),
+        TensorData::new(
+            counts.iter().map(|c| c * scale).collect::<Vec<_>>(),
+            [b, s, 1],
+        ),
         &device,
     );
     let out = model.forward(input, Some(count_input));
@@ -82,8 +85,11 @@ fn count_embedding_add_matches_reference() {
 
 #[test]
 fn count_embedding_film_matches_reference() {
-    let (base, pooled) =
-        max_diffs("head-perceiver-film-classifier", CountEmbeddingMethod::Film, 1.0);
+    let (base, pooled) = max_diffs(
+        "head-perceiver-film-classifier",
+        CountEmbeddingMethod::Film,
+        1.0,
+    );
     assert!(base <= 1e-4, "base_embeddings: {base}");
     assert!(pooled <= 1e-4, "embeddings: {pooled}");
 }
@@ -96,6 +102,9 @@ fn the_counts_change_the_output() {
         ("head-perceiver-film-classifier", CountEmbeddingMethod::Film),
     ] {
         let (base, _) = max_diffs(name, m, 2.0);
-        assert!(base > 1e-2, "{name}: doubling the counts moved the output by {base}");
+        assert!(
+            base > 1e-2,
+            "{name}: doubling the counts moved the output by {base}"
+        );
     }
 }

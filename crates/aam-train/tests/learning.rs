@@ -32,7 +32,9 @@ fn samples_of(site: &str, ids: &[String]) -> Vec<usize> {
         .filter(|f| f.get(col) == Some(&site))
         .map(|f| f[0].to_string())
         .collect();
-    (0..ids.len()).filter(|&i| of_site.contains(&ids[i])).collect()
+    (0..ids.len())
+        .filter(|&i| of_site.contains(&ids[i]))
+        .collect()
 }
 
 /// Collects each float parameter's path and whether its gradient is present and
@@ -54,13 +56,10 @@ impl ModuleVisitor<B> for GradientCheck<'_> {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let largest = self.grads.get::<Inner, D>(param.id).map(|g| {
-            g.abs()
-                .max()
-                .into_data()
-                .to_vec::<f32>()
-                .unwrap()[0]
-        });
+        let largest = self
+            .grads
+            .get::<Inner, D>(param.id)
+            .map(|g| g.abs().max().into_data().to_vec::<f32>().unwrap()[0]);
         let key = format!("{}#{}", self.path.join("."), self.found.len());
         self.found.insert(key, largest);
     }
@@ -85,7 +84,10 @@ fn batch(
     );
     let mask = Tensor::from_data(
         TensorData::new(
-            b.asv_mask.iter().map(|&m| f32::from(u8::from(m))).collect::<Vec<_>>(),
+            b.asv_mask
+                .iter()
+                .map(|&m| f32::from(u8::from(m)))
+                .collect::<Vec<_>>(),
             [n, s],
         ),
         device,
@@ -102,7 +104,8 @@ fn batch(
 /// target, count), summed; then the gradient of every float parameter.
 fn gradients<M: AamModel<B> + burn::module::AutodiffModule<B>>(
     model: &M,
-    target: Option<TargetKind>) -> BTreeMap<String, Option<f32>> {
+    target: Option<TargetKind>,
+) -> BTreeMap<String, Option<f32>> {
     let device = Default::default();
     let (tokens, counts, mask, unifrac) = batch(&device);
     let n = tokens.dims()[0];
@@ -147,13 +150,20 @@ fn gradients<M: AamModel<B> + burn::module::AutodiffModule<B>>(
 }
 
 fn assert_all_nonzero(what: &str, found: &BTreeMap<String, Option<f32>>) {
-    assert!(found.len() > 20, "{what}: only {} parameters visited", found.len());
+    assert!(
+        found.len() > 20,
+        "{what}: only {} parameters visited",
+        found.len()
+    );
     let dead: Vec<String> = found
         .iter()
         .filter(|(_, g)| !matches!(g, Some(v) if *v > 0.0 && v.is_finite()))
         .map(|(k, g)| format!("{k}: {g:?}"))
         .collect();
-    assert!(dead.is_empty(), "{what}: parameters without a gradient: {dead:#?}");
+    assert!(
+        dead.is_empty(),
+        "{what}: parameters without a gradient: {dead:#?}"
+    );
 }
 
 fn config() -> ModelConfig {
@@ -171,7 +181,10 @@ fn every_parameter_of_each_head_gets_a_gradient() {
     let device = Default::default();
     <B as Backend>::seed(&device, 3);
     let regressor = SequencePredictor::<B>::new(&config(), &device);
-    assert_all_nonzero("regressor", &gradients(&regressor, Some(TargetKind::Numeric)));
+    assert_all_nonzero(
+        "regressor",
+        &gradients(&regressor, Some(TargetKind::Numeric)),
+    );
     let classifier = SequencePredictor::<B>::new(
         &ModelConfig {
             out_dim: 3,
@@ -181,7 +194,10 @@ fn every_parameter_of_each_head_gets_a_gradient() {
         },
         &device,
     );
-    assert_all_nonzero("classifier", &gradients(&classifier, Some(TargetKind::Categorical)));
+    assert_all_nonzero(
+        "classifier",
+        &gradients(&classifier, Some(TargetKind::Categorical)),
+    );
     let encoder = SequenceEncoder::<B>::new(
         &ModelConfig {
             count_embedding_method: CountEmbeddingMethod::Add,
@@ -199,9 +215,16 @@ fn a_frozen_base_gets_no_gradient_but_its_count_embedding_does() {
     let device = Default::default();
     let model = SequencePredictor::<B>::new(&config(), &device).freeze_base();
     let found = gradients(&model, Some(TargetKind::Numeric));
-    let without: Vec<&String> = found.iter().filter(|(_, g)| g.is_none()).map(|(k, _)| k).collect();
+    let without: Vec<&String> = found
+        .iter()
+        .filter(|(_, g)| g.is_none())
+        .map(|(k, _)| k)
+        .collect();
     assert!(!without.is_empty());
-    assert!(without.iter().all(|k| k.starts_with("base_model")), "{without:?}");
+    assert!(
+        without.iter().all(|k| k.starts_with("base_model")),
+        "{without:?}"
+    );
     assert!(found
         .iter()
         .any(|(k, g)| k.contains("count_embedding") && g.is_some_and(|v| v > 0.0)));
@@ -212,7 +235,12 @@ fn a_tiny_classifier_fits_sixteen_samples_of_two_body_sites() {
     let mut data = common::data();
     let ids = data.dataset.table.sample_ids.clone();
     let (gut, tongue) = (samples_of("gut", &ids), samples_of("tongue", &ids));
-    assert!(gut.len() >= 8 && tongue.len() >= 8, "{} gut, {} tongue", gut.len(), tongue.len());
+    assert!(
+        gut.len() >= 8 && tongue.len() >= 8,
+        "{} gut, {} tongue",
+        gut.len(),
+        tongue.len()
+    );
     let chosen: Vec<usize> = gut[..8].iter().chain(&tongue[..8]).copied().collect();
     let mut targets = vec![0.0f32; ids.len()];
     for &t in &tongue {
@@ -266,8 +294,21 @@ fn a_tiny_classifier_fits_sixteen_samples_of_two_body_sites() {
     // (measured; docs/benchmark/ablation.md): a run on a small table needs that many
     // optimizer steps before it learns anything.
     let first_full = curve.iter().position(|&a| a == 1.0);
-    assert!(first_full.is_some(), "never fit the 16 training samples: {curve:?}");
+    assert!(
+        first_full.is_some(),
+        "never fit the 16 training samples: {curve:?}"
+    );
     assert_eq!(*curve.last().unwrap(), 1.0, "{curve:?}");
-    assert!(curve[0] < 1.0, "the first epoch already fit: the test proves nothing");
-    assert!(curve[first_full.unwrap()..].iter().filter(|&&a| a == 1.0).count() >= 10, "{curve:?}");
+    assert!(
+        curve[0] < 1.0,
+        "the first epoch already fit: the test proves nothing"
+    );
+    assert!(
+        curve[first_full.unwrap()..]
+            .iter()
+            .filter(|&&a| a == 1.0)
+            .count()
+            >= 10,
+        "{curve:?}"
+    );
 }
