@@ -174,6 +174,7 @@ impl Model {
             ));
         }
         let (proto, config, metadata) = Self::read_header(bytes, origin)?;
+        let (engine, placement) = Engine::prepare(bytes, &proto, origin, &config.model, options)?;
         // The graph's inputs are those its configuration promises: tract feeds inputs by
         // position, and a count embedding in one but not the other would misread them.
         let found: Vec<&str> = proto
@@ -195,7 +196,6 @@ impl Model {
                 ),
             });
         }
-        let (engine, placement) = Engine::prepare(bytes, &proto, origin, &config.model, options)?;
         Ok(Model {
             graphs: Graphs::Single(engine, output_names(&proto)),
             placement,

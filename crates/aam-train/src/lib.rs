@@ -21,6 +21,7 @@ pub mod memory;
 pub mod metrics;
 pub mod options;
 pub mod prefetch;
+pub mod random_forest;
 pub mod resume_file;
 pub mod schedule;
 pub mod step_bench;

@@ -1,20 +1,18 @@
 //! `aam baseline`: the classical baseline every model is compared with — a random forest
-//! (the `biosphere` crate) on the relative abundances of the ASVs, trained on the train
-//! set of a split and scored on its validation set with the metrics, intervals, tables
-//! and plots of `aam evaluate`.
+//! on the relative abundances of the ASVs, trained on the train set of a split and scored
+//! on its validation set with the metrics, intervals, tables and plots of `aam evaluate`.
 //!
-//! Classification uses one regression forest per class on the class indicator (for two
-//! classes, one forest for the second class): a variance split on a 0/1 target is the
-//! Gini split, and the mean leaf value is the class frequency, so the forest's mean is
-//! the usual random-forest class probability (Breiman 2001; Malley et al. 2012,
-//! "Probability machines", Methods Inf. Med. 51:74).
+//! Classification grows one multi-class Gini forest ([`aam_train::random_forest`], as
+//! scikit-learn's `RandomForestClassifier`); regression a variance-split forest of the
+//! `biosphere` crate.
 
 use std::path::PathBuf;
 
 use aam_data::{split, Metadata, TargetKind};
 use aam_train::evaluation::Bootstrap;
 use anyhow::{bail, Context, Result};
-use biosphere::{MaxFeatures, RandomForest, RandomForestParameters};
+use aam_train::random_forest::{ForestParams, RandomForest};
+use biosphere::{MaxFeatures, RandomForest as RegressionForest, RandomForestParameters};
 use clap::{Args, ValueEnum};
 use ndarray::{Array1, Array2};
 
@@ -238,7 +236,7 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
             .with_seed(args.seed)
             .with_max_features(max_features.clone())
             .with_min_samples_leaf(args.min_samples_leaf);
-        let mut rf = RandomForest::new(params.with_n_jobs(Some(-1)));
+        let mut rf = RegressionForest::new(params.with_n_jobs(Some(-1)));
         rf.fit(&x_train.view(), &y.view());
         rf.predict(&x_valid.view())
     };
@@ -270,34 +268,30 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
         }
         TargetKind::Categorical => {
             let n_classes = target.classes.len();
-            let indicator = |c: usize| {
-                Array1::from_iter(train_values.iter().map(|&v| f64::from(v as usize == c)))
+            let p = columns.len();
+            let max_features = match args.max_features {
+                MaxFeaturesArg::Sqrt => ((p as f64).sqrt() as usize).max(1),
+                MaxFeaturesArg::Third => (p / 3).max(1),
+                MaxFeaturesArg::All => p.max(1),
             };
+            let y: Vec<usize> = train_values.iter().map(|&v| v as usize).collect();
+            let x = x_train.as_standard_layout();
+            let rf = RandomForest::fit(
+                x.as_slice().context("training matrix layout")?,
+                p,
+                &y,
+                n_classes,
+                ForestParams {
+                    n_trees: args.n_trees,
+                    max_features,
+                    min_samples_leaf: args.min_samples_leaf,
+                    seed: args.seed,
+                },
+            );
+            let xv = x_valid.as_standard_layout();
             // probabilities[k][c] for validation sample k.
-            let mut probabilities = vec![vec![0.0; n_classes]; s.validation.len()];
-            if n_classes == 2 {
-                let p1 = forest(indicator(1));
-                for (k, p) in probabilities.iter_mut().enumerate() {
-                    *p = vec![1.0 - p1[k], p1[k]];
-                }
-            } else {
-                for c in 0..n_classes {
-                    let pc = forest(indicator(c));
-                    for (k, p) in probabilities.iter_mut().enumerate() {
-                        p[c] = pc[k];
-                    }
-                }
-                for p in &mut probabilities {
-                    let sum: f64 = p.iter().sum();
-                    p.iter_mut().for_each(|v| {
-                        *v = if sum > 0.0 {
-                            *v / sum
-                        } else {
-                            1.0 / n_classes as f64
-                        }
-                    });
-                }
-            }
+            let probabilities =
+                rf.predict_proba(xv.as_slice().context("validation matrix layout")?);
             s.validation
                 .iter()
                 .enumerate()
