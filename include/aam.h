@@ -309,6 +309,12 @@ void aam_model_free(struct AamModel *model);
 enum AamStatus aam_model_info(const struct AamModel *model, struct AamModelInfo *out);
 
 /*
+ Sets `*out` to 1 when `model` reads each ASV slot's read count (it was trained with a
+ count embedding: predict token buffers with `aam_predict_tokens_counts`), else 0.
+ */
+enum AamStatus aam_model_uses_counts(const struct AamModel *model, uint8_t *out);
+
+/*
  Sets `*out` to the label of class `index` (borrowed from the model; valid until it is
  freed).
  */
@@ -350,6 +356,8 @@ uint32_t aam_has_backend(uint32_t backend);
  Predicts a token buffer `[batch, n_asv, width]` (row-major, `width` = the model's
  `token_width`, `1 ≤ n_asv ≤ token_limit`) of dtype `AAM_DTYPE_U8` or `AAM_DTYPE_I64`
  into `*out` (NULL on failure). Sample IDs are the row numbers `"0"`, `"1"`, ….
+ A model trained with a count embedding (`aam_model_uses_counts`) needs
+ `aam_predict_tokens_counts` instead: here it fails with `AAM_STATUS_INVALID_ARGUMENT`.
  */
 enum AamStatus aam_predict_tokens(const struct AamModel *model,
                                   const void *tokens,
@@ -358,6 +366,20 @@ enum AamStatus aam_predict_tokens(const struct AamModel *model,
                                   size_t n_asv,
                                   size_t width,
                                   struct AamPredictions **out);
+
+/*
+ Like `aam_predict_tokens`, with each ASV slot's read count: `counts` is a row-major f32
+ buffer `[batch, n_asv]` (finite, ≥ 0; 0 in empty slots). A model without a count
+ embedding ignores the counts.
+ */
+enum AamStatus aam_predict_tokens_counts(const struct AamModel *model,
+                                         const void *tokens,
+                                         uint32_t dtype,
+                                         size_t batch,
+                                         size_t n_asv,
+                                         size_t width,
+                                         const float *counts,
+                                         struct AamPredictions **out);
 
 /*
  Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV whose observation

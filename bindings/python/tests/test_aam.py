@@ -57,6 +57,20 @@ def test_tokens_u8_and_i64_agree_and_threads_agree(model):
             np.testing.assert_array_equal(p.probabilities, a.probabilities)
 
 
+def test_counts_are_accepted_and_ignored_by_a_model_without_count_embedding(model):
+    # The shipped model was trained without --count-embedding (the count path of a
+    # model with one is tested through the same C entry point in crates/aam-capi/tests).
+    assert model.uses_counts is False
+    tokens = np.zeros((2, 3, model.info["token_width"]), np.int64)
+    tokens[:, :, 0] = 5
+    tokens[:, :, 1:30] = 2
+    plain = model.predict_tokens(tokens)
+    with_counts = model.predict_tokens(tokens, counts=np.full((2, 3), 7.0))
+    np.testing.assert_array_equal(plain.embeddings, with_counts.embeddings)
+    with pytest.raises(ValueError, match="counts"):
+        model.predict_tokens(tokens, counts=np.ones((2, 4)))
+
+
 def test_errors_are_exceptions(model):
     with pytest.raises(aam.AamError, match="aam export") as e:
         aam.Model("/nonexistent/model.onnx")

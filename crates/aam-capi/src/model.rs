@@ -157,6 +157,18 @@ pub unsafe extern "C" fn aam_model_info(
     })
 }
 
+/// Sets `*out` to 1 when `model` reads each ASV slot's read count (it was trained with a
+/// count embedding: predict token buffers with `aam_predict_tokens_counts`), else 0.
+#[no_mangle]
+pub unsafe extern "C" fn aam_model_uses_counts(model: *const AamModel, out: *mut u8) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        let m = borrow(model, Kind::Model, "model")?;
+        unsafe { *out = u8::from(m.inner.uses_counts()) };
+        Ok(())
+    })
+}
+
 /// Sets `*out` to the label of class `index` (borrowed from the model; valid until it is
 /// freed).
 #[no_mangle]

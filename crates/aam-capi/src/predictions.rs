@@ -82,6 +82,8 @@ fn publish(model: &AamModel, p: &Predictions, out: *mut *mut AamPredictions) {
 /// Predicts a token buffer `[batch, n_asv, width]` (row-major, `width` = the model's
 /// `token_width`, `1 ≤ n_asv ≤ token_limit`) of dtype `AAM_DTYPE_U8` or `AAM_DTYPE_I64`
 /// into `*out` (NULL on failure). Sample IDs are the row numbers `"0"`, `"1"`, ….
+/// A model trained with a count embedding (`aam_model_uses_counts`) needs
+/// `aam_predict_tokens_counts` instead: here it fails with `AAM_STATUS_INVALID_ARGUMENT`.
 #[no_mangle]
 pub unsafe extern "C" fn aam_predict_tokens(
     model: *const AamModel,
@@ -92,48 +94,87 @@ pub unsafe extern "C" fn aam_predict_tokens(
     width: usize,
     out: *mut *mut AamPredictions,
 ) -> AamStatus {
+    guard(|| predict_buffer(model, tokens, dtype, [batch, n_asv, width], None, out))
+}
+
+/// Like `aam_predict_tokens`, with each ASV slot's read count: `counts` is a row-major f32
+/// buffer `[batch, n_asv]` (finite, ≥ 0; 0 in empty slots). A model without a count
+/// embedding ignores the counts.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predict_tokens_counts(
+    model: *const AamModel,
+    tokens: *const c_void,
+    dtype: u32,
+    batch: usize,
+    n_asv: usize,
+    width: usize,
+    counts: *const f32,
+    out: *mut *mut AamPredictions,
+) -> AamStatus {
     guard(|| {
-        non_null(out, "out")?;
-        unsafe { *out = std::ptr::null_mut() };
-        let m = borrow(model, Kind::Model, "model")?;
-        non_null(tokens, "tokens")?;
-        let n = batch
-            .checked_mul(n_asv)
-            .and_then(|x| x.checked_mul(width))
-            .filter(|&n| n > 0)
-            .ok_or_else(|| {
-                Failure::new(
-                    AamStatus::InvalidArgument,
-                    format!("tokens shape [{batch}, {n_asv}, {width}] is empty or too large"),
-                )
-            })?;
-        let owned: Array3<i64>;
-        let view: ArrayView3<'_, i64> = match dtype {
-            AAM_DTYPE_I64 => {
-                let s = unsafe { std::slice::from_raw_parts(tokens.cast::<i64>(), n) };
-                ArrayView3::from_shape((batch, n_asv, width), s)
-                    .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?
-            }
-            AAM_DTYPE_U8 => {
-                let s = unsafe { std::slice::from_raw_parts(tokens.cast::<u8>(), n) };
-                owned = Array3::from_shape_vec(
-                    (batch, n_asv, width),
-                    s.iter().map(|&t| i64::from(t)).collect(),
-                )
-                .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?;
-                owned.view()
-            }
-            other => {
-                return Err(Failure::new(
-                    AamStatus::InvalidArgument,
-                    format!("dtype {other} is not AAM_DTYPE_U8 (0) or AAM_DTYPE_I64 (1)"),
-                ))
-            }
-        };
-        let p = m.inner.predict_tokens(view)?;
-        publish(m, &p, out);
-        Ok(())
+        non_null(counts, "counts")?;
+        predict_buffer(model, tokens, dtype, [batch, n_asv, width], Some(counts), out)
     })
+}
+
+/// The body of both token entry points.
+fn predict_buffer(
+    model: *const AamModel,
+    tokens: *const c_void,
+    dtype: u32,
+    [batch, n_asv, width]: [usize; 3],
+    counts: Option<*const f32>,
+    out: *mut *mut AamPredictions,
+) -> Result<(), Failure> {
+    non_null(out, "out")?;
+    unsafe { *out = std::ptr::null_mut() };
+    let m = borrow(model, Kind::Model, "model")?;
+    non_null(tokens, "tokens")?;
+    let n = batch
+        .checked_mul(n_asv)
+        .and_then(|x| x.checked_mul(width))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            Failure::new(
+                AamStatus::InvalidArgument,
+                format!("tokens shape [{batch}, {n_asv}, {width}] is empty or too large"),
+            )
+        })?;
+    let owned: Array3<i64>;
+    let view: ArrayView3<'_, i64> = match dtype {
+        AAM_DTYPE_I64 => {
+            let s = unsafe { std::slice::from_raw_parts(tokens.cast::<i64>(), n) };
+            ArrayView3::from_shape((batch, n_asv, width), s)
+                .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?
+        }
+        AAM_DTYPE_U8 => {
+            let s = unsafe { std::slice::from_raw_parts(tokens.cast::<u8>(), n) };
+            owned = Array3::from_shape_vec(
+                (batch, n_asv, width),
+                s.iter().map(|&t| i64::from(t)).collect(),
+            )
+            .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?;
+            owned.view()
+        }
+        other => {
+            return Err(Failure::new(
+                AamStatus::InvalidArgument,
+                format!("dtype {other} is not AAM_DTYPE_U8 (0) or AAM_DTYPE_I64 (1)"),
+            ))
+        }
+    };
+    let p = match counts {
+        None => m.inner.predict_tokens(view)?,
+        Some(c) => {
+            // batch · n_asv ≤ n, checked above.
+            let s = unsafe { std::slice::from_raw_parts(c, batch * n_asv) };
+            let c = ArrayView3::from_shape((batch, n_asv, 1), s)
+                .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?;
+            m.inner.predict_tokens_with_counts(view, c)?
+        }
+    };
+    publish(m, &p, out);
+    Ok(())
 }
 
 /// Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV whose observation

@@ -17,9 +17,11 @@ use tokio::time::Instant;
 use crate::metrics::Metrics;
 use crate::ServeOptions;
 
-/// One request's tokens int64 `[batch, n_asv, max_bp + 1]` and where its outputs go.
+/// One request's tokens int64 `[batch, n_asv, max_bp + 1]`, its read counts f32
+/// `[batch, n_asv, 1]` (models with a count embedding), and where its outputs go.
 struct Job {
     tokens: Array3<i64>,
+    counts: Option<Array3<f32>>,
     reply: oneshot::Sender<Result<RawOutputs, RuntimeError>>,
 }
 
@@ -46,13 +48,18 @@ impl Batcher {
         Batcher { jobs }
     }
 
-    /// Runs `tokens` `[batch, n_asv, max_bp + 1]` in the next batch.
+    /// Runs `tokens` `[batch, n_asv, max_bp + 1]` (with their read counts
+    /// `[batch, n_asv, 1]`, which a model with a count embedding needs) in the next batch.
     ///
-    /// Errors: the model refuses the tokens or fails (its message), or the server is
+    /// Errors: the model refuses the inputs or fails (its message), or the server is
     /// stopping.
-    pub async fn infer(&self, tokens: Array3<i64>) -> Result<RawOutputs, BatchError> {
+    pub async fn infer(
+        &self,
+        tokens: Array3<i64>,
+        counts: Option<Array3<f32>>,
+    ) -> Result<RawOutputs, BatchError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { tokens, reply }).await.map_err(|_| BatchError::Stopping)?;
+        self.jobs.send(Job { tokens, counts, reply }).await.map_err(|_| BatchError::Stopping)?;
         answer.await.map_err(|_| BatchError::Stopping)?.map_err(BatchError::Model)
     }
 }
@@ -83,6 +90,14 @@ async fn collect(mut queue: mpsc::Receiver<Job>, model: Arc<Model>, options: Ser
     }
 }
 
+/// One job's forward pass alone.
+fn run_one(model: &Model, job: &Job) -> Result<RawOutputs, RuntimeError> {
+    match (&job.counts, model.uses_counts()) {
+        (Some(c), true) => model.run_with_counts(job.tokens.view(), c.view()),
+        _ => model.run(job.tokens.view()),
+    }
+}
+
 /// Runs the jobs grouped by their `[n_asv, width]`, each group in one forward pass.
 fn run_batch(model: &Model, jobs: Vec<Job>, metrics: &Metrics) {
     let mut groups: BTreeMap<(usize, usize), Vec<Job>> = BTreeMap::new();
@@ -94,14 +109,24 @@ fn run_batch(model: &Model, jobs: Vec<Job>, metrics: &Metrics) {
         if group.len() == 1 {
             let job = group.into_iter().next().expect("one job");
             metrics.observe_batch(job.tokens.dim().0);
-            let result = model.run(job.tokens.view());
+            let result = run_one(model, &job);
             let _ = job.reply.send(result);
             continue;
         }
         let views: Vec<_> = group.iter().map(|j| j.tokens.view()).collect();
         let stacked = ndarray::concatenate(Axis(0), &views).expect("same n_asv and width");
         metrics.observe_batch(stacked.dim().0);
-        match model.run(stacked.view()) {
+        // A count model's requests all carry counts (checked on arrival); a missing one
+        // makes the stacked pass fail, and each request is then rerun alone.
+        let counts: Option<Vec<_>> = group.iter().map(|j| j.counts.as_ref().map(|c| c.view())).collect();
+        let stacked_counts = counts
+            .filter(|_| model.uses_counts())
+            .map(|c| ndarray::concatenate(Axis(0), &c).expect("same n_asv"));
+        let result = match &stacked_counts {
+            Some(c) => model.run_with_counts(stacked.view(), c.view()),
+            None => model.run(stacked.view()),
+        };
+        match result {
             Ok(out) => {
                 let mut first = 0;
                 for job in group {
@@ -114,7 +139,7 @@ fn run_batch(model: &Model, jobs: Vec<Job>, metrics: &Metrics) {
             Err(_) => {
                 for job in group {
                     metrics.observe_batch(job.tokens.dim().0);
-                    let result = model.run(job.tokens.view());
+                    let result = run_one(model, &job);
                     let _ = job.reply.send(result);
                 }
             }

@@ -28,7 +28,8 @@ use crate::AppState;
 pub struct InferRequest {
     /// Echoed in the response.
     pub id: Option<String>,
-    /// Exactly one: `tokens`.
+    /// `tokens`, and `counts` (FP32 `[batch, n_asv, 1]`, each slot's read count) for a
+    /// model with a count embedding.
     pub inputs: Vec<InputTensor>,
     /// Outputs wanted (all when absent or empty).
     #[serde(default)]
@@ -112,7 +113,14 @@ pub(crate) async fn model_metadata(State(state): State<Arc<AppState>>, Path(name
         "name": state.name,
         "versions": ["1"],
         "platform": "aam",
-        "inputs": [{ "name": "tokens", "datatype": "INT64", "shape": [-1, -1, c.model.max_bp as i64 + 1] }],
+        "inputs": if c.model.count_embedding {
+            json!([
+                { "name": "tokens", "datatype": "INT64", "shape": [-1, -1, c.model.max_bp as i64 + 1] },
+                { "name": "counts", "datatype": "FP32", "shape": [-1, -1, 1] },
+            ])
+        } else {
+            json!([{ "name": "tokens", "datatype": "INT64", "shape": [-1, -1, c.model.max_bp as i64 + 1] }])
+        },
         "outputs": outputs,
         "parameters": {
             "kind": format!("{:?}", c.kind).to_lowercase(),
@@ -145,14 +153,80 @@ pub(crate) fn rejection(r: JsonRejection) -> ApiError {
     ApiError::new(r.status(), format!("cannot read the request body: {}", r.body_text()))
 }
 
-/// The token tensor of `req`, checked against the model before it joins a batch.
-fn tokens_from(req: &InferRequest, state: &AppState) -> Result<Array3<i64>, ApiError> {
-    let m = &state.model.config().model;
-    let input = match req.inputs.as_slice() {
-        [one] if one.name == "tokens" => one,
-        [one] => return Err(ApiError::bad_request(format!("unknown input '{}'; the model takes one input, 'tokens'", one.name))),
-        _ => return Err(ApiError::bad_request(format!("{} inputs given; the model takes one input, 'tokens'", req.inputs.len()))),
+/// The token tensor of `req` and, for a model with a count embedding, its counts tensor,
+/// checked against the model before they join a batch.
+fn inputs_from(req: &InferRequest, state: &AppState) -> Result<(Array3<i64>, Option<Array3<f32>>), ApiError> {
+    let uses_counts = state.model.uses_counts();
+    let takes = if uses_counts { "two inputs, 'tokens' and 'counts'" } else { "one input, 'tokens'" };
+    if let Some(unknown) = req
+        .inputs
+        .iter()
+        .find(|i| i.name != "tokens" && !(uses_counts && i.name == "counts"))
+    {
+        return Err(ApiError::bad_request(format!("unknown input '{}'; the model takes {takes}", unknown.name)));
+    }
+    let named = |name: &str| req.inputs.iter().filter(|i| i.name == name).collect::<Vec<_>>();
+    let (tokens, counts) = (named("tokens"), named("counts"));
+    if tokens.len() != 1 || counts.len() > 1 || (uses_counts && counts.len() != 1) {
+        return Err(ApiError::bad_request(format!(
+            "{} inputs given; the model takes {takes}",
+            req.inputs.len()
+        )));
+    }
+    let tokens = tokens_from(tokens[0], state)?;
+    let counts = match counts.first() {
+        Some(c) => Some(counts_from(c, tokens.dim())?),
+        None => None,
     };
+    Ok((tokens, counts))
+}
+
+/// The `counts` tensor: FP32 `[batch, n_asv, 1]` matching the tokens' first two axes,
+/// finite and ≥ 0.
+fn counts_from(input: &InputTensor, (b, n, _): (usize, usize, usize)) -> Result<Array3<f32>, ApiError> {
+    if !["FP32", "FP64"].contains(&input.datatype.as_str()) {
+        return Err(ApiError::bad_request(format!("counts datatype {} is not a float type; use FP32", input.datatype)));
+    }
+    let expected = [b as i64, n as i64, 1];
+    if input.shape.as_slice() != expected {
+        return Err(ApiError::bad_request(format!(
+            "counts shape {:?} does not fit the tokens; it must be {expected:?} (one read count per ASV slot)",
+            input.shape
+        )));
+    }
+    let mut values = Vec::with_capacity(b * n);
+    flatten_f32(&input.data, &mut values)?;
+    if values.len() != b * n {
+        return Err(ApiError::bad_request(format!(
+            "counts data has {} values but shape {expected:?} needs {}",
+            values.len(),
+            b * n
+        )));
+    }
+    if let Some(v) = values.iter().find(|v| !v.is_finite() || **v < 0.0) {
+        return Err(ApiError::bad_request(format!("read count {v} is negative or not finite")));
+    }
+    Ok(Array3::from_shape_vec((b, n, 1), values).expect("length checked"))
+}
+
+/// Appends the numbers of a flat or nested JSON array as f32.
+fn flatten_f32(v: &Value, out: &mut Vec<f32>) -> Result<(), ApiError> {
+    match v {
+        Value::Array(items) => items.iter().try_for_each(|x| flatten_f32(x, out)),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) => {
+                out.push(x as f32);
+                Ok(())
+            }
+            None => Err(ApiError::bad_request(format!("count {n} is not a number"))),
+        },
+        other => Err(ApiError::bad_request(format!("counts data must be an array of numbers, found {other}"))),
+    }
+}
+
+/// The token tensor `input`, checked against the model.
+fn tokens_from(input: &InputTensor, state: &AppState) -> Result<Array3<i64>, ApiError> {
+    let m = &state.model.config().model;
     if !["INT64", "INT32", "INT16", "INT8", "UINT8"].contains(&input.datatype.as_str()) {
         return Err(ApiError::bad_request(format!("tokens datatype {} is not an integer type; use INT64", input.datatype)));
     }
@@ -266,10 +340,10 @@ async fn run_infer(
 ) -> Result<(Value, usize), ApiError> {
     check_name(state, name)?;
     let Json(req) = body.map_err(rejection)?;
-    let tokens = tokens_from(&req, state)?;
+    let (tokens, counts) = inputs_from(&req, state)?;
     let batch = tokens.dim().0;
     let out = within_limits(state, started, async {
-        state.batcher.infer(tokens).await.map_err(|e| match e {
+        state.batcher.infer(tokens, counts).await.map_err(|e| match e {
             BatchError::Model(e) => model_error(e),
             BatchError::Stopping => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"),
         })

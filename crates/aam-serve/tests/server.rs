@@ -339,3 +339,62 @@ fn graceful_shutdown_answers_requests_in_flight() {
     assert_eq!(status, 200, "{text}");
     assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(), "the port is closed");
 }
+
+/// A fresh classifier with the count embedding `add`, exported and loaded.
+fn count_model() -> Arc<Model> {
+    use aam_model::{AamModel as _, CountEmbeddingMethod, CpuBackend, ModelConfig, SequencePredictor};
+    let shipped = model();
+    let model_config = ModelConfig {
+        count_embedding: true,
+        count_embedding_method: CountEmbeddingMethod::Add,
+        ..shipped.config().model.clone()
+    };
+    let net = SequencePredictor::<CpuBackend>::new(&model_config, &Default::default());
+    let mut sink = aam_model::WeightSink::default();
+    net.save_weights(&mut sink);
+    let config = aam_config::CheckpointConfig { model: model_config, ..shipped.config().clone() };
+    let bytes = aam_export::onnx_bytes(&config, &sink.into_map(), 17).unwrap();
+    Arc::new(Model::from_bytes(&bytes, std::path::Path::new("count-model.onnx")).unwrap())
+}
+
+#[test]
+fn a_count_model_takes_counts_beside_the_tokens() {
+    let model = count_model();
+    let tokens = table_tokens(&model, 0, 3);
+    let (b, n, w) = tokens.dim();
+    let counts = Array3::from_shape_fn((b, n, 1), |(i, j, _)| {
+        if tokens[[i, j, 0]] == 0 { 0.0f32 } else { (1 + (i * 31 + j * 7) % 200) as f32 }
+    });
+    let want = model.run_with_counts(tokens.view(), counts.view()).unwrap();
+    let server = Server::start(model.clone(), ServeOptions::default());
+    let (status, body) = answer(ureq::get(&server.url(&format!("/v2/models/{NAME}"))).call());
+    assert_eq!(status, 200);
+    let inputs = json_of(&body)["inputs"].clone();
+    assert_eq!(inputs[1]["name"], "counts", "{body}");
+    assert_eq!(inputs[1]["shape"], json!([-1, -1, 1]));
+
+    let url = server.url(&format!("/v2/models/{NAME}/infer"));
+    let mut request = infer_body(&tokens);
+    request["inputs"].as_array_mut().unwrap().push(json!({
+        "name": "counts", "shape": [b, n, 1], "datatype": "FP32", "data": counts.iter().collect::<Vec<_>>()
+    }));
+    let (status, body) = answer(ureq::post(&url).send_json(request.clone()));
+    assert_eq!(status, 200, "{body}");
+    let got = json_of(&body);
+    assert_close(&floats(output(&got, "embeddings")), &want.embeddings.iter().copied().collect::<Vec<_>>(), "embeddings");
+
+    // Without its counts the request is refused with a message, not run on zeros.
+    let (status, body) = answer(ureq::post(&url).send_json(infer_body(&tokens)));
+    assert_eq!(status, 400);
+    assert!(body.contains("'counts'"), "{body}");
+    // Counts of the wrong shape or sign are refused too.
+    let mut bad = request.clone();
+    bad["inputs"][1]["shape"] = json!([b, n + 1, 1]);
+    assert_eq!(answer(ureq::post(&url).send_json(bad)).0, 400);
+    let mut negative = request;
+    negative["inputs"][1]["data"][0] = json!(-3.0);
+    let (status, body) = answer(ureq::post(&url).send_json(negative));
+    assert_eq!(status, 400);
+    assert!(body.contains("negative"), "{body}");
+    server.stop().unwrap();
+}

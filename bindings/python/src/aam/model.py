@@ -100,6 +100,10 @@ class Model:
         self.execution_provider = lib.aam_model_execution_provider(self._handle).decode()
         reason = lib.aam_model_fallback_reason(self._handle)
         self.fallback_reason = reason.decode() if reason is not None else None
+        uses = ctypes.c_uint8()
+        check(lib.aam_model_uses_counts(self._handle, ctypes.byref(uses)))
+        # True for a model trained with a count embedding: predict_tokens then needs counts.
+        self.uses_counts = bool(uses.value)
 
     def asv_cache_stats(self):
         """Counts of the ASV-embedding path (a dict); not for ``single_graph`` models."""
@@ -107,8 +111,11 @@ class Model:
         check(lib.aam_model_asv_cache_stats(self._handle, ctypes.byref(s)))
         return {f: getattr(s, f) for f, _ in AsvCacheStats._fields_}
 
-    def predict_tokens(self, tokens):
-        """Predicts tokens ``[batch, n_asv, token_width]`` (uint8 or int64 numpy array)."""
+    def predict_tokens(self, tokens, counts=None):
+        """Predicts tokens ``[batch, n_asv, token_width]`` (uint8 or int64 numpy array).
+
+        ``counts``: each ASV slot's read count, ``[batch, n_asv]`` (float32, finite, >= 0),
+        needed by a model trained with a count embedding (``uses_counts``)."""
         tokens = np.asarray(tokens)
         if tokens.dtype == np.uint8:
             dtype = DTYPE_U8
@@ -120,7 +127,15 @@ class Model:
             raise ValueError(f"tokens must be [batch, n_asv, token_width], got shape {tokens.shape}")
         tokens = np.ascontiguousarray(tokens)
         out = ctypes.c_void_p()
-        check(lib.aam_predict_tokens(self._handle, tokens.ctypes.data, dtype, *tokens.shape, ctypes.byref(out)))
+        if counts is None:
+            check(lib.aam_predict_tokens(self._handle, tokens.ctypes.data, dtype, *tokens.shape, ctypes.byref(out)))
+            return Predictions(out)
+        counts = np.ascontiguousarray(counts, dtype=np.float32)
+        if counts.shape != tokens.shape[:2]:
+            raise ValueError(f"counts must be [batch, n_asv] = {tokens.shape[:2]}, got shape {counts.shape}")
+        check(lib.aam_predict_tokens_counts(
+            self._handle, tokens.ctypes.data, dtype, *tokens.shape,
+            counts.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), ctypes.byref(out)))
         return Predictions(out)
 
     def predict_biom(self, table_path):
