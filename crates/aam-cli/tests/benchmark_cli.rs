@@ -64,6 +64,23 @@ fn smoke_benchmark_on_circadian_ihc() {
         assert!((value(cells[5]) - model[m]).abs() < 5e-4, "{row}");
         assert!((value(cells[6]) - forest[m]).abs() < 5e-4, "{row}");
     }
+    // summary.tsv: the same values, with the intervals of the metrics files.
+    let summary = tsv(&out.join("summary.tsv"));
+    assert_eq!(summary.len(), 3, "one row per headline metric");
+    let bounds = |step: &str, m: &str| -> (f64, f64) {
+        let rows = tsv(&task.join(step).join("metrics.tsv"));
+        let r = rows.iter().find(|r| r["metric"] == m).unwrap();
+        (r["ci95_low"].parse().unwrap(), r["ci95_high"].parse().unwrap())
+    };
+    for row in &summary {
+        assert_eq!((row["dataset"].as_str(), row["target"].as_str()), ("circadian-ihc", "exposure_type"));
+        let m = row["metric"].as_str();
+        let num = |k: &str| row[k].parse::<f64>().unwrap();
+        assert_eq!(num("aam"), model[m], "{m}");
+        assert_eq!(num("random_forest"), forest[m], "{m}");
+        assert_eq!((num("aam_low"), num("aam_high")), bounds("evaluate", m), "{m}");
+        assert_eq!((num("rf_low"), num("rf_high")), bounds("baseline", m), "{m}");
+    }
     assert!(report.contains("(circadian-ihc/exposure_type/curves.png)"));
     assert!(
         task.join("curves.png").exists() && task.join("evaluate/confusion_matrix.png").exists()

@@ -1,7 +1,10 @@
 //! The benchmark's `report.md`: per task, the model's and the random forest's metrics
 //! with their 95% bootstrap intervals (read back from the `metrics.tsv` that `aam
 //! evaluate` and `aam baseline` wrote), step times, learning curves and the evaluation
-//! plots; `commands.sh` holds every step's command line.
+//! plots; `commands.sh` holds every step's command line; `summary.tsv` the headline
+//! metrics, machine-readable (one row per target and metric: `dataset`, `target`,
+//! `metric`, `aam`, `aam_low`, `aam_high`, `random_forest`, `rf_low`, `rf_high`, the
+//! bounds those of the 95% bootstrap intervals; NaN where a value is undefined).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -92,6 +95,8 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
     let mut commands =
         String::from("#!/bin/sh\n# The steps of this benchmark, in order.\nset -e\n");
     let mut pretrain_listed = std::collections::HashSet::new();
+    let mut summary =
+        String::from("dataset\ttarget\tmetric\taam\taam_low\taam_high\trandom_forest\trf_low\trf_high\n");
     for run in runs {
         let model = read_metrics(&run.dir.join("evaluate").join("metrics.tsv"))?;
         let forest = read_metrics(&run.dir.join("baseline").join("metrics.tsv"))?;
@@ -103,6 +108,19 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
         };
         let n = model.first().map_or(0, |r| r.4);
         for m in headline {
+            let triple = |r: Option<MetricRow>| {
+                r.map_or([f64::NAN; 3], |(_, v, lo, hi, _)| [v, lo, hi])
+                    .map(|x| x.to_string())
+                    .join("\t")
+            };
+            let _ = writeln!(
+                summary,
+                "{}\t{}\t{m}\t{}\t{}",
+                run.dataset.name,
+                run.task.column,
+                triple(find(&model, m)),
+                triple(find(&forest, m))
+            );
             let _ = writeln!(
                 md,
                 "| {} | `{}` | {n} | {m} | {} | {} |",
@@ -185,5 +203,6 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
     md.push_str(&sections);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     write_atomic(&out.join("commands.sh"), commands.as_bytes())?;
+    write_atomic(&out.join("summary.tsv"), summary.as_bytes())?;
     Ok(())
 }
