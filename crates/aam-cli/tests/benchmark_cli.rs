@@ -1,13 +1,15 @@
 //! `aam benchmark --preset smoke` on the repository's copy of circadian-ihc: the report's
 //! numbers are those `aam evaluate` and `aam baseline` wrote, both scored exactly the
 //! validation samples of the pretraining split, every step's command is recorded, and a
-//! finished benchmark is kept unless resumed.
+//! finished benchmark is kept unless resumed. With `--folds 3` on the shared datasets: the
+//! folds keep subjects apart and hold every sample out once, each fold's steps score its
+//! held-out samples, and `summary.tsv` averages the folds.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 mod common;
-use common::{aam, repo, stderr, tsv_rows as tsv};
+use common::{aam, repo, shared, stderr, tsv_rows as tsv};
 
 fn ids_of(path: &Path, filter: &dyn Fn(&HashMap<String, String>) -> bool) -> HashSet<String> {
     tsv(path)
@@ -139,4 +141,76 @@ fn smoke_benchmark_on_circadian_ihc() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn cross_validation_folds_keep_subjects_apart_and_average_into_the_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cv");
+    let out_s = out.display().to_string();
+    // The shared datasets (moving-pictures is not in the repository's data/).
+    let data_root = shared("", "");
+    let o = aam(&[
+        "benchmark",
+        "--data-root",
+        &data_root,
+        "--datasets",
+        "circadian-ihc,moving-pictures",
+        "--preset",
+        "smoke",
+        "--folds",
+        "3",
+        "--output",
+        &out_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // moving-pictures has two subjects: two folds.
+    assert!(stderr(&o).contains("moving-pictures has 2 subjects"), "{}", stderr(&o));
+    let subject_of: HashMap<String, String> = tsv(Path::new(&data_root).join("circadian-ihc/metadata.tsv").as_path())
+        .into_iter()
+        .map(|r| (r["sample_id"].clone(), r["host_subject_id"].clone()))
+        .collect();
+    let mut validated = Vec::new();
+    for k in 1..=3 {
+        let split = tsv(&out.join(format!("circadian-ihc/folds/fold-{k}.tsv")));
+        let side = |set: &str| -> HashSet<String> {
+            split.iter().filter(|r| r["set"] == set).map(|r| subject_of[&r["sample_id"]].clone()).collect()
+        };
+        assert!(side("train").is_disjoint(&side("validation")), "fold {k} splits a subject");
+        validated.extend(split.iter().filter(|r| r["set"] == "validation").map(|r| r["sample_id"].clone()));
+        // Every step of the fold scored exactly its held-out samples.
+        let held: HashSet<String> = split.iter().filter(|r| r["set"] == "validation").map(|r| r["sample_id"].clone()).collect();
+        let scored = ids_of(&out.join(format!("circadian-ihc/fold-{k}/exposure_type/baseline/per_sample.tsv")), &|_| true);
+        assert_eq!(scored, held, "fold {k}");
+    }
+    validated.sort();
+    let before = validated.len();
+    validated.dedup();
+    assert_eq!((before, validated.len()), (46, 46), "every sample held out exactly once");
+    // summary.tsv: the mean over folds, the fold range, the paired difference.
+    let fold_value = |k: usize, step: &str, m: &str| -> f64 {
+        tsv(&out.join(format!("circadian-ihc/fold-{k}/exposure_type/{step}/metrics.tsv")))
+            .into_iter()
+            .find(|r| r["metric"] == m)
+            .unwrap()["value"]
+            .parse()
+            .unwrap()
+    };
+    let summary = tsv(&out.join("summary.tsv"));
+    let row = summary.iter().find(|r| r["dataset"] == "circadian-ihc" && r["metric"] == "accuracy").unwrap();
+    let num = |k: &str| row[k].parse::<f64>().unwrap();
+    let aam: Vec<f64> = (1..=3).map(|k| fold_value(k, "evaluate", "accuracy")).collect();
+    let rf: Vec<f64> = (1..=3).map(|k| fold_value(k, "baseline", "accuracy")).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert_eq!(row["folds"], "3");
+    assert!((num("aam") - mean(&aam)).abs() < 1e-12);
+    assert!((num("random_forest") - mean(&rf)).abs() < 1e-12);
+    assert_eq!(num("aam_low"), aam.iter().copied().fold(f64::INFINITY, f64::min));
+    assert_eq!(num("rf_high"), rf.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    assert!((num("difference") - (mean(&aam) - mean(&rf))).abs() < 1e-12);
+    let mp = summary.iter().find(|r| r["dataset"] == "moving-pictures").unwrap();
+    assert_eq!(mp["folds"], "2");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("Grouped 3-fold cross-validation"), "{report}");
+    assert!(report.contains("— fold 3"));
 }

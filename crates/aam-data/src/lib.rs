@@ -51,7 +51,7 @@ pub use faith_pd::{load_faith_pd, FaithPd};
 pub use metadata::{Metadata, Target, TargetKind};
 pub use rarefy::{rarefy, RarefyReport};
 pub use sample_stream::SampleStream;
-pub use split::{split_samples, Split};
+pub use split::{group_kfold, split_samples, Split};
 pub use table::FeatureTable;
 pub use token_limit::{select_asvs, TokenLimitPolicy};
 pub use tokenizer::TokenizedAsvs;

@@ -122,6 +122,59 @@ pub fn split_samples(
     Ok(Split { train, validation })
 }
 
+/// Grouped K-fold cross-validation of `n` samples: `k` splits whose validation sides
+/// partition the samples, a group (`groups[i]`, e.g. the subject of sample `i`) never on
+/// both sides of a split. Groups are shuffled with `seed`, then each goes to the fold with
+/// the fewest samples so far, so fold sizes differ by at most the largest group.
+///
+/// Errors: `k < 2`, or fewer groups (samples without `groups`) than folds.
+pub fn group_kfold(n: usize, k: usize, seed: u64, groups: Option<&[String]>) -> Result<Vec<Split>> {
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    match groups {
+        Some(g) => {
+            let mut pos: HashMap<&str, usize> = HashMap::new();
+            for (i, name) in g.iter().enumerate().take(n) {
+                let u = *pos.entry(name.as_str()).or_insert_with(|| {
+                    units.push(Vec::new());
+                    units.len() - 1
+                });
+                units[u].push(i);
+            }
+        }
+        None => units = (0..n).map(|i| vec![i]).collect(),
+    }
+    if k < 2 || units.len() < k {
+        return Err(DataError::Parameter {
+            name: "--folds",
+            message: format!(
+                "{k} folds of {} {}: cross-validation needs at least 2 folds and a {} per fold",
+                units.len(),
+                if groups.is_some() { "groups" } else { "samples" },
+                if groups.is_some() { "group" } else { "sample" }
+            ),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    units.shuffle(&mut rng);
+    let mut folds: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for unit in units {
+        // The smallest fold so far (the first on ties) takes the next group.
+        let f = (0..k).min_by_key(|&f| folds[f].len()).unwrap_or(0);
+        folds[f].extend(unit);
+    }
+    Ok(folds
+        .into_iter()
+        .map(|mut validation| {
+            validation.sort_unstable();
+            let in_val: std::collections::HashSet<usize> = validation.iter().copied().collect();
+            Split {
+                train: (0..n).filter(|i| !in_val.contains(i)).collect(),
+                validation,
+            }
+        })
+        .collect())
+}
+
 fn majority(labels: impl Iterator<Item = usize>) -> usize {
     let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
     for l in labels {

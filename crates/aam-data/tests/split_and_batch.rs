@@ -180,3 +180,30 @@ fn dataset_rejects_unaligned_matrix_and_zero_token_limit() {
         &["--token-limit"],
     );
 }
+
+#[test]
+fn group_kfold_partitions_the_samples_and_keeps_groups_together() {
+    use aam_data::split::group_kfold;
+    // 10 samples of 5 subjects (sizes 3, 1, 2, 2, 2), 3 folds.
+    let g: Vec<String> = ["a", "a", "a", "b", "c", "c", "d", "d", "e", "e"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let folds = group_kfold(10, 3, 9, Some(&g)).unwrap();
+    assert_eq!(folds.len(), 3);
+    let mut seen = vec![0; 10];
+    for f in &folds {
+        assert_eq!(f.train.len() + f.validation.len(), 10);
+        for &i in &f.validation {
+            seen[i] += 1;
+            assert!(f.train.iter().all(|&t| g[t] != g[i]), "group {} on both sides", g[i]);
+        }
+    }
+    assert_eq!(seen, vec![1; 10], "each sample validates exactly once");
+    let sizes: Vec<usize> = folds.iter().map(|f| f.validation.len()).collect();
+    assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 3, "{sizes:?}");
+    assert!(group_kfold(10, 6, 9, Some(&g)).is_err(), "6 folds of 5 subjects");
+    assert!(group_kfold(10, 1, 9, None).is_err());
+    let singles = group_kfold(4, 4, 1, None).unwrap();
+    assert!(singles.iter().all(|f| f.validation.len() == 1 && f.train.len() == 3));
+}

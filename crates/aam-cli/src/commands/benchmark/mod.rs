@@ -44,6 +44,14 @@ pub struct BenchmarkArgs {
     /// kept).
     #[arg(long)]
     pub resume: bool,
+    /// Grouped K-fold cross-validation: every dataset's subjects are dealt into K folds
+    /// (seeded), and the whole pipeline runs once per fold with that fold held out, the
+    /// model and the forest on the same folds; the report gives each metric's mean and
+    /// range over the folds and the paired difference to the forest. A dataset with fewer
+    /// subjects than K gets one fold per subject. 1: one split (a quarter of the subjects
+    /// held out).
+    #[arg(long, default_value_t = 1)]
+    pub folds: usize,
 }
 
 /// Model size and training length of a benchmark.
@@ -187,12 +195,69 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// Everything the report needs of one task.
+/// Everything the report needs of one task (on one fold).
 pub struct TaskRun {
     pub dataset: &'static Dataset,
     pub task: &'static Task,
     pub dir: PathBuf,
     pub steps: Vec<StepRecord>,
+    /// The fold held out (1-based) with `--folds K`; `None` for the single split.
+    pub fold: Option<usize>,
+}
+
+/// With `--folds K`, writes `<root>/folds/fold-<k>.tsv` (the grouped K-fold splits of the
+/// dataset's samples by its subject column, [`aam_data::group_kfold`]) and returns their
+/// paths; `[None]` for the single split.
+fn fold_splits(
+    args: &BenchmarkArgs,
+    d: &Dataset,
+    data: &Path,
+    root: &Path,
+) -> Result<Vec<Option<PathBuf>>> {
+    if args.folds <= 1 {
+        return Ok(vec![None]);
+    }
+    let (table, _) = aam_data::load_table(&data.join("table.biom"))?;
+    let metadata = aam_data::Metadata::load(&data.join("metadata.tsv"))?;
+    let column = metadata.column_index(d.group_column)?;
+    let row_of: std::collections::HashMap<&str, usize> = metadata
+        .sample_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let groups: Vec<String> = table
+        .sample_ids
+        .iter()
+        .map(|id| {
+            row_of
+                .get(id.as_str())
+                .map(|&r| metadata.rows[r][column].clone())
+                .with_context(|| format!("sample '{id}' has no row in {}", data.join("metadata.tsv").display()))
+        })
+        .collect::<Result<_>>()?;
+    // A dataset with fewer subjects than folds gets one fold per subject.
+    let subjects = groups.iter().collect::<std::collections::HashSet<_>>().len();
+    let k = args.folds.min(subjects);
+    if k < args.folds {
+        eprintln!(
+            "  {} has {subjects} subjects ('{}'): {k} folds instead of {}",
+            d.name, d.group_column, args.folds
+        );
+    }
+    let folds = aam_data::group_kfold(table.n_samples(), k, args.seed, Some(&groups))
+        .with_context(|| format!("{}: cross-validation by '{}'", d.name, d.group_column))?;
+    let dir = root.join("folds");
+    std::fs::create_dir_all(&dir)?;
+    folds
+        .iter()
+        .enumerate()
+        .map(|(k, split)| {
+            let path = dir.join(format!("fold-{}.tsv", k + 1));
+            aam_data::split::write_split_tsv(&path, &table.sample_ids, split)?;
+            Ok(Some(path))
+        })
+        .collect()
 }
 
 pub fn run(args: &BenchmarkArgs) -> Result<()> {
@@ -241,7 +306,11 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     // The settings every kept step was run with: a resume must use the same.
     let settings_path = args.output.join("benchmark.json");
-    let settings = serde_json::json!({ "preset": args.preset.name(), "seed": args.seed });
+    let settings = if args.folds > 1 {
+        serde_json::json!({ "preset": args.preset.name(), "seed": args.seed, "folds": args.folds })
+    } else {
+        serde_json::json!({ "preset": args.preset.name(), "seed": args.seed })
+    };
     if args.resume {
         if let Ok(text) = std::fs::read_to_string(&settings_path) {
             let earlier: serde_json::Value = serde_json::from_str(&text)
@@ -300,17 +369,29 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             }
             a
         };
+        let fold_splits = fold_splits(args, d, &data, &root)?;
+        for (fold, fold_split) in fold_splits.iter().enumerate() {
+        let root = match fold_split {
+            Some(_) => root.join(format!("fold-{}", fold + 1)),
+            None => root.clone(),
+        };
+        let fold = fold_split.as_ref().map(|_| fold + 1);
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
         let pretrain_dir = root.join("pretrain");
         let mut pretrain = model_args(&pretrain_dir, p.pretrain_epochs);
-        pretrain.splice(
-            0..0,
-            [
-                "pretrain".to_string(),
+        let split_args: Vec<String> = match fold_split {
+            Some(file) => vec!["--split".into(), s(file)],
+            None => vec![
                 "--group-column".into(),
                 d.group_column.into(),
                 "--validation-fraction".into(),
                 "0.25".into(),
             ],
+        };
+        pretrain.splice(
+            0..0,
+            std::iter::once("pretrain".to_string()).chain(split_args),
         );
         let pretrain_step = step(
             "pretrain",
@@ -388,9 +469,11 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                 task,
                 dir,
                 steps,
+                fold,
             });
             // Written after every task: an interrupted benchmark still has its report.
             report::write(&args.output, args, &runs)?;
+        }
         }
     }
     eprintln!("wrote {}", args.output.join("report.md").display());

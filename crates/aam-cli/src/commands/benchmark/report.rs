@@ -60,6 +60,86 @@ fn cell(row: Option<&MetricRow>) -> String {
     }
 }
 
+/// One headline value of one run: dataset, target, metric, validation samples, the
+/// model's and the forest's metric rows.
+type Headline<'a> = (&'a str, &'a str, &'a str, usize, Option<MetricRow>, Option<MetricRow>);
+
+/// The summary table of `report.md` and the rows of `summary.tsv` from the headline
+/// values of every run. One split: each value with its bootstrap interval, the difference
+/// AAM − forest. Several folds of a task: the mean over folds with the fold range as
+/// bounds, and the paired difference (per fold, then averaged) with its range.
+fn summarise(headlines: &[Headline<'_>], md: &mut String, tsv: &mut String) {
+    let folded = headlines
+        .iter()
+        .filter(|h| (h.0, h.1, h.2) == (headlines[0].0, headlines[0].1, headlines[0].2))
+        .count()
+        > 1;
+    if folded {
+        md.push_str("## Summary\n\nGrouped cross-validation: mean over the folds [lowest, highest fold]; the difference is AAM − random forest on the same fold, averaged.\n\n| dataset | target | folds | validation samples (all folds) | metric | AAM | random forest | difference |\n|---|---|---|---|---|---|---|---|\n");
+    } else {
+        md.push_str("## Summary\n\n| dataset | target | validation samples | metric | AAM | random forest |\n|---|---|---|---|---|---|\n");
+    }
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for h in headlines {
+        if !keys.contains(&(h.0, h.1, h.2)) {
+            keys.push((h.0, h.1, h.2));
+        }
+    }
+    let stats = |v: &[f64]| -> [f64; 3] {
+        if v.is_empty() || v.iter().any(|x| x.is_nan()) {
+            return [f64::NAN; 3];
+        }
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        [mean, lo, hi]
+    };
+    let range = |[m, lo, hi]: [f64; 3]| format!("{m:.3} [{lo:.3}, {hi:.3}]");
+    for (dataset, target, metric) in keys {
+        let rows: Vec<&Headline<'_>> = headlines
+            .iter()
+            .filter(|h| (h.0, h.1, h.2) == (dataset, target, metric))
+            .collect();
+        let value = |r: &Option<MetricRow>| r.as_ref().map_or(f64::NAN, |r| r.1);
+        let aam: Vec<f64> = rows.iter().map(|h| value(&h.4)).collect();
+        let rf: Vec<f64> = rows.iter().map(|h| value(&h.5)).collect();
+        let diff: Vec<f64> = aam.iter().zip(&rf).map(|(a, b)| a - b).collect();
+        let n: usize = rows.iter().map(|h| h.3).sum();
+        let (a, r, d) = if rows.len() > 1 {
+            (stats(&aam), stats(&rf), stats(&diff))
+        } else {
+            let interval = |x: &Option<MetricRow>| x.as_ref().map_or([f64::NAN; 3], |x| [x.1, x.2, x.3]);
+            (interval(&rows[0].4), interval(&rows[0].5), [diff[0], f64::NAN, f64::NAN])
+        };
+        let cells = |x: [f64; 3]| x.map(|v| v.to_string()).join("\t");
+        let _ = writeln!(
+            tsv,
+            "{dataset}\t{target}\t{metric}\t{}\t{}\t{}\t{}",
+            cells(a),
+            cells(r),
+            cells(d),
+            rows.len()
+        );
+        if rows.len() > 1 {
+            let _ = writeln!(
+                md,
+                "| {dataset} | `{target}` | {} | {n} | {metric} | {} | {} | {} |",
+                rows.len(),
+                range(a),
+                range(r),
+                range(d)
+            );
+        } else {
+            let _ = writeln!(
+                md,
+                "| {dataset} | `{target}` | {n} | {metric} | {} | {} |",
+                cell(rows[0].4.as_ref()),
+                cell(rows[0].5.as_ref())
+            );
+        }
+    }
+}
+
 /// Writes `report.md` and `commands.sh` in `out` for the tasks run so far.
 pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
     let p = args.preset.settings();
@@ -87,16 +167,27 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
             args.preset.name()
         );
     }
+    if args.folds > 1 {
+        let _ = writeln!(
+            md,
+            "Grouped {}-fold cross-validation: each dataset's subjects are dealt into {} folds (seed {}; `<dataset>/folds/fold-<k>.tsv`), and every step below runs once per fold with that fold held out.\n",
+            args.folds, args.folds, args.seed
+        );
+    }
     md.push_str(
         "Each dataset: `aam pretrain` (unweighted UniFrac + masked nucleotides) with a split that keeps every subject on one side (a quarter of the subjects, at least one, for validation), then per target `aam train` from that encoder on the same split, `aam export`, `aam evaluate` and `aam baseline` (random forest on relative abundances) on the same validation samples. Intervals: 95% percentile bootstrap over the validation samples. Every command is in `commands.sh`.\n\n",
     );
-    md.push_str("## Summary\n\n| dataset | target | validation samples | metric | AAM | random forest |\n|---|---|---|---|---|---|\n");
+    // Headline values of every run: (dataset, target, metric, validation samples,
+    // AAM, forest), in run order; folds of one task follow each other.
+    let mut headlines: Vec<(&str, &str, &str, usize, Option<MetricRow>, Option<MetricRow>)> =
+        Vec::new();
     let mut sections = String::new();
     let mut commands =
         String::from("#!/bin/sh\n# The steps of this benchmark, in order.\nset -e\n");
     let mut pretrain_listed = std::collections::HashSet::new();
-    let mut summary =
-        String::from("dataset\ttarget\tmetric\taam\taam_low\taam_high\trandom_forest\trf_low\trf_high\n");
+    let mut summary = String::from(
+        "dataset\ttarget\tmetric\taam\taam_low\taam_high\trandom_forest\trf_low\trf_high\tdifference\tdifference_low\tdifference_high\tfolds\n",
+    );
     for run in runs {
         let model = read_metrics(&run.dir.join("evaluate").join("metrics.tsv"))?;
         let forest = read_metrics(&run.dir.join("baseline").join("metrics.tsv"))?;
@@ -108,32 +199,20 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
         };
         let n = model.first().map_or(0, |r| r.4);
         for m in headline {
-            let triple = |r: Option<MetricRow>| {
-                r.map_or([f64::NAN; 3], |(_, v, lo, hi, _)| [v, lo, hi])
-                    .map(|x| x.to_string())
-                    .join("\t")
-            };
-            let _ = writeln!(
-                summary,
-                "{}\t{}\t{m}\t{}\t{}",
+            headlines.push((
                 run.dataset.name,
                 run.task.column,
-                triple(find(&model, m)),
-                triple(find(&forest, m))
-            );
-            let _ = writeln!(
-                md,
-                "| {} | `{}` | {n} | {m} | {} | {} |",
-                run.dataset.name,
-                run.task.column,
-                cell(find(&model, m).as_ref()),
-                cell(find(&forest, m).as_ref())
-            );
+                m,
+                n,
+                find(&model, m),
+                find(&forest, m),
+            ));
         }
         let rel = |p: &Path| p.strip_prefix(out).unwrap_or(p).display().to_string();
+        let fold = run.fold.map_or(String::new(), |k| format!(" — fold {k}"));
         let _ = writeln!(
             sections,
-            "## {} — `{}` ({})\n\n{}.\n\n| metric | AAM [95% CI] | random forest [95% CI] |\n|---|---|---|",
+            "## {} — `{}` ({}){fold}\n\n{}.\n\n| metric | AAM [95% CI] | random forest [95% CI] |\n|---|---|---|",
             run.dataset.name, run.task.column, run.task.kind, run.dataset.description
         );
         for row in &model {
@@ -180,7 +259,8 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
         }
         sections.push('\n');
         for s in &run.steps {
-            if s.name == "pretrain" && !pretrain_listed.insert(run.dataset.name) {
+            // One pretraining per dataset (per fold with --folds).
+            if s.name == "pretrain" && !pretrain_listed.insert(run.dir.parent().map(Path::to_path_buf)) {
                 continue;
             }
             let quoted: Vec<String> = s
@@ -199,6 +279,7 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
             let _ = writeln!(commands, "{}", quoted.join(" "));
         }
     }
+    summarise(&headlines, &mut md, &mut summary);
     md.push('\n');
     md.push_str(&sections);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
