@@ -124,11 +124,21 @@ pub fn split_samples(
 
 /// Grouped K-fold cross-validation of `n` samples: `k` splits whose validation sides
 /// partition the samples, a group (`groups[i]`, e.g. the subject of sample `i`) never on
-/// both sides of a split. Groups are shuffled with `seed`, then each goes to the fold with
-/// the fewest samples so far, so fold sizes differ by at most the largest group.
+/// both sides of a split. Groups are shuffled with `seed`; with `classes` (class index of
+/// each sample) they are dealt class by class (a group's class is its members' majority),
+/// each to the fold with the fewest groups of that class so far, so every fold gets its
+/// share of each class as far as the groups allow (scikit-learn's `StratifiedGroupKFold`
+/// in spirit); ties, and every group without `classes`, go to the fold with the fewest
+/// samples.
 ///
 /// Errors: `k < 2`, or fewer groups (samples without `groups`) than folds.
-pub fn group_kfold(n: usize, k: usize, seed: u64, groups: Option<&[String]>) -> Result<Vec<Split>> {
+pub fn group_kfold(
+    n: usize,
+    k: usize,
+    seed: u64,
+    groups: Option<&[String]>,
+    classes: Option<&[usize]>,
+) -> Result<Vec<Split>> {
     let mut units: Vec<Vec<usize>> = Vec::new();
     match groups {
         Some(g) => {
@@ -156,10 +166,18 @@ pub fn group_kfold(n: usize, k: usize, seed: u64, groups: Option<&[String]>) -> 
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     units.shuffle(&mut rng);
+    let class_of = |u: &Vec<usize>| classes.map_or(0, |c| majority(u.iter().map(|&i| c[i])));
+    // Class by class (stable: the shuffled order within a class is kept).
+    units.sort_by_key(class_of);
     let mut folds: Vec<Vec<usize>> = vec![Vec::new(); k];
+    let mut per_class: HashMap<usize, Vec<usize>> = HashMap::new();
     for unit in units {
-        // The smallest fold so far (the first on ties) takes the next group.
-        let f = (0..k).min_by_key(|&f| folds[f].len()).unwrap_or(0);
+        let dealt = per_class.entry(class_of(&unit)).or_insert_with(|| vec![0; k]);
+        // The fold with the fewest groups of this class, then the fewest samples.
+        let f = (0..k)
+            .min_by_key(|&f| (dealt[f], folds[f].len()))
+            .unwrap_or(0);
+        dealt[f] += 1;
         folds[f].extend(unit);
     }
     Ok(folds

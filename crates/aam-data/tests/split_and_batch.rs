@@ -189,7 +189,7 @@ fn group_kfold_partitions_the_samples_and_keeps_groups_together() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let folds = group_kfold(10, 3, 9, Some(&g)).unwrap();
+    let folds = group_kfold(10, 3, 9, Some(&g), None).unwrap();
     assert_eq!(folds.len(), 3);
     let mut seen = vec![0; 10];
     for f in &folds {
@@ -202,8 +202,31 @@ fn group_kfold_partitions_the_samples_and_keeps_groups_together() {
     assert_eq!(seen, vec![1; 10], "each sample validates exactly once");
     let sizes: Vec<usize> = folds.iter().map(|f| f.validation.len()).collect();
     assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 3, "{sizes:?}");
-    assert!(group_kfold(10, 6, 9, Some(&g)).is_err(), "6 folds of 5 subjects");
-    assert!(group_kfold(10, 1, 9, None).is_err());
-    let singles = group_kfold(4, 4, 1, None).unwrap();
+    assert!(group_kfold(10, 6, 9, Some(&g), None).is_err(), "6 folds of 5 subjects");
+    assert!(group_kfold(10, 1, 9, None, None).is_err());
+    let singles = group_kfold(4, 4, 1, None, None).unwrap();
     assert!(singles.iter().all(|f| f.validation.len() == 1 && f.train.len() == 3));
+}
+
+#[test]
+fn group_kfold_with_classes_gives_every_fold_each_class() {
+    use aam_data::split::group_kfold;
+    // 12 subjects of 2 samples; subjects 0–5 are class 0, 6–11 class 1.
+    let g: Vec<String> = (0..24).map(|i| format!("s{}", i / 2)).collect();
+    let c: Vec<usize> = (0..24).map(|i| usize::from(i >= 12)).collect();
+    for seed in 0..20 {
+        let folds = group_kfold(24, 3, seed, Some(&g), Some(&c)).unwrap();
+        for f in &folds {
+            let ones = f.validation.iter().filter(|&&i| c[i] == 1).count();
+            assert_eq!((f.validation.len(), ones), (8, 4), "seed {seed}: {:?}", f.validation);
+        }
+    }
+    // Without classes some seed puts one class alone in a fold (what stratifying prevents).
+    let unbalanced = (0..20).any(|seed| {
+        group_kfold(24, 3, seed, Some(&g), None)
+            .unwrap()
+            .iter()
+            .any(|f| f.validation.iter().all(|&i| c[i] == c[f.validation[0]]))
+    });
+    assert!(unbalanced);
 }

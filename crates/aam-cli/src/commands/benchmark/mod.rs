@@ -206,8 +206,8 @@ pub struct TaskRun {
 }
 
 /// With `--folds K`, writes `<root>/folds/fold-<k>.tsv` (the grouped K-fold splits of the
-/// dataset's samples by its subject column, [`aam_data::group_kfold`]) and returns their
-/// paths; `[None]` for the single split.
+/// dataset's samples by its subject column, stratified by its first categorical target,
+/// [`aam_data::group_kfold`]) and returns their paths; `[None]` for the single split.
 fn fold_splits(
     args: &BenchmarkArgs,
     d: &Dataset,
@@ -236,6 +236,25 @@ fn fold_splits(
                 .with_context(|| format!("sample '{id}' has no row in {}", data.join("metadata.tsv").display()))
         })
         .collect::<Result<_>>()?;
+    // Folds stratified by the dataset's first categorical target, so that each fold holds
+    // both classes where the subjects allow (a fold of one class has no ROC-AUC).
+    let classes: Option<Vec<usize>> = match d.tasks.iter().find(|t| t.kind == "categorical") {
+        Some(task) => {
+            let c = metadata.column_index(task.column)?;
+            let value = |id: &String| row_of.get(id.as_str()).map(|&r| metadata.rows[r][c].clone());
+            let mut labels: Vec<String> = table.sample_ids.iter().filter_map(value).collect();
+            labels.sort();
+            labels.dedup();
+            Some(
+                table
+                    .sample_ids
+                    .iter()
+                    .map(|id| value(id).and_then(|v| labels.iter().position(|l| *l == v)).unwrap_or(usize::MAX))
+                    .collect(),
+            )
+        }
+        None => None,
+    };
     // A dataset with fewer subjects than folds gets one fold per subject.
     let subjects = groups.iter().collect::<std::collections::HashSet<_>>().len();
     let k = args.folds.min(subjects);
@@ -245,7 +264,7 @@ fn fold_splits(
             d.name, d.group_column, args.folds
         );
     }
-    let folds = aam_data::group_kfold(table.n_samples(), k, args.seed, Some(&groups))
+    let folds = aam_data::group_kfold(table.n_samples(), k, args.seed, Some(&groups), classes.as_deref())
         .with_context(|| format!("{}: cross-validation by '{}'", d.name, d.group_column))?;
     let dir = root.join("folds");
     std::fs::create_dir_all(&dir)?;

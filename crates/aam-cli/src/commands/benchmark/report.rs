@@ -85,8 +85,10 @@ fn summarise(headlines: &[Headline<'_>], md: &mut String, tsv: &mut String) {
             keys.push((h.0, h.1, h.2));
         }
     }
+    // Over the folds where the metric is defined (a fold of one class has no ROC-AUC).
     let stats = |v: &[f64]| -> [f64; 3] {
-        if v.is_empty() || v.iter().any(|x| x.is_nan()) {
+        let v: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+        if v.is_empty() {
             return [f64::NAN; 3];
         }
         let mean = v.iter().sum::<f64>() / v.len() as f64;
@@ -105,6 +107,7 @@ fn summarise(headlines: &[Headline<'_>], md: &mut String, tsv: &mut String) {
         let rf: Vec<f64> = rows.iter().map(|h| value(&h.5)).collect();
         let diff: Vec<f64> = aam.iter().zip(&rf).map(|(a, b)| a - b).collect();
         let n: usize = rows.iter().map(|h| h.3).sum();
+        let defined = diff.iter().filter(|x| !x.is_nan()).count();
         let (a, r, d) = if rows.len() > 1 {
             (stats(&aam), stats(&rf), stats(&diff))
         } else {
@@ -121,10 +124,14 @@ fn summarise(headlines: &[Headline<'_>], md: &mut String, tsv: &mut String) {
             rows.len()
         );
         if rows.len() > 1 {
+            let folds = if defined < rows.len() {
+                format!("{} ({defined} with a value)", rows.len())
+            } else {
+                rows.len().to_string()
+            };
             let _ = writeln!(
                 md,
-                "| {dataset} | `{target}` | {} | {n} | {metric} | {} | {} | {} |",
-                rows.len(),
+                "| {dataset} | `{target}` | {folds} | {n} | {metric} | {} | {} | {} |",
                 range(a),
                 range(r),
                 range(d)
