@@ -361,7 +361,7 @@ fn count_model() -> Arc<Model> {
 fn a_count_model_takes_counts_beside_the_tokens() {
     let model = count_model();
     let tokens = table_tokens(&model, 0, 3);
-    let (b, n, w) = tokens.dim();
+    let (b, n, _) = tokens.dim();
     let counts = Array3::from_shape_fn((b, n, 1), |(i, j, _)| {
         if tokens[[i, j, 0]] == 0 { 0.0f32 } else { (1 + (i * 31 + j * 7) % 200) as f32 }
     });
