@@ -44,21 +44,7 @@ pub fn split_samples(
             message: format!("{validation_fraction} is not in (0, 1)"),
         });
     }
-    // Units: one per group (in first-seen order) or one per sample.
-    let mut units: Vec<Vec<usize>> = Vec::new();
-    match groups {
-        Some(g) => {
-            let mut pos: HashMap<&str, usize> = HashMap::new();
-            for (i, name) in g.iter().enumerate().take(n) {
-                let u = *pos.entry(name.as_str()).or_insert_with(|| {
-                    units.push(Vec::new());
-                    units.len() - 1
-                });
-                units[u].push(i);
-            }
-        }
-        None => units = (0..n).map(|i| vec![i]).collect(),
-    }
+    let units = units(n, groups);
     if units.len() < 2 {
         return Err(DataError::Parameter {
             name: "--validation-fraction",
@@ -110,9 +96,7 @@ pub fn split_samples(
             validation.extend_from_slice(&units[u]);
         }
     }
-    validation.sort_unstable();
-    let in_val: std::collections::HashSet<usize> = validation.iter().copied().collect();
-    let train: Vec<usize> = (0..n).filter(|i| !in_val.contains(i)).collect();
+    let Split { train, validation } = with_validation(n, validation);
     if validation.is_empty() || train.is_empty() {
         return Err(DataError::Parameter {
             name: "--validation-fraction",
@@ -139,20 +123,7 @@ pub fn group_kfold(
     groups: Option<&[String]>,
     classes: Option<&[usize]>,
 ) -> Result<Vec<Split>> {
-    let mut units: Vec<Vec<usize>> = Vec::new();
-    match groups {
-        Some(g) => {
-            let mut pos: HashMap<&str, usize> = HashMap::new();
-            for (i, name) in g.iter().enumerate().take(n) {
-                let u = *pos.entry(name.as_str()).or_insert_with(|| {
-                    units.push(Vec::new());
-                    units.len() - 1
-                });
-                units[u].push(i);
-            }
-        }
-        None => units = (0..n).map(|i| vec![i]).collect(),
-    }
+    let mut units = units(n, groups);
     if k < 2 || units.len() < k {
         return Err(DataError::Parameter {
             name: "--folds",
@@ -180,17 +151,36 @@ pub fn group_kfold(
         dealt[f] += 1;
         folds[f].extend(unit);
     }
-    Ok(folds
-        .into_iter()
-        .map(|mut validation| {
-            validation.sort_unstable();
-            let in_val: std::collections::HashSet<usize> = validation.iter().copied().collect();
-            Split {
-                train: (0..n).filter(|i| !in_val.contains(i)).collect(),
-                validation,
-            }
-        })
-        .collect())
+    Ok(folds.into_iter().map(|v| with_validation(n, v)).collect())
+}
+
+/// The split of `n` samples whose validation side is `validation` (sorted here), the
+/// rest training.
+fn with_validation(n: usize, mut validation: Vec<usize>) -> Split {
+    validation.sort_unstable();
+    let in_val: std::collections::HashSet<usize> = validation.iter().copied().collect();
+    Split {
+        train: (0..n).filter(|i| !in_val.contains(i)).collect(),
+        validation,
+    }
+}
+
+/// The units a split keeps whole: one per group (in first-seen order, `groups[i]` the
+/// group of sample `i`) or, without groups, one per sample.
+fn units(n: usize, groups: Option<&[String]>) -> Vec<Vec<usize>> {
+    let Some(g) = groups else {
+        return (0..n).map(|i| vec![i]).collect();
+    };
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    let mut pos: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in g.iter().enumerate().take(n) {
+        let u = *pos.entry(name.as_str()).or_insert_with(|| {
+            units.push(Vec::new());
+            units.len() - 1
+        });
+        units[u].push(i);
+    }
+    units
 }
 
 fn majority(labels: impl Iterator<Item = usize>) -> usize {

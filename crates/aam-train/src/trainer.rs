@@ -208,6 +208,14 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
 }
 
 /// Computes the weighted total loss and its terms.
+/// Index of the largest of `v` (the last on ties), 0 when empty: a classifier's class.
+fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i)
+}
+
 /// The training metric of an epoch from the target predictions `preds` (one row per
 /// training sample, as trained) and their targets `truth`: `accuracy` for a classifier
 /// (argmax of the log-probabilities), `r2` for a regressor (on the standardized scale, to
@@ -222,15 +230,7 @@ pub(crate) fn training_metric(
     }
     match kind? {
         TargetKind::Categorical => {
-            let p: Vec<usize> = preds
-                .iter()
-                .map(|v| {
-                    v.iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total_cmp(b.1))
-                        .map_or(0, |(i, _)| i)
-                })
-                .collect();
+            let p: Vec<usize> = preds.iter().map(|v| argmax(v)).collect();
             let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
             Some(("accuracy", metrics::accuracy(&p, &t)))
         }
@@ -1244,13 +1244,7 @@ where
                 out.insert("pearson".into(), metrics::pearson(&p, &t));
             }
             TargetKind::Categorical => {
-                let argmax = |v: &Vec<f32>| {
-                    v.iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total_cmp(b.1))
-                        .map_or(0, |(i, _)| i)
-                };
-                let p: Vec<usize> = preds.iter().map(argmax).collect();
+                let p: Vec<usize> = preds.iter().map(|v| argmax(v)).collect();
                 let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
                 out.insert("accuracy".into(), metrics::accuracy(&p, &t));
                 out.insert("macro_f1".into(), metrics::macro_f1(&p, &t, data.n_classes));
