@@ -310,7 +310,8 @@ enum AamStatus aam_model_info(const struct AamModel *model, struct AamModelInfo 
 
 /*
  Sets `*out` to 1 when `model` reads each ASV slot's read count (it was trained with a
- count embedding: predict token buffers with `aam_predict_tokens_counts`), else 0.
+ count embedding or abundance-weighted pooling: predict token buffers with
+ `aam_predict_tokens_counts`), else 0.
  */
 enum AamStatus aam_model_uses_counts(const struct AamModel *model, uint8_t *out);
 
@@ -356,7 +357,7 @@ uint32_t aam_has_backend(uint32_t backend);
  Predicts a token buffer `[batch, n_asv, width]` (row-major, `width` = the model's
  `token_width`, `1 ≤ n_asv ≤ token_limit`) of dtype `AAM_DTYPE_U8` or `AAM_DTYPE_I64`
  into `*out` (NULL on failure). Sample IDs are the row numbers `"0"`, `"1"`, ….
- A model trained with a count embedding (`aam_model_uses_counts`) needs
+ A model that reads counts (a count embedding or abundance-weighted pooling) (`aam_model_uses_counts`) needs
  `aam_predict_tokens_counts` instead: here it fails with `AAM_STATUS_INVALID_ARGUMENT`.
  */
 enum AamStatus aam_predict_tokens(const struct AamModel *model,

@@ -42,8 +42,8 @@ def check_model(model_dir):
     assert inp.name == "tokens", inp.name
     assert inp.type.tensor_type.elem_type == onnx.TensorProto.INT64
     assert dims(inp) == ["batch", "n_asv", max_bp + 1], dims(inp)
-    # A model with a count embedding takes the slots' read counts as a second input.
-    uses_counts = config["model"].get("count_embedding", False)
+    # A model with a count embedding or abundance-weighted pooling takes the slots' read counts as a second input.
+    uses_counts = config["model"].get("count_embedding", False) or config["model"].get("abundance_pooling", False)
     assert len(model.graph.input) == (2 if uses_counts else 1), [i.name for i in model.graph.input]
     if uses_counts:
         c = model.graph.input[1]

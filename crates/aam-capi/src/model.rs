@@ -158,7 +158,8 @@ pub unsafe extern "C" fn aam_model_info(
 }
 
 /// Sets `*out` to 1 when `model` reads each ASV slot's read count (it was trained with a
-/// count embedding: predict token buffers with `aam_predict_tokens_counts`), else 0.
+/// count embedding or abundance-weighted pooling: predict token buffers with
+/// `aam_predict_tokens_counts`), else 0.
 #[no_mangle]
 pub unsafe extern "C" fn aam_model_uses_counts(model: *const AamModel, out: *mut u8) -> AamStatus {
     guard(|| {

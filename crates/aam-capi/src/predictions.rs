@@ -82,7 +82,7 @@ fn publish(model: &AamModel, p: &Predictions, out: *mut *mut AamPredictions) {
 /// Predicts a token buffer `[batch, n_asv, width]` (row-major, `width` = the model's
 /// `token_width`, `1 ≤ n_asv ≤ token_limit`) of dtype `AAM_DTYPE_U8` or `AAM_DTYPE_I64`
 /// into `*out` (NULL on failure). Sample IDs are the row numbers `"0"`, `"1"`, ….
-/// A model trained with a count embedding (`aam_model_uses_counts`) needs
+/// A model that reads counts (a count embedding or abundance-weighted pooling) (`aam_model_uses_counts`) needs
 /// `aam_predict_tokens_counts` instead: here it fails with `AAM_STATUS_INVALID_ARGUMENT`.
 #[no_mangle]
 pub unsafe extern "C" fn aam_predict_tokens(

@@ -407,3 +407,86 @@ fn streamed_training_matches_the_in_memory_run_and_refuses_what_needs_the_whole_
         "biom convert --to-hdf5",
     );
 }
+
+/// `--validation-fraction 0` pretrains on every sample (the last epoch is the checkpoint),
+/// with the k-mer embedding and abundance-weighted pooling, and a classifier fine-tuned
+/// on top is exported with the `counts` input and predicts from the table.
+#[test]
+fn pretraining_on_every_sample_with_kmers_and_abundance_pooling() {
+    let dir = tempfile::tempdir().unwrap();
+    let pre = dir.path().join("pre").display().to_string();
+    let table = shared("table.biom");
+    let (unifrac, ids, metadata) = (
+        shared("unifrac_unweighted.npy"),
+        shared("unifrac_ids.txt"),
+        shared("metadata.tsv"),
+    );
+    let mut args = vec![
+        "pretrain",
+        "--table",
+        &table,
+        "--unifrac-matrix",
+        &unifrac,
+        "--unifrac-ids",
+        &ids,
+        "--validation-fraction",
+        "0",
+        "--kmer-size",
+        "4",
+        "--abundance-pooling",
+        "--output",
+        &pre,
+    ];
+    // TINY with two epochs.
+    let epochs = TINY.iter().position(|a| *a == "--epochs").unwrap();
+    args.extend(TINY[..=epochs].iter().chain(["2"].iter()).chain(TINY[epochs + 2..].iter()));
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("34 training, 0 validation samples"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the last epoch (2) is kept"), "{}", stderr(&o));
+    let best = std::fs::read(dir.path().join("pre/model.safetensors")).unwrap();
+    let last = std::fs::read(dir.path().join("pre/last.safetensors")).unwrap();
+    assert_eq!(best, last, "without validation the checkpoint is the last epoch");
+    let config = std::fs::read_to_string(dir.path().join("pre/config.json")).unwrap();
+    assert!(config.contains("\"kmer_size\": 4") && config.contains("\"abundance_pooling\": true"), "{config}");
+
+    let train = dir.path().join("train").display().to_string();
+    let mut args = vec![
+        "train",
+        "--table",
+        &table,
+        "--unifrac-matrix",
+        &unifrac,
+        "--unifrac-ids",
+        &ids,
+        "--metadata",
+        &metadata,
+        "--metadata-column",
+        "body-site",
+        "--target-type",
+        "categorical",
+        "--group-column",
+        "subject",
+        "--validation-fraction",
+        "0.5",
+        "--pretrained-encoder",
+        &pre,
+        "--output",
+        &train,
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let export = dir.path().join("export").display().to_string();
+    let o = aam(&["export", "--checkpoint", &train, "--output", &export]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The configuration travels in the ONNX metadata: the graph takes `counts`.
+    let onnx = std::fs::read(dir.path().join("export/model.onnx")).unwrap();
+    let has = |needle: &[u8]| onnx.windows(needle.len()).any(|w| w == needle);
+    assert!(has(b"abundance_pooling") && has(b"kmer_embedding"));
+    let predictions = dir.path().join("p.tsv").display().to_string();
+    let o = aam(&["predict", "--model", &export, "--table", &table, "--output", &predictions]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&predictions).unwrap();
+    assert_eq!(text.lines().count(), 35, "{text}");
+}

@@ -98,6 +98,10 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
 /// What the sample-level encoder produces (reference `encoder_type`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -177,6 +181,20 @@ pub struct ModelConfig {
     /// How the count embedding is mixed in (read only with `count_embedding`).
     #[serde(skip_serializing_if = "CountEmbeddingMethod::is_add")]
     pub count_embedding_method: CountEmbeddingMethod,
+    /// Abundance-weighted attention pooling: the sample embedding's pooling and the target
+    /// pooling add `ln(count + 1)` of each ASV slot to its pooling score, so
+    /// `α_t ∝ (count_t + 1) · exp(q·h_t / √D)`: at initialisation (`q ≈ 0`) the pooled
+    /// vector is the abundance-weighted mean of the ASVs, and the query learns departures
+    /// from it. The model then takes counts float32 `[batch, n_asv, 1]` beside the tokens.
+    /// Not in the reference; off in every model written before it existed.
+    #[serde(skip_serializing_if = "is_false")]
+    pub abundance_pooling: bool,
+    /// K-mer embedding of each ASV (0: none): the mean of one learnt vector per k-mer
+    /// (table `[4^k, D]`) over the sequence's windows of `k` nucleotides, added to the ASV
+    /// encoder's pooled embedding. Not in the reference; 0 in every model written before
+    /// it existed. At most 8.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub kmer_size: usize,
     /// How self-attention is computed (not part of the architecture: any checkpoint runs
     /// with either).
     #[serde(skip_serializing_if = "AttentionKind::is_math")]
@@ -218,6 +236,8 @@ impl Default for ModelConfig {
             predict_nucleotides: true,
             count_embedding: false,
             count_embedding_method: CountEmbeddingMethod::Add,
+            abundance_pooling: false,
+            kmer_size: 0,
             attention: AttentionKind::Math,
             mixed_precision: MixedPrecision::None,
         }
@@ -261,6 +281,12 @@ pub enum Stack {
 }
 
 impl ModelConfig {
+    /// Whether the model reads read counts float32 `[batch, n_asv, 1]` beside the tokens
+    /// (a count embedding or abundance-weighted pooling).
+    pub fn uses_counts(&self) -> bool {
+        self.count_embedding || self.abundance_pooling
+    }
+
     /// Feed-forward width (4·D unless set).
     pub fn ffn(&self) -> usize {
         self.intermediate_size.unwrap_or(4 * self.embedding_dim)
@@ -315,7 +341,8 @@ impl ModelConfig {
     /// Checks that the configuration describes a buildable model.
     ///
     /// Errors: zero sizes, heads not dividing D, a vocabulary smaller than 6, a
-    /// classifier with fewer than two classes, dropout outside [0, 1).
+    /// classifier with fewer than two classes, dropout outside [0, 1), a k-mer size
+    /// above 8.
     pub fn validate(&self) -> Result<(), String> {
         let d = self.embedding_dim;
         for (name, value) in [
@@ -353,6 +380,12 @@ impl ModelConfig {
             return Err(format!(
                 "a classifier needs out_dim ≥ 2 classes, got {}",
                 self.out_dim
+            ));
+        }
+        if self.kmer_size > 8 {
+            return Err(format!(
+                "kmer_size (--kmer-size) {} is above 8 (its table has 4^k rows)",
+                self.kmer_size
             ));
         }
         if !(0.0..1.0).contains(&self.dropout) {

@@ -29,8 +29,10 @@ pub struct Split {
 /// Splits `n` samples.
 ///
 /// `groups[i]`: group of sample `i` (e.g. subject); `classes[i]`: class index of
-/// sample `i` for stratification. Errors: a fraction outside (0, 1); fewer than two
-/// units; a split that leaves one side empty.
+/// sample `i` for stratification. `validation_fraction` 0 puts every sample on the
+/// training side (e.g. pretraining on every sample of a table: no target is read).
+/// Errors: a fraction outside [0, 1); fewer than two units; a split that leaves one
+/// side empty (with a fraction above 0).
 pub fn split_samples(
     n: usize,
     validation_fraction: f64,
@@ -38,10 +40,16 @@ pub fn split_samples(
     groups: Option<&[String]>,
     classes: Option<&[usize]>,
 ) -> Result<Split> {
-    if !(validation_fraction > 0.0 && validation_fraction < 1.0) {
+    if !(validation_fraction >= 0.0 && validation_fraction < 1.0) {
         return Err(DataError::Parameter {
             name: "--validation-fraction",
-            message: format!("{validation_fraction} is not in (0, 1)"),
+            message: format!("{validation_fraction} is not in [0, 1)"),
+        });
+    }
+    if validation_fraction == 0.0 {
+        return Ok(Split {
+            train: (0..n).collect(),
+            validation: Vec::new(),
         });
     }
     let units = units(n, groups);

@@ -182,7 +182,7 @@ fn check_model<M: AamModel<B>>(name: &str, model: &M, config: CheckpointConfig) 
             let t = tokens(b, s, config.model.max_bp, (b * 1000 + s) as u64);
             let c = counts_for(&t);
             let want = burn_outputs(model, &t, &c);
-            let got = if config.model.count_embedding {
+            let got = if config.model.uses_counts() {
                 // Without its counts, a count model is refused, not run on zeros.
                 assert!(onnx.run(t.view()).is_err(), "{name}: ran without counts");
                 onnx.run_with_counts(t.view(), c.view()).unwrap()
@@ -191,7 +191,7 @@ fn check_model<M: AamModel<B>>(name: &str, model: &M, config: CheckpointConfig) 
             };
             let case = format!("b{b}_s{s}");
             write_npy(&dir, &format!("{case}.tokens"), &t);
-            if config.model.count_embedding {
+            if config.model.uses_counts() {
                 write_npy(&dir, &format!("{case}.counts"), &c);
             }
             let mut pairs = vec![(
@@ -279,6 +279,51 @@ fn count_embeddings_match_burn() {
         let model = SequencePredictor::<B>::new(&c, &Default::default());
         check_model(
             &format!("counts-{}", method.name()),
+            &model,
+            checkpoint_config(c, ModelKind::Predictor),
+        );
+    }
+}
+
+/// Abundance-weighted pooling, alone and with a count embedding, predictor and encoder.
+#[test]
+fn abundance_pooling_matches_burn() {
+    for count_embedding in [false, true] {
+        let c = ModelConfig {
+            abundance_pooling: true,
+            count_embedding,
+            ..small_config(true, Activation::Gelu)
+        };
+        let model = SequencePredictor::<B>::new(&c, &Default::default());
+        check_model(
+            &format!("abundance-pooling-counts-{count_embedding}"),
+            &model,
+            checkpoint_config(c, ModelKind::Predictor),
+        );
+    }
+    let c = ModelConfig {
+        abundance_pooling: true,
+        ..small_config(false, Activation::Gelu)
+    };
+    let model = SequenceEncoder::<B>::new(&c, &Default::default());
+    check_model(
+        "abundance-pooling-encoder",
+        &model,
+        checkpoint_config(c, ModelKind::Encoder),
+    );
+}
+
+/// The k-mer embedding (k 1, 3 and 6) in the ASV encoder.
+#[test]
+fn kmer_embeddings_match_burn() {
+    for k in [1, 3, 6] {
+        let c = ModelConfig {
+            kmer_size: k,
+            ..small_config(true, Activation::Gelu)
+        };
+        let model = SequencePredictor::<B>::new(&c, &Default::default());
+        check_model(
+            &format!("kmer-{k}"),
             &model,
             checkpoint_config(c, ModelKind::Predictor),
         );

@@ -9,6 +9,7 @@ use burn::tensor::{IndexingUpdateOp, TensorData};
 
 use crate::attention_pooling::AttentionPooling;
 use crate::config::{ModelConfig, Stack};
+use crate::kmer_embedding::KmerEmbedding;
 use crate::transformer::TransformerStack;
 use crate::weights::{
     load_embedding, load_linear, save_linear, WeightError, WeightMap, WeightSink,
@@ -50,6 +51,9 @@ pub struct AsvEncoder<B: Backend> {
     pub attention_pooling: AttentionPooling<B>,
     /// `nucleotide_head` `Linear(D → V)`, when `predict_nucleotides`.
     pub nucleotide_head: Option<Linear<B>>,
+    /// `kmer_embedding` `[4^k, D]`, when `kmer_size > 0`: its sum over the ASV's k-mers / √n
+    /// is added to the pooled embedding.
+    pub kmer_embedding: Option<KmerEmbedding<B>>,
 }
 
 /// ASV encoder outputs.
@@ -73,6 +77,7 @@ impl<B: Backend> AsvEncoder<B> {
             nucleotide_head: c
                 .predict_nucleotides
                 .then(|| LinearConfig::new(d, c.vocab_size).init(device)),
+            kmer_embedding: (c.kmer_size > 0).then(|| KmerEmbedding::new(c.kmer_size, d, device)),
         }
     }
 
@@ -123,6 +128,10 @@ impl<B: Backend> AsvEncoder<B> {
             } else {
                 None
             },
+            kmer_embedding: match c.kmer_size {
+                0 => None,
+                k => Some(KmerEmbedding::load(w, prefix, k, d, device)?),
+            },
         })
     }
 
@@ -142,6 +151,9 @@ impl<B: Backend> AsvEncoder<B> {
             .save(&format!("{prefix}.attention_pooling"), sink);
         if let Some(h) = &self.nucleotide_head {
             save_linear(h, &format!("{prefix}.nucleotide_head"), sink);
+        }
+        if let Some(k) = &self.kmer_embedding {
+            k.save(prefix, sink);
         }
     }
 
@@ -194,9 +206,22 @@ impl<B: Backend> AsvEncoder<B> {
     /// logits: what a cache of ASV embeddings stores (zeros through the pooling's
     /// LayerNorm, i.e. its β, for all-padding rows).
     pub fn embed_rows(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let bag = self.kmer_bag(tokens.clone());
         let (x, mask) = self.embed(tokens);
         let h = self.transform_non_empty(x, mask.clone(), None);
-        self.attention_pooling.forward(h, mask)
+        self.with_kmers(self.attention_pooling.forward(h, mask), bag)
+    }
+
+    /// The k-mer embedding `[n, D]` of ASV rows `tokens` int `[n, L]`, with one.
+    fn kmer_bag(&self, tokens: Tensor<B, 2, Int>) -> Option<Tensor<B, 2>> {
+        self.kmer_embedding.as_ref().map(|k| k.forward(tokens))
+    }
+
+    fn with_kmers(&self, pooled: Tensor<B, 2>, bag: Option<Tensor<B, 2>>) -> Tensor<B, 2> {
+        match bag {
+            Some(bag) => pooled + bag,
+            None => pooled,
+        }
     }
 
     /// ASV rows `tokens` int `[n, L]` → embeddings `[n, D]` and, with the head,
@@ -207,13 +232,14 @@ impl<B: Backend> AsvEncoder<B> {
         tokens: Tensor<B, 2, Int>,
         row_counts: Option<Vec<f32>>,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 3>>) {
+        let bag = self.kmer_bag(tokens.clone());
         let (x, mask) = self.embed(tokens);
         let h = self.transform_non_empty(x, mask.clone(), row_counts);
         let logits = self
             .nucleotide_head
             .as_ref()
             .map(|head| head.forward(h.clone()));
-        (self.attention_pooling.forward(h, mask), logits)
+        (self.with_kmers(self.attention_pooling.forward(h, mask), bag), logits)
     }
 
     /// Per-slot rows `[b · s, …]` reshaped to the batch's `[b, s, …]`.

@@ -59,6 +59,7 @@ impl<B: Backend> SequenceEncoder<B> {
         let asv_mask = asv_mask(tokens.clone());
         let encoder = &self.sample_encoder;
         let asv = encoder.asv_encoder.forward(tokens);
+        let bias = self.pooling_bias(counts.clone());
         let input = encoder.stack_input(asv.embeddings, asv_mask.clone(), counts);
         let (h, sample_layers) = encoder
             .sample_transformer
@@ -67,7 +68,9 @@ impl<B: Backend> SequenceEncoder<B> {
         let (h, encoder_layers) = self
             .encoder_transformer
             .forward_with_attention(sample_embeddings.clone(), asv_mask.clone());
-        let pooling = self.attention_pooling.weights(h, asv_mask.clone());
+        let pooling = self
+            .attention_pooling
+            .weights_with_bias(h, asv_mask.clone(), bias);
         let attention = SampleAttention {
             asv_mask,
             stacks: vec![
@@ -89,6 +92,7 @@ impl<B: Backend> SequencePredictor<B> {
         tokens: Tensor<B, 3, Int>,
         counts: Option<Tensor<B, 3>>,
     ) -> SampleAttention<B> {
+        let bias = self.base_model.pooling_bias(counts.clone());
         let (mut attention, s) = self.base_model.sample_attention(tokens, counts);
         let mask = attention.asv_mask.clone();
         let (_, count_layers) = self
@@ -99,7 +103,10 @@ impl<B: Backend> SequencePredictor<B> {
         attention.stacks.push(("target_encoder", target_layers));
         attention
             .pooling
-            .push(("target_pooling", self.target_pooling.weights(t, mask)));
+            .push((
+                "target_pooling",
+                self.target_pooling.weights_with_bias(t, mask, bias),
+            ));
         attention
     }
 }

@@ -17,6 +17,7 @@ pub mod count_embedding;
 pub mod dropout;
 pub mod encoder_layer;
 pub mod inspect;
+pub mod kmer_embedding;
 pub mod integrated_gradients;
 pub mod mixed_precision;
 pub mod model;

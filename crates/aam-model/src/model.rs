@@ -33,7 +33,8 @@ pub trait AamModel<B: Backend>: Module<B> + Clone {
     /// counts float32 `[batch, n_asv, 1]`, needed when [`AamModel::uses_counts`].
     fn forward_all(&self, tokens: Tensor<B, 3, Int>, counts: Option<Tensor<B, 3>>)
         -> ModelOutputs<B>;
-    /// Whether the forward pass reads read counts (the model has a count embedding).
+    /// Whether the forward pass reads read counts (a count embedding or
+    /// abundance-weighted pooling).
     fn uses_counts(&self) -> bool;
     /// The ASV encoder alone: embeddings `[n, D]` of ASV token rows int
     /// `[n, max_bp + 1]`, without nucleotide logits.

@@ -5,7 +5,7 @@
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::attention_pooling::AttentionPooling;
+use crate::attention_pooling::{abundance_bias, AttentionPooling};
 use crate::config::{ModelConfig, Stack};
 use crate::sample_encoder::SampleEncoder;
 use crate::transformer::TransformerStack;
@@ -22,6 +22,9 @@ pub struct SequenceEncoder<B: Backend> {
     pub attention_pooling: AttentionPooling<B>,
     /// `output_head` for `faith_pd` / `taxonomy`.
     pub output_head: Option<Linear<B>>,
+    /// [`ModelConfig::abundance_pooling`]: the poolings to the sample embedding and to the
+    /// target add [`abundance_bias`] to their scores.
+    pub abundance_pooling: bool,
 }
 
 /// Base model outputs.
@@ -37,6 +40,9 @@ pub struct EncoderOutput<B: Backend> {
     pub base_prediction: Option<Tensor<B, 2>>,
     /// Nucleotide logits `[batch, n_asv, L, V]`.
     pub nuc_predictions: Option<Tensor<B, 4>>,
+    /// The pooling score bias `[batch, n_asv]` of abundance-weighted pooling
+    /// ([`abundance_bias`]), for the predictor's target pooling; `None` without it.
+    pub pooling_bias: Option<Tensor<B, 2>>,
 }
 
 impl<B: Backend> SequenceEncoder<B> {
@@ -49,6 +55,7 @@ impl<B: Backend> SequenceEncoder<B> {
             output_head: c
                 .base_output_dim()
                 .map(|k| LinearConfig::new(c.embedding_dim, k).init(device)),
+            abundance_pooling: c.abundance_pooling,
         }
     }
 
@@ -85,6 +92,7 @@ impl<B: Backend> SequenceEncoder<B> {
                 )?),
                 None => None,
             },
+            abundance_pooling: c.abundance_pooling,
         })
     }
 
@@ -108,8 +116,9 @@ impl<B: Backend> SequenceEncoder<B> {
         tokens: Tensor<B, 3, Int>,
         counts: Option<Tensor<B, 3>>,
     ) -> EncoderOutput<B> {
+        let bias = self.pooling_bias(counts.clone());
         let s = self.sample_encoder.forward(tokens, counts);
-        self.after_sample_encoder(s.sample_embeddings, s.asv_mask, s.nuc_logits)
+        self.after_sample_encoder(s.sample_embeddings, s.asv_mask, s.nuc_logits, bias)
     }
 
     /// [`SequenceEncoder::forward`] from the ASV embeddings `[batch, n_asv, D]` (the ASV
@@ -122,15 +131,30 @@ impl<B: Backend> SequenceEncoder<B> {
         asv_mask: Tensor<B, 2>,
         counts: Option<Tensor<B, 3>>,
     ) -> EncoderOutput<B> {
+        let bias = self.pooling_bias(counts.clone());
         let s = self
             .sample_encoder
             .contextualize(asv_embeddings, asv_mask.clone(), counts);
-        self.after_sample_encoder(s, asv_mask, None)
+        self.after_sample_encoder(s, asv_mask, None, bias)
     }
 
-    /// Whether the forward pass reads read counts (the model has a count embedding).
+    /// Whether the forward pass reads read counts (a count embedding or
+    /// abundance-weighted pooling).
     pub fn uses_counts(&self) -> bool {
-        self.sample_encoder.uses_counts()
+        self.sample_encoder.uses_counts() || self.abundance_pooling
+    }
+
+    /// The pooling score bias `[batch, n_asv]` of abundance-weighted pooling from the
+    /// read counts `[batch, n_asv, 1]`; `None` without it.
+    ///
+    /// Panics when the model pools by abundance and `counts` is `None` (as
+    /// [`crate::sample_encoder::SampleEncoder::stack_input`]: callers check first).
+    pub fn pooling_bias(&self, counts: Option<Tensor<B, 3>>) -> Option<Tensor<B, 2>> {
+        self.abundance_pooling.then(|| {
+            abundance_bias(counts.expect(
+                "this model pools by abundance: its forward pass needs the read counts",
+            ))
+        })
     }
 
     fn after_sample_encoder(
@@ -138,11 +162,14 @@ impl<B: Backend> SequenceEncoder<B> {
         sample_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
         nuc_predictions: Option<Tensor<B, 4>>,
+        pooling_bias: Option<Tensor<B, 2>>,
     ) -> EncoderOutput<B> {
         let h = self
             .encoder_transformer
             .forward(sample_embeddings.clone(), asv_mask.clone());
-        let embeddings = self.attention_pooling.forward(h, asv_mask.clone());
+        let embeddings =
+            self.attention_pooling
+                .forward_with_bias(h, asv_mask.clone(), pooling_bias.clone());
         let base_prediction = self
             .output_head
             .as_ref()
@@ -153,6 +180,7 @@ impl<B: Backend> SequenceEncoder<B> {
             asv_mask,
             base_prediction,
             nuc_predictions,
+            pooling_bias,
         }
     }
 }

@@ -129,7 +129,7 @@ impl<B: Backend> SequencePredictor<B> {
         let count_prediction = self
             .count_head
             .forward(self.count_encoder.forward(s.clone(), mask.clone()));
-        let target_prediction = self.target(s, mask);
+        let target_prediction = self.target_with_bias(s, mask, base.pooling_bias.clone());
         PredictorOutput {
             target_prediction,
             count_prediction,
@@ -139,13 +139,26 @@ impl<B: Backend> SequencePredictor<B> {
 
     /// `target_prediction` `[batch, out_dim]` from the per-ASV sample embeddings
     /// `[batch, n_asv, D]` and `asv_mask` `[batch, n_asv]`.
+    /// Not for a model with abundance-weighted pooling: that one needs
+    /// [`SequencePredictor::target_with_bias`].
     pub fn target(&self, sample_embeddings: Tensor<B, 3>, asv_mask: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.target_with_bias(sample_embeddings, asv_mask, None)
+    }
+
+    /// [`SequencePredictor::target`] with the pooling score bias `[batch, n_asv]` of
+    /// abundance-weighted pooling ([`SequenceEncoder::pooling_bias`]).
+    pub fn target_with_bias(
+        &self,
+        sample_embeddings: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+        pooling_bias: Option<Tensor<B, 2>>,
+    ) -> Tensor<B, 2> {
         let t = self
             .target_encoder
             .forward(sample_embeddings, asv_mask.clone());
         let target = self
             .target_head
-            .forward(self.target_pooling.forward(t, asv_mask));
+            .forward(self.target_pooling.forward_with_bias(t, asv_mask, pooling_bias));
         if self.is_classifier {
             log_softmax(target, 1)
         } else {
@@ -163,12 +176,13 @@ impl<B: Backend> SequencePredictor<B> {
         asv_mask: Tensor<B, 2>,
         counts: Option<Tensor<B, 3>>,
     ) -> Tensor<B, 2> {
+        let bias = self.base_model.pooling_bias(counts.clone());
         let s = self.base_model.sample_encoder.contextualize(
             asv_embeddings,
             asv_mask.clone(),
             counts,
         );
-        self.target(s, asv_mask)
+        self.target_with_bias(s, asv_mask, bias)
     }
 
     /// Whether the target head gives class log-probabilities.

@@ -182,7 +182,7 @@ impl Model {
             .as_ref()
             .map(|g| g.input.iter().map(|i| i.name.as_str()).collect())
             .unwrap_or_default();
-        let expected: &[&str] = if config.model.count_embedding {
+        let expected: &[&str] = if config.model.uses_counts() {
             &["tokens", "counts"]
         } else {
             &["tokens"]
@@ -191,8 +191,8 @@ impl Model {
             return Err(RuntimeError::Load {
                 path: origin.display().to_string(),
                 message: format!(
-                    "the graph's inputs are {found:?}, but its aam_config metadata (count_embedding: {}) gives {expected:?}; re-export the model with `aam export`",
-                    config.model.count_embedding
+                    "the graph's inputs are {found:?}, but its aam_config metadata (count_embedding: {}, abundance_pooling: {}) gives {expected:?}; re-export the model with `aam export`",
+                    config.model.count_embedding, config.model.abundance_pooling
                 ),
             });
         }
@@ -231,7 +231,7 @@ impl Model {
         let (sample, _) = Part::prepare(
             sample_model_onnx,
             &dir.join(SAMPLE_MODEL_FILE),
-            if config.model.count_embedding {
+            if config.model.uses_counts() {
                 &["asv_embeddings", "asv_mask", "counts"]
             } else {
                 &["asv_embeddings", "asv_mask"]
@@ -320,13 +320,14 @@ impl Model {
     }
 
     /// Whether the model reads each ASV slot's read count (it was trained with a count
-    /// embedding): its forward pass then needs [`Model::run_with_counts`].
+    /// embedding or abundance-weighted pooling): its forward pass then needs
+    /// [`Model::run_with_counts`].
     pub fn uses_counts(&self) -> bool {
-        self.config.model.count_embedding
+        self.config.model.uses_counts()
     }
 
     /// Runs one forward pass on `tokens` int64 `[batch, n_asv, max_bp + 1]` (0 = padding,
-    /// `1 ≤ n_asv ≤ token_limit`) of a model without a count embedding.
+    /// `1 ≤ n_asv ≤ token_limit`) of a model that reads no counts.
     ///
     /// Errors: the model reads counts ([`Model::uses_counts`]: use
     /// [`Model::run_with_counts`]); another token width, an empty batch, too many ASV
@@ -336,7 +337,7 @@ impl Model {
     }
 
     /// [`Model::run`] with each slot's read count, f32 `[batch, n_asv, 1]` (≥ 0, finite;
-    /// 0 in empty slots). A model without a count embedding ignores them.
+    /// 0 in empty slots). A model that reads no counts ignores them.
     ///
     /// Errors: as [`Model::run`], and counts of another shape, negative or not finite.
     pub fn run_with_counts(
@@ -348,7 +349,7 @@ impl Model {
     }
 
     /// [`Model::run_with_counts`] with the ASV embeddings of the current call in `call`
-    /// (split graphs); `counts` may be `None` only for a model without a count embedding.
+    /// (split graphs); `counts` may be `None` only for a model that reads no counts.
     pub(crate) fn run_with(
         &self,
         tokens: ArrayView3<'_, i64>,
@@ -373,11 +374,11 @@ impl Model {
                 m.vocab_size
             )));
         }
-        let counts = match (m.count_embedding, counts) {
+        let counts = match (m.uses_counts(), counts) {
             (false, _) => None,
             (true, None) => {
                 return Err(RuntimeError::Input(
-                    "this model was trained with a count embedding and reads each ASV's read count: pass the counts `[batch, n_asv, 1]` beside the tokens (predicting from a table does so)".into(),
+                    "this model reads each ASV's read count (a count embedding or abundance-weighted pooling): pass the counts `[batch, n_asv, 1]` beside the tokens (predicting from a table does so)".into(),
                 ))
             }
             (true, Some(c)) => {

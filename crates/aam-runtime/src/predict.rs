@@ -66,7 +66,7 @@ pub struct Predictions {
 }
 
 /// Runs one batch through a model: tokens int64 `[batch, n_asv, max_bp + 1]` and the
-/// slots' read counts f32 `[batch, n_asv, 1]` (read by a model with a count embedding).
+/// slots' read counts f32 `[batch, n_asv, 1]` (read by a model that reads counts (a count embedding or abundance-weighted pooling)).
 pub type Runner<'a> =
     dyn Fn(ArrayView3<'_, i64>, ArrayView3<'_, f32>) -> Result<RawOutputs> + Sync + 'a;
 
@@ -118,7 +118,7 @@ impl Model {
     }
 
     /// [`Model::predict_tokens`] with each slot's read count f32 `[batch, n_asv, 1]`,
-    /// which a model with a count embedding needs ([`Model::uses_counts`]).
+    /// which a model that reads counts (a count embedding or abundance-weighted pooling) needs ([`Model::uses_counts`]).
     ///
     /// Errors: as [`Model::run_with_counts`].
     pub fn predict_tokens_with_counts(

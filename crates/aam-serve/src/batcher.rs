@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::ServeOptions;
 
 /// One request's tokens int64 `[batch, n_asv, max_bp + 1]`, its read counts f32
-/// `[batch, n_asv, 1]` (models with a count embedding), and where its outputs go.
+/// `[batch, n_asv, 1]` (models that read counts), and where its outputs go.
 struct Job {
     tokens: Array3<i64>,
     counts: Option<Array3<f32>>,
@@ -49,7 +49,7 @@ impl Batcher {
     }
 
     /// Runs `tokens` `[batch, n_asv, max_bp + 1]` (with their read counts
-    /// `[batch, n_asv, 1]`, which a model with a count embedding needs) in the next batch.
+    /// `[batch, n_asv, 1]`, which a model that reads counts (a count embedding or abundance-weighted pooling) needs) in the next batch.
     ///
     /// Errors: the model refuses the inputs or fails (its message), or the server is
     /// stopping.

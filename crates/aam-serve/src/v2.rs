@@ -113,7 +113,7 @@ pub(crate) async fn model_metadata(State(state): State<Arc<AppState>>, Path(name
         "name": state.name,
         "versions": ["1"],
         "platform": "aam",
-        "inputs": if c.model.count_embedding {
+        "inputs": if c.model.uses_counts() {
             json!([
                 { "name": "tokens", "datatype": "INT64", "shape": [-1, -1, c.model.max_bp as i64 + 1] },
                 { "name": "counts", "datatype": "FP32", "shape": [-1, -1, 1] },
@@ -153,7 +153,7 @@ pub(crate) fn rejection(r: JsonRejection) -> ApiError {
     ApiError::new(r.status(), format!("cannot read the request body: {}", r.body_text()))
 }
 
-/// The token tensor of `req` and, for a model with a count embedding, its counts tensor,
+/// The token tensor of `req` and, for a model that reads counts (a count embedding or abundance-weighted pooling), its counts tensor,
 /// checked against the model before they join a batch.
 fn inputs_from(req: &InferRequest, state: &AppState) -> Result<(Array3<i64>, Option<Array3<f32>>), ApiError> {
     let uses_counts = state.model.uses_counts();

@@ -797,10 +797,24 @@ where
             class_weights.as_ref().map(|w| w.clone().inner()),
             frozen.is_some().then_some(&mut asv_cache),
         )?;
-        let val_loss = validation["loss"];
+        let mut train: BTreeMap<String, f64> = sums
+            .into_iter()
+            .map(|(k, v)| (k, v / seen.max(1) as f64))
+            .collect();
+        if let Some((name, value)) = training_metric(data.target_kind, &fitted.0, &fitted.1) {
+            train.insert(name.into(), value);
+        }
+        // Without validation samples (`--validation-fraction 0`) the training loss drives
+        // the schedule and every epoch is the best: the last one is kept.
+        let val_loss = match validation.get("loss") {
+            Some(&v) => v,
+            None => train.get("total").copied().unwrap_or(f64::NAN),
+        };
+        let no_validation = data.split.validation.is_empty();
         if !val_loss.is_finite() {
             bail!(
-                "the validation loss became {val_loss} at epoch {}{}",
+                "the {} loss became {val_loss} at epoch {}{}",
+                if no_validation { "training" } else { "validation" },
                 epoch + 1,
                 if state.loss_scaler.is_some() {
                     " (the forward pass overflowed fp16); train with --mixed-precision bf16 or none"
@@ -811,7 +825,7 @@ where
         }
         state.schedule.on_validation(val_loss);
         state.epoch += 1;
-        let improved = val_loss < state.best_val_loss;
+        let improved = no_validation || val_loss < state.best_val_loss;
         // The weights are copied out of the model once per epoch: for the checkpoint
         // files (the same bytes when this epoch is the best) and for the trackers.
         let mut weights = aam_model::WeightSink::default();
@@ -826,13 +840,6 @@ where
             state.bad_epochs += 1;
         }
         checkpoint::write_atomic(&paths("last.safetensors"), &bytes)?;
-        let mut train: BTreeMap<String, f64> = sums
-            .into_iter()
-            .map(|(k, v)| (k, v / seen.max(1) as f64))
-            .collect();
-        if let Some((name, value)) = training_metric(data.target_kind, &fitted.0, &fitted.1) {
-            train.insert(name.into(), value);
-        }
         let record = EpochRecord {
             epoch: state.epoch,
             step: state.step,

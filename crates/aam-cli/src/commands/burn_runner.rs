@@ -103,7 +103,7 @@ impl BurnModel {
             (false, _) => None,
             (true, None) => {
                 return Err(RuntimeError::Input(
-                    "this model was trained with a count embedding: it needs each ASV's read count beside the tokens".into(),
+                    "this model reads read counts (a count embedding or abundance-weighted pooling): it needs each ASV's read count beside the tokens".into(),
                 ))
             }
             (true, Some(c)) if c.dim() != (b, s, 1) => {

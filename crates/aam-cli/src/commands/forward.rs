@@ -89,10 +89,10 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
         TensorData::new(tokens.iter().copied().collect::<Vec<_>>(), [b, s, l]),
         &device,
     );
-    let counts = match (&args.counts, m.count_embedding) {
+    let counts = match (&args.counts, m.uses_counts()) {
         (_, false) => None,
         (None, true) => bail!(
-            "{}: this model was trained with a count embedding; pass each ASV slot's read count with --counts (float32 .npy [batch, n_asv, 1])",
+            "{}: this model reads read counts (a count embedding or abundance-weighted pooling); pass each ASV slot's read count with --counts (float32 .npy [batch, n_asv, 1])",
             args.checkpoint.display()
         ),
         (Some(path), true) => {

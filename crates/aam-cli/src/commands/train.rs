@@ -171,6 +171,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 m.count_embedding_method = method;
                 eprintln!("count embedding `{}` added to the pretrained encoder (fresh layers)", method.name());
             }
+            if args.arch.abundance_pooling && !m.abundance_pooling {
+                m.abundance_pooling = true;
+                eprintln!("abundance-weighted pooling added to the pretrained encoder");
+            }
             (m, pre.data.clone())
         }
         None => (

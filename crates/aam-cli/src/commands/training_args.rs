@@ -49,7 +49,9 @@ pub struct InputArgs {
     /// Metadata column whose values keep a group (e.g. host_subject_id) on one side of the split.
     #[arg(long, requires = "metadata")]
     pub group_column: Option<String>,
-    /// Fraction of samples (or groups) held out for validation.
+    /// Fraction of samples (or groups) held out for validation. 0: none (e.g. pretraining
+    /// the encoder on every sample of the table, which reads no target): the training
+    /// loss then drives the schedule, and the last epoch is kept (no early stopping).
     #[arg(long, default_value_t = 0.2)]
     pub validation_fraction: f64,
     /// Re-use a split written by an earlier run (`split.tsv`).
@@ -106,6 +108,20 @@ pub struct ArchArgs {
     /// The exported model then takes `counts` beside `tokens`
     #[arg(long, value_parser = parse_count_embedding, value_name = "add|concat|film")]
     pub count_embedding: Option<CountEmbeddingMethod>,
+    /// Abundance-weighted attention pooling: the poolings to the sample embedding and to
+    /// the target weight each ASV by its read count + 1 besides the learnt attention score
+    /// (α ∝ (count + 1)·exp(q·h/√D); at initialisation the abundance-weighted mean of the
+    /// ASVs). Not in the reference. Has no weights, so it can be added on top of a
+    /// --pretrained-encoder. The exported model then takes `counts` beside `tokens`
+    #[arg(long)]
+    pub abundance_pooling: bool,
+    /// K-mer embedding of each ASV (0: none): the mean of one learnt vector per k-mer
+    /// over the sequence's windows of K nucleotides is added to the ASV encoder's pooled
+    /// embedding, so related sequences start with related embeddings instead of waiting
+    /// for the nucleotide transformer to learn them. Not in the reference. At most 8 (a
+    /// table of 4^K × embedding-dim weights)
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=8))]
+    pub kmer_size: u64,
     /// Dropout probability.
     #[arg(long, default_value_t = 0.1)]
     pub dropout: f64,
@@ -509,6 +525,8 @@ impl ArchArgs {
             predict_nucleotides,
             count_embedding: self.count_embedding.is_some(),
             count_embedding_method: self.count_embedding.unwrap_or_default(),
+            abundance_pooling: self.abundance_pooling,
+            kmer_size: self.kmer_size as usize,
             ..ModelConfig::default()
         }
     }
@@ -871,6 +889,14 @@ pub fn make_split(
 
 /// Prints the end-of-run summary of `aam pretrain` / `aam train`.
 pub fn report_done(report: &aam_train::FitReport, input: &InputArgs) {
+    if report.epochs.last().is_some_and(|r| r.validation.is_empty()) {
+        eprintln!(
+            "done: no validation samples, the last epoch ({}) is kept; checkpoint in {}",
+            report.best.1,
+            input.output.display()
+        );
+        return;
+    }
     eprintln!(
         "done: best validation loss {:.4} at epoch {}; checkpoint in {}",
         report.best.0,

@@ -5,7 +5,8 @@
 //! [`GraphPart::Full`] (`model.onnx`, named dynamic axes `batch`, `n_asv`):
 //! - input `tokens` int64 `[batch, n_asv, max_bp + 1]` (0 = padding);
 //! - input `counts` f32 `[batch, n_asv, 1]` (each slot's read count), only in a model
-//!   with a count embedding (`ModelConfig::count_embedding`);
+//!   that reads counts (`ModelConfig::uses_counts`: a count embedding or
+//!   abundance-weighted pooling);
 //! - `embeddings` f32 `[batch, D]`;
 //! - predictors: `target_prediction` f32 `[batch, out_dim]` (standardized value, or class
 //!   log-probabilities), `count_prediction` f32 `[batch, n_asv, 1]`, and for classifiers
@@ -17,7 +18,7 @@
 //!   `[n, max_bp + 1]` → `asv_embeddings` f32 `[n, D]` (an all-padding row gives zeros);
 //! - [`GraphPart::SampleModel`] (`sample_model.onnx`): `asv_embeddings` f32
 //!   `[batch, n_asv, D]` and `asv_mask` f32 `[batch, n_asv]` (1 = ASV present, 0 = empty
-//!   slot), plus `counts` f32 `[batch, n_asv, 1]` with a count embedding → the outputs
+//!   slot), plus `counts` f32 `[batch, n_asv, 1]` when the model reads counts → the outputs
 //!   of the full graph.
 
 use aam_config::{CountEmbeddingMethod, ModelConfig, ModelKind, Stack};
@@ -28,7 +29,7 @@ use onnx_protobuf::GraphProto;
 
 use super::builder::{Attr, Dim, GraphBuilder};
 use super::layers::linear;
-use super::pooling::attention_pooling;
+use super::pooling::{abundance_bias, attention_pooling};
 use super::transformer::transformer_stack;
 
 /// Name of the graph input.
@@ -179,9 +180,10 @@ pub fn model_graph(
     Ok(g.finish(graph_name(kind)))
 }
 
-/// The `counts` input f32 `[batch, n_asv, 1]` of a model with a count embedding.
+/// The `counts` input f32 `[batch, n_asv, 1]` of a model with a count embedding or
+/// abundance-weighted pooling.
 fn counts_input(g: &mut GraphBuilder, c: &ModelConfig) -> Option<String> {
-    c.count_embedding.then(|| {
+    c.uses_counts().then(|| {
         g.input(
             COUNTS,
             DataType::FLOAT,
@@ -311,7 +313,106 @@ fn asv_encoder(
         vec![],
         &format!("{asv}/zero_empty"),
     );
-    attention_pooling(g, w, &format!("{asv}.attention_pooling"), &h, &mask, d)
+    let pooled = attention_pooling(g, w, &format!("{asv}.attention_pooling"), &h, &mask, d, None)?;
+    if c.kmer_size == 0 {
+        return Ok(pooled);
+    }
+    let bag = kmer_bag(g, c, w, &asv, rows)?;
+    Ok(g.op("Add", &[&pooled, &bag], vec![], &format!("{asv}/add_kmers")))
+}
+
+/// The k-mer embedding (`aam_model::kmer_embedding`) of ASV rows `rows` int64
+/// `[n, max_bp + 1]`: the sum of `{asv}.kmer_embedding.weight` `[4^k, D]` over each
+/// row's `n` windows of `k` nucleotide tokens divided by `√n`, `[n, D]` (zeros without a
+/// window).
+fn kmer_bag(
+    g: &mut GraphBuilder,
+    c: &ModelConfig,
+    w: &WeightMap,
+    asv: &str,
+    rows: &str,
+) -> Result<String, WeightError> {
+    let (k, d, l) = (c.kmer_size, c.embedding_dim, c.max_bp + 1);
+    let n_kmers = 1usize << (2 * k);
+    let key = format!("{asv}.kmer_embedding.weight");
+    let table = w.get(&key, &[n_kmers, d])?;
+    let table = g.weight(&key, &[n_kmers, d], table);
+    let width = l.saturating_sub(k - 1);
+    let (zero, one) = (g.scalar_i64(0), g.scalar_i64(1));
+    let (three, four, five) = (g.scalar_i64(3), g.scalar_i64(4), g.scalar_i64(5));
+    let above = g.op("Greater", &[rows, &zero], vec![], &format!("{asv}/kmer_above_pad"));
+    let below = g.op("Less", &[rows, &five], vec![], &format!("{asv}/kmer_below_start"));
+    let is_base = g.op("And", &[&above, &below], vec![], &format!("{asv}/kmer_is_base"));
+    let is_base = g.op(
+        "Cast",
+        &[&is_base],
+        vec![Attr::Int("to", DataType::INT64 as i64)],
+        &format!("{asv}/kmer_is_base_int"),
+    );
+    let base = g.op("Sub", &[rows, &one], vec![], &format!("{asv}/kmer_base"));
+    let base = g.op("Min", &[&base, &three], vec![], &format!("{asv}/kmer_base_max"));
+    let base = g.op("Max", &[&base, &zero], vec![], &format!("{asv}/kmer_base_min"));
+    let axis1 = g.const_i64(&[1]);
+    let mut index: Option<String> = None;
+    let mut valid: Option<String> = None;
+    for j in 0..k {
+        let (start, end) = (g.const_i64(&[j as i64]), g.const_i64(&[(j + width) as i64]));
+        let b = g.op(
+            "Slice",
+            &[&base, &start, &end, &axis1],
+            vec![],
+            &format!("{asv}/kmer_base_{j}"),
+        );
+        let v = g.op(
+            "Slice",
+            &[&is_base, &start, &end, &axis1],
+            vec![],
+            &format!("{asv}/kmer_valid_{j}"),
+        );
+        index = Some(match index {
+            None => b,
+            Some(i) => {
+                let shifted = g.op("Mul", &[&i, &four], vec![], &format!("{asv}/kmer_shift_{j}"));
+                g.op("Add", &[&shifted, &b], vec![], &format!("{asv}/kmer_index_{j}"))
+            }
+        });
+        valid = Some(match valid {
+            None => v,
+            Some(a) => g.op("Mul", &[&a, &v], vec![], &format!("{asv}/kmer_all_{j}")),
+        });
+    }
+    let (index, valid) = (index.unwrap_or_default(), valid.unwrap_or_default());
+    let valid = g.op(
+        "Cast",
+        &[&valid],
+        vec![Attr::Int("to", DataType::FLOAT as i64)],
+        &format!("{asv}/kmer_valid"),
+    );
+    let vectors = g.op(
+        "Gather",
+        &[&table, &index],
+        vec![Attr::Int("axis", 0)],
+        &format!("{asv}/kmer_lookup"),
+    );
+    let axis2 = g.const_i64(&[2]);
+    let valid3 = g.op("Unsqueeze", &[&valid, &axis2], vec![], &format!("{asv}/kmer_valid3"));
+    let vectors = g.op("Mul", &[&vectors, &valid3], vec![], &format!("{asv}/kmer_masked"));
+    let sum = g.op(
+        "ReduceSum",
+        &[&vectors, &axis1],
+        vec![Attr::Int("keepdims", 0)],
+        &format!("{asv}/kmer_sum"),
+    );
+    let count = g.op(
+        "ReduceSum",
+        &[&valid, &axis1],
+        vec![Attr::Int("keepdims", 1)],
+        &format!("{asv}/kmer_count"),
+    );
+    let one_f = g.scalar_f32(1.0);
+    let count = g.op("Max", &[&count, &one_f], vec![], &format!("{asv}/kmer_count_min1"));
+    let root = g.op("Sqrt", &[&count], vec![], &format!("{asv}/kmer_count_sqrt"));
+    Ok(g.op("Div", &[&sum, &root], vec![], &format!("{asv}/kmer_sqrtn")))
 }
 
 /// Everything after the ASV encoder, on `asv_emb` f32 `[batch, n_asv, D]` and `asv_mask3`
@@ -355,7 +456,11 @@ fn sample_model(
         vec![],
         &format!("{se}/mask_empty"),
     );
-    let a = match counts {
+    let pooling_bias = match (c.abundance_pooling, counts) {
+        (true, Some(counts)) => Some(abundance_bias(g, counts)),
+        _ => None,
+    };
+    let a = match counts.filter(|_| c.count_embedding) {
         Some(counts) => {
             let mixed = count_embedding(g, c, w, &se, &a, counts)?;
             g.op("Mul", &[&mixed, asv_mask3], vec![], &format!("{se}/count_remask"))
@@ -388,7 +493,15 @@ fn sample_model(
         &c.stack(Stack::Encoder),
     )?;
     let embeddings =
-        attention_pooling(g, w, &format!("{base}attention_pooling"), &h, &asv_mask, d)?;
+        attention_pooling(
+            g,
+            w,
+            &format!("{base}attention_pooling"),
+            &h,
+            &asv_mask,
+            d,
+            pooling_bias.as_deref(),
+        )?;
     g.output(
         &embeddings,
         EMBEDDINGS,
@@ -407,7 +520,15 @@ fn sample_model(
         &asv_mask,
         &c.stack(Stack::Target),
     )?;
-    let target = attention_pooling(g, w, "target_pooling", &target, &asv_mask, d)?;
+    let target = attention_pooling(
+        g,
+        w,
+        "target_pooling",
+        &target,
+        &asv_mask,
+        d,
+        pooling_bias.as_deref(),
+    )?;
     let target = linear(g, w, "target_head", &target, (d, c.out_dim), true)?;
     let out_dims = [Dim::Named("batch"), Dim::Fixed(c.out_dim)];
     if c.is_classifier {
