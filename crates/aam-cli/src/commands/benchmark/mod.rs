@@ -4,10 +4,11 @@
 //!
 //! Every step runs this same `aam` binary as a child process with an explicit command
 //! line (recorded in the report and in `commands.sh`, so each number can be reproduced
-//! by hand) and its log in `<dataset>/<task>/<step>.log`. The pretraining split
-//! (by the dataset's subject column) is the split of every later step: the encoder
-//! never trains on a validation sample, and the model and the forest are scored on the
-//! same validation samples.
+//! by hand) and its log in `<dataset>/<task>/<step>.log`. The encoder pretrains once per
+//! dataset on every sample (no target is read); fine-tuning splits by the dataset's
+//! subject column (or takes the fold's split), the model is exported at its last epoch
+//! (no choice made on the validation samples), and the model and the forest are scored
+//! on the same validation samples.
 
 mod report;
 mod tasks;
@@ -26,11 +27,25 @@ pub use tasks::{Dataset, Task, DATASETS};
 pub struct BenchmarkArgs {
     /// Directory of the standard datasets (`<root>/<dataset>/table.biom`, metadata.tsv,
     /// unifrac_unweighted.npy, unifrac_ids.txt), e.g. `../shared/data`.
-    #[arg(long)]
-    pub data_root: PathBuf,
+    #[arg(long, required_unless_present = "dataset")]
+    pub data_root: Option<PathBuf>,
     /// Datasets to run (comma-separated; default: every standard dataset).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "dataset")]
     pub datasets: Vec<String>,
+    /// Benchmark one other dataset instead: a folder laid out like the standard ones
+    /// (`table.biom` whose observation IDs are the ASV sequences, `metadata.tsv`,
+    /// `unifrac_unweighted.npy`, `unifrac_ids.txt`); needs --target and --group-column.
+    /// Its max bp is the longest ASV sequence (at most 150: longer reads are cut).
+    #[arg(long, requires_all = ["target", "group_column"])]
+    pub dataset: Option<PathBuf>,
+    /// With --dataset: the metadata columns to predict (comma-separated); numeric columns
+    /// are regression targets, any other a classification target.
+    #[arg(long, value_delimiter = ',', requires = "dataset")]
+    pub target: Vec<String>,
+    /// With --dataset: the metadata column whose values (e.g. subjects) never sit on
+    /// both sides of a split.
+    #[arg(long, requires = "dataset")]
+    pub group_column: Option<String>,
     /// Directory for the runs and report.md.
     #[arg(long)]
     pub output: PathBuf,
@@ -60,11 +75,11 @@ pub enum Preset {
     /// A minute per dataset: embedding dim 8, token limit 16, one epoch each (checks the
     /// pipeline, not the model).
     Smoke,
-    /// Minutes per dataset on 2 CPU cores: embedding dim 32, 2 heads, 1 layer, token
-    /// limit 64; 3 pretraining and 6 training epochs.
+    /// The CPU default, minutes per dataset on 2 cores: embedding dim 32, 2 heads,
+    /// 1 layer, token limit 64; 100 pretraining and 300 fine-tuning optimizer steps.
     Quick,
     /// The reference's small configuration for a GPU: embedding dim 64, 4 heads,
-    /// 2 layers, token limit 256; 30 pretraining and 60 training epochs.
+    /// 2 layers, token limit 256; 2,000 pretraining and 2,000 fine-tuning steps.
     Standard,
 }
 
@@ -78,15 +93,33 @@ pub struct Settings {
     pub layers: usize,
     /// `--token-limit`.
     pub token_limit: usize,
-    /// `aam pretrain --epochs`.
-    pub pretrain_epochs: usize,
-    /// `aam train --epochs`.
-    pub train_epochs: usize,
+    /// Optimizer steps of `aam pretrain` (on every sample): its `--epochs` is the number
+    /// of passes over the table that reaches them ([`epochs_for`]).
+    pub pretrain_steps: usize,
+    /// Optimizer steps of `aam train` (on the training side of the split), likewise:
+    /// a small table gets more epochs than a large one, not fewer steps.
+    pub train_steps: usize,
     /// `--batch-size`.
     pub batch_size: usize,
     /// `--lr`.
     pub lr: &'static str,
+    /// The model's inputs and architecture beyond its size (the same for pretraining
+    /// and training), as measured in docs/benchmark/ablation.md.
+    pub recipe: &'static [&'static str],
 }
+
+/// The architecture flags of every preset: the k-mer embedding of each ASV,
+/// abundance-weighted pooling, the count embedding, and the most abundant ASVs within
+/// the token limit (docs/benchmark/ablation.md measures each).
+pub const RECIPE: &[&str] = &[
+    "--kmer-size",
+    "6",
+    "--abundance-pooling",
+    "--count-embedding",
+    "add",
+    "--token-limit-policy",
+    "abundance",
+];
 
 impl Preset {
     /// The `--preset` value.
@@ -106,33 +139,43 @@ impl Preset {
                 heads: 2,
                 layers: 1,
                 token_limit: 16,
-                pretrain_epochs: 1,
-                train_epochs: 1,
+                pretrain_steps: 1,
+                train_steps: 1,
                 batch_size: 8,
                 lr: "1e-3",
+                recipe: RECIPE,
             },
             Preset::Quick => Settings {
                 embedding_dim: 32,
                 heads: 2,
                 layers: 1,
                 token_limit: 64,
-                pretrain_epochs: 3,
-                train_epochs: 6,
+                pretrain_steps: 100,
+                train_steps: 300,
                 batch_size: 8,
                 lr: "1e-3",
+                recipe: RECIPE,
             },
             Preset::Standard => Settings {
                 embedding_dim: 64,
                 heads: 4,
                 layers: 2,
                 token_limit: 256,
-                pretrain_epochs: 30,
-                train_epochs: 60,
+                pretrain_steps: 2000,
+                train_steps: 2000,
                 batch_size: 16,
                 lr: "5e-4",
+                recipe: RECIPE,
             },
         }
     }
+}
+
+/// Epochs of `samples` samples in batches of `batch` that reach `steps` optimizer steps
+/// (at least one).
+pub fn epochs_for(steps: usize, samples: usize, batch: usize) -> usize {
+    let per_epoch = samples.div_ceil(batch.max(1)).max(1);
+    steps.div_ceil(per_epoch).max(1)
 }
 
 /// One step that ran (or was kept): its command line and wall time.
@@ -189,6 +232,14 @@ fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Resu
         command,
         seconds: Some(seconds),
     })
+}
+
+/// The folder of dataset `d`: `--dataset` itself, else under `--data-root`.
+fn data_dir(args: &BenchmarkArgs, d: &Dataset) -> PathBuf {
+    match &args.dataset {
+        Some(dir) => dir.clone(),
+        None => args.data_root.clone().unwrap_or_default().join(d.name),
+    }
 }
 
 fn s(p: &Path) -> String {
@@ -279,8 +330,55 @@ fn fold_splits(
         .collect()
 }
 
+/// The dataset of `--dataset DIR --target … --group-column G`: its name is the folder's,
+/// each target's kind comes from its values, its max bp from the longest sequence.
+///
+/// Leaked to `&'static` (one per run) so that it runs through the same code as the
+/// standard datasets.
+fn custom_dataset(dir: &Path, targets: &[String], group_column: &str) -> Result<&'static Dataset> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: --dataset must name a folder", dir.display()))?;
+    let table_path = dir.join("table.biom");
+    let (table, _) = aam_data::load_table(&table_path)?;
+    let metadata = aam_data::Metadata::load(&dir.join("metadata.tsv"))?;
+    metadata.column_index(group_column)?;
+    let longest = table.observation_ids.iter().map(String::len).max().unwrap_or(0);
+    let max_bp = longest.clamp(1, 150);
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
+    let tasks: Vec<Task> = targets
+        .iter()
+        .map(|column| {
+            let t = metadata.target(column, &table.sample_ids, None)?;
+            Ok(Task {
+                column: leak(column),
+                kind: match t.kind {
+                    aam_data::TargetKind::Numeric => "numeric",
+                    aam_data::TargetKind::Categorical => "categorical",
+                },
+            })
+        })
+        .collect::<Result<_>>()?;
+    let description = format!(
+        "{name}: {} samples × {} ASVs, up to {longest} bp, split by '{group_column}'",
+        table.n_samples(),
+        table.observation_ids.len()
+    );
+    Ok(Box::leak(Box::new(Dataset {
+        name: leak(name),
+        description: leak(&description),
+        max_bp,
+        group_column: leak(group_column),
+        tasks: Box::leak(tasks.into_boxed_slice()),
+    })))
+}
+
 pub fn run(args: &BenchmarkArgs) -> Result<()> {
-    let chosen: Vec<&'static Dataset> = if args.datasets.is_empty() {
+    let chosen: Vec<&'static Dataset> = if let Some(dir) = &args.dataset {
+        let group = args.group_column.as_deref().unwrap_or_default();
+        vec![custom_dataset(dir, &args.target, group)?]
+    } else if args.datasets.is_empty() {
         DATASETS.iter().collect()
     } else {
         args.datasets
@@ -312,7 +410,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             "unifrac_unweighted.npy",
             "unifrac_ids.txt",
         ] {
-            let p = args.data_root.join(d.name).join(file);
+            let p = data_dir(args, d).join(file);
             if !p.exists() {
                 bail!(
                     "{} is missing; --data-root must hold the standard datasets (e.g. ../shared/data)",
@@ -347,7 +445,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
     let seed = args.seed.to_string();
     let mut runs: Vec<TaskRun> = Vec::new();
     for d in chosen {
-        let data = args.data_root.join(d.name);
+        let data = data_dir(args, d);
         let root = args.output.join(d.name);
         std::fs::create_dir_all(&root)?;
         eprintln!("{} ({})", d.name, d.description);
@@ -383,34 +481,24 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                 seed.clone(),
                 "--quiet".into(),
             ];
+            a.extend(p.recipe.iter().map(|f| f.to_string()));
             if args.resume {
                 a.push("--overwrite".into());
             }
             a
         };
-        let fold_splits = fold_splits(args, d, &data, &root)?;
-        for (fold, fold_split) in fold_splits.iter().enumerate() {
-        let root = match fold_split {
-            Some(_) => root.join(format!("fold-{}", fold + 1)),
-            None => root.clone(),
-        };
-        let fold = fold_split.as_ref().map(|_| fold + 1);
-        std::fs::create_dir_all(&root)
-            .with_context(|| format!("cannot create {}", root.display()))?;
+        // The encoder pretrains once per dataset, on every sample of the table: it reads
+        // no target, so the held-out samples' UniFrac distances are fair to learn from
+        // (their targets are never seen before scoring), and every fold shares it.
         let pretrain_dir = root.join("pretrain");
-        let mut pretrain = model_args(&pretrain_dir, p.pretrain_epochs);
-        let split_args: Vec<String> = match fold_split {
-            Some(file) => vec!["--split".into(), s(file)],
-            None => vec![
-                "--group-column".into(),
-                d.group_column.into(),
-                "--validation-fraction".into(),
-                "0.25".into(),
-            ],
-        };
+        let n_samples = aam_data::load_table(&data.join("table.biom"))?.0.n_samples();
+        let mut pretrain = model_args(
+            &pretrain_dir,
+            epochs_for(p.pretrain_steps, n_samples, p.batch_size),
+        );
         pretrain.splice(
             0..0,
-            std::iter::once("pretrain".to_string()).chain(split_args),
+            ["pretrain".to_string(), "--validation-fraction".into(), "0".into()],
         );
         let pretrain_step = step(
             "pretrain",
@@ -420,13 +508,35 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         )?;
         // A step that runs again invalidates every later step built on it.
         let keep_tasks = args.resume && pretrain_step.kept;
-        let split = pretrain_dir.join("split.tsv");
+        let fold_splits = fold_splits(args, d, &data, &root)?;
+        for (fold, fold_split) in fold_splits.iter().enumerate() {
+        let root = match fold_split {
+            Some(_) => root.join(format!("fold-{}", fold + 1)),
+            None => root.clone(),
+        };
+        let fold = fold_split.as_ref().map(|_| fold + 1);
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create {}", root.display()))?;
+        // The split of the fine-tuning, scoring and forest steps.
+        let split_args: Vec<String> = match fold_split {
+            Some(file) => vec!["--split".into(), s(file)],
+            None => vec![
+                "--group-column".into(),
+                d.group_column.into(),
+                "--validation-fraction".into(),
+                "0.25".into(),
+            ],
+        };
         for task in d.tasks {
             let dir = root.join(task.column);
             std::fs::create_dir_all(&dir)?;
             eprintln!(" {} ({})", task.column, task.kind);
             let train_dir = dir.join("train");
-            let mut train = model_args(&train_dir, p.train_epochs);
+            // The training side: 3/4 of the samples, or all but one of K folds (about: the
+            // subjects' sizes differ).
+            let held_out = if args.folds > 1 { 1.0 / fold_splits.len() as f64 } else { 0.25 };
+            let n_train = ((n_samples as f64) * (1.0 - held_out)).round() as usize;
+            let mut train = model_args(&train_dir, epochs_for(p.train_steps, n_train, p.batch_size));
             train.splice(
                 0..0,
                 [
@@ -435,11 +545,11 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                     task.column.into(),
                     "--target-type".into(),
                     task.kind.into(),
-                    "--split".into(),
-                    s(&split),
                     "--pretrained-encoder".into(),
                     s(&pretrain_dir),
-                ],
+                ]
+                .into_iter()
+                .chain(split_args.iter().cloned()),
             );
             let mut steps = vec![pretrain_step.clone_record()];
             let train_step = step("train", train, &dir.join("train.log"), keep_tasks)?;
@@ -448,8 +558,11 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             let export_dir = dir.join("export");
             steps.push(step(
                 "export",
+                // The last epoch, not the one with the lowest validation loss: that choice
+                // would look at the samples the model is scored on.
                 vec![
                     "export".into(),
+                    "--last".into(),
                     "--checkpoint".into(),
                     s(&train_dir),
                     "--output".into(),

@@ -153,7 +153,7 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
     let mut md = String::from("# aam benchmark\n\n");
     let _ = writeln!(
         md,
-        "aam {} · preset `{}` (embedding dim {}, {} heads, {} layer(s) per stack, token limit {}, batch size {}, learning rate {}, {} pretraining and {} training epochs) · seed {} · {} CPU threads available.\n",
+        "aam {} · preset `{}` (embedding dim {}, {} heads, {} layer(s) per stack, token limit {}, batch size {}, learning rate {}, {} pretraining and {} fine-tuning optimizer steps; `{}`) · seed {} · {} CPU threads available.\n",
         env!("CARGO_PKG_VERSION"),
         args.preset.name(),
         p.embedding_dim,
@@ -162,18 +162,22 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
         p.token_limit,
         p.batch_size,
         p.lr,
-        p.pretrain_epochs,
-        p.train_epochs,
+        p.pretrain_steps,
+        p.train_steps,
+        p.recipe.join(" "),
         args.seed,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    if args.preset != super::Preset::Standard {
+    if args.preset == super::Preset::Smoke {
         let _ = writeln!(
             md,
-            "> The `{}` preset trains a small model for a few epochs on a CPU: its AAM rows check the pipeline and give a floor, not the model's capacity (`--preset standard` on a GPU measures that). The random forest is fully trained in every preset.\n",
-            args.preset.name()
+            "> The `smoke` preset trains a tiny model for one epoch: its AAM rows check the pipeline, not the model. The random forest is fully trained in every preset.\n"
         );
     }
+    let _ = writeln!(
+        md,
+        "The encoder pretrains once per dataset on every sample (no target is read); the fine-tuned model is scored at its last epoch, so nothing is chosen on the samples it is scored on.\n"
+    );
     if args.folds > 1 {
         let _ = writeln!(
             md,
