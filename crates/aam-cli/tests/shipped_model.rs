@@ -20,9 +20,13 @@ fn predict(backend: &str) -> String {
 }
 
 fn predict_with(extra: &[&str]) -> String {
+    predict_model("models/circadian-exposure", extra)
+}
+
+fn predict_model(model: &str, extra: &[&str]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_aam"))
         .args(["predict", "--model"])
-        .arg(repo("models/circadian-exposure"))
+        .arg(repo(model))
         .arg("--table")
         .arg(repo("data/circadian-ihc/table.biom"))
         .args(extra)
@@ -52,6 +56,18 @@ fn shipped_model_reproduces_its_recorded_predictions() {
     let want = std::fs::read_to_string(repo("models/circadian-exposure/predictions.tsv")).unwrap();
     assert_same_table(&predict("tract"), &want);
     assert_same_table(&predict("burn"), &want);
+    assert_eq!(want.lines().count(), 1 + 46);
+}
+
+/// The k-mer, abundance-pooling and count-embedding model shipped beside it reads the
+/// table's counts (a second input) and reproduces its predictions on every backend.
+#[test]
+fn shipped_kmer_abundance_model_reproduces_its_recorded_predictions() {
+    let model = "models/circadian-exposure-kmer-abundance";
+    let want = std::fs::read_to_string(repo(&format!("{model}/predictions.tsv"))).unwrap();
+    for extra in [&["--backend", "tract"][..], &["--backend", "burn"], &["--single-graph"]] {
+        assert_same_table(&predict_model(model, extra), &want);
+    }
     assert_eq!(want.lines().count(), 1 + 46);
 }
 
