@@ -183,8 +183,13 @@ fn regression_predictions_are_in_original_units() {
     let (table, _) = aam_data::load_table(Path::new(&table_path)).unwrap();
     let prepared = aam_runtime::prepare_table(table, model.config(), "t").unwrap();
     let all: Vec<usize> = (0..34).collect();
+    let batch = prepared.dataset.batch(&all, None, 0);
+    // The default model pools by abundance: it reads the slots' counts.
+    assert!(model.uses_counts());
+    let (b, s) = batch.counts.dim();
+    let counts = batch.counts.clone().into_shape_with_order((b, s, 1)).unwrap();
     let raw = model
-        .run(prepared.dataset.batch(&all, None, 0).tokens.view())
+        .run_with_counts(batch.tokens.view(), counts.view())
         .unwrap();
     let z = raw.target_prediction.unwrap();
     for (i, r) in rows.iter().enumerate() {

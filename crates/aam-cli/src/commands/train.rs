@@ -166,7 +166,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Some((_, pre)) => {
             let mut m = pre.model.clone();
             // A count embedding can be added on top of an encoder pretrained without one.
-            if let (Some(method), false) = (args.arch.count_embedding, m.count_embedding) {
+            if let (Some(method), false) = (args.arch.count_embedding.0, m.count_embedding) {
                 m.count_embedding = true;
                 m.count_embedding_method = method;
                 eprintln!("count embedding `{}` added to the pretrained encoder (fresh layers)", method.name());

@@ -97,30 +97,46 @@ pub struct ArchArgs {
     /// Maximum ASVs per sample.
     #[arg(long, default_value_t = 1024)]
     pub token_limit: usize,
-    /// Which ASVs a sample keeps beyond the token limit.
-    #[arg(long, value_enum, default_value_t = PolicyArg::First)]
+    /// Which ASVs a sample keeps beyond the token limit: the most abundant by default
+    /// (the reference keeps the first in table order: `first`).
+    #[arg(long, value_enum, default_value_t = PolicyArg::Abundance)]
     pub token_limit_policy: PolicyArg,
     /// Feed each ASV's read count to the sample encoder as c = ln(count + 1): `add`
-    /// (a + Linear(c)), `concat` (Linear([a ; Linear(c)])) or `film` (a·(1 + γ(c)) +
-    /// β(c)), as the reference's --count-embedding. Off by default: the model then sees
-    /// which ASVs a sample holds, not how abundant they are. With --pretrained-encoder
-    /// that has none, fresh count layers are added (and train even with --freeze-base).
-    /// The exported model then takes `counts` beside `tokens`
-    #[arg(long, value_parser = parse_count_embedding, value_name = "add|concat|film")]
-    pub count_embedding: Option<CountEmbeddingMethod>,
-    /// Abundance-weighted attention pooling: the poolings to the sample embedding and to
+    /// (a + Linear(c), the default), `concat` (Linear([a ; Linear(c)])) or `film`
+    /// (a·(1 + γ(c)) + β(c)), as the reference's --count-embedding; `none`: the model
+    /// sees which ASVs a sample holds, not how abundant they are (the reference's
+    /// default). With --pretrained-encoder that has none, fresh count layers are added
+    /// (and train even with --freeze-base). The exported model then takes `counts` beside
+    /// `tokens`
+    #[arg(
+        long,
+        value_parser = parse_count_embedding,
+        value_name = "none|add|concat|film",
+        default_value = "add"
+    )]
+    pub count_embedding: CountEmbeddingArg,
+    /// Abundance-weighted attention pooling (on by default; `--abundance-pooling false`:
+    /// the reference's attention pooling): the poolings to the sample embedding and to
     /// the target weight each ASV by its read count + 1 besides the learnt attention score
     /// (α ∝ (count + 1)·exp(q·h/√D); at initialisation the abundance-weighted mean of the
     /// ASVs). Not in the reference. Has no weights, so it can be added on top of a
     /// --pretrained-encoder. The exported model then takes `counts` beside `tokens`
-    #[arg(long)]
+    #[arg(
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        value_name = "true|false"
+    )]
     pub abundance_pooling: bool,
-    /// K-mer embedding of each ASV (0: none): the mean of one learnt vector per k-mer
-    /// over the sequence's windows of K nucleotides is added to the ASV encoder's pooled
-    /// embedding, so related sequences start with related embeddings instead of waiting
-    /// for the nucleotide transformer to learn them. Not in the reference. At most 8 (a
-    /// table of 4^K × embedding-dim weights)
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=8))]
+    /// K-mer embedding of each ASV (0: none, the reference's model): the sum of one
+    /// learnt vector per k-mer over the sequence's windows of K nucleotides, divided by
+    /// the square root of their number, is added to the ASV encoder's pooled embedding,
+    /// so related sequences start with related embeddings instead of waiting for the
+    /// nucleotide transformer to learn them. Not in the reference. At most 8 (a table of
+    /// 4^K × embedding-dim weights). An encoder given by --pretrained-encoder keeps its own
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(0..=8))]
     pub kmer_size: u64,
     /// Dropout probability.
     #[arg(long, default_value_t = 0.1)]
@@ -491,7 +507,14 @@ pub enum SchedArg {
 }
 
 /// Parses a `--count-embedding` value.
-fn parse_count_embedding(s: &str) -> std::result::Result<CountEmbeddingMethod, String> {
+/// `--count-embedding`: a method, or `none` (`None`).
+#[derive(Clone, Copy, Debug)]
+pub struct CountEmbeddingArg(pub Option<CountEmbeddingMethod>);
+
+fn parse_count_embedding(s: &str) -> std::result::Result<CountEmbeddingArg, String> {
+    if s == "none" {
+        return Ok(CountEmbeddingArg(None));
+    }
     [
         CountEmbeddingMethod::Add,
         CountEmbeddingMethod::Concat,
@@ -499,7 +522,8 @@ fn parse_count_embedding(s: &str) -> std::result::Result<CountEmbeddingMethod, S
     ]
     .into_iter()
     .find(|m| m.name() == s)
-    .ok_or_else(|| format!("`{s}` is not a count embedding; use add, concat or film"))
+    .map(|m| CountEmbeddingArg(Some(m)))
+    .ok_or_else(|| format!("`{s}` is not a count embedding; use none, add, concat or film"))
 }
 
 impl ArchArgs {
@@ -523,8 +547,8 @@ impl ArchArgs {
             target_num_heads: heads,
             dropout: self.dropout,
             predict_nucleotides,
-            count_embedding: self.count_embedding.is_some(),
-            count_embedding_method: self.count_embedding.unwrap_or_default(),
+            count_embedding: self.count_embedding.0.is_some(),
+            count_embedding_method: self.count_embedding.0.unwrap_or_default(),
             abundance_pooling: self.abundance_pooling,
             kmer_size: self.kmer_size as usize,
             ..ModelConfig::default()
