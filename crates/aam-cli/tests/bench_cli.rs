@@ -253,3 +253,36 @@ fn bench_train_times_both_cpu_backends_on_the_same_step() {
     let (a, b) = (num(&rows[1], 10), num(&rows[2], 10));
     assert!(a > 0.0 && (a - b).abs() <= 1e-4 * a, "first losses {a} (flex) and {b} (ndarray)");
 }
+
+/// A model that reads read counts (the k-mer, abundance-pooling model shipped beside the
+/// default) is timed on every backend with counts fed beside the tokens; the PyTorch
+/// reference, which takes no counts, is refused with the reason.
+#[test]
+fn bench_times_a_model_that_reads_counts() {
+    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(["bench", "--model"])
+        .arg(repo("models/circadian-exposure-kmer-abundance"))
+        .arg("--table")
+        .arg(repo("tests/capi/tiny_table.tsv"))
+        .args(["--n-asv", "4", "--batch", "2", "--backends", "tract,burn"])
+        .args(["--iterations", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    for row in ["tract\tsingle-graph\t4\t2", "tract\twarm\t4\t2", "burn\tsingle-graph\t4\t2"] {
+        assert!(out.contains(row), "{row}: {out}{err}");
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_aam"))
+        .args(["bench", "--model"])
+        .arg(repo("models/circadian-exposure-kmer-abundance"))
+        .arg("--table")
+        .arg(repo("tests/capi/tiny_table.tsv"))
+        .args(["--n-asv", "4", "--batch", "1", "--backends", "tract", "--modes", "off"])
+        .args(["--reference-python", "python3"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("does not feed"), "{err}");
+}

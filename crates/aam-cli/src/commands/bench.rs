@@ -123,12 +123,6 @@ fn subject(model: Option<&Path>) -> Result<Subject> {
     if let Some(dir) = model {
         let onnx = read(dir, "model.onnx")?;
         let probe = Model::from_bytes(&onnx, &dir.join("model.onnx"))?;
-        if probe.uses_counts() {
-            bail!(
-                "{}: this model reads read counts (count embedding); aam bench times token-only models for now: benchmark one exported without --count-embedding",
-                dir.display()
-            );
-        }
         return Ok(Subject {
             config: probe.config().clone(),
             asv_encoder: read(dir, GraphPart::AsvEncoder.file_name())?,
@@ -324,6 +318,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut reference_embeddings = Vec::new();
     if let Some(python) = &args.reference_python {
+        if subject.config.model.uses_counts() {
+            bail!(
+                "this model reads read counts (count embedding or abundance-weighted pooling), which the PyTorch reference runner does not feed; drop --reference-python, or benchmark a model trained with --count-embedding none --abundance-pooling false"
+            );
+        }
         let scratch = Scratch::new()?;
         let weights = scratch.0.join("model.safetensors");
         std::fs::write(&weights, &subject.safetensors)?;
@@ -603,6 +602,12 @@ fn load(
         "burn" => {
             let path = subject.origin.with_file_name("model.safetensors");
             let (_, net) = burn_runner::from_bytes(&subject.safetensors, &path)?;
+            if subject.config.model.uses_counts() {
+                return Ok((
+                    Box::new(move |t| net.run(t, Some(synthetic_counts(t).view()))),
+                    None,
+                ));
+            }
             return Ok((Box::new(move |t| net.run(t, None)), None));
         }
         other => bail!("unknown backend `{other}`; use tract, ort or burn"),
@@ -636,5 +641,24 @@ fn load(
         Model::from_bytes_with(&subject.onnx, &subject.origin, &options)?
     });
     let m = model.clone();
+    if subject.config.model.uses_counts() {
+        return Ok((
+            Box::new(move |t| m.run_with_counts(t, synthetic_counts(t).view())),
+            Some(model),
+        ));
+    }
     Ok((Box::new(move |t| m.run(t)), Some(model)))
+}
+
+/// Read counts `[batch, n_asv, 1]` for timing a model that reads them: 100 in every slot
+/// that holds an ASV, 0 in empty ones (the values do not change the work done).
+fn synthetic_counts(tokens: ndarray::ArrayView3<'_, i64>) -> ndarray::Array3<f32> {
+    let (b, s, _) = tokens.dim();
+    ndarray::Array3::from_shape_fn((b, s, 1), |(i, j, _)| {
+        if tokens.slice(ndarray::s![i, j, ..]).iter().any(|&t| t != 0) {
+            100.0
+        } else {
+            0.0
+        }
+    })
 }
