@@ -186,7 +186,7 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
         );
     }
     md.push_str(
-        "Each dataset: `aam pretrain` (unweighted UniFrac + masked nucleotides) with a split that keeps every subject on one side (a quarter of the subjects, at least one, for validation), then per target `aam train` from that encoder on the same split, `aam export`, `aam evaluate` and `aam baseline` (random forest on relative abundances) on the same validation samples. Intervals: 95% percentile bootstrap over the validation samples. Every command is in `commands.sh`.\n\n",
+        "Each dataset: `aam pretrain` (unweighted UniFrac + masked nucleotides) on every sample (no target is read), then per target `aam train` from that encoder on a split that keeps every subject on one side (a quarter of the subjects, at least one, for validation; or the fold's split), `aam export --last`, `aam evaluate` and `aam baseline` (random forest on relative abundances) on the same validation samples. Intervals: 95% percentile bootstrap over the validation samples. Every command is in `commands.sh`.\n\n",
     );
     // Headline values of every run: (dataset, target, metric, validation samples,
     // AAM, forest), in run order; folds of one task follow each other.
