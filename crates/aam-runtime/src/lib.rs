@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod asv_cache;
+pub mod counts;
 mod engine;
 pub mod error;
 pub mod flops;
@@ -38,6 +39,7 @@ mod split;
 pub mod tsv;
 
 pub use aam_config::{CheckpointConfig, ModelKind};
+pub use counts::checked_counts;
 pub use asv_cache::{AsvCacheOptions, AsvCacheStats, AUTO_CHUNK_ROWS_ORT, AUTO_CHUNK_ROWS_TRACT};
 pub use engine::Placement;
 #[cfg(feature = "ort")]

@@ -374,28 +374,7 @@ impl Model {
                 m.vocab_size
             )));
         }
-        let counts = match (m.uses_counts(), counts) {
-            (false, _) => None,
-            (true, None) => {
-                return Err(RuntimeError::Input(
-                    "this model reads each ASV's read count (a count embedding or abundance-weighted pooling): pass the counts `[batch, n_asv, 1]` beside the tokens (predicting from a table does so)".into(),
-                ))
-            }
-            (true, Some(c)) => {
-                if c.dim() != (b, s, 1) {
-                    return Err(RuntimeError::Input(format!(
-                        "counts have shape {:?}; the tokens need [{b}, {s}, 1] (one read count per ASV slot)",
-                        c.shape()
-                    )));
-                }
-                if let Some(v) = c.iter().find(|v| !v.is_finite() || **v < 0.0) {
-                    return Err(RuntimeError::Input(format!(
-                        "read count {v} is negative or not finite; counts must be finite and ≥ 0"
-                    )));
-                }
-                Some(c)
-            }
-        };
+        let counts = crate::counts::checked_counts(m.uses_counts(), counts, b, s)?;
         let by_name = match &self.graphs {
             Graphs::Single(engine, outputs) => {
                 engine.run_tokens(tokens.to_owned(), counts.map(|c| c.to_owned()), outputs)?

@@ -99,24 +99,12 @@ impl BurnModel {
             Net::Encoder(m) => m.uses_counts(),
             Net::Predictor(m) => m.uses_counts(),
         };
-        let counts = match (uses_counts, counts) {
-            (false, _) => None,
-            (true, None) => {
-                return Err(RuntimeError::Input(
-                    "this model reads read counts (a count embedding or abundance-weighted pooling): it needs each ASV's read count beside the tokens".into(),
-                ))
-            }
-            (true, Some(c)) if c.dim() != (b, s, 1) => {
-                return Err(RuntimeError::Input(format!(
-                    "counts have shape {:?}; the tokens need [{b}, {s}, 1]",
-                    c.shape()
-                )))
-            }
-            (true, Some(c)) => Some(Tensor::<CpuBackend, 3>::from_data(
+        let counts = aam_runtime::checked_counts(uses_counts, counts, b, s)?.map(|c| {
+            Tensor::<CpuBackend, 3>::from_data(
                 TensorData::new(c.iter().copied().collect::<Vec<_>>(), [b, s, 1]),
                 &device,
-            )),
-        };
+            )
+        });
         let out: ModelOutputs<CpuBackend> = match &self.net {
             Net::Encoder(m) => m.forward_all(input, counts),
             Net::Predictor(m) => m.forward_all(input, counts),

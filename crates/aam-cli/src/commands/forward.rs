@@ -102,19 +102,8 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
                     path.display()
                 )
             })?;
-            if c.dim() != (b, s, 1) {
-                bail!(
-                    "{}: counts have shape {:?}; the tokens need [{b}, {s}, 1]",
-                    path.display(),
-                    c.shape()
-                );
-            }
-            if let Some((idx, v)) = c.indexed_iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
-                bail!(
-                    "{}: read count {v} at {idx:?} is negative or not finite",
-                    path.display()
-                );
-            }
+            aam_runtime::checked_counts(true, Some(c.view()), b, s)
+                .with_context(|| format!("{}", path.display()))?;
             Some(Tensor::<CpuBackend, 3>::from_data(
                 TensorData::new(c.iter().copied().collect::<Vec<_>>(), [b, s, 1]),
                 &device,
