@@ -71,6 +71,27 @@ def test_counts_are_accepted_and_ignored_by_a_model_without_count_embedding(mode
         model.predict_tokens(tokens, counts=np.ones((2, 4)))
 
 
+def test_a_model_that_reads_counts_predicts_the_table_as_recorded():
+    # The k-mer, abundance-pooling model shipped beside the default reads each ASV's
+    # read count: from the table here, and required beside raw tokens.
+    path = os.path.join(REPO, "models", "circadian-exposure-kmer-abundance")
+    with aam.Model(path) as m:
+        assert m.uses_counts is True
+        preds = m.predict_biom(TABLE)
+        want = read_tsv(os.path.join(path, "predictions.tsv"))
+        assert preds.labels == [r["prediction"] for r in want]
+        expected = np.array([[float(r["probability_Air"]), float(r["probability_IHC"])] for r in want])
+        np.testing.assert_allclose(preds.probabilities, expected, atol=1e-5)
+        tokens = np.zeros((1, 2, m.info["token_width"]), np.int64)
+        tokens[:, :, 0] = 5
+        tokens[:, :, 1:30] = 2
+        with pytest.raises(aam.AamError, match="counts"):
+            m.predict_tokens(tokens)
+        few = m.predict_tokens(tokens, counts=np.array([[1.0, 1.0]]))
+        many = m.predict_tokens(tokens, counts=np.array([[1.0, 500.0]]))
+        assert not np.allclose(few.embeddings, many.embeddings)
+
+
 def test_errors_are_exceptions(model):
     with pytest.raises(aam.AamError, match="aam export") as e:
         aam.Model("/nonexistent/model.onnx")

@@ -87,12 +87,15 @@ fn split_round_trips_through_tsv_and_rejects_bad_fractions() {
         &read_split_tsv(&p, &ids[..5]).unwrap_err(),
         &["split.tsv", "'S5'", "not in the table"],
     );
-    for f in [0.0, 1.0, -0.1, f64::NAN] {
+    for f in [1.0, -0.1, f64::NAN] {
         assert_mentions(
             &split_samples(10, f, 0, None, None).unwrap_err(),
             &["--validation-fraction"],
         );
     }
+    // 0: every sample trains (pretraining on the whole table), even with one group.
+    let all = split_samples(10, 0.0, 0, Some(&vec!["g".to_string(); 10]), None).unwrap();
+    assert_eq!((all.train, all.validation), ((0..10).collect(), Vec::new()));
     let one_group = vec!["g".to_string(); 10];
     assert_mentions(
         &split_samples(10, 0.2, 0, Some(&one_group), None).unwrap_err(),

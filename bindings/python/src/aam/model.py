@@ -102,7 +102,7 @@ class Model:
         self.fallback_reason = reason.decode() if reason is not None else None
         uses = ctypes.c_uint8()
         check(lib.aam_model_uses_counts(self._handle, ctypes.byref(uses)))
-        # True for a model trained with a count embedding: predict_tokens then needs counts.
+        # True for a model that reads counts (a count embedding or abundance-weighted pooling): predict_tokens then needs counts.
         self.uses_counts = bool(uses.value)
 
     def asv_cache_stats(self):
@@ -115,7 +115,7 @@ class Model:
         """Predicts tokens ``[batch, n_asv, token_width]`` (uint8 or int64 numpy array).
 
         ``counts``: each ASV slot's read count, ``[batch, n_asv]`` (float32, finite, >= 0),
-        needed by a model trained with a count embedding (``uses_counts``)."""
+        needed by a model that reads counts (``uses_counts``: a count embedding or abundance-weighted pooling)."""
         tokens = np.asarray(tokens)
         if tokens.dtype == np.uint8:
             dtype = DTYPE_U8
