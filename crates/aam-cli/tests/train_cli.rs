@@ -447,6 +447,9 @@ fn pretraining_on_every_sample_with_kmers_and_abundance_pooling() {
     let best = std::fs::read(dir.path().join("pre/model.safetensors")).unwrap();
     let last = std::fs::read(dir.path().join("pre/last.safetensors")).unwrap();
     assert_eq!(best, last, "without validation the checkpoint is the last epoch");
+    // No validation metrics of an empty set (they would read as 0 or NaN).
+    let metrics = std::fs::read_to_string(dir.path().join("pre/metrics.jsonl")).unwrap();
+    assert!(metrics.lines().all(|l| l.contains("\"validation\":{}")), "{metrics}");
     let config = std::fs::read_to_string(dir.path().join("pre/config.json")).unwrap();
     assert!(config.contains("\"kmer_size\": 4") && config.contains("\"abundance_pooling\": true"), "{config}");
 

@@ -189,8 +189,9 @@ pub struct ModelConfig {
     /// Not in the reference; off in every model written before it existed.
     #[serde(skip_serializing_if = "is_false")]
     pub abundance_pooling: bool,
-    /// K-mer embedding of each ASV (0: none): the mean of one learnt vector per k-mer
-    /// (table `[4^k, D]`) over the sequence's windows of `k` nucleotides, added to the ASV
+    /// K-mer embedding of each ASV (0: none): the sum of one learnt vector per k-mer
+    /// (table `[4^k, D]`) over the sequence's `n` windows of `k` nucleotides divided by
+    /// `√n`, added to the ASV
     /// encoder's pooled embedding. Not in the reference; 0 in every model written before
     /// it existed. At most 8.
     #[serde(skip_serializing_if = "is_zero")]

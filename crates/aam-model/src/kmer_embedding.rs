@@ -53,6 +53,12 @@ impl<B: Backend> KmerEmbedding<B> {
         dim: usize,
         device: &B::Device,
     ) -> Result<Self, WeightError> {
+        // An edited configuration must not reach `1 << (2 * k)`: the table would overflow.
+        if k > MAX_KMER_SIZE {
+            return Err(WeightError::Format(format!(
+                "kmer_size {k} is above {MAX_KMER_SIZE} (its table has 4^k rows); the configuration is not one aam writes"
+            )));
+        }
         Ok(KmerEmbedding {
             embedding: load_embedding(
                 w,

@@ -93,6 +93,9 @@ fn the_encoder_adds_the_kmer_mean_and_round_trips_its_weights() {
     assert!(w
         .get("sample_encoder.asv_encoder.kmer_embedding.weight", &[64, 8])
         .is_ok());
+    // An edited configuration's k beyond 8 is an error, not a 4^k overflow.
+    let err = KmerEmbedding::<B>::load(&w, "sample_encoder.asv_encoder", 40, 8, &device).unwrap_err();
+    assert!(err.to_string().contains("kmer_size 40"), "{err}");
     let loaded = SequenceEncoder::<B>::load_weights(&w, &config, &device).unwrap();
     let c = loaded.sample_encoder.asv_encoder.embed_rows(t);
     let diff: f32 = (a - c).abs().max().into_scalar();

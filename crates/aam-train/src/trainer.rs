@@ -1159,6 +1159,11 @@ where
         .context("model has no device")?;
     // Chunk by chunk when streamed; the metrics below follow this order.
     let val = &read_order(&data.split.validation, data.stream.as_deref());
+    // Without validation samples (`--validation-fraction 0`) there is nothing to report:
+    // metrics of an empty set would read as 0 or NaN.
+    if val.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let mut sums: BTreeMap<String, f64> = BTreeMap::new();
     let (mut embeddings, mut preds) = (Vec::<f32>::new(), Vec::<Vec<f32>>::new());
     let (mut hits, mut masked) = (0.0, 0.0);

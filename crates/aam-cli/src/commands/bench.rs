@@ -318,9 +318,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut reference_embeddings = Vec::new();
     if let Some(python) = &args.reference_python {
-        if subject.config.model.uses_counts() {
+        let m = &subject.config.model;
+        if m.uses_counts() || m.kmer_size > 0 {
             bail!(
-                "this model reads read counts (count embedding or abundance-weighted pooling), which the PyTorch reference runner does not feed; drop --reference-python, or benchmark a model trained with --count-embedding none --abundance-pooling false"
+                "this model reads read counts (count embedding or abundance-weighted pooling) or has a k-mer embedding, which the PyTorch reference runner does not feed or have; drop --reference-python, or benchmark a model trained with --count-embedding none --abundance-pooling false --kmer-size 0"
             );
         }
         let scratch = Scratch::new()?;

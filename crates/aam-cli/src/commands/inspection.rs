@@ -94,7 +94,7 @@ pub fn prepare(table_path: &Path, config: &CheckpointConfig) -> Result<Dataset> 
 pub struct SampleInput {
     /// Tokens int `[1, n_asv, max_bp + 1]` (n_asv: the ASVs kept under the token limit).
     pub tokens: Tensor<B, 3, Int>,
-    /// Read counts of each slot, `[1, n_asv, 1]` (read by a model with a count embedding).
+    /// Read counts of each slot, `[1, n_asv, 1]` (read by a model that reads counts: a count embedding or abundance-weighted pooling).
     pub counts: Tensor<B, 3>,
     /// ASV of each slot: (table observation index, count), `[n_asv]`.
     pub slots: Vec<(u32, f64)>,

@@ -875,6 +875,16 @@ pub fn make_split(
                     "split: reusing the pretrained encoder's split {}",
                     path.display()
                 ),
+                // An encoder pretrained on every sample (`--validation-fraction 0`)
+                // has no split to inherit: a new one is expected, not a surprise.
+                None if split::read_split_tsv(path, sample_ids)
+                    .is_ok_and(|s| s.validation.is_empty()) =>
+                {
+                    eprintln!(
+                        "split: the pretrained encoder trained on every sample ({}); making a new split",
+                        path.display()
+                    )
+                }
                 None => eprintln!(
                     "warning: {} does not cover every sample of this run; making a new split",
                     path.display()
