@@ -172,4 +172,28 @@ fn permutation_importance_of_the_shipped_classifier() {
     }
     let png = std::fs::read(out.join("importance.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // A model that reads counts also sees the abundance of an ASV present everywhere: the
+    // candidates are the most abundant ASVs (on this table, three present in all 46).
+    let out = dir.path().join("importance-counts");
+    let o = aam(&[
+        "importance",
+        "--model",
+        &repo("models/circadian-exposure-kmer-abundance"),
+        "--table",
+        &repo("data/circadian-ihc/table.biom"),
+        "--metadata",
+        &repo("data/circadian-ihc/metadata.tsv"),
+        "--metadata-column",
+        "exposure_type",
+        "--output",
+        &out.display().to_string(),
+        "--top",
+        "3",
+        "--repeats",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ranked = tsv(&out.join("importance.tsv"));
+    assert_eq!(ranked.len(), 3);
+    assert!(ranked.iter().all(|r| value(r, "prevalence") == 46.0), "{ranked:?}");
 }

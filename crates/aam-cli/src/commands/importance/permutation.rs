@@ -179,11 +179,22 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
             abundance[a as usize] += c / depths[s] / samples.len() as f64;
         }
     }
-    // The model reads which ASVs a sample has (counts only choose them under the token
-    // limit), so shuffling an ASV present in every sample changes almost nothing: the
-    // candidates are the ASVs whose presence varies most, min(prevalence, n − prevalence).
+    // A model without counts reads which ASVs a sample has (counts only choose them under
+    // the token limit), so shuffling an ASV present in every sample changes almost
+    // nothing: the candidates are the ASVs whose presence varies most,
+    // min(prevalence, n − prevalence). A model that reads counts (count embedding or
+    // abundance-weighted pooling) also sees how abundant an ASV is, which varies even
+    // where it is present everywhere: every ASV present somewhere is a candidate, the
+    // most abundant first.
     let n = samples.len();
-    let variability = |a: usize| prevalence[a].min(n - prevalence[a]);
+    let reads_counts = model.uses_counts();
+    let variability = |a: usize| {
+        if reads_counts {
+            usize::from(prevalence[a] > 0)
+        } else {
+            prevalence[a].min(n - prevalence[a])
+        }
+    };
     let mut asvs: Vec<usize> = (0..table.n_asv()).filter(|&a| variability(a) > 0).collect();
     asvs.sort_by(|&a, &b| {
         variability(b)
