@@ -114,5 +114,5 @@ impl<B: Backend> AttentionPooling<B> {
 /// a zero or negative count never gives `-inf` (or NaN) scores.
 pub fn abundance_bias<B: Backend>(counts: Tensor<B, 3>) -> Tensor<B, 2> {
     let [b, s, _] = counts.dims();
-    counts.clamp_min(0.0).add_scalar(1.0).log().reshape([b, s])
+    crate::count_embedding::log_counts(counts).reshape([b, s])
 }

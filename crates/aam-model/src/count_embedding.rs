@@ -100,9 +100,7 @@ impl<B: Backend> CountEmbedding<B> {
     /// counts `counts` float32 `[batch, n_asv, 1]` (raw, ≥ 0) mixed in; the caller
     /// re-applies the ASV mask, as the reference does.
     pub fn forward(&self, a: Tensor<B, 3>, counts: Tensor<B, 3>) -> Tensor<B, 3> {
-        // ln(count + 1): read counts span orders of magnitude; a negative count (never
-        // made by aam's tables) is clamped so the log stays finite.
-        let c = counts.clamp_min(0.0).log1p();
+        let c = log_counts(counts);
         if let Some(film) = &self.count_film {
             let [b, s, d] = a.dims();
             let gb = film.forward(c);
@@ -119,4 +117,12 @@ impl<B: Backend> CountEmbedding<B> {
             None => a + e,
         }
     }
+}
+
+/// `ln(max(count, 0) + 1)` of read counts float32 `[batch, n_asv, 1]`, same shape: what
+/// the count embedding and abundance-weighted pooling read. Read counts span orders of
+/// magnitude; a negative count (never made by aam's tables) is clamped so the log stays
+/// finite.
+pub fn log_counts<B: Backend>(counts: Tensor<B, 3>) -> Tensor<B, 3> {
+    counts.clamp_min(0.0).log1p()
 }

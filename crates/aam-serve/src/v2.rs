@@ -203,10 +203,11 @@ fn counts_from(input: &InputTensor, (b, n, _): (usize, usize, usize)) -> Result<
             b * n
         )));
     }
-    if let Some(v) = values.iter().find(|v| !v.is_finite() || **v < 0.0) {
-        return Err(ApiError::bad_request(format!("read count {v} is negative or not finite")));
-    }
-    Ok(Array3::from_shape_vec((b, n, 1), values).expect("length checked"))
+    let counts = Array3::from_shape_vec((b, n, 1), values).expect("length checked");
+    // The runtime's own check (finite, ≥ 0), here so that a bad request never joins a batch.
+    aam_runtime::checked_counts(true, Some(counts.view()), b, n)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(counts)
 }
 
 /// Appends the numbers of a flat or nested JSON array as f32.

@@ -603,13 +603,14 @@ fn load(
         "burn" => {
             let path = subject.origin.with_file_name("model.safetensors");
             let (_, net) = burn_runner::from_bytes(&subject.safetensors, &path)?;
-            if subject.config.model.uses_counts() {
-                return Ok((
-                    Box::new(move |t| net.run(t, Some(synthetic_counts(t).view()))),
-                    None,
-                ));
-            }
-            return Ok((Box::new(move |t| net.run(t, None)), None));
+            let reads_counts = subject.config.model.uses_counts();
+            return Ok((
+                Box::new(move |t| {
+                    let counts = reads_counts.then(|| synthetic_counts(t));
+                    net.run(t, counts.as_ref().map(|c| c.view()))
+                }),
+                None,
+            ));
         }
         other => bail!("unknown backend `{other}`; use tract, ort or burn"),
     };
@@ -642,13 +643,14 @@ fn load(
         Model::from_bytes_with(&subject.onnx, &subject.origin, &options)?
     });
     let m = model.clone();
-    if subject.config.model.uses_counts() {
-        return Ok((
-            Box::new(move |t| m.run_with_counts(t, synthetic_counts(t).view())),
-            Some(model),
-        ));
-    }
-    Ok((Box::new(move |t| m.run(t)), Some(model)))
+    let reads_counts = subject.config.model.uses_counts();
+    Ok((
+        Box::new(move |t| match reads_counts {
+            true => m.run_with_counts(t, synthetic_counts(t).view()),
+            false => m.run(t),
+        }),
+        Some(model),
+    ))
 }
 
 /// Read counts `[batch, n_asv, 1]` for timing a model that reads them: 100 in every slot

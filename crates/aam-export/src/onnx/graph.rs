@@ -29,7 +29,7 @@ use onnx_protobuf::GraphProto;
 
 use super::builder::{Attr, Dim, GraphBuilder};
 use super::layers::linear;
-use super::pooling::{abundance_bias, attention_pooling};
+use super::pooling::attention_pooling;
 use super::transformer::transformer_stack;
 
 /// Name of the graph input.
@@ -192,22 +192,29 @@ fn counts_input(g: &mut GraphBuilder, c: &ModelConfig) -> Option<String> {
     })
 }
 
-/// The count embedding (`aam_model::count_embedding`) of `counts` f32
-/// `[batch, n_asv, 1]` mixed into the masked ASV embeddings `a` `[batch, n_asv, D]`.
+/// `ln(max(counts, 0) + 1)` f32 `[batch, n_asv, 1]` of `counts` f32 `[batch, n_asv, 1]`
+/// (`aam_model::count_embedding::log_counts`): what the count embedding and
+/// abundance-weighted pooling read, computed once for both.
+fn log_counts(g: &mut GraphBuilder, se: &str, counts: &str) -> String {
+    let zero = g.scalar_f32(0.0);
+    let one = g.scalar_f32(1.0);
+    let clamped = g.op("Max", &[counts, &zero], vec![], &format!("{se}/counts_clamped"));
+    let plus_one = g.op("Add", &[&clamped, &one], vec![], &format!("{se}/counts_plus_one"));
+    g.op("Log", &[&plus_one], vec![], &format!("{se}/log_counts"))
+}
+
+/// The count embedding (`aam_model::count_embedding`) of `log_c` (see [`log_counts`])
+/// f32 `[batch, n_asv, 1]` mixed into the masked ASV embeddings `a` `[batch, n_asv, D]`.
 fn count_embedding(
     g: &mut GraphBuilder,
     c: &ModelConfig,
     w: &WeightMap,
     se: &str,
     a: &str,
-    counts: &str,
+    log_c: &str,
 ) -> Result<String, WeightError> {
     let d = c.embedding_dim;
-    let zero = g.scalar_f32(0.0);
-    let one = g.scalar_f32(1.0);
-    let clamped = g.op("Max", &[counts, &zero], vec![], &format!("{se}/counts_clamped"));
-    let plus_one = g.op("Add", &[&clamped, &one], vec![], &format!("{se}/counts_plus_one"));
-    let log_c = g.op("Log", &[&plus_one], vec![], &format!("{se}/log_counts"));
+    let log_c = log_c.to_string();
     Ok(match c.count_embedding_method {
         CountEmbeddingMethod::Add => {
             let e = linear(g, w, &format!("{se}.count_embed"), &log_c, (1, d), true)?;
@@ -456,13 +463,17 @@ fn sample_model(
         vec![],
         &format!("{se}/mask_empty"),
     );
-    let pooling_bias = match (c.abundance_pooling, counts) {
-        (true, Some(counts)) => Some(abundance_bias(g, counts)),
+    let log_c = counts.map(|counts| log_counts(g, &se, counts));
+    // The abundance-weighted pooling's score bias `[batch, n_asv]`.
+    let pooling_bias = match (c.abundance_pooling, &log_c) {
+        (true, Some(log_c)) => {
+            Some(g.op("Squeeze", &[log_c, &i2], vec![], "abundance_bias"))
+        }
         _ => None,
     };
-    let a = match counts.filter(|_| c.count_embedding) {
-        Some(counts) => {
-            let mixed = count_embedding(g, c, w, &se, &a, counts)?;
+    let a = match log_c.filter(|_| c.count_embedding) {
+        Some(log_c) => {
+            let mixed = count_embedding(g, c, w, &se, &a, &log_c)?;
             g.op("Mul", &[&mixed, asv_mask3], vec![], &format!("{se}/count_remask"))
         }
         None => a,

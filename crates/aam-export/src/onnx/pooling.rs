@@ -11,7 +11,7 @@ use super::layers::{layer_norm, linear, padding_bias};
 /// `α = softmax_valid(q·h_t / √D)`; reads `{prefix}.query.weight` `[1, D]` and
 /// `{prefix}.norm.*`. An all-padding row gets uniform α, never NaN. `bias` `[n, t]`, when
 /// given, is added to the scores before the softmax (abundance-weighted pooling:
-/// [`abundance_bias`]).
+/// `abundance_bias` of the sample model).
 pub fn attention_pooling(
     g: &mut GraphBuilder,
     w: &WeightMap,
@@ -72,14 +72,3 @@ pub fn attention_pooling(
     )
 }
 
-/// `ln(max(counts, 0) + 1)` `[batch, n_asv]` from `counts` f32 `[batch, n_asv, 1]`: the
-/// score bias of abundance-weighted pooling (`aam_model::attention_pooling::abundance_bias`).
-pub fn abundance_bias(g: &mut GraphBuilder, counts: &str) -> String {
-    let zero = g.scalar_f32(0.0);
-    let one = g.scalar_f32(1.0);
-    let axis2 = g.const_i64(&[2]);
-    let clamped = g.op("Max", &[counts, &zero], vec![], "abundance_bias/clamped");
-    let plus_one = g.op("Add", &[&clamped, &one], vec![], "abundance_bias/plus_one");
-    let log_c = g.op("Log", &[&plus_one], vec![], "abundance_bias/log");
-    g.op("Squeeze", &[&log_c, &axis2], vec![], "abundance_bias")
-}
