@@ -493,3 +493,81 @@ fn pretraining_on_every_sample_with_kmers_and_abundance_pooling() {
     let text = std::fs::read_to_string(&predictions).unwrap();
     assert_eq!(text.lines().count(), 35, "{text}");
 }
+
+/// With nucleotide masking on (the default `--nuc-weight 1`), the validation metrics of
+/// the last epoch are those of inference: `aam export --last` then `aam evaluate` on the
+/// same validation samples gives the same MAE and R² (the k-mer embedding reads the
+/// unmasked tokens in training, and validation predicts from them).
+#[test]
+fn validation_metrics_with_masked_nucleotides_equal_the_exported_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    let (table, md, u) = (
+        shared("table.biom"),
+        shared("metadata.tsv"),
+        shared("unifrac_unweighted.h5"),
+    );
+    let (run, export, evaluation) = (p("run"), p("export"), p("evaluate"));
+    let mut args = vec![
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "days-since-experiment-start",
+        "--unifrac-matrix",
+        &u,
+        "--output",
+        &run,
+        "--group-column",
+        "subject",
+        "--kmer-size",
+        "6",
+        "--nuc-weight",
+        "1",
+        "--lr",
+        "3e-3",
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    let o = aam(&["export", "--last", "--checkpoint", &run, "--output", &export]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let split = p("run/split.tsv");
+    let o = aam(&[
+        "evaluate",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "days-since-experiment-start",
+        "--split",
+        &split,
+        "--bootstrap",
+        "0",
+        "--output",
+        &evaluation,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let evaluated = std::fs::read_to_string(dir.path().join("evaluate/metrics.tsv")).unwrap();
+    for metric in ["mae", "r2"] {
+        let want: f64 = evaluated
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{metric}\t")))
+            .and_then(|rest| rest.split('\t').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let got = last["validation"][metric].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+            "{metric}: validation {got} against evaluate {want}"
+        );
+    }
+}

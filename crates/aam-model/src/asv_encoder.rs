@@ -166,8 +166,24 @@ impl<B: Backend> AsvEncoder<B> {
     /// rows are computed independently); with dropout, the copies of a row share one
     /// dropout mask. Reads the tokens back to the host once.
     pub fn forward(&self, tokens: Tensor<B, 3, Int>) -> AsvEncoding<B> {
+        self.forward_masked(tokens, None)
+    }
+
+    /// [`AsvEncoder::forward`] in training with nucleotide masking: `tokens` int
+    /// `[batch, n_asv, L]` hold the mask token at the masked positions and `unmasked`
+    /// (same shape) the tokens before masking. The nucleotide transformer reads
+    /// `tokens`; the k-mer embedding reads `unmasked`, so that it sees in training the
+    /// k-mers it sees at inference (masking 15% of nucleotides would drop about 62% of
+    /// the 6-mer windows, 1 − 0.85⁶, and shrink the k-mer sum by √0.38). `None`: the
+    /// k-mer embedding reads `tokens`, as in [`AsvEncoder::forward`].
+    pub fn forward_masked(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        unmasked: Option<Tensor<B, 3, Int>>,
+    ) -> AsvEncoding<B> {
         let [b, s, l] = tokens.dims();
         let flat = tokens.reshape([b * s, l]);
+        let unmasked = unmasked.map(|t| t.reshape([b * s, l]));
         let values: Vec<i64> = flat.to_data().iter::<i64>().collect();
         // Nucleotides per row, from the same read-back (the only one of the pass).
         let counts = |rows: &mut dyn Iterator<Item = usize>| -> Vec<f32> {
@@ -177,7 +193,7 @@ impl<B: Backend> AsvEncoder<B> {
         let (first, slot_row) = unique_rows(&values, l.max(1));
         if first.len() == b * s {
             let row_counts = counts(&mut (0..b * s));
-            return self.assemble(self.encode_rows(flat, Some(row_counts)), b, s, l);
+            return self.assemble(self.encode_rows(flat, Some(row_counts), unmasked), b, s, l);
         }
         let row_counts = counts(&mut first.iter().copied());
         let device = flat.device();
@@ -186,7 +202,10 @@ impl<B: Backend> AsvEncoder<B> {
             Tensor::<B, 1, Int>::from_data(TensorData::new(v, [n]), &device)
         };
         let pick = index(first.iter().map(|&r| r as i64).collect());
-        let (embeddings, logits) = self.encode_rows(flat.select(0, pick), Some(row_counts));
+        // Masks are drawn per distinct ASV, so rows equal after masking are equal before.
+        let unmasked = unmasked.map(|t| t.select(0, pick.clone()));
+        let (embeddings, logits) =
+            self.encode_rows(flat.select(0, pick), Some(row_counts), unmasked);
         let back = index(slot_row.iter().map(|&u| u as i64).collect());
         let gathered = (
             embeddings.select(0, back.clone()),
@@ -199,7 +218,7 @@ impl<B: Backend> AsvEncoder<B> {
     /// the transformer (all-padding slots excepted).
     pub fn forward_every_slot(&self, tokens: Tensor<B, 3, Int>) -> AsvEncoding<B> {
         let [b, s, l] = tokens.dims();
-        self.assemble(self.encode_rows(tokens.reshape([b * s, l]), None), b, s, l)
+        self.assemble(self.encode_rows(tokens.reshape([b * s, l]), None, None), b, s, l)
     }
 
     /// Embeddings `[n, D]` of ASV rows `tokens` int `[n, L]`, without the nucleotide
@@ -226,13 +245,15 @@ impl<B: Backend> AsvEncoder<B> {
 
     /// ASV rows `tokens` int `[n, L]` → embeddings `[n, D]` and, with the head,
     /// nucleotide logits `[n, L, V]`; `row_counts`: each row's nucleotides when the
-    /// caller already read them (else they are read back here).
+    /// caller already read them (else they are read back here); `unmasked`: the rows
+    /// before nucleotide masking, read by the k-mer embedding (else `tokens`).
     fn encode_rows(
         &self,
         tokens: Tensor<B, 2, Int>,
         row_counts: Option<Vec<f32>>,
+        unmasked: Option<Tensor<B, 2, Int>>,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 3>>) {
-        let bag = self.kmer_bag(tokens.clone());
+        let bag = self.kmer_bag(unmasked.unwrap_or_else(|| tokens.clone()));
         let (x, mask) = self.embed(tokens);
         let h = self.transform_non_empty(x, mask.clone(), row_counts);
         let logits = self

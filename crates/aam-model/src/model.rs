@@ -33,6 +33,17 @@ pub trait AamModel<B: Backend>: Module<B> + Clone {
     /// counts float32 `[batch, n_asv, 1]`, needed when [`AamModel::uses_counts`].
     fn forward_all(&self, tokens: Tensor<B, 3, Int>, counts: Option<Tensor<B, 3>>)
         -> ModelOutputs<B>;
+    /// [`AamModel::forward_all`] in training with nucleotide masking: `tokens` hold the
+    /// mask token at the masked positions, `unmasked` int `[batch, n_asv, max_bp + 1]`
+    /// the tokens before masking, which the k-mer embedding reads so that training and
+    /// inference see the same k-mers (see
+    /// [`crate::asv_encoder::AsvEncoder::forward_masked`]).
+    fn forward_masked(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        unmasked: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> ModelOutputs<B>;
     /// Whether the forward pass reads read counts (a count embedding or
     /// abundance-weighted pooling).
     fn uses_counts(&self) -> bool;
@@ -90,6 +101,15 @@ impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
         encoder_outputs(self.forward(tokens, counts))
     }
 
+    fn forward_masked(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        unmasked: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> ModelOutputs<B> {
+        encoder_outputs(SequenceEncoder::forward_masked(self, tokens, Some(unmasked), counts))
+    }
+
     fn uses_counts(&self) -> bool {
         SequenceEncoder::uses_counts(self)
     }
@@ -138,6 +158,15 @@ impl<B: Backend> AamModel<B> for SequencePredictor<B> {
         counts: Option<Tensor<B, 3>>,
     ) -> ModelOutputs<B> {
         predictor_outputs(self.forward(tokens, counts))
+    }
+
+    fn forward_masked(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        unmasked: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> ModelOutputs<B> {
+        predictor_outputs(SequencePredictor::forward_masked(self, tokens, Some(unmasked), counts))
     }
 
     fn uses_counts(&self) -> bool {

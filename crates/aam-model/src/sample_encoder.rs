@@ -113,8 +113,20 @@ impl<B: Backend> SampleEncoder<B> {
         tokens: Tensor<B, 3, Int>,
         counts: Option<Tensor<B, 3>>,
     ) -> SampleEncoding<B> {
+        self.forward_masked(tokens, None, counts)
+    }
+
+    /// [`SampleEncoder::forward`] in training with nucleotide masking: `unmasked` int
+    /// `[batch, n_asv, L]` are `tokens` before masking, read by the k-mer embedding (see
+    /// [`AsvEncoder::forward_masked`]).
+    pub fn forward_masked(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        unmasked: Option<Tensor<B, 3, Int>>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> SampleEncoding<B> {
         let asv_mask = asv_mask(tokens.clone());
-        let asv = self.asv_encoder.forward(tokens);
+        let asv = self.asv_encoder.forward_masked(tokens, unmasked);
         let sample_embeddings = self.contextualize(asv.embeddings, asv_mask.clone(), counts);
         SampleEncoding {
             sample_embeddings,

@@ -116,8 +116,20 @@ impl<B: Backend> SequenceEncoder<B> {
         tokens: Tensor<B, 3, Int>,
         counts: Option<Tensor<B, 3>>,
     ) -> EncoderOutput<B> {
+        self.forward_masked(tokens, None, counts)
+    }
+
+    /// [`SequenceEncoder::forward`] in training with nucleotide masking: `unmasked` int
+    /// `[batch, n_asv, max_bp + 1]` are `tokens` before masking, read by the k-mer
+    /// embedding (see [`crate::asv_encoder::AsvEncoder::forward_masked`]).
+    pub fn forward_masked(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        unmasked: Option<Tensor<B, 3, Int>>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> EncoderOutput<B> {
         let bias = self.pooling_bias(counts.clone());
-        let s = self.sample_encoder.forward(tokens, counts);
+        let s = self.sample_encoder.forward_masked(tokens, unmasked, counts);
         self.after_sample_encoder(s.sample_embeddings, s.asv_mask, s.nuc_logits, bias)
     }
 

@@ -108,6 +108,18 @@ impl<B: Backend> SequencePredictor<B> {
         self.heads(self.base_model.forward(tokens, counts))
     }
 
+    /// [`SequencePredictor::forward`] in training with nucleotide masking: `unmasked`
+    /// int `[batch, n_asv, max_bp + 1]` are `tokens` before masking, read by the k-mer
+    /// embedding (see [`crate::asv_encoder::AsvEncoder::forward_masked`]).
+    pub fn forward_masked(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        unmasked: Option<Tensor<B, 3, Int>>,
+        counts: Option<Tensor<B, 3>>,
+    ) -> PredictorOutput<B> {
+        self.heads(self.base_model.forward_masked(tokens, unmasked, counts))
+    }
+
     /// [`SequencePredictor::forward`] from the ASV embeddings `[batch, n_asv, D]` and
     /// `asv_mask` `[batch, n_asv]` and the read counts `[batch, n_asv, 1]` (see
     /// [`SequenceEncoder::forward_from_asv_embeddings`]).

@@ -13,6 +13,7 @@
 //! Results equal the single-device run for the same global batch (up to float summation
 //! order) when dropout is 0; with dropout each shard draws its own masks.
 
+use crate::trainer::Tensors;
 use aam_model::{AamModel, ModelOutputs};
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -43,14 +44,14 @@ pub fn shard_sizes(batch: usize, shards: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The model's outputs for `tokens` (int `[batch, n_asv, max_bp + 1]` on the first
-/// device) and their read counts (`[batch, n_asv, 1]`, same device), computed by one replica per device on consecutive shards and gathered on the
+/// The model's outputs for `batch` (its tokens int `[batch, n_asv, max_bp + 1]`, their
+/// unmasked copy when masked, and read counts `[batch, n_asv, 1]`, all on the first
+/// device), computed by one replica per device on consecutive shards and gathered on the
 /// first device; with the replicas, whose gradients [`accumulate_gradients`] collects.
 /// One device: the model itself, no replica.
-pub fn forward<B, M>(
+pub(crate) fn forward<B, M>(
     model: &M,
-    tokens: Tensor<B, 3, Int>,
-    counts: Tensor<B, 3>,
+    batch: &Tensors<B>,
     devices: &[B::Device],
 ) -> (ModelOutputs<B>, Option<Vec<M>>)
 where
@@ -58,8 +59,9 @@ where
     M: AamModel<B> + AutodiffModule<B>,
 {
     if devices.len() <= 1 {
-        return (model.forward_all(tokens, Some(counts)), None);
+        return (batch.forward(model), None);
     }
+    let (tokens, counts) = (batch.tokens.clone(), batch.model_counts());
     let main = tokens.device();
     let mut start = 0;
     let mut outputs = Vec::new();
@@ -76,9 +78,16 @@ where
             .clone()
             .slice([start..start + size])
             .to_device(device);
+        let shard_unmasked = batch
+            .unmasked
+            .as_ref()
+            .map(|u| u.clone().slice([start..start + size]).to_device(device));
         start += size;
         let replica = model.clone().fork(device);
-        outputs.push(replica.forward_all(shard, Some(shard_counts)));
+        outputs.push(match shard_unmasked {
+            Some(u) => replica.forward_masked(shard, u, Some(shard_counts)),
+            None => replica.forward_all(shard, Some(shard_counts)),
+        });
         replicas.push(replica);
     }
     (gather(outputs, &main), Some(replicas))

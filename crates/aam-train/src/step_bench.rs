@@ -116,7 +116,7 @@ where
     for _ in 0..=iterations {
         let started = Instant::now();
         let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
-        let out = model.forward_all(t.tokens.clone(), Some(t.model_counts()));
+        let out = t.forward(&model);
         let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
         let value = parts["total"];
         if !value.is_finite() {

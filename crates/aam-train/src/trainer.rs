@@ -108,6 +108,8 @@ pub struct FitReport {
 
 pub(crate) struct Tensors<B: Backend> {
     pub(crate) tokens: Tensor<B, 3, Int>,
+    /// `tokens` before nucleotide masking, when masked: what the k-mer embedding reads.
+    pub(crate) unmasked: Option<Tensor<B, 3, Int>>,
     counts: Tensor<B, 2>,
     asv_mask: Tensor<B, 2>,
     unifrac: Option<Tensor<B, 2>>,
@@ -121,6 +123,15 @@ impl<B: Backend> Tensors<B> {
     /// model with a count embedding).
     pub(crate) fn model_counts(&self) -> Tensor<B, 3> {
         self.counts.clone().unsqueeze_dim(2)
+    }
+
+    /// The model's forward pass on this batch; with nucleotide masking the k-mer
+    /// embedding reads the unmasked tokens ([`AamModel::forward_masked`]).
+    pub(crate) fn forward<M: AamModel<B>>(&self, model: &M) -> ModelOutputs<B> {
+        match &self.unmasked {
+            Some(u) => model.forward_masked(self.tokens.clone(), u.clone(), Some(self.model_counts())),
+            None => model.forward_all(self.tokens.clone(), Some(self.model_counts())),
+        }
     }
 }
 
@@ -169,21 +180,22 @@ pub(crate) fn to_tensors<B: Backend>(
             device,
         )
     };
-    let (tokens, nuc_targets) = match &host.masked {
+    let (tokens, unmasked, nuc_targets) = match &host.masked {
         Some(m) => {
             let mask_t = Tensor::<B, 3>::from_data(
                 TensorData::new(m.mask.iter().copied().collect::<Vec<_>>(), [b, s, l]),
                 device,
             );
-            (int3(&m.tokens), Some((int3(&m.targets), mask_t)))
+            (int3(&m.tokens), Some(int3(&batch.tokens)), Some((int3(&m.targets), mask_t)))
         }
-        None => (int3(&batch.tokens), None),
+        None => (int3(&batch.tokens), None, None),
     };
     let f2 = |v: Vec<f32>, shape: [usize; 2]| {
         Tensor::<B, 2>::from_data(TensorData::new(v, shape), device)
     };
     Tensors {
         tokens,
+        unmasked,
         counts: f2(batch.counts.iter().copied().collect(), [b, s]),
         asv_mask: f2(
             batch
@@ -679,7 +691,7 @@ where
                     )
                 }
                 None => {
-                    data_parallel::forward(model, t.tokens.clone(), t.model_counts(), devices)
+                    data_parallel::forward(model, &t, devices)
                 }
             };
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
@@ -1070,7 +1082,7 @@ where
                 // The step's tensors dropped before the sync, so that it waits for their
                 // release too.
                 let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
-                let out = model.forward_all(t.tokens.clone(), Some(t.model_counts()));
+                let out = t.forward(model);
                 let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
                 drop(loss.backward());
             }
@@ -1182,9 +1194,19 @@ where
                 let e = cached_embeddings::<B::InnerBackend, B::InnerBackend, _>(cache, model, &host, &device)?;
                 model.forward_from_asv_embeddings(e, t.asv_mask.clone(), Some(t.model_counts()))
             }
-            None => model.forward_all(t.tokens.clone(), Some(t.model_counts())),
+            None => t.forward(model),
         };
         let (_, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
+        // The metrics of the predictions and embeddings come from the unmasked tokens,
+        // what inference sees, so that they equal `aam evaluate`'s on the same samples.
+        let clean = t
+            .unmasked
+            .as_ref()
+            .map(|u| model.forward_all(u.clone(), Some(t.model_counts())));
+        let (out_embeddings, out_target) = match clean {
+            Some(c) => (c.embeddings, c.target_prediction),
+            None => (out.embeddings, out.target_prediction),
+        };
         for (name, v) in parts {
             *sums.entry(name).or_default() += v * chunk.len() as f64;
         }
@@ -1194,12 +1216,12 @@ where
             masked += n;
         }
         embeddings.extend(
-            out.embeddings
+            out_embeddings
                 .into_data()
                 .to_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?,
         );
-        if let Some(p) = out.target_prediction {
+        if let Some(p) = out_target {
             let width = p.dims()[1];
             let flat = p
                 .into_data()

@@ -547,6 +547,11 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                     task.kind.into(),
                     "--pretrained-encoder".into(),
                     s(&pretrain_dir),
+                    // The held-out samples are this run's validation set: no early
+                    // stopping on them; the run takes the preset's steps and the last
+                    // epoch is scored.
+                    "--patience".into(),
+                    "0".into(),
                 ]
                 .into_iter()
                 .chain(split_args.iter().cloned()),
