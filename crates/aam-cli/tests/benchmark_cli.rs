@@ -102,6 +102,8 @@ fn smoke_benchmark_on_circadian_ihc() {
     // The model is scored at its last epoch, not at one chosen on the scored samples.
     assert!(commands.contains("aam export --last"), "{commands}");
     assert!(commands.contains("--kmer-size 6 --abundance-pooling"), "{commands}");
+    // Fine-tuning never stops early on the samples it is scored on.
+    assert!(commands.contains("--patience 0"), "{commands}");
 
     // Kept unless resumed; a resumed benchmark keeps every finished step.
     let o = aam(&args);
@@ -127,7 +129,21 @@ fn smoke_benchmark_on_circadian_ihc() {
     other_seed.extend(["--seed", "7"]);
     let o = aam(&other_seed);
     assert!(
-        !o.status.success() && stderr(&o).contains("same --preset and --seed"),
+        !o.status.success() && stderr(&o).contains("same --preset, --seed"),
+        "{}",
+        stderr(&o)
+    );
+    // ... and the same pipeline: steps kept from an older aam (here pipeline 1, before
+    // fine-tuning ran without early stopping) are not mixed with new ones.
+    let settings_path = out.join("benchmark.json");
+    let mut settings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings_path).unwrap()).unwrap();
+    assert_eq!(settings["pipeline"], 2, "{settings}");
+    settings["pipeline"] = 1.into();
+    std::fs::write(&settings_path, settings.to_string()).unwrap();
+    let o = aam(&resumed);
+    assert!(
+        !o.status.success() && stderr(&o).contains("\"pipeline\":1"),
         "{}",
         stderr(&o)
     );

@@ -121,6 +121,11 @@ pub const RECIPE: &[&str] = &[
     "abundance",
 ];
 
+/// Version of the steps' command lines beyond the preset and the recipe (2: fine-tuning
+/// with `--patience 0`, k-mers read unmasked in training), stored in `benchmark.json`:
+/// `--resume` refuses an output whose kept steps ran another pipeline.
+pub const PIPELINE_VERSION: u32 = 2;
+
 impl Preset {
     /// The `--preset` value.
     pub fn name(self) -> &'static str {
@@ -423,18 +428,22 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     // The settings every kept step was run with: a resume must use the same.
     let settings_path = args.output.join("benchmark.json");
-    let settings = if args.folds > 1 {
-        serde_json::json!({ "preset": args.preset.name(), "seed": args.seed, "folds": args.folds })
-    } else {
-        serde_json::json!({ "preset": args.preset.name(), "seed": args.seed })
-    };
+    let mut settings = serde_json::json!({
+        "preset": args.preset.name(),
+        "seed": args.seed,
+        "pipeline": PIPELINE_VERSION,
+        "recipe": args.preset.settings().recipe,
+    });
+    if args.folds > 1 {
+        settings["folds"] = args.folds.into();
+    }
     if args.resume {
         if let Ok(text) = std::fs::read_to_string(&settings_path) {
             let earlier: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", settings_path.display()))?;
             if earlier != settings {
                 bail!(
-                    "{} holds a benchmark run with {earlier}; resume it with the same --preset and --seed, or choose another --output",
+                    "{} holds a benchmark run with {earlier}; resume it with the same --preset, --seed and --folds (and an aam of the same pipeline and recipe), or choose another --output",
                     args.output.display()
                 );
             }
