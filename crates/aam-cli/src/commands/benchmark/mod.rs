@@ -296,18 +296,13 @@ fn fold_splits(
     // both classes where the subjects allow (a fold of one class has no ROC-AUC).
     let classes: Option<Vec<usize>> = match d.tasks.iter().find(|t| t.kind == "categorical") {
         Some(task) => {
-            let c = metadata.column_index(task.column)?;
-            let value = |id: &String| row_of.get(id.as_str()).map(|&r| metadata.rows[r][c].clone());
-            let mut labels: Vec<String> = table.sample_ids.iter().filter_map(value).collect();
-            labels.sort();
-            labels.dedup();
-            Some(
-                table
-                    .sample_ids
-                    .iter()
-                    .map(|id| value(id).and_then(|v| labels.iter().position(|l| *l == v)).unwrap_or(usize::MAX))
-                    .collect(),
-            )
+            let target = metadata.target(
+                task.column,
+                &table.sample_ids,
+                Some(aam_data::TargetKind::Categorical),
+            )?;
+            // A sample without a value gets a stratum of its own (usize::MAX).
+            Some(target.values.iter().map(|v| v.map_or(usize::MAX, |c| c as usize)).collect())
         }
         None => None,
     };
