@@ -184,7 +184,16 @@ impl<B: Backend> AsvEncoder<B> {
         let [b, s, l] = tokens.dims();
         let flat = tokens.reshape([b * s, l]);
         let unmasked = unmasked.map(|t| t.reshape([b * s, l]));
-        let values: Vec<i64> = flat.to_data().iter::<i64>().collect();
+        // Rows are merged by their unmasked tokens: masks are drawn per distinct ASV, so
+        // rows equal before masking are equal after, and two ASVs whose masked rows
+        // happen to match stay apart. Masking replaces nucleotides only, so the
+        // nucleotide counts below are the same either way.
+        let values: Vec<i64> = unmasked
+            .as_ref()
+            .unwrap_or(&flat)
+            .to_data()
+            .iter::<i64>()
+            .collect();
         // Nucleotides per row, from the same read-back (the only one of the pass).
         let counts = |rows: &mut dyn Iterator<Item = usize>| -> Vec<f32> {
             rows.map(|r| values[r * l..(r + 1) * l].iter().filter(|&&t| t > 0).count() as f32)
@@ -202,7 +211,6 @@ impl<B: Backend> AsvEncoder<B> {
             Tensor::<B, 1, Int>::from_data(TensorData::new(v, [n]), &device)
         };
         let pick = index(first.iter().map(|&r| r as i64).collect());
-        // Masks are drawn per distinct ASV, so rows equal after masking are equal before.
         let unmasked = unmasked.map(|t| t.select(0, pick.clone()));
         let (embeddings, logits) =
             self.encode_rows(flat.select(0, pick), Some(row_counts), unmasked);

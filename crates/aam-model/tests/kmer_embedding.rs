@@ -116,14 +116,16 @@ fn in_training_with_masked_nucleotides_the_kmer_embedding_reads_the_unmasked_tok
     let model = SequenceEncoder::<B>::new(&config, &device);
     let encoder = &model.sample_encoder.asv_encoder;
     // One sample of three ASV slots; the first and third hold the same ASV, masked alike
-    // (masks are drawn per distinct ASV), so the encoder's merged-row path runs too.
+    // (masks are drawn per distinct ASV), so the encoder's merged-row path runs too. The
+    // second is another ASV (it differs at positions 3 and 6) whose masked row equals
+    // theirs: it must keep its own k-mers.
     let clean: Vec<i64> = vec![
         5, 1, 2, 3, 4, 1, 2, 3, 0, 0, 0, //
-        5, 4, 4, 3, 2, 1, 0, 0, 0, 0, 0, //
+        5, 1, 2, 4, 4, 1, 1, 3, 0, 0, 0, //
         5, 1, 2, 3, 4, 1, 2, 3, 0, 0, 0,
     ];
     let mut masked = clean.clone();
-    for i in [3, 6, 14, 25, 28] {
+    for i in [3, 6, 14, 17, 25, 28] {
         masked[i] = 6;
     }
     let three =
