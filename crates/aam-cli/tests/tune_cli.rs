@@ -146,7 +146,13 @@ fn a_stopped_study_resumes() {
     use std::os::unix::process::CommandExt;
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("study.toml");
-    std::fs::write(&file, study_toml(4, 2, "tpe", 3, "none")).unwrap();
+    // 12 epochs per trial (about 50 ms each here): trial 1 must still be running when the
+    // stop arrives after its first epoch; with 3 it sometimes finished first.
+    std::fs::write(
+        &file,
+        study_toml(4, 2, "tpe", 3, "none").replace("epochs = 3", "epochs = 12"),
+    )
+    .unwrap();
     let out = tmp.path().join("study");
     // Its own process group, stopped as a terminal's Ctrl-C stops it: SIGINT to the group.
     let mut tune = Command::new(env!("CARGO_BIN_EXE_aam"))
@@ -156,12 +162,14 @@ fn a_stopped_study_resumes() {
         .process_group(0)
         .spawn()
         .unwrap();
-    // Stop once trial 1 (running beside trial 0) has a completed epoch.
+    // Stop once trial 1 (running beside trial 0) has a completed epoch and its resume
+    // point (written just after the epoch's metrics line).
     let started = Instant::now();
-    while losses(&out.join("trials/0001")).is_empty() {
+    let trial_1 = out.join("trials/0001");
+    while losses(&trial_1).is_empty() || !trial_1.join("resume.bin").exists() {
         assert!(started.elapsed() < Duration::from_secs(300), "trial 1 never logged an epoch");
         assert!(tune.try_wait().unwrap().is_none(), "the study ended before it was stopped");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(10));
     }
     let group = format!("-{}", tune.id());
     assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
@@ -185,7 +193,7 @@ fn a_stopped_study_resumes() {
         let dir = out.join("trials").join(format!("{i:04}"));
         let recorded: Vec<f64> = serde_json::from_value(t["values"].clone()).unwrap();
         assert_eq!(recorded, losses(&dir));
-        assert_eq!(recorded.len(), 3);
+        assert_eq!(recorded.len(), 12);
     }
     // Starting again over it is refused; the study is kept.
     let o = aam(&["tune", "--study", file.to_str().unwrap(), "--output", out.to_str().unwrap()]);
