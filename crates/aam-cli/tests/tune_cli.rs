@@ -1,8 +1,8 @@
 //! `aam tune` on the shipped example table: trials are pruned exactly when the median rule,
 //! recomputed here from their own `metrics.jsonl`, says so; the best trial is the best
 //! completed one and `best.sh` retrains it to the same validation loss; a study of parallel
-//! trials stopped by Ctrl-C continues with `--resume` (unfinished trials from their last
-//! epoch).
+//! trials stopped (Ctrl-C, a scheduler's SIGTERM) continues with `--resume` (unfinished
+//! trials from their last epoch).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -154,7 +154,10 @@ fn a_stopped_study_resumes() {
     )
     .unwrap();
     let out = tmp.path().join("study");
-    // Its own process group, stopped as a terminal's Ctrl-C stops it: SIGINT to the group.
+    // Its own process group, stopped as a job scheduler (or a terminal's Ctrl-C) stops it:
+    // a terminating signal to the whole group. SIGTERM, not SIGINT: a shell starts
+    // background jobs with SIGINT ignored, and the children of a CI run started that way
+    // would inherit it and never stop.
     let mut tune = Command::new(env!("CARGO_BIN_EXE_aam"))
         .args(["tune", "--study", file.to_str().unwrap(), "--output", out.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -172,7 +175,7 @@ fn a_stopped_study_resumes() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let group = format!("-{}", tune.id());
-    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    assert!(Command::new("kill").args(["-TERM", "--", &group]).status().unwrap().success());
     tune.wait().unwrap();
     let stopped = state(&out);
     assert_eq!(stopped["trials"][1]["state"], "running");
