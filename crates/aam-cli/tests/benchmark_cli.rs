@@ -117,6 +117,17 @@ fn smoke_benchmark_on_circadian_ihc() {
     let o = aam(&resumed);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stderr(&o).matches(": kept").count(), 5, "{}", stderr(&o));
+    // A step stopped mid-way (a resume point, no `.done` marker: here the fine-tuning)
+    // continues from its last epoch; the steps after it run again.
+    std::fs::remove_file(task.join("train.done")).unwrap();
+    let o = aam(&resumed);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches(": kept").count(), 1, "{}", stderr(&o));
+    let commands = std::fs::read_to_string(out.join("commands.sh")).unwrap();
+    let train = commands.lines().find(|l| l.starts_with("aam train")).unwrap();
+    assert!(train.ends_with("--resume"), "{train}");
+    let pretrain = commands.lines().find(|l| l.starts_with("aam pretrain")).unwrap();
+    assert!(pretrain.ends_with("--overwrite"), "{pretrain}");
     assert_eq!(
         std::fs::read_to_string(out.join("report.md"))
             .unwrap()

@@ -55,8 +55,8 @@ pub struct BenchmarkArgs {
     /// Seed of every step (splits, initialisation, batches, bootstrap, forest).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Continue in an --output that already holds runs (steps whose outputs exist are
-    /// kept).
+    /// Continue in an --output that already holds runs: finished steps are kept, and a
+    /// pretraining or fine-tuning stopped mid-way continues from its last epoch.
     #[arg(long)]
     pub resume: bool,
     /// Grouped K-fold cross-validation: every dataset's subjects are dealt into K folds
@@ -453,7 +453,10 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         let root = args.output.join(d.name);
         std::fs::create_dir_all(&root)?;
         eprintln!("{} ({})", d.name, d.description);
-        let model_args = |out: &Path, epochs: usize| -> Vec<String> {
+        // `continues`: with --resume, a step stopped mid-way (a resume point and no
+        // `.done` marker) continues from its last epoch instead of starting again, so a
+        // long preset can run over several sessions.
+        let model_args = |out: &Path, epochs: usize, continues: bool| -> Vec<String> {
             let mut a = vec![
                 "--table".into(),
                 s(&data.join("table.biom")),
@@ -487,7 +490,8 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             ];
             a.extend(p.recipe.iter().map(|f| f.to_string()));
             if args.resume {
-                a.push("--overwrite".into());
+                let stopped = continues && aam_train::resume_file::exists(out);
+                a.push(if stopped { "--resume" } else { "--overwrite" }.into());
             }
             a
         };
@@ -499,6 +503,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         let mut pretrain = model_args(
             &pretrain_dir,
             epochs_for(p.pretrain_steps, n_samples, p.batch_size),
+            !root.join("pretrain.done").exists(),
         );
         pretrain.splice(
             0..0,
@@ -540,7 +545,13 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             // subjects' sizes differ).
             let held_out = if args.folds > 1 { 1.0 / fold_splits.len() as f64 } else { 0.25 };
             let n_train = ((n_samples as f64) * (1.0 - held_out)).round() as usize;
-            let mut train = model_args(&train_dir, epochs_for(p.train_steps, n_train, p.batch_size));
+            // Only on the encoder the stopped run started from.
+            let continues = keep_tasks && !dir.join("train.done").exists();
+            let mut train = model_args(
+                &train_dir,
+                epochs_for(p.train_steps, n_train, p.batch_size),
+                continues,
+            );
             train.splice(
                 0..0,
                 [
