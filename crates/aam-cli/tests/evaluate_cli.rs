@@ -129,22 +129,7 @@ fn shipped_classifier_evaluation() {
 fn permutation_importance_of_the_shipped_classifier() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("importance");
-    let o = aam(&[
-        "importance",
-        "--table",
-        &repo("data/circadian-ihc/table.biom"),
-        "--metadata",
-        &repo("data/circadian-ihc/metadata.tsv"),
-        "--metadata-column",
-        "exposure_type",
-        "--output",
-        &out.display().to_string(),
-        "--top",
-        "4",
-        "--repeats",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    importance(&out, &["--top", "4", "--repeats", "2"]);
     let ranked = tsv(&out.join("importance.tsv"));
     assert_eq!(ranked.len(), 4);
     let per_sample = tsv(&out.join("per_sample_importance.tsv"));
@@ -175,25 +160,33 @@ fn permutation_importance_of_the_shipped_classifier() {
     // A model that reads counts also sees the abundance of an ASV present everywhere: the
     // candidates are the most abundant ASVs (on this table, three present in all 46).
     let out = dir.path().join("importance-counts");
-    let o = aam(&[
-        "importance",
-        "--model",
-        &repo("models/circadian-exposure-kmer-abundance"),
-        "--table",
-        &repo("data/circadian-ihc/table.biom"),
-        "--metadata",
-        &repo("data/circadian-ihc/metadata.tsv"),
-        "--metadata-column",
-        "exposure_type",
-        "--output",
-        &out.display().to_string(),
-        "--top",
-        "3",
-        "--repeats",
-        "1",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let model = repo("models/circadian-exposure-kmer-abundance");
+    importance(&out, &["--model", &model, "--top", "3", "--repeats", "1"]);
     let ranked = tsv(&out.join("importance.tsv"));
     assert_eq!(ranked.len(), 3);
     assert!(ranked.iter().all(|r| value(r, "prevalence") == 46.0), "{ranked:?}");
+}
+
+/// `aam importance` on the shipped circadian-ihc table and its `exposure_type`, writing to
+/// `out`, with `extra` arguments; asserts that it succeeds.
+fn importance(out: &Path, extra: &[&str]) {
+    let (table, metadata, out) = (
+        repo("data/circadian-ihc/table.biom"),
+        repo("data/circadian-ihc/metadata.tsv"),
+        out.display().to_string(),
+    );
+    let mut args = vec![
+        "importance",
+        "--table",
+        &table,
+        "--metadata",
+        &metadata,
+        "--metadata-column",
+        "exposure_type",
+        "--output",
+        &out,
+    ];
+    args.extend(extra);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
 }

@@ -555,13 +555,12 @@ fn validation_metrics_with_masked_nucleotides_equal_the_exported_models() {
         &evaluation,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let evaluated = std::fs::read_to_string(dir.path().join("evaluate/metrics.tsv")).unwrap();
+    let evaluated = common::tsv_rows(&dir.path().join("evaluate/metrics.tsv"));
     for metric in ["mae", "r2"] {
         let want: f64 = evaluated
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{metric}\t")))
-            .and_then(|rest| rest.split('\t').next())
-            .unwrap()
+            .iter()
+            .find(|r| r["metric"] == metric)
+            .unwrap()["value"]
             .parse()
             .unwrap();
         let got = last["validation"][metric].as_f64().unwrap();

@@ -37,11 +37,12 @@ pub trait AamModel<B: Backend>: Module<B> + Clone {
     /// mask token at the masked positions, `unmasked` int `[batch, n_asv, max_bp + 1]`
     /// the tokens before masking, which the k-mer embedding reads so that training and
     /// inference see the same k-mers (see
-    /// [`crate::asv_encoder::AsvEncoder::forward_masked`]).
+    /// [`crate::asv_encoder::AsvEncoder::forward_masked`]); `None` (no masking): the
+    /// same as [`AamModel::forward_all`].
     fn forward_masked(
         &self,
         tokens: Tensor<B, 3, Int>,
-        unmasked: Tensor<B, 3, Int>,
+        unmasked: Option<Tensor<B, 3, Int>>,
         counts: Option<Tensor<B, 3>>,
     ) -> ModelOutputs<B>;
     /// Whether the forward pass reads read counts (a count embedding or
@@ -104,10 +105,10 @@ impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
     fn forward_masked(
         &self,
         tokens: Tensor<B, 3, Int>,
-        unmasked: Tensor<B, 3, Int>,
+        unmasked: Option<Tensor<B, 3, Int>>,
         counts: Option<Tensor<B, 3>>,
     ) -> ModelOutputs<B> {
-        encoder_outputs(SequenceEncoder::forward_masked(self, tokens, Some(unmasked), counts))
+        encoder_outputs(SequenceEncoder::forward_masked(self, tokens, unmasked, counts))
     }
 
     fn uses_counts(&self) -> bool {
@@ -163,10 +164,10 @@ impl<B: Backend> AamModel<B> for SequencePredictor<B> {
     fn forward_masked(
         &self,
         tokens: Tensor<B, 3, Int>,
-        unmasked: Tensor<B, 3, Int>,
+        unmasked: Option<Tensor<B, 3, Int>>,
         counts: Option<Tensor<B, 3>>,
     ) -> ModelOutputs<B> {
-        predictor_outputs(SequencePredictor::forward_masked(self, tokens, Some(unmasked), counts))
+        predictor_outputs(SequencePredictor::forward_masked(self, tokens, unmasked, counts))
     }
 
     fn uses_counts(&self) -> bool {

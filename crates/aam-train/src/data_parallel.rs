@@ -84,10 +84,7 @@ where
             .map(|u| u.clone().slice([start..start + size]).to_device(device));
         start += size;
         let replica = model.clone().fork(device);
-        outputs.push(match shard_unmasked {
-            Some(u) => replica.forward_masked(shard, u, Some(shard_counts)),
-            None => replica.forward_all(shard, Some(shard_counts)),
-        });
+        outputs.push(replica.forward_masked(shard, shard_unmasked, Some(shard_counts)));
         replicas.push(replica);
     }
     (gather(outputs, &main), Some(replicas))

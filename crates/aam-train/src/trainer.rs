@@ -128,10 +128,11 @@ impl<B: Backend> Tensors<B> {
     /// The model's forward pass on this batch; with nucleotide masking the k-mer
     /// embedding reads the unmasked tokens ([`AamModel::forward_masked`]).
     pub(crate) fn forward<M: AamModel<B>>(&self, model: &M) -> ModelOutputs<B> {
-        match &self.unmasked {
-            Some(u) => model.forward_masked(self.tokens.clone(), u.clone(), Some(self.model_counts())),
-            None => model.forward_all(self.tokens.clone(), Some(self.model_counts())),
-        }
+        model.forward_masked(
+            self.tokens.clone(),
+            self.unmasked.clone(),
+            Some(self.model_counts()),
+        )
     }
 }
 

@@ -197,7 +197,7 @@ pub struct StepRecord {
 fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Result<StepRecord> {
     let mut command = vec!["aam".to_string()];
     command.extend(args.iter().cloned());
-    let done = log.with_extension("done");
+    let done = done_marker(log);
     if resume && done.exists() {
         // The marker holds the step's wall time.
         let seconds = std::fs::read_to_string(&done)
@@ -237,6 +237,11 @@ fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Resu
         command,
         seconds: Some(seconds),
     })
+}
+
+/// The marker [`step`] writes beside a finished step's `log` (holding its wall time).
+fn done_marker(log: &Path) -> PathBuf {
+    log.with_extension("done")
 }
 
 /// The folder of dataset `d`: `--dataset` itself, else under `--data-root`.
@@ -500,10 +505,11 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         // (their targets are never seen before scoring), and every fold shares it.
         let pretrain_dir = root.join("pretrain");
         let n_samples = aam_data::load_table(&data.join("table.biom"))?.0.n_samples();
+        let pretrain_log = root.join("pretrain.log");
         let mut pretrain = model_args(
             &pretrain_dir,
             epochs_for(p.pretrain_steps, n_samples, p.batch_size),
-            !root.join("pretrain.done").exists(),
+            !done_marker(&pretrain_log).exists(),
         );
         pretrain.splice(
             0..0,
@@ -512,7 +518,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         let pretrain_step = step(
             "pretrain",
             pretrain,
-            &root.join("pretrain.log"),
+            &pretrain_log,
             args.resume,
         )?;
         // A step that runs again invalidates every later step built on it.
@@ -546,7 +552,8 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             let held_out = if args.folds > 1 { 1.0 / fold_splits.len() as f64 } else { 0.25 };
             let n_train = ((n_samples as f64) * (1.0 - held_out)).round() as usize;
             // Only on the encoder the stopped run started from.
-            let continues = keep_tasks && !dir.join("train.done").exists();
+            let train_log = dir.join("train.log");
+            let continues = keep_tasks && !done_marker(&train_log).exists();
             let mut train = model_args(
                 &train_dir,
                 epochs_for(p.train_steps, n_train, p.batch_size),
@@ -572,7 +579,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                 .chain(split_args.iter().cloned()),
             );
             let mut steps = vec![pretrain_step.clone_record()];
-            let train_step = step("train", train, &dir.join("train.log"), keep_tasks)?;
+            let train_step = step("train", train, &train_log, keep_tasks)?;
             let keep = keep_tasks && train_step.kept;
             steps.push(train_step);
             let export_dir = dir.join("export");
