@@ -7,8 +7,8 @@
 //!
 //! Applied in this order:
 //! 1. `rarefy=D`: the sample's reads subsampled to depth D without replacement (a sample
-//!    with fewer reads, or with non-integer counts such as relative abundances, is kept
-//!    as it is);
+//!    with fewer reads, more than 2^64 reads, or non-integer counts such as relative
+//!    abundances, is kept as it is);
 //! 2. `subset=P`: each ASV kept with probability P (at least one ASV always kept);
 //! 3. `noise=σ`: each count multiplied by `exp(σ·z)`, z standard normal (log-normal
 //!    noise; counts stay positive);
@@ -58,13 +58,16 @@ impl Augmentation {
             let total: f64 = out.iter().map(|e| e.1).sum();
             if whole && total >= depth as f64 {
                 let counts: Vec<(u32, u64)> = out.iter().map(|&(a, c)| (a, c as u64)).collect();
-                let drawn = draw_without_replacement(&counts, depth, rng);
-                out = counts
-                    .iter()
-                    .zip(drawn)
-                    .filter(|(_, d)| *d > 0)
-                    .map(|(&(a, _), d)| (a, d as f64))
-                    .collect();
+                // None: more than u64::MAX reads in all, kept as they are (as a sample
+                // with fewer reads than the depth is).
+                if let Some(drawn) = draw_without_replacement(&counts, depth, rng) {
+                    out = counts
+                        .iter()
+                        .zip(drawn)
+                        .filter(|(_, d)| *d > 0)
+                        .map(|(&(a, _), d)| (a, d as f64))
+                        .collect();
+                }
             }
         }
         if let Some(p) = self.subset {

@@ -2,9 +2,10 @@
 //!
 //! Without replacement (the default, as `biom.Table.subsample` and QIIME 2
 //! `feature-table rarefy`): each kept sample is an exact hypergeometric draw of
-//! `depth` reads out of its reads, done as a partial Fisher–Yates shuffle of the
-//! sample's reads. With replacement: `depth` independent multinomial draws with
-//! probabilities `count / total`.
+//! `depth` reads out of its reads. With replacement: `depth` independent multinomial
+//! draws with probabilities `count / total`. Both draw read by read over the counts
+//! (cumulative sums), never one slot per read, so memory follows the number of ASVs,
+//! not the number of reads (a count of 10^15 costs what a count of 10 does).
 
 use rand::distr::{weighted::WeightedIndex, Distribution};
 use rand::{Rng, SeedableRng};
@@ -59,7 +60,16 @@ pub fn rarefy(
                     ),
                 });
             }
-            total += c as u64;
+            total = whole_reads(c)
+                .and_then(|c| total.checked_add(c))
+                .ok_or_else(|| DataError::Parameter {
+                    name: "--rarefy-depth",
+                    message: format!(
+                        "sample '{}' has more than 2^64 reads (ASV {} has {c}); rarefaction needs raw read counts",
+                        table.sample_ids[s],
+                        short_asv(&table.observation_ids[o as usize])
+                    ),
+                })?;
         }
         max_depth = max_depth.max(total);
         if total >= depth {
@@ -85,7 +95,8 @@ pub fn rarefy(
         let drawn = if with_replacement {
             draw_with_replacement(&entries, depth, &mut rng)
         } else {
-            draw_without_replacement(&entries, depth, &mut rng)
+            // The sample's total was checked above (≤ u64::MAX, ≥ depth).
+            draw_without_replacement(&entries, depth, &mut rng).expect("checked total")
         };
         for (k, &(o, _)) in entries.iter().enumerate() {
             if drawn[k] > 0 {
@@ -114,32 +125,71 @@ pub fn rarefy(
     ))
 }
 
+/// A whole, non-negative count as a number of reads (`None` beyond `u64::MAX`).
+fn whole_reads(c: f64) -> Option<u64> {
+    // 2^64 is exactly representable; every f64 below it converts without saturating.
+    (c >= 0.0 && c < 18_446_744_073_709_551_616.0).then_some(c as u64)
+}
+
 /// Draws `depth` of the sample's reads without replacement; returns the new count
-/// of each entry. Reads are laid out one slot per read and the first `depth` slots
-/// of a partial Fisher–Yates shuffle are taken, which is an exact uniform draw.
+/// of each entry. Read by read: a uniform position among the reads left picks the
+/// entry whose cumulative range holds it (a Fenwick tree of the counts left), and that
+/// entry loses one read, which is an exact uniform draw without replacement in memory
+/// that follows the entries and time `depth · log(entries)`. `None` when the entries
+/// hold more than `u64::MAX` reads in all or fewer than `depth`.
 pub(crate) fn draw_without_replacement(
     entries: &[(u32, u64)],
     depth: u64,
     rng: &mut ChaCha8Rng,
-) -> Vec<u64> {
-    let mut reads: Vec<u32> = Vec::new();
+) -> Option<Vec<u64>> {
+    let mut left = entries
+        .iter()
+        .try_fold(0u64, |t, &(_, c)| t.checked_add(c))?;
+    if depth > left {
+        return None;
+    }
+    let n = entries.len();
+    // tree[i] (1-based) holds the reads left of entries (i − lowbit(i), i].
+    let mut tree = vec![0u64; n + 1];
     for (k, &(_, c)) in entries.iter().enumerate() {
-        reads.extend(std::iter::repeat_n(k as u32, c as usize));
+        let i = k + 1;
+        tree[i] += c;
+        let parent = i + (i & i.wrapping_neg());
+        if parent <= n {
+            let t = tree[i];
+            tree[parent] += t;
+        }
     }
-    let n = reads.len();
-    let mut out = vec![0u64; entries.len()];
-    for i in 0..depth as usize {
-        let j = rng.random_range(i..n);
-        reads.swap(i, j);
-        out[reads[i] as usize] += 1;
+    let top = if n == 0 { 0 } else { 1usize << n.ilog2() };
+    let mut out = vec![0u64; n];
+    for _ in 0..depth {
+        let mut r = rng.random_range(0..left);
+        // Descend to the entry whose cumulative range holds read r.
+        let (mut pos, mut step) = (0usize, top);
+        while step > 0 {
+            let next = pos + step;
+            if next <= n && tree[next] <= r {
+                r -= tree[next];
+                pos = next;
+            }
+            step >>= 1;
+        }
+        out[pos] += 1;
+        left -= 1;
+        let mut i = pos + 1;
+        while i <= n {
+            tree[i] -= 1;
+            i += i & i.wrapping_neg();
+        }
     }
-    out
+    Some(out)
 }
 
 /// Draws `depth` reads with replacement (multinomial with p = count / total).
 fn draw_with_replacement(entries: &[(u32, u64)], depth: u64, rng: &mut ChaCha8Rng) -> Vec<u64> {
     let mut out = vec![0u64; entries.len()];
-    // Totals are ≥ depth ≥ 1 here, so the weights are valid.
+    // Totals were checked against u64::MAX and are ≥ depth ≥ 1 here, so the weights
+    // are valid.
     let dist = WeightedIndex::new(entries.iter().map(|e| e.1)).expect("positive weights");
     for _ in 0..depth {
         out[dist.sample(rng)] += 1;

@@ -138,3 +138,52 @@ fn non_integer_counts_are_refused() {
         &["S9", "ACGT", "non-integer"],
     );
 }
+
+/// Memory follows the ASVs, not the reads: a count of 10^15 is drawn from as a count of
+/// 10 is (drawing one slot per read would allocate petabytes and abort), and the drawn
+/// counts still follow the hypergeometric split between the two deep ASVs.
+#[test]
+fn huge_counts_are_rarefied_without_one_slot_per_read() {
+    let t = FeatureTable::from_triplets(
+        std::path::Path::new("x"),
+        vec!["S".into()],
+        vec!["AAAA".into(), "CCCC".into(), "GGGG".into()],
+        vec![(0, 0, 1e15), (0, 1, 3e15), (0, 2, 5.0)],
+    )
+    .unwrap();
+    for with_replacement in [false, true] {
+        let mut first = 0.0;
+        for seed in 0..200 {
+            let (r, _) = rarefy(&t, 20, seed, with_replacement).unwrap();
+            assert_eq!(r.depths(), vec![20.0]);
+            for (o, c) in r.sample(0) {
+                match r.observation_ids[o as usize].as_str() {
+                    "AAAA" => first += c,
+                    // 5 reads out of 4·10^15: never drawn in 4,000 reads.
+                    id => assert_ne!(id, "GGGG"),
+                }
+            }
+        }
+        // Mean 20 · 1/4 = 5 per draw; 200 draws: standard error √(20·0.25·0.75/200).
+        let mean = first / 200.0;
+        assert!(
+            (mean - 5.0).abs() < 5.0 * (3.75f64 / 200.0).sqrt(),
+            "{mean}"
+        );
+    }
+}
+
+#[test]
+fn more_than_2_to_the_64_reads_are_an_error() {
+    let t = FeatureTable::from_triplets(
+        std::path::Path::new("x"),
+        vec!["S3".into()],
+        vec!["ACGT".into(), "TTTT".into()],
+        vec![(0, 0, 1e19), (0, 1, 1e19)],
+    )
+    .unwrap();
+    assert_mentions(
+        &rarefy(&t, 20, 0, false).unwrap_err(),
+        &["S3", "2^64 reads"],
+    );
+}
