@@ -76,6 +76,30 @@ struct FileSpec {
     raw_safetensors: Option<RawSafetensors>,
     /// A BIOM 2.1 HDF5 table (possibly inconsistent).
     biom_hdf5: Option<BiomHdf5>,
+    /// An edited JSON file (e.g. a checkpoint's `config.json`).
+    json: Option<JsonSpec>,
+    /// An exported `model.onnx` whose `aam_config` metadata was edited.
+    onnx_config: Option<OnnxConfigSpec>,
+}
+
+/// The JSON file `from` with `set` applied.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonSpec {
+    from: String,
+    /// `[JSON pointer, value]` pairs, e.g. `["/model/max_bp", 1e12]`.
+    set: Vec<(String, serde_json::Value)>,
+}
+
+/// `from`'s graph with one more `metadata_props` entry appended: `aam_config` holding
+/// `config`. Protobuf merges a repeated field written twice, and the loader keeps a
+/// key's last value, so this is the graph with an edited configuration, the graph itself
+/// unchanged.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnnxConfigSpec {
+    from: String,
+    config: JsonSpec,
 }
 
 #[derive(Deserialize)]
@@ -232,10 +256,47 @@ fn build(dir: &Path, rel: &str, spec: &FileSpec) {
         b
     } else if let Some(h) = &spec.biom_hdf5 {
         biom_hdf5(h)
+    } else if let Some(j) = &spec.json {
+        edited_json(j).to_string().into_bytes()
+    } else if let Some(o) = &spec.onnx_config {
+        onnx_with_config(o)
     } else {
         panic!("{rel}: no source")
     };
     std::fs::write(&path, bytes).unwrap();
+}
+
+fn edited_json(j: &JsonSpec) -> serde_json::Value {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(source(&j.from)).unwrap()).unwrap();
+    for (pointer, value) in &j.set {
+        *json
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{}: no {pointer}", j.from)) = value.clone();
+    }
+    json
+}
+
+fn onnx_with_config(o: &OnnxConfigSpec) -> Vec<u8> {
+    let config = edited_json(&o.config);
+    // Protobuf wire format: field 1 and 2 (strings) of StringStringEntryProto, in field
+    // 14 (metadata_props) of ModelProto; every field is length-delimited (wire type 2).
+    fn field(number: u8, bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![number << 3 | 2];
+        let mut n = bytes.len();
+        while n >= 0x80 {
+            out.push((n as u8 & 0x7f) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(bytes);
+        out
+    }
+    let mut entry = field(1, b"aam_config");
+    entry.extend(field(2, config.to_string().as_bytes()));
+    let mut bytes = std::fs::read(source(&o.from)).unwrap();
+    bytes.extend(field(14, &entry));
+    bytes
 }
 
 fn write_npy(path: &Path, n: &NpySpec) {

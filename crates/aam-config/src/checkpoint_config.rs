@@ -79,6 +79,9 @@ impl CheckpointConfig {
                 c.format_version
             ));
         }
+        c.model
+            .validate()
+            .map_err(|e| format!("{origin}: model configuration: {e}"))?;
         Ok(c)
     }
 }

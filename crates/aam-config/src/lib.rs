@@ -24,5 +24,5 @@ pub use checkpoint_config::{
 };
 pub use model_config::{
     Activation, AttentionKind, CountEmbeddingMethod, EncoderType, MixedPrecision, ModelConfig,
-    Stack, StackConfig,
+    SizeLimits, Stack, StackConfig, SIZE_LIMITS,
 };

@@ -5,6 +5,36 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The largest sizes a configuration may declare ([`ModelConfig::validate`]): far above
+/// any 16S model (full-length 16S is about 1,550 bp; the reference's defaults are max bp
+/// 150, token limit 1024, embedding dim 128), and small enough that nothing sized from
+/// them overflows or asks for terabytes before a graph or a weight file says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimits {
+    /// `max_bp`.
+    pub max_bp: usize,
+    /// `token_limit` (ASVs per sample).
+    pub token_limit: usize,
+    /// `embedding_dim`, `intermediate_size` and `base_output_dim`.
+    pub width: usize,
+    /// Layers of each transformer stack.
+    pub layers: usize,
+    /// `vocab_size`.
+    pub vocab_size: usize,
+    /// `out_dim` (classes of a classifier).
+    pub out_dim: usize,
+}
+
+/// The limits [`ModelConfig::validate`] applies.
+pub const SIZE_LIMITS: SizeLimits = SizeLimits {
+    max_bp: 4096,
+    token_limit: 65_536,
+    width: 16_384,
+    layers: 64,
+    vocab_size: 64,
+    out_dim: 65_536,
+};
+
 /// Feed-forward activation of a transformer stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -339,11 +369,12 @@ impl ModelConfig {
         }
     }
 
-    /// Checks that the configuration describes a buildable model.
+    /// Checks that the configuration describes a buildable model, before anything is
+    /// sized from it (a configuration may come from an untrusted file).
     ///
-    /// Errors: zero sizes, heads not dividing D, a vocabulary smaller than 6, a
-    /// classifier with fewer than two classes, dropout outside [0, 1), a k-mer size
-    /// above 8.
+    /// Errors: zero sizes, sizes above [`SIZE_LIMITS`], heads not dividing D, a
+    /// vocabulary smaller than 6, a classifier with fewer than two classes, dropout
+    /// outside [0, 1), a k-mer size above 8.
     pub fn validate(&self) -> Result<(), String> {
         let d = self.embedding_dim;
         for (name, value) in [
@@ -354,6 +385,28 @@ impl ModelConfig {
         ] {
             if value == 0 {
                 return Err(format!("{name} is 0; it must be at least 1"));
+            }
+        }
+        let l = SIZE_LIMITS;
+        let sized = [
+            ("vocab_size", Some(self.vocab_size), l.vocab_size),
+            ("embedding_dim (--embedding-dim)", Some(d), l.width),
+            ("max_bp (--max-bp)", Some(self.max_bp), l.max_bp),
+            ("token_limit (--token-limit)", Some(self.token_limit), l.token_limit),
+            ("out_dim", Some(self.out_dim), l.out_dim),
+            ("intermediate_size", self.intermediate_size, l.width),
+            ("base_output_dim", self.base_output_dim, l.width),
+            ("asv_num_layers", Some(self.asv_num_layers), l.layers),
+            ("sample_num_layers", Some(self.sample_num_layers), l.layers),
+            ("encoder_num_layers", Some(self.encoder_num_layers), l.layers),
+            ("count_num_layers", Some(self.count_num_layers), l.layers),
+            ("target_num_layers", Some(self.target_num_layers), l.layers),
+        ];
+        for (name, value, limit) in sized {
+            if let Some(v) = value.filter(|&v| v > limit) {
+                return Err(format!(
+                    "{name} {v} is above {limit}, the largest aam builds (a corrupt or edited configuration?)"
+                ));
             }
         }
         if self.vocab_size < 6 {

@@ -97,6 +97,62 @@ pub(crate) fn output_names(proto: &tract_onnx::pb::ModelProto) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The dimensions graph value `name` declares (`None` for a symbolic one), or `None`
+/// when the graph has no such input or output or gives it no shape.
+fn declared_shape(proto: &tract_onnx::pb::ModelProto, name: &str) -> Option<Vec<Option<i64>>> {
+    use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
+    use tract_onnx::pb::type_proto::Value as Type;
+    let g = proto.graph.as_ref()?;
+    let v = g.input.iter().chain(&g.output).find(|v| v.name == name)?;
+    let Some(Type::TensorType(t)) = v.r#type.as_ref()?.value.as_ref() else {
+        return None;
+    };
+    Some(
+        t.shape
+            .as_ref()?
+            .dim
+            .iter()
+            .map(|d| match d.value {
+                Some(Dim::DimValue(n)) => Some(n),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// Checks the sizes of the stored configuration (already within
+/// [`aam_config::SIZE_LIMITS`]) against the graph's own `tokens` input
+/// `[batch, n_asv, max_bp + 1]` and `target_prediction` output `[batch, out_dim]`, so
+/// an edited configuration cannot size buffers the graph does not take.
+///
+/// Errors: a declared width that differs from the configuration's, naming both.
+fn check_declared_shapes(
+    proto: &tract_onnx::pb::ModelProto,
+    m: &aam_config::ModelConfig,
+    path: &Path,
+) -> Result<()> {
+    let checks = [
+        ("tokens", "max_bp + 1", m.max_bp + 1),
+        ("target_prediction", "out_dim", m.out_dim),
+    ];
+    for (name, field, want) in checks {
+        let Some(dims) = declared_shape(proto, name) else {
+            continue;
+        };
+        if let Some(Some(n)) = dims.last() {
+            if usize::try_from(*n).ok() != Some(want) {
+                return Err(load_err(
+                    path,
+                    format!(
+                        "the stored configuration says {field} = {want}, but the graph's `{name}` is {n} wide: the `aam_config` metadata was edited or belongs to another model (re-export it with `aam export`)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     if !path.is_file() {
         return Err(load_err(path, format!("no such file; {what}")));
@@ -273,6 +329,7 @@ impl Model {
         })?;
         let config = CheckpointConfig::from_json(config_json, &path.display().to_string())
             .map_err(|e| load_err(path, e))?;
+        check_declared_shapes(&proto, &config.model, path)?;
         Ok((proto, config, metadata))
     }
 

@@ -111,7 +111,9 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
         .with_context(|| format!("{} is not a valid file of this kind", path.display()))
 }
 
-/// Reads a checkpoint's `config.json`, checking the format version.
+/// Reads a checkpoint's `config.json`, checking the format version and the model
+/// configuration's sizes ([`aam_config::ModelConfig::validate`]) before anything is
+/// sized from them.
 pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join("config.json");
     let c: CheckpointConfig = read_json(&path)
@@ -122,6 +124,9 @@ pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
         path.display(),
         c.format_version
     );
+    c.model
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: model configuration: {e}", path.display()))?;
     Ok(c)
 }
 
