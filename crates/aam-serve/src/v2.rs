@@ -244,14 +244,17 @@ fn tokens_from(input: &InputTensor, state: &AppState) -> Result<Array3<i64>, Api
     if b == 0 || n == 0 || n > m.token_limit || w != width {
         return Err(shape_error());
     }
-    let mut values = Vec::with_capacity(b.saturating_mul(n).saturating_mul(w).min(1 << 24));
+    // A declared batch can be any i64: the product is checked, never wrapped.
+    let Some(needed) = b.checked_mul(n).and_then(|bn| bn.checked_mul(w)) else {
+        return Err(shape_error());
+    };
+    let mut values = Vec::with_capacity(needed.min(1 << 24));
     flatten(&input.data, &mut values)?;
-    if values.len() != b * n * w {
+    if values.len() != needed {
         return Err(ApiError::bad_request(format!(
-            "tokens data has {} values but shape {:?} needs {}",
+            "tokens data has {} values but shape {:?} needs {needed}",
             values.len(),
             input.shape,
-            b * n * w
         )));
     }
     if let Some(v) = values.iter().find(|&&v| v < 0 || v as usize >= m.vocab_size) {

@@ -170,8 +170,12 @@ fn infer_equals_the_runtime_and_bad_requests_get_400() {
     bad_token["inputs"][0]["data"][5] = json!(9);
     let mut float_data = infer_body(&tokens.slice(s![0..1, .., ..]).to_owned());
     float_data["inputs"][0]["data"][5] = json!(1.5);
+    // A batch of 2^62 rows: batch · n_asv · width overflows usize (it once panicked).
+    let mut huge_batch = infer_body(&tokens.slice(s![0..1, 0..1, ..]).to_owned());
+    huge_batch["inputs"][0]["shape"][0] = json!(4_611_686_018_427_387_904i64);
     let cases = [
         (wrong_width, "does not fit the model"),
+        (huge_batch, "does not fit the model"),
         (bad_token, "token 9 is outside the vocabulary"),
         (float_data, "is not an integer"),
         (json!({"inputs": [{"name": "x", "shape": [1], "datatype": "INT64", "data": [1]}]}), "unknown input 'x'"),
