@@ -76,10 +76,23 @@ struct FileSpec {
     raw_safetensors: Option<RawSafetensors>,
     /// A BIOM 2.1 HDF5 table (possibly inconsistent).
     biom_hdf5: Option<BiomHdf5>,
+    /// A `.npy` from a literal header dictionary.
+    raw_npy: Option<RawNpy>,
     /// An edited JSON file (e.g. a checkpoint's `config.json`).
     json: Option<JsonSpec>,
     /// An exported `model.onnx` whose `aam_config` metadata was edited.
     onnx_config: Option<OnnxConfigSpec>,
+}
+
+/// A `.npy` (format 1.0) whose header dictionary is given verbatim, e.g. one declaring
+/// a shape far larger than its data.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNpy {
+    /// The header dictionary, e.g. `{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }`.
+    header: String,
+    /// Zero bytes after the header.
+    data_bytes: usize,
 }
 
 /// The JSON file `from` with `set` applied.
@@ -256,6 +269,19 @@ fn build(dir: &Path, rel: &str, spec: &FileSpec) {
         b
     } else if let Some(h) = &spec.biom_hdf5 {
         biom_hdf5(h)
+    } else if let Some(r) = &spec.raw_npy {
+        // Magic, version 1.0, header length (u16), the header padded with spaces to a
+        // multiple of 64 bytes and ended by a newline.
+        let mut header = r.header.clone();
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        b.extend_from_slice(header.as_bytes());
+        b.resize(b.len() + r.data_bytes, 0);
+        b
     } else if let Some(j) = &spec.json {
         edited_json(j).to_string().into_bytes()
     } else if let Some(o) = &spec.onnx_config {

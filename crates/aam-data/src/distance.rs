@@ -239,6 +239,7 @@ fn unwrap_bytes_repr(s: &str) -> String {
 }
 
 fn read_npy_2d(path: &Path) -> Result<Array2<f64>> {
+    crate::npy::check_npy_size(path)?;
     // float32 first; only a file of another dtype is read again as float64, so that a
     // truncated or misshapen float32 file reports its own fault, not a dtype mismatch.
     match ndarray_npy::read_npy::<_, Array2<f32>>(path) {
@@ -253,6 +254,7 @@ fn read_npy_2d(path: &Path) -> Result<Array2<f64>> {
 
 /// Reads a 1-D (or `[N, 1]`) float32/float64 `.npy` vector.
 pub(crate) fn read_npy_1d(path: &Path) -> Result<Vec<f64>> {
+    crate::npy::check_npy_size(path)?;
     if let Ok(a) = ndarray_npy::read_npy::<_, Array1<f32>>(path) {
         return Ok(a.iter().map(|&v| f64::from(v)).collect());
     }

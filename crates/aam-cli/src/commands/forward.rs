@@ -39,6 +39,7 @@ fn read_tokens(path: &std::path::Path) -> Result<Array3<i64>> {
             path.display()
         )
     };
+    aam_data::check_npy_size(path)?;
     // int64 first; only a file of another dtype is read again as int32, so that a
     // misshapen int64 file reports its own fault, not a dtype mismatch.
     match ndarray_npy::read_npy::<_, Array3<i64>>(path) {
@@ -96,6 +97,7 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
             args.checkpoint.display()
         ),
         (Some(path), true) => {
+            aam_data::check_npy_size(path)?;
             let c: Array3<f32> = ndarray_npy::read_npy(path).with_context(|| {
                 format!(
                     "{}: expected a float32 .npy of shape [batch, n_asv, 1]",
