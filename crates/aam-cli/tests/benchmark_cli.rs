@@ -158,6 +158,18 @@ fn smoke_benchmark_on_circadian_ihc() {
         "{}",
         stderr(&o)
     );
+    // ... and the preset's size: a preset whose values changed between versions (the
+    // quick preset went from embedding dim 32 to 64) does not resume the other's runs.
+    settings["pipeline"] = 2.into();
+    assert_eq!(settings["size"]["embedding_dim"], 8, "{settings}");
+    settings["size"]["embedding_dim"] = 32.into();
+    std::fs::write(&settings_path, settings.to_string()).unwrap();
+    let o = aam(&resumed);
+    assert!(
+        !o.status.success() && stderr(&o).contains("\"embedding_dim\":32"),
+        "{}",
+        stderr(&o)
+    );
 
     let o = aam(&[
         "benchmark",

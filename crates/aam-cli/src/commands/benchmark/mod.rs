@@ -75,8 +75,9 @@ pub enum Preset {
     /// A minute per dataset: embedding dim 8, token limit 16, one epoch each (checks the
     /// pipeline, not the model).
     Smoke,
-    /// The CPU default, minutes per dataset on 2 cores: embedding dim 32, 2 heads,
-    /// 1 layer, token limit 64; 100 pretraining and 300 fine-tuning optimizer steps.
+    /// The CPU default, minutes per dataset on 2 cores: embedding dim 64, 4 heads,
+    /// 2 layers, token limit 64; 100 pretraining and 300 fine-tuning optimizer steps
+    /// (docs/benchmark/ablation.md measures D 32 with 1 layer against it).
     Quick,
     /// The reference's small configuration for a GPU: embedding dim 64, 4 heads,
     /// 2 layers, token limit 256; 2,000 pretraining and 2,000 fine-tuning steps.
@@ -151,9 +152,9 @@ impl Preset {
                 recipe: RECIPE,
             },
             Preset::Quick => Settings {
-                embedding_dim: 32,
-                heads: 2,
-                layers: 1,
+                embedding_dim: 64,
+                heads: 4,
+                layers: 2,
                 token_limit: 64,
                 pretrain_steps: 100,
                 train_steps: 300,
@@ -173,6 +174,23 @@ impl Preset {
                 recipe: RECIPE,
             },
         }
+    }
+}
+
+impl Settings {
+    /// The size and training length, as stored in `benchmark.json` (a preset whose
+    /// values changed between aam versions must not resume the other's runs).
+    pub fn size(&self) -> serde_json::Value {
+        serde_json::json!({
+            "embedding_dim": self.embedding_dim,
+            "heads": self.heads,
+            "layers": self.layers,
+            "token_limit": self.token_limit,
+            "pretrain_steps": self.pretrain_steps,
+            "train_steps": self.train_steps,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+        })
     }
 }
 
@@ -433,6 +451,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         "seed": args.seed,
         "pipeline": PIPELINE_VERSION,
         "recipe": args.preset.settings().recipe,
+        "size": args.preset.settings().size(),
     });
     if args.folds > 1 {
         settings["folds"] = args.folds.into();
@@ -443,7 +462,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                 .with_context(|| format!("{} is not JSON", settings_path.display()))?;
             if earlier != settings {
                 bail!(
-                    "{} holds a benchmark run with {earlier}; resume it with the same --preset, --seed and --folds (and an aam of the same pipeline and recipe), or choose another --output",
+                    "{} holds a benchmark run with {earlier}; resume it with the same --preset, --seed and --folds (and an aam of the same pipeline, recipe and preset sizes), or choose another --output",
                     args.output.display()
                 );
             }
