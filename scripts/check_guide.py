@@ -5,7 +5,7 @@ Usage: check_guide.py AAM_EXECUTABLE GUIDE_SRC_DIR
 - every relative link between chapters points at an existing file;
 - every `aam <command> --flag …` line of a shell block names a real command and only flags
   that `aam <command> --help` lists, so the guide cannot drift from the CLI.
-Exits 1 listing every problem.
+Exits 1 listing every problem. `check_guide.py --self-test` checks the flag matching.
 """
 
 import re
@@ -22,6 +22,18 @@ def shell_lines(text):
             line = line.split("#", 1)[0].strip()
             if line:
                 yield line
+
+
+def help_flags(help_text):
+    """The long options a `--help` text lists, whole."""
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)(?![\w-])", help_text))
+
+
+def unknown_flags(line, help_text):
+    """The flags of a command line that its `--help` does not list, compared whole
+    (`--max` is not `--max-bp`)."""
+    known = help_flags(help_text)
+    return [f for f in re.findall(r"(?<!\S)(--[a-z][a-z0-9-]*)", line) if f not in known]
 
 
 def main():
@@ -43,9 +55,8 @@ def main():
             if helps[command] is None:
                 problems.append(f"{page.name}: `aam {command}` is not a command")
                 continue
-            for flag in re.findall(r"(?<!\S)(--[a-z][a-z0-9-]*)", line):
-                if not re.search(re.escape(flag) + r"\b", helps[command]):
-                    problems.append(f"{page.name}: `aam {command}` has no option {flag}")
+            for flag in unknown_flags(line, helps[command]):
+                problems.append(f"{page.name}: `aam {command}` has no option {flag}")
             checked += 1
     for p in problems:
         print(p)
@@ -53,5 +64,16 @@ def main():
     sys.exit(1 if problems else 0)
 
 
+def self_test():
+    """A prefix of a real flag is not that flag."""
+    help_text = "  --max-bp <MAX_BP>\n      --token-limit <N>  [default: 1024]\n  -h, --help"
+    line = "aam train --max 150 --token-limit 64 --max-bp 150 --token 3"
+    assert unknown_flags(line, help_text) == ["--max", "--token"], unknown_flags(line, help_text)
+    print("check_guide self-test: ok")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--self-test"]:
+        self_test()
+    else:
+        main()

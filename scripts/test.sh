@@ -74,6 +74,7 @@ if [ -z "$mdbook" ]; then
       --root "$target/tools" --quiet
   fi
 fi
+.venv/bin/python scripts/check_guide.py --self-test
 .venv/bin/python scripts/check_guide.py "$target/debug/aam" docs/guide/src
 "$mdbook" build docs/guide --dest-dir "$target/guide"
 

@@ -1,7 +1,9 @@
 //! The bad-input catalogue (`tests/bad_inputs/cases.toml`): every case builds its
 //! small input files in a fresh directory, runs the `aam` binary on them and checks
 //! the exit status (1 for a refused input, never a panic or a signal), that each
-//! expected text appears in the error, and that the process did not panic. A few
+//! expected text appears in the error, that the process did not panic, and that a
+//! refused run left every file in the case directory as it was (none added, none
+//! changed). A few
 //! cases are inputs that must be *accepted* (BOM/CRLF files, F16/BF16 weights).
 //!
 //! Every failing case is reported, not just the first; see `tests/bad_inputs/README.md`
@@ -229,6 +231,27 @@ fn expand_repeats(text: &str) -> String {
         rest = &rest[end + 2..];
     }
     out + rest
+}
+
+/// Every file under `dir` (recursively, directories included) with its length and
+/// modification time.
+fn files_under(dir: &Path) -> BTreeMap<PathBuf, (u64, Option<std::time::SystemTime>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+            if meta.is_dir() {
+                stack.push(e.path());
+                out.insert(rel, (0, None));
+            } else {
+                out.insert(rel, (meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    out
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -478,6 +501,7 @@ fn run_case(case: &Case, root: &Path) -> Result<(), String> {
         build(&dir, rel, spec);
     }
     let args: Vec<String> = case.args.iter().map(|a| substitute(a, &dir)).collect();
+    let before = files_under(&dir);
     let out = Command::new(env!("CARGO_BIN_EXE_aam"))
         .args(&args)
         .current_dir(&dir)
@@ -514,6 +538,19 @@ fn run_case(case: &Case, root: &Path) -> Result<(), String> {
     for a in &case.absent {
         if dir.join(a).exists() {
             problems.push(format!("{a} exists after the run"));
+        }
+    }
+    // A refused run writes nothing: no file appears, none changes.
+    if case.status != 0 {
+        let after = files_under(&dir);
+        for (path, stamp) in &after {
+            match before.get(path) {
+                None => problems.push(format!("refused, but wrote {}", path.display())),
+                Some(old) if old != stamp => {
+                    problems.push(format!("refused, but changed {}", path.display()))
+                }
+                _ => {}
+            }
         }
     }
     if problems.is_empty() {

@@ -199,6 +199,17 @@ fn check_model<M: AamModel<B>>(name: &str, model: &M, config: CheckpointConfig) 
                 got.embeddings.clone().into_dyn(),
                 want.embeddings.clone().into_dyn(),
             )];
+            // An output on one side only is a mismatch, not a skipped comparison.
+            assert_eq!(
+                got.target_prediction.is_some(),
+                want.target_prediction.is_some(),
+                "{case}: target_prediction in ONNX / Burn"
+            );
+            assert_eq!(
+                got.count_prediction.is_some(),
+                want.count_prediction.is_some(),
+                "{case}: count_prediction in ONNX / Burn"
+            );
             if let (Some(g), Some(w)) = (&got.target_prediction, &want.target_prediction) {
                 pairs.push((
                     "target_prediction",

@@ -68,6 +68,8 @@ fn two_devices_train_like_one_on_the_same_global_batches() {
     let uneven = run(&three, &[cpu, cpu, cpu], 8);
     assert_eq!(single.step_losses.len(), 9);
     for other in [&split, &uneven] {
+        assert_eq!(other.step_losses.len(), single.step_losses.len());
+        assert_eq!(other.epochs.len(), single.epochs.len());
         for (a, b) in single.step_losses.iter().zip(&other.step_losses) {
             assert!((a - b).abs() <= 1e-5 * a.abs(), "{a} vs {b}");
         }
