@@ -2,7 +2,8 @@
 //!
 //! Each target feeds arbitrary bytes to one of aam's entry points for untrusted input
 //! (BIOM tables in their three forms, distance matrices, metadata TSV, safetensors
-//! weights, ONNX models, the C ABI) and returns normally whatever the bytes are: a
+//! weights, ONNX models, a model directory's configuration, the C ABI, `aam serve`'s
+//! request bodies) and returns normally whatever the bytes are: a
 //! malformed input must come back as an error, never as a panic, an abort or a result
 //! that breaks the type's invariants (checked after every accepted input). A panic is a
 //! finding.
@@ -30,4 +31,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("safetensors_weights", targets::safetensors_weights::run),
     ("onnx_model", targets::onnx_model::run),
     ("c_abi", targets::c_abi::run),
+    ("serve_http", targets::serve_http::run),
+    ("model_dir", targets::model_dir::run),
 ];

@@ -73,6 +73,41 @@ pub fn seeds(name: &str) -> Vec<Seed> {
             out.push(("load_identity".into(), [&[1u8][..], &read(&repo.join("tests/bad_inputs/files/identity.onnx"))].concat()));
             out.push(("predict_tiny_table".into(), [&[2u8][..], &read(&repo.join("tests/capi/tiny_table.tsv"))].concat()));
         }
+        "serve_http" => {
+            // Byte 0 even: the KServe v2 endpoint; odd: the samples endpoint.
+            let width = crate::shipped::config().model.max_bp + 1;
+            let row = |r: usize| -> Vec<String> {
+                (0..width).map(|k| if k == 0 { 5 } else if k <= 40 + r { 1 + (k + r) % 4 } else { 0 }).map(|t| t.to_string()).collect()
+            };
+            let tokens = [row(0), row(1)].concat().join(",");
+            let infer = |shape: &str| format!(r#"{{"inputs":[{{"name":"tokens","shape":{shape},"datatype":"INT64","data":[{tokens}]}}]}}"#);
+            out.push(("infer".into(), [&[0u8][..], infer(&format!("[1,2,{width}]")).as_bytes()].concat()));
+            // The shape that once overflowed batch · n_asv · width.
+            out.push(("infer_huge_batch".into(), [&[0u8][..], infer(&format!("[4611686018427387904,1,{width}]")).as_bytes()].concat()));
+            let asv = "TACGTAGGGGGCAAGCGTTATCCGGATTTACTGGGTGTAAAGGGAGCGTAGACGGCAGCGCAAGTCTGAAGTGAAAT";
+            let predict = format!(
+                r#"{{"samples":[{{"id":"S1","asvs":[{{"sequence":"{asv}","count":12}},{{"sequence":"{}","count":3}}]}},{{"id":"S2","asvs":[]}}]}}"#,
+                &asv[..60]
+            );
+            out.push(("predict".into(), [&[1u8][..], predict.as_bytes()].concat()));
+            out.push(("predict_huge_count".into(), [&[1u8][..], predict.replace("12", "1e300").as_bytes()].concat()));
+        }
+        "model_dir" => {
+            let config = read(&crate::shipped::model_dir().join("config.json"));
+            out.push(("shipped_config.json".into(), config.clone()));
+            let text = String::from_utf8(config).expect("UTF-8 config.json");
+            // The hostile edits the loader must refuse: sizes far beyond any model, and
+            // sizes within bounds that the graphs do not take.
+            for (name, from, to) in [
+                ("max_bp_huge", "\"max_bp\": 90", "\"max_bp\": 1000000000000"),
+                ("token_limit_huge", "\"token_limit\": 128", "\"token_limit\": 4611686018427387904"),
+                ("max_bp_not_the_graphs", "\"max_bp\": 90", "\"max_bp\": 150"),
+                ("classes_not_the_graphs", "\"out_dim\": 2", "\"out_dim\": 5"),
+            ] {
+                assert!(text.contains(from), "the shipped config.json has {from}");
+                out.push((format!("{name}.json"), text.replace(from, to).into_bytes()));
+            }
+        }
         _ => {}
     }
     out

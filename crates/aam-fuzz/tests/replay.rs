@@ -100,6 +100,16 @@ fn c_abi() {
     replay("c_abi");
 }
 
+#[test]
+fn serve_http() {
+    replay("serve_http");
+}
+
+#[test]
+fn model_dir() {
+    replay("model_dir");
+}
+
 /// Each target has its libFuzzer entry point in `fuzz/fuzz_targets/` and a test above.
 #[test]
 fn every_target_has_a_cargo_fuzz_entry_point() {
