@@ -106,3 +106,6 @@ all_features="--features aam-cli/cuda,aam-cli/ort,aam-cli/mlflow-tls,aam-capi/or
 cargo check --workspace --locked $all_features
 # shellcheck disable=SC2086
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked $all_features
+
+# Disk use of the build, for the CI log (a full run once filled the CI machine's disk).
+du -sh "$target" || true
