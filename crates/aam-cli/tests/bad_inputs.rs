@@ -328,24 +328,8 @@ fn edited_json(j: &JsonSpec) -> serde_json::Value {
 
 fn onnx_with_config(o: &OnnxConfigSpec) -> Vec<u8> {
     let config = edited_json(&o.config);
-    // Protobuf wire format: field 1 and 2 (strings) of StringStringEntryProto, in field
-    // 14 (metadata_props) of ModelProto; every field is length-delimited (wire type 2).
-    fn field(number: u8, bytes: &[u8]) -> Vec<u8> {
-        let mut out = vec![number << 3 | 2];
-        let mut n = bytes.len();
-        while n >= 0x80 {
-            out.push((n as u8 & 0x7f) | 0x80);
-            n >>= 7;
-        }
-        out.push(n as u8);
-        out.extend_from_slice(bytes);
-        out
-    }
-    let mut entry = field(1, b"aam_config");
-    entry.extend(field(2, config.to_string().as_bytes()));
-    let mut bytes = std::fs::read(source(&o.from)).unwrap();
-    bytes.extend(field(14, &entry));
-    bytes
+    let graph = std::fs::read(source(&o.from)).unwrap();
+    aam_fuzz::targets::model_dir::with_config(&graph, config.to_string().as_bytes())
 }
 
 fn write_npy(path: &Path, n: &NpySpec) {

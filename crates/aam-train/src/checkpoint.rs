@@ -116,18 +116,14 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 /// sized from them.
 pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
     let path = dir.join("config.json");
-    let c: CheckpointConfig = read_json(&path)
-        .with_context(|| format!("{} is not an aam checkpoint directory", dir.display()))?;
-    anyhow::ensure!(
-        c.format_version == FORMAT_VERSION,
-        "{}: checkpoint format {} is not supported (this aam reads format {FORMAT_VERSION})",
-        path.display(),
-        c.format_version
-    );
-    c.model
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: model configuration: {e}", path.display()))?;
-    Ok(c)
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}: {} is not an aam checkpoint directory",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    CheckpointConfig::from_json(&text, &path.display().to_string()).map_err(anyhow::Error::msg)
 }
 
 /// Serialises a model's weights to safetensors bytes with the checkpoint config as metadata.

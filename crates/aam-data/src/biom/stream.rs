@@ -43,9 +43,23 @@ impl BiomSampleChunks {
             )
         };
         let file = File::open_streaming(path).map_err(|e| fail("HDF5 structure", e))?;
-        let (sample_ids, observation_ids) = super::hdf5::read_ids(&file, &fail)?;
+        let (sample_ids, observation_ids) = super::hdf5::read_ids(path, &file, &fail)?;
         // Chunks see their own samples only: duplicates across chunks are caught here.
         crate::table::check_unique(path, &sample_ids, "sample")?;
+        // Shapes before values: indptr must fit the sample IDs, and no window may ask for
+        // more entries than data and indices declare (each bounded by the file's size).
+        let declared = |name: &str| super::hdf5::declared_len(path, &file, name, &fail);
+        let n_indptr = declared("sample/matrix/indptr")?;
+        let n_entries = declared("sample/matrix/data")?.min(declared("sample/matrix/indices")?);
+        if n_indptr != sample_ids.len() + 1 {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "sample/matrix/indptr has {n_indptr} entries for {} samples; the file is truncated or corrupt",
+                    sample_ids.len()
+                ),
+            ));
+        }
         let indptr = file
             .dataset("sample/matrix/indptr")
             .and_then(|d| d.read_i64())
@@ -53,11 +67,12 @@ impl BiomSampleChunks {
         if indptr.len() != sample_ids.len() + 1
             || indptr.first() != Some(&0)
             || indptr.windows(2).any(|w| w[1] < w[0])
+            || indptr.last().is_some_and(|&n| n as u64 > n_entries as u64)
         {
             return Err(DataError::format(
                 path,
                 format!(
-                    "sample/matrix/indptr has {} entries for {} samples, or is not increasing from 0; the file is truncated or corrupt",
+                    "sample/matrix/indptr has {} entries for {} samples, is not increasing from 0, or points past the {n_entries} stored entries; the file is truncated or corrupt",
                     indptr.len(),
                     sample_ids.len()
                 ),

@@ -446,12 +446,13 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     // The settings every kept step was run with: a resume must use the same.
     let settings_path = args.output.join("benchmark.json");
+    let p = args.preset.settings();
     let mut settings = serde_json::json!({
         "preset": args.preset.name(),
         "seed": args.seed,
         "pipeline": PIPELINE_VERSION,
-        "recipe": args.preset.settings().recipe,
-        "size": args.preset.settings().size(),
+        "recipe": p.recipe,
+        "size": p.size(),
     });
     if args.folds > 1 {
         settings["folds"] = args.folds.into();
@@ -469,7 +470,6 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         }
     }
     aam_train::checkpoint::write_atomic(&settings_path, settings.to_string().as_bytes())?;
-    let p = args.preset.settings();
     let seed = args.seed.to_string();
     let mut runs: Vec<TaskRun> = Vec::new();
     for d in chosen {
