@@ -7,6 +7,8 @@ a reader that trusts the declared shape allocates in proportion to it, not to th
 - files/declared-data-1e9.biom: `sample/matrix/data` declares 10^9 counts (8 GB as f64)
   for a table of 2 samples and 3 ASVs.
 - files/declared-ids-1e9.biom: `sample/ids` declares 10^9 sample IDs.
+- files/declared-matrix-1e5.h5: an ssu distance matrix whose `matrix` declares
+  [100000, 100000] (80 GB as f64).
 """
 import h5py
 import numpy as np
@@ -29,5 +31,12 @@ def table(path, n_data=None, n_ids=None):
             f.create_dataset("sample/matrix/data", shape=(n_data,), dtype="f8", chunks=(1024,))
 
 
+def ssu_matrix(path, n):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("matrix", shape=(n, n), dtype="f8", chunks=(256, 256))
+        f.create_dataset("order", data=np.array(["S1", "S2"], dtype=object), dtype=h5py.string_dtype())
+
+
 table("files/declared-data-1e9.biom", n_data=10**9)
 table("files/declared-ids-1e9.biom", n_ids=10**9)
+ssu_matrix("files/declared-matrix-1e5.h5", 10**5)

@@ -191,6 +191,9 @@ pub(crate) fn extension(path: &Path) -> String {
         .to_ascii_lowercase()
 }
 
+/// How to rewrite an unreadable ssu distance matrix.
+const RECOMPUTE: &str = "recompute it with `ssu ... --format hdf5_fp32` (or save it as .npy)";
+
 fn read_ssu_h5(path: &Path, table_ids: &[String]) -> Result<(Vec<String>, Vec<f64>, String)> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let fail = |what: &str, e: hdf5_pure::Error| {
@@ -206,6 +209,17 @@ fn read_ssu_h5(path: &Path, table_ids: &[String]) -> Result<(Vec<String>, Vec<f6
             path,
             format!("`matrix` has shape {shape:?}; a distance matrix is square [N, N]"),
         ));
+    }
+    // Declared sizes against the file's before reading (see `hdf5_shape`).
+    crate::hdf5_shape::declared_len(path, &file, "matrix", &fail, RECOMPUTE)?;
+    if file.dataset("order").is_ok() {
+        let n_order = crate::hdf5_shape::declared_len(path, &file, "order", &fail, RECOMPUTE)?;
+        if n_order as u64 != shape[0] {
+            return Err(DataError::format(
+                path,
+                format!("`order` holds {n_order} sample IDs for a [{0}, {0}] matrix; the file is corrupt", shape[0]),
+            ));
+        }
     }
     let values = matrix.read_f64().map_err(|e| fail("dataset `matrix`", e))?;
     match file.dataset("order") {

@@ -32,6 +32,7 @@ pub mod biom;
 pub mod distance;
 pub mod error;
 pub mod faith_pd;
+mod hdf5_shape;
 pub mod metadata;
 pub mod npy;
 pub mod rarefy;

@@ -10,45 +10,11 @@ use std::path::Path;
 use hdf5_pure::File;
 
 use crate::error::{DataError, Result};
+use crate::hdf5_shape::declared_len;
+
+/// How to rewrite an unreadable BIOM 2.1 HDF5 table.
+pub(super) const REEXPORT: &str = "re-export it with `biom convert --to-hdf5`";
 use crate::table::FeatureTable;
-
-/// Deflate's largest expansion, about 1032:1 (zlib technical details: a 258-byte match
-/// coded in about 2 bits), the most a BIOM file's datasets (deflate, shuffle, Fletcher-32)
-/// can grow when read.
-const MAX_EXPANSION: u64 = 1032;
-
-/// Bytes each element read takes in memory at least (`f64`, `i64`, a `String`).
-const MIN_ELEMENT_BYTES: u64 = 8;
-
-/// The element count dataset `name` declares, checked before anything is read: a crafted
-/// shape (a chunked dataset with no chunks stored reads back as fill values) would
-/// otherwise take memory in proportion to the declared shape, not to the file.
-///
-/// Errors: `fail`'s error when the dataset cannot be opened; [`DataError::Format`] naming
-/// `path` when its shape overflows `u64` or declares more elements than a file of this
-/// size can hold at deflate's largest expansion (`file_size × 1032 / 8`).
-pub(super) fn declared_len(
-    path: &Path,
-    file: &File,
-    name: &str,
-    fail: &dyn Fn(&str, hdf5_pure::Error) -> DataError,
-) -> Result<usize> {
-    let shape = file
-        .dataset(name)
-        .and_then(|d| d.shape())
-        .map_err(|e| fail(name, e))?;
-    let limit = file.file_size().saturating_mul(MAX_EXPANSION) / MIN_ELEMENT_BYTES;
-    match shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d)) {
-        Some(n) if n <= limit => usize::try_from(n).map_err(|_| DataError::format(path, format!("{name} is too large for this platform"))),
-        _ => Err(DataError::format(
-            path,
-            format!(
-                "{name} declares shape {shape:?}, more elements than a {}-byte file can hold even compressed (at most {limit}); the file is corrupt: re-export it with `biom convert --to-hdf5`",
-                file.file_size()
-            ),
-        )),
-    }
-}
 
 /// `sample/ids` and `observation/ids` of an open BIOM 2.1 file; `fail` turns a read
 /// error of the named dataset into the caller's message.
@@ -61,7 +27,7 @@ pub(super) fn read_ids(
     fail: &dyn Fn(&str, hdf5_pure::Error) -> DataError,
 ) -> Result<(Vec<String>, Vec<String>)> {
     let strings = |name: &str| -> Result<Vec<String>> {
-        declared_len(path, file, name, fail)?;
+        declared_len(path, file, name, fail, REEXPORT)?;
         file.dataset(name)
             .and_then(|d| d.read_string())
             .map_err(|e| fail(name, e))
@@ -89,9 +55,9 @@ pub(super) fn parse(path: &Path, bytes: Vec<u8>) -> Result<FeatureTable> {
         (observation_ids.len(), sample_ids.len())
     };
     // Shapes first, values after: nothing is read whose declared size the IDs rule out.
-    let n_indptr = declared_len(path, &file, &format!("{group}/indptr"), &fail)?;
-    let n_data = declared_len(path, &file, &format!("{group}/data"), &fail)?;
-    let n_indices = declared_len(path, &file, &format!("{group}/indices"), &fail)?;
+    let n_indptr = declared_len(path, &file, &format!("{group}/indptr"), &fail, REEXPORT)?;
+    let n_data = declared_len(path, &file, &format!("{group}/data"), &fail, REEXPORT)?;
+    let n_indices = declared_len(path, &file, &format!("{group}/indices"), &fail, REEXPORT)?;
     let inconsistent = |n_indptr: usize, n_data: usize, n_indices: usize| {
         DataError::format(
             path,

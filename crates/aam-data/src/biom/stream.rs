@@ -48,7 +48,9 @@ impl BiomSampleChunks {
         crate::table::check_unique(path, &sample_ids, "sample")?;
         // Shapes before values: indptr must fit the sample IDs, and no window may ask for
         // more entries than data and indices declare (each bounded by the file's size).
-        let declared = |name: &str| super::hdf5::declared_len(path, &file, name, &fail);
+        let declared = |name: &str| {
+            crate::hdf5_shape::declared_len(path, &file, name, &fail, super::hdf5::REEXPORT)
+        };
         let n_indptr = declared("sample/matrix/indptr")?;
         let n_entries = declared("sample/matrix/data")?.min(declared("sample/matrix/indices")?);
         if n_indptr != sample_ids.len() + 1 {

@@ -1,0 +1,50 @@
+//! Declared HDF5 dataset shapes, checked before a dataset is read (BIOM 2.1 tables, ssu
+//! distance matrices): `hdf5-pure` reads what a shape declares, so a crafted shape would
+//! size memory by the declaration instead of by the file.
+
+use std::path::Path;
+
+use hdf5_pure::File;
+
+use crate::error::{DataError, Result};
+
+/// Deflate's largest expansion, about 1032:1 (zlib technical details: a 258-byte match
+/// coded in about 2 bits), the most a BIOM file's datasets (deflate, shuffle, Fletcher-32)
+/// can grow when read.
+const MAX_EXPANSION: u64 = 1032;
+
+/// Bytes each element read takes in memory at least (`f64`, `i64`, a `String`).
+const MIN_ELEMENT_BYTES: u64 = 8;
+
+/// The element count dataset `name` declares, checked before anything is read: a crafted
+/// shape (a chunked dataset with no chunks stored reads back as fill values) would
+/// otherwise take memory in proportion to the declared shape, not to the file.
+///
+/// `fix` ends the message (how to rewrite the file).
+///
+/// Errors: `fail`'s error when the dataset cannot be opened; [`DataError::Format`] naming
+/// `path` when its shape overflows `u64` or declares more elements than a file of this
+/// size can hold at deflate's largest expansion (`file_size × 1032 / 8`).
+pub(crate) fn declared_len(
+    path: &Path,
+    file: &File,
+    name: &str,
+    fail: &dyn Fn(&str, hdf5_pure::Error) -> DataError,
+    fix: &str,
+) -> Result<usize> {
+    let shape = file
+        .dataset(name)
+        .and_then(|d| d.shape())
+        .map_err(|e| fail(name, e))?;
+    let limit = file.file_size().saturating_mul(MAX_EXPANSION) / MIN_ELEMENT_BYTES;
+    match shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d)) {
+        Some(n) if n <= limit => usize::try_from(n).map_err(|_| DataError::format(path, format!("{name} is too large for this platform"))),
+        _ => Err(DataError::format(
+            path,
+            format!(
+                "{name} declares shape {shape:?}, more elements than a {}-byte file can hold even compressed (at most {limit}); the file is corrupt: {fix}",
+                file.file_size()
+            ),
+        )),
+    }
+}
