@@ -42,15 +42,22 @@ cargo run --locked --quiet -p aam-fuzz --bin aam-fuzz-seeds -- "$corpus/seeds"
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "$corpus/$t" "target/fuzz-artifacts/$t"
+  # Findings of earlier runs were copied to fuzz/regressions/ then; count this run's only.
+  rm -f "target/fuzz-artifacts/$t"/{crash,oom,timeout,leak}-*
   echo "== $t: ${seconds} s"
   if ! "${fuzz[@]}" run --fuzz-dir fuzz --sanitizer "$sanitizer" "$t" "$corpus/$t" "$corpus/seeds/$t" -- \
       -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="target/fuzz-artifacts/$t/" 2>&1 | tee "target/fuzz-artifacts/$t/log.txt" | grep -E '^(#[0-9]+ *DONE|stat::|==[0-9]+==|SUMMARY|thread .* panicked|Done)' ; then
     :
   fi
-  if ls "target/fuzz-artifacts/$t"/{crash,oom,timeout,leak}-* >/dev/null 2>&1; then
+  # Every kind of finding libFuzzer writes (`ls` of the four patterns together failed
+  # whenever one kind was absent, and reported an out-of-memory finding as none).
+  shopt -s nullglob
+  found=("target/fuzz-artifacts/$t"/{crash,oom,timeout,leak}-*)
+  shopt -u nullglob
+  if [ ${#found[@]} -gt 0 ]; then
     mkdir -p "fuzz/regressions/$t"
-    cp "target/fuzz-artifacts/$t"/{crash,oom,timeout,leak}-* "fuzz/regressions/$t/" 2>/dev/null || true
+    cp "${found[@]}" "fuzz/regressions/$t/"
     failed+=("$t")
   fi
 done
