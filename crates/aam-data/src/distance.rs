@@ -212,7 +212,8 @@ fn read_ssu_h5(path: &Path, table_ids: &[String]) -> Result<(Vec<String>, Vec<f6
     }
     // Declared sizes against the file's before reading (see `hdf5_shape`).
     crate::hdf5_shape::declared_len(path, &file, "matrix", &fail, RECOMPUTE)?;
-    if file.dataset("order").is_ok() {
+    let order = file.dataset("order").ok();
+    if order.is_some() {
         let n_order = crate::hdf5_shape::declared_len(path, &file, "order", &fail, RECOMPUTE)?;
         if n_order as u64 != shape[0] {
             return Err(DataError::format(
@@ -222,8 +223,8 @@ fn read_ssu_h5(path: &Path, table_ids: &[String]) -> Result<(Vec<String>, Vec<f6
         }
     }
     let values = matrix.read_f64().map_err(|e| fail("dataset `matrix`", e))?;
-    match file.dataset("order") {
-        Ok(order) => {
+    match order {
+        Some(order) => {
             let ids = order
                 .read_string()
                 .map_err(|e| fail("dataset `order`", e))?;
@@ -233,7 +234,7 @@ fn read_ssu_h5(path: &Path, table_ids: &[String]) -> Result<(Vec<String>, Vec<f6
                 "ssu `order` dataset".into(),
             ))
         }
-        Err(_) => {
+        None => {
             let ids = table_order(path, table_ids, shape[0] as usize)?;
             Ok((ids, values, "table order (no `order` dataset)".into()))
         }

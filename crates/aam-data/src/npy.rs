@@ -16,8 +16,8 @@ use crate::error::{DataError, Result};
 ///
 /// Errors ([`DataError::Format`] naming the file): a header length over 1 MiB or past
 /// the end of the file, a shape whose byte size overflows 64 bits, or more data declared
-/// than the file holds. A header
-/// this check cannot parse is left to the reader, which reports its own fault.
+/// than the file holds. A header this check cannot parse is left to the reader, which
+/// reports its own fault.
 pub fn check_npy_size(path: &Path) -> Result<()> {
     let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| DataError::io(path, e))?.len();

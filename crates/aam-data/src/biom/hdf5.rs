@@ -11,10 +11,10 @@ use hdf5_pure::File;
 
 use crate::error::{DataError, Result};
 use crate::hdf5_shape::declared_len;
+use crate::table::FeatureTable;
 
 /// How to rewrite an unreadable BIOM 2.1 HDF5 table.
 pub(super) const REEXPORT: &str = "re-export it with `biom convert --to-hdf5`";
-use crate::table::FeatureTable;
 
 /// `sample/ids` and `observation/ids` of an open BIOM 2.1 file; `fail` turns a read
 /// error of the named dataset into the caller's message.
@@ -39,7 +39,7 @@ pub(super) fn parse(path: &Path, bytes: Vec<u8>) -> Result<FeatureTable> {
     let fail = |what: &str, e: hdf5_pure::Error| {
         DataError::format(
             path,
-            format!("not a readable BIOM 2.1 HDF5 file ({what}: {e}); re-export it with `biom convert --to-hdf5`"),
+            format!("not a readable BIOM 2.1 HDF5 file ({what}: {e}); {REEXPORT}"),
         )
     };
     let file = File::from_bytes(bytes).map_err(|e| fail("HDF5 structure", e))?;

@@ -39,7 +39,7 @@ impl BiomSampleChunks {
         let fail = |what: &str, e: hdf5_pure::Error| {
             DataError::format(
                 path,
-                format!("not a readable BIOM 2.1 HDF5 file ({what}: {e}); streaming reads BIOM 2.1 HDF5 with a per-sample matrix: re-export it with `biom convert --to-hdf5`"),
+                format!("not a readable BIOM 2.1 HDF5 file ({what}: {e}); streaming reads BIOM 2.1 HDF5 with a per-sample matrix: {}", super::hdf5::REEXPORT),
             )
         };
         let file = File::open_streaming(path).map_err(|e| fail("HDF5 structure", e))?;
