@@ -53,7 +53,7 @@ enum Command {
     /// Aitchison) as .npy with its sample IDs: the --distance targets.
     Distance(commands::distance::DistanceArgs),
     /// Measure inference speed and memory of each backend, with and without the ASV cache.
-    Bench(commands::bench::BenchArgs),
+    Bench(commands::speed::BenchArgs),
     /// Serve a model over HTTP: KServe v2 endpoints, ASV sequences with counts, dynamic
     /// batching, Prometheus metrics.
     Serve(commands::serve::ServeArgs),
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
         Command::Attention(args) => commands::attention::run(&args),
         Command::Benchmark(args) => commands::benchmark::run(&args),
         Command::Distance(args) => commands::distance::run(&args),
-        Command::Bench(args) => commands::bench::run(&args),
+        Command::Bench(args) => commands::speed::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
     };
     match result {

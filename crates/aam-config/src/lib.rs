@@ -1,8 +1,10 @@
 //! # aam-config
 //!
 //! The configuration types every part of aam agrees on: the model architecture
-//! ([`ModelConfig`], reference key names) and the checkpoint / export metadata
-//! ([`CheckpointConfig`]). Serde only, so the Burn-free runtime and C ABI read them too.
+//! ([`ModelConfig`], reference key names, the [`architecture`] constants), the
+//! checkpoint / export metadata ([`CheckpointConfig`]) and the weights by key path
+//! ([`WeightMap`], safetensors). Burn-free, so the ONNX export, the runtime and the
+//! C ABI read them too.
 //!
 //! ```
 //! use aam_config::{CheckpointConfig, ModelKind};
@@ -16,8 +18,10 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod architecture;
 pub mod checkpoint_config;
 pub mod model_config;
+pub mod weight_map;
 
 pub use checkpoint_config::{
     CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
@@ -26,3 +30,4 @@ pub use model_config::{
     Activation, AttentionKind, CountEmbeddingMethod, EncoderType, MixedPrecision, ModelConfig,
     SizeLimits, Stack, StackConfig, SIZE_LIMITS,
 };
+pub use weight_map::{WeightError, WeightMap};

@@ -50,6 +50,7 @@ pub enum Activation {
 /// same, within float rounding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum AttentionKind {
     /// `softmax(QKᵀ/√dh + bias) V` from separate tensor ops: the `[n, H, t, t]` scores
     /// are materialised (and kept for the backward pass).
@@ -75,6 +76,7 @@ impl AttentionKind {
 /// stay f32 (the master weights), so a checkpoint is the same f32 file either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum MixedPrecision {
     /// f32 everywhere.
     #[default]
@@ -392,13 +394,21 @@ impl ModelConfig {
             ("vocab_size", Some(self.vocab_size), l.vocab_size),
             ("embedding_dim (--embedding-dim)", Some(d), l.width),
             ("max_bp (--max-bp)", Some(self.max_bp), l.max_bp),
-            ("token_limit (--token-limit)", Some(self.token_limit), l.token_limit),
+            (
+                "token_limit (--token-limit)",
+                Some(self.token_limit),
+                l.token_limit,
+            ),
             ("out_dim", Some(self.out_dim), l.out_dim),
             ("intermediate_size", self.intermediate_size, l.width),
             ("base_output_dim", self.base_output_dim, l.width),
             ("asv_num_layers", Some(self.asv_num_layers), l.layers),
             ("sample_num_layers", Some(self.sample_num_layers), l.layers),
-            ("encoder_num_layers", Some(self.encoder_num_layers), l.layers),
+            (
+                "encoder_num_layers",
+                Some(self.encoder_num_layers),
+                l.layers,
+            ),
             ("count_num_layers", Some(self.count_num_layers), l.layers),
             ("target_num_layers", Some(self.target_num_layers), l.layers),
         ];

@@ -4,7 +4,9 @@
 //! BIOM feature tables (2.1 HDF5, 1.0 JSON, classic TSV) whose observation IDs are
 //! ASV sequences, rarefaction, the nucleotide tokenizer, the per-sample token limit,
 //! UniFrac / distance matrices and Faith PD, metadata TSVs, train/validation splits,
-//! and model-ready batches.
+//! and model-ready batches. Below every other crate, it also holds what all of them
+//! use: [`files`] (atomic writes), [`metrics`] and [`evaluation`] (predictions against
+//! targets), and [`process_memory`] (peak RSS).
 //!
 //! Reference behaviour: `shared/docs/reference-aam.md` §2; where it records a
 //! reference bug this crate does the right thing (see each module).
@@ -31,10 +33,14 @@ pub mod beta_diversity;
 pub mod biom;
 pub mod distance;
 pub mod error;
+pub mod evaluation;
 pub mod faith_pd;
+pub mod files;
 mod hdf5_shape;
 pub mod metadata;
+pub mod metrics;
 pub mod npy;
+pub mod process_memory;
 pub mod rarefy;
 pub mod sample_stream;
 pub mod split;

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 /// Which ASVs a sample keeps when it has more than the token limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum TokenLimitPolicy {
     /// The first `token_limit` ASVs in table order (the reference behaviour).
     #[default]

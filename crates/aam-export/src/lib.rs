@@ -19,8 +19,8 @@ pub use onnx::graph::GraphPart;
 
 use std::collections::HashMap;
 
+use aam_config::WeightMap;
 use aam_config::{CheckpointConfig, FORMAT_VERSION};
-use aam_model::WeightMap;
 use anyhow::{bail, Context, Result};
 use onnx_protobuf::{Message, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 

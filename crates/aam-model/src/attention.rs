@@ -9,12 +9,9 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 use crate::config::{AttentionKind, MixedPrecision};
 use crate::mixed_precision::{linear_in, to_compute, to_f32};
-use crate::weights::{load_linear, save_linear, WeightError, WeightMap, WeightSink};
+use crate::weights::{load_linear, save_linear, WeightError, WeightMap, WeightSink, WeightTensors};
 
-/// Large negative score added at padded keys. Finite (not −∞) so that a row whose keys
-/// are all padding gets uniform weights instead of NaN; `exp(-1e9 - max)` is exactly
-/// 0 in f32, so rows with a valid key are unaffected.
-pub const MASKED_SCORE: f32 = -1.0e9;
+pub use aam_config::architecture::MASKED_SCORE;
 
 /// `softmax(QKᵀ/√(D/H)) V` over H heads, then the output projection.
 #[derive(Module, Debug)]
@@ -164,7 +161,10 @@ impl<B: Backend> SelfAttention<B> {
                 // 65,504; softmax in f32 (exp overflows fp16).
                 let q = q.mul_scalar(1.0 / (dh as f64).sqrt());
                 let scores = add_bias(to_f32(q.matmul(k.swap_dims(2, 3)), p));
-                let weights = to_compute(crate::dropout::dropout(softmax(scores, 3), self.dropout.prob), p);
+                let weights = to_compute(
+                    crate::dropout::dropout(softmax(scores, 3), self.dropout.prob),
+                    p,
+                );
                 weights.matmul(v)
             }
             None => {

@@ -18,8 +18,7 @@ use crate::weights::{
     load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink,
 };
 
-/// LayerNorm epsilon after pooling.
-pub const POOLING_NORM_EPS: f64 = 1e-5;
+pub use aam_config::architecture::POOLING_NORM_EPS;
 
 /// Attention pooling over a sequence.
 #[derive(Module, Debug)]
@@ -102,7 +101,9 @@ impl<B: Backend> AttentionPooling<B> {
         bias: Option<Tensor<B, 2>>,
     ) -> Tensor<B, 2> {
         let [n, t, d] = h.dims();
-        let alpha = self.weights_with_bias(h.clone(), mask, bias).reshape([n, 1, t]);
+        let alpha = self
+            .weights_with_bias(h.clone(), mask, bias)
+            .reshape([n, 1, t]);
         let pooled = alpha.matmul(h).reshape([n, d]);
         self.norm.forward(pooled)
     }

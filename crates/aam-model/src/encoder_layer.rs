@@ -13,8 +13,7 @@ use crate::weights::{
     load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink,
 };
 
-/// LayerNorm epsilon inside each layer (PyTorch default).
-pub const LAYER_NORM_EPS: f64 = 1e-5;
+pub use aam_config::architecture::LAYER_NORM_EPS;
 
 /// A pre-norm encoder layer.
 #[derive(Module, Debug)]
@@ -117,7 +116,11 @@ impl<B: Backend> EncoderLayer<B> {
             Activation::Gelu => gelu(hidden),
             Activation::Relu => relu(hidden),
         };
-        let out = linear_in(&self.linear2, crate::dropout::dropout(hidden, self.dropout.prob), p);
+        let out = linear_in(
+            &self.linear2,
+            crate::dropout::dropout(hidden, self.dropout.prob),
+            p,
+        );
         y + crate::dropout::dropout(to_f32(out, p), self.dropout.prob)
     }
 

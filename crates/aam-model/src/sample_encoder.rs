@@ -10,8 +10,7 @@ use crate::count_embedding::CountEmbedding;
 use crate::transformer::TransformerStack;
 use crate::weights::{load_embedding, WeightError, WeightMap, WeightSink};
 
-/// Extra rows of the sample position table beyond `token_limit` (reference value).
-pub const SAMPLE_POSITION_EXTRA: usize = 5;
+pub use aam_config::architecture::SAMPLE_POSITION_EXTRA;
 
 /// 1 where a slot of `tokens` int `[batch, n_asv, L]` holds an ASV (any nucleotide),
 /// `[batch, n_asv]` f32.
@@ -153,9 +152,8 @@ impl<B: Backend> SampleEncoder<B> {
         let mask = asv_mask.reshape([b, s, 1]);
         let mut a = asv_embeddings * mask.clone();
         if let Some(ce) = &self.count_embedding {
-            let counts = counts.expect(
-                "this model has a count embedding: its forward pass needs the read counts",
-            );
+            let counts = counts
+                .expect("this model has a count embedding: its forward pass needs the read counts");
             a = ce.forward(a, counts) * mask;
         }
         let positions = self

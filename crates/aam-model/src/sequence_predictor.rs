@@ -11,8 +11,7 @@ use crate::sequence_encoder::{EncoderOutput, SequenceEncoder};
 use crate::transformer::TransformerStack;
 use crate::weights::{load_linear, save_linear, WeightError, WeightMap, WeightSink};
 
-/// Key prefix of the base model inside a predictor's state dict.
-pub const BASE_PREFIX: &str = "base_model.";
+pub use aam_config::architecture::BASE_PREFIX;
 
 /// The fine-tuned model.
 #[derive(Module, Debug)]
@@ -170,7 +169,10 @@ impl<B: Backend> SequencePredictor<B> {
             .forward(sample_embeddings, asv_mask.clone());
         let target = self
             .target_head
-            .forward(self.target_pooling.forward_with_bias(t, asv_mask, pooling_bias));
+            .forward(
+                self.target_pooling
+                    .forward_with_bias(t, asv_mask, pooling_bias),
+            );
         if self.is_classifier {
             log_softmax(target, 1)
         } else {
@@ -189,11 +191,10 @@ impl<B: Backend> SequencePredictor<B> {
         counts: Option<Tensor<B, 3>>,
     ) -> Tensor<B, 2> {
         let bias = self.base_model.pooling_bias(counts.clone());
-        let s = self.base_model.sample_encoder.contextualize(
-            asv_embeddings,
-            asv_mask.clone(),
-            counts,
-        );
+        let s =
+            self.base_model
+                .sample_encoder
+                .contextualize(asv_embeddings, asv_mask.clone(), counts);
         self.target_with_bias(s, asv_mask, bias)
     }
 

@@ -9,8 +9,7 @@ use crate::config::StackConfig;
 use crate::encoder_layer::EncoderLayer;
 use crate::weights::{load_layer_norm, save_layer_norm, WeightError, WeightMap, WeightSink};
 
-/// Epsilon of the LayerNorm after the stack.
-pub const FINAL_NORM_EPS: f64 = 1e-6;
+pub use aam_config::architecture::FINAL_NORM_EPS;
 
 /// A transformer stack.
 #[derive(Module, Debug)]

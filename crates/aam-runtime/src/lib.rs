@@ -32,15 +32,16 @@ mod engine;
 pub mod error;
 pub mod flops;
 pub mod model;
+mod onnx_file;
 pub mod options;
 pub mod predict;
 pub mod prepare;
-mod split;
+mod split_graphs;
 pub mod tsv;
 
 pub use aam_config::{CheckpointConfig, ModelKind};
-pub use counts::checked_counts;
 pub use asv_cache::{AsvCacheOptions, AsvCacheStats, AUTO_CHUNK_ROWS_ORT, AUTO_CHUNK_ROWS_TRACT};
+pub use counts::checked_counts;
 pub use engine::Placement;
 #[cfg(feature = "ort")]
 pub use engine::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VERSION};
@@ -49,4 +50,6 @@ pub use model::{Model, RawOutputs, ONNX_FILE};
 pub use options::{Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
 pub use predict::{predict_with, PredictOptions, Predictions, Runner, SamplePrediction};
 pub use prepare::{prepare_table, PreparedTable};
-pub use split::{sample_graph_slots, split_graphs_present, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE};
+pub use split_graphs::{
+    sample_graph_slots, split_graphs_present, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE,
+};

@@ -11,11 +11,11 @@ use crate::asv_cache::AsvCacheOptions;
 use crate::asv_cache::AsvCacheStats;
 use crate::engine::{Engine, NamedOutputs, Placement};
 use crate::error::{Result, RuntimeError};
+use crate::onnx_file::{check_declared_shapes, load_err, output_names, parse_onnx, read_file};
 use crate::options::LoadOptions;
-use crate::split::{
+use crate::split_graphs::{
     split_graphs_present, CallEmbeddings, Part, SplitGraphs, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE,
 };
-use tract_onnx::prelude::Framework;
 
 /// File name of the ONNX graph inside an export directory.
 pub const ONNX_FILE: &str = "model.onnx";
@@ -61,110 +61,6 @@ enum Graphs {
     Single(Engine, Vec<String>),
     /// `asv_encoder.onnx` + `sample_model.onnx` with the ASV-embedding cache.
     Split(SplitGraphs),
-}
-
-/// Parses ONNX `bytes` read from `path`.
-///
-/// Errors: not ONNX; an initializer that keeps its data in an external file (never
-/// read: `aam export` writes every weight into the graph, and a path inside an
-/// untrusted model must not make the loader open other files).
-pub(crate) fn parse_onnx(bytes: &[u8], path: &Path) -> Result<tract_onnx::pb::ModelProto> {
-    let proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut std::io::Cursor::new(bytes))
-        .map_err(|e| load_err(path, format!("not a readable ONNX model ({e})")))?;
-    let initializers = proto.graph.iter().flat_map(|g| g.initializer.iter());
-    if let Some(t) = initializers
-        .into_iter()
-        .find(|t| t.data_location == Some(1) || !t.external_data.is_empty())
-    {
-        return Err(load_err(
-            path,
-            format!(
-                "initializer '{}' keeps its data in an external file; aam never reads external data (`aam export` writes every weight into model.onnx): re-export the model with `aam export`",
-                t.name
-            ),
-        ));
-    }
-    Ok(proto)
-}
-
-/// The graph's output names, in order.
-pub(crate) fn output_names(proto: &tract_onnx::pb::ModelProto) -> Vec<String> {
-    proto
-        .graph
-        .as_ref()
-        .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
-        .unwrap_or_default()
-}
-
-/// The dimensions graph value `name` declares (`None` for a symbolic one), or `None`
-/// when the graph has no such input or output or gives it no shape.
-fn declared_shape(proto: &tract_onnx::pb::ModelProto, name: &str) -> Option<Vec<Option<i64>>> {
-    use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
-    use tract_onnx::pb::type_proto::Value as Type;
-    let g = proto.graph.as_ref()?;
-    let v = g.input.iter().chain(&g.output).find(|v| v.name == name)?;
-    let Some(Type::TensorType(t)) = v.r#type.as_ref()?.value.as_ref() else {
-        return None;
-    };
-    Some(
-        t.shape
-            .as_ref()?
-            .dim
-            .iter()
-            .map(|d| match d.value {
-                Some(Dim::DimValue(n)) => Some(n),
-                _ => None,
-            })
-            .collect(),
-    )
-}
-
-/// Checks the sizes of the stored configuration (already within
-/// [`aam_config::SIZE_LIMITS`]) against the graph's own `tokens` input
-/// `[batch, n_asv, max_bp + 1]` and `target_prediction` output `[batch, out_dim]`, so
-/// an edited configuration cannot size buffers the graph does not take.
-///
-/// Errors: a declared width that differs from the configuration's, naming both.
-fn check_declared_shapes(
-    proto: &tract_onnx::pb::ModelProto,
-    m: &aam_config::ModelConfig,
-    path: &Path,
-) -> Result<()> {
-    let checks = [
-        ("tokens", "max_bp + 1", m.max_bp + 1),
-        ("target_prediction", "out_dim", m.out_dim),
-    ];
-    for (name, field, want) in checks {
-        let Some(dims) = declared_shape(proto, name) else {
-            continue;
-        };
-        if let Some(Some(n)) = dims.last() {
-            if usize::try_from(*n).ok() != Some(want) {
-                return Err(load_err(
-                    path,
-                    format!(
-                        "the stored configuration says {field} = {want}, but the graph's `{name}` is {n} wide: the `aam_config` metadata was edited or belongs to another model (re-export it with `aam export`)"
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
-    if !path.is_file() {
-        return Err(load_err(path, format!("no such file; {what}")));
-    }
-    std::fs::read(path).map_err(|e| load_err(path, format!("cannot read the model ({e})")))
-}
-
-fn load_err(path: &Path, message: impl Into<String>) -> RuntimeError {
-    RuntimeError::Load {
-        path: path.display().to_string(),
-        message: message.into(),
-    }
 }
 
 impl Model {
@@ -455,13 +351,30 @@ impl Model {
 /// or weights that overflow, must not turn into predictions).
 ///
 /// Errors: [`RuntimeError::Run`] naming the output, its shape or the first bad sample.
-fn check_outputs(raw: &RawOutputs, batch: usize, n_asv: usize, m: &aam_config::ModelConfig) -> Result<()> {
+fn check_outputs(
+    raw: &RawOutputs,
+    batch: usize,
+    n_asv: usize,
+    m: &aam_config::ModelConfig,
+) -> Result<()> {
     let d = m.embedding_dim;
     let shapes: [(&str, Option<&[usize]>, Vec<usize>); 4] = [
         ("embeddings", Some(raw.embeddings.shape()), vec![batch, d]),
-        ("target_prediction", raw.target_prediction.as_ref().map(|a| a.shape()), vec![batch, m.out_dim]),
-        ("class_probabilities", raw.class_probabilities.as_ref().map(|a| a.shape()), vec![batch, m.out_dim]),
-        ("count_prediction", raw.count_prediction.as_ref().map(|a| a.shape()), vec![batch, n_asv, 1]),
+        (
+            "target_prediction",
+            raw.target_prediction.as_ref().map(|a| a.shape()),
+            vec![batch, m.out_dim],
+        ),
+        (
+            "class_probabilities",
+            raw.class_probabilities.as_ref().map(|a| a.shape()),
+            vec![batch, m.out_dim],
+        ),
+        (
+            "count_prediction",
+            raw.count_prediction.as_ref().map(|a| a.shape()),
+            vec![batch, n_asv, 1],
+        ),
     ];
     for (name, found, expected) in shapes {
         if let Some(found) = found.filter(|f| *f != expected.as_slice()) {
@@ -470,12 +383,26 @@ fn check_outputs(raw: &RawOutputs, batch: usize, n_asv: usize, m: &aam_config::M
             )));
         }
     }
-    let rows = |a: ndarray::ArrayViewD<'_, f32>| a.outer_iter().position(|row| row.iter().any(|v| !v.is_finite()));
+    let rows = |a: ndarray::ArrayViewD<'_, f32>| {
+        a.outer_iter()
+            .position(|row| row.iter().any(|v| !v.is_finite()))
+    };
     let outputs = [
         ("embeddings", Some(raw.embeddings.view().into_dyn())),
-        ("target_prediction", raw.target_prediction.as_ref().map(|a| a.view().into_dyn())),
-        ("class_probabilities", raw.class_probabilities.as_ref().map(|a| a.view().into_dyn())),
-        ("count_prediction", raw.count_prediction.as_ref().map(|a| a.view().into_dyn())),
+        (
+            "target_prediction",
+            raw.target_prediction.as_ref().map(|a| a.view().into_dyn()),
+        ),
+        (
+            "class_probabilities",
+            raw.class_probabilities
+                .as_ref()
+                .map(|a| a.view().into_dyn()),
+        ),
+        (
+            "count_prediction",
+            raw.count_prediction.as_ref().map(|a| a.view().into_dyn()),
+        ),
     ];
     for (name, view) in outputs {
         if let Some(row) = view.and_then(rows) {

@@ -8,7 +8,7 @@ use crate::asv_cache::asv_key;
 use crate::error::{Result, RuntimeError};
 use crate::model::{Model, RawOutputs};
 use crate::prepare::{prepare_table, PreparedTable};
-use crate::split::CallEmbeddings;
+use crate::split_graphs::CallEmbeddings;
 use aam_data::Dataset;
 
 /// How to run prediction.
@@ -306,9 +306,15 @@ fn run_batches(
     let run_one = |b: &[usize]| {
         let batch = ds.batch(b, None, 0);
         let (n, s) = batch.counts.dim();
-        let counts = batch.counts.view().into_shape_with_order((n, s, 1)).map_err(|e| {
-            RuntimeError::Run(format!("the batch's counts do not reshape to [{n}, {s}, 1]: {e}"))
-        })?;
+        let counts = batch
+            .counts
+            .view()
+            .into_shape_with_order((n, s, 1))
+            .map_err(|e| {
+                RuntimeError::Run(format!(
+                    "the batch's counts do not reshape to [{n}, {s}, 1]: {e}"
+                ))
+            })?;
         runner(batch.tokens.view(), counts)
     };
     if threads == 1 || batches.len() <= 1 {

@@ -1,4 +1,4 @@
-//! Checkpoint directories, written atomically (temp file + fsync + rename).
+//! Checkpoint directories, written atomically ([`write_atomic`]).
 //!
 //! Layout: `config.json` ([`CheckpointConfig`]), `model.safetensors` (best weights by
 //! validation loss, reference key names), `last.safetensors` (the latest epoch's
@@ -7,7 +7,6 @@
 //! file; see [`crate::resume_file`]) with its readable copy `train_state.json`,
 //! `split.tsv`, `metrics.jsonl`.
 
-use std::io::Write;
 use std::path::Path;
 
 use aam_model::{AamModel, ModelConfig, WeightMap, WeightSink};
@@ -17,9 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::schedule::Schedule;
 
-pub use aam_config::checkpoint_config::{
-    CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
-};
+use aam_config::{CheckpointConfig, FORMAT_VERSION};
+#[cfg(doc)]
+use aam_data::files::write_atomic;
 
 /// `train_state.json`: where a run stands.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,67 +47,6 @@ pub struct TrainState {
     /// The fp16 loss scaler (scale, clean steps, skipped steps), when the run scales.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss_scaler: Option<crate::loss_scale::LossScaler>,
-}
-
-/// Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
-
-/// Appends one line to `path` (metrics log).
-pub fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot append to {}", path.display()))?;
-    writeln!(f, "{line}")
-        .and_then(|_| f.sync_data())
-        .with_context(|| format!("cannot append to {}", path.display()))
-}
-
-/// The epoch records of a `metrics.jsonl` log, in order. A last line without its newline
-/// (being written by a running training) is left out. Errors: the file cannot be read, a
-/// line is not JSON (the message names the file and line).
-pub fn read_metrics_log(path: &Path) -> Result<Vec<serde_json::Value>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-    complete
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}: line {} is not JSON", path.display(), i + 1))
-        })
-        .collect()
-}
-
-/// Writes a JSON value atomically.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes())
-}
-
-/// Reads a JSON file.
-pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid file of this kind", path.display()))
 }
 
 /// Reads a checkpoint's `config.json`, checking the format version and the model

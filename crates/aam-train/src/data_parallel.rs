@@ -13,7 +13,7 @@
 //! Results equal the single-device run for the same global batch (up to float summation
 //! order) when dropout is 0; with dropout each shard draws its own masks.
 
-use crate::trainer::Tensors;
+use crate::batch_tensors::Tensors;
 use aam_model::{AamModel, ModelOutputs};
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::{GradientsAccumulator, GradientsParams};

@@ -7,32 +7,36 @@
 //! (TensorBoard event files, MLflow).
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod asv_embedding_cache;
+pub mod batch_order;
 pub mod batch_size;
+mod batch_tensors;
 pub mod checkpoint;
 pub mod data_parallel;
 #[cfg(feature = "cuda")]
 pub mod device_memory;
-pub mod evaluation;
+pub mod epoch_record;
 pub mod loss_scale;
 pub mod losses;
 pub mod masking;
-pub mod memory;
-pub mod metrics;
 pub mod options;
 pub mod prefetch;
 pub mod random_forest;
 pub mod resume_file;
 pub mod schedule;
 pub mod step_bench;
+mod step_loss;
 pub mod tracking;
+pub mod train_data;
 pub mod trainer;
 
 pub use batch_size::{AutoBatchSize, MemorySource};
-pub use checkpoint::{CheckpointConfig, DataSettings, ModelKind, TargetInfo};
+pub use epoch_record::{EpochRecord, FitReport};
 pub use loss_scale::LossScaler;
 pub use options::{LossWeights, OptimizerKind, TrainOptions};
 pub use prefetch::{PrefetchOptions, PrefetchStats};
 pub use schedule::{Schedule, ScheduleKind};
 pub use tracking::{NoTracking, Tracker, Tracking};
-pub use trainer::{fit, fit_data_parallel, FitReport, TrainData};
+pub use train_data::TrainData;
+pub use trainer::{fit, fit_data_parallel};

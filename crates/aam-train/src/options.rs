@@ -10,8 +10,10 @@ use crate::schedule::ScheduleKind;
 /// Optimizer choice (spec §5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum OptimizerKind {
     /// AdamW (decoupled weight decay), the default.
+    #[cfg_attr(feature = "clap", value(name = "adamw"))]
     AdamW,
     /// Adam (L2 weight decay when set).
     Adam,

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::checkpoint::{self, TrainState};
+use crate::checkpoint::TrainState;
 
 /// File name of the resume bundle in a checkpoint directory.
 pub const RESUME_FILE: &str = "resume.bin";
@@ -45,8 +45,8 @@ pub fn write(dir: &Path, state: &TrainState, model: &[u8], optimizer: &[u8]) -> 
         bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
         bytes.extend_from_slice(part);
     }
-    checkpoint::write_atomic(&dir.join(RESUME_FILE), &bytes)?;
-    checkpoint::write_json(&dir.join("train_state.json"), state)
+    aam_data::files::write_atomic(&dir.join(RESUME_FILE), &bytes)?;
+    aam_data::files::write_json(&dir.join("train_state.json"), state)
 }
 
 /// Reads what `dir` resumes from: `resume.bin`, or the three files of checkpoints
@@ -60,7 +60,7 @@ pub fn read(dir: &Path) -> Result<ResumePoint> {
             let p = dir.join(f);
             std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
         };
-        let state = checkpoint::read_json(&dir.join("train_state.json"))?;
+        let state = aam_data::files::read_json(&dir.join("train_state.json"))?;
         return Ok(ResumePoint {
             state,
             model: legacy("last_model.bin")?,
@@ -138,7 +138,7 @@ pub fn trim_metrics(dir: &Path, epoch: usize) -> Result<()> {
     if !out.is_empty() {
         out.push('\n');
     }
-    checkpoint::write_atomic(&path, out.as_bytes())
+    aam_data::files::write_atomic(&path, out.as_bytes())
 }
 
 /// Removes the temporary files (`.name.tmp`) that a run killed while writing left in
@@ -188,7 +188,8 @@ mod tests {
         assert_eq!((r.state.epoch, r.state.step), (2, 6));
         assert_eq!(r.model, b"model bytes");
         assert_eq!(r.optimizer, b"optimizer");
-        let copy: TrainState = checkpoint::read_json(&dir.path().join("train_state.json")).unwrap();
+        let copy: TrainState =
+            aam_data::files::read_json(&dir.path().join("train_state.json")).unwrap();
         assert_eq!(copy.epoch, 2);
         // Cut anywhere inside, the file is refused, never half-read.
         let bytes = std::fs::read(dir.path().join(RESUME_FILE)).unwrap();

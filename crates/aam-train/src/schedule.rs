@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// Which schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ScheduleKind {
     /// Linear warm-up then cosine decay (default).
     WarmupCosine,

@@ -14,8 +14,10 @@ use ndarray::{Array1, Array2, Array3};
 
 use aam_model::AamModel;
 
+use crate::batch_tensors::{class_weight_tensor, host_batch, to_tensors};
 use crate::options::{OptimizerKind, TrainOptions};
-use crate::trainer::{class_weight_tensor, host_batch, loss_terms, to_tensors, TrainData};
+use crate::step_loss::loss_terms;
+use crate::train_data::TrainData;
 
 /// The host arrays of the timed batch, for a second implementation (the PyTorch
 /// reference) to train on exactly the same input.
@@ -65,7 +67,11 @@ pub fn step_batch(
         Some(m) => (m.tokens, m.targets, m.mask),
         None => {
             let dim = host.batch.tokens.raw_dim();
-            (host.batch.tokens, Array3::zeros(dim.clone()), Array3::zeros(dim))
+            (
+                host.batch.tokens,
+                Array3::zeros(dim.clone()),
+                Array3::zeros(dim),
+            )
         }
     };
     Ok(StepBatch {
@@ -103,13 +109,16 @@ where
     }
     B::seed(device, opts.seed);
     // As `fit` does.
-    crate::memory::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     let ratio = mask_ratio(predict_nucleotides, opts);
     let host = host_batch(data, samples, 0, ratio.map(|r| (r, opts.seed)), None)?;
     let class_weights = class_weight_tensor::<B>(data, opts, device);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(opts.weight_decay as f32)
-        .with_grad_clipping(opts.grad_clip.map(|c| GradientClippingConfig::Norm(c as f32)))
+        .with_grad_clipping(
+            opts.grad_clip
+                .map(|c| GradientClippingConfig::Norm(c as f32)),
+        )
         .init::<B, M>();
     let mut first_loss = None;
     let mut latencies_ms = Vec::with_capacity(iterations);

@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use aam_data::{Batch, Dataset, SampleStream, Split, TargetKind};
-use aam_model::{AamModel, ModelOutputs};
+use aam_data::TargetKind;
+use aam_model::AamModel;
 use anyhow::{bail, Context, Result};
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
@@ -17,389 +16,25 @@ use burn::prelude::*;
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
 
 use crate::asv_embedding_cache::AsvEmbeddingCache;
-use crate::batch_size::{self, AutoBatchSize, MemoryMeter};
-use crate::checkpoint::{self, CheckpointConfig, TrainState};
+use crate::batch_order::{batches, epoch_batches, read_order};
+use crate::batch_size::{check_resumed_batch_size, choose_batch_size};
+use crate::batch_tensors::{class_weight_tensor, host_batch, to_tensors, HostBatch};
+use crate::checkpoint::{self, TrainState};
 use crate::data_parallel;
+use crate::epoch_record::{summary_line, EpochRecord, FitReport};
 use crate::loss_scale::unscale_gradients;
 use crate::losses;
-use crate::masking::{mask_nucleotides, MaskedTokens};
-use crate::metrics;
 use crate::options::{OptimizerKind, TrainOptions};
 use crate::prefetch::run_in_order;
 use crate::resume_file;
 use crate::schedule::Schedule;
+use crate::step_loss::{argmax, loss_terms, training_metric};
 use crate::tracking::{NoTracking, RunStart, Tracker};
-
-/// What the run trains on, beyond the dataset.
-#[derive(Debug, Clone)]
-pub struct TrainData {
-    /// Table (aligned), tokens, distances and targets. For regression the targets are
-    /// standardized with `target_mean`/`target_std`; for classification they are class indices.
-    /// With `stream`, the table holds the sample IDs only ([`SampleStream::id_table`]).
-    pub dataset: Dataset,
-    /// `--streaming`: the samples' ASVs and counts, read from the BIOM file a chunk of
-    /// samples at a time as batches need them; each epoch then visits the chunks in a
-    /// random order and the samples of a chunk in a random order. `None`: all in
-    /// `dataset`.
-    pub stream: Option<Arc<SampleStream>>,
-    /// Train/validation split (positions in the dataset's table).
-    pub split: Split,
-    /// Standardized Faith PD per table sample (faith_pd encoder type).
-    pub faith_pd: Option<Vec<f32>>,
-    /// Target kind, if fine-tuning.
-    pub target_kind: Option<TargetKind>,
-    /// Number of classes (classification).
-    pub n_classes: usize,
-    /// Mean and std used to standardize regression targets.
-    pub target_mean: f64,
-    /// See `target_mean`.
-    pub target_std: f64,
-}
-
-/// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EpochRecord {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Optimizer steps taken so far.
-    pub step: usize,
-    /// Learning rate at the end of the epoch.
-    pub lr: f64,
-    /// Mean training loss and its terms.
-    pub train: BTreeMap<String, f64>,
-    /// Validation loss, its terms and metrics.
-    pub validation: BTreeMap<String, f64>,
-    /// Wall time of the epoch, s.
-    pub seconds: f64,
-    /// Training throughput, samples/s.
-    pub samples_per_second: f64,
-    /// Time the training steps waited for their batches, s (building them, when
-    /// `--data-workers 0`).
-    pub data_wait_seconds: f64,
-    /// `data_wait_seconds` as a share of the epoch's training time (0–1).
-    pub data_wait_share: f64,
-    /// Peak resident memory of the process so far, MiB (Linux; `None` elsewhere).
-    pub peak_rss_mib: Option<f64>,
-    /// fp16 loss scale at the end of the epoch (runs with loss scaling only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub loss_scale: Option<f64>,
-    /// Optimizer steps skipped for overflowed gradients so far in the run (runs with
-    /// loss scaling only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped_steps: Option<usize>,
-}
-
-/// Summary of a finished run.
-#[derive(Debug, Clone)]
-pub struct FitReport {
-    /// Every epoch's record (this invocation only).
-    pub epochs: Vec<EpochRecord>,
-    /// Training loss of every optimizer step (this invocation only).
-    pub step_losses: Vec<f64>,
-    /// Best validation loss and its epoch.
-    pub best: (f64, usize),
-}
-
-pub(crate) struct Tensors<B: Backend> {
-    pub(crate) tokens: Tensor<B, 3, Int>,
-    /// `tokens` before nucleotide masking, when masked: what the k-mer embedding reads.
-    pub(crate) unmasked: Option<Tensor<B, 3, Int>>,
-    counts: Tensor<B, 2>,
-    asv_mask: Tensor<B, 2>,
-    unifrac: Option<Tensor<B, 2>>,
-    targets: Option<Vec<f32>>,
-    nuc_targets: Option<(Tensor<B, 3, Int>, Tensor<B, 3>)>,
-    faith: Option<Tensor<B, 2>>,
-}
-
-impl<B: Backend> Tensors<B> {
-    /// The read counts as the model takes them, `[batch, n_asv, 1]` (read only by a
-    /// model with a count embedding).
-    pub(crate) fn model_counts(&self) -> Tensor<B, 3> {
-        self.counts.clone().unsqueeze_dim(2)
-    }
-
-    /// The model's forward pass on this batch; with nucleotide masking the k-mer
-    /// embedding reads the unmasked tokens ([`AamModel::forward_masked`]).
-    pub(crate) fn forward<M: AamModel<B>>(&self, model: &M) -> ModelOutputs<B> {
-        model.forward_masked(
-            self.tokens.clone(),
-            self.unmasked.clone(),
-            Some(self.model_counts()),
-        )
-    }
-}
-
-/// A batch as built on a data worker: host arrays only, so it crosses threads.
-pub(crate) struct HostBatch {
-    /// Table positions of the batch's samples.
-    pub(crate) samples: Vec<usize>,
-    pub(crate) batch: Batch,
-    /// The masked-nucleotide input and targets, when the nucleotide loss is on.
-    pub(crate) masked: Option<MaskedTokens>,
-}
-
-/// Builds the batch of `samples` (epoch `epoch` of the random token-limit policy) and,
-/// with `mask = Some((ratio, seed))`, its masked-nucleotide input. Errors: a streamed
-/// chunk that cannot be read.
-pub(crate) fn host_batch(
-    data: &TrainData,
-    samples: &[usize],
-    epoch: u64,
-    mask: Option<(f64, u64)>,
-    augmentation: Option<(&aam_data::Augmentation, u64)>,
-) -> Result<HostBatch> {
-    let batch = match (&data.stream, augmentation) {
-        (Some(stream), _) => stream.batch(&data.dataset, samples, None, epoch, augmentation)?,
-        (None, Some((a, seed))) => data.dataset.augmented_batch(samples, None, epoch, a, seed),
-        (None, None) => data.dataset.batch(samples, None, epoch),
-    };
-    let masked = mask.map(|(ratio, seed)| mask_nucleotides(&batch.tokens, ratio, seed));
-    Ok(HostBatch {
-        samples: samples.to_vec(),
-        batch,
-        masked,
-    })
-}
-
-pub(crate) fn to_tensors<B: Backend>(
-    host: &HostBatch,
-    faith: Option<&[f32]>,
-    device: &B::Device,
-) -> Tensors<B> {
-    let (batch, samples) = (&host.batch, &host.samples);
-    let (b, s, l) = batch.tokens.dim();
-    let int3 = |a: &ndarray::Array3<i64>| {
-        Tensor::<B, 3, Int>::from_data(
-            TensorData::new(a.iter().copied().collect::<Vec<_>>(), [b, s, l]),
-            device,
-        )
-    };
-    let (tokens, unmasked, nuc_targets) = match &host.masked {
-        Some(m) => {
-            let mask_t = Tensor::<B, 3>::from_data(
-                TensorData::new(m.mask.iter().copied().collect::<Vec<_>>(), [b, s, l]),
-                device,
-            );
-            (int3(&m.tokens), Some(int3(&batch.tokens)), Some((int3(&m.targets), mask_t)))
-        }
-        None => (int3(&batch.tokens), None, None),
-    };
-    let f2 = |v: Vec<f32>, shape: [usize; 2]| {
-        Tensor::<B, 2>::from_data(TensorData::new(v, shape), device)
-    };
-    Tensors {
-        tokens,
-        unmasked,
-        counts: f2(batch.counts.iter().copied().collect(), [b, s]),
-        asv_mask: f2(
-            batch
-                .asv_mask
-                .iter()
-                .map(|&m| if m { 1.0 } else { 0.0 })
-                .collect(),
-            [b, s],
-        ),
-        unifrac: batch
-            .unifrac
-            .as_ref()
-            .map(|u| f2(u.iter().copied().collect(), [b, b])),
-        targets: batch.targets.as_ref().map(|t| t.to_vec()),
-        nuc_targets,
-        faith: faith.map(|f| f2(samples.iter().map(|&i| f[i]).collect(), [b, 1])),
-    }
-}
-
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    f64::from(t.into_scalar().elem::<f32>())
-}
-
-/// Computes the weighted total loss and its terms.
-/// Index of the largest of `v` (the last on ties), 0 when empty: a classifier's class.
-fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i)
-}
-
-/// The training metric of an epoch from the target predictions `preds` (one row per
-/// training sample, as trained) and their targets `truth`: `accuracy` for a classifier
-/// (argmax of the log-probabilities), `r2` for a regressor (on the standardized scale, to
-/// which R² is invariant); `None` without a target or predictions.
-pub(crate) fn training_metric(
-    kind: Option<TargetKind>,
-    preds: &[Vec<f32>],
-    truth: &[f32],
-) -> Option<(&'static str, f64)> {
-    if preds.is_empty() || preds.len() != truth.len() {
-        return None;
-    }
-    match kind? {
-        TargetKind::Categorical => {
-            let p: Vec<usize> = preds.iter().map(|v| argmax(v)).collect();
-            let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
-            Some(("accuracy", metrics::accuracy(&p, &t)))
-        }
-        TargetKind::Numeric => {
-            let p: Vec<f64> = preds.iter().map(|v| f64::from(v[0])).collect();
-            let t: Vec<f64> = truth.iter().map(|&v| f64::from(v)).collect();
-            Some(("r2", metrics::r2(&p, &t)))
-        }
-    }
-}
-
-pub(crate) fn loss_terms<B: Backend>(
-    out: &ModelOutputs<B>,
-    t: &Tensors<B>,
-    data: &TrainData,
-    opts: &TrainOptions,
-    class_weights: Option<&Tensor<B, 1>>,
-) -> (Tensor<B, 1>, BTreeMap<String, f64>) {
-    let device = out.embeddings.device();
-    let mut total = Tensor::<B, 1>::zeros([1], &device);
-    let mut parts = BTreeMap::new();
-    let w = &opts.weights;
-    let mut add = |name: &str, weight: f64, l: Tensor<B, 1>, total: &mut Tensor<B, 1>| {
-        parts.insert(name.to_string(), scalar(l.clone()));
-        *total = total.clone() + l.mul_scalar(weight);
-    };
-    if w.unifrac > 0.0 {
-        if let Some(u) = &t.unifrac {
-            add(
-                "unifrac",
-                w.unifrac,
-                losses::unifrac_loss(out.embeddings.clone(), u.clone(), opts.temperature),
-                &mut total,
-            );
-        }
-    }
-    if let (Some(logits), Some((targets, mask))) = (&out.nuc_predictions, &t.nuc_targets) {
-        add(
-            "nucleotide",
-            w.nucleotide,
-            losses::nucleotide_loss(logits.clone(), targets.clone(), mask.clone()),
-            &mut total,
-        );
-    }
-    if let (Some(pred), Some(f)) = (&out.base_prediction, &t.faith) {
-        add(
-            "faith_pd",
-            w.faith_pd,
-            (pred.clone() - f.clone()).powf_scalar(2.0).mean(),
-            &mut total,
-        );
-    }
-    if let (Some(pred), Some(y), Some(kind)) =
-        (&out.target_prediction, &t.targets, data.target_kind)
-    {
-        let l = match kind {
-            TargetKind::Numeric => {
-                let y = Tensor::<B, 1>::from_data(TensorData::new(y.clone(), [y.len()]), &device);
-                losses::regression_loss(pred.clone(), y, opts.huber)
-            }
-            TargetKind::Categorical => {
-                let y = Tensor::<B, 1, Int>::from_data(
-                    TensorData::new(y.iter().map(|&v| v as i64).collect::<Vec<_>>(), [y.len()]),
-                    &device,
-                );
-                losses::classification_loss(pred.clone(), y, class_weights.cloned())
-            }
-        };
-        add("target", w.target, l, &mut total);
-    }
-    if w.count > 0.0 {
-        if let Some(cp) = &out.count_prediction {
-            add(
-                "count",
-                w.count,
-                losses::count_loss(cp.clone(), t.counts.clone(), t.asv_mask.clone()),
-                &mut total,
-            );
-        }
-    }
-    parts.insert("total".into(), scalar(total.clone()));
-    (total, parts)
-}
-
-/// Batches of `samples` (in the given order) of at most `batch_size`, merging a
-/// trailing batch of one into the previous one (pairwise losses need two samples).
-pub fn batches(samples: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = samples
-        .chunks(batch_size.max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    if out.len() > 1 && out.last().is_some_and(|b| b.len() == 1) {
-        let last = out.pop().expect("non-empty");
-        out.last_mut().expect("non-empty").extend(last);
-    }
-    out
-}
-
-fn epoch_order(train: &[usize], seed: u64, epoch: usize) -> Vec<usize> {
-    let mut order = train.to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0000_0000);
-    rng.set_stream(epoch as u64);
-    order.shuffle(&mut rng);
-    order
-}
-
-/// The batches of an epoch over `train`: [`batches`] of the shuffled samples in memory;
-/// with a stream, the chunks in a shuffled order, each chunk's samples shuffled and cut
-/// into its own batches, so that a batch reads one chunk. Chunks holding a single
-/// training sample (a pairwise loss needs two) pool those samples into batches of their
-/// own at the end; a pool of one sample joins the smallest batch. Every batch holds at
-/// most `batch_size + 1` samples ([`batches`] merges a trailing sample), `batch_size + 2`
-/// when a lone pooled sample has to join such a batch.
-pub fn epoch_batches(
-    train: &[usize],
-    stream: Option<&SampleStream>,
-    batch_size: usize,
-    seed: u64,
-    epoch: usize,
-) -> Vec<Vec<usize>> {
-    let order = epoch_order(train, seed, epoch);
-    let Some(stream) = stream else {
-        return batches(&order, batch_size);
-    };
-    let mut by_chunk: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for s in order {
-        by_chunk.entry(stream.chunk_of(s)).or_default().push(s);
-    }
-    let mut groups: Vec<Vec<usize>> = by_chunk.into_values().collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xC4_0000_0000);
-    rng.set_stream(epoch as u64);
-    groups.shuffle(&mut rng);
-    let (singles, groups): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
-        groups.into_iter().partition(|g| g.len() == 1);
-    let mut out: Vec<Vec<usize>> = groups.iter().flat_map(|g| batches(g, batch_size)).collect();
-    let pool: Vec<usize> = singles.into_iter().flatten().collect();
-    match pool.as_slice() {
-        [] => {}
-        [lone] => match out.iter_mut().min_by_key(|b| b.len()) {
-            Some(smallest) => smallest.push(*lone),
-            None => out.push(vec![*lone]),
-        },
-        _ => out.extend(batches(&pool, batch_size)),
-    }
-    out
-}
-
-/// Samples in the order their batches are read: chunk by chunk with a stream (stable
-/// within a chunk), as given otherwise.
-fn read_order(samples: &[usize], stream: Option<&SampleStream>) -> Vec<usize> {
-    let mut order = samples.to_vec();
-    if let Some(stream) = stream {
-        order.sort_by_key(|&s| stream.chunk_of(s));
-    }
-    order
-}
+use crate::train_data::TrainData;
+use aam_config::CheckpointConfig;
+use aam_data::metrics;
 
 /// Trains `model` (on `device`) and writes checkpoints into `dir`.
 ///
@@ -437,7 +72,7 @@ where
 /// [`crate::data_parallel`]): `model` lives on `devices[0]`, where the losses, the
 /// optimizer step, validation and checkpoints run; every step and epoch is reported to
 /// `tracker` ([`crate::tracking`]). Sets the process's allocator to keep freed memory
-/// for reuse ([`crate::memory::keep_freed_memory`]). Errors: as [`fit`], an empty device list, and the
+/// for reuse ([`crate::allocator::keep_freed_memory`]). Errors: as [`fit`], an empty device list, and the
 /// tracker's errors.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_data_parallel<B, M>(
@@ -457,7 +92,7 @@ where
 {
     let device = devices.first().context("no training device given")?;
     // Host tensors of every step reuse freed memory instead of mapping it afresh.
-    crate::memory::keep_freed_memory();
+    crate::allocator::keep_freed_memory();
     data_parallel::materialize(&model);
     if resume && opts.auto_batch_size.is_none() {
         check_resumed_batch_size(dir, opts)?;
@@ -597,7 +232,7 @@ where
             loss_scaler: opts.loss_scaling.clone(),
         }
     };
-    checkpoint::write_json(&paths("config.json"), config)?;
+    aam_data::files::write_json(&paths("config.json"), config)?;
     tracker.start(&RunStart {
         config,
         options: opts,
@@ -610,10 +245,8 @@ where
         .augmentation
         .as_ref()
         .is_some_and(|a| a.substitution.is_some_and(|r| r > 0.0));
-    let cached = opts.cache_asv_embeddings
-        && data.stream.is_none()
-        && devices.len() == 1
-        && !substitutes;
+    let cached =
+        opts.cache_asv_embeddings && data.stream.is_none() && devices.len() == 1 && !substitutes;
     if opts.cache_asv_embeddings && !cached && opts.progress {
         eprintln!("warning: the frozen ASV encoder's embeddings are not cached (streamed table, nucleotide substitution or several devices): every step runs the ASV encoder");
     }
@@ -681,7 +314,12 @@ where
                 .context("the model was lost in an optimizer step")?;
             let (out, replicas) = match &frozen {
                 Some(encoder) => {
-                    let e = cached_embeddings::<B, B::InnerBackend, _>(&mut asv_cache, encoder, &host, device)?;
+                    let e = cached_embeddings::<B, B::InnerBackend, _>(
+                        &mut asv_cache,
+                        encoder,
+                        &host,
+                        device,
+                    )?;
                     (
                         model.forward_from_asv_embeddings(
                             e,
@@ -691,9 +329,7 @@ where
                         None,
                     )
                 }
-                None => {
-                    data_parallel::forward(model, &t, devices)
-                }
+                None => data_parallel::forward(model, &t, devices),
             };
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
@@ -713,7 +349,9 @@ where
                 if let (Some(pred), Some(y)) = (&out.target_prediction, &t.targets) {
                     let [b, k] = pred.dims();
                     let values = pred.clone().into_data().to_vec::<f32>().unwrap_or_default();
-                    fitted.0.extend(values.chunks(k.max(1)).take(b).map(<[f32]>::to_vec));
+                    fitted
+                        .0
+                        .extend(values.chunks(k.max(1)).take(b).map(<[f32]>::to_vec));
                     fitted.1.extend_from_slice(y);
                 }
                 seen += chunk.len();
@@ -827,7 +465,11 @@ where
         if !val_loss.is_finite() {
             bail!(
                 "the {} loss became {val_loss} at epoch {}{}",
-                if no_validation { "training" } else { "validation" },
+                if no_validation {
+                    "training"
+                } else {
+                    "validation"
+                },
                 epoch + 1,
                 if state.loss_scaler.is_some() {
                     " (the forward pass overflowed fp16); train with --mixed-precision bf16 or none"
@@ -848,11 +490,11 @@ where
             state.best_val_loss = val_loss;
             state.best_epoch = state.epoch;
             state.bad_epochs = 0;
-            checkpoint::write_atomic(&paths("model.safetensors"), &bytes)?;
+            aam_data::files::write_atomic(&paths("model.safetensors"), &bytes)?;
         } else {
             state.bad_epochs += 1;
         }
-        checkpoint::write_atomic(&paths("last.safetensors"), &bytes)?;
+        aam_data::files::write_atomic(&paths("last.safetensors"), &bytes)?;
         let record = EpochRecord {
             epoch: state.epoch,
             step: state.step,
@@ -863,13 +505,13 @@ where
             samples_per_second: seen as f64 / train_seconds,
             data_wait_seconds: pipeline.wait.as_secs_f64(),
             data_wait_share: pipeline.wait.as_secs_f64() / train_seconds.max(f64::MIN_POSITIVE),
-            peak_rss_mib: crate::memory::peak_rss_mib(),
+            peak_rss_mib: aam_data::process_memory::peak_rss_mib(),
             loss_scale: state.loss_scaler.as_ref().map(|s| s.scale),
             skipped_steps: state.loss_scaler.as_ref().map(|s| s.skipped_steps),
         };
         // Logged first, then committed: a kill in between leaves a log line of an epoch
         // that `--resume` drops and logs again (see `resume_file::trim_metrics`).
-        checkpoint::append_line(&paths("metrics.jsonl"), &serde_json::to_string(&record)?)?;
+        aam_data::files::append_line(&paths("metrics.jsonl"), &serde_json::to_string(&record)?)?;
         // Trackers too: TensorBoard drops what a killed invocation logged past its last
         // commit when the resumed one starts (`tracking::tensorboard`).
         tracker.epoch(&record, tracker.wants_weights().then_some(&weights))?;
@@ -899,31 +541,6 @@ where
     Ok(report)
 }
 
-fn summary_line(r: &EpochRecord, epochs: usize, improved: bool) -> String {
-    let fmt = |m: &BTreeMap<String, f64>| {
-        m.iter()
-            .map(|(k, v)| format!("{k} {v:.4}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "epoch {}/{epochs} ({:.1} s, {:.1} samples/s, {:.1}% waiting for data{}{}) train: {} | validation: {}{}",
-        r.epoch,
-        r.seconds,
-        r.samples_per_second,
-        100.0 * r.data_wait_share,
-        r.peak_rss_mib
-            .map_or(String::new(), |m| format!(", peak RSS {m:.0} MiB")),
-        match (r.loss_scale, r.skipped_steps) {
-            (Some(scale), Some(skipped)) => format!(", loss scale {scale}, {skipped} overflowed steps skipped"),
-            _ => String::new(),
-        },
-        fmt(&r.train),
-        fmt(&r.validation),
-        if improved { " *" } else { "" }
-    )
-}
-
 fn progress_bar(
     enabled: bool,
     len: u64,
@@ -943,200 +560,6 @@ fn progress_bar(
     Some(bar)
 }
 
-pub(crate) fn class_weight_tensor<B: Backend>(
-    data: &TrainData,
-    opts: &TrainOptions,
-    device: &B::Device,
-) -> Option<Tensor<B, 1>> {
-    if !opts.class_weights || data.target_kind != Some(TargetKind::Categorical) {
-        return None;
-    }
-    let targets = data.dataset.targets.as_ref()?;
-    let mut counts = vec![0f32; data.n_classes];
-    for &i in &data.split.train {
-        counts[targets[i] as usize] += 1.0;
-    }
-    let n: f32 = counts.iter().sum();
-    // sklearn "balanced": n / (C · n_c); an absent class gets weight 0.
-    let w: Vec<f32> = counts
-        .iter()
-        .map(|&c| {
-            if c > 0.0 {
-                n / (data.n_classes as f32 * c)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    Some(Tensor::from_data(
-        TensorData::new(w, [data.n_classes]),
-        device,
-    ))
-}
-
-/// `opts` with the batch size and gradient accumulation of `--auto-batch-size`: on a
-/// resumed run those recorded in `dir`'s `train_state.json`, else the largest batch whose
-/// training step (forward, losses, backward on the training samples with the most ASVs)
-/// stays within [`batch_size::SAFETY`] of the memory budget, and the accumulation that
-/// reaches the target effective batch size. Prints the search when `opts.progress`.
-///
-/// Errors: nothing fits the budget, no memory report on this system, a failed step.
-fn choose_batch_size<B, M>(
-    model: &M,
-    data: &TrainData,
-    opts: &TrainOptions,
-    auto: &AutoBatchSize,
-    dir: &Path,
-    resume: bool,
-    device: &B::Device,
-) -> Result<TrainOptions>
-where
-    B: AutodiffBackend,
-    M: AamModel<B> + AutodiffModule<B>,
-{
-    let accumulate = |b: usize| {
-        auto.target_effective_batch_size
-            .map_or(opts.grad_accum, |t| batch_size::grad_accum_for(t, b))
-    };
-    if resume {
-        let path = dir.join("train_state.json");
-        let state: TrainState = resume_file::read_state(dir)?;
-        let Some(b) = state.batch_size else {
-            bail!("{}: this checkpoint records no batch size (an older aam wrote it); resume it with the --batch-size and --grad-accum it started with instead of --auto-batch-size", path.display());
-        };
-        return Ok(TrainOptions {
-            batch_size: b,
-            grad_accum: state.grad_accum.unwrap_or_else(|| accumulate(b)),
-            ..opts.clone()
-        });
-    }
-    let meter = MemoryMeter::open(auto.memory)?;
-    // Burn's GPU backends keep freed pages in their memory pool: release them so that
-    // what is measured is this run's, not an earlier candidate's. Synced first: the
-    // fusion backend queues the drops of the last step's tensors.
-    let sync = || B::sync(device).map_err(|e| anyhow::anyhow!("the training device failed: {e:?}"));
-    let release = || -> Result<()> {
-        sync()?;
-        B::memory_cleanup(device);
-        // Host memory a trial freed is handed back, so the next trial's peak is its own.
-        crate::memory::return_freed_memory();
-        sync()
-    };
-    release()?;
-    let budget = match auto.budget_mib {
-        Some(m) => m,
-        None => meter.default_budget_mib()?,
-    };
-    if data.split.train.len() < 2 {
-        bail!(
-            "--auto-batch-size needs at least 2 training samples, the split has {}",
-            data.split.train.len()
-        );
-    }
-    let largest: Vec<usize> = match &data.stream {
-        // Streamed: the training sample with the most ASVs, repeated (a batch of distinct
-        // large samples would read, and hold, a chunk for each); its batch is at least as
-        // wide as any real one.
-        Some(stream) => {
-            let top = data
-                .split
-                .train
-                .iter()
-                .copied()
-                .max_by_key(|&s| stream.sample_nnz(s))
-                .context("no training sample")?;
-            vec![top; data.split.train.len()]
-        }
-        None => {
-            let mut largest = data.split.train.clone();
-            largest.sort_by_key(|&s| std::cmp::Reverse(data.dataset.table.sample_nnz(s)));
-            largest
-        }
-    };
-    let mask_ratio = (opts.weights.nucleotide > 0.0).then_some(opts.mask_ratio);
-    let class_weights = class_weight_tensor::<B>(data, opts, device);
-    // A size whose peak, extrapolated linearly from the largest size that fitted, is over
-    // the budget is not run: doubling from just under the budget would ask for about
-    // twice the memory there is.
-    let in_use_before = meter.in_use_mib()?;
-    let mut largest_fit: Option<(usize, f64)> = None;
-    let (batch, tried) = batch_size::search(2, largest.len(), |b| {
-        if let Some((g, peak_g)) = largest_fit {
-            let predicted = in_use_before + (peak_g - in_use_before).max(0.0) / g as f64 * b as f64;
-            if predicted > budget {
-                if opts.progress {
-                    eprintln!("auto batch size: {b} samples → about {predicted:.0} MiB predicted, over the {budget:.0} MiB budget (not run)");
-                }
-                return Ok(false);
-            }
-        }
-        release()?;
-        let peak = meter.peak_during(|| {
-            let host = host_batch(
-                data,
-                &largest[..b],
-                0,
-                mask_ratio.map(|r| (r, opts.seed)),
-                None,
-            )?;
-            {
-                // The step's tensors dropped before the sync, so that it waits for their
-                // release too.
-                let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
-                let out = t.forward(model);
-                let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
-                drop(loss.backward());
-            }
-            sync()
-        })?;
-        let fits = meter.fits(peak, in_use_before, budget);
-        if fits && largest_fit.is_none_or(|(g, _)| b > g) {
-            largest_fit = Some((b, peak));
-        }
-        if opts.progress {
-            eprintln!(
-                "auto batch size: {b} samples → peak {peak:.0} MiB of {budget:.0} MiB budget of {} ({})",
-                meter.name(),
-                if fits { "fits" } else { "too large" }
-            );
-        }
-        Ok(fits)
-    })?;
-    let grad_accum = accumulate(batch);
-    if opts.progress {
-        eprintln!(
-            "auto batch size: {batch} samples per batch, {grad_accum} batches per optimizer step (effective batch {}), after {} trial steps",
-            batch * grad_accum,
-            tried.len()
-        );
-    }
-    Ok(TrainOptions {
-        batch_size: batch,
-        grad_accum,
-        ..opts.clone()
-    })
-}
-
-/// Errors when a resumed run is given another batch size or accumulation than the one
-/// its `train_state.json` records (the schedule was laid out for those), naming both.
-fn check_resumed_batch_size(dir: &Path, opts: &TrainOptions) -> Result<()> {
-    let path = dir.join("train_state.json");
-    let Ok(state) = resume_file::read_state(dir) else {
-        return Ok(()); // unreadable: the resume itself reports it
-    };
-    let (b, g) = (state.batch_size, state.grad_accum.unwrap_or(1));
-    match b {
-        Some(b) if b != opts.batch_size || g != opts.grad_accum.max(1) => bail!(
-            "{}: this run trains with --batch-size {b} --grad-accum {g}; resume it with those \
-             (or with --auto-batch-size, which keeps them), not --batch-size {} --grad-accum {}",
-            path.display(),
-            opts.batch_size,
-            opts.grad_accum.max(1)
-        ),
-        _ => Ok(()),
-    }
-}
-
 /// The ASV embeddings `[batch, n_asv, D]` of `host`'s slots on `device`, from `cache`
 /// (rows it lacks encoded by `encoder`'s ASV encoder and kept).
 fn cached_embeddings<B: Backend, I: Backend<Device = B::Device>, E: AamModel<I>>(
@@ -1148,7 +571,10 @@ fn cached_embeddings<B: Backend, I: Backend<Device = B::Device>, E: AamModel<I>>
     let (b, s, _) = host.batch.tokens.dim();
     let values = cache.batch::<I, E>(encoder, &host.batch.tokens, device)?;
     let d = cache.dim();
-    Ok(Tensor::from_data(TensorData::new(values, [b, s, d]), device))
+    Ok(Tensor::from_data(
+        TensorData::new(values, [b, s, d]),
+        device,
+    ))
 }
 
 /// Validation loss and metrics in eval mode (dropout off) over all validation samples.
@@ -1192,7 +618,9 @@ where
         let t = to_tensors::<B::InnerBackend>(&host, data.faith_pd.as_deref(), &device);
         let out = match asv_cache.as_deref_mut() {
             Some(cache) => {
-                let e = cached_embeddings::<B::InnerBackend, B::InnerBackend, _>(cache, model, &host, &device)?;
+                let e = cached_embeddings::<B::InnerBackend, B::InnerBackend, _>(
+                    cache, model, &host, &device,
+                )?;
                 model.forward_from_asv_embeddings(e, t.asv_mask.clone(), Some(t.model_counts()))
             }
             None => t.forward(model),

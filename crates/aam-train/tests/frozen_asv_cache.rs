@@ -8,9 +8,10 @@ mod common;
 
 use std::path::Path;
 
+use aam_config::{ModelKind, TargetInfo};
 use aam_data::TargetKind;
 use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequencePredictor, WeightSink};
-use aam_train::{checkpoint, fit, ModelKind, TargetInfo, TrainOptions};
+use aam_train::{checkpoint, fit, TrainOptions};
 
 fn config() -> ModelConfig {
     ModelConfig {
@@ -80,17 +81,32 @@ fn cached_asv_embeddings_train_as_the_frozen_encoder_run_every_step() {
     for (a, b) in every.epochs.iter().zip(&cached.epochs) {
         for term in ["target", "count", "unifrac", "total"] {
             let (x, y) = (a.train[term], b.train[term]);
-            assert!((x - y).abs() <= 1e-5, "epoch {} {term}: {x} every step, {y} cached", a.epoch);
+            assert!(
+                (x - y).abs() <= 1e-5,
+                "epoch {} {term}: {x} every step, {y} cached",
+                a.epoch
+            );
         }
         for term in ["target_loss", "count_loss", "accuracy"] {
             let (x, y) = (a.validation[term], b.validation[term]);
-            assert!((x - y).abs() <= 1e-5, "epoch {} validation {term}: {x} vs {y}", a.epoch);
+            assert!(
+                (x - y).abs() <= 1e-5,
+                "epoch {} validation {term}: {x} vs {y}",
+                a.epoch
+            );
         }
-        assert!(!b.train.contains_key("nucleotide"), "the cached run masks no nucleotide");
+        assert!(
+            !b.train.contains_key("nucleotide"),
+            "the cached run masks no nucleotide"
+        );
     }
     let mut heads_moved = false;
     for ((key, _, x), (_, _, y)) in w_every.iter().zip(&w_cached) {
-        let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        let worst = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0f32, f32::max);
         assert!(worst <= 1e-5, "{key}: final weights differ by {worst}");
         heads_moved |= key.starts_with("target_head");
     }

@@ -8,11 +8,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use aam_config::{ModelKind, TargetInfo};
 use aam_data::{Split, TargetKind};
 use aam_model::{
     AamModel, CountEmbeddingMethod, CpuAutodiff, ModelConfig, SequenceEncoder, SequencePredictor,
 };
-use aam_train::{fit, losses, ModelKind, TargetInfo, TrainOptions};
+use aam_train::{fit, losses, TrainOptions};
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;

@@ -137,7 +137,7 @@ fn fp16_overflow_skips_the_step_and_halves_the_scale() {
     assert_eq!(scale, start / 2f64.powi(skipped as i32));
     assert!(report.step_losses.iter().all(|l| l.is_finite()));
     let state: checkpoint::TrainState =
-        checkpoint::read_json(&tmp.path().join("train_state.json")).unwrap();
+        aam_data::files::read_json(&tmp.path().join("train_state.json")).unwrap();
     assert_eq!(state.loss_scaler.unwrap().skipped_steps, skipped);
 }
 

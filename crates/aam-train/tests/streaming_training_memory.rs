@@ -7,9 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use aam_data::biom::{write_hdf5, Hdf5Layout};
+use aam_data::process_memory::{peak_rss_mib, reset_peak_rss};
 use aam_data::{split_samples, Dataset, FeatureTable, SampleStream, TokenLimitPolicy};
 use aam_model::{CpuAutodiff, ModelConfig, SequenceEncoder};
-use aam_train::memory::{peak_rss_mib, reset_peak_rss};
 use aam_train::{fit, PrefetchOptions, TrainData, TrainOptions};
 use burn::prelude::*;
 
@@ -156,7 +156,7 @@ fn train_streamed(path: &Path) {
     assert!(report.step_losses.iter().all(|l| l.is_finite()));
     assert_eq!(
         report.step_losses.len(),
-        aam_train::trainer::epoch_batches(&data.split.train, Some(&stream), 16, 3, 0).len()
+        aam_train::batch_order::epoch_batches(&data.split.train, Some(&stream), 16, 3, 0).len()
     );
     // Every chunk read once for training and once for validation.
     assert!(

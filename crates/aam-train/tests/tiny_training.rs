@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use aam_data::{Dataset, SampleStream};
 use aam_model::{CpuAutodiff, SequenceEncoder};
-use aam_train::trainer::epoch_batches;
+use aam_train::batch_order::epoch_batches;
 use aam_train::{fit, AutoBatchSize, MemorySource, PrefetchOptions, TrainData, TrainOptions};
 use burn::prelude::*;
 

@@ -13,13 +13,13 @@ use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::PathBuf;
 
+use aam_data::files::write_atomic;
 use aam_model::inspect::SampleAttention;
-use aam_train::checkpoint::write_atomic;
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use clap::Args;
 
-use super::inspection::{file_safe, prepare, values, InspectedModel, SampleInput, B};
+use super::inspected_model::{file_safe, prepare, values, InspectedModel, SampleInput, B};
 use super::plots::{self, Panel};
 
 /// Arguments of `aam attention`.
@@ -217,7 +217,8 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
         let id = &table.sample_ids[sample];
         let input = SampleInput::new(&ds, sample)?;
         let n = input.slots.len();
-        let attention: SampleAttention<B> = model.sample_attention(input.tokens.clone(), input.counts.clone());
+        let attention: SampleAttention<B> =
+            model.sample_attention(input.tokens.clone(), input.counts.clone());
         let pooling: Vec<(&str, Vec<f32>)> = attention
             .pooling
             .iter()

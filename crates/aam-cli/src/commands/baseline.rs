@@ -8,10 +8,10 @@
 
 use std::path::PathBuf;
 
+use aam_data::evaluation::Bootstrap;
 use aam_data::{split, Metadata, TargetKind};
-use aam_train::evaluation::Bootstrap;
-use anyhow::{bail, Context, Result};
 use aam_train::random_forest::{ForestParams, RandomForest};
+use anyhow::{bail, Context, Result};
 use biosphere::{MaxFeatures, RandomForest as RegressionForest, RandomForestParameters};
 use clap::{Args, ValueEnum};
 use ndarray::{Array1, Array2};
@@ -21,7 +21,7 @@ use super::evaluate::{
     LabelledSamples, Row,
 };
 use super::inspect::TargetTypeArg;
-use aam_train::checkpoint::write_atomic;
+use aam_data::files::write_atomic;
 
 /// Arguments of `aam baseline`.
 #[derive(Args, Debug)]

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use aam_config::{CheckpointConfig, ModelKind};
 use aam_model::{
     AamModel, CpuBackend, ModelOutputs, SequenceEncoder, SequencePredictor, WeightMap,
 };
 use aam_runtime::{RawOutputs, RuntimeError};
-use aam_train::{CheckpointConfig, ModelKind};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;

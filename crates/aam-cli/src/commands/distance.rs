@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
+use aam_data::files::write_atomic;
 use aam_data::{beta_diversity, load_table};
-use aam_train::checkpoint::write_atomic;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use ndarray::Array2;

@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use aam_data::error::name_list;
-use aam_data::{Metadata, Target, TargetKind};
-use aam_train::checkpoint::write_atomic;
-use aam_train::evaluation::{
+use aam_data::evaluation::{
     classification_metrics, error_correlation, regression_metrics, Bootstrap, MetricValue,
 };
-use aam_train::metrics::confusion_matrix;
+use aam_data::files::write_atomic;
+use aam_data::metrics::confusion_matrix;
+use aam_data::{Metadata, Target, TargetKind};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 

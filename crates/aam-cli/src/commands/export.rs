@@ -109,13 +109,13 @@ fn write_triton(args: &ExportArgs, onnx: &[u8], labels: Option<&[String]>) -> Re
     let config = aam_export::triton::config_pbtxt(onnx, &options, labels.is_some())?;
     std::fs::create_dir_all(dir.join("1"))
         .with_context(|| format!("cannot create {}", dir.join("1").display()))?;
-    checkpoint::write_atomic(&dir.join("1").join("model.onnx"), onnx)?;
+    aam_data::files::write_atomic(&dir.join("1").join("model.onnx"), onnx)?;
     if let Some(labels) = labels {
         let mut text = labels.join("\n");
         text.push('\n');
-        checkpoint::write_atomic(&dir.join("labels.txt"), text.as_bytes())?;
+        aam_data::files::write_atomic(&dir.join("labels.txt"), text.as_bytes())?;
     }
-    checkpoint::write_atomic(&config_path, config.as_bytes())?;
+    aam_data::files::write_atomic(&config_path, config.as_bytes())?;
     println!(
         "Triton model repository: {} (model '{}', max batch {}{})",
         repo.display(),
@@ -167,13 +167,13 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         }
     }
     for (path, bytes) in &graphs {
-        checkpoint::write_atomic(path, bytes)?;
+        aam_data::files::write_atomic(path, bytes)?;
     }
-    checkpoint::write_atomic(&st_path, &st)?;
+    aam_data::files::write_atomic(&st_path, &st)?;
     let (onnx_path, onnx) = &graphs[0];
     let kind = match config.kind {
-        aam_train::ModelKind::Encoder => "encoder (embeddings)".to_string(),
-        aam_train::ModelKind::Predictor => match &config.target {
+        aam_config::ModelKind::Encoder => "encoder (embeddings)".to_string(),
+        aam_config::ModelKind::Predictor => match &config.target {
             Some(t) => format!(
                 "predictor of '{}' ({})",
                 t.column,

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use aam_config::ModelKind;
 use aam_model::{
     AamModel, CpuBackend, ModelOutputs, SequenceEncoder, SequencePredictor, WeightSink,
 };
-use aam_train::{checkpoint, ModelKind};
+use aam_train::checkpoint;
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -155,7 +156,7 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
         "checkpoint".to_string(),
         args.checkpoint.display().to_string(),
     );
-    checkpoint::write_atomic(&args.output, &sink.to_safetensors(Some(meta))?)?;
+    aam_data::files::write_atomic(&args.output, &sink.to_safetensors(Some(meta))?)?;
     println!("wrote {}: {}", args.output.display(), names.join(", "));
     Ok(())
 }

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
+use aam_config::{CheckpointConfig, DataSettings, ModelKind};
 use aam_model::model::is_predictor_state_dict;
 use aam_model::{AamModel, CpuBackend, ModelConfig, SequenceEncoder, SequencePredictor, WeightMap};
-use aam_train::{checkpoint, CheckpointConfig, DataSettings, ModelKind};
+use aam_train::checkpoint;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
@@ -51,7 +52,7 @@ pub fn run(args: &ImportTorchArgs) -> Result<()> {
         ModelKind::Encoder
     };
     let config = CheckpointConfig {
-        format_version: checkpoint::FORMAT_VERSION,
+        format_version: aam_config::FORMAT_VERSION,
         kind,
         model: model.clone(),
         data: DataSettings {
@@ -83,8 +84,8 @@ pub fn run(args: &ImportTorchArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
-    checkpoint::write_atomic(&args.output.join("model.safetensors"), &bytes)?;
-    checkpoint::write_json(&args.output.join("config.json"), &config)?;
+    aam_data::files::write_atomic(&args.output.join("model.safetensors"), &bytes)?;
+    aam_data::files::write_json(&args.output.join("config.json"), &config)?;
     println!(
         "imported a {kind:?} ({} tensors) into {}",
         weights.keys().count(),

@@ -2,8 +2,6 @@
 
 pub mod attention;
 pub mod baseline;
-pub mod bench;
-pub mod bench_train;
 pub mod benchmark;
 pub mod burn_runner;
 pub mod distance;
@@ -13,12 +11,14 @@ pub mod forward;
 pub mod import_torch;
 pub mod importance;
 pub mod inspect;
-pub mod inspection;
+pub mod inspected_model;
 pub mod plots;
 pub mod predict;
 pub mod pretrain;
 pub mod serve;
+pub mod speed;
 pub mod tracking_args;
-pub mod tune;
 pub mod train;
 pub mod training_args;
+pub mod training_inputs;
+pub mod tune;

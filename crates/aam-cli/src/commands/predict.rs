@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use aam_config::CheckpointConfig;
+use aam_data::files::write_atomic;
 use aam_model::WeightMap;
 use aam_runtime::{
     predict_with, AsvCacheOptions, Backend as RuntimeBackend, ExecutionProvider, LoadOptions,
     Model, PredictOptions, Predictions, TensorRtOptions,
 };
-use aam_train::checkpoint::write_atomic;
-use aam_train::CheckpointConfig;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 
@@ -365,7 +365,9 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
                 ..options
             };
             let table = table.context("--streaming is refused with --backend burn")?;
-            predict_with(&config, table, &origin, options, &|t, c| model.run(t, Some(c)))?
+            predict_with(&config, table, &origin, options, &|t, c| {
+                model.run(t, Some(c))
+            })?
         }
     };
     Ok(preds)

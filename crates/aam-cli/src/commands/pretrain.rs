@@ -1,19 +1,20 @@
 //! `aam pretrain`: self-supervised pretraining of the sequence encoder on UniFrac
 //! distances (and masked nucleotides, and Faith PD for the `faith_pd` encoder type).
 
+use aam_config::{CheckpointConfig, ModelKind};
 use aam_data::{load_faith_pd, Dataset, Metadata};
 use aam_model::{EncoderType, ModelConfig, SequenceEncoder};
-use aam_train::{fit_data_parallel, CheckpointConfig, ModelKind, TrainData};
+use aam_train::{fit_data_parallel, TrainData};
 use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
 use super::tracking_args::{self, TrackingArgs};
 use super::training_args::{
-    check_device, check_numbers, check_output, distance_targets, groups, load_input_table,
-    make_split, on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs,
-    OptimArgs, TrainingDevices,
+    check_device, check_numbers, check_output, on_training_backend, report_done, ArchArgs,
+    DeviceArg, InputArgs, OptimArgs, TrainingDevices,
 };
+use super::training_inputs::{distance_targets, groups, load_input_table, make_split};
 
 /// Arguments of `aam pretrain`.
 #[derive(Args, Debug)]
@@ -56,7 +57,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             EncoderArg::FaithPd => EncoderType::FaithPd,
         },
         attention: args.optim.attention_kind(a.dropout),
-        mixed_precision: args.optim.mixed_precision.into(),
+        mixed_precision: args.optim.mixed_precision,
         ..a.model_config(args.optim.nuc_weight > 0.0)
     };
     model_config.validate().map_err(anyhow::Error::msg)?;
@@ -98,7 +99,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             .collect::<Vec<f32>>()
     });
     let config = CheckpointConfig {
-        format_version: aam_train::checkpoint::FORMAT_VERSION,
+        format_version: aam_config::FORMAT_VERSION,
         kind: ModelKind::Encoder,
         model: model_config.clone(),
         data: a.data_settings(input.rarefy_depth),
@@ -108,7 +109,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
         table,
         a.max_bp,
         a.token_limit,
-        a.token_limit_policy.into(),
+        a.token_limit_policy,
         seed,
         distances,
         None,

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use aam_data::files::read_metrics_log;
 use aam_train::tracking::mlflow::{checkpoint_artifacts, Mlflow, MlflowOptions, RunStatus};
 use aam_train::tracking::tensorboard::TensorBoard;
-use aam_train::checkpoint::read_metrics_log;
 use aam_train::{FitReport, Tracking};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -30,7 +30,12 @@ pub struct TrackingArgs {
     #[arg(long, value_name = "URI")]
     pub mlflow_uri: Option<String>,
     /// MLflow experiment (created on the server when missing).
-    #[arg(long, value_name = "NAME", default_value = "aam", requires = "mlflow_uri")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "aam",
+        requires = "mlflow_uri"
+    )]
     pub mlflow_experiment: String,
     /// MLflow run name [default: the --output folder's name].
     #[arg(long, value_name = "NAME", requires = "mlflow_uri")]
@@ -53,7 +58,11 @@ impl TrackingArgs {
         let mut tracking = Tracking::default();
         if let Some(dir) = self.tensorboard_dir(output) {
             let tb = TensorBoard::create(&dir)?;
-            eprintln!("TensorBoard events: {} (view with `tensorboard --logdir {}`)", tb.path().display(), dir.display());
+            eprintln!(
+                "TensorBoard events: {} (view with `tensorboard --logdir {}`)",
+                tb.path().display(),
+                dir.display()
+            );
             tracking.tensorboard = Some(tb);
         }
         if let Some(uri) = &self.mlflow_uri {
@@ -114,7 +123,10 @@ pub fn finish(
 fn training_curves(output: &Path) -> Result<Vec<PathBuf>> {
     let mut train = Vec::new();
     let mut validation = Vec::new();
-    for (i, record) in read_metrics_log(&output.join("metrics.jsonl"))?.iter().enumerate() {
+    for (i, record) in read_metrics_log(&output.join("metrics.jsonl"))?
+        .iter()
+        .enumerate()
+    {
         let epoch = record["epoch"].as_f64().unwrap_or((i + 1) as f64);
         if let Some(v) = record["train"]["total"].as_f64() {
             train.push((epoch, v));

@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
+use aam_config::{CheckpointConfig, DataSettings, ModelKind, TargetInfo};
 use aam_data::error::name_list;
 use aam_data::{Dataset, Metadata, TargetKind};
 use aam_model::count_embedding::CountEmbedding;
 use aam_model::{AamModel, ModelConfig, SequenceEncoder, SequencePredictor};
-use aam_train::{
-    checkpoint, fit_data_parallel, CheckpointConfig, DataSettings, ModelKind, TargetInfo, TrainData,
-};
+use aam_train::{checkpoint, fit_data_parallel, TrainData};
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
@@ -18,10 +17,10 @@ use super::inspect::TargetTypeArg;
 
 use super::tracking_args::{self, TrackingArgs};
 use super::training_args::{
-    check_device, check_numbers, check_output, distance_targets, groups, load_input_table,
-    make_split, on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs,
-    OptimArgs, TrainingDevices,
+    check_device, check_numbers, check_output, on_training_backend, report_done, ArchArgs,
+    DeviceArg, InputArgs, OptimArgs, TrainingDevices,
 };
+use super::training_inputs::{distance_targets, groups, load_input_table, make_split};
 
 /// Arguments of `aam train`.
 #[derive(Args, Debug)]
@@ -169,7 +168,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             if let (Some(method), false) = (args.arch.count_embedding.0, m.count_embedding) {
                 m.count_embedding = true;
                 m.count_embedding_method = method;
-                eprintln!("count embedding `{}` added to the pretrained encoder (fresh layers)", method.name());
+                eprintln!(
+                    "count embedding `{}` added to the pretrained encoder (fresh layers)",
+                    method.name()
+                );
             }
             if args.arch.abundance_pooling && !m.abundance_pooling {
                 m.abundance_pooling = true;
@@ -190,12 +192,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         },
         is_classifier: target.kind == TargetKind::Categorical,
         attention: args.optim.attention_kind(model_config.dropout),
-        mixed_precision: args.optim.mixed_precision.into(),
+        mixed_precision: args.optim.mixed_precision,
         ..model_config
     };
     model_config.validate().map_err(anyhow::Error::msg)?;
     let config = CheckpointConfig {
-        format_version: checkpoint::FORMAT_VERSION,
+        format_version: aam_config::FORMAT_VERSION,
         kind: ModelKind::Predictor,
         model: model_config.clone(),
         data: DataSettings {

@@ -1,18 +1,15 @@
 //! Arguments shared by `aam pretrain` and `aam train`, and the input preparation both do.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use aam_data::error::name_list;
-use aam_data::{
-    beta_diversity, distance, load_table, rarefy, split, BetaMetric, DistanceMatrix, FeatureTable,
-    Metadata, SampleStream, TokenLimitPolicy,
-};
-use aam_model::{AttentionKind, CountEmbeddingMethod, MixedPrecision, ModelConfig};
+use aam_config::DataSettings;
+use aam_config::{AttentionKind, CountEmbeddingMethod, MixedPrecision, ModelConfig};
+use aam_data::{BetaMetric, TokenLimitPolicy};
 use aam_train::{
-    AutoBatchSize, DataSettings, LossScaler, LossWeights, MemorySource, OptimizerKind,
-    PrefetchOptions, ScheduleKind, TrainOptions,
+    AutoBatchSize, LossScaler, LossWeights, MemorySource, OptimizerKind, PrefetchOptions,
+    ScheduleKind, TrainOptions,
 };
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
 
@@ -79,28 +76,30 @@ pub struct InputArgs {
     pub chunk_samples: u64,
 }
 
-/// Architecture arguments (ignored with --pretrained-encoder, which brings its own).
+/// Architecture arguments (ignored with --pretrained-encoder, which brings its own). The
+/// sizes default to [`ModelConfig::default`]'s (the reference's); the k-mer embedding,
+/// count embedding, abundance pooling and token-limit policy default to aam's own choices.
 #[derive(Args, Debug, Clone)]
 pub struct ArchArgs {
     /// Embedding dim D.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = ModelConfig::default().embedding_dim)]
     pub embedding_dim: usize,
     /// Attention heads in every stack.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = ModelConfig::default().asv_num_heads)]
     pub attention_heads: usize,
     /// Layers in every transformer stack.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = ModelConfig::default().asv_num_layers)]
     pub attention_layers: usize,
     /// Longest sequence kept, bp (token rows are max_bp + 1).
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = ModelConfig::default().max_bp)]
     pub max_bp: usize,
     /// Maximum ASVs per sample.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = ModelConfig::default().token_limit)]
     pub token_limit: usize,
     /// Which ASVs a sample keeps beyond the token limit: the most abundant by default
     /// (the reference keeps the first in table order: `first`).
-    #[arg(long, value_enum, default_value_t = PolicyArg::Abundance)]
-    pub token_limit_policy: PolicyArg,
+    #[arg(long, value_enum, default_value_t = TokenLimitPolicy::Abundance)]
+    pub token_limit_policy: TokenLimitPolicy,
     /// Feed each ASV's read count to the sample encoder as c = ln(count + 1): `add`
     /// (a + Linear(c), the default), `concat` (Linear([a ; Linear(c)])) or `film`
     /// (a·(1 + γ(c)) + β(c)), as the reference's --count-embedding; `none`: the model
@@ -139,43 +138,43 @@ pub struct ArchArgs {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(0..=8))]
     pub kmer_size: u64,
     /// Dropout probability.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = ModelConfig::default().dropout)]
     pub dropout: f64,
 }
 
-/// Optimisation arguments.
+/// Optimisation arguments; their defaults are [`TrainOptions::default`]'s.
 #[derive(Args, Debug, Clone)]
 pub struct OptimArgs {
     /// Epochs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = TrainOptions::default().epochs)]
     pub epochs: usize,
     /// Samples per batch (at least 2).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
     pub batch_size: usize,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = TrainOptions::default().lr)]
     pub lr: f64,
     /// Optimizer.
-    #[arg(long, value_enum, default_value_t = OptimArg::Adamw)]
-    pub optimizer: OptimArg,
+    #[arg(long, value_enum, default_value_t = TrainOptions::default().optimizer)]
+    pub optimizer: OptimizerKind,
     /// Weight decay.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = TrainOptions::default().weight_decay)]
     pub weight_decay: f64,
     /// Learning-rate schedule.
-    #[arg(long, value_enum, default_value_t = SchedArg::WarmupCosine)]
-    pub scheduler: SchedArg,
+    #[arg(long, value_enum, default_value_t = TrainOptions::default().schedule)]
+    pub scheduler: ScheduleKind,
     /// Warm-up steps (default: min(10,000, 10% of all steps)).
     #[arg(long)]
     pub warmup_steps: Option<usize>,
     /// Clip each gradient tensor to this norm (0 turns clipping off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TrainOptions::default().grad_clip.unwrap_or(0.0))]
     pub grad_clip: f64,
     /// Batches per optimizer step.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TrainOptions::default().grad_accum)]
     pub grad_accum: usize,
     /// Threads building batches (token rows, UniFrac block, nucleotide masking) while the
     /// model trains; 0 builds each batch on the training thread. Results do not depend on it.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TrainOptions::default().prefetch.workers)]
     pub data_workers: usize,
     /// Pick --batch-size as the largest whose training step fits --memory-budget-mib
     /// (doubling, then bisection, on the training samples with the most ASVs): host
@@ -194,13 +193,13 @@ pub struct OptimArgs {
     pub target_effective_batch_size: Option<u64>,
     /// Batches queued ahead of the training step (memory: at most
     /// data-workers · (⌈prefetch / data-workers⌉ + 1) batches).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = TrainOptions::default().prefetch.depth as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub prefetch: u64,
     /// Stop after this many epochs without a better validation loss (0: never).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = TrainOptions::default().patience.unwrap_or(0))]
     pub patience: usize,
     /// Seed of every random choice (split, init, shuffling, masking, dropout).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
     pub seed: u64,
     /// Augment the training batches, drawn afresh per sample and epoch from --seed:
     /// any of rarefy=DEPTH (re-rarefied every epoch; samples with fewer reads or
@@ -210,16 +209,16 @@ pub struct OptimArgs {
     #[arg(long)]
     pub augment: Option<aam_data::Augmentation>,
     /// Weight of the UniFrac loss.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TrainOptions::default().weights.unifrac)]
     pub unifrac_weight: f64,
     /// Weight of the masked-nucleotide loss (0 turns masking off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = TrainOptions::default().weights.nucleotide)]
     pub nuc_weight: f64,
     /// τ in tanh(‖e_i − e_j‖ / τ), the predicted UniFrac distance.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = TrainOptions::default().temperature)]
     pub temperature: f64,
     /// Fraction of nucleotides masked for the nucleotide loss.
-    #[arg(long, default_value_t = 0.15)]
+    #[arg(long, default_value_t = TrainOptions::default().mask_ratio)]
     pub mask_ratio: f64,
     /// No progress bar or epoch lines.
     #[arg(long)]
@@ -242,16 +241,16 @@ pub struct OptimArgs {
     /// `fused` (Burn's fused attention: FlashAttention on GPU backends in inference and
     /// validation; Burn 0.21 trains it with unfused ops). Equal results; training steps
     /// with --dropout > 0 run the math path (no attention-weight dropout in the kernel).
-    #[arg(long, value_enum, default_value_t = AttentionArg::Math)]
-    pub attention: AttentionArg,
+    #[arg(long, value_enum, default_value_t = AttentionKind::default())]
+    pub attention: AttentionKind,
     /// Half-precision matrix products in the transformer stacks, f32 master weights:
     /// `bf16` (f32 range, no loss scaling), `fp16` (dynamic loss scaling from 2^16:
     /// steps whose gradients overflow are skipped and the scale halved; both reported
     /// per epoch) or `none`. On the CPU the run uses Burn's Flex backend (ndarray has no
     /// half types), which emulates them and is not faster; the gain is on GPUs. Attention
     /// runs the math path (softmax in f32) whatever --attention says.
-    #[arg(long, value_enum, default_value_t = MixedPrecisionArg::None)]
-    pub mixed_precision: MixedPrecisionArg,
+    #[arg(long, value_enum, default_value_t = MixedPrecision::default())]
+    pub mixed_precision: MixedPrecision,
     /// Train on the CPU with Burn's single-threaded ndarray backend, whose float sums
     /// run in the same order every time: a seed then repeats a run bit for bit, on any
     /// machine. Without it the CPU backend is Burn's Flex (gemm on every core, SIMD),
@@ -314,49 +313,14 @@ cuda_devices!(
     aam_model::CudaUnfusedAutodiffCheckpointed
 );
 
-/// `--mixed-precision` values.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum MixedPrecisionArg {
-    /// f32 everywhere.
-    None,
-    /// bfloat16 matrix products.
-    Bf16,
-    /// IEEE half matrix products with dynamic loss scaling.
-    Fp16,
-}
-
-impl From<MixedPrecisionArg> for MixedPrecision {
-    fn from(a: MixedPrecisionArg) -> Self {
-        match a {
-            MixedPrecisionArg::None => MixedPrecision::None,
-            MixedPrecisionArg::Bf16 => MixedPrecision::Bf16,
-            MixedPrecisionArg::Fp16 => MixedPrecision::Fp16,
-        }
-    }
-}
-
-/// `--attention` values.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum AttentionArg {
-    /// Separate matmul, softmax and matmul.
-    Math,
-    /// Burn's fused attention.
-    Fused,
-}
-
 impl OptimArgs {
     /// The attention implementation, with a warning when dropout keeps training on the
     /// math path.
     pub fn attention_kind(&self, dropout: f64) -> AttentionKind {
-        match self.attention {
-            AttentionArg::Math => AttentionKind::Math,
-            AttentionArg::Fused => {
-                if dropout > 0.0 {
-                    eprintln!("warning: --attention fused: training steps run the math attention while --dropout is {dropout} (the fused kernel has no attention-weight dropout); validation and inference use the fused one");
-                }
-                AttentionKind::Fused
-            }
+        if self.attention == AttentionKind::Fused && dropout > 0.0 {
+            eprintln!("warning: --attention fused: training steps run the math attention while --dropout is {dropout} (the fused kernel has no attention-weight dropout); validation and inference use the fused one");
         }
+        self.attention
     }
 }
 
@@ -392,7 +356,7 @@ pub fn check_device(optim: &OptimArgs) -> Result<()> {
     if optim.deterministic && optim.device != DeviceArg::Cpu {
         bail!("--deterministic applies to --device cpu (Burn's single-threaded ndarray backend); GPU training does not repeat bit for bit, so drop the flag or train with --device cpu");
     }
-    if optim.deterministic && optim.mixed_precision != MixedPrecisionArg::None {
+    if optim.deterministic && optim.mixed_precision != MixedPrecision::None {
         bail!("--deterministic trains in f32 (the ndarray backend has no half types); drop --mixed-precision, or drop --deterministic to train in half precision on the Flex backend");
     }
     Ok(())
@@ -459,53 +423,6 @@ pub fn check_numbers(optim: &OptimArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--token-limit-policy` values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum PolicyArg {
-    /// First ASVs in table order (reference).
-    First,
-    /// Most abundant first; ties keep table order.
-    Abundance,
-    /// Seeded random subset.
-    Random,
-}
-
-impl From<PolicyArg> for TokenLimitPolicy {
-    fn from(p: PolicyArg) -> Self {
-        match p {
-            PolicyArg::First => TokenLimitPolicy::First,
-            PolicyArg::Abundance => TokenLimitPolicy::Abundance,
-            PolicyArg::Random => TokenLimitPolicy::Random,
-        }
-    }
-}
-
-/// `--optimizer` values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum OptimArg {
-    /// AdamW.
-    Adamw,
-    /// Adam.
-    Adam,
-    /// SGD with momentum.
-    Sgd,
-}
-
-/// `--scheduler` values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum SchedArg {
-    /// Linear warm-up then cosine decay.
-    WarmupCosine,
-    /// Cosine decay.
-    Cosine,
-    /// Halve on validation-loss plateau.
-    Plateau,
-    /// One-cycle.
-    OneCycle,
-    /// Constant.
-    Constant,
-}
-
 /// Parses a `--count-embedding` value.
 /// `--count-embedding`: a method, or `none` (`None`).
 #[derive(Clone, Copy, Debug)]
@@ -560,7 +477,7 @@ impl ArchArgs {
         DataSettings {
             max_bp: self.max_bp,
             token_limit: self.token_limit,
-            token_limit_policy: self.token_limit_policy.into(),
+            token_limit_policy: self.token_limit_policy,
             rarefy_depth,
         }
     }
@@ -579,19 +496,9 @@ impl OptimArgs {
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
-            optimizer: match self.optimizer {
-                OptimArg::Adamw => OptimizerKind::AdamW,
-                OptimArg::Adam => OptimizerKind::Adam,
-                OptimArg::Sgd => OptimizerKind::Sgd,
-            },
+            optimizer: self.optimizer,
             weight_decay: self.weight_decay,
-            schedule: match self.scheduler {
-                SchedArg::WarmupCosine => ScheduleKind::WarmupCosine,
-                SchedArg::Cosine => ScheduleKind::Cosine,
-                SchedArg::Plateau => ScheduleKind::Plateau,
-                SchedArg::OneCycle => ScheduleKind::OneCycle,
-                SchedArg::Constant => ScheduleKind::Constant,
-            },
+            schedule: self.scheduler,
             warmup: self.warmup_steps,
             grad_clip: (self.grad_clip > 0.0).then_some(self.grad_clip),
             grad_accum: self.grad_accum.max(1),
@@ -624,8 +531,7 @@ impl OptimArgs {
                     },
                 },
             }),
-            loss_scaling: (self.mixed_precision == MixedPrecisionArg::Fp16)
-                .then(LossScaler::default),
+            loss_scaling: (self.mixed_precision == MixedPrecision::Fp16).then(LossScaler::default),
             augmentation: self.augment.filter(|a| !a.is_none()),
             cache_asv_embeddings: false,
         }
@@ -646,75 +552,6 @@ pub fn check_output(input: &InputArgs) -> Result<()> {
         bail!("{} already holds a checkpoint; pass --resume to continue it, --overwrite to replace it, or choose another --output", input.output.display());
     }
     Ok(())
-}
-
-/// Loads (and optionally rarefies) the table, printing what rarefaction dropped. With
-/// `--streaming`: the table of the file's sample IDs without ASVs
-/// ([`SampleStream::id_table`]) and the stream its batches are read from; select the
-/// stream down to the table's samples once they are final
-/// ([`SampleStream::select`]).
-pub fn load_input_table(
-    input: &InputArgs,
-    seed: u64,
-) -> Result<(FeatureTable, Option<SampleStream>)> {
-    if input.streaming {
-        let stream = SampleStream::open(&input.table, input.chunk_samples as usize)?;
-        // A table of the file's ASVs and no samples, for the sequence-ID check.
-        let sequences = FeatureTable {
-            sample_ids: Vec::new(),
-            observation_ids: stream.observation_ids(),
-            indptr: vec![0],
-            indices: Vec::new(),
-            values: Vec::new(),
-        };
-        if stream.n_samples() == 0 || sequences.observation_ids.is_empty() {
-            bail!(
-                "{}: the table is empty ({} samples × {} ASVs); export a table that holds samples and ASVs",
-                input.table.display(),
-                stream.n_samples(),
-                sequences.observation_ids.len()
-            );
-        }
-        sequences.check_sequence_ids(&input.table)?;
-        eprintln!(
-            "table {} [BIOM 2.1 (HDF5), streaming {} samples at a time]: {} samples × {} ASVs",
-            input.table.display(),
-            input.chunk_samples,
-            stream.n_samples(),
-            sequences.observation_ids.len()
-        );
-        return Ok((stream.id_table(), Some(stream)));
-    }
-    Ok((load_whole_table(input, seed)?, None))
-}
-
-fn load_whole_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
-    let (table, format) = load_table(&input.table)?;
-    table.check_sequence_ids(&input.table)?;
-    eprintln!(
-        "table {} [{format}]: {} samples × {} ASVs",
-        input.table.display(),
-        table.n_samples(),
-        table.n_asv()
-    );
-    let Some(depth) = input.rarefy_depth else {
-        return Ok(table);
-    };
-    let (t, report) = rarefy(&table, depth, seed, input.rarefy_with_replacement)?;
-    if !report.dropped_samples.is_empty() {
-        eprintln!(
-            "warning: rarefaction to {depth} dropped {} samples below that depth: {}",
-            report.dropped_samples.len(),
-            name_list(&report.dropped_samples, 10)
-        );
-    }
-    eprintln!(
-        "rarefied to {depth}: {} samples × {} ASVs ({} ASVs left empty and removed)",
-        t.n_samples(),
-        t.n_asv(),
-        report.removed_asvs
-    );
-    Ok(t)
 }
 
 /// `--distance` values.
@@ -742,188 +579,13 @@ impl DistanceArg {
     }
 }
 
-/// The distance targets of `--distance`: the --unifrac-matrix file aligned to the table
-/// (see [`align_matrix`]; `None` without one), or the metric computed from `table`
-/// (robust Aitchison divided by its largest value, the predicted distances being
-/// `tanh(‖e_i − e_j‖/τ)` in [0, 1)). Returns the table restricted to the matrix's
-/// samples and the matrix.
-pub fn distance_targets(
-    input: &InputArgs,
-    table: FeatureTable,
-) -> Result<(FeatureTable, Option<DistanceMatrix>)> {
-    let Some(metric) = input.distance.metric() else {
-        return match &input.unifrac_matrix {
-            Some(path) => {
-                let (t, m) = align_matrix(input, path, table)?;
-                Ok((t, Some(m)))
-            }
-            None => Ok((table, None)),
-        };
-    };
-    if input.streaming {
-        bail!(
-            "--distance {} is computed from the whole table, which --streaming does not hold; compute it once (`aam distance`) and pass it as --unifrac-matrix, or drop --streaming",
-            metric.name()
-        );
-    }
-    if let Some(path) = &input.unifrac_matrix {
-        bail!(
-            "--distance {} is computed from the table; drop --unifrac-matrix {} (or pass --distance unifrac to train on it)",
-            metric.name(),
-            path.display()
-        );
-    }
-    let mut m = beta_diversity(&table, metric, &input.table.display().to_string())?;
-    if !metric.is_bounded() {
-        let max = m.values.iter().copied().fold(0.0f64, f64::max);
-        if max > 0.0 {
-            m.values.iter_mut().for_each(|v| *v /= max);
-        }
-        eprintln!(
-            "distance targets: {} computed from the table, divided by its largest value {max:.4}",
-            metric.name()
-        );
-    } else {
-        eprintln!(
-            "distance targets: {} computed from the table",
-            metric.name()
-        );
-    }
-    m.validate(true)?;
-    Ok((table, Some(m)))
-}
-
-/// Loads, validates and aligns the distance matrix; returns the table restricted to the
-/// matrix's samples (only with --allow-sample-subset) and the aligned matrix.
-pub fn align_matrix(
-    input: &InputArgs,
-    path: &Path,
-    table: FeatureTable,
-) -> Result<(FeatureTable, DistanceMatrix)> {
-    let m = distance::load_distance_matrix(path, input.unifrac_ids.as_deref(), &table.sample_ids)?;
-    m.validate(true)?;
-    let (aligned, missing) = m.align(&table.sample_ids, input.allow_sample_subset)?;
-    if missing.is_empty() {
-        return Ok((table, aligned));
-    }
-    eprintln!(
-        "warning: {} table samples are not in {} and are left out: {}",
-        missing.len(),
-        path.display(),
-        name_list(&missing, 10)
-    );
-    let index = table.sample_index();
-    let keep: Vec<usize> = aligned.ids.iter().map(|s| index[s.as_str()]).collect();
-    Ok((table.select_samples(&keep), aligned))
-}
-
-/// Group of each table sample from `--group-column` (error naming samples without one).
-pub fn groups(
-    input: &InputArgs,
-    metadata: Option<&Metadata>,
-    sample_ids: &[String],
-) -> Result<Option<Vec<String>>> {
-    let (Some(column), Some(md)) = (&input.group_column, metadata) else {
-        return Ok(None);
-    };
-    let c = md.column_index(column)?;
-    let pos = md
-        .sample_ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect::<std::collections::HashMap<_, _>>();
-    let mut out = Vec::with_capacity(sample_ids.len());
-    let mut missing = Vec::new();
-    for s in sample_ids {
-        match pos
-            .get(s.as_str())
-            .map(|&r| md.rows[r][c].clone())
-            .filter(|v| !aam_data::metadata::is_missing(v))
-        {
-            Some(g) => out.push(g),
-            None => missing.push(s.clone()),
-        }
-    }
-    if !missing.is_empty() {
-        bail!(
-            "{}: {} samples have no value in group column '{column}': {}; fill them in or drop --group-column",
-            md.path.display(),
-            missing.len(),
-            name_list(&missing, 10)
-        );
-    }
-    Ok(Some(out))
-}
-
-/// Computes the split, or reads `--split`, the resumed run's split, or else the
-/// pretrained encoder's split (`inherit`) when it covers every sample, so validation
-/// samples stay unseen by both stages. Writes `split.tsv` into the output.
-pub fn make_split(
-    input: &InputArgs,
-    sample_ids: &[String],
-    groups: Option<&[String]>,
-    classes: Option<&[usize]>,
-    seed: u64,
-    inherit: Option<&Path>,
-) -> Result<split::Split> {
-    let inherited = match inherit.filter(|p| p.exists() && input.split.is_none() && !input.resume) {
-        Some(path) => {
-            let s = split::read_split_tsv_covering(path, sample_ids)?;
-            match &s {
-                Some(_) => eprintln!(
-                    "split: reusing the pretrained encoder's split {}",
-                    path.display()
-                ),
-                // An encoder pretrained on every sample (`--validation-fraction 0`)
-                // has no split to inherit: a new one is expected, not a surprise.
-                None if split::read_split_tsv(path, sample_ids)
-                    .is_ok_and(|s| s.validation.is_empty()) =>
-                {
-                    eprintln!(
-                        "split: the pretrained encoder trained on every sample ({}); making a new split",
-                        path.display()
-                    )
-                }
-                None => eprintln!(
-                    "warning: {} does not cover every sample of this run; making a new split",
-                    path.display()
-                ),
-            }
-            s
-        }
-        None => None,
-    };
-    let s = match (&input.split, inherited) {
-        (Some(path), _) => split::read_split_tsv(path, sample_ids)?,
-        (None, _) if input.resume => {
-            split::read_split_tsv(&input.output.join("split.tsv"), sample_ids)
-                .context("the run to resume has no usable split.tsv")?
-        }
-        (None, Some(s)) => s,
-        (None, None) => split::split_samples(
-            sample_ids.len(),
-            input.validation_fraction,
-            seed,
-            groups,
-            classes,
-        )?,
-    };
-    std::fs::create_dir_all(&input.output)
-        .with_context(|| format!("cannot create {}", input.output.display()))?;
-    split::write_split_tsv(&input.output.join("split.tsv"), sample_ids, &s)?;
-    eprintln!(
-        "split: {} training, {} validation samples (written to {})",
-        s.train.len(),
-        s.validation.len(),
-        input.output.join("split.tsv").display()
-    );
-    Ok(s)
-}
-
 /// Prints the end-of-run summary of `aam pretrain` / `aam train`.
 pub fn report_done(report: &aam_train::FitReport, input: &InputArgs) {
-    if report.epochs.last().is_some_and(|r| r.validation.is_empty()) {
+    if report
+        .epochs
+        .last()
+        .is_some_and(|r| r.validation.is_empty())
+    {
         eprintln!(
             "done: no validation samples, the last epoch ({}) is kept; checkpoint in {}",
             report.best.1,

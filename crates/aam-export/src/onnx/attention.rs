@@ -1,7 +1,7 @@
 //! Multi-head self-attention (reference `nn.MultiheadAttention`, packed `in_proj`)
 //! as ONNX nodes; mirrors `aam_model::attention::SelfAttention::forward`.
 
-use aam_model::{WeightError, WeightMap};
+use aam_config::{WeightError, WeightMap};
 
 use super::builder::{Attr, GraphBuilder};
 use super::layers::{linear, linear_from};

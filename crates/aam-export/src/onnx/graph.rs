@@ -21,9 +21,9 @@
 //!   slot), plus `counts` f32 `[batch, n_asv, 1]` when the model reads counts → the outputs
 //!   of the full graph.
 
+use aam_config::architecture::BASE_PREFIX;
 use aam_config::{CountEmbeddingMethod, ModelConfig, ModelKind, Stack};
-use aam_model::sequence_predictor::BASE_PREFIX;
-use aam_model::{WeightError, WeightMap};
+use aam_config::{WeightError, WeightMap};
 use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::GraphProto;
 
@@ -118,7 +118,16 @@ pub fn model_graph(
             let mask = g.input(ASV_MASK, DataType::FLOAT, &dims);
             let counts = counts_input(&mut g, c);
             let mask3 = g.op("Unsqueeze", &[&mask, &i2], vec![], "asv_mask3");
-            sample_model(&mut g, c, kind, w, base, &asv_emb, &mask3, counts.as_deref())?;
+            sample_model(
+                &mut g,
+                c,
+                kind,
+                w,
+                base,
+                &asv_emb,
+                &mask3,
+                counts.as_deref(),
+            )?;
             return Ok(g.finish(graph_name(kind)));
         }
         GraphPart::Full => {}
@@ -176,7 +185,16 @@ pub fn model_graph(
         vec![Attr::Int("to", DataType::FLOAT as i64)],
         "asv_mask3",
     );
-    sample_model(&mut g, c, kind, w, base, &asv_emb, &asv_mask3, counts.as_deref())?;
+    sample_model(
+        &mut g,
+        c,
+        kind,
+        w,
+        base,
+        &asv_emb,
+        &asv_mask3,
+        counts.as_deref(),
+    )?;
     Ok(g.finish(graph_name(kind)))
 }
 
@@ -198,8 +216,18 @@ fn counts_input(g: &mut GraphBuilder, c: &ModelConfig) -> Option<String> {
 fn log_counts(g: &mut GraphBuilder, se: &str, counts: &str) -> String {
     let zero = g.scalar_f32(0.0);
     let one = g.scalar_f32(1.0);
-    let clamped = g.op("Max", &[counts, &zero], vec![], &format!("{se}/counts_clamped"));
-    let plus_one = g.op("Add", &[&clamped, &one], vec![], &format!("{se}/counts_plus_one"));
+    let clamped = g.op(
+        "Max",
+        &[counts, &zero],
+        vec![],
+        &format!("{se}/counts_clamped"),
+    );
+    let plus_one = g.op(
+        "Add",
+        &[&clamped, &one],
+        vec![],
+        &format!("{se}/counts_plus_one"),
+    );
     g.op("Log", &[&plus_one], vec![], &format!("{se}/log_counts"))
 }
 
@@ -234,11 +262,26 @@ fn count_embedding(
             let gb = linear(g, w, &format!("{se}.count_film"), &log_c, (1, 2 * d), true)?;
             let (i0, i2) = (g.const_i64(&[0]), g.const_i64(&[2]));
             let (id, i2d) = (g.const_i64(&[d as i64]), g.const_i64(&[2 * d as i64]));
-            let gamma = g.op("Slice", &[&gb, &i0, &id, &i2], vec![], &format!("{se}/film_gamma"));
-            let beta = g.op("Slice", &[&gb, &id, &i2d, &i2], vec![], &format!("{se}/film_beta"));
+            let gamma = g.op(
+                "Slice",
+                &[&gb, &i0, &id, &i2],
+                vec![],
+                &format!("{se}/film_gamma"),
+            );
+            let beta = g.op(
+                "Slice",
+                &[&gb, &id, &i2d, &i2],
+                vec![],
+                &format!("{se}/film_beta"),
+            );
             let scaled = g.op("Mul", &[a, &gamma], vec![], &format!("{se}/film_scale"));
             let shifted = g.op("Add", &[&scaled, a], vec![], &format!("{se}/film_residual"));
-            g.op("Add", &[&shifted, &beta], vec![], &format!("{se}/film_shift"))
+            g.op(
+                "Add",
+                &[&shifted, &beta],
+                vec![],
+                &format!("{se}/film_shift"),
+            )
         }
     })
 }
@@ -320,7 +363,15 @@ fn asv_encoder(
         vec![],
         &format!("{asv}/zero_empty"),
     );
-    let pooled = attention_pooling(g, w, &format!("{asv}.attention_pooling"), &h, &mask, d, None)?;
+    let pooled = attention_pooling(
+        g,
+        w,
+        &format!("{asv}.attention_pooling"),
+        &h,
+        &mask,
+        d,
+        None,
+    )?;
     if c.kmer_size == 0 {
         return Ok(pooled);
     }
@@ -347,9 +398,24 @@ fn kmer_bag(
     let width = l.saturating_sub(k - 1);
     let (zero, one) = (g.scalar_i64(0), g.scalar_i64(1));
     let (three, four, five) = (g.scalar_i64(3), g.scalar_i64(4), g.scalar_i64(5));
-    let above = g.op("Greater", &[rows, &zero], vec![], &format!("{asv}/kmer_above_pad"));
-    let below = g.op("Less", &[rows, &five], vec![], &format!("{asv}/kmer_below_start"));
-    let is_base = g.op("And", &[&above, &below], vec![], &format!("{asv}/kmer_is_base"));
+    let above = g.op(
+        "Greater",
+        &[rows, &zero],
+        vec![],
+        &format!("{asv}/kmer_above_pad"),
+    );
+    let below = g.op(
+        "Less",
+        &[rows, &five],
+        vec![],
+        &format!("{asv}/kmer_below_start"),
+    );
+    let is_base = g.op(
+        "And",
+        &[&above, &below],
+        vec![],
+        &format!("{asv}/kmer_is_base"),
+    );
     let is_base = g.op(
         "Cast",
         &[&is_base],
@@ -357,8 +423,18 @@ fn kmer_bag(
         &format!("{asv}/kmer_is_base_int"),
     );
     let base = g.op("Sub", &[rows, &one], vec![], &format!("{asv}/kmer_base"));
-    let base = g.op("Min", &[&base, &three], vec![], &format!("{asv}/kmer_base_max"));
-    let base = g.op("Max", &[&base, &zero], vec![], &format!("{asv}/kmer_base_min"));
+    let base = g.op(
+        "Min",
+        &[&base, &three],
+        vec![],
+        &format!("{asv}/kmer_base_max"),
+    );
+    let base = g.op(
+        "Max",
+        &[&base, &zero],
+        vec![],
+        &format!("{asv}/kmer_base_min"),
+    );
     let axis1 = g.const_i64(&[1]);
     let mut index: Option<String> = None;
     let mut valid: Option<String> = None;
@@ -379,8 +455,18 @@ fn kmer_bag(
         index = Some(match index {
             None => b,
             Some(i) => {
-                let shifted = g.op("Mul", &[&i, &four], vec![], &format!("{asv}/kmer_shift_{j}"));
-                g.op("Add", &[&shifted, &b], vec![], &format!("{asv}/kmer_index_{j}"))
+                let shifted = g.op(
+                    "Mul",
+                    &[&i, &four],
+                    vec![],
+                    &format!("{asv}/kmer_shift_{j}"),
+                );
+                g.op(
+                    "Add",
+                    &[&shifted, &b],
+                    vec![],
+                    &format!("{asv}/kmer_index_{j}"),
+                )
             }
         });
         valid = Some(match valid {
@@ -402,8 +488,18 @@ fn kmer_bag(
         &format!("{asv}/kmer_lookup"),
     );
     let axis2 = g.const_i64(&[2]);
-    let valid3 = g.op("Unsqueeze", &[&valid, &axis2], vec![], &format!("{asv}/kmer_valid3"));
-    let vectors = g.op("Mul", &[&vectors, &valid3], vec![], &format!("{asv}/kmer_masked"));
+    let valid3 = g.op(
+        "Unsqueeze",
+        &[&valid, &axis2],
+        vec![],
+        &format!("{asv}/kmer_valid3"),
+    );
+    let vectors = g.op(
+        "Mul",
+        &[&vectors, &valid3],
+        vec![],
+        &format!("{asv}/kmer_masked"),
+    );
     let sum = g.op(
         "ReduceSum",
         &[&vectors, &axis1],
@@ -417,7 +513,12 @@ fn kmer_bag(
         &format!("{asv}/kmer_count"),
     );
     let one_f = g.scalar_f32(1.0);
-    let count = g.op("Max", &[&count, &one_f], vec![], &format!("{asv}/kmer_count_min1"));
+    let count = g.op(
+        "Max",
+        &[&count, &one_f],
+        vec![],
+        &format!("{asv}/kmer_count_min1"),
+    );
     let root = g.op("Sqrt", &[&count], vec![], &format!("{asv}/kmer_count_sqrt"));
     Ok(g.op("Div", &[&sum, &root], vec![], &format!("{asv}/kmer_sqrtn")))
 }
@@ -447,7 +548,7 @@ fn sample_model(
         &format!("{se}/n_asv"),
     );
     let asv_mask = g.op("Squeeze", &[asv_mask3, &i2], vec![], "asv_mask2");
-    let rows = c.token_limit + aam_model::sample_encoder::SAMPLE_POSITION_EXTRA;
+    let rows = c.token_limit + aam_config::architecture::SAMPLE_POSITION_EXTRA;
     let sp_key = format!("{se}.sample_position_embedding.position_embedding.weight");
     let sp_table = w.get(&sp_key, &[rows, d])?;
     let sp_table = g.weight(&sp_key, &[rows, d], sp_table);
@@ -466,15 +567,18 @@ fn sample_model(
     let log_c = counts.map(|counts| log_counts(g, &se, counts));
     // The abundance-weighted pooling's score bias `[batch, n_asv]`.
     let pooling_bias = match (c.abundance_pooling, &log_c) {
-        (true, Some(log_c)) => {
-            Some(g.op("Squeeze", &[log_c, &i2], vec![], "abundance_bias"))
-        }
+        (true, Some(log_c)) => Some(g.op("Squeeze", &[log_c, &i2], vec![], "abundance_bias")),
         _ => None,
     };
     let a = match log_c.filter(|_| c.count_embedding) {
         Some(log_c) => {
             let mixed = count_embedding(g, c, w, &se, &a, &log_c)?;
-            g.op("Mul", &[&mixed, asv_mask3], vec![], &format!("{se}/count_remask"))
+            g.op(
+                "Mul",
+                &[&mixed, asv_mask3],
+                vec![],
+                &format!("{se}/count_remask"),
+            )
         }
         None => a,
     };
@@ -503,16 +607,15 @@ fn sample_model(
         &asv_mask,
         &c.stack(Stack::Encoder),
     )?;
-    let embeddings =
-        attention_pooling(
-            g,
-            w,
-            &format!("{base}attention_pooling"),
-            &h,
-            &asv_mask,
-            d,
-            pooling_bias.as_deref(),
-        )?;
+    let embeddings = attention_pooling(
+        g,
+        w,
+        &format!("{base}attention_pooling"),
+        &h,
+        &asv_mask,
+        d,
+        pooling_bias.as_deref(),
+    )?;
     g.output(
         &embeddings,
         EMBEDDINGS,

@@ -1,8 +1,8 @@
 //! The primitive layers: Linear (MatMul + Add with the PyTorch `[out, in]` weight
 //! stored transposed as `[in, out]`), LayerNormalization (opset 17), GELU / ReLU.
 
-use aam_model::config::Activation;
-use aam_model::{WeightError, WeightMap};
+use aam_config::Activation;
+use aam_config::{WeightError, WeightMap};
 
 use super::builder::{Attr, GraphBuilder};
 
@@ -99,7 +99,7 @@ pub fn activation(g: &mut GraphBuilder, x: &str, act: Activation, scope: &str) -
 /// softmax. `mask`: f32, 1 valid / 0 padding.
 pub fn padding_bias(g: &mut GraphBuilder, mask: &str, scope: &str) -> String {
     let one = g.scalar_f32(1.0);
-    let masked = g.scalar_f32(aam_model::attention::MASKED_SCORE);
+    let masked = g.scalar_f32(aam_config::architecture::MASKED_SCORE);
     let inv = g.op("Sub", &[&one, mask], vec![], &format!("{scope}/Invert"));
     g.op(
         "Mul",

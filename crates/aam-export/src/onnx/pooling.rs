@@ -1,8 +1,8 @@
 //! Attention pooling (reference `AttentionPooling`); mirrors
 //! `aam_model::attention_pooling::AttentionPooling::forward`.
 
-use aam_model::attention_pooling::POOLING_NORM_EPS;
-use aam_model::{WeightError, WeightMap};
+use aam_config::architecture::POOLING_NORM_EPS;
+use aam_config::{WeightError, WeightMap};
 
 use super::builder::{Attr, GraphBuilder};
 use super::layers::{layer_norm, linear, padding_bias};
@@ -38,7 +38,12 @@ pub fn attention_pooling(
         &format!("{prefix}/Scale"),
     );
     let scores = match bias {
-        Some(bias) => g.op("Add", &[&scores, bias], vec![], &format!("{prefix}/Abundance")),
+        Some(bias) => g.op(
+            "Add",
+            &[&scores, bias],
+            vec![],
+            &format!("{prefix}/Abundance"),
+        ),
         None => scores,
     };
     let bias = padding_bias(g, mask, prefix);
@@ -71,4 +76,3 @@ pub fn attention_pooling(
         POOLING_NORM_EPS,
     )
 }
-

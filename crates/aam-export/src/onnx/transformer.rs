@@ -1,10 +1,10 @@
 //! Pre-norm encoder layers and a stack with its final LayerNorm; mirrors
 //! `aam_model::encoder_layer` and `aam_model::transformer`.
 
-use aam_model::config::StackConfig;
-use aam_model::encoder_layer::LAYER_NORM_EPS;
-use aam_model::transformer::FINAL_NORM_EPS;
-use aam_model::{WeightError, WeightMap};
+use aam_config::architecture::FINAL_NORM_EPS;
+use aam_config::architecture::LAYER_NORM_EPS;
+use aam_config::StackConfig;
+use aam_config::{WeightError, WeightMap};
 
 use super::attention::{self_attention, StackShapes};
 use super::builder::{Attr, GraphBuilder};

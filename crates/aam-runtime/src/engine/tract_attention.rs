@@ -572,7 +572,7 @@ mod tests {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../models/circadian-exposure")
             .join(file);
-        crate::model::parse_onnx(&std::fs::read(&path).unwrap(), Path::new(&path)).unwrap()
+        crate::onnx_file::parse_onnx(&std::fs::read(&path).unwrap(), Path::new(&path)).unwrap()
     }
 
     /// `proto` in the form of current exports: the softmax reads Q·Kᵀ directly (the

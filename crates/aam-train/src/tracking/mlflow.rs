@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{epoch_scalars, step_scalars, RunStart, Tracker};
-use crate::trainer::EpochRecord;
+use crate::epoch_record::EpochRecord;
 
 /// Where and under which names a run is tracked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,17 +127,14 @@ impl Mlflow {
         };
         let run_file = dir.join(RUN_FILE);
         let previous: Option<RunIdentity> = if resume && run_file.exists() {
-            Some(crate::checkpoint::read_json(&run_file)?)
+            Some(aam_data::files::read_json(&run_file)?)
         } else {
             None
         };
         match previous.filter(|p| p.tracking_uri == options.uri) {
             Some(previous) => {
-                let run = client.call(
-                    "GET",
-                    &format!("runs/get?run_id={}", previous.run_id),
-                    None,
-                )?;
+                let run =
+                    client.call("GET", &format!("runs/get?run_id={}", previous.run_id), None)?;
                 client.artifact_uri = str_field(&run, &["run", "info", "artifact_uri"])?;
                 client.identity = previous;
                 client.continued = true;
@@ -167,7 +164,7 @@ impl Mlflow {
                 client.artifact_uri = str_field(&run, &["run", "info", "artifact_uri"])?;
             }
         }
-        crate::checkpoint::write_json(&run_file, &client.identity)?;
+        aam_data::files::write_json(&run_file, &client.identity)?;
         Ok(client)
     }
 
@@ -311,9 +308,8 @@ impl Mlflow {
                 }
                 continue;
             }
-            self.pending.push(
-                json!({"key": key, "value": value, "timestamp": timestamp, "step": step}),
-            );
+            self.pending
+                .push(json!({"key": key, "value": value, "timestamp": timestamp, "step": step}));
         }
     }
 
@@ -403,7 +399,10 @@ fn authorization_from_env() -> Option<String> {
     if let Some(token) = var("MLFLOW_TRACKING_TOKEN") {
         return Some(format!("Bearer {token}"));
     }
-    let (user, password) = (var("MLFLOW_TRACKING_USERNAME")?, var("MLFLOW_TRACKING_PASSWORD")?);
+    let (user, password) = (
+        var("MLFLOW_TRACKING_USERNAME")?,
+        var("MLFLOW_TRACKING_PASSWORD")?,
+    );
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     Some(format!("Basic {encoded}"))
 }
@@ -465,7 +464,9 @@ pub fn checkpoint_artifacts(dir: &Path, extra: &[PathBuf]) -> Vec<(PathBuf, Stri
     .iter()
     .map(|f| (dir.join(f), f.to_string()))
     .chain(extra.iter().map(|p| {
-        let name = p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = p
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         (p.clone(), format!("plots/{name}"))
     }))
     .filter(|(p, _)| p.is_file())
@@ -484,14 +485,11 @@ mod tests {
             &json!({"model": {"dim": 64, "kind": "x", "none": null}, "list": [1, 2]}),
             &mut out,
         );
-        let expected: BTreeMap<String, String> = [
-            ("list", "[1,2]"),
-            ("model.dim", "64"),
-            ("model.kind", "x"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let expected: BTreeMap<String, String> =
+            [("list", "[1,2]"), ("model.dim", "64"), ("model.kind", "x")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         assert_eq!(out, expected);
     }
 
@@ -508,7 +506,10 @@ mod tests {
             experiment: "aam".into(),
             run_name: None,
         };
-        let err = Mlflow::open(&options, &dir, false).err().unwrap().to_string();
+        let err = Mlflow::open(&options, &dir, false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("http://host:port"), "{err}");
     }
 }

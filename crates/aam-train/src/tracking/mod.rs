@@ -28,9 +28,9 @@ use std::collections::BTreeMap;
 use aam_model::weights::WeightSink;
 use anyhow::Result;
 
-use crate::checkpoint::CheckpointConfig;
+use crate::epoch_record::EpochRecord;
 use crate::options::TrainOptions;
-use crate::trainer::EpochRecord;
+use aam_config::CheckpointConfig;
 
 /// What a tracker learns when an invocation of the training loop starts.
 #[derive(Debug, Clone, Copy)]

@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use super::event::{event_bytes, EventBody, Histogram, SummaryValue};
 use super::tfrecord::write_record;
 use super::{epoch_scalars, step_scalars, RunStart, Tracker};
-use crate::trainer::EpochRecord;
+use crate::epoch_record::EpochRecord;
 
 /// Buckets of every weight histogram.
 const HISTOGRAM_BUCKETS: usize = 30;
@@ -37,8 +37,12 @@ impl TensorBoard {
     /// Errors: the directory or file cannot be created (the message names it).
     pub fn create(dir: &Path) -> Result<TensorBoard> {
         static FILES: AtomicUsize = AtomicUsize::new(0);
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the TensorBoard log directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the TensorBoard log directory {}",
+                dir.display()
+            )
+        })?;
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .map(|h| h.trim().replace(['/', '.'], "_"))
@@ -51,8 +55,12 @@ impl TensorBoard {
             FILES.fetch_add(1, Ordering::Relaxed)
         );
         let path = dir.join(name);
-        let file = File::create_new(&path)
-            .with_context(|| format!("cannot create the TensorBoard event file {}", path.display()))?;
+        let file = File::create_new(&path).with_context(|| {
+            format!(
+                "cannot create the TensorBoard event file {}",
+                path.display()
+            )
+        })?;
         let mut writer = TensorBoard {
             path,
             out: BufWriter::new(file),
@@ -69,8 +77,8 @@ impl TensorBoard {
 
     /// Appends an event at optimizer step `step`. Errors: the write fails.
     pub fn write(&mut self, step: usize, body: &EventBody) -> Result<()> {
-        let bytes = event_bytes(now(), step as i64, body)
-            .context("cannot encode a TensorBoard event")?;
+        let bytes =
+            event_bytes(now(), step as i64, body).context("cannot encode a TensorBoard event")?;
         write_record(&mut self.out, &bytes)
             .with_context(|| format!("cannot write to {}", self.path.display()))
     }

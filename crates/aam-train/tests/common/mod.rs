@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use aam_config::{CheckpointConfig, DataSettings, ModelKind};
 use aam_data::{load_distance_matrix, load_table, split_samples, Dataset, TokenLimitPolicy};
 use aam_model::{AamModel, CpuAutodiff, ModelConfig, SequenceEncoder, WeightSink};
-use aam_train::{checkpoint, CheckpointConfig, DataSettings, ModelKind, TrainData};
+use aam_train::{checkpoint, TrainData};
 
 /// `file` of `shared/data/moving-pictures`.
 pub fn shared(file: &str) -> PathBuf {
@@ -37,7 +38,7 @@ pub fn tiny_config() -> ModelConfig {
 /// The checkpoint configuration of an encoder `model` trained on [`data`].
 pub fn encoder_checkpoint_config(model: ModelConfig) -> CheckpointConfig {
     CheckpointConfig {
-        format_version: checkpoint::FORMAT_VERSION,
+        format_version: aam_config::FORMAT_VERSION,
         kind: ModelKind::Encoder,
         model,
         data: DataSettings {

@@ -312,7 +312,12 @@ fn fold_splits(
             row_of
                 .get(id.as_str())
                 .map(|&r| metadata.rows[r][column].clone())
-                .with_context(|| format!("sample '{id}' has no row in {}", data.join("metadata.tsv").display()))
+                .with_context(|| {
+                    format!(
+                        "sample '{id}' has no row in {}",
+                        data.join("metadata.tsv").display()
+                    )
+                })
         })
         .collect::<Result<_>>()?;
     // Folds stratified by the dataset's first categorical target, so that each fold holds
@@ -325,12 +330,21 @@ fn fold_splits(
                 Some(aam_data::TargetKind::Categorical),
             )?;
             // A sample without a value gets a stratum of its own (usize::MAX).
-            Some(target.values.iter().map(|v| v.map_or(usize::MAX, |c| c as usize)).collect())
+            Some(
+                target
+                    .values
+                    .iter()
+                    .map(|v| v.map_or(usize::MAX, |c| c as usize))
+                    .collect(),
+            )
         }
         None => None,
     };
     // A dataset with fewer subjects than folds gets one fold per subject.
-    let subjects = groups.iter().collect::<std::collections::HashSet<_>>().len();
+    let subjects = groups
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     let k = args.folds.min(subjects);
     if k < args.folds {
         eprintln!(
@@ -338,8 +352,14 @@ fn fold_splits(
             d.name, d.group_column, args.folds
         );
     }
-    let folds = aam_data::group_kfold(table.n_samples(), k, args.seed, Some(&groups), classes.as_deref())
-        .with_context(|| format!("{}: cross-validation by '{}'", d.name, d.group_column))?;
+    let folds = aam_data::group_kfold(
+        table.n_samples(),
+        k,
+        args.seed,
+        Some(&groups),
+        classes.as_deref(),
+    )
+    .with_context(|| format!("{}: cross-validation by '{}'", d.name, d.group_column))?;
     let dir = root.join("folds");
     std::fs::create_dir_all(&dir)?;
     folds
@@ -367,7 +387,12 @@ fn custom_dataset(dir: &Path, targets: &[String], group_column: &str) -> Result<
     let (table, _) = aam_data::load_table(&table_path)?;
     let metadata = aam_data::Metadata::load(&dir.join("metadata.tsv"))?;
     metadata.column_index(group_column)?;
-    let longest = table.observation_ids.iter().map(String::len).max().unwrap_or(0);
+    let longest = table
+        .observation_ids
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
     let max_bp = longest.clamp(1, 150);
     let leak = |s: &str| -> &'static str { Box::leak(s.to_string().into_boxed_str()) };
     let tasks: Vec<Task> = targets
@@ -469,7 +494,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             }
         }
     }
-    aam_train::checkpoint::write_atomic(&settings_path, settings.to_string().as_bytes())?;
+    aam_data::files::write_atomic(&settings_path, settings.to_string().as_bytes())?;
     let seed = args.seed.to_string();
     let mut runs: Vec<TaskRun> = Vec::new();
     for d in chosen {
@@ -523,7 +548,9 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         // no target, so the held-out samples' UniFrac distances are fair to learn from
         // (their targets are never seen before scoring), and every fold shares it.
         let pretrain_dir = root.join("pretrain");
-        let n_samples = aam_data::load_table(&data.join("table.biom"))?.0.n_samples();
+        let n_samples = aam_data::load_table(&data.join("table.biom"))?
+            .0
+            .n_samples();
         let pretrain_log = root.join("pretrain.log");
         let mut pretrain = model_args(
             &pretrain_dir,
@@ -532,126 +559,129 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         );
         pretrain.splice(
             0..0,
-            ["pretrain".to_string(), "--validation-fraction".into(), "0".into()],
+            [
+                "pretrain".to_string(),
+                "--validation-fraction".into(),
+                "0".into(),
+            ],
         );
-        let pretrain_step = step(
-            "pretrain",
-            pretrain,
-            &pretrain_log,
-            args.resume,
-        )?;
+        let pretrain_step = step("pretrain", pretrain, &pretrain_log, args.resume)?;
         // A step that runs again invalidates every later step built on it.
         let keep_tasks = args.resume && pretrain_step.kept;
         let fold_splits = fold_splits(args, d, &data, &root)?;
         for (fold, fold_split) in fold_splits.iter().enumerate() {
-        let root = match fold_split {
-            Some(_) => root.join(format!("fold-{}", fold + 1)),
-            None => root.clone(),
-        };
-        let fold = fold_split.as_ref().map(|_| fold + 1);
-        std::fs::create_dir_all(&root)
-            .with_context(|| format!("cannot create {}", root.display()))?;
-        // The split of the fine-tuning, scoring and forest steps.
-        let split_args: Vec<String> = match fold_split {
-            Some(file) => vec!["--split".into(), s(file)],
-            None => vec![
-                "--group-column".into(),
-                d.group_column.into(),
-                "--validation-fraction".into(),
-                "0.25".into(),
-            ],
-        };
-        for task in d.tasks {
-            let dir = root.join(task.column);
-            std::fs::create_dir_all(&dir)?;
-            eprintln!(" {} ({})", task.column, task.kind);
-            let train_dir = dir.join("train");
-            // The training side: 3/4 of the samples, or all but one of K folds (about: the
-            // subjects' sizes differ).
-            let held_out = if args.folds > 1 { 1.0 / fold_splits.len() as f64 } else { 0.25 };
-            let n_train = ((n_samples as f64) * (1.0 - held_out)).round() as usize;
-            // Only on the encoder the stopped run started from.
-            let train_log = dir.join("train.log");
-            let continues = keep_tasks && !done_marker(&train_log).exists();
-            let mut train = model_args(
-                &train_dir,
-                epochs_for(p.train_steps, n_train, p.batch_size),
-                continues,
-            );
-            train.splice(
-                0..0,
-                [
-                    "train".to_string(),
-                    "--metadata-column".into(),
-                    task.column.into(),
-                    "--target-type".into(),
-                    task.kind.into(),
-                    "--pretrained-encoder".into(),
-                    s(&pretrain_dir),
-                    // The held-out samples are this run's validation set: no early
-                    // stopping on them; the run takes the preset's steps and the last
-                    // epoch is scored.
-                    "--patience".into(),
-                    "0".into(),
-                ]
-                .into_iter()
-                .chain(split_args.iter().cloned()),
-            );
-            let mut steps = vec![pretrain_step.clone_record()];
-            let train_step = step("train", train, &train_log, keep_tasks)?;
-            let keep = keep_tasks && train_step.kept;
-            steps.push(train_step);
-            let export_dir = dir.join("export");
-            steps.push(step(
-                "export",
-                // The last epoch, not the one with the lowest validation loss: that choice
-                // would look at the samples the model is scored on.
-                vec![
-                    "export".into(),
-                    "--last".into(),
-                    "--checkpoint".into(),
-                    s(&train_dir),
-                    "--output".into(),
-                    s(&export_dir),
-                    "--overwrite".into(),
-                ],
-                &dir.join("export.log"),
-                keep,
-            )?);
-            let labelled = |cmd: &str, out: &Path| -> Vec<String> {
-                vec![
-                    cmd.into(),
-                    "--table".into(),
-                    s(&data.join("table.biom")),
-                    "--metadata".into(),
-                    s(&data.join("metadata.tsv")),
-                    "--metadata-column".into(),
-                    task.column.into(),
-                    "--split".into(),
-                    s(&train_dir.join("split.tsv")),
-                    "--output".into(),
-                    s(out),
-                    "--seed".into(),
-                    seed.clone(),
-                    "--overwrite".into(),
-                ]
+            let root = match fold_split {
+                Some(_) => root.join(format!("fold-{}", fold + 1)),
+                None => root.clone(),
             };
-            let mut evaluate = labelled("evaluate", &dir.join("evaluate"));
-            evaluate.extend(["--model".into(), s(&export_dir)]);
-            steps.push(step("evaluate", evaluate, &dir.join("evaluate.log"), keep)?);
-            let mut baseline = labelled("baseline", &dir.join("baseline"));
-            baseline.extend(["--target-type".into(), task.kind.into()]);
-            steps.push(step("baseline", baseline, &dir.join("baseline.log"), keep)?);
-            runs.push(TaskRun {
-                dataset: d,
-                task,
-                dir,
-                steps,
-                fold,
-            });
-            // Written after every task: an interrupted benchmark still has its report.
-            report::write(&args.output, args, &runs)?;
-        }
+            let fold = fold_split.as_ref().map(|_| fold + 1);
+            std::fs::create_dir_all(&root)
+                .with_context(|| format!("cannot create {}", root.display()))?;
+            // The split of the fine-tuning, scoring and forest steps.
+            let split_args: Vec<String> = match fold_split {
+                Some(file) => vec!["--split".into(), s(file)],
+                None => vec![
+                    "--group-column".into(),
+                    d.group_column.into(),
+                    "--validation-fraction".into(),
+                    "0.25".into(),
+                ],
+            };
+            for task in d.tasks {
+                let dir = root.join(task.column);
+                std::fs::create_dir_all(&dir)?;
+                eprintln!(" {} ({})", task.column, task.kind);
+                let train_dir = dir.join("train");
+                // The training side: 3/4 of the samples, or all but one of K folds (about: the
+                // subjects' sizes differ).
+                let held_out = if args.folds > 1 {
+                    1.0 / fold_splits.len() as f64
+                } else {
+                    0.25
+                };
+                let n_train = ((n_samples as f64) * (1.0 - held_out)).round() as usize;
+                // Only on the encoder the stopped run started from.
+                let train_log = dir.join("train.log");
+                let continues = keep_tasks && !done_marker(&train_log).exists();
+                let mut train = model_args(
+                    &train_dir,
+                    epochs_for(p.train_steps, n_train, p.batch_size),
+                    continues,
+                );
+                train.splice(
+                    0..0,
+                    [
+                        "train".to_string(),
+                        "--metadata-column".into(),
+                        task.column.into(),
+                        "--target-type".into(),
+                        task.kind.into(),
+                        "--pretrained-encoder".into(),
+                        s(&pretrain_dir),
+                        // The held-out samples are this run's validation set: no early
+                        // stopping on them; the run takes the preset's steps and the last
+                        // epoch is scored.
+                        "--patience".into(),
+                        "0".into(),
+                    ]
+                    .into_iter()
+                    .chain(split_args.iter().cloned()),
+                );
+                let mut steps = vec![pretrain_step.clone_record()];
+                let train_step = step("train", train, &train_log, keep_tasks)?;
+                let keep = keep_tasks && train_step.kept;
+                steps.push(train_step);
+                let export_dir = dir.join("export");
+                steps.push(step(
+                    "export",
+                    // The last epoch, not the one with the lowest validation loss: that choice
+                    // would look at the samples the model is scored on.
+                    vec![
+                        "export".into(),
+                        "--last".into(),
+                        "--checkpoint".into(),
+                        s(&train_dir),
+                        "--output".into(),
+                        s(&export_dir),
+                        "--overwrite".into(),
+                    ],
+                    &dir.join("export.log"),
+                    keep,
+                )?);
+                let labelled = |cmd: &str, out: &Path| -> Vec<String> {
+                    vec![
+                        cmd.into(),
+                        "--table".into(),
+                        s(&data.join("table.biom")),
+                        "--metadata".into(),
+                        s(&data.join("metadata.tsv")),
+                        "--metadata-column".into(),
+                        task.column.into(),
+                        "--split".into(),
+                        s(&train_dir.join("split.tsv")),
+                        "--output".into(),
+                        s(out),
+                        "--seed".into(),
+                        seed.clone(),
+                        "--overwrite".into(),
+                    ]
+                };
+                let mut evaluate = labelled("evaluate", &dir.join("evaluate"));
+                evaluate.extend(["--model".into(), s(&export_dir)]);
+                steps.push(step("evaluate", evaluate, &dir.join("evaluate.log"), keep)?);
+                let mut baseline = labelled("baseline", &dir.join("baseline"));
+                baseline.extend(["--target-type".into(), task.kind.into()]);
+                steps.push(step("baseline", baseline, &dir.join("baseline.log"), keep)?);
+                runs.push(TaskRun {
+                    dataset: d,
+                    task,
+                    dir,
+                    steps,
+                    fold,
+                });
+                // Written after every task: an interrupted benchmark still has its report.
+                report::write(&args.output, args, &runs)?;
+            }
         }
     }
     eprintln!("wrote {}", args.output.join("report.md").display());

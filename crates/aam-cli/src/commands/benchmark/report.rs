@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use aam_train::checkpoint::write_atomic;
+use aam_data::files::write_atomic;
 use anyhow::{Context, Result};
 
 use super::super::plots;
@@ -62,7 +62,14 @@ fn cell(row: Option<&MetricRow>) -> String {
 
 /// One headline value of one run: dataset, target, metric, validation samples, the
 /// model's and the forest's metric rows.
-type Headline<'a> = (&'a str, &'a str, &'a str, usize, Option<MetricRow>, Option<MetricRow>);
+type Headline<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    usize,
+    Option<MetricRow>,
+    Option<MetricRow>,
+);
 
 /// The summary table of `report.md` and the rows of `summary.tsv` from the headline
 /// values of every run. One split: each value with its bootstrap interval, the difference
@@ -111,8 +118,13 @@ fn summarise(headlines: &[Headline<'_>], md: &mut String, tsv: &mut String) {
         let (a, r, d) = if rows.len() > 1 {
             (stats(&aam), stats(&rf), stats(&diff))
         } else {
-            let interval = |x: &Option<MetricRow>| x.as_ref().map_or([f64::NAN; 3], |x| [x.1, x.2, x.3]);
-            (interval(&rows[0].4), interval(&rows[0].5), [diff[0], f64::NAN, f64::NAN])
+            let interval =
+                |x: &Option<MetricRow>| x.as_ref().map_or([f64::NAN; 3], |x| [x.1, x.2, x.3]);
+            (
+                interval(&rows[0].4),
+                interval(&rows[0].5),
+                [diff[0], f64::NAN, f64::NAN],
+            )
         };
         let cells = |x: [f64; 3]| x.map(|v| v.to_string()).join("\t");
         let _ = writeln!(
@@ -190,8 +202,14 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
     );
     // Headline values of every run: (dataset, target, metric, validation samples,
     // AAM, forest), in run order; folds of one task follow each other.
-    let mut headlines: Vec<(&str, &str, &str, usize, Option<MetricRow>, Option<MetricRow>)> =
-        Vec::new();
+    let mut headlines: Vec<(
+        &str,
+        &str,
+        &str,
+        usize,
+        Option<MetricRow>,
+        Option<MetricRow>,
+    )> = Vec::new();
     let mut sections = String::new();
     let mut commands =
         String::from("#!/bin/sh\n# The steps of this benchmark, in order.\nset -e\n");
@@ -271,7 +289,9 @@ pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
         sections.push('\n');
         for s in &run.steps {
             // One pretraining per dataset (per fold with --folds).
-            if s.name == "pretrain" && !pretrain_listed.insert(run.dir.parent().map(Path::to_path_buf)) {
+            if s.name == "pretrain"
+                && !pretrain_listed.insert(run.dir.parent().map(Path::to_path_buf))
+            {
                 continue;
             }
             let quoted: Vec<String> = s

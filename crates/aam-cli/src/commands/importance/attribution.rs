@@ -15,17 +15,17 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use aam_config::ModelKind;
+use aam_data::files::write_atomic;
 use aam_data::{Metadata, TargetKind};
 use aam_model::integrated_gradients::{integrated_gradients, AttributedOutput};
 use aam_model::sample_encoder::asv_mask;
 use aam_model::{AamModel, CpuAutodiff, SequencePredictor};
-use aam_train::checkpoint::write_atomic;
-use aam_train::ModelKind;
 use anyhow::{bail, Context, Result};
 use burn::module::AutodiffModule;
 
 use super::super::evaluate::{unusable_samples, validation_ids};
-use super::super::inspection::{prepare, values, SampleInput, B};
+use super::super::inspected_model::{prepare, values, SampleInput, B};
 use super::super::plots;
 use super::super::predict::load_safetensors;
 use super::{ImportanceArgs, MethodArg};
@@ -202,7 +202,8 @@ pub fn run(args: &ImportanceArgs, labelled: Option<(&Path, &str)>) -> Result<()>
             let model = SequencePredictor::<B>::load_weights(&weights, &config.model, &device)?;
             for &s in &samples {
                 let input = SampleInput::new(&ds, s)?;
-                let attention = model.sample_attention(input.tokens.clone(), Some(input.counts.clone()));
+                let attention =
+                    model.sample_attention(input.tokens.clone(), Some(input.counts.clone()));
                 let (_, pooling) = attention
                     .pooling
                     .into_iter()

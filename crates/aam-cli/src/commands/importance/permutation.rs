@@ -14,9 +14,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use aam_data::files::write_atomic;
 use aam_data::{FeatureTable, Metadata, TargetKind};
 use aam_runtime::{PredictOptions, Predictions};
-use aam_train::checkpoint::write_atomic;
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aam_train::checkpoint::read_metrics_log;
+use aam_data::files::read_metrics_log;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 
@@ -64,7 +64,10 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     let state_path = dir.join(STATE_FILE);
     let mut study = if args.resume {
         if !state_path.exists() {
-            bail!("{}: no study to resume (no {STATE_FILE}); start one with --study", dir.display());
+            bail!(
+                "{}: no study to resume (no {STATE_FILE}); start one with --study",
+                dir.display()
+            );
         }
         let study = Study::load(dir)?;
         if let Some(path) = &args.study {
@@ -187,7 +190,10 @@ pub fn run(args: &TuneArgs) -> Result<()> {
     let best = study.write_reports(dir)?;
     report(&study, dir, best);
     if best.is_none() {
-        bail!("no trial of the study completed; see the trials' aam.log files under {}", dir.join("trials").display());
+        bail!(
+            "no trial of the study completed; see the trials' aam.log files under {}",
+            dir.join("trials").display()
+        );
     }
     Ok(())
 }
@@ -198,7 +204,12 @@ fn check_command_line(d: &StudyFile) -> Result<()> {
     let sample = sampler::propose(&d.space, space::SamplerKind::Random, 0, &[], 0, 0)?;
     let mut words = vec!["aam".to_string()];
     words.extend(d.trial_args(&sample));
-    words.extend(["--output".into(), "trial".into(), "--quiet".into(), "--overwrite".into()]);
+    words.extend([
+        "--output".into(),
+        "trial".into(),
+        "--quiet".into(),
+        "--overwrite".into(),
+    ]);
     crate::Cli::try_parse_from(&words).map_err(|e| {
         anyhow::anyhow!(
             "the study's [args] and [space] do not make a valid `aam {}` command line (option names are the command's long options without dashes):\n{}",
@@ -258,7 +269,10 @@ fn start_trial(study: &Study, dir: &Path, number: usize) -> Result<Running> {
     // Trials share the cores: each one's thread pool gets its share (unless set).
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        command.env("RAYON_NUM_THREADS", (cores / study.definition.parallel).max(1).to_string());
+        command.env(
+            "RAYON_NUM_THREADS",
+            (cores / study.definition.parallel).max(1).to_string(),
+        );
     }
     let child = command
         .spawn()
@@ -381,10 +395,13 @@ fn trial_line(t: &Trial, d: &StudyFile) -> String {
         TrialState::Failed => "FAILED",
         other => other.name(),
     };
-    let best = t
-        .best(d.direction)
-        .map_or(String::new(), |(v, e)| format!(", best validation {} {v:.4} at epoch {e}", d.metric));
-    let why = t.message.as_ref().map_or(String::new(), |m| format!(": {m}"));
+    let best = t.best(d.direction).map_or(String::new(), |(v, e)| {
+        format!(", best validation {} {v:.4} at epoch {e}", d.metric)
+    });
+    let why = t
+        .message
+        .as_ref()
+        .map_or(String::new(), |m| format!(": {m}"));
     format!(
         "trial {} {state} after {} epochs ({:.1} s){best}{why}",
         t.number,
@@ -396,7 +413,12 @@ fn trial_line(t: &Trial, d: &StudyFile) -> String {
 fn last_line(path: &Path) -> String {
     std::fs::read_to_string(path)
         .ok()
-        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| format!("no output; see {}", path.display()))
 }
 

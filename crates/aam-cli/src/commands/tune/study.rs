@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aam_train::checkpoint::{read_json, write_atomic, write_json};
+use aam_data::files::{read_json, write_atomic, write_json};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +122,11 @@ impl Study {
         let metric = &self.definition.metric;
         let mut out = format!(
             "trial\tstate\tvalidation_{metric}\tbest_epoch\tepochs\tseconds\t{}\n",
-            names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join("\t")
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join("\t")
         );
         for t in &self.trials {
             let (value, epoch) = t
@@ -167,7 +171,10 @@ impl Study {
             command: d.command.clone(),
             options: options.clone(),
         })?;
-        write_atomic(&dir.join("best.toml"), format!("{header}{table}").as_bytes())?;
+        write_atomic(
+            &dir.join("best.toml"),
+            format!("{header}{table}").as_bytes(),
+        )?;
         let exe = std::env::current_exe()
             .ok()
             .map_or_else(|| "aam".to_string(), |p| p.display().to_string());

@@ -64,7 +64,7 @@ impl Part {
         model: &ModelConfig,
         options: &LoadOptions,
     ) -> Result<(Part, Placement)> {
-        let proto = crate::model::parse_onnx(bytes, path)?;
+        let proto = crate::onnx_file::parse_onnx(bytes, path)?;
         let same = proto
             .metadata_props
             .iter()
@@ -88,7 +88,7 @@ impl Part {
                 ),
             });
         }
-        let outputs = crate::model::output_names(&proto);
+        let outputs = crate::onnx_file::output_names(&proto);
         let (engine, placement) = Engine::prepare(bytes, &proto, path, model, options)?;
         Ok((Part { engine, outputs }, placement))
     }

@@ -1,4 +1,4 @@
-//! `aam bench`: inference throughput, latency and peak memory of each backend, with and
+//! `aam bench` (without `--train`): inference throughput, latency and peak memory of each backend, with and
 //! without the ASV-embedding cache, over a grid of ASV counts and batch sizes; achieved
 //! GFLOP/s and the share of a given peak (the roofline) from the FLOP count of the
 //! configuration (`aam_runtime::flops`).
@@ -15,89 +15,11 @@ use aam_runtime::{
     flops, AsvCacheOptions, Backend as RuntimeBackend, LoadOptions, Model, RawOutputs, RuntimeError,
 };
 use anyhow::{bail, Context, Result};
-use clap::Args;
 use ndarray::{s, Array3};
 
-use super::burn_runner;
-
-/// Arguments of `aam bench`.
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// Exported model directory (model.onnx, asv_encoder.onnx, sample_model.onnx,
-    /// model.safetensors). Default: a randomly initialised model of the reference default
-    /// architecture (D 128, 2 layers and 4 heads per stack, max bp 150, token limit 1024).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Feature table whose samples (ASV sequences) fill the batches.
-    #[arg(long)]
-    pub table: PathBuf,
-    /// ASV slots per sample, comma-separated (samples with fewer ASVs are padded).
-    #[arg(long, value_delimiter = ',', default_value = "64,256,1024")]
-    pub n_asv: Vec<usize>,
-    /// Samples per forward pass (with --train: per training step), comma-separated
-    /// (default: 1,8,32; with --train: 8).
-    #[arg(long, value_delimiter = ',')]
-    pub batch: Vec<usize>,
-    /// Backends, comma-separated: tract, ort (builds with --features ort), burn.
-    #[arg(long, value_delimiter = ',', default_value = "tract,burn")]
-    pub backends: Vec<String>,
-    /// ASV-embedding modes, comma-separated: single-graph (model.onnx, every slot
-    /// encoded), off (split graphs, each unique ASV of a pass encoded once), warm (the
-    /// LRU cache after a warm-up pass).
-    #[arg(long, value_delimiter = ',', default_value = "single-graph,off,warm")]
-    pub modes: Vec<String>,
-    /// Most ASVs per ASV-encoder run on the split graphs; 0: the backend's default (4 on
-    /// tract, 16 on ONNX Runtime).
-    #[arg(long, default_value_t = 0)]
-    pub asv_chunk: usize,
-    /// Timed forward passes per configuration (after one warm-up pass).
-    #[arg(long, default_value_t = 3)]
-    pub iterations: usize,
-    /// ONNX Runtime intra-op threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
-    /// Peak FLOP rate of the machine in GFLOP/s, for the share-of-peak column (default:
-    /// this machine's f32 GEMM rate, measured at the start of the run on 2048² matrices;
-    /// with --reference-python and --train, the faster of ours and torch's).
-    #[arg(long)]
-    pub peak_gflops: Option<f64>,
-    /// ONNX Runtime library (default: $ORT_DYLIB_PATH).
-    #[arg(long)]
-    pub ort_lib: Option<PathBuf>,
-    /// Results TSV (default: standard output).
-    #[arg(long)]
-    pub output: Option<PathBuf>,
-    /// A Python with CPU `torch`, `numpy` and `safetensors`: also time the reference
-    /// PyTorch AAM (`--reference-script`) on the same weights and token batches, check
-    /// its embeddings against ours, and report each row's speed-up over it.
-    #[arg(long, value_name = "PYTHON")]
-    pub reference_python: Option<PathBuf>,
-    /// The reference runner script.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "benches/reference/torch_reference.py"
-    )]
-    pub reference_script: PathBuf,
-    /// Also write the model under test (model.onnx, asv_encoder.onnx, sample_model.onnx,
-    /// model.safetensors) to this new directory, to profile it or rerun it elsewhere.
-    #[arg(long, value_name = "DIR")]
-    pub save_model: Option<PathBuf>,
-    /// Time the training step of `aam train` instead of inference: a classifier of the
-    /// architecture below with random weights, masked-nucleotide + count + class losses,
-    /// backward, gradient clipping and AdamW, on each of --train-backends (and the
-    /// PyTorch reference with --reference-python, on the same weights and batch).
-    /// --n-asv, --modes and --backends do not apply; the ASV slots are --token-limit.
-    #[arg(long)]
-    pub train: bool,
-    /// With --train: CPU training backends, comma-separated: flex (the default of `aam
-    /// train`), ndarray (`--deterministic`).
-    #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
-    pub train_backends: Vec<String>,
-    /// With --train: the architecture, as `aam train` takes it.
-    #[command(flatten)]
-    pub arch: super::training_args::ArchArgs,
-}
+use super::reference::{reference_json, reference_latencies, Scratch};
+use super::BenchArgs;
+use crate::commands::burn_runner;
 
 /// The model under test, as the bytes each backend loads.
 struct Subject {
@@ -263,14 +185,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 type Runner = Box<dyn Fn(ndarray::ArrayView3<'_, i64>) -> Result<RawOutputs, RuntimeError>>;
 
-/// Runs `aam bench`.
-pub fn run(args: &BenchArgs) -> Result<()> {
-    if args.iterations == 0 || args.threads == 0 {
-        bail!("--iterations and --threads must be at least 1");
-    }
-    if args.train {
-        return super::bench_train::run(args);
-    }
+/// Runs `aam bench` without `--train` (arguments checked by [`super::run`]).
+pub(super) fn run(args: &BenchArgs) -> Result<()> {
     let batches = if args.batch.is_empty() {
         vec![1, 8, 32]
     } else {
@@ -379,7 +295,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         }
                     }
                     let before = model.as_ref().and_then(|m| m.asv_cache_stats());
-                    aam_train::memory::reset_peak_rss();
+                    aam_data::process_memory::reset_peak_rss();
                     let mut latencies = Vec::new();
                     for _ in 0..args.iterations {
                         let t0 = Instant::now();
@@ -411,7 +327,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         n_asv,
                         batch,
                         latencies_ms: latencies,
-                        peak_rss_mib: aam_train::memory::peak_rss_mib(),
+                        peak_rss_mib: aam_data::process_memory::peak_rss_mib(),
                         gflop_per_pass: gflop,
                     };
                     let reference = reference_speed(&rows, n_asv, batch);
@@ -433,7 +349,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         tsv.push('\n');
     }
     match &args.output {
-        Some(p) => aam_train::checkpoint::write_atomic(p, tsv.as_bytes())?,
+        Some(p) => aam_data::files::write_atomic(p, tsv.as_bytes())?,
         None => std::io::stdout().write_all(tsv.as_bytes())?,
     }
     Ok(())
@@ -473,24 +389,6 @@ fn format_row(r: &Row, peak: f64, reference: Option<f64>) -> String {
     )
 }
 
-/// A scratch directory for the reference runner's inputs, removed when dropped.
-pub(super) struct Scratch(pub(super) PathBuf);
-
-impl Scratch {
-    pub(super) fn new() -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("aam-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Runs the reference PyTorch AAM on `tokens` with the weights at `weights`: its row
 /// (latencies from the script, its own peak RSS) and its embeddings `[batch · D]`.
 fn reference_row(
@@ -508,7 +406,13 @@ fn reference_row(
     let v = reference_json(
         python,
         args,
-        &["bench".as_ref(), "--weights".as_ref(), weights.as_os_str(), "--tokens".as_ref(), npy.as_os_str()],
+        &[
+            "bench".as_ref(),
+            "--weights".as_ref(),
+            weights.as_os_str(),
+            "--tokens".as_ref(),
+            npy.as_os_str(),
+        ],
     )?;
     let field = |k: &str| {
         v[k].as_f64()
@@ -537,57 +441,6 @@ fn reference_row(
         gflop_per_pass: flops::forward_flops(c, kind, &vec![n_asv; batch], slots) / 1e9,
     };
     Ok((row, embeddings))
-}
-
-/// Runs the reference runner (`--reference-script`) with `python`, the subcommand and
-/// arguments `command`, and `--iterations` / `--threads`; its last output line, a JSON
-/// object. Errors: no script, a failed run (with its standard error), no JSON line.
-pub(super) fn reference_json(
-    python: &Path,
-    args: &BenchArgs,
-    command: &[&std::ffi::OsStr],
-) -> Result<serde_json::Value> {
-    if !args.reference_script.is_file() {
-        bail!(
-            "{}: no such file; run from the repository root or pass --reference-script",
-            args.reference_script.display()
-        );
-    }
-    let out = std::process::Command::new(python)
-        .arg(&args.reference_script)
-        .args(command)
-        .args(["--iterations", &args.iterations.to_string()])
-        .args(["--threads", &args.threads.to_string()])
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "the PyTorch reference failed ({}): {}",
-            args.reference_script.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .with_context(|| format!("the PyTorch reference printed no JSON line: {stdout}"))
-}
-
-/// The `latencies_ms` of the reference runner's JSON `v`, ms, in the order timed.
-/// Errors: none given, naming what was timed (`what`: "pass", "step").
-pub(super) fn reference_latencies(v: &serde_json::Value, what: &str) -> Result<Vec<f64>> {
-    let latencies: Vec<f64> = v["latencies_ms"]
-        .as_array()
-        .context("reference JSON lacks `latencies_ms`")?
-        .iter()
-        .filter_map(serde_json::Value::as_f64)
-        .collect();
-    if latencies.is_empty() {
-        bail!("the PyTorch reference timed no {what}");
-    }
-    Ok(latencies)
 }
 
 /// A runner for `backend` (and the runtime model, for cache counts).

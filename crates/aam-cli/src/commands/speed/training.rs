@@ -16,7 +16,8 @@ use anyhow::{bail, Context, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::bench::BenchArgs;
+use super::reference::{reference_json, reference_latencies, Scratch};
+use super::BenchArgs;
 
 /// Relative difference of first-step losses above which the implementations disagree.
 const LOSS_TOLERANCE: f64 = 1e-3;
@@ -59,8 +60,8 @@ where
 {
     let device = B::Device::default();
     // Each backend's peak is its own: what the one before freed goes back first.
-    aam_train::memory::return_freed_memory();
-    aam_train::memory::reset_peak_rss();
+    aam_train::allocator::return_freed_memory();
+    aam_data::process_memory::reset_peak_rss();
     let model = <SequencePredictor<B> as AamModel<B>>::load_weights(w, &config.model, &device)?;
     let t = step_bench::time_training_steps::<B, _>(
         model,
@@ -76,13 +77,13 @@ where
         batch: samples.len(),
         n_asv: config.model.token_limit,
         latencies_ms: t.latencies_ms,
-        peak_rss_mib: aam_train::memory::peak_rss_mib(),
+        peak_rss_mib: aam_data::process_memory::peak_rss_mib(),
         first_loss: t.first_loss,
     })
 }
 
 /// Runs `aam bench --train`.
-pub fn run(args: &BenchArgs) -> Result<()> {
+pub(super) fn run(args: &BenchArgs) -> Result<()> {
     if args.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
@@ -98,7 +99,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 fn run_on_pool(args: &BenchArgs) -> Result<()> {
-    let batches = if args.batch.is_empty() { vec![8] } else { args.batch.clone() };
+    let batches = if args.batch.is_empty() {
+        vec![8]
+    } else {
+        args.batch.clone()
+    };
     if let Some(b) = batches.iter().find(|&&b| b < 2) {
         bail!("--train: --batch {b} is too small; a training batch needs at least 2 samples");
     }
@@ -126,8 +131,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
     let w = sink.into_map();
 
     let (table, _) = aam_data::load_table(&args.table)?;
-    let prepared =
-        aam_runtime::prepare_table(table, &config, &args.table.display().to_string())?;
+    let prepared = aam_runtime::prepare_table(table, &config, &args.table.display().to_string())?;
     let usable: Vec<usize> = (0..prepared.dataset.table.n_samples())
         .filter(|&s| prepared.asvs_with_reads[s] > 0)
         .collect();
@@ -158,7 +162,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         "GEMM (f32, 2048², Flex backend's gemm, {} threads): {gemm:.1} GFLOP/s",
         args.threads
     );
-    let scratch = super::bench::Scratch::new()?;
+    let scratch = Scratch::new()?;
     let mut rows = Vec::new();
     let mut torch_gemm = None;
     for &batch in &batches {
@@ -170,7 +174,9 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
             );
         }
         // Samples spread over the table.
-        let samples: Vec<usize> = (0..batch).map(|i| usable[i * usable.len() / batch]).collect();
+        let samples: Vec<usize> = (0..batch)
+            .map(|i| usable[i * usable.len() / batch])
+            .collect();
         for backend in &args.train_backends {
             let row = match backend.as_str() {
                 "flex" => time_backend::<aam_model::CpuFlexAutodiff>(
@@ -181,21 +187,35 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
                 )?,
                 other => bail!("--train-backends: unknown backend `{other}`; use flex (the default of aam train) or ndarray (--deterministic)"),
             };
-            eprintln!("{}: {:.3} samples/s (batch {batch}), first loss {:.6}", row.backend, row.samples_per_s(), row.first_loss);
+            eprintln!(
+                "{}: {:.3} samples/s (batch {batch}), first loss {:.6}",
+                row.backend,
+                row.samples_per_s(),
+                row.first_loss
+            );
             rows.push(row);
         }
         if let Some(python) = &args.reference_python {
             let sb = step_bench::step_batch(&data, &samples, &opts, true)?;
             let (row, g) = reference_row(python, args, &scratch.0, &config, &w, &sb)?;
-            eprintln!("pytorch: {:.3} samples/s (batch {batch}), first loss {:.6}", row.samples_per_s(), row.first_loss);
+            eprintln!(
+                "pytorch: {:.3} samples/s (batch {batch}), first loss {:.6}",
+                row.samples_per_s(),
+                row.first_loss
+            );
             torch_gemm = Some(g);
             rows.push(row);
         }
     }
     if let Some(g) = torch_gemm {
-        eprintln!("GEMM (f32, 2048², torch, {} threads): {g:.1} GFLOP/s", args.threads);
+        eprintln!(
+            "GEMM (f32, 2048², torch, {} threads): {g:.1} GFLOP/s",
+            args.threads
+        );
     }
-    let peak = args.peak_gflops.unwrap_or_else(|| gemm.max(torch_gemm.unwrap_or(0.0)));
+    let peak = args
+        .peak_gflops
+        .unwrap_or_else(|| gemm.max(torch_gemm.unwrap_or(0.0)));
     // The same batch in every implementation: at dropout 0 the first losses must agree.
     if config.model.dropout == 0.0 {
         for &batch in &batches {
@@ -214,7 +234,13 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         let slots = r.batch * r.n_asv;
         // Forward + backward ≈ 3 forward passes of matmul FLOPs, every ASV slot encoded
         // (the work of the step as specified, whatever an implementation skips).
-        let gflop = 3.0 * flops::forward_flops(&config.model, ModelKind::Predictor, &vec![r.n_asv; r.batch], slots) / 1e9;
+        let gflop =
+            3.0 * flops::forward_flops(
+                &config.model,
+                ModelKind::Predictor,
+                &vec![r.n_asv; r.batch],
+                slots,
+            ) / 1e9;
         let mean_s = r.latencies_ms.iter().sum::<f64>() / r.latencies_ms.len() as f64 / 1e3;
         let reference = rows
             .iter()
@@ -236,7 +262,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         ));
     }
     match &args.output {
-        Some(p) => aam_train::checkpoint::write_atomic(p, tsv.as_bytes())?,
+        Some(p) => aam_data::files::write_atomic(p, tsv.as_bytes())?,
         None => print!("{tsv}"),
     }
     Ok(())
@@ -266,13 +292,20 @@ fn reference_row(
         .context("the benchmark batch has no targets")?
         .mapv(|t| t as i64);
     ndarray_npy::write_npy(scratch.join("classes.npy"), &classes)?;
-    let v = super::bench::reference_json(
+    let v = reference_json(
         python,
         args,
-        &["train-bench".as_ref(), "--inputs".as_ref(), scratch.as_os_str()],
+        &[
+            "train-bench".as_ref(),
+            "--inputs".as_ref(),
+            scratch.as_os_str(),
+        ],
     )?;
-    let field = |k: &str| v[k].as_f64().with_context(|| format!("reference JSON lacks `{k}`"));
-    let latencies_ms = super::bench::reference_latencies(&v, "step")?;
+    let field = |k: &str| {
+        v[k].as_f64()
+            .with_context(|| format!("reference JSON lacks `{k}`"))
+    };
+    let latencies_ms = reference_latencies(&v, "step")?;
     let (batch, n_asv, _) = sb.masked_tokens.dim();
     Ok((
         TrainRow {

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
+use aam_config::{CheckpointConfig, ModelKind};
 use aam_data::Dataset;
 use aam_model::asv_encoder::AsvEncoder;
 use aam_model::inspect::SampleAttention;
 use aam_model::{AamModel, CpuBackend, SequenceEncoder, SequencePredictor};
 use aam_runtime::prepare_table;
-use aam_train::{CheckpointConfig, ModelKind};
 use anyhow::{bail, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;

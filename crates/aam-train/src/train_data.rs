@@ -1,0 +1,31 @@
+//! What a training run reads: the dataset, its split, and the target's kind and scale.
+
+use std::sync::Arc;
+
+use aam_data::{Dataset, SampleStream, Split, TargetKind};
+
+/// What the run trains on, beyond the dataset.
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    /// Table (aligned), tokens, distances and targets. For regression the targets are
+    /// standardized with `target_mean`/`target_std`; for classification they are class indices.
+    /// With `stream`, the table holds the sample IDs only ([`SampleStream::id_table`]).
+    pub dataset: Dataset,
+    /// `--streaming`: the samples' ASVs and counts, read from the BIOM file a chunk of
+    /// samples at a time as batches need them; each epoch then visits the chunks in a
+    /// random order and the samples of a chunk in a random order. `None`: all in
+    /// `dataset`.
+    pub stream: Option<Arc<SampleStream>>,
+    /// Train/validation split (positions in the dataset's table).
+    pub split: Split,
+    /// Standardized Faith PD per table sample (faith_pd encoder type).
+    pub faith_pd: Option<Vec<f32>>,
+    /// Target kind, if fine-tuning.
+    pub target_kind: Option<TargetKind>,
+    /// Number of classes (classification).
+    pub n_classes: usize,
+    /// Mean and std used to standardize regression targets.
+    pub target_mean: f64,
+    /// See `target_mean`.
+    pub target_std: f64,
+}
