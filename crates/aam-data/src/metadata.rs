@@ -49,6 +49,7 @@ pub fn is_missing(value: &str) -> bool {
 /// How a target column is interpreted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum TargetKind {
     /// Every non-missing value is a finite number: regression.
     Numeric,

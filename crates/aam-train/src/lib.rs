@@ -5,23 +5,33 @@
 //! Adam, SGD), learning-rate schedules, gradient clipping and accumulation, early
 //! stopping, validation metrics, atomic, resumable checkpoints and experiment tracking
 //! (TensorBoard event files, MLflow).
+//!
+//! The jobs of `aam pretrain` and `aam train` are library calls: [`pretrain_job`] and
+//! [`fine_tune_job`] read the inputs ([`job_inputs`]), prepare the data, split and
+//! checkpoint configuration, then fit on the backend the caller picks
+//! (`examples/train_tiny.rs`). [`tune`] runs the hyper-parameter search of `aam tune`.
 #![deny(missing_docs)]
 
 pub mod allocator;
 pub mod asv_embedding_cache;
 pub mod batch_order;
 pub mod batch_size;
+pub mod benchmark;
 mod batch_tensors;
 pub mod checkpoint;
 pub mod data_parallel;
 #[cfg(feature = "cuda")]
 pub mod device_memory;
 pub mod epoch_record;
+pub mod fine_tune_job;
+pub mod job_inputs;
 pub mod loss_scale;
 pub mod losses;
 pub mod masking;
 pub mod options;
+pub mod plots;
 pub mod prefetch;
+pub mod pretrain_job;
 pub mod random_forest;
 pub mod resume_file;
 pub mod schedule;
@@ -30,6 +40,7 @@ mod step_loss;
 pub mod tracking;
 pub mod train_data;
 pub mod trainer;
+pub mod tune;
 
 pub use batch_size::{AutoBatchSize, MemorySource};
 pub use epoch_record::{EpochRecord, FitReport};

@@ -20,7 +20,7 @@ use burn::prelude::*;
 use clap::Args;
 
 use super::inspected_model::{file_safe, prepare, values, InspectedModel, SampleInput, B};
-use super::plots::{self, Panel};
+use aam_train::plots::{self, Panel};
 
 /// Arguments of `aam attention`.
 #[derive(Args, Debug)]

@@ -20,7 +20,6 @@ use super::evaluate::{
     check_output, covariate_correlations, print_summary, unusable_samples, write_report,
     LabelledSamples, Row,
 };
-use super::inspect::TargetTypeArg;
 use aam_data::files::write_atomic;
 
 /// Arguments of `aam baseline`.
@@ -45,7 +44,7 @@ pub struct BaselineArgs {
     pub group_column: Option<String>,
     /// Regression or classification (default: numeric when every value is a number).
     #[arg(long, value_enum)]
-    pub target_type: Option<TargetTypeArg>,
+    pub target_type: Option<TargetKind>,
     /// Trees per forest.
     #[arg(long, default_value_t = 500)]
     pub n_trees: usize,
@@ -99,7 +98,7 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
         table.n_asv()
     );
     let metadata = Metadata::load(&args.data.metadata)?;
-    let kind = args.target_type.map(TargetKind::from);
+    let kind = args.target_type;
     let target = metadata.target(&args.data.metadata_column, &table.sample_ids, kind)?;
     for e in unusable_samples(&target, &args.data.metadata, &args.data.metadata_column) {
         eprintln!("excluded: {e}");

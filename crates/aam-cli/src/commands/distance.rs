@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ndarray::Array2;
 
-use super::training_args::DistanceArg;
+use aam_train::job_inputs::DistanceTarget;
 
 /// Arguments of `aam distance`.
 #[derive(Args, Debug)]
@@ -21,7 +21,7 @@ pub struct DistanceArgs {
     /// braycurtis (counts), jaccard (presence/absence) or aitchison (Euclidean on robust
     /// CLR, unscaled).
     #[arg(long, value_enum)]
-    pub metric: DistanceArg,
+    pub metric: DistanceTarget,
     /// The `.npy` file to write (float64 `[n, n]`, table sample order); the sample IDs go
     /// to `<stem>_ids.txt` beside it.
     #[arg(long)]

@@ -16,7 +16,7 @@ use aam_data::{Metadata, Target, TargetKind};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::plots;
+use aam_train::plots;
 use super::predict::{self, Backend, PlacementArgs, PredictArgs};
 
 /// A feature table and the metadata column of its samples' true values (shared by

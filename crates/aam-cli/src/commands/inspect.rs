@@ -12,7 +12,7 @@ use aam_data::{
     distance, load_faith_pd, load_table, rarefy, FeatureTable, Metadata, TargetKind, TokenizedAsvs,
 };
 use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 /// Arguments of `aam inspect`.
 #[derive(Args, Debug)]
@@ -40,7 +40,7 @@ pub struct InspectArgs {
     pub metadata_column: Option<String>,
     /// Force the target type instead of detecting it.
     #[arg(long, value_enum)]
-    pub target_type: Option<TargetTypeArg>,
+    pub target_type: Option<TargetKind>,
     /// Keep the samples shared by all inputs instead of failing on missing ones.
     #[arg(long)]
     pub allow_sample_subset: bool,
@@ -58,23 +58,6 @@ pub struct InspectArgs {
     pub seed: u64,
 }
 
-/// `--target-type` values.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum TargetTypeArg {
-    /// Regression target.
-    Numeric,
-    /// Classification target.
-    Categorical,
-}
-
-impl From<TargetTypeArg> for TargetKind {
-    fn from(t: TargetTypeArg) -> Self {
-        match t {
-            TargetTypeArg::Numeric => TargetKind::Numeric,
-            TargetTypeArg::Categorical => TargetKind::Categorical,
-        }
-    }
-}
 
 fn fmt_q(values: &[f64]) -> String {
     let q = quantiles(values, &[0.0, 0.25, 0.5, 0.75, 1.0]);
@@ -260,7 +243,7 @@ fn inspect_metadata(
     let target = md.target(
         column,
         &table.sample_ids,
-        args.target_type.map(TargetKind::from),
+        args.target_type,
     )?;
     let usable = target.values.iter().flatten().count();
     println!(

@@ -11,7 +11,7 @@ use aam_train::{FitReport, Tracking};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::plots;
+use aam_train::plots;
 
 /// `--tensorboard`, `--mlflow-uri` and their companions.
 #[derive(Args, Debug, Default)]

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use aam_config::DataSettings;
 use aam_config::{AttentionKind, CountEmbeddingMethod, MixedPrecision, ModelConfig};
-use aam_data::{BetaMetric, TokenLimitPolicy};
+use aam_data::TokenLimitPolicy;
+use aam_train::job_inputs::{DistanceTarget, JobInputs};
 use aam_train::{
     AutoBatchSize, LossScaler, LossWeights, MemorySource, OptimizerKind, PrefetchOptions,
     ScheduleKind, TrainOptions,
@@ -29,8 +30,8 @@ pub struct InputArgs {
     /// or weighted normalized UniFrac, or any user-supplied distance matrix in [0, 1]);
     /// braycurtis, jaccard (presence/absence) and aitchison (robust CLR, divided by its
     /// largest value to fit [0, 1]) are computed from the (rarefied) table.
-    #[arg(long, value_enum, default_value_t = DistanceArg::Unifrac)]
-    pub distance: DistanceArg,
+    #[arg(long, value_enum, default_value_t = DistanceTarget::Unifrac)]
+    pub distance: DistanceTarget,
     /// Keep the samples shared by the table and the matrix/metadata instead of failing.
     #[arg(long)]
     pub allow_sample_subset: bool,
@@ -74,6 +75,30 @@ pub struct InputArgs {
     /// Samples per chunk with --streaming.
     #[arg(long, default_value_t = 10_000, requires = "streaming", value_parser = clap::value_parser!(u64).range(1..))]
     pub chunk_samples: u64,
+}
+
+impl InputArgs {
+    /// These arguments as the library's job inputs.
+    pub fn job_inputs(&self) -> JobInputs {
+        JobInputs {
+            table: self.table.clone(),
+            unifrac_matrix: self.unifrac_matrix.clone(),
+            unifrac_ids: self.unifrac_ids.clone(),
+            distance: self.distance,
+            allow_sample_subset: self.allow_sample_subset,
+            rarefy_depth: self.rarefy_depth,
+            rarefy_with_replacement: self.rarefy_with_replacement,
+            metadata: self.metadata.clone(),
+            group_column: self.group_column.clone(),
+            validation_fraction: self.validation_fraction,
+            split: self.split.clone(),
+            output: self.output.clone(),
+            resume: self.resume,
+            overwrite: self.overwrite,
+            streaming: self.streaming,
+            chunk_samples: self.chunk_samples as usize,
+        }
+    }
 }
 
 /// Architecture arguments (ignored with --pretrained-encoder, which brings its own). The
@@ -313,17 +338,6 @@ cuda_devices!(
     aam_model::CudaUnfusedAutodiffCheckpointed
 );
 
-impl OptimArgs {
-    /// The attention implementation, with a warning when dropout keeps training on the
-    /// math path.
-    pub fn attention_kind(&self, dropout: f64) -> AttentionKind {
-        if self.attention == AttentionKind::Fused && dropout > 0.0 {
-            eprintln!("warning: --attention fused: training steps run the math attention while --dropout is {dropout} (the fused kernel has no attention-weight dropout); validation and inference use the fused one");
-        }
-        self.attention
-    }
-}
-
 /// `--device` values.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum DeviceArg {
@@ -534,47 +548,6 @@ impl OptimArgs {
             loss_scaling: (self.mixed_precision == MixedPrecision::Fp16).then(LossScaler::default),
             augmentation: self.augment.filter(|a| !a.is_none()),
             cache_asv_embeddings: false,
-        }
-    }
-}
-
-/// Refuses to overwrite a checkpoint unless asked; checks a resumable one exists.
-pub fn check_output(input: &InputArgs) -> Result<()> {
-    let has_checkpoint = input.output.join("config.json").exists();
-    if input.resume {
-        if !aam_train::resume_file::exists(&input.output) {
-            bail!(
-                "{}: nothing to resume (no resume.bin: the run was stopped before its first epoch ended); drop --resume and pass --overwrite to start it again",
-                input.output.display()
-            );
-        }
-    } else if has_checkpoint && !input.overwrite {
-        bail!("{} already holds a checkpoint; pass --resume to continue it, --overwrite to replace it, or choose another --output", input.output.display());
-    }
-    Ok(())
-}
-
-/// `--distance` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DistanceArg {
-    /// The matrix given with --unifrac-matrix.
-    Unifrac,
-    /// Bray-Curtis on counts, computed from the table.
-    Braycurtis,
-    /// Jaccard on presence/absence, computed from the table.
-    Jaccard,
-    /// Robust Aitchison (Euclidean on robust CLR), computed from the table.
-    Aitchison,
-}
-
-impl DistanceArg {
-    /// The table-computed metric (`None` for `unifrac`).
-    pub fn metric(self) -> Option<BetaMetric> {
-        match self {
-            DistanceArg::Unifrac => None,
-            DistanceArg::Braycurtis => Some(BetaMetric::BrayCurtis),
-            DistanceArg::Jaccard => Some(BetaMetric::Jaccard),
-            DistanceArg::Aitchison => Some(BetaMetric::RobustAitchison),
         }
     }
 }

@@ -26,7 +26,7 @@ use burn::module::AutodiffModule;
 
 use super::super::evaluate::{unusable_samples, validation_ids};
 use super::super::inspected_model::{prepare, values, SampleInput, B};
-use super::super::plots;
+use aam_train::plots;
 use super::super::predict::load_safetensors;
 use super::{ImportanceArgs, MethodArg};
 

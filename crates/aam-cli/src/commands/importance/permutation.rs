@@ -23,7 +23,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::super::evaluate::{unusable_samples, validation_ids};
-use super::super::plots;
+use aam_train::plots;
 use super::super::predict::{load_onnx_model, PlacementArgs};
 use super::ImportanceArgs;
 

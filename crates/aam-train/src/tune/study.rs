@@ -151,9 +151,9 @@ impl Study {
     }
 
     /// Writes `results.tsv` and, when a trial completed, `best.toml` (the best trial's
-    /// full set of options) and `best.sh` (its `aam` command line, ready to run: output
+    /// full set of options) and `best.sh` (its command line with the `aam` binary `aam`, ready to run: output
     /// to its first argument, default `<dir>/best`). Returns the best trial's number.
-    pub fn write_reports(&self, dir: &Path) -> Result<Option<usize>> {
+    pub fn write_reports(&self, dir: &Path, aam: &Path) -> Result<Option<usize>> {
         write_atomic(&dir.join("results.tsv"), self.results_tsv().as_bytes())?;
         let Some((best, value, epoch)) = self.best() else {
             return Ok(None);
@@ -175,10 +175,7 @@ impl Study {
             &dir.join("best.toml"),
             format!("{header}{table}").as_bytes(),
         )?;
-        let exe = std::env::current_exe()
-            .ok()
-            .map_or_else(|| "aam".to_string(), |p| p.display().to_string());
-        let mut words = vec![exe];
+        let mut words = vec![aam.display().to_string()];
         words.extend(d.trial_args(&best.params));
         let dir_abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let script = format!(

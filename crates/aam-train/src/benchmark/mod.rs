@@ -18,46 +18,36 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, ValueEnum};
 
 pub use tasks::{Dataset, Task, DATASETS};
 
-/// Arguments of `aam benchmark`.
-#[derive(Args, Debug)]
-pub struct BenchmarkArgs {
+/// What `aam benchmark` is asked to do (its flags of the same names).
+#[derive(Debug, Clone)]
+pub struct BenchmarkOptions {
     /// Directory of the standard datasets (`<root>/<dataset>/table.biom`, metadata.tsv,
     /// unifrac_unweighted.npy, unifrac_ids.txt), e.g. `../shared/data`.
-    #[arg(long, required_unless_present = "dataset")]
     pub data_root: Option<PathBuf>,
     /// Datasets to run (comma-separated; default: every standard dataset).
-    #[arg(long, value_delimiter = ',', conflicts_with = "dataset")]
     pub datasets: Vec<String>,
     /// Benchmark one other dataset instead: a folder laid out like the standard ones
     /// (`table.biom` whose observation IDs are the ASV sequences, `metadata.tsv`,
     /// `unifrac_unweighted.npy`, `unifrac_ids.txt`); needs --target and --group-column.
     /// Its max bp is the longest ASV sequence (at most 150: longer reads are cut).
-    #[arg(long, requires_all = ["target", "group_column"])]
     pub dataset: Option<PathBuf>,
     /// With --dataset: the metadata columns to predict (comma-separated); numeric columns
     /// are regression targets, any other a classification target.
-    #[arg(long, value_delimiter = ',', requires = "dataset")]
     pub target: Vec<String>,
     /// With --dataset: the metadata column whose values (e.g. subjects) never sit on
     /// both sides of a split.
-    #[arg(long, requires = "dataset")]
     pub group_column: Option<String>,
     /// Directory for the runs and report.md.
-    #[arg(long)]
     pub output: PathBuf,
     /// Model size and epochs.
-    #[arg(long, value_enum, default_value_t = Preset::Quick)]
     pub preset: Preset,
     /// Seed of every step (splits, initialisation, batches, bootstrap, forest).
-    #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Continue in an --output that already holds runs: finished steps are kept, and a
     /// pretraining or fine-tuning stopped mid-way continues from its last epoch.
-    #[arg(long)]
     pub resume: bool,
     /// Grouped K-fold cross-validation: every dataset's subjects are dealt into K folds
     /// (seeded), and the whole pipeline runs once per fold with that fold held out, the
@@ -65,12 +55,14 @@ pub struct BenchmarkArgs {
     /// range over the folds and the paired difference to the forest. A dataset with fewer
     /// subjects than K gets one fold per subject. 1: one split (a quarter of the subjects
     /// held out).
-    #[arg(long, default_value_t = 1)]
     pub folds: usize,
+    /// The `aam` binary each step runs (named so in the report's command lines).
+    pub aam: PathBuf,
 }
 
 /// Model size and training length of a benchmark.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Preset {
     /// A minute per dataset: embedding dim 8, token limit 16, one epoch each (checks the
     /// pipeline, not the model).
@@ -205,14 +197,23 @@ pub fn epochs_for(steps: usize, samples: usize, batch: usize) -> usize {
 pub struct StepRecord {
     /// Whether the step was kept from an earlier run (not run now).
     pub kept: bool,
+    /// `pretrain`, `train`, `export`, `evaluate` or `baseline`.
     pub name: &'static str,
+    /// The step's command line, beginning with `aam`.
     pub command: Vec<String>,
+    /// Wall time, s (`None` for a kept step whose time was not recorded).
     pub seconds: Option<f64>,
 }
 
 /// Runs `aam <args>`, logging to `log`; with --resume, a step that finished before
 /// (its `<log>.done` marker, written after it succeeded) is kept.
-fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Result<StepRecord> {
+fn step(
+    aam: &Path,
+    name: &'static str,
+    args: Vec<String>,
+    log: &Path,
+    resume: bool,
+) -> Result<StepRecord> {
     let mut command = vec!["aam".to_string()];
     command.extend(args.iter().cloned());
     let done = done_marker(log);
@@ -229,11 +230,10 @@ fn step(name: &'static str, args: Vec<String>, log: &Path, resume: bool) -> Resu
             seconds,
         });
     }
-    let exe = std::env::current_exe().context("cannot locate the aam binary")?;
     let log_file =
         std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let start = Instant::now();
-    let status = Command::new(exe)
+    let status = Command::new(aam)
         .args(&args)
         .stdout(log_file.try_clone()?)
         .stderr(log_file)
@@ -263,7 +263,7 @@ fn done_marker(log: &Path) -> PathBuf {
 }
 
 /// The folder of dataset `d`: `--dataset` itself, else under `--data-root`.
-fn data_dir(args: &BenchmarkArgs, d: &Dataset) -> PathBuf {
+fn data_dir(args: &BenchmarkOptions, d: &Dataset) -> PathBuf {
     match &args.dataset {
         Some(dir) => dir.clone(),
         None => args.data_root.clone().unwrap_or_default().join(d.name),
@@ -276,9 +276,13 @@ fn s(p: &Path) -> String {
 
 /// Everything the report needs of one task (on one fold).
 pub struct TaskRun {
+    /// The dataset.
     pub dataset: &'static Dataset,
+    /// The target predicted.
     pub task: &'static Task,
+    /// The task's folder (its steps' logs and outputs).
     pub dir: PathBuf,
+    /// Its steps, in order.
     pub steps: Vec<StepRecord>,
     /// The fold held out (1-based) with `--folds K`; `None` for the single split.
     pub fold: Option<usize>,
@@ -288,7 +292,7 @@ pub struct TaskRun {
 /// dataset's samples by its subject column, stratified by its first categorical target,
 /// [`aam_data::group_kfold`]) and returns their paths; `[None]` for the single split.
 fn fold_splits(
-    args: &BenchmarkArgs,
+    args: &BenchmarkOptions,
     d: &Dataset,
     data: &Path,
     root: &Path,
@@ -422,7 +426,12 @@ fn custom_dataset(dir: &Path, targets: &[String], group_column: &str) -> Result<
     })))
 }
 
-pub fn run(args: &BenchmarkArgs) -> Result<()> {
+/// Runs the benchmark of `args`, writing its runs, `report.md` and `summary.tsv` into
+/// `args.output`.
+///
+/// Errors: an unknown dataset, an output that holds another benchmark's runs (without
+/// `resume`), a step that fails (naming its log).
+pub fn run(args: &BenchmarkOptions) -> Result<()> {
     let chosen: Vec<&'static Dataset> = if let Some(dir) = &args.dataset {
         let group = args.group_column.as_deref().unwrap_or_default();
         vec![custom_dataset(dir, &args.target, group)?]
@@ -539,7 +548,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
             ];
             a.extend(p.recipe.iter().map(|f| f.to_string()));
             if args.resume {
-                let stopped = continues && aam_train::resume_file::exists(out);
+                let stopped = continues && crate::resume_file::exists(out);
                 a.push(if stopped { "--resume" } else { "--overwrite" }.into());
             }
             a
@@ -565,7 +574,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                 "0".into(),
             ],
         );
-        let pretrain_step = step("pretrain", pretrain, &pretrain_log, args.resume)?;
+        let pretrain_step = step(&args.aam, "pretrain", pretrain, &pretrain_log, args.resume)?;
         // A step that runs again invalidates every later step built on it.
         let keep_tasks = args.resume && pretrain_step.kept;
         let fold_splits = fold_splits(args, d, &data, &root)?;
@@ -628,11 +637,12 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                     .chain(split_args.iter().cloned()),
                 );
                 let mut steps = vec![pretrain_step.clone_record()];
-                let train_step = step("train", train, &train_log, keep_tasks)?;
+                let train_step = step(&args.aam, "train", train, &train_log, keep_tasks)?;
                 let keep = keep_tasks && train_step.kept;
                 steps.push(train_step);
                 let export_dir = dir.join("export");
                 steps.push(step(
+                    &args.aam,
                     "export",
                     // The last epoch, not the one with the lowest validation loss: that choice
                     // would look at the samples the model is scored on.
@@ -668,10 +678,10 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
                 };
                 let mut evaluate = labelled("evaluate", &dir.join("evaluate"));
                 evaluate.extend(["--model".into(), s(&export_dir)]);
-                steps.push(step("evaluate", evaluate, &dir.join("evaluate.log"), keep)?);
+                steps.push(step(&args.aam, "evaluate", evaluate, &dir.join("evaluate.log"), keep)?);
                 let mut baseline = labelled("baseline", &dir.join("baseline"));
                 baseline.extend(["--target-type".into(), task.kind.into()]);
-                steps.push(step("baseline", baseline, &dir.join("baseline.log"), keep)?);
+                steps.push(step(&args.aam, "baseline", baseline, &dir.join("baseline.log"), keep)?);
                 runs.push(TaskRun {
                     dataset: d,
                     task,

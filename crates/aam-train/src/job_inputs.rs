@@ -1,28 +1,153 @@
-//! The data of a training run from its `InputArgs`: the table (rarefied or streamed),
-//! the distance targets aligned to it, the groups and the train/validation split.
+//! What a training job reads and where it writes ([`JobInputs`]), and the data it makes
+//! of them: the table (rarefied or streamed), the distance targets aligned to it, the
+//! groups and the train/validation split. Shared by [`crate::pretrain_job`] and
+//! [`crate::fine_tune_job`]; what each step drops or decides is printed to standard error.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aam_config::DataSettings;
 
 use aam_data::error::name_list;
 use aam_data::{
-    beta_diversity, distance, load_table, rarefy, split, DistanceMatrix, FeatureTable, Metadata,
-    SampleStream,
+    beta_diversity, distance, load_table, rarefy, split, BetaMetric, Dataset, DistanceMatrix,
+    FeatureTable, Metadata, SampleStream,
 };
 use anyhow::{bail, Context, Result};
 
-use super::training_args::InputArgs;
+/// Which distances the sample embeddings learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum DistanceTarget {
+    /// The matrix given with `unifrac_matrix` (`--unifrac-matrix`): unweighted or
+    /// weighted normalized UniFrac, or any user-supplied distance matrix in [0, 1].
+    #[default]
+    Unifrac,
+    /// Bray-Curtis on counts, computed from the table.
+    Braycurtis,
+    /// Jaccard on presence/absence, computed from the table.
+    Jaccard,
+    /// Robust Aitchison (Euclidean on robust CLR), computed from the table.
+    Aitchison,
+}
+
+impl DistanceTarget {
+    /// The table-computed metric (`None` for `unifrac`, read from a file).
+    pub fn metric(self) -> Option<BetaMetric> {
+        match self {
+            DistanceTarget::Unifrac => None,
+            DistanceTarget::Braycurtis => Some(BetaMetric::BrayCurtis),
+            DistanceTarget::Jaccard => Some(BetaMetric::Jaccard),
+            DistanceTarget::Aitchison => Some(BetaMetric::RobustAitchison),
+        }
+    }
+}
+
+/// The inputs and output of a training job (the flags of `aam pretrain` / `aam train` of
+/// the same names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobInputs {
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV sequences.
+    pub table: PathBuf,
+    /// Distance matrix (ssu `.h5`, `.npy` with `*_ids.txt` sidecar, labelled `.csv`/`.tsv`).
+    pub unifrac_matrix: Option<PathBuf>,
+    /// Sample order of a `.npy` matrix, one ID per line.
+    pub unifrac_ids: Option<PathBuf>,
+    /// Which distances the sample embeddings learn.
+    pub distance: DistanceTarget,
+    /// Keep the samples shared by the table and the matrix / metadata instead of failing.
+    pub allow_sample_subset: bool,
+    /// Rarefy to this depth before training.
+    pub rarefy_depth: Option<u64>,
+    /// Rarefy with replacement.
+    pub rarefy_with_replacement: bool,
+    /// Sample metadata TSV.
+    pub metadata: Option<PathBuf>,
+    /// Metadata column whose values keep a group (e.g. a subject) on one side of the split.
+    pub group_column: Option<String>,
+    /// Fraction of samples (or groups) held out for validation, in [0, 1).
+    pub validation_fraction: f64,
+    /// A split written by an earlier run (`split.tsv`) to re-use.
+    pub split: Option<PathBuf>,
+    /// Checkpoint directory to write.
+    pub output: PathBuf,
+    /// Continue the run in `output` from its last epoch.
+    pub resume: bool,
+    /// Replace an existing checkpoint in `output`.
+    pub overwrite: bool,
+    /// Read the table (BIOM 2.1 HDF5) `chunk_samples` samples at a time.
+    pub streaming: bool,
+    /// Samples per chunk with `streaming` (at least 1).
+    pub chunk_samples: usize,
+}
+
+impl JobInputs {
+    /// Inputs reading `table` and writing `output`, everything else at its default (no
+    /// distance matrix, no metadata, a fifth of the samples held out, whole-table reads).
+    pub fn new(table: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
+        JobInputs {
+            table: table.into(),
+            unifrac_matrix: None,
+            unifrac_ids: None,
+            distance: DistanceTarget::Unifrac,
+            allow_sample_subset: false,
+            rarefy_depth: None,
+            rarefy_with_replacement: false,
+            metadata: None,
+            group_column: None,
+            validation_fraction: 0.2,
+            split: None,
+            output: output.into(),
+            resume: false,
+            overwrite: false,
+            streaming: false,
+            chunk_samples: 10_000,
+        }
+    }
+}
+
+/// Refuses to overwrite a checkpoint unless `overwrite`; with `resume`, errors when
+/// `output` holds nothing to resume.
+pub fn check_output(input: &JobInputs) -> Result<()> {
+    let has_checkpoint = input.output.join("config.json").exists();
+    if input.resume {
+        if !crate::resume_file::exists(&input.output) {
+            bail!(
+                "{}: nothing to resume (no resume.bin: the run was stopped before its first epoch ended); drop --resume and pass --overwrite to start it again",
+                input.output.display()
+            );
+        }
+    } else if has_checkpoint && !input.overwrite {
+        bail!("{} already holds a checkpoint; pass --resume to continue it, --overwrite to replace it, or choose another --output", input.output.display());
+    }
+    Ok(())
+}
+
+/// Mean and standard deviation of `values` at the positions `train` (population
+/// standard deviation; 1 when it is 0, so that a constant column standardizes to 0).
+pub fn standardization(values: &[f64], train: &[usize]) -> (f64, f64) {
+    let n = train.len().max(1) as f64;
+    let mean = train.iter().map(|&i| values[i]).sum::<f64>() / n;
+    let std = (train
+        .iter()
+        .map(|&i| (values[i] - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    (mean, if std > 0.0 { std } else { 1.0 })
+}
 
 /// Loads (and optionally rarefies) the table, printing what rarefaction dropped. With
 /// `--streaming`: the table of the file's sample IDs without ASVs
 /// ([`SampleStream::id_table`]) and the stream its batches are read from; select the
 /// stream down to the table's samples once they are final
 /// ([`SampleStream::select`]).
-pub fn load_input_table(
-    input: &InputArgs,
+pub fn load_table_input(
+    input: &JobInputs,
     seed: u64,
 ) -> Result<(FeatureTable, Option<SampleStream>)> {
     if input.streaming {
-        let stream = SampleStream::open(&input.table, input.chunk_samples as usize)?;
+        let stream = SampleStream::open(&input.table, input.chunk_samples)?;
         // A table of the file's ASVs and no samples, for the sequence-ID check.
         let sequences = FeatureTable {
             sample_ids: Vec::new(),
@@ -52,7 +177,7 @@ pub fn load_input_table(
     Ok((load_whole_table(input, seed)?, None))
 }
 
-fn load_whole_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
+fn load_whole_table(input: &JobInputs, seed: u64) -> Result<FeatureTable> {
     let (table, format) = load_table(&input.table)?;
     table.check_sequence_ids(&input.table)?;
     eprintln!(
@@ -81,13 +206,13 @@ fn load_whole_table(input: &InputArgs, seed: u64) -> Result<FeatureTable> {
     Ok(t)
 }
 
-/// The distance targets of `--distance`: the --unifrac-matrix file aligned to the table
+/// The distance targets of [`JobInputs::distance`]: the `unifrac_matrix` file aligned to the table
 /// (see [`align_matrix`]; `None` without one), or the metric computed from `table`
 /// (robust Aitchison divided by its largest value, the predicted distances being
 /// `tanh(‖e_i − e_j‖/τ)` in [0, 1)). Returns the table restricted to the matrix's
 /// samples and the matrix.
 pub fn distance_targets(
-    input: &InputArgs,
+    input: &JobInputs,
     table: FeatureTable,
 ) -> Result<(FeatureTable, Option<DistanceMatrix>)> {
     let Some(metric) = input.distance.metric() else {
@@ -135,7 +260,7 @@ pub fn distance_targets(
 /// Loads, validates and aligns the distance matrix; returns the table restricted to the
 /// matrix's samples (only with --allow-sample-subset) and the aligned matrix.
 pub fn align_matrix(
-    input: &InputArgs,
+    input: &JobInputs,
     path: &Path,
     table: FeatureTable,
 ) -> Result<(FeatureTable, DistanceMatrix)> {
@@ -158,7 +283,7 @@ pub fn align_matrix(
 
 /// Group of each table sample from `--group-column` (error naming samples without one).
 pub fn groups(
-    input: &InputArgs,
+    input: &JobInputs,
     metadata: Option<&Metadata>,
     sample_ids: &[String],
 ) -> Result<Option<Vec<String>>> {
@@ -199,7 +324,7 @@ pub fn groups(
 /// pretrained encoder's split (`inherit`) when it covers every sample, so validation
 /// samples stay unseen by both stages. Writes `split.tsv` into the output.
 pub fn make_split(
-    input: &InputArgs,
+    input: &JobInputs,
     sample_ids: &[String],
     groups: Option<&[String]>,
     classes: Option<&[usize]>,
@@ -258,4 +383,32 @@ pub fn make_split(
         input.output.join("split.tsv").display()
     );
     Ok(s)
+}
+
+/// The dataset of the final `table` (tokenized with `settings`, with its `distances` and
+/// standardized `targets`) and the stream, when reading one, narrowed to its samples.
+///
+/// Errors: as [`Dataset::new`] and [`SampleStream::select`].
+pub fn dataset_and_stream(
+    table: FeatureTable,
+    settings: &DataSettings,
+    seed: u64,
+    distances: Option<DistanceMatrix>,
+    targets: Option<Vec<f32>>,
+    stream: Option<SampleStream>,
+) -> Result<(Dataset, Option<Arc<SampleStream>>)> {
+    let dataset = Dataset::new(
+        table,
+        settings.max_bp,
+        settings.token_limit,
+        settings.token_limit_policy,
+        seed,
+        distances,
+        targets,
+    )?;
+    let stream = stream
+        .map(|s| s.select(&dataset.table.sample_ids))
+        .transpose()?
+        .map(Arc::new);
+    Ok((dataset, stream))
 }

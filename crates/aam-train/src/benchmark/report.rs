@@ -12,8 +12,8 @@ use std::path::Path;
 use aam_data::files::write_atomic;
 use anyhow::{Context, Result};
 
-use super::super::plots;
-use super::{BenchmarkArgs, TaskRun};
+use crate::plots;
+use super::{BenchmarkOptions, TaskRun};
 
 /// One row of a `metrics.tsv`: (metric, value, ci95_low, ci95_high, n_samples).
 type MetricRow = (String, f64, f64, f64, usize);
@@ -160,7 +160,7 @@ fn summarise(headlines: &[Headline<'_>], md: &mut String, tsv: &mut String) {
 }
 
 /// Writes `report.md` and `commands.sh` in `out` for the tasks run so far.
-pub fn write(out: &Path, args: &BenchmarkArgs, runs: &[TaskRun]) -> Result<()> {
+pub fn write(out: &Path, args: &BenchmarkOptions, runs: &[TaskRun]) -> Result<()> {
     let p = args.preset.settings();
     let mut md = String::from("# aam benchmark\n\n");
     let _ = writeln!(

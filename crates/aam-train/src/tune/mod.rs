@@ -19,31 +19,30 @@ use std::time::{Duration, Instant};
 
 use aam_data::files::read_metrics_log;
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser};
 
 use sampler::Observation;
 use space::{Direction, StudyFile};
 use study::{Study, Trial, TrialState, STATE_FILE};
 
-/// Arguments of `aam tune`.
-#[derive(Args, Debug)]
-pub struct TuneArgs {
-    /// Study file (TOML): command, fixed arguments ([args]), search space ([space]:
-    /// log_uniform, uniform, int, choice), trials, parallel, sampler (tpe, random), pruner
-    /// (median, none), metric and direction. Not needed with --resume.
-    #[arg(long, required_unless_present = "resume")]
-    study: Option<PathBuf>,
-    /// Study directory: study.json (the resumable state), trials/NNNN (each trial's
-    /// checkpoint and aam.log), results.tsv, best.toml and best.sh.
-    #[arg(long)]
-    output: PathBuf,
-    /// Continue the study in --output: unfinished trials restart from their last epoch,
-    /// then new trials run until the study has its number of trials.
-    #[arg(long, conflicts_with = "overwrite")]
-    resume: bool,
-    /// Replace the study in --output (its trials are deleted).
-    #[arg(long)]
-    overwrite: bool,
+/// Parses a trial's command line (`aam`, the command, its options) as the `aam` binary
+/// would, or says why it cannot (clap's message).
+pub type CommandLineCheck<'a> = dyn Fn(&[String]) -> std::result::Result<(), String> + 'a;
+
+/// What `aam tune` is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TuneOptions {
+    /// Study file (TOML, [`space::StudyFile`]); not needed with `resume`.
+    pub study: Option<PathBuf>,
+    /// Study directory: `study.json` (the resumable state), `trials/NNNN` (each trial's
+    /// checkpoint and `aam.log`), `results.tsv`, `best.toml` and `best.sh`.
+    pub output: PathBuf,
+    /// Continue the study in `output`.
+    pub resume: bool,
+    /// Replace the study in `output` (its trials are deleted).
+    pub overwrite: bool,
+    /// The `aam` binary each trial runs (`aam train` or `aam pretrain` with the trial's
+    /// arguments), and that `best.sh` names.
+    pub aam: PathBuf,
 }
 
 /// How often running trials are looked at.
@@ -58,8 +57,12 @@ struct Running {
     seconds_before: f64,
 }
 
-/// Runs `aam tune`.
-pub fn run(args: &TuneArgs) -> Result<()> {
+/// Runs the study of `args` to its end, or continues it with `resume`.
+///
+/// Errors: a study file that cannot be read or checked; an `output` that holds a study
+/// (without `resume` or `overwrite`) or none to resume; a study file that differs from
+/// the one being resumed; a trial that cannot be started.
+pub fn run(args: &TuneOptions, check_args: &CommandLineCheck<'_>) -> Result<()> {
     let dir = &args.output;
     let state_path = dir.join(STATE_FILE);
     let mut study = if args.resume {
@@ -100,7 +103,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
             trials: Vec::new(),
         }
     };
-    check_command_line(&study.definition)?;
+    check_command_line(&study.definition, check_args)?;
     study.save(dir)?;
     let d = study.definition.clone();
     eprintln!(
@@ -158,7 +161,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
             } else {
                 break;
             };
-            running.push(start_trial(&study, dir, number)?);
+            running.push(start_trial(&study, dir, number, &args.aam)?);
             study.save(dir)?;
         }
         if running.is_empty() {
@@ -187,7 +190,7 @@ pub fn run(args: &TuneArgs) -> Result<()> {
         }
     }
     study.save(dir)?;
-    let best = study.write_reports(dir)?;
+    let best = study.write_reports(dir, &args.aam)?;
     report(&study, dir, best);
     if best.is_none() {
         bail!(
@@ -199,8 +202,9 @@ pub fn run(args: &TuneArgs) -> Result<()> {
 }
 
 /// Checks that `[args]` and `[space]` make a valid command line before any trial runs
-/// (with the first value of every range), so a typo fails at once with clap's message.
-fn check_command_line(d: &StudyFile) -> Result<()> {
+/// (with the first value of every range), so a typo fails at once: `parse` parses the
+/// words (`aam`, the command, its options) as the `aam` binary would, or says why not.
+fn check_command_line(d: &StudyFile, parse: &CommandLineCheck<'_>) -> Result<()> {
     let sample = sampler::propose(&d.space, space::SamplerKind::Random, 0, &[], 0, 0)?;
     let mut words = vec!["aam".to_string()];
     words.extend(d.trial_args(&sample));
@@ -210,11 +214,10 @@ fn check_command_line(d: &StudyFile) -> Result<()> {
         "--quiet".into(),
         "--overwrite".into(),
     ]);
-    crate::Cli::try_parse_from(&words).map_err(|e| {
+    parse(&words).map_err(|e| {
         anyhow::anyhow!(
-            "the study's [args] and [space] do not make a valid `aam {}` command line (option names are the command's long options without dashes):\n{}",
+            "the study's [args] and [space] do not make a valid `aam {}` command line (option names are the command's long options without dashes):\n{e}",
             d.command,
-            e.render()
         )
     })?;
     Ok(())
@@ -243,19 +246,18 @@ fn observations(study: &Study) -> Vec<Observation> {
 
 /// Starts trial `number` as a child `aam` process (continuing its checkpoint when it has
 /// a completed epoch, as after a stopped study).
-fn start_trial(study: &Study, dir: &Path, number: usize) -> Result<Running> {
+fn start_trial(study: &Study, dir: &Path, number: usize, aam: &Path) -> Result<Running> {
     let trial = &study.trials[number];
     let out = Study::trial_dir(dir, number);
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let resume = aam_train::resume_file::exists(&out);
+    let resume = crate::resume_file::exists(&out);
     let log_path = out.join("aam.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
-    let exe = std::env::current_exe().context("cannot locate the aam binary")?;
-    let mut command = Command::new(exe);
+    let mut command = Command::new(aam);
     command
         .args(study.definition.trial_args(&trial.params))
         .arg("--output")
@@ -367,7 +369,7 @@ fn poll_trial(study: &mut Study, dir: &Path, run: &mut Running) -> Result<bool> 
         let _ = run.child.kill();
         let _ = run.child.wait();
         trial.values.truncate(epoch + 1);
-        aam_train::resume_file::trim_metrics(&out, epoch + 1)?;
+        crate::resume_file::trim_metrics(&out, epoch + 1)?;
         trial.state = TrialState::Pruned;
         eprintln!("{}", trial_line(trial, d));
         return Ok(true);

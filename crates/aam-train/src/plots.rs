@@ -1,6 +1,6 @@
 //! Evaluation plots with plotters, each written as `<stem>.png` (800×600) and
 //! `<stem>.svg`. PNG text is drawn with the embedded DejaVu Sans (no system fonts
-//! needed; licence in `crates/aam-cli/assets/DejaVuSans-LICENSE.txt`).
+//! needed; licence in `crates/aam-train/assets/DejaVuSans-LICENSE.txt`).
 
 use std::path::Path;
 use std::sync::Once;
@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (800, 600);
 const POINT: RGBColor = RGBColor(31, 119, 180);
 

@@ -1,0 +1,319 @@
+//! Fine-tuning as a library call (`aam train`): a predictor of one metadata column
+//! (regression or classification), fresh or on top of a pretrained encoder.
+//!
+//! `crates/aam-train/examples/train_tiny.rs` trains a tiny classifier this way.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use aam_config::{
+    AttentionKind, CheckpointConfig, CountEmbeddingMethod, DataSettings, MixedPrecision,
+    ModelConfig, ModelKind, TargetInfo,
+};
+use aam_data::error::name_list;
+use aam_data::{Metadata, TargetKind};
+use aam_model::count_embedding::CountEmbedding;
+use aam_model::{AamModel, SequenceEncoder, SequencePredictor};
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::job_inputs::{
+    check_output, dataset_and_stream, distance_targets, groups, load_table_input, make_split,
+    standardization, JobInputs,
+};
+use crate::pretrain_job::PreparedRun;
+use crate::tracking::Tracker;
+use crate::{checkpoint, fit_data_parallel, FitReport, TrainData, TrainOptions};
+
+/// A fine-tuning run.
+#[derive(Debug, Clone)]
+pub struct FineTuneJob {
+    /// What it reads (`metadata` is required) and where it writes.
+    pub inputs: JobInputs,
+    /// Metadata column to predict.
+    pub metadata_column: String,
+    /// Regression or classification; `None` detects it from the column's values.
+    pub target_type: Option<TargetKind>,
+    /// The architecture of a fresh model (`out_dim` and `is_classifier` are set from the
+    /// target); unused with `pretrained_encoder`, which brings its own.
+    pub model: ModelConfig,
+    /// Input preparation of a fresh model (with `pretrained_encoder`: the encoder's).
+    pub data: DataSettings,
+    /// Checkpoint folder of `aam pretrain` to start from; its split is inherited when it
+    /// covers every sample.
+    pub pretrained_encoder: Option<PathBuf>,
+    /// Keep the pretrained encoder's weights fixed (its ASV embeddings are then computed
+    /// once and cached).
+    pub freeze_base: bool,
+    /// A count embedding added to a pretrained encoder that has none (fresh layers).
+    pub count_embedding: Option<CountEmbeddingMethod>,
+    /// Abundance-weighted pooling added to a pretrained encoder that lacks it.
+    pub abundance_pooling: bool,
+    /// Self-attention implementation of the run.
+    pub attention: AttentionKind,
+    /// Half-precision matrix products of the run.
+    pub mixed_precision: MixedPrecision,
+    /// Optimisation (the UniFrac weight is set to 0 without distances).
+    pub options: TrainOptions,
+}
+
+impl FineTuneJob {
+    /// A job predicting `metadata_column` of `inputs.metadata` with a fresh model of the
+    /// default architecture ([`ModelConfig::default`]) and [`TrainOptions::default`].
+    pub fn new(inputs: JobInputs, metadata_column: impl Into<String>) -> Self {
+        let model = ModelConfig::default();
+        FineTuneJob {
+            inputs,
+            metadata_column: metadata_column.into(),
+            target_type: None,
+            data: DataSettings {
+                max_bp: model.max_bp,
+                token_limit: model.token_limit,
+                token_limit_policy: Default::default(),
+                rarefy_depth: None,
+            },
+            attention: model.attention,
+            mixed_precision: model.mixed_precision,
+            model,
+            pretrained_encoder: None,
+            freeze_base: false,
+            count_embedding: None,
+            abundance_pooling: false,
+            options: TrainOptions::default(),
+        }
+    }
+
+    /// Checks the configuration and the output folder, reads the pretrained encoder's
+    /// configuration, the table, the target column, the distances and the groups;
+    /// splits the samples (stratified by class for a classifier; writing `split.tsv`)
+    /// and standardizes a numeric target with the training samples' mean and standard
+    /// deviation (stored in the checkpoint, inverted at prediction).
+    ///
+    /// Errors: an invalid architecture; an output that holds a checkpoint (without
+    /// `overwrite`) or nothing to resume; a pretrained checkpoint that is not an
+    /// encoder; no metadata; table samples without a metadata row (without
+    /// `allow_sample_subset`); a classification column with a single class; an
+    /// unreadable or inconsistent input, each naming the file.
+    pub fn prepare(&self) -> Result<PreparedRun> {
+        let input = &self.inputs;
+        if self.pretrained_encoder.is_none() {
+            // Checked before any input is read or anything is written (out_dim is set
+            // from the target later and checked again then).
+            self.model.validate().map_err(anyhow::Error::msg)?;
+        }
+        check_output(input)?;
+        let pretrained = match &self.pretrained_encoder {
+            Some(dir) => {
+                let pre = checkpoint::load_config(dir)?;
+                if pre.kind != ModelKind::Encoder {
+                    bail!("{} holds a {:?} checkpoint; --pretrained-encoder takes the output of `aam pretrain`", dir.display(), pre.kind);
+                }
+                eprintln!(
+                    "pretrained encoder: {} (D={}, max_bp {}, token limit {})",
+                    dir.display(),
+                    pre.model.embedding_dim,
+                    pre.model.max_bp,
+                    pre.model.token_limit
+                );
+                Some(pre)
+            }
+            None => None,
+        };
+        let seed = self.options.seed;
+        let (table, stream) = load_table_input(input, seed)?;
+        let md_path = input.metadata.as_ref().context("--metadata is required")?;
+        let metadata = Metadata::load(md_path)?;
+        let column = &self.metadata_column;
+        let target = metadata.target(column, &table.sample_ids, self.target_type)?;
+        if !target.absent_samples.is_empty() && !input.allow_sample_subset {
+            bail!(
+                "{}: {} of the table's samples have no metadata row: {}; add them, or pass --allow-sample-subset to leave them out",
+                md_path.display(),
+                target.absent_samples.len(),
+                name_list(&target.absent_samples, 10)
+            );
+        }
+        if !target.missing_samples.is_empty() {
+            eprintln!(
+                "warning: {} samples have no value in '{column}' and are left out: {}",
+                target.missing_samples.len(),
+                name_list(&target.missing_samples, 10)
+            );
+        }
+        let n_classes = target.classes.len();
+        if target.kind == TargetKind::Categorical && n_classes < 2 {
+            bail!(
+                "column '{column}' has a single class ({}); classification needs at least two",
+                name_list(&target.classes, 3)
+            );
+        }
+        let usable: Vec<usize> = (0..table.n_samples())
+            .filter(|&i| target.values[i].is_some())
+            .collect();
+        let table = table.select_samples(&usable);
+        let mut values_by_id: HashMap<String, f64> = table
+            .sample_ids
+            .iter()
+            .cloned()
+            .zip(usable.iter().map(|&i| target.values[i].expect("filtered")))
+            .collect();
+        let (table, distances) = distance_targets(input, table)?;
+        let raw: Vec<f64> = table
+            .sample_ids
+            .iter()
+            .map(|s| values_by_id.remove(s).expect("aligned"))
+            .collect();
+        let classes: Option<Vec<usize>> = (target.kind == TargetKind::Categorical)
+            .then(|| raw.iter().map(|&v| v as usize).collect());
+        let groups = groups(input, Some(&metadata), &table.sample_ids)?;
+        let inherit = self
+            .pretrained_encoder
+            .as_ref()
+            .map(|d| d.join("split.tsv"));
+        let split = make_split(
+            input,
+            &table.sample_ids,
+            groups.as_deref(),
+            classes.as_deref(),
+            seed,
+            inherit.as_deref(),
+        )?;
+        let (mean, std) = match target.kind {
+            TargetKind::Numeric => standardization(&raw, &split.train),
+            TargetKind::Categorical => (0.0, 1.0),
+        };
+        let targets: Vec<f32> = raw.iter().map(|&v| ((v - mean) / std) as f32).collect();
+
+        let (model, settings) = match &pretrained {
+            Some(pre) => {
+                let mut m = pre.model.clone();
+                // A count embedding can be added on top of an encoder pretrained without one.
+                if let (Some(method), false) = (self.count_embedding, m.count_embedding) {
+                    m.count_embedding = true;
+                    m.count_embedding_method = method;
+                    eprintln!(
+                        "count embedding `{}` added to the pretrained encoder (fresh layers)",
+                        method.name()
+                    );
+                }
+                if self.abundance_pooling && !m.abundance_pooling {
+                    m.abundance_pooling = true;
+                    eprintln!("abundance-weighted pooling added to the pretrained encoder");
+                }
+                (m, pre.data.clone())
+            }
+            None => (self.model.clone(), self.data.clone()),
+        };
+        let model = ModelConfig {
+            out_dim: if target.kind == TargetKind::Categorical {
+                n_classes
+            } else {
+                1
+            },
+            is_classifier: target.kind == TargetKind::Categorical,
+            attention: self.attention,
+            mixed_precision: self.mixed_precision,
+            ..model
+        };
+        model.validate().map_err(anyhow::Error::msg)?;
+        warn_fused_dropout(&model);
+        let config = CheckpointConfig {
+            format_version: aam_config::FORMAT_VERSION,
+            kind: ModelKind::Predictor,
+            model,
+            data: DataSettings {
+                rarefy_depth: input.rarefy_depth,
+                ..settings.clone()
+            },
+            target: Some(TargetInfo {
+                column: column.clone(),
+                kind: target.kind,
+                classes: target.classes.clone(),
+                mean,
+                std,
+            }),
+        };
+        let (dataset, stream) =
+            dataset_and_stream(table, &settings, seed, distances, Some(targets), stream)?;
+        let mut options = self.options.clone();
+        if dataset.distances.is_none() {
+            options.weights.unifrac = 0.0;
+        }
+        options.cache_asv_embeddings = self.freeze_base;
+        let data = TrainData {
+            dataset,
+            stream,
+            split,
+            faith_pd: None,
+            target_kind: Some(target.kind),
+            n_classes,
+            target_mean: mean,
+            target_std: std,
+        };
+        Ok(PreparedRun {
+            data,
+            config,
+            options,
+        })
+    }
+
+    /// Trains the predictor of `run` (from [`FineTuneJob::prepare`]) on `devices` (data
+    /// parallel when several), from the pretrained encoder's weights when there is one,
+    /// writing the checkpoint into the output folder.
+    ///
+    /// Errors: the pretrained encoder's weights cannot be read or do not fit its
+    /// configuration; as [`fit_data_parallel`].
+    pub fn fit<B: AutodiffBackend>(
+        &self,
+        run: &PreparedRun,
+        devices: &[B::Device],
+        tracker: &mut dyn Tracker,
+    ) -> Result<FitReport> {
+        let device = devices.first().cloned().unwrap_or_default();
+        B::seed(&device, run.options.seed);
+        let model_config = &run.config.model;
+        let model = match &self.pretrained_encoder {
+            Some(dir) => {
+                // `model_config` is the encoder's own plus the target head's width, which
+                // the encoder's weights do not involve, and a count embedding the encoder
+                // may lack: fresh layers then.
+                let has_counts = checkpoint::load_config(dir)?.model.count_embedding;
+                let encoder_config = ModelConfig {
+                    count_embedding: has_counts,
+                    ..model_config.clone()
+                };
+                let mut base: SequenceEncoder<B> =
+                    checkpoint::load_model(dir, "model.safetensors", &encoder_config, &device)?;
+                if !has_counts {
+                    base.sample_encoder.count_embedding =
+                        CountEmbedding::new(model_config, &device);
+                }
+                SequencePredictor::with_base(base, model_config, &device)
+            }
+            None => SequencePredictor::new(model_config, &device),
+        };
+        let model = if self.freeze_base {
+            model.freeze_base()
+        } else {
+            model
+        };
+        fit_data_parallel::<B, _>(
+            model,
+            &run.data,
+            &run.options,
+            &self.inputs.output,
+            &run.config,
+            self.inputs.resume,
+            devices,
+            tracker,
+        )
+    }
+}
+
+/// Warns when a run asks for the fused attention with dropout: its training steps run
+/// the math path (the fused kernel has no attention-weight dropout).
+pub(crate) fn warn_fused_dropout(model: &ModelConfig) {
+    if model.attention == AttentionKind::Fused && model.dropout > 0.0 {
+        eprintln!("warning: --attention fused: training steps run the math attention while --dropout is {} (the fused kernel has no attention-weight dropout); validation and inference use the fused one", model.dropout);
+    }
+}
