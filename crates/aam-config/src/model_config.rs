@@ -55,12 +55,14 @@ pub enum AttentionKind {
     /// `softmax(QKᵀ/√dh + bias) V` from separate tensor ops: the `[n, H, t, t]` scores
     /// are materialised (and kept for the backward pass).
     #[default]
+    #[cfg_attr(feature = "clap", value(help = "Separate matmul, softmax and matmul"))]
     Math,
     /// The backend's fused attention (Burn `module::attention`) with a boolean key mask:
     /// FlashAttention, which never materialises the scores, on the CubeCL GPU backends
     /// in inference; Burn's unfused ops on the CPU and in every training step (Burn 0.21's
     /// autodiff has no fused backward). It has no attention-weight dropout, so a training
     /// step with dropout > 0 runs the math path.
+    #[cfg_attr(feature = "clap", value(help = "Burn's fused attention"))]
     Fused,
 }
 
@@ -83,9 +85,14 @@ pub enum MixedPrecision {
     None,
     /// bfloat16 (8 exponent bits, 8 significand bits): the f32 range with about 3
     /// significant digits, so gradients need no loss scaling.
+    #[cfg_attr(feature = "clap", value(help = "bfloat16 matrix products"))]
     Bf16,
     /// IEEE binary16 (5 exponent bits, 11 significand bits): largest 65,504, smallest
     /// normal 6.1e-5, so gradients are loss-scaled to stay representable.
+    #[cfg_attr(
+        feature = "clap",
+        value(help = "IEEE half matrix products with dynamic loss scaling")
+    )]
     Fp16,
 }
 

@@ -19,9 +19,8 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::job_inputs::{
     check_output, dataset_and_stream, distance_targets, groups, load_table_input, make_split,
-    standardization, JobInputs,
+    standardization, warn_fused_dropout, JobInputs, PreparedRun,
 };
-use crate::pretrain_job::PreparedRun;
 use crate::tracking::Tracker;
 use crate::{checkpoint, fit_data_parallel, FitReport, TrainData, TrainOptions};
 
@@ -60,6 +59,9 @@ pub struct FineTuneJob {
 impl FineTuneJob {
     /// A job predicting `metadata_column` of `inputs.metadata` with a fresh model of the
     /// default architecture ([`ModelConfig::default`]) and [`TrainOptions::default`].
+    /// These are the reference's defaults (no k-mer or count embedding, no abundance
+    /// pooling, the first ASVs within the token limit), not `aam train`'s, which the CLI
+    /// sets explicitly.
     pub fn new(inputs: JobInputs, metadata_column: impl Into<String>) -> Self {
         let model = ModelConfig::default();
         FineTuneJob {
@@ -307,13 +309,5 @@ impl FineTuneJob {
             devices,
             tracker,
         )
-    }
-}
-
-/// Warns when a run asks for the fused attention with dropout: its training steps run
-/// the math path (the fused kernel has no attention-weight dropout).
-pub(crate) fn warn_fused_dropout(model: &ModelConfig) {
-    if model.attention == AttentionKind::Fused && model.dropout > 0.0 {
-        eprintln!("warning: --attention fused: training steps run the math attention while --dropout is {} (the fused kernel has no attention-weight dropout); validation and inference use the fused one", model.dropout);
     }
 }

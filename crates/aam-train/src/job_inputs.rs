@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aam_config::DataSettings;
+use aam_config::{AttentionKind, CheckpointConfig, DataSettings, ModelConfig};
 
 use aam_data::error::name_list;
 use aam_data::{
@@ -15,12 +15,14 @@ use aam_data::{
 };
 use anyhow::{bail, Context, Result};
 
+use crate::{TrainData, TrainOptions};
+
 /// Which distances the sample embeddings learn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum DistanceTarget {
-    /// The matrix given with `unifrac_matrix` (`--unifrac-matrix`): unweighted or
-    /// weighted normalized UniFrac, or any user-supplied distance matrix in [0, 1].
+    /// The matrix given with --unifrac-matrix (unweighted or weighted normalized UniFrac,
+    /// or any user-supplied distance matrix in [0, 1]).
     #[default]
     Unifrac,
     /// Bray-Curtis on counts, computed from the table.
@@ -411,4 +413,23 @@ pub fn dataset_and_stream(
         .transpose()?
         .map(Arc::new);
     Ok((dataset, stream))
+}
+
+/// A job's data, checkpoint configuration and options, ready to fit.
+#[derive(Debug, Clone)]
+pub struct PreparedRun {
+    /// Dataset, split and targets.
+    pub data: TrainData,
+    /// What `config.json` of the checkpoint will hold.
+    pub config: CheckpointConfig,
+    /// The options as the run uses them.
+    pub options: TrainOptions,
+}
+
+/// Warns when a run asks for the fused attention with dropout: its training steps run
+/// the math path (the fused kernel has no attention-weight dropout).
+pub(crate) fn warn_fused_dropout(model: &ModelConfig) {
+    if model.attention == AttentionKind::Fused && model.dropout > 0.0 {
+        eprintln!("warning: --attention fused: training steps run the math attention while --dropout is {} (the fused kernel has no attention-weight dropout); validation and inference use the fused one", model.dropout);
+    }
 }

@@ -16,8 +16,9 @@ pub mod allocator;
 pub mod asv_embedding_cache;
 pub mod batch_order;
 pub mod batch_size;
-pub mod benchmark;
+mod batch_size_choice;
 mod batch_tensors;
+pub mod benchmark;
 pub mod checkpoint;
 pub mod data_parallel;
 #[cfg(feature = "cuda")]

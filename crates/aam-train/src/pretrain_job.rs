@@ -27,7 +27,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::job_inputs::{
     check_output, dataset_and_stream, distance_targets, groups, load_table_input, make_split,
-    standardization, JobInputs,
+    standardization, warn_fused_dropout, JobInputs, PreparedRun,
 };
 use crate::tracking::Tracker;
 use crate::{fit_data_parallel, FitReport, TrainData, TrainOptions};
@@ -48,20 +48,12 @@ pub struct PretrainJob {
     pub faith_pd: Option<PathBuf>,
 }
 
-/// A job's data, checkpoint configuration and options, ready to fit.
-#[derive(Debug, Clone)]
-pub struct PreparedRun {
-    /// Dataset, split and targets.
-    pub data: TrainData,
-    /// What `config.json` of the checkpoint will hold.
-    pub config: CheckpointConfig,
-    /// The options as the run uses them.
-    pub options: TrainOptions,
-}
-
 impl PretrainJob {
     /// A job with the default architecture ([`ModelConfig::default`]), its input
     /// preparation and [`TrainOptions::default`].
+    /// These are the reference's defaults (no k-mer or count embedding, no abundance
+    /// pooling, the first ASVs within the token limit), not `aam train`'s, which the CLI
+    /// sets explicitly.
     pub fn new(inputs: JobInputs) -> Self {
         let model = ModelConfig::default();
         PretrainJob {
@@ -90,7 +82,7 @@ impl PretrainJob {
         let input = &self.inputs;
         let model = self.model.clone();
         model.validate().map_err(anyhow::Error::msg)?;
-        crate::fine_tune_job::warn_fused_dropout(&model);
+        warn_fused_dropout(&model);
         check_output(input)?;
         let seed = self.options.seed;
         let (table, stream) = load_table_input(input, seed)?;

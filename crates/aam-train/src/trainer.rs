@@ -19,7 +19,7 @@ use burn::tensor::TensorData;
 
 use crate::asv_embedding_cache::AsvEmbeddingCache;
 use crate::batch_order::{batches, epoch_batches, read_order};
-use crate::batch_size::{check_resumed_batch_size, choose_batch_size};
+use crate::batch_size_choice::{check_resumed_batch_size, choose_batch_size};
 use crate::batch_tensors::{class_weight_tensor, host_batch, to_tensors, HostBatch};
 use crate::checkpoint::{self, TrainState};
 use crate::data_parallel;

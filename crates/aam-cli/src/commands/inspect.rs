@@ -58,7 +58,6 @@ pub struct InspectArgs {
     pub seed: u64,
 }
 
-
 fn fmt_q(values: &[f64]) -> String {
     let q = quantiles(values, &[0.0, 0.25, 0.5, 0.75, 1.0]);
     format!(
@@ -240,11 +239,7 @@ fn inspect_metadata(
     let Some(column) = &args.metadata_column else {
         return Ok(());
     };
-    let target = md.target(
-        column,
-        &table.sample_ids,
-        args.target_type,
-    )?;
+    let target = md.target(column, &table.sample_ids, args.target_type)?;
     let usable = target.values.iter().flatten().count();
     println!(
         "  target '{column}'     {} — {usable} samples usable, {} excluded (missing value){}",

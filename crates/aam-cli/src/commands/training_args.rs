@@ -1,4 +1,5 @@
-//! Arguments shared by `aam pretrain` and `aam train`, and the input preparation both do.
+//! Arguments shared by `aam pretrain` and `aam train` (as `aam_train::job_inputs::JobInputs`,
+//! `ModelConfig` and `TrainOptions`), and the training backend that `--device` selects.
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! datasets with fixed seeds, and a Markdown report of the model next to the random
 //! forest baseline.
 //!
-//! Every step runs this same `aam` binary as a child process with an explicit command
+//! Every step runs the `aam` binary ([`BenchmarkOptions::aam`]) as a child process with an explicit command
 //! line (recorded in the report and in `commands.sh`, so each number can be reproduced
 //! by hand) and its log in `<dataset>/<task>/<step>.log`. The encoder pretrains once per
 //! dataset on every sample (no target is read); fine-tuning splits by the dataset's
@@ -678,10 +678,22 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                 };
                 let mut evaluate = labelled("evaluate", &dir.join("evaluate"));
                 evaluate.extend(["--model".into(), s(&export_dir)]);
-                steps.push(step(&args.aam, "evaluate", evaluate, &dir.join("evaluate.log"), keep)?);
+                steps.push(step(
+                    &args.aam,
+                    "evaluate",
+                    evaluate,
+                    &dir.join("evaluate.log"),
+                    keep,
+                )?);
                 let mut baseline = labelled("baseline", &dir.join("baseline"));
                 baseline.extend(["--target-type".into(), task.kind.into()]);
-                steps.push(step(&args.aam, "baseline", baseline, &dir.join("baseline.log"), keep)?);
+                steps.push(step(
+                    &args.aam,
+                    "baseline",
+                    baseline,
+                    &dir.join("baseline.log"),
+                    keep,
+                )?);
                 runs.push(TaskRun {
                     dataset: d,
                     task,

@@ -151,8 +151,9 @@ impl Study {
     }
 
     /// Writes `results.tsv` and, when a trial completed, `best.toml` (the best trial's
-    /// full set of options) and `best.sh` (its command line with the `aam` binary `aam`, ready to run: output
-    /// to its first argument, default `<dir>/best`). Returns the best trial's number.
+    /// full set of options) and `best.sh` (its command line, run by the binary `aam`,
+    /// ready to run: output to its first argument, default `<dir>/best`). Returns the
+    /// best trial's number.
     pub fn write_reports(&self, dir: &Path, aam: &Path) -> Result<Option<usize>> {
         write_atomic(&dir.join("results.tsv"), self.results_tsv().as_bytes())?;
         let Some((best, value, epoch)) = self.best() else {
