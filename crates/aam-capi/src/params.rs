@@ -3,9 +3,7 @@
 use std::ffi::c_char;
 use std::path::{Path, PathBuf};
 
-use aam_runtime::{
-    split_graphs_present, AsvCacheOptions, Backend, ExecutionProvider, LoadOptions, TensorRtOptions,
-};
+use aam_runtime::{AsvCacheOptions, Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
 
 use crate::status::{utf8_arg, AamStatus, Failure};
 use crate::AAM_ABI_VERSION;
@@ -190,12 +188,12 @@ impl AamParams {
                     capacity: self.asv_cache_capacity as usize,
                     chunk_rows: self.asv_chunk_rows as usize,
                 }),
-                AAM_ASV_PER_CALL if model_path.is_some_and(split_graphs_present) => {
-                    Some(AsvCacheOptions {
-                        capacity: 0,
-                        chunk_rows: self.asv_chunk_rows as usize,
-                    })
-                }
+                // A file's export without the split graphs runs model.onnx
+                // (`Model::load_with`); a model given as bytes runs its one graph.
+                AAM_ASV_PER_CALL if model_path.is_some() => Some(AsvCacheOptions {
+                    capacity: 0,
+                    chunk_rows: self.asv_chunk_rows as usize,
+                }),
                 _ => None,
             },
             single_graph: self.asv_cache == AAM_ASV_SINGLE_GRAPH,

@@ -30,6 +30,7 @@ pub mod asv_cache;
 pub mod counts;
 mod engine;
 pub mod error;
+pub mod export_dir;
 pub mod flops;
 pub mod model;
 mod onnx_file;
@@ -46,6 +47,7 @@ pub use engine::Placement;
 #[cfg(feature = "ort")]
 pub use engine::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VERSION};
 pub use error::{Result, RuntimeError};
+pub use export_dir::{export_file, SAFETENSORS_FILE};
 pub use model::{Model, RawOutputs, ONNX_FILE};
 pub use options::{Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
 pub use predict::{predict_with, PredictOptions, Predictions, Runner, SamplePrediction};

@@ -77,7 +77,8 @@ impl Model {
     }
 
     /// Loads `path` as [`Model::load`] does, on the backend and execution provider of
-    /// `options`.
+    /// `options`. An export without the split graphs (older than them) runs `model.onnx`
+    /// unless `options` ask for an ASV cache kept across calls (capacity > 0).
     ///
     /// Errors: as [`Model::load`]; [`RuntimeError::OrtLibrary`] / [`RuntimeError::OrtVersion`]
     /// when ONNX Runtime is missing or too old; [`RuntimeError::ProviderUnavailable`]
@@ -99,8 +100,15 @@ impl Model {
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         let (asv_path, sample_path) = (dir.join(ASV_ENCODER_FILE), dir.join(SAMPLE_MODEL_FILE));
-        if options.single_graph || (options.asv_cache.is_none() && !split_graphs_present(&path)) {
-            return Self::from_bytes_with(&bytes, &path, options);
+        // An export older than the split graphs runs model.onnx, unless an ASV cache kept
+        // across calls (capacity > 0) was asked for: that one needs the split graphs.
+        let per_call = options.asv_cache.is_none_or(|c| c.capacity == 0);
+        if options.single_graph || (per_call && !split_graphs_present(&path)) {
+            let single = LoadOptions {
+                asv_cache: None,
+                ..options.clone()
+            };
+            return Self::from_bytes_with(&bytes, &path, &single);
         }
         let fix = "`aam export` writes it beside model.onnx; re-export the model, or load it without the ASV cache";
         let asv = read_file(&asv_path, fix)?;

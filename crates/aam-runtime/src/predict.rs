@@ -71,6 +71,36 @@ pub type Runner<'a> =
     dyn Fn(ArrayView3<'_, i64>, ArrayView3<'_, f32>) -> Result<RawOutputs> + Sync + 'a;
 
 impl Model {
+    /// Predicts a table read a chunk of samples at a time (`chunks`, e.g.
+    /// [`aam_data::BiomSampleChunks`]): the predictions of every chunk in table order,
+    /// with each distinct warning once (a note about an ASV comes with every chunk that
+    /// holds it). Memory follows the chunk, not the table.
+    ///
+    /// Errors: a chunk that cannot be read; as [`Model::predict_table`]; no samples.
+    pub fn predict_table_chunks(
+        &self,
+        chunks: impl IntoIterator<Item = aam_data::Result<FeatureTable>>,
+        origin: &str,
+        options: PredictOptions,
+    ) -> Result<Predictions> {
+        let mut all: Option<Predictions> = None;
+        for chunk in chunks {
+            let preds = self.predict_table(chunk?, origin, options)?;
+            match &mut all {
+                None => all = Some(preds),
+                Some(a) => {
+                    a.samples.extend(preds.samples);
+                    for w in preds.warnings {
+                        if !a.warnings.contains(&w) {
+                            a.warnings.push(w);
+                        }
+                    }
+                }
+            }
+        }
+        all.ok_or_else(|| RuntimeError::Input(format!("{origin}: the table has no samples")))
+    }
+
     /// Predicts every sample of `table` (read from `origin`, used in messages) with
     /// tract; see [`predict_with`].
     pub fn predict_table(

@@ -172,19 +172,6 @@ pub fn load_onnx(
     let options = placement.load_options(backend)?;
     let model = match model {
         // An export without the split graphs (older than them) runs model.onnx.
-        Some(dir)
-            if !placement.asv_cache
-                && !placement.single_graph
-                && !aam_runtime::split_graphs_present(dir) =>
-        {
-            Model::load_with(
-                path,
-                &LoadOptions {
-                    asv_cache: None,
-                    ..options
-                },
-            )?
-        }
         Some(_) => Model::load_with(path, &options)?,
         None if options.asv_cache.is_some() => Model::from_split_bytes(
             SHIPPED_ONNX,
@@ -219,33 +206,16 @@ pub fn load_onnx(
     Ok(model)
 }
 
-/// The file of `model` for `backend`: a directory resolves to its model.onnx or
-/// model.safetensors; a file of the other kind to its sibling.
-///
-/// Errors: `model` does not exist (named as given, not as the file looked for in it).
+/// The file of `model` (an export directory or one of its files) for `backend`.
 fn model_file(model: &Path, backend: Backend) -> Result<PathBuf> {
-    if !model.exists() {
-        bail!(
-            "{}: no such file or directory; pass a directory written by `aam export` (or its model.onnx / model.safetensors)",
-            model.display()
-        );
-    }
-    let name = file_name(backend);
-    let wanted_ext = Path::new(name).extension();
-    Ok(if model.is_dir() {
-        model.join(name)
-    } else if model.extension() == wanted_ext {
-        model.to_path_buf()
-    } else {
-        model.with_file_name(name)
-    })
+    Ok(aam_runtime::export_file(model, file_name(backend))?)
 }
 
 /// The file of an export directory that `backend` reads.
 fn file_name(backend: Backend) -> &'static str {
     match backend {
-        Backend::Tract | Backend::Ort => "model.onnx",
-        Backend::Burn => "model.safetensors",
+        Backend::Tract | Backend::Ort => aam_runtime::ONNX_FILE,
+        Backend::Burn => aam_runtime::SAFETENSORS_FILE,
     }
 }
 
@@ -436,21 +406,5 @@ fn predict_streaming(
         chunks.n_samples(),
         chunks.observation_ids.len()
     );
-    let mut all: Option<Predictions> = None;
-    for chunk in chunks {
-        let preds = model.predict_table(chunk?, origin, options)?;
-        match &mut all {
-            None => all = Some(preds),
-            Some(a) => {
-                a.samples.extend(preds.samples);
-                // A note about an ASV comes with every chunk holding it: keep one.
-                for w in preds.warnings {
-                    if !a.warnings.contains(&w) {
-                        a.warnings.push(w);
-                    }
-                }
-            }
-        }
-    }
-    all.context("the table has no samples")
+    Ok(model.predict_table_chunks(chunks, origin, options)?)
 }
