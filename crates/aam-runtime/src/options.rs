@@ -9,12 +9,23 @@ use crate::asv_cache::AsvCacheOptions;
 
 /// The engine that runs the ONNX graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Backend {
     /// Pure-Rust `tract-onnx` on CPU; always built.
     #[default]
+    #[cfg_attr(
+        feature = "clap",
+        value(help = "The ONNX graph through pure-Rust tract-onnx")
+    )]
     Tract,
     /// ONNX Runtime through the `ort` crate (cargo feature `ort`), the library loaded at
     /// run time from the PyPI `onnxruntime` / `onnxruntime-gpu` wheel.
+    #[cfg_attr(
+        feature = "clap",
+        value(
+            help = "The ONNX graph through ONNX Runtime (a build with --features ort; library from --ort-lib or ORT_DYLIB_PATH)"
+        )
+    )]
     Ort,
 }
 

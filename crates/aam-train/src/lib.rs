@@ -46,7 +46,7 @@ pub mod tune;
 pub use batch_size::{AutoBatchSize, MemorySource};
 pub use epoch_record::{EpochRecord, FitReport};
 pub use loss_scale::LossScaler;
-pub use options::{LossWeights, OptimizerKind, TrainOptions};
+pub use options::{ComputeDevice, LossWeights, OptimizerKind, TrainOptions};
 pub use prefetch::{PrefetchOptions, PrefetchStats};
 pub use schedule::{Schedule, ScheduleKind};
 pub use tracking::{NoTracking, Tracker, Tracking};

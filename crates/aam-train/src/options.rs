@@ -21,6 +21,27 @@ pub enum OptimizerKind {
     Sgd,
 }
 
+/// The device a training run computes on (`--device`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ComputeDevice {
+    /// The CPU: Burn's Flex backend (gemm on every core), or its single-threaded
+    /// ndarray backend for bit-for-bit repeatable runs.
+    #[default]
+    #[cfg_attr(
+        feature = "clap",
+        value(help = "Burn's Flex backend on every CPU core (ndarray with --deterministic)")
+    )]
+    Cpu,
+    /// NVIDIA GPUs through Burn's CUDA backend (a build with the `cuda` feature).
+    #[cfg_attr(
+        feature = "clap",
+        value(help = "Burn's CUDA backend on NVIDIA GPUs (a build with --features cuda)")
+    )]
+    Cuda,
+}
+
 /// Weights of the loss terms in the total loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LossWeights {

@@ -64,8 +64,8 @@ pub struct EvaluateArgs {
     /// Samples per forward pass.
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
-    /// Engine: tract (ONNX), ort (ONNX Runtime) or burn (safetensors).
-    #[arg(long, value_enum, default_value = "tract")]
+    /// Engine that runs the model.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
     pub backend: Backend,
     #[command(flatten)]
     pub placement: PlacementArgs,

@@ -29,16 +29,40 @@ static SHIPPED_SAMPLE_MODEL: &[u8] =
 static SHIPPED_SAFETENSORS: &[u8] =
     include_bytes!("../../../../models/circadian-exposure/model.safetensors");
 
-/// Which engine runs the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// Which engine runs the model: one of the runtime's ONNX backends (their names and
+/// help from [`aam_runtime::Backend`]) or the Burn model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// The ONNX graph (`model.onnx`) through pure-Rust tract-onnx.
-    Tract,
-    /// The ONNX graph through ONNX Runtime (builds with `--features ort`; library from
-    /// --ort-lib or ORT_DYLIB_PATH).
-    Ort,
+    /// The ONNX graph (`model.onnx`) on an `aam-runtime` backend.
+    Onnx(RuntimeBackend),
     /// The weights (`model.safetensors`) loaded back into the Burn model.
     Burn,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Backend::Onnx(RuntimeBackend::default())
+    }
+}
+
+impl ValueEnum for Backend {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Backend::Onnx(RuntimeBackend::Tract),
+            Backend::Onnx(RuntimeBackend::Ort),
+            Backend::Burn,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            Backend::Onnx(b) => b.to_possible_value(),
+            Backend::Burn => Some(
+                clap::builder::PossibleValue::new("burn")
+                    .help("The weights (model.safetensors) in the Burn model"),
+            ),
+        }
+    }
 }
 
 /// Arguments of `aam predict`.
@@ -67,8 +91,8 @@ pub struct PredictArgs {
     /// Worker threads (each runs whole batches).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-    /// Engine: tract (ONNX), ort (ONNX Runtime) or burn (safetensors).
-    #[arg(long, value_enum, default_value = "tract")]
+    /// Engine that runs the model.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
     pub backend: Backend,
     /// Read a BIOM 2.1 HDF5 table --chunk-samples samples at a time instead of whole, so
     /// that a table larger than memory can be predicted (tract and ort backends; with the
@@ -214,7 +238,7 @@ fn model_file(model: &Path, backend: Backend) -> Result<PathBuf> {
 /// The file of an export directory that `backend` reads.
 fn file_name(backend: Backend) -> &'static str {
     match backend {
-        Backend::Tract | Backend::Ort => aam_runtime::ONNX_FILE,
+        Backend::Onnx(_) => aam_runtime::ONNX_FILE,
         Backend::Burn => aam_runtime::SAFETENSORS_FILE,
     }
 }
@@ -299,11 +323,7 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
     };
     let origin = args.table.display().to_string();
     let preds: Predictions = match args.backend {
-        Backend::Tract | Backend::Ort => {
-            let backend = match args.backend {
-                Backend::Ort => RuntimeBackend::Ort,
-                _ => RuntimeBackend::Tract,
-            };
+        Backend::Onnx(backend) => {
             let model = load_onnx(args.model.as_deref(), &path, backend, &args.placement)?;
             let preds = match table {
                 Some(table) => model.predict_table(table, &origin, options)?,
@@ -347,19 +367,14 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
 /// on `backend` (tract or ort).
 pub fn load_onnx_model(
     model: Option<&Path>,
-    backend: Backend,
+    backend: RuntimeBackend,
     placement: &PlacementArgs,
 ) -> Result<Model> {
-    let runtime = match backend {
-        Backend::Tract => RuntimeBackend::Tract,
-        Backend::Ort => RuntimeBackend::Ort,
-        Backend::Burn => bail!("this command runs the ONNX graphs: use --backend tract or ort"),
-    };
     let path = match model {
-        Some(m) => model_file(m, backend)?,
-        None => Path::new(SHIPPED_MODEL).join(file_name(backend)),
+        Some(m) => model_file(m, Backend::Onnx(backend))?,
+        None => Path::new(SHIPPED_MODEL).join(aam_runtime::ONNX_FILE),
     };
-    load_onnx(model, &path, runtime, placement)
+    load_onnx(model, &path, backend, placement)
 }
 
 /// The configuration and weights of `model.safetensors` of `model` (an export

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::tracking_args::{self, TrackingArgs};
 use super::training_args::{
-    check_device, check_numbers, on_training_backend, report_done, ArchArgs, DeviceArg, InputArgs,
+    check_device, check_numbers, on_training_backend, report_done, ArchArgs, InputArgs,
     OptimArgs, TrainingDevices,
 };
 

@@ -4,11 +4,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aam_runtime::Backend;
 use aam_serve::ServeOptions;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::predict::{load_onnx_model, Backend, PlacementArgs};
+use super::predict::{load_onnx_model, PlacementArgs};
 
 /// Arguments of `aam serve`.
 #[derive(Args, Debug)]
@@ -27,8 +28,8 @@ pub struct ServeArgs {
     /// Port to listen on (0: any free port, printed at start).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
-    /// Engine: tract (pure Rust) or ort (ONNX Runtime, built with the `ort` feature).
-    #[arg(long, value_enum, default_value = "tract")]
+    /// Engine that runs the ONNX graph.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
     pub backend: Backend,
     /// Most samples in one dynamically formed batch.
     #[arg(long, default_value_t = 32)]

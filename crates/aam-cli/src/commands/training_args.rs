@@ -8,12 +8,12 @@ use aam_config::{AttentionKind, CountEmbeddingMethod, MixedPrecision, ModelConfi
 use aam_data::TokenLimitPolicy;
 use aam_train::job_inputs::{DistanceTarget, JobInputs};
 use aam_train::{
-    AutoBatchSize, LossScaler, LossWeights, MemorySource, OptimizerKind, PrefetchOptions,
-    ScheduleKind, TrainOptions,
+    AutoBatchSize, ComputeDevice, LossScaler, LossWeights, MemorySource, OptimizerKind,
+    PrefetchOptions, ScheduleKind, TrainOptions,
 };
 use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 /// Inputs and output of a training run.
 #[derive(Args, Debug, Clone)]
@@ -249,9 +249,9 @@ pub struct OptimArgs {
     /// No progress bar or epoch lines.
     #[arg(long)]
     pub quiet: bool,
-    /// Compute device: `cpu`, or `cuda` (NVIDIA GPU; needs a build with `--features cuda`).
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    pub device: DeviceArg,
+    /// Compute device (`cuda` needs a build with `--features cuda`).
+    #[arg(long, value_enum, default_value_t = ComputeDevice::default())]
+    pub device: ComputeDevice,
     /// Gradient checkpointing in every transformer stack (Burn's balanced strategy):
     /// element-wise results are recomputed in the backward pass instead of kept, which
     /// lowers peak memory for some extra compute; gradients are unchanged.
@@ -339,25 +339,16 @@ cuda_devices!(
     aam_model::CudaUnfusedAutodiffCheckpointed
 );
 
-/// `--device` values.
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum DeviceArg {
-    /// Burn's Flex backend on the CPU (ndarray with --deterministic).
-    Cpu,
-    /// Burn's CUDA backend on the first NVIDIA GPU.
-    Cuda,
-}
-
 /// Errors when `--device cuda` is asked of a build without the `cuda` feature, or a
 /// GPU-only option (`--devices`, `--no-kernel-fusion`) with `--device cpu`.
 pub fn check_device(optim: &OptimArgs) -> Result<()> {
-    if optim.device == DeviceArg::Cuda && !cfg!(feature = "cuda") {
+    if optim.device == ComputeDevice::Cuda && !cfg!(feature = "cuda") {
         bail!("--device cuda: this aam was built without CUDA support; rebuild with `cargo build --release -p aam-cli --features cuda`");
     }
-    if optim.device == DeviceArg::Cpu && optim.no_kernel_fusion {
+    if optim.device == ComputeDevice::Cpu && optim.no_kernel_fusion {
         bail!("--no-kernel-fusion applies to --device cuda; the CPU backends run every operation as its own kernel already, so drop the flag");
     }
-    if optim.device == DeviceArg::Cpu && !optim.devices.is_empty() {
+    if optim.device == ComputeDevice::Cpu && !optim.devices.is_empty() {
         bail!("--devices selects GPUs and needs --device cuda; on the CPU every operation already uses all threads (--threads)");
     }
     if let Some(dup) = optim
@@ -368,7 +359,7 @@ pub fn check_device(optim: &OptimArgs) -> Result<()> {
     {
         bail!("--devices lists GPU {dup} twice; give each GPU index once");
     }
-    if optim.deterministic && optim.device != DeviceArg::Cpu {
+    if optim.deterministic && optim.device != ComputeDevice::Cpu {
         bail!("--deterministic applies to --device cpu (Burn's single-threaded ndarray backend); GPU training does not repeat bit for bit, so drop the flag or train with --device cpu");
     }
     if optim.deterministic && optim.mixed_precision != MixedPrecision::None {
@@ -540,8 +531,8 @@ impl OptimArgs {
                 budget_mib: self.memory_budget_mib,
                 target_effective_batch_size: self.target_effective_batch_size.map(|t| t as usize),
                 memory: match self.device {
-                    DeviceArg::Cpu => MemorySource::Host,
-                    DeviceArg::Cuda => MemorySource::Cuda {
+                    ComputeDevice::Cpu => MemorySource::Host,
+                    ComputeDevice::Cuda => MemorySource::Cuda {
                         ordinal: self.devices.first().copied().unwrap_or(0),
                     },
                 },
@@ -579,7 +570,8 @@ pub fn report_done(report: &aam_train::FitReport, input: &InputArgs) {
 /// `--gradient-checkpointing` of `$optim` (an [`OptimArgs`]) select; one match for
 /// `pretrain` and `train`.
 macro_rules! on_training_backend {
-    ($optim:expr, $fit:ident) => {
+    ($optim:expr, $fit:ident) => {{
+        use aam_train::ComputeDevice as D;
         // (device, gradient checkpointing, bit-exact CPU repetition, kernel fusion off)
         match (
             $optim.device,
@@ -587,24 +579,24 @@ macro_rules! on_training_backend {
             $optim.deterministic,
             $optim.no_kernel_fusion,
         ) {
-            (DeviceArg::Cpu, false, false, false) => $fit!(aam_model::CpuFlexAutodiff),
-            (DeviceArg::Cpu, true, false, false) => $fit!(aam_model::CpuFlexAutodiffCheckpointed),
-            (DeviceArg::Cpu, false, true, false) => $fit!(aam_model::CpuAutodiff),
-            (DeviceArg::Cpu, true, true, false) => $fit!(aam_model::CpuAutodiffCheckpointed),
-            (DeviceArg::Cpu, _, _, _) => unreachable!("rejected by check_device"),
+            (D::Cpu, false, false, false) => $fit!(aam_model::CpuFlexAutodiff),
+            (D::Cpu, true, false, false) => $fit!(aam_model::CpuFlexAutodiffCheckpointed),
+            (D::Cpu, false, true, false) => $fit!(aam_model::CpuAutodiff),
+            (D::Cpu, true, true, false) => $fit!(aam_model::CpuAutodiffCheckpointed),
+            (D::Cpu, _, _, _) => unreachable!("rejected by check_device"),
             #[cfg(feature = "cuda")]
-            (DeviceArg::Cuda, false, _, false) => $fit!(aam_model::CudaAutodiff),
+            (D::Cuda, false, _, false) => $fit!(aam_model::CudaAutodiff),
             #[cfg(feature = "cuda")]
-            (DeviceArg::Cuda, true, _, false) => $fit!(aam_model::CudaAutodiffCheckpointed),
+            (D::Cuda, true, _, false) => $fit!(aam_model::CudaAutodiffCheckpointed),
             #[cfg(feature = "cuda")]
-            (DeviceArg::Cuda, false, _, true) => $fit!(aam_model::CudaUnfusedAutodiff),
+            (D::Cuda, false, _, true) => $fit!(aam_model::CudaUnfusedAutodiff),
             #[cfg(feature = "cuda")]
-            (DeviceArg::Cuda, true, _, true) => {
+            (D::Cuda, true, _, true) => {
                 $fit!(aam_model::CudaUnfusedAutodiffCheckpointed)
             }
             #[cfg(not(feature = "cuda"))]
-            (DeviceArg::Cuda, _, _, _) => unreachable!("rejected by check_device"),
+            (D::Cuda, _, _, _) => unreachable!("rejected by check_device"),
         }
-    };
+    }};
 }
 pub(crate) use on_training_backend;

@@ -10,10 +10,11 @@ mod permutation;
 
 use std::path::PathBuf;
 
+use aam_runtime::Backend;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
-use super::predict::{Backend, PlacementArgs};
+use super::predict::PlacementArgs;
 
 /// Arguments of `aam importance`.
 #[derive(Args, Debug)]
@@ -62,8 +63,8 @@ pub struct ImportanceArgs {
     /// Samples per forward pass (integrated gradients: interpolation points per pass).
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
-    /// Permutation: engine, tract or ort (the other methods run the Burn model).
-    #[arg(long, value_enum, default_value = "tract")]
+    /// Permutation: engine that runs the ONNX graph (the other methods run the Burn model).
+    #[arg(long, value_enum, default_value_t = Backend::default())]
     pub backend: Backend,
     /// Replace the files of an earlier run in --output.
     #[arg(long)]
