@@ -145,3 +145,116 @@ fn import_refuses_to_overwrite_and_mismatched_config() {
         "{err}"
     );
 }
+
+/// `aam import-torch` then `aam forward --counts --categorical-ids` on the reference's
+/// latest head options reproduce its outputs within 1e-4 (valid slots), including the
+/// fusion's own output (`gmu_gate` or `perceiver_attn_weights`).
+#[test]
+fn head_options_through_import_and_forward_match_reference() {
+    let cases: [(&str, Vec<(&str, Vec<usize>)>); 2] = [
+        (
+            "head-gmu-count-quantile",
+            vec![
+                ("target_prediction", vec![4, 1, 3]),
+                ("count_prediction", vec![4, 24, 1]),
+                ("embeddings", vec![4, 32]),
+                ("gmu_gate", vec![4, 32]),
+            ],
+        ),
+        (
+            "head-perceiver-film-classifier",
+            vec![
+                ("target_prediction", vec![4, 4]),
+                ("count_prediction", vec![4, 24, 1]),
+                ("embeddings", vec![4, 32]),
+                ("perceiver_attn_weights", vec![4, 2, 6, 25]),
+            ],
+        ),
+    ];
+    for (name, outputs) in cases {
+        let file = |f: &str| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/golden")
+                .join(name)
+                .join(f)
+                .display()
+                .to_string()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = dir.path().join("ckpt").display().to_string();
+        let out = dir.path().join("out.safetensors");
+        aam(&[
+            "import-torch",
+            "--state-dict",
+            &file("weights.safetensors"),
+            "--config",
+            &file("config.json"),
+            "--output",
+            &ckpt,
+        ]);
+        let forward = |ids: Option<&str>| {
+            let mut args = vec![
+                "forward",
+                "--checkpoint",
+                &ckpt,
+                "--output",
+                out.to_str().unwrap(),
+            ];
+            let (tokens, counts) = (file("tokens.npy"), file("counts.npy"));
+            args.extend(["--tokens", &tokens, "--counts", &counts]);
+            let ids_arg;
+            if let Some(i) = ids {
+                ids_arg = i.to_string();
+                args.extend(["--categorical-ids", &ids_arg]);
+            }
+            Command::new(env!("CARGO_BIN_EXE_aam"))
+                .args(&args)
+                .output()
+                .unwrap()
+        };
+        // Without the ids: an error that names the columns and the flag.
+        let refused = forward(None);
+        assert!(!refused.status.success());
+        let msg = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            msg.contains("--categorical-ids") && msg.contains("subject"),
+            "{msg}"
+        );
+        // The ONNX export does not build these heads yet: it says so instead of
+        // writing a graph without them.
+        let export = Command::new(env!("CARGO_BIN_EXE_aam"))
+            .args(["export", "--checkpoint", &ckpt, "--output"])
+            .arg(dir.path().join("export"))
+            .output()
+            .unwrap();
+        assert!(!export.status.success());
+        let msg = String::from_utf8_lossy(&export.stderr);
+        assert!(msg.contains("ONNX export does not build"), "{msg}");
+        let run = forward(Some(&file("categorical_ids.npy")));
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+
+        let tokens: ndarray::Array3<i64> = ndarray_npy::read_npy(file("tokens.npy")).unwrap();
+        let (_, sl, l) = tokens.dim();
+        let got = WeightMap::load(&out).unwrap();
+        let want = WeightMap::load(&PathBuf::from(file("outputs.safetensors"))).unwrap();
+        for (output, shape) in outputs {
+            let (g, w) = (
+                got.get(output, &shape).unwrap(),
+                want.get(output, &shape).unwrap(),
+            );
+            let per_slot = output == "count_prediction";
+            let max_diff = g
+                .iter()
+                .zip(w)
+                .enumerate()
+                .filter(|(k, _)| !per_slot || (0..l).any(|t| tokens[[k / sl, k % sl, t]] > 0))
+                .map(|(_, (a, e))| (a - e).abs())
+                .fold(0f32, f32::max);
+            assert!(max_diff <= 1e-4, "{name} {output}: max |diff| {max_diff}");
+        }
+    }
+}

@@ -20,12 +20,14 @@
 
 pub mod architecture;
 pub mod checkpoint_config;
+pub mod head_config;
 pub mod model_config;
 pub mod weight_map;
 
 pub use checkpoint_config::{
     CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
 };
+pub use head_config::{CategoricalFusion, HeadConfig, OutputActivation};
 pub use model_config::{
     Activation, AttentionKind, CountEmbeddingMethod, EncoderType, MixedPrecision, ModelConfig,
     SizeLimits, Stack, StackConfig, SIZE_LIMITS,

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::head_config::HeadConfig;
+
 /// The largest sizes a configuration may declare ([`ModelConfig::validate`]): far above
 /// any 16S model (full-length 16S is about 1,550 bp; the reference's defaults are max bp
 /// 150, token limit 1024, embedding dim 128), and small enough that nothing sized from
@@ -243,6 +245,10 @@ pub struct ModelConfig {
     /// read from or written to `config.json`: every checkpoint holds f32 weights).
     #[serde(skip)]
     pub mixed_precision: MixedPrecision,
+    /// The target head's options (categorical conditioning, MLP, quantiles, output
+    /// transforms); their keys sit at the top level of the JSON.
+    #[serde(flatten)]
+    pub head: HeadConfig,
 }
 
 impl Default for ModelConfig {
@@ -280,6 +286,7 @@ impl Default for ModelConfig {
             kmer_size: 0,
             attention: AttentionKind::Math,
             mixed_precision: MixedPrecision::None,
+            head: HeadConfig::default(),
         }
     }
 }
@@ -383,7 +390,8 @@ impl ModelConfig {
     ///
     /// Errors: zero sizes, sizes above [`SIZE_LIMITS`], heads not dividing D, a
     /// vocabulary smaller than 6, a classifier with fewer than two classes, dropout
-    /// outside [0, 1), a k-mer size above 8.
+    /// outside [0, 1), a k-mer size above 8, head options that contradict each other
+    /// ([`HeadConfig::validate`]).
     pub fn validate(&self) -> Result<(), String> {
         let d = self.embedding_dim;
         for (name, value) in [
@@ -465,6 +473,23 @@ impl ModelConfig {
                 self.dropout
             ));
         }
-        Ok(())
+        self.head.validate(d, self.is_classifier)
+    }
+
+    /// A configuration from the JSON of a reference `SequencePredictor` /
+    /// `SequenceEncoder`'s constructor arguments. The reference's latest version
+    /// (vocabulary 7, with MASK) has a `target_norm` unless `target_layer_norm` is false
+    /// and always a sigmoid on `count_prediction` (spec §3.11), where this
+    /// configuration's defaults keep the heads of models written before those existed.
+    ///
+    /// Errors: the text is not JSON of a configuration.
+    pub fn from_reference_json(text: &str) -> Result<ModelConfig, serde_json::Error> {
+        let mut value: serde_json::Value = serde_json::from_str(text)?;
+        let latest = value.get("vocab_size").and_then(|v| v.as_u64()) == Some(7);
+        if let (true, Some(map)) = (latest, value.as_object_mut()) {
+            map.entry("target_layer_norm").or_insert(true.into());
+            map.entry("bounded_count_prediction").or_insert(true.into());
+        }
+        serde_json::from_value(value)
     }
 }

@@ -194,6 +194,37 @@ impl<B: Backend> SelfAttention<B> {
     }
 }
 
+impl<B: Backend> SelfAttention<B> {
+    /// PyTorch `nn.MultiheadAttention(query, key = value = context)` without a mask, in
+    /// f32 (the categorical fusions' cross-attention): `query` `[n, tq, D]`, `context`
+    /// `[n, tk, D]`. Returns the output `[n, tq, D]` and the attention weights
+    /// `[n, heads, tq, tk]` per head (rows sum to 1; in training the output uses them
+    /// after dropout, the returned ones are before it).
+    pub fn cross(
+        &self,
+        query: Tensor<B, 3>,
+        context: Tensor<B, 3>,
+    ) -> (Tensor<B, 3>, Tensor<B, 4>) {
+        let [n, tq, d] = query.dims();
+        let [_, tk, _] = context.dims();
+        let h = self.heads;
+        let dh = d / h;
+        let split = |y: Tensor<B, 3>, t: usize| y.reshape([n, t, h, dh]).swap_dims(1, 2);
+        let q = split(self.query.forward(query), tq);
+        let k = split(self.key.forward(context.clone()), tk);
+        let v = split(self.value.forward(context), tk);
+        let weights = softmax(
+            q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()),
+            3,
+        );
+        let out = crate::dropout::dropout(weights.clone(), self.dropout.prob)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([n, tq, d]);
+        (self.output.forward(out), weights)
+    }
+}
+
 /// Whether any element of a boolean tensor is true (reads one value back).
 fn any_true<B: Backend, const D: usize>(t: Tensor<B, D, Bool>) -> bool {
     // Unreadable: answer true, which keeps the bias path (correct for any batch).

@@ -12,23 +12,31 @@
 pub mod asv_encoder;
 pub mod attention;
 pub mod attention_pooling;
+pub mod categorical_embedder;
+pub mod categorical_projection;
 pub mod config;
 pub mod count_embedding;
+pub mod cross_attention_fusion;
 pub mod dropout;
 pub mod encoder_layer;
+pub mod gmu;
 pub mod inspect;
-pub mod kmer_embedding;
 pub mod integrated_gradients;
+pub mod kmer_embedding;
 pub mod mixed_precision;
 pub mod model;
+pub mod output_transform;
+pub mod perceiver_fusion;
 pub mod sample_encoder;
 pub mod sequence_encoder;
 pub mod sequence_predictor;
+pub mod target_head;
 pub mod transformer;
 pub mod weights;
 
 pub use config::{
-    Activation, AttentionKind, CountEmbeddingMethod, EncoderType, MixedPrecision, ModelConfig,
+    Activation, AttentionKind, CategoricalFusion, CountEmbeddingMethod, EncoderType, HeadConfig,
+    MixedPrecision, ModelConfig, OutputActivation,
 };
 pub use model::{AamModel, ModelOutputs};
 pub use sequence_encoder::{EncoderOutput, SequenceEncoder};

@@ -1,19 +1,32 @@
 //! Sequence predictor (reference `SequencePredictor`, spec §3.8): the base model plus a
 //! count head and a target head reading the per-ASV sample embeddings.
 
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::sigmoid;
 
 use crate::attention_pooling::AttentionPooling;
-use crate::config::{ModelConfig, Stack};
+use crate::categorical_embedder::CategoricalEmbedder;
+use crate::categorical_projection::CategoricalProjection;
+use crate::config::{CategoricalFusion, ModelConfig, Stack};
+use crate::cross_attention_fusion::CrossAttentionFusion;
+use crate::encoder_layer::LAYER_NORM_EPS;
+use crate::gmu::Gmu;
+use crate::output_transform::OutputTransform;
+use crate::perceiver_fusion::PerceiverFusion;
 use crate::sequence_encoder::{EncoderOutput, SequenceEncoder};
+use crate::target_head::TargetHead;
 use crate::transformer::TransformerStack;
-use crate::weights::{load_linear, save_linear, WeightError, WeightMap, WeightSink};
+use crate::weights::{
+    load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink,
+};
 
 pub use aam_config::architecture::BASE_PREFIX;
 
-/// The fine-tuned model.
+/// The fine-tuned model. Beside the reference's plain head (`target_encoder`,
+/// `target_pooling`, `target_head`), the options of its latest version
+/// ([`crate::config::HeadConfig`]): category embeddings fused in one of five ways,
+/// `target_norm`, an MLP or residual head, quantiles and output transforms.
 #[derive(Module, Debug)]
 pub struct SequencePredictor<B: Backend> {
     /// `base_model`.
@@ -26,20 +39,51 @@ pub struct SequencePredictor<B: Backend> {
     pub target_encoder: TransformerStack<B>,
     /// `target_pooling`.
     pub target_pooling: AttentionPooling<B>,
-    /// `target_head` `Linear(D → out_dim)`.
-    pub target_head: Linear<B>,
+    /// `categorical_embedder` (a model conditioned on metadata categories).
+    pub categorical_embedder: Option<CategoricalEmbedder<B>>,
+    /// `categorical_projection` (`concat` and `add` fusions).
+    pub categorical_projection: Option<CategoricalProjection<B>>,
+    /// `cross_attn_fusion` (`cross-attention` fusion).
+    pub cross_attn_fusion: Option<CrossAttentionFusion<B>>,
+    /// `perceiver_fusion` (`perceiver` fusion: replaces the target transformer and pooling).
+    pub perceiver_fusion: Option<PerceiverFusion<B>>,
+    /// `target_norm` LayerNorm on the pooled vector.
+    pub target_norm: Option<LayerNorm<B>>,
+    /// `gmu` (`gmu` fusion, after `target_norm`).
+    pub gmu: Option<Gmu<B>>,
+    /// `target_head`.
+    pub target_head: TargetHead<B>,
+    /// Conditional scaling, learned scale and the output's activation.
+    pub output: OutputTransform<B>,
     is_classifier: bool,
+    /// A sigmoid on `count_prediction`.
+    bounded_count: bool,
 }
 
 /// Predictor outputs (reference names).
 #[derive(Debug, Clone)]
 pub struct PredictorOutput<B: Backend> {
-    /// `target_prediction` `[batch, out_dim]`: standardized value, or class log-probabilities.
+    /// `target_prediction` `[batch, out_dim]` (`[batch, out_dim · num_quantiles]` for a
+    /// quantile model, quantiles fastest): standardized value, or class log-probabilities.
     pub target_prediction: Tensor<B, 2>,
-    /// `count_prediction` `[batch, n_asv, 1]` (unbounded; trained on log1p relative abundance).
+    /// `count_prediction` `[batch, n_asv, 1]`: unbounded (trained on log1p relative
+    /// abundance), or in (0, 1) with `bounded_count_prediction`.
     pub count_prediction: Tensor<B, 3>,
+    /// `gmu_gate` `[batch, D]` of the `gmu` fusion.
+    pub gmu_gate: Option<Tensor<B, 2>>,
+    /// Attention weights of the `cross-attention` fusion (`cross_attn_weights`
+    /// `[batch, heads, n_asv, 1]`) or of the `perceiver` fusion
+    /// (`perceiver_attn_weights` `[batch, heads, n_latents, n_asv + 1]`).
+    pub fusion_attention: Option<Tensor<B, 4>>,
     /// The base model's outputs (`embeddings`, `base_embeddings`, `nuc_predictions`, …).
     pub base: EncoderOutput<B>,
+}
+
+/// The target path's outputs before they join [`PredictorOutput`].
+struct TargetOutput<B: Backend> {
+    prediction: Tensor<B, 2>,
+    gmu_gate: Option<Tensor<B, 2>>,
+    fusion_attention: Option<Tensor<B, 4>>,
 }
 
 impl<B: Backend> SequencePredictor<B> {
@@ -51,20 +95,47 @@ impl<B: Backend> SequencePredictor<B> {
     /// A predictor with fresh heads on top of `base` (e.g. a pretrained encoder).
     pub fn with_base(base: SequenceEncoder<B>, c: &ModelConfig, device: &B::Device) -> Self {
         let d = c.embedding_dim;
+        let h = &c.head;
+        let cat = h.categorical_width();
+        let fusion = h.is_conditioned().then_some(h.categorical_fusion);
         SequencePredictor {
             base_model: base,
             count_encoder: TransformerStack::new(&c.stack(Stack::Count), device),
             count_head: LinearConfig::new(d, 1).init(device),
             target_encoder: TransformerStack::new(&c.stack(Stack::Target), device),
             target_pooling: AttentionPooling::new(d, device),
-            target_head: LinearConfig::new(d, c.out_dim).init(device),
+            categorical_embedder: CategoricalEmbedder::new(c, device),
+            categorical_projection: match fusion {
+                Some(f @ (CategoricalFusion::Concat | CategoricalFusion::Add)) => Some(
+                    CategoricalProjection::new(d, cat, f == CategoricalFusion::Concat, device),
+                ),
+                _ => None,
+            },
+            cross_attn_fusion: (fusion == Some(CategoricalFusion::CrossAttention))
+                .then(|| CrossAttentionFusion::new(d, cat, h.cross_attn_heads, c.dropout, device)),
+            perceiver_fusion: (fusion == Some(CategoricalFusion::Perceiver))
+                .then(|| PerceiverFusion::new(c, device)),
+            target_norm: h.target_layer_norm.then(|| {
+                LayerNormConfig::new(d)
+                    .with_epsilon(LAYER_NORM_EPS)
+                    .init(device)
+            }),
+            gmu: (fusion == Some(CategoricalFusion::Gmu)).then(|| Gmu::new(d, cat, device)),
+            target_head: TargetHead::new(c, device),
+            output: OutputTransform::new(c, device),
             is_classifier: c.is_classifier,
+            bounded_count: h.bounded_count_prediction,
         }
     }
 
     /// Loads a predictor state dict (reference key names).
+    ///
+    /// Errors: a tensor the configuration calls for is missing or has the wrong shape.
     pub fn load(w: &WeightMap, c: &ModelConfig, device: &B::Device) -> Result<Self, WeightError> {
         let d = c.embedding_dim;
+        let h = &c.head;
+        let cat = h.categorical_width();
+        let fusion = h.is_conditioned().then_some(h.categorical_fusion);
         Ok(SequencePredictor {
             base_model: SequenceEncoder::load(w, BASE_PREFIX, c, device)?,
             count_encoder: TransformerStack::load(
@@ -81,8 +152,56 @@ impl<B: Backend> SequencePredictor<B> {
                 device,
             )?,
             target_pooling: AttentionPooling::load(w, "target_pooling", d, device)?,
-            target_head: load_linear(w, "target_head", d, c.out_dim, true, device)?,
+            categorical_embedder: CategoricalEmbedder::load(w, "categorical_embedder", c, device)?,
+            categorical_projection: match fusion {
+                Some(f @ (CategoricalFusion::Concat | CategoricalFusion::Add)) => {
+                    Some(CategoricalProjection::load(
+                        w,
+                        "categorical_projection",
+                        d,
+                        cat,
+                        f == CategoricalFusion::Concat,
+                        device,
+                    )?)
+                }
+                _ => None,
+            },
+            cross_attn_fusion: match fusion {
+                Some(CategoricalFusion::CrossAttention) => Some(CrossAttentionFusion::load(
+                    w,
+                    "cross_attn_fusion",
+                    d,
+                    cat,
+                    h.cross_attn_heads,
+                    c.dropout,
+                    device,
+                )?),
+                _ => None,
+            },
+            perceiver_fusion: match fusion {
+                Some(CategoricalFusion::Perceiver) => {
+                    Some(PerceiverFusion::load(w, "perceiver_fusion", c, device)?)
+                }
+                _ => None,
+            },
+            target_norm: match h.target_layer_norm {
+                true => Some(load_layer_norm(
+                    w,
+                    "target_norm",
+                    d,
+                    LAYER_NORM_EPS,
+                    device,
+                )?),
+                false => None,
+            },
+            gmu: match fusion {
+                Some(CategoricalFusion::Gmu) => Some(Gmu::load(w, "gmu", d, cat, device)?),
+                _ => None,
+            },
+            target_head: TargetHead::load(w, "target_head", c, device)?,
+            output: OutputTransform::load(w, c, device)?,
             is_classifier: c.is_classifier,
+            bounded_count: h.bounded_count_prediction,
         })
     }
 
@@ -93,7 +212,34 @@ impl<B: Backend> SequencePredictor<B> {
         save_linear(&self.count_head, "count_head", sink);
         self.target_encoder.save("target_encoder", sink);
         self.target_pooling.save("target_pooling", sink);
-        save_linear(&self.target_head, "target_head", sink);
+        if let Some(e) = &self.categorical_embedder {
+            e.save("categorical_embedder", sink);
+        }
+        if let Some(p) = &self.categorical_projection {
+            p.save("categorical_projection", sink);
+        }
+        if let Some(f) = &self.cross_attn_fusion {
+            f.save("cross_attn_fusion", sink);
+        }
+        if let Some(f) = &self.perceiver_fusion {
+            f.save("perceiver_fusion", sink);
+        }
+        if let Some(n) = &self.target_norm {
+            save_layer_norm(n, "target_norm", sink);
+        }
+        if let Some(g) = &self.gmu {
+            g.save("gmu", sink);
+        }
+        self.target_head.save("target_head", sink);
+        self.output.save(sink);
+    }
+
+    /// The categorical columns the model is conditioned on, in the order of
+    /// `categorical_ids`' columns (empty: none).
+    pub fn categorical_columns(&self) -> &[String] {
+        self.categorical_embedder
+            .as_ref()
+            .map_or(&[], |e| e.columns())
     }
 
     /// `tokens`: int `[batch, n_asv, max_bp + 1]`; `counts`: read counts float32
@@ -104,7 +250,20 @@ impl<B: Backend> SequencePredictor<B> {
         tokens: Tensor<B, 3, Int>,
         counts: Option<Tensor<B, 3>>,
     ) -> PredictorOutput<B> {
-        self.heads(self.base_model.forward(tokens, counts))
+        self.heads(self.base_model.forward(tokens, counts), None)
+    }
+
+    /// [`SequencePredictor::forward`] of a model conditioned on metadata categories:
+    /// `categorical_ids` int `[batch, columns]`, columns in the order of
+    /// [`SequencePredictor::categorical_columns`], each in `0..cardinality` (0: unknown or
+    /// missing). `None`: every category unknown.
+    pub fn forward_with_categories(
+        &self,
+        tokens: Tensor<B, 3, Int>,
+        counts: Option<Tensor<B, 3>>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
+    ) -> PredictorOutput<B> {
+        self.heads(self.base_model.forward(tokens, counts), categorical_ids)
     }
 
     /// [`SequencePredictor::forward`] in training with nucleotide masking: `unmasked`
@@ -116,7 +275,10 @@ impl<B: Backend> SequencePredictor<B> {
         unmasked: Option<Tensor<B, 3, Int>>,
         counts: Option<Tensor<B, 3>>,
     ) -> PredictorOutput<B> {
-        self.heads(self.base_model.forward_masked(tokens, unmasked, counts))
+        self.heads(
+            self.base_model.forward_masked(tokens, unmasked, counts),
+            None,
+        )
     }
 
     /// [`SequencePredictor::forward`] from the ASV embeddings `[batch, n_asv, D]` and
@@ -131,19 +293,31 @@ impl<B: Backend> SequencePredictor<B> {
         self.heads(
             self.base_model
                 .forward_from_asv_embeddings(asv_embeddings, asv_mask, counts),
+            None,
         )
     }
 
-    fn heads(&self, base: EncoderOutput<B>) -> PredictorOutput<B> {
+    fn heads(
+        &self,
+        base: EncoderOutput<B>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
+    ) -> PredictorOutput<B> {
         let s = base.sample_embeddings.clone();
         let mask = base.asv_mask.clone();
         let count_prediction = self
             .count_head
             .forward(self.count_encoder.forward(s.clone(), mask.clone()));
-        let target_prediction = self.target_with_bias(s, mask, base.pooling_bias.clone());
+        let count_prediction = if self.bounded_count {
+            sigmoid(count_prediction)
+        } else {
+            count_prediction
+        };
+        let target = self.target_path(s, mask, base.pooling_bias.clone(), categorical_ids);
         PredictorOutput {
-            target_prediction,
+            target_prediction: target.prediction,
             count_prediction,
+            gmu_gate: target.gmu_gate,
+            fusion_attention: target.fusion_attention,
             base,
         }
     }
@@ -157,26 +331,77 @@ impl<B: Backend> SequencePredictor<B> {
     }
 
     /// [`SequencePredictor::target`] with the pooling score bias `[batch, n_asv]` of
-    /// abundance-weighted pooling ([`SequenceEncoder::pooling_bias`]).
+    /// abundance-weighted pooling ([`SequenceEncoder::pooling_bias`]); a model
+    /// conditioned on categories sees every sample's as unknown (index 0).
     pub fn target_with_bias(
         &self,
         sample_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
         pooling_bias: Option<Tensor<B, 2>>,
     ) -> Tensor<B, 2> {
-        let t = self
-            .target_encoder
-            .forward(sample_embeddings, asv_mask.clone());
-        let target = self
-            .target_head
-            .forward(
+        self.target_path(sample_embeddings, asv_mask, pooling_bias, None)
+            .prediction
+    }
+
+    /// The target path (spec §3.11 "Target path"): fusion before the target
+    /// transformer (`concat`, `add`, `cross-attention`), the transformer and pooling (or
+    /// the Perceiver), `target_norm`, the GMU, the head and the output transform.
+    /// `categorical_ids` int `[batch, columns]`; `None` on a conditioned model: every
+    /// category unknown (index 0), as a sample whose metadata lacks them.
+    fn target_path(
+        &self,
+        s: Tensor<B, 3>,
+        asv_mask: Tensor<B, 2>,
+        pooling_bias: Option<Tensor<B, 2>>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
+    ) -> TargetOutput<B> {
+        let [batch, _, _] = s.dims();
+        let ids = self.categorical_embedder.as_ref().map(|e| {
+            categorical_ids
+                .unwrap_or_else(|| Tensor::zeros([batch, e.columns().len()], &s.device()))
+        });
+        let c = match (&self.categorical_embedder, &ids) {
+            (Some(e), Some(ids)) => Some(e.forward(ids.clone())),
+            _ => None,
+        };
+        let mut fusion_attention = None;
+        let s = match (&self.categorical_projection, &self.cross_attn_fusion, &c) {
+            (Some(p), _, Some(c)) => p.forward(s, c.clone()),
+            (_, Some(f), Some(c)) => {
+                let (fused, weights) = f.forward(s, c.clone());
+                fusion_attention = Some(weights);
+                fused
+            }
+            _ => s,
+        };
+        let pooled = match (&self.perceiver_fusion, &c) {
+            (Some(p), Some(c)) => {
+                let (pooled, weights) = p.forward(s, asv_mask, c.clone());
+                fusion_attention = Some(weights);
+                pooled
+            }
+            _ => {
+                let t = self.target_encoder.forward(s, asv_mask.clone());
                 self.target_pooling
-                    .forward_with_bias(t, asv_mask, pooling_bias),
-            );
-        if self.is_classifier {
-            log_softmax(target, 1)
-        } else {
-            target
+                    .forward_with_bias(t, asv_mask, pooling_bias)
+            }
+        };
+        let pooled = match &self.target_norm {
+            Some(n) => n.forward(pooled),
+            None => pooled,
+        };
+        let (pooled, gmu_gate) = match (&self.gmu, &c) {
+            (Some(g), Some(c)) => {
+                let (fused, gate) = g.forward(pooled, c.clone());
+                (fused, Some(gate))
+            }
+            _ => (pooled, None),
+        };
+        let prediction = self.output.forward(self.target_head.forward(pooled), ids);
+        TargetOutput {
+            prediction,
+            gmu_gate,
+            fusion_attention,
         }
     }
 

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use clap::Args;
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 
 /// Arguments of `aam forward`.
 #[derive(Args, Debug)]
@@ -28,6 +28,11 @@ pub struct ForwardArgs {
     /// needed by a model trained with `--count-embedding`, ignored by others.
     #[arg(long)]
     pub counts: Option<PathBuf>,
+    /// Category indices, int64 .npy `[batch, n_columns]`, columns in the order of the
+    /// model's categorical columns (sorted by name), each in `0..cardinality` (0: unknown
+    /// or missing): needed by a model conditioned on metadata categories.
+    #[arg(long)]
+    pub categorical_ids: Option<PathBuf>,
     /// Output safetensors file.
     #[arg(long)]
     pub output: PathBuf,
@@ -55,6 +60,58 @@ fn read_tokens(path: &std::path::Path) -> Result<Array3<i64>> {
         )
     })?;
     Ok(a.mapv(i64::from))
+}
+
+/// The `--categorical-ids` of a model conditioned on `m`'s categorical columns, checked
+/// against `batch` samples and each column's cardinality.
+fn categorical_ids(
+    args: &ForwardArgs,
+    m: &aam_model::ModelConfig,
+    batch: usize,
+) -> Result<Tensor<CpuBackend, 2, Int>> {
+    let columns = m.head.categorical_columns();
+    let Some(path) = &args.categorical_ids else {
+        bail!(
+            "{}: this model is conditioned on the metadata categories {}; pass their indices with --categorical-ids (int64 .npy [batch, {}])",
+            args.checkpoint.display(),
+            columns.join(", "),
+            columns.len()
+        );
+    };
+    aam_data::check_npy_size(path)?;
+    let ids: Array2<i64> = ndarray_npy::read_npy(path).with_context(|| {
+        format!(
+            "{}: expected an int64 .npy of shape [batch, {}]",
+            path.display(),
+            columns.len()
+        )
+    })?;
+    if ids.dim() != (batch, columns.len()) {
+        bail!(
+            "{}: shape {:?}; the tokens hold {batch} samples and the model {} categorical columns ({})",
+            path.display(),
+            ids.shape(),
+            columns.len(),
+            columns.join(", ")
+        );
+    }
+    for ((sample, col), &id) in ids.indexed_iter() {
+        let card = m.head.categorical_cardinalities[columns[col]];
+        if id < 0 || id as usize >= card {
+            bail!(
+                "{}: sample {sample}, column `{}`: index {id} is outside 0..{card} (0 is the unknown category)",
+                path.display(),
+                columns[col]
+            );
+        }
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(
+            ids.iter().copied().collect::<Vec<_>>(),
+            [batch, columns.len()],
+        ),
+        &Default::default(),
+    ))
 }
 
 /// Runs `aam forward`.
@@ -113,8 +170,41 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
             ))
         }
     };
+    let mut sink = WeightSink::default();
     let out: ModelOutputs<CpuBackend> = match config.kind {
+        ModelKind::Predictor if m.head.is_conditioned() => {
+            let ids = categorical_ids(args, m, b)?;
+            let model = checkpoint::load_model::<CpuBackend, SequencePredictor<CpuBackend>>(
+                &args.checkpoint,
+                "model.safetensors",
+                m,
+                &device,
+            )?;
+            let out = model.forward_with_categories(input, counts, Some(ids));
+            if let Some(gate) = out.gmu_gate {
+                sink.put("gmu_gate", gate);
+            }
+            if let Some(weights) = out.fusion_attention {
+                let name = match m.head.categorical_fusion {
+                    aam_model::CategoricalFusion::Perceiver => "perceiver_attn_weights",
+                    _ => "cross_attn_weights",
+                };
+                sink.put(name, weights);
+            }
+            ModelOutputs {
+                embeddings: out.base.embeddings,
+                base_embeddings: out.base.sample_embeddings,
+                asv_mask: out.base.asv_mask,
+                base_prediction: out.base.base_prediction,
+                nuc_predictions: out.base.nuc_predictions,
+                target_prediction: Some(out.target_prediction),
+                count_prediction: Some(out.count_prediction),
+            }
+        }
         ModelKind::Predictor => {
+            if args.categorical_ids.is_some() {
+                bail!("--categorical-ids: {} is not conditioned on metadata categories; drop the flag", args.checkpoint.display());
+            }
             checkpoint::load_model::<CpuBackend, SequencePredictor<CpuBackend>>(
                 &args.checkpoint,
                 "model.safetensors",
@@ -131,9 +221,11 @@ pub fn run(args: &ForwardArgs) -> Result<()> {
         )?
         .forward_all(input, counts),
     };
-    let mut sink = WeightSink::default();
-    if let Some(t) = out.target_prediction {
-        sink.put("target_prediction", t);
+    match (out.target_prediction, m.head.num_quantiles) {
+        // Quantile models: `[batch, out_dim, num_quantiles]`, the reference's shape.
+        (Some(t), Some(q)) => sink.put("target_prediction", t.reshape([b, m.out_dim, q])),
+        (Some(t), None) => sink.put("target_prediction", t),
+        (None, _) => {}
     }
     if let Some(c) = out.count_prediction {
         sink.put("count_prediction", c);

@@ -35,7 +35,7 @@ pub fn run(args: &ImportTorchArgs) -> Result<()> {
     }
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("cannot read {}", args.config.display()))?;
-    let model: ModelConfig = serde_json::from_str(&text).with_context(|| {
+    let model = ModelConfig::from_reference_json(&text).with_context(|| {
         format!(
             "{}: not a reference model configuration",
             args.config.display()

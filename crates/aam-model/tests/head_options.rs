@@ -1,0 +1,244 @@
+//! The head options of the reference's latest version beyond its two golden
+//! configurations: every fusion mode, MLP and residual heads, quantiles, conditional
+//! scaling and the output transforms save under the keys they load from (a fresh model
+//! round-trips to the same outputs), reach the output, and compute what spec §3.11 says
+//! (hand-computed cases for the cross-attention fusion and the output transform).
+
+use std::collections::BTreeMap;
+
+use aam_model::{
+    CategoricalFusion, CpuBackend, HeadConfig, ModelConfig, OutputActivation, SequencePredictor,
+    WeightSink,
+};
+use burn::prelude::*;
+use burn::tensor::{Distribution, TensorData};
+
+type B = CpuBackend;
+
+fn config(head: HeadConfig) -> ModelConfig {
+    ModelConfig {
+        embedding_dim: 16,
+        max_bp: 12,
+        token_limit: 6,
+        asv_num_layers: 1,
+        asv_num_heads: 2,
+        sample_num_layers: 1,
+        sample_num_heads: 2,
+        encoder_num_layers: 1,
+        encoder_num_heads: 2,
+        count_num_layers: 1,
+        count_num_heads: 2,
+        target_num_layers: 1,
+        target_num_heads: 2,
+        predict_nucleotides: false,
+        out_dim: 2,
+        head: HeadConfig {
+            categorical_cardinalities: BTreeMap::from([("site".into(), 4), ("host".into(), 3)]),
+            categorical_embed_dim: 4,
+            cross_attn_heads: 2,
+            perceiver_num_latents: 3,
+            perceiver_num_layers: 1,
+            ..head
+        },
+        ..ModelConfig::default()
+    }
+}
+
+fn inputs(device: &burn::backend::ndarray::NdArrayDevice) -> Tensor<B, 3, Int> {
+    // Two samples of three ASV slots; the second's last slot is empty.
+    let mut tokens = vec![0i64; 2 * 3 * 13];
+    for (k, t) in tokens.iter_mut().enumerate() {
+        let (sample, slot, pos) = (k / 39, (k / 13) % 3, k % 13);
+        if !(sample == 1 && slot == 2) {
+            *t = if pos == 0 {
+                5
+            } else {
+                1 + ((k * 7 + slot) % 4) as i64
+            };
+        }
+    }
+    Tensor::from_data(TensorData::new(tokens, [2, 3, 13]), device)
+}
+
+fn ids(values: [i64; 4], device: &burn::backend::ndarray::NdArrayDevice) -> Tensor<B, 2, Int> {
+    // Columns sorted by name: host, site.
+    Tensor::from_data(TensorData::new(values.to_vec(), [2, 2]), device)
+}
+
+fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data().to_vec().unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Randomises every parameter (fresh tables start at 1/0 and would hide a mix-up).
+fn perturbed(model: SequencePredictor<B>, c: &ModelConfig) -> SequencePredictor<B> {
+    let mut sink = WeightSink::default();
+    model.save(&mut sink);
+    let device = Default::default();
+    let mut map = aam_model::WeightMap::default();
+    for (key, shape, _) in sink.entries {
+        let n: usize = shape.iter().product();
+        let t = Tensor::<B, 1>::random([n], Distribution::Normal(0.0, 0.5), &device);
+        map.insert(&key, shape, values(t));
+    }
+    SequencePredictor::load(&map, c, &device).unwrap()
+}
+
+#[test]
+fn every_head_option_round_trips_and_reads_the_categories() {
+    let heads = [
+        HeadConfig {
+            categorical_fusion: CategoricalFusion::Concat,
+            ..Default::default()
+        },
+        HeadConfig {
+            categorical_fusion: CategoricalFusion::Add,
+            target_layer_norm: true,
+            ..Default::default()
+        },
+        HeadConfig {
+            categorical_fusion: CategoricalFusion::CrossAttention,
+            regressor_hidden_dims: vec![8, 4],
+            regressor_dropout: 0.2,
+            ..Default::default()
+        },
+        HeadConfig {
+            categorical_fusion: CategoricalFusion::Gmu,
+            regressor_hidden_dims: vec![8],
+            residual_regression_head: true,
+            num_quantiles: Some(3),
+            ..Default::default()
+        },
+        HeadConfig {
+            categorical_fusion: CategoricalFusion::Perceiver,
+            conditional_scaling_columns: vec!["site".into()],
+            learnable_output_scale: true,
+            output_activation: OutputActivation::Softplus,
+            bounded_count_prediction: true,
+            ..Default::default()
+        },
+    ];
+    let device = Default::default();
+    for head in heads {
+        let c = config(head);
+        c.validate().unwrap();
+        let name = c.head.categorical_fusion.name();
+        let model = perturbed(SequencePredictor::<B>::new(&c, &device), &c);
+        let mut sink = WeightSink::default();
+        model.save(&mut sink);
+        let map = sink.into_map();
+        let loaded = SequencePredictor::<B>::load(&map, &c, &device).unwrap();
+        map.check_all_used("").unwrap();
+
+        let run = |m: &SequencePredictor<B>, v| {
+            m.forward_with_categories(inputs(&device), None, Some(ids(v, &device)))
+        };
+        let a = run(&model, [1, 2, 2, 3]);
+        let b = run(&loaded, [1, 2, 2, 3]);
+        let width = c.head.output_width(c.out_dim);
+        assert_eq!(a.target_prediction.dims(), [2, width], "{name}");
+        let (ta, tb) = (values(a.target_prediction), values(b.target_prediction));
+        assert!(max_diff(&ta, &tb) == 0.0, "{name}: reloaded model differs");
+        assert!(ta.iter().all(|v| v.is_finite()), "{name}");
+        let other = values(run(&model, [0, 1, 1, 0]).target_prediction);
+        assert!(
+            max_diff(&ta, &other) > 1e-3,
+            "{name}: the categories do not reach the output"
+        );
+        if c.head.bounded_count_prediction {
+            assert!(values(a.count_prediction)
+                .iter()
+                .all(|&v| v > 0.0 && v < 1.0));
+        }
+        if c.head.output_activation == OutputActivation::Softplus {
+            assert!(
+                ta.iter().all(|&v| v > 0.0),
+                "{name}: softplus output not positive"
+            );
+        }
+    }
+}
+
+#[test]
+fn cross_attention_fusion_is_a_per_sample_shift() {
+    // One key: every weight is 1 and the fused vector is LN(s + W_o(W_v m + b_v) + b_o)
+    // with m = Linear(C → D)(c), computed here step by step.
+    let device = Default::default();
+    let c = config(HeadConfig {
+        categorical_fusion: CategoricalFusion::CrossAttention,
+        ..Default::default()
+    });
+    let model = perturbed(SequencePredictor::<B>::new(&c, &device), &c);
+    let fusion = model.cross_attn_fusion.as_ref().unwrap();
+    let s = Tensor::<B, 3>::random([2, 3, 16], Distribution::Normal(0.0, 1.0), &device);
+    let cat = Tensor::<B, 2>::random([2, 8], Distribution::Normal(0.0, 1.0), &device);
+    let (fused, weights) = fusion.forward(s.clone(), cat.clone());
+    assert!(values(weights).iter().all(|&w| (w - 1.0).abs() < 1e-6));
+    let m = fusion.projection.forward(cat);
+    let shift = fusion
+        .attention
+        .output
+        .forward(fusion.attention.value.forward(m));
+    let expected = fusion.norm.forward(s + shift.reshape([2, 1, 16]));
+    assert!(max_diff(&values(fused), &values(expected)) < 1e-5);
+}
+
+#[test]
+fn output_transform_scales_by_category_then_learned_scale() {
+    // pred · scale[site][id] + bias[site][id], then · output_scale + output_bias, with
+    // hand-set tables: sample 0 (site 2): (y · 2 + 1) · 3 − 1; sample 1 (site 0): unchanged
+    // by the table (row 0: 1, 0), then · 3 − 1.
+    let device = Default::default();
+    let c = config(HeadConfig {
+        conditional_scaling_columns: vec!["site".into()],
+        learnable_output_scale: true,
+        ..Default::default()
+    });
+    let model = SequencePredictor::<B>::new(&c, &device);
+    let mut sink = WeightSink::default();
+    model.save(&mut sink);
+    let mut map = sink.into_map();
+    let mut scale = vec![1.0f32; 4 * 2];
+    scale[2 * 2] = 2.0;
+    scale[2 * 2 + 1] = 2.0;
+    let mut bias = vec![0.0f32; 4 * 2];
+    bias[2 * 2] = 1.0;
+    bias[2 * 2 + 1] = 1.0;
+    map.insert("output_scales.site.weight", vec![4, 2], scale);
+    map.insert("output_biases.site.weight", vec![4, 2], bias);
+    map.insert("output_scale", vec![2], vec![3.0, 3.0]);
+    map.insert("output_bias", vec![2], vec![-1.0, -1.0]);
+    let scaled = SequencePredictor::<B>::load(&map, &c, &device).unwrap();
+    let ids = ids([1, 2, 1, 0], &device);
+    // y: the same model with unit tables and scales.
+    let raw = {
+        let mut unit = map.clone();
+        unit.insert("output_scales.site.weight", vec![4, 2], vec![1.0; 8]);
+        unit.insert("output_biases.site.weight", vec![4, 2], vec![0.0; 8]);
+        unit.insert("output_scale", vec![2], vec![1.0, 1.0]);
+        unit.insert("output_bias", vec![2], vec![0.0, 0.0]);
+        SequencePredictor::<B>::load(&unit, &c, &device).unwrap()
+    };
+    let y = values(
+        raw.forward_with_categories(inputs(&device), None, Some(ids.clone()))
+            .target_prediction,
+    );
+    let got = values(
+        scaled
+            .forward_with_categories(inputs(&device), None, Some(ids))
+            .target_prediction,
+    );
+    let want = [
+        (y[0] * 2.0 + 1.0) * 3.0 - 1.0,
+        (y[1] * 2.0 + 1.0) * 3.0 - 1.0,
+        y[2] * 3.0 - 1.0,
+        y[3] * 3.0 - 1.0,
+    ];
+    assert!(max_diff(&got, &want) < 1e-5, "{got:?} vs {want:?}");
+}
