@@ -3,7 +3,8 @@
 For each `<model>/model.onnx` written by `crates/aam-export/tests/onnx_parity.rs`:
 `onnx.checker.check_model(full_check=True)`, named dynamic axes `batch` / `n_asv` and no
 anonymous dims on inputs and outputs, the `aam_config` metadata, then onnxruntime (CPU)
-on every `<case>.tokens.npy` against the Burn outputs `<case>.<output>.npy` (max |diff|
+on every `<case>.tokens.npy` (with `<case>.counts.npy` and `<case>.categorical_ids.npy`
+for models that take them) against the Burn outputs `<case>.<output>.npy` (max |diff|
 <= 1e-4, no NaN).
 
 With `--split EXPORT_DIR` (repeatable) it also checks the split graphs of an export
@@ -44,11 +45,19 @@ def check_model(model_dir):
     assert dims(inp) == ["batch", "n_asv", max_bp + 1], dims(inp)
     # A model with a count embedding or abundance-weighted pooling takes the slots' read counts as a second input.
     uses_counts = config["model"].get("count_embedding", False) or config["model"].get("abundance_pooling", False)
-    assert len(model.graph.input) == (2 if uses_counts else 1), [i.name for i in model.graph.input]
+    # A predictor conditioned on metadata categories then takes `categorical_ids`.
+    columns = config["model"].get("categorical_cardinalities", {})
+    conditioned = config["kind"] == "predictor" and len(columns) > 0
+    expected_inputs = 1 + int(uses_counts) + int(conditioned)
+    assert len(model.graph.input) == expected_inputs, [i.name for i in model.graph.input]
     if uses_counts:
         c = model.graph.input[1]
         assert c.name == "counts" and c.type.tensor_type.elem_type == onnx.TensorProto.FLOAT, c.name
         assert dims(c) == ["batch", "n_asv", 1], dims(c)
+    if conditioned:
+        c = model.graph.input[-1]
+        assert c.name == "categorical_ids" and c.type.tensor_type.elem_type == onnx.TensorProto.INT64, c.name
+        assert dims(c) == ["batch", len(columns)], dims(c)
     for out in model.graph.output:
         d = dims(out)
         assert all(x not in ("", 0) for x in d), f"{out.name} has an anonymous dim: {d}"
@@ -62,10 +71,12 @@ def check_model(model_dir):
         feeds = {"tokens": tokens}
         if uses_counts:
             feeds["counts"] = np.load(os.path.join(model_dir, f"{case}.counts.npy"))
+        if conditioned:
+            feeds["categorical_ids"] = np.load(os.path.join(model_dir, f"{case}.categorical_ids.npy"))
         outputs = dict(zip(names, session.run(None, feeds)))
         for expected_file in glob.glob(os.path.join(model_dir, f"{case}.*.npy")):
             out = os.path.basename(expected_file)[len(case) + 1 : -len(".npy")]
-            if out in ("tokens", "counts"):
+            if out in ("tokens", "counts", "categorical_ids"):
                 continue
             want = np.load(expected_file)
             got = outputs[out]

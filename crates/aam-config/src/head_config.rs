@@ -96,6 +96,11 @@ pub struct HeadConfig {
     pub perceiver_num_latents: usize,
     /// Self-attention layers over the Perceiver's latents.
     pub perceiver_num_layers: usize,
+    /// The Perceiver's latents attend to empty ASV slots too, as the reference's do (its
+    /// output then depends on how many empty slots a batch pads to). Set for models
+    /// imported from the reference; aam's own mask the empty slots out.
+    #[serde(skip_serializing_if = "is_false")]
+    pub perceiver_attends_padding: bool,
     /// Columns (of `categorical_cardinalities`) whose category scales and shifts the
     /// output: `pred · scale[col][id] + bias[col][id]`, one column after the other.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -147,6 +152,7 @@ impl Default for HeadConfig {
             cross_attn_heads: 8,
             perceiver_num_latents: 64,
             perceiver_num_layers: 2,
+            perceiver_attends_padding: false,
             conditional_scaling_columns: Vec::new(),
             target_layer_norm: false,
             bounded_count_prediction: false,

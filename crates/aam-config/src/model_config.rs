@@ -479,7 +479,8 @@ impl ModelConfig {
     /// A configuration from the JSON of a reference `SequencePredictor` /
     /// `SequenceEncoder`'s constructor arguments. The reference's latest version
     /// (vocabulary 7, with MASK) has a `target_norm` unless `target_layer_norm` is false
-    /// and always a sigmoid on `count_prediction` (spec §3.11), where this
+    /// and always a sigmoid on `count_prediction`, and its Perceiver fusion attends to
+    /// empty ASV slots (spec §3.11), where this
     /// configuration's defaults keep the heads of models written before those existed.
     ///
     /// Errors: the text is not JSON of a configuration.
@@ -489,6 +490,8 @@ impl ModelConfig {
         if let (true, Some(map)) = (latest, value.as_object_mut()) {
             map.entry("target_layer_norm").or_insert(true.into());
             map.entry("bounded_count_prediction").or_insert(true.into());
+            map.entry("perceiver_attends_padding")
+                .or_insert(true.into());
         }
         serde_json::from_value(value)
     }

@@ -20,7 +20,7 @@ pub use onnx::graph::GraphPart;
 use std::collections::HashMap;
 
 use aam_config::WeightMap;
-use aam_config::{CheckpointConfig, ModelKind, FORMAT_VERSION};
+use aam_config::{CheckpointConfig, FORMAT_VERSION};
 use anyhow::{bail, Context, Result};
 use onnx_protobuf::{Message, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 
@@ -91,9 +91,6 @@ pub fn onnx_part_bytes(
         .model
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid model configuration: {e}"))?;
-    if config.kind == ModelKind::Predictor && !config.model.head.is_plain() {
-        bail!("this model's target head uses options of the reference's latest version (categorical conditioning, target_norm, an MLP head, quantiles or output transforms), which the ONNX export does not build yet; run it with `aam forward` (the Burn model)");
-    }
     let graph = onnx::graph::model_graph(&config.model, config.kind, w, part)?;
     let mut model = ModelProto::new();
     model.ir_version = ir_version(opset);

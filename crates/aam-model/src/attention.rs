@@ -195,15 +195,17 @@ impl<B: Backend> SelfAttention<B> {
 }
 
 impl<B: Backend> SelfAttention<B> {
-    /// PyTorch `nn.MultiheadAttention(query, key = value = context)` without a mask, in
-    /// f32 (the categorical fusions' cross-attention): `query` `[n, tq, D]`, `context`
-    /// `[n, tk, D]`. Returns the output `[n, tq, D]` and the attention weights
-    /// `[n, heads, tq, tk]` per head (rows sum to 1; in training the output uses them
-    /// after dropout, the returned ones are before it).
+    /// PyTorch `nn.MultiheadAttention(query, key = value = context)` in f32 (the
+    /// categorical fusions' cross-attention): `query` `[n, tq, D]`, `context`
+    /// `[n, tk, D]`, `key_bias` `[n, 1, 1, tk]` (0 at valid keys, [`MASKED_SCORE`] at
+    /// padding; `None`: every key valid). Returns the output `[n, tq, D]` and the
+    /// attention weights `[n, heads, tq, tk]` per head (rows sum to 1; in training the
+    /// output uses them after dropout, the returned ones are before it).
     pub fn cross(
         &self,
         query: Tensor<B, 3>,
         context: Tensor<B, 3>,
+        key_bias: Option<Tensor<B, 4>>,
     ) -> (Tensor<B, 3>, Tensor<B, 4>) {
         let [n, tq, d] = query.dims();
         let [_, tk, _] = context.dims();
@@ -213,10 +215,12 @@ impl<B: Backend> SelfAttention<B> {
         let q = split(self.query.forward(query), tq);
         let k = split(self.key.forward(context.clone()), tk);
         let v = split(self.value.forward(context), tk);
-        let weights = softmax(
-            q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt()),
-            3,
-        );
+        let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dh as f64).sqrt());
+        let scores = match key_bias {
+            Some(bias) => scores + bias,
+            None => scores,
+        };
+        let weights = softmax(scores, 3);
         let out = crate::dropout::dropout(weights.clone(), self.dropout.prob)
             .matmul(v)
             .swap_dims(1, 2)

@@ -97,7 +97,7 @@ impl<B: Backend> CrossAttentionFusion<B> {
     pub fn forward(&self, s: Tensor<B, 3>, c: Tensor<B, 2>) -> (Tensor<B, 3>, Tensor<B, 4>) {
         let [batch, _, d] = s.dims();
         let token = self.projection.forward(c).reshape([batch, 1, d]);
-        let (attended, weights) = self.attention.cross(s.clone(), token);
+        let (attended, weights) = self.attention.cross(s.clone(), token, None);
         (self.norm.forward(s + attended), weights)
     }
 }

@@ -10,14 +10,16 @@ use burn::tensor::Distribution;
 use crate::attention::SelfAttention;
 use crate::config::{Activation, AttentionKind, MixedPrecision, ModelConfig, StackConfig};
 use crate::encoder_layer::{EncoderLayer, LAYER_NORM_EPS};
+use crate::transformer::key_bias;
 use crate::weights::{
     load_layer_norm, load_linear, save_layer_norm, save_linear, WeightError, WeightMap, WeightSink,
     WeightTensors,
 };
 
 /// `seq_projection` and `cat_projection` `Linear(· → D)` build the tokens `[s ; c]`
-/// `[batch, n_asv + 1, D]`; `latents` `[n_lat, D]` cross-attend to them (`cross_attn`, no
-/// padding mask, as the reference) with a residual and `cross_norm`; then
+/// `[batch, n_asv + 1, D]`; `latents` `[n_lat, D]` cross-attend to them (`cross_attn`;
+/// empty slots masked out, except in models imported from the reference, whose
+/// Perceiver attends to them) with a residual and `cross_norm`; then
 /// `self_attn_layers` (pre-norm, ReLU, FFN 4·D), the mean over latents and
 /// `output_projection` `Linear(D → D)`.
 #[derive(Module, Debug)]
@@ -36,6 +38,8 @@ pub struct PerceiverFusion<B: Backend> {
     pub self_attn_layers: Vec<EncoderLayer<B>>,
     /// `output_projection`.
     pub output_projection: Linear<B>,
+    /// Empty ASV slots are keys of the cross-attention (the reference's behaviour).
+    attends_padding: bool,
 }
 
 /// The latents' self-attention layers: PyTorch `TransformerEncoderLayer` defaults
@@ -82,6 +86,7 @@ impl<B: Backend> PerceiverFusion<B> {
                 .map(|_| EncoderLayer::new(&stack, device))
                 .collect(),
             output_projection: LinearConfig::new(d, d).init(device),
+            attends_padding: h.perceiver_attends_padding,
         }
     }
 
@@ -149,6 +154,7 @@ impl<B: Backend> PerceiverFusion<B> {
                 true,
                 device,
             )?,
+            attends_padding: h.perceiver_attends_padding,
         })
     }
 
@@ -188,9 +194,10 @@ impl<B: Backend> PerceiverFusion<B> {
         c: Tensor<B, 2>,
     ) -> (Tensor<B, 2>, Tensor<B, 4>) {
         let [batch, n_asv, d] = s.dims();
+        let s_device = s.device();
         // Empty slots enter as zero vectors (the reference's base embeddings there), so
         // their keys are the projection's bias whatever the encoder left in them.
-        let s = s * asv_mask.reshape([batch, n_asv, 1]);
+        let s = s * asv_mask.clone().reshape([batch, n_asv, 1]);
         let tokens = Tensor::cat(
             vec![
                 self.seq_projection.forward(s),
@@ -204,7 +211,13 @@ impl<B: Backend> PerceiverFusion<B> {
             .val()
             .reshape([1, n_lat, d])
             .expand([batch, n_lat, d]);
-        let (attended, weights) = self.cross_attn.cross(latents.clone(), tokens);
+        // Empty slots are keys only in a model imported from the reference; the category
+        // token always is one.
+        let key_bias = (!self.attends_padding).then(|| {
+            let valid = Tensor::cat(vec![asv_mask, Tensor::ones([batch, 1], &s_device)], 1);
+            key_bias(valid)
+        });
+        let (attended, weights) = self.cross_attn.cross(latents.clone(), tokens, key_bias);
         let mut x = self.cross_norm.forward(latents + attended);
         for layer in &self.self_attn_layers {
             x = layer.forward(x, None);

@@ -242,3 +242,36 @@ fn output_transform_scales_by_category_then_learned_scale() {
     ];
     assert!(max_diff(&got, &want) < 1e-5, "{got:?} vs {want:?}");
 }
+
+#[test]
+fn perceiver_ignores_empty_slots_unless_imported_from_the_reference() {
+    // The same samples padded to 3 and to 5 ASV slots: aam's Perceiver masks the empty
+    // slots out (same prediction); the reference's attends to them (it moves).
+    let device = Default::default();
+    for attends in [false, true] {
+        let c = config(HeadConfig {
+            categorical_fusion: CategoricalFusion::Perceiver,
+            perceiver_attends_padding: attends,
+            ..Default::default()
+        });
+        let model = perturbed(SequencePredictor::<B>::new(&c, &device), &c);
+        let short = inputs(&device);
+        let long = Tensor::cat(vec![short.clone(), Tensor::zeros([2, 2, 13], &device)], 1);
+        let run = |t| {
+            values(
+                model
+                    .forward_with_categories(t, None, Some(ids([1, 2, 2, 3], &device)))
+                    .target_prediction,
+            )
+        };
+        let d = max_diff(&run(short), &run(long));
+        if attends {
+            assert!(
+                d > 1e-3,
+                "the reference's Perceiver did not read the empty slots: {d}"
+            );
+        } else {
+            assert!(d < 1e-5, "empty slots moved the masked Perceiver by {d}");
+        }
+    }
+}

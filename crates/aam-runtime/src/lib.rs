@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 
 pub mod asv_cache;
+pub mod categories;
 pub mod counts;
 mod engine;
 pub mod error;
@@ -42,6 +43,7 @@ pub mod tsv;
 
 pub use aam_config::{CheckpointConfig, ModelKind};
 pub use asv_cache::{AsvCacheOptions, AsvCacheStats, AUTO_CHUNK_ROWS_ORT, AUTO_CHUNK_ROWS_TRACT};
+pub use categories::checked_categorical_ids;
 pub use counts::checked_counts;
 pub use engine::Placement;
 #[cfg(feature = "ort")]

@@ -2,7 +2,7 @@
 //! on tract or ONNX Runtime, then run on token batches from any number of threads.
 
 use aam_config::{CheckpointConfig, ModelKind};
-use ndarray::{Array2, Array3, ArrayView3, Ix2};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, Ix2};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -142,17 +142,15 @@ impl Model {
             .as_ref()
             .map(|g| g.input.iter().map(|i| i.name.as_str()).collect())
             .unwrap_or_default();
-        let expected: &[&str] = if config.model.uses_counts() {
-            &["tokens", "counts"]
-        } else {
-            &["tokens"]
-        };
+        let expected = graph_inputs(&config, &["tokens"]);
         if found != expected {
             return Err(RuntimeError::Load {
                 path: origin.display().to_string(),
                 message: format!(
-                    "the graph's inputs are {found:?}, but its aam_config metadata (count_embedding: {}, abundance_pooling: {}) gives {expected:?}; re-export the model with `aam export`",
-                    config.model.count_embedding, config.model.abundance_pooling
+                    "the graph's inputs are {found:?}, but its aam_config metadata (count_embedding: {}, abundance_pooling: {}, categorical columns: {}) gives {expected:?}; re-export the model with `aam export`",
+                    config.model.count_embedding,
+                    config.model.abundance_pooling,
+                    config.model.head.categorical_cardinalities.len()
                 ),
             });
         }
@@ -191,11 +189,7 @@ impl Model {
         let (sample, _) = Part::prepare(
             sample_model_onnx,
             &dir.join(SAMPLE_MODEL_FILE),
-            if config.model.uses_counts() {
-                &["asv_embeddings", "asv_mask", "counts"]
-            } else {
-                &["asv_embeddings", "asv_mask"]
-            },
+            &graph_inputs(&config, &["asv_embeddings", "asv_mask"]),
             config_json,
             &config.model,
             options,
@@ -294,7 +288,7 @@ impl Model {
     /// [`Model::run_with_counts`]); another token width, an empty batch, too many ASV
     /// slots, a token outside the vocabulary; a failure inside the graph.
     pub fn run(&self, tokens: ArrayView3<'_, i64>) -> Result<RawOutputs> {
-        self.run_with(tokens, None, &CallEmbeddings::default())
+        self.run_with(tokens, None, None, &CallEmbeddings::default())
     }
 
     /// [`Model::run`] with each slot's read count, f32 `[batch, n_asv, 1]` (≥ 0, finite;
@@ -306,15 +300,38 @@ impl Model {
         tokens: ArrayView3<'_, i64>,
         counts: ArrayView3<'_, f32>,
     ) -> Result<RawOutputs> {
-        self.run_with(tokens, Some(counts), &CallEmbeddings::default())
+        self.run_with(tokens, Some(counts), None, &CallEmbeddings::default())
     }
 
-    /// [`Model::run_with_counts`] with the ASV embeddings of the current call in `call`
-    /// (split graphs); `counts` may be `None` only for a model that reads no counts.
+    /// [`Model::run`] of a model conditioned on metadata categories: `counts` as
+    /// [`Model::run_with_counts`] (`None` for a model that reads none) and each sample's
+    /// category indices int64 `[batch, n_columns]` (see
+    /// [`crate::checked_categorical_ids`]).
+    ///
+    /// Errors: as [`Model::run_with_counts`], and ids of another shape or outside their
+    /// column's categories.
+    pub fn run_with_categories(
+        &self,
+        tokens: ArrayView3<'_, i64>,
+        counts: Option<ArrayView3<'_, f32>>,
+        categorical_ids: ArrayView2<'_, i64>,
+    ) -> Result<RawOutputs> {
+        self.run_with(
+            tokens,
+            counts,
+            Some(categorical_ids),
+            &CallEmbeddings::default(),
+        )
+    }
+
+    /// [`Model::run_with_categories`] with the ASV embeddings of the current call in
+    /// `call` (split graphs); `counts` may be `None` only for a model that reads no
+    /// counts, `ids` only for a model not conditioned on categories.
     pub(crate) fn run_with(
         &self,
         tokens: ArrayView3<'_, i64>,
         counts: Option<ArrayView3<'_, f32>>,
+        ids: Option<ArrayView2<'_, i64>>,
         call: &CallEmbeddings,
     ) -> Result<RawOutputs> {
         let m = &self.config.model;
@@ -336,11 +353,15 @@ impl Model {
             )));
         }
         let counts = crate::counts::checked_counts(m.uses_counts(), counts, b, s)?;
+        let ids = crate::categories::checked_categorical_ids(m, ids, b)?;
         let by_name = match &self.graphs {
-            Graphs::Single(engine, outputs) => {
-                engine.run_tokens(tokens.to_owned(), counts.map(|c| c.to_owned()), outputs)?
-            }
-            Graphs::Split(split) => split.run(tokens, counts, call)?,
+            Graphs::Single(engine, outputs) => engine.run_tokens(
+                tokens.to_owned(),
+                counts.map(|c| c.to_owned()),
+                ids.map(|i| i.to_owned()),
+                outputs,
+            )?,
+            Graphs::Split(split) => split.run(tokens, counts, ids, call)?,
         };
         let raw = RawOutputs {
             embeddings: output::<Ix2>(&by_name, "embeddings")?
@@ -352,6 +373,20 @@ impl Model {
         check_outputs(&raw, b, s, m)?;
         Ok(raw)
     }
+}
+
+/// The inputs, in order, of a graph whose own inputs are `first`: then `counts` for a
+/// model that reads counts and `categorical_ids` for a predictor conditioned on
+/// categories (tract feeds inputs by position).
+fn graph_inputs<'a>(config: &CheckpointConfig, first: &[&'a str]) -> Vec<&'a str> {
+    let mut inputs = first.to_vec();
+    if config.model.uses_counts() {
+        inputs.push("counts");
+    }
+    if config.kind == ModelKind::Predictor && config.model.head.is_conditioned() {
+        inputs.push("categorical_ids");
+    }
+    inputs
 }
 
 /// The outputs have the shapes that the model's configuration promises (callers, the C
@@ -371,7 +406,7 @@ fn check_outputs(
         (
             "target_prediction",
             raw.target_prediction.as_ref().map(|a| a.shape()),
-            vec![batch, m.out_dim],
+            vec![batch, m.head.output_width(m.out_dim)],
         ),
         (
             "class_probabilities",

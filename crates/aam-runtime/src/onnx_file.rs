@@ -78,7 +78,11 @@ pub(crate) fn check_declared_shapes(
 ) -> Result<()> {
     let checks = [
         ("tokens", "max_bp + 1", m.max_bp + 1),
-        ("target_prediction", "out_dim", m.out_dim),
+        (
+            "target_prediction",
+            "out_dim (· num_quantiles)",
+            m.head.output_width(m.out_dim),
+        ),
     ];
     for (name, field, want) in checks {
         let Some(dims) = declared_shape(proto, name) else {

@@ -133,7 +133,7 @@ impl Model {
             self.config(),
             prepare_table(table, self.config(), origin)?,
             options,
-            &|t, c| self.run_with(t, Some(c), &call),
+            &|t, c| self.run_with(t, Some(c), None, &call),
             Some(&encode_all),
         )
     }
@@ -165,7 +165,7 @@ impl Model {
         counts: Option<ArrayView3<'_, f32>>,
     ) -> Result<Predictions> {
         let config = self.config();
-        let out = self.run_with(tokens, counts, &CallEmbeddings::default())?;
+        let out = self.run_with(tokens, counts, None, &CallEmbeddings::default())?;
         let mut warnings = Vec::new();
         let layout = TargetLayout::new(config, &mut warnings);
         let samples = (0..tokens.dim().0)

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aam_config::ModelConfig;
-use ndarray::{s, Array2, Array3, ArrayD, ArrayView1, ArrayView3, Axis};
+use ndarray::{s, Array2, Array3, ArrayD, ArrayView1, ArrayView2, ArrayView3, Axis};
 
 use crate::asv_cache::{
     asv_key, AsvCache, AsvCacheOptions, AsvCacheStats, AsvEmbedding, AsvKey, AUTO_CHUNK_ROWS_ORT,
@@ -245,6 +245,7 @@ impl SplitGraphs {
         &self,
         tokens: ArrayView3<'_, i64>,
         counts: Option<ArrayView3<'_, f32>>,
+        ids: Option<ArrayView2<'_, i64>>,
         call: &CallEmbeddings,
     ) -> Result<NamedOutputs> {
         let (b, s, _) = tokens.dim();
@@ -282,6 +283,10 @@ impl SplitGraphs {
             if let Some(c) = &counts {
                 let slots = c.slice(s![i..i + 1, 0..used, ..]).to_owned();
                 inputs.push(Input::F32("counts", slots.into_dyn()));
+            }
+            if let Some(ids) = &ids {
+                let row = ids.slice(s![i..i + 1, ..]).to_owned();
+                inputs.push(Input::I64("categorical_ids", row.into_dyn()));
             }
             self.sample.engine.run(inputs, &self.sample.outputs)
         })?;

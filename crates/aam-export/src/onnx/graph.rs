@@ -10,7 +10,10 @@
 //! - `embeddings` f32 `[batch, D]`;
 //! - predictors: `target_prediction` f32 `[batch, out_dim]` (standardized value, or class
 //!   log-probabilities), `count_prediction` f32 `[batch, n_asv, 1]`, and for classifiers
-//!   `class_probabilities` f32 `[batch, out_dim]`.
+//!   `class_probabilities` f32 `[batch, out_dim]`;
+//! - a predictor conditioned on metadata categories also takes `categorical_ids` int64
+//!   `[batch, n_columns]` (see [`super::head`]), and a quantile model's
+//!   `target_prediction` is `[batch, out_dim · num_quantiles]`.
 //!
 //! The same model split in two, so each unique ASV sequence is encoded once (an ASV's
 //! embedding depends only on its sequence):
@@ -28,6 +31,7 @@ use onnx_protobuf::tensor_proto::DataType;
 use onnx_protobuf::GraphProto;
 
 use super::builder::{Attr, Dim, GraphBuilder};
+use super::head::{categorical_input, predictor_heads};
 use super::layers::linear;
 use super::pooling::attention_pooling;
 use super::transformer::transformer_stack;
@@ -117,6 +121,10 @@ pub fn model_graph(
             );
             let mask = g.input(ASV_MASK, DataType::FLOAT, &dims);
             let counts = counts_input(&mut g, c);
+            let ids = match kind {
+                ModelKind::Predictor => categorical_input(&mut g, c),
+                ModelKind::Encoder => None,
+            };
             let mask3 = g.op("Unsqueeze", &[&mask, &i2], vec![], "asv_mask3");
             sample_model(
                 &mut g,
@@ -127,6 +135,7 @@ pub fn model_graph(
                 &asv_emb,
                 &mask3,
                 counts.as_deref(),
+                ids.as_deref(),
             )?;
             return Ok(g.finish(graph_name(kind)));
         }
@@ -138,6 +147,10 @@ pub fn model_graph(
         &[Dim::Named("batch"), Dim::Named("n_asv"), Dim::Fixed(l)],
     );
     let counts = counts_input(&mut g, c);
+    let ids = match kind {
+        ModelKind::Predictor => categorical_input(&mut g, c),
+        ModelKind::Encoder => None,
+    };
 
     // Dynamic sizes, all from Shape(tokens).
     let shape = g.op("Shape", &[&tokens], vec![], "tokens/Shape");
@@ -194,6 +207,7 @@ pub fn model_graph(
         &asv_emb,
         &asv_mask3,
         counts.as_deref(),
+        ids.as_deref(),
     )?;
     Ok(g.finish(graph_name(kind)))
 }
@@ -536,6 +550,7 @@ fn sample_model(
     asv_emb: &str,
     asv_mask3: &str,
     counts: Option<&str>,
+    ids: Option<&str>,
 ) -> Result<(), WeightError> {
     let d = c.embedding_dim;
     let (i0, i1, i2) = (g.const_i64(&[0]), g.const_i64(&[1]), g.const_i64(&[2]));
@@ -625,58 +640,13 @@ fn sample_model(
     if kind == ModelKind::Encoder {
         return Ok(());
     }
-    // Predictor heads.
-    let target = transformer_stack(
+    predictor_heads(
         g,
+        c,
         w,
-        "target_encoder",
         &sample_emb,
         &asv_mask,
-        &c.stack(Stack::Target),
-    )?;
-    let target = attention_pooling(
-        g,
-        w,
-        "target_pooling",
-        &target,
-        &asv_mask,
-        d,
         pooling_bias.as_deref(),
-    )?;
-    let target = linear(g, w, "target_head", &target, (d, c.out_dim), true)?;
-    let out_dims = [Dim::Named("batch"), Dim::Fixed(c.out_dim)];
-    if c.is_classifier {
-        let logp = g.op(
-            "LogSoftmax",
-            &[&target],
-            vec![Attr::Int("axis", 1)],
-            "target_head/LogSoftmax",
-        );
-        g.output(&logp, TARGET_PREDICTION, DataType::FLOAT, &out_dims);
-        let p = g.op(
-            "Softmax",
-            &[&target],
-            vec![Attr::Int("axis", 1)],
-            "target_head/Softmax",
-        );
-        g.output(&p, CLASS_PROBABILITIES, DataType::FLOAT, &out_dims);
-    } else {
-        g.output(&target, TARGET_PREDICTION, DataType::FLOAT, &out_dims);
-    }
-    let count = transformer_stack(
-        g,
-        w,
-        "count_encoder",
-        &sample_emb,
-        &asv_mask,
-        &c.stack(Stack::Count),
-    )?;
-    let count = linear(g, w, "count_head", &count, (d, 1), true)?;
-    g.output(
-        &count,
-        COUNT_PREDICTION,
-        DataType::FLOAT,
-        &[Dim::Named("batch"), Dim::Named("n_asv"), Dim::Fixed(1)],
-    );
-    Ok(())
+        ids,
+    )
 }

@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod builder;
 pub mod graph;
+pub mod head;
 pub mod layers;
 pub mod pooling;
 pub mod transformer;

@@ -35,6 +35,40 @@ pub fn transformer_stack(
     layer_norm(g, w, &format!("{prefix}.norm"), &h, c.dim, FINAL_NORM_EPS)
 }
 
+/// The pre-norm layers `{prefix}.0`, `{prefix}.1`, … over `x` `[n, t, D]` with every
+/// position valid and no final LayerNorm (the Perceiver's `self_attn_layers`).
+pub fn layer_sequence(
+    g: &mut GraphBuilder,
+    w: &WeightMap,
+    prefix: &str,
+    x: &str,
+    c: &StackConfig,
+) -> Result<String, WeightError> {
+    // A mask of ones `[n, t]`, its shape taken from `x`.
+    let two = g.const_i64(&[2]);
+    let zero = g.scalar_f32(0.0);
+    let one = g.scalar_f32(1.0);
+    let summed = g.op(
+        "ReduceSum",
+        &[x, &two],
+        vec![Attr::Int("keepdims", 0)],
+        &format!("{prefix}/mask_sum"),
+    );
+    let zeros = g.op(
+        "Mul",
+        &[&summed, &zero],
+        vec![],
+        &format!("{prefix}/mask_zero"),
+    );
+    let mask = g.op("Add", &[&zeros, &one], vec![], &format!("{prefix}/mask"));
+    let shapes = stack_shapes(g, x, &mask, c, prefix);
+    let mut h = x.to_string();
+    for i in 0..c.layers {
+        h = encoder_layer(g, w, &format!("{prefix}.{i}"), &h, c, &shapes)?;
+    }
+    Ok(h)
+}
+
 /// Reshape targets from `Shape(x)` (never from an example batch) and the key bias.
 fn stack_shapes(
     g: &mut GraphBuilder,

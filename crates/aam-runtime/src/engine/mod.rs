@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use aam_config::ModelConfig;
-use ndarray::{Array3, ArrayD};
+use ndarray::{Array2, Array3, ArrayD};
 
 use crate::error::{Result, RuntimeError};
 use crate::options::{Backend, ExecutionProvider, LoadOptions};
@@ -117,16 +117,21 @@ impl Engine {
     }
 
     /// Runs the full graph on `tokens` and, for a model with a count embedding, the
-    /// slots' read counts f32 `[batch, n_asv, 1]` (its second input).
+    /// slots' read counts f32 `[batch, n_asv, 1]`, and for a model conditioned on
+    /// categories, `categorical_ids` int64 `[batch, n_columns]`.
     pub(crate) fn run_tokens(
         &self,
         tokens: Array3<i64>,
         counts: Option<Array3<f32>>,
+        ids: Option<Array2<i64>>,
         names: &[String],
     ) -> Result<NamedOutputs> {
         let mut inputs = vec![Input::I64("tokens", tokens.into_dyn())];
         if let Some(c) = counts {
             inputs.push(Input::F32("counts", c.into_dyn()));
+        }
+        if let Some(i) = ids {
+            inputs.push(Input::I64("categorical_ids", i.into_dyn()));
         }
         self.run(inputs, names)
     }
