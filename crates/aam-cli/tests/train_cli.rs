@@ -570,3 +570,71 @@ fn validation_metrics_with_masked_nucleotides_equal_the_exported_models() {
         );
     }
 }
+
+#[test]
+fn train_conditioned_on_categories_stores_them_and_exports() {
+    // Regression of days-since-experiment-start conditioned on body-site and subject
+    // (gmu fusion, MLP head, target_norm, scaling by subject). The split is by subject,
+    // so every validation sample's subject is one training never saw: unknown (0).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run").display().to_string();
+    let (table, md) = (shared("table.biom"), shared("metadata.tsv"));
+    let mut args = vec![
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "days-since-experiment-start",
+        "--output",
+        &out,
+        "--group-column",
+        "subject",
+        "--categorical-columns",
+        "subject,body-site",
+        "--categorical-fusion",
+        "gmu",
+        "--categorical-embed-dim",
+        "4",
+        "--regressor-hidden-dims",
+        "8",
+        "--target-layer-norm",
+        "--conditional-output-scaling",
+        "subject",
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = stderr(&o);
+    assert!(log.contains("categorical column 'subject': 1 categories"), "{log}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/config.json")).unwrap())
+            .unwrap();
+    let sites = config["target"]["categories"]["body-site"].as_array().unwrap().clone();
+    assert!(sites.len() >= 2, "{sites:?}");
+    let mut sorted = sites.clone();
+    sorted.sort_by_key(|v| v.as_str().unwrap().to_string());
+    assert_eq!(sites, sorted, "labels in index order (sorted)");
+    let model = &config["model"];
+    assert_eq!(model["categorical_cardinalities"]["body-site"], sites.len() + 1);
+    assert_eq!(model["categorical_cardinalities"]["subject"], 2);
+    assert_eq!(model["categorical_fusion"], "gmu");
+    assert_eq!(model["regressor_hidden_dims"], serde_json::json!([8]));
+    assert_eq!(model["target_layer_norm"], true);
+
+    // The export builds the conditioned head; `aam predict` cannot supply categories
+    // yet and says so instead of predicting without them.
+    let export = dir.path().join("export").display().to_string();
+    let o = aam(&["export", "--checkpoint", &out, "--output", &export]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = aam(&["predict", "--model", &export, "--table", &table]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("conditioned on the metadata categories"), "{}", stderr(&o));
+
+    // A scaling column outside the categorical columns is refused before any work.
+    let mut bad = args.clone();
+    let at = bad.iter().position(|a| *a == "--conditional-output-scaling").unwrap();
+    bad[at + 1] = "year";
+    assert_refused(&bad, "not in --categorical-columns");
+}

@@ -36,6 +36,11 @@ pub struct TargetInfo {
     pub mean: f64,
     /// Standard deviation of the training targets (regression).
     pub std: f64,
+    /// Labels of the metadata categories the model is conditioned on, per column
+    /// (sorted by name): label `k` of a column has index `k + 1`, 0 is unknown. Empty
+    /// for a model without conditioning.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub categories: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// How inputs are prepared for this model (used by predict so a user cannot mismatch it).

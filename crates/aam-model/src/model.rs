@@ -38,12 +38,15 @@ pub trait AamModel<B: Backend>: Module<B> + Clone {
     /// the tokens before masking, which the k-mer embedding reads so that training and
     /// inference see the same k-mers (see
     /// [`crate::asv_encoder::AsvEncoder::forward_masked`]); `None` (no masking): the
-    /// same as [`AamModel::forward_all`].
+    /// same as [`AamModel::forward_all`]. `categorical_ids` int `[batch, n_columns]`:
+    /// the category indices of a predictor conditioned on metadata categories (`None`:
+    /// every category unknown); an encoder ignores them.
     fn forward_masked(
         &self,
         tokens: Tensor<B, 3, Int>,
         unmasked: Option<Tensor<B, 3, Int>>,
         counts: Option<Tensor<B, 3>>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
     ) -> ModelOutputs<B>;
     /// Whether the forward pass reads read counts (a count embedding or
     /// abundance-weighted pooling).
@@ -52,13 +55,15 @@ pub trait AamModel<B: Backend>: Module<B> + Clone {
     /// `[n, max_bp + 1]`, without nucleotide logits.
     fn asv_embeddings(&self, rows: Tensor<B, 2, Int>) -> Tensor<B, 2>;
     /// [`AamModel::forward_all`] after the ASV encoder, from ASV embeddings
-    /// `[batch, n_asv, D]`, `asv_mask` `[batch, n_asv]` and the read counts
-    /// `[batch, n_asv, 1]`; `nuc_predictions` is `None`.
+    /// `[batch, n_asv, D]`, `asv_mask` `[batch, n_asv]`, the read counts
+    /// `[batch, n_asv, 1]` and the category indices (as [`AamModel::forward_masked`]);
+    /// `nuc_predictions` is `None`.
     fn forward_from_asv_embeddings(
         &self,
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
         counts: Option<Tensor<B, 3>>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
     ) -> ModelOutputs<B>;
     /// Writes the weights with reference key names.
     fn save_weights(&self, sink: &mut WeightSink);
@@ -107,6 +112,7 @@ impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
         tokens: Tensor<B, 3, Int>,
         unmasked: Option<Tensor<B, 3, Int>>,
         counts: Option<Tensor<B, 3>>,
+        _categorical_ids: Option<Tensor<B, 2, Int>>,
     ) -> ModelOutputs<B> {
         encoder_outputs(SequenceEncoder::forward_masked(self, tokens, unmasked, counts))
     }
@@ -124,6 +130,7 @@ impl<B: Backend> AamModel<B> for SequenceEncoder<B> {
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
         counts: Option<Tensor<B, 3>>,
+        _categorical_ids: Option<Tensor<B, 2, Int>>,
     ) -> ModelOutputs<B> {
         encoder_outputs(SequenceEncoder::forward_from_asv_embeddings(
             self,
@@ -166,8 +173,15 @@ impl<B: Backend> AamModel<B> for SequencePredictor<B> {
         tokens: Tensor<B, 3, Int>,
         unmasked: Option<Tensor<B, 3, Int>>,
         counts: Option<Tensor<B, 3>>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
     ) -> ModelOutputs<B> {
-        predictor_outputs(SequencePredictor::forward_masked(self, tokens, unmasked, counts))
+        predictor_outputs(SequencePredictor::forward_masked(
+            self,
+            tokens,
+            unmasked,
+            counts,
+            categorical_ids,
+        ))
     }
 
     fn uses_counts(&self) -> bool {
@@ -183,12 +197,14 @@ impl<B: Backend> AamModel<B> for SequencePredictor<B> {
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
         counts: Option<Tensor<B, 3>>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
     ) -> ModelOutputs<B> {
         predictor_outputs(SequencePredictor::forward_from_asv_embeddings(
             self,
             asv_embeddings,
             asv_mask,
             counts,
+            categorical_ids,
         ))
     }
 

@@ -268,16 +268,18 @@ impl<B: Backend> SequencePredictor<B> {
 
     /// [`SequencePredictor::forward`] in training with nucleotide masking: `unmasked`
     /// int `[batch, n_asv, max_bp + 1]` are `tokens` before masking, read by the k-mer
-    /// embedding (see [`crate::asv_encoder::AsvEncoder::forward_masked`]).
+    /// embedding (see [`crate::asv_encoder::AsvEncoder::forward_masked`]);
+    /// `categorical_ids` as [`SequencePredictor::forward_with_categories`].
     pub fn forward_masked(
         &self,
         tokens: Tensor<B, 3, Int>,
         unmasked: Option<Tensor<B, 3, Int>>,
         counts: Option<Tensor<B, 3>>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
     ) -> PredictorOutput<B> {
         self.heads(
             self.base_model.forward_masked(tokens, unmasked, counts),
-            None,
+            categorical_ids,
         )
     }
 
@@ -289,11 +291,12 @@ impl<B: Backend> SequencePredictor<B> {
         asv_embeddings: Tensor<B, 3>,
         asv_mask: Tensor<B, 2>,
         counts: Option<Tensor<B, 3>>,
+        categorical_ids: Option<Tensor<B, 2, Int>>,
     ) -> PredictorOutput<B> {
         self.heads(
             self.base_model
                 .forward_from_asv_embeddings(asv_embeddings, asv_mask, counts),
-            None,
+            categorical_ids,
         )
     }
 

@@ -125,7 +125,7 @@ where
             {
                 // The step's tensors dropped before the sync, so that it waits for their
                 // release too.
-                let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
+                let t = to_tensors::<B>(&host, data, device);
                 let out = t.forward(model);
                 let (loss, _) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
                 drop(loss.backward());

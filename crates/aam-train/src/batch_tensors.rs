@@ -23,6 +23,8 @@ pub(crate) struct Tensors<B: Backend> {
     pub(crate) targets: Option<Vec<f32>>,
     pub(crate) nuc_targets: Option<(Tensor<B, 3, Int>, Tensor<B, 3>)>,
     pub(crate) faith: Option<Tensor<B, 2>>,
+    /// Category indices int `[batch, n_columns]` of a model conditioned on them.
+    pub(crate) categorical_ids: Option<Tensor<B, 2, Int>>,
 }
 
 impl<B: Backend> Tensors<B> {
@@ -39,6 +41,7 @@ impl<B: Backend> Tensors<B> {
             self.tokens.clone(),
             self.unmasked.clone(),
             Some(self.model_counts()),
+            self.categorical_ids.clone(),
         )
     }
 }
@@ -75,12 +78,14 @@ pub(crate) fn host_batch(
     })
 }
 
-/// `host` as tensors on `device`; `faith` is the standardized Faith PD per table sample.
+/// `host` as tensors on `device`, with the batch's samples' standardized Faith PD and
+/// category indices from `data`.
 pub(crate) fn to_tensors<B: Backend>(
     host: &HostBatch,
-    faith: Option<&[f32]>,
+    data: &TrainData,
     device: &B::Device,
 ) -> Tensors<B> {
+    let faith = data.faith_pd.as_deref();
     let (batch, samples) = (&host.batch, &host.samples);
     let (b, s, l) = batch.tokens.dim();
     let int3 = |a: &ndarray::Array3<i64>| {
@@ -125,6 +130,14 @@ pub(crate) fn to_tensors<B: Backend>(
         targets: batch.targets.as_ref().map(|t| t.to_vec()),
         nuc_targets,
         faith: faith.map(|f| f2(samples.iter().map(|&i| f[i]).collect(), [b, 1])),
+        categorical_ids: data.categorical_ids.as_ref().map(|ids| {
+            let n = ids.ncols();
+            let rows: Vec<i64> = samples
+                .iter()
+                .flat_map(|&i| ids.row(i).to_vec())
+                .collect();
+            Tensor::<B, 2, Int>::from_data(TensorData::new(rows, [b, n]), device)
+        }),
     }
 }
 

@@ -82,9 +82,18 @@ where
             .unmasked
             .as_ref()
             .map(|u| u.clone().slice([start..start + size]).to_device(device));
+        let shard_ids = batch
+            .categorical_ids
+            .as_ref()
+            .map(|i| i.clone().slice([start..start + size]).to_device(device));
         start += size;
         let replica = model.clone().fork(device);
-        outputs.push(replica.forward_masked(shard, shard_unmasked, Some(shard_counts)));
+        outputs.push(replica.forward_masked(
+            shard,
+            shard_unmasked,
+            Some(shard_counts),
+            shard_ids,
+        ));
         replicas.push(replica);
     }
     (gather(outputs, &main), Some(replicas))

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use aam_config::{
-    AttentionKind, CheckpointConfig, CountEmbeddingMethod, DataSettings, MixedPrecision,
-    ModelConfig, ModelKind, TargetInfo,
+    AttentionKind, CheckpointConfig, CountEmbeddingMethod, DataSettings, HeadConfig,
+    MixedPrecision, ModelConfig, ModelKind, TargetInfo,
 };
 use aam_data::error::name_list;
-use aam_data::{Metadata, TargetKind};
+use aam_data::{CategoryIndices, Metadata, TargetKind};
 use aam_model::count_embedding::CountEmbedding;
 use aam_model::{AamModel, SequenceEncoder, SequencePredictor};
 use anyhow::{bail, Context, Result};
@@ -48,6 +48,11 @@ pub struct FineTuneJob {
     pub count_embedding: Option<CountEmbeddingMethod>,
     /// Abundance-weighted pooling added to a pretrained encoder that lacks it.
     pub abundance_pooling: bool,
+    /// Metadata columns the target head is conditioned on (`--categorical-columns`):
+    /// their labels in the training samples become category indices (unseen or missing:
+    /// 0), stored in the checkpoint; how they enter the head, and the head's other
+    /// options, come from `model.head` (also on top of a pretrained encoder).
+    pub categorical_columns: Vec<String>,
     /// Self-attention implementation of the run.
     pub attention: AttentionKind,
     /// Half-precision matrix products of the run.
@@ -81,6 +86,7 @@ impl FineTuneJob {
             freeze_base: false,
             count_embedding: None,
             abundance_pooling: false,
+            categorical_columns: Vec::new(),
             options: TrainOptions::default(),
         }
     }
@@ -99,9 +105,15 @@ impl FineTuneJob {
     pub fn prepare(&self) -> Result<PreparedRun> {
         let input = &self.inputs;
         if self.pretrained_encoder.is_none() {
-            // Checked before any input is read or anything is written (out_dim is set
-            // from the target later and checked again then).
-            self.model.validate().map_err(anyhow::Error::msg)?;
+            // Checked before any input is read or anything is written (out_dim and the
+            // categories' cardinalities are set from the data later and checked again).
+            let mut early = self.model.clone();
+            early.head.categorical_cardinalities = self
+                .categorical_columns
+                .iter()
+                .map(|c| (c.clone(), 2))
+                .collect();
+            early.validate().map_err(anyhow::Error::msg)?;
         }
         check_output(input)?;
         let pretrained = match &self.pretrained_encoder {
@@ -185,6 +197,26 @@ impl FineTuneJob {
             TargetKind::Categorical => (0.0, 1.0),
         };
         let targets: Vec<f32> = raw.iter().map(|&v| ((v - mean) / std) as f32).collect();
+        let categories = match self.categorical_columns.is_empty() {
+            true => None,
+            false => {
+                let c = CategoryIndices::from_training(
+                    &metadata,
+                    &self.categorical_columns,
+                    &table.sample_ids,
+                    &split.train,
+                )?;
+                for (column, labels) in &c.labels {
+                    eprintln!(
+                        "categorical column '{column}': {} categories in the training samples ({}); {} samples unknown (missing, or a category training never saw)",
+                        labels.len(),
+                        name_list(labels, 8),
+                        c.unknown[column]
+                    );
+                }
+                Some(c)
+            }
+        };
 
         let (model, settings) = match &pretrained {
             Some(pre) => {
@@ -215,6 +247,13 @@ impl FineTuneJob {
             is_classifier: target.kind == TargetKind::Categorical,
             attention: self.attention,
             mixed_precision: self.mixed_precision,
+            head: HeadConfig {
+                categorical_cardinalities: categories
+                    .as_ref()
+                    .map(CategoryIndices::cardinalities)
+                    .unwrap_or_default(),
+                ..self.model.head.clone()
+            },
             ..model
         };
         model.validate().map_err(anyhow::Error::msg)?;
@@ -233,6 +272,10 @@ impl FineTuneJob {
                 classes: target.classes.clone(),
                 mean,
                 std,
+                categories: categories
+                    .as_ref()
+                    .map(|c| c.labels.clone())
+                    .unwrap_or_default(),
             }),
         };
         let (dataset, stream) =
@@ -251,6 +294,7 @@ impl FineTuneJob {
             n_classes,
             target_mean: mean,
             target_std: std,
+            categorical_ids: categories.map(|c| c.ids),
         };
         Ok(PreparedRun {
             data,

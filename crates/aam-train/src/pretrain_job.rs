@@ -138,6 +138,7 @@ impl PretrainJob {
             n_classes: 0,
             target_mean: 0.0,
             target_std: 1.0,
+            categorical_ids: None,
         };
         let options = TrainOptions {
             cache_asv_embeddings: false,

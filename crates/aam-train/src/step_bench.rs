@@ -124,7 +124,7 @@ where
     let mut latencies_ms = Vec::with_capacity(iterations);
     for _ in 0..=iterations {
         let started = Instant::now();
-        let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
+        let t = to_tensors::<B>(&host, data, device);
         let out = t.forward(&model);
         let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
         let value = parts["total"];

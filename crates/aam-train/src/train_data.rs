@@ -28,4 +28,7 @@ pub struct TrainData {
     pub target_mean: f64,
     /// See `target_mean`.
     pub target_std: f64,
+    /// Category indices of each table sample, int64 `[n_samples, n_columns]`, for a
+    /// predictor conditioned on metadata categories (0: unknown or missing).
+    pub categorical_ids: Option<ndarray::Array2<i64>>,
 }

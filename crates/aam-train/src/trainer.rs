@@ -308,7 +308,7 @@ where
         let consume = |k: usize, host: Result<HostBatch>| -> Result<()> {
             let host = host?;
             let chunk = &host.samples;
-            let t = to_tensors::<B>(&host, data.faith_pd.as_deref(), device);
+            let t = to_tensors::<B>(&host, data, device);
             let model = current
                 .as_ref()
                 .context("the model was lost in an optimizer step")?;
@@ -325,6 +325,7 @@ where
                             e,
                             t.asv_mask.clone(),
                             Some(t.model_counts()),
+                            t.categorical_ids.clone(),
                         ),
                         None,
                     )
@@ -615,13 +616,18 @@ where
             mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)),
             None,
         )?;
-        let t = to_tensors::<B::InnerBackend>(&host, data.faith_pd.as_deref(), &device);
+        let t = to_tensors::<B::InnerBackend>(&host, data, &device);
         let out = match asv_cache.as_deref_mut() {
             Some(cache) => {
                 let e = cached_embeddings::<B::InnerBackend, B::InnerBackend, _>(
                     cache, model, &host, &device,
                 )?;
-                model.forward_from_asv_embeddings(e, t.asv_mask.clone(), Some(t.model_counts()))
+                model.forward_from_asv_embeddings(
+                    e,
+                    t.asv_mask.clone(),
+                    Some(t.model_counts()),
+                    t.categorical_ids.clone(),
+                )
             }
             None => t.forward(model),
         };

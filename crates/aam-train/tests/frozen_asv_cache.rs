@@ -46,6 +46,7 @@ fn train(
         classes: vec!["even".into(), "odd".into()],
         mean: 0.0,
         std: 1.0,
+        categories: Default::default(),
     });
     let mut opts = TrainOptions {
         epochs: 2,

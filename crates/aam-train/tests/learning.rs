@@ -270,6 +270,7 @@ fn a_tiny_classifier_fits_sixteen_samples_of_two_body_sites() {
         classes: vec!["gut".into(), "tongue".into()],
         mean: 0.0,
         std: 1.0,
+        categories: Default::default(),
     });
     let mut opts = TrainOptions {
         epochs: 60,

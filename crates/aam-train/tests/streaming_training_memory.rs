@@ -114,6 +114,7 @@ fn train_streamed(path: &Path) {
         n_classes: 0,
         target_mean: 0.0,
         target_std: 1.0,
+        categorical_ids: None,
     };
     let opts = TrainOptions {
         epochs: 1,

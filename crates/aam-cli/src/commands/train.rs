@@ -8,6 +8,7 @@ use aam_train::fine_tune_job::FineTuneJob;
 use anyhow::Result;
 use clap::Args;
 
+use super::head_args::HeadArgs;
 use super::tracking_args::{self, TrackingArgs};
 use super::training_args::{
     check_device, check_numbers, on_training_backend, report_done, ArchArgs, InputArgs,
@@ -23,6 +24,8 @@ pub struct TrainArgs {
     arch: ArchArgs,
     #[command(flatten)]
     optim: OptimArgs,
+    #[command(flatten)]
+    head: HeadArgs,
     #[command(flatten)]
     tracking: TrackingArgs,
     /// Metadata column to predict.
@@ -60,7 +63,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     check_device(&args.optim)?;
     check_numbers(&args.optim)?;
     let a = &args.arch;
-    let model = a.model_config(args.optim.nuc_weight > 0.0);
+    let model = aam_config::ModelConfig {
+        head: args.head.head_config()?,
+        ..a.model_config(args.optim.nuc_weight > 0.0)
+    };
     let job = FineTuneJob {
         inputs: args.input.job_inputs(),
         metadata_column: args.metadata_column.clone(),
@@ -70,6 +76,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         freeze_base: args.freeze_base,
         count_embedding: a.count_embedding.0,
         abundance_pooling: a.abundance_pooling,
+        categorical_columns: args.head.categorical_columns.clone(),
         attention: args.optim.attention,
         mixed_precision: args.optim.mixed_precision,
         options: args.optim.options(

@@ -77,6 +77,7 @@ pub fn data() -> TrainData {
         n_classes: 0,
         target_mean: 0.0,
         target_std: 1.0,
+        categorical_ids: None,
     }
 }
 

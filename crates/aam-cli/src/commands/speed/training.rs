@@ -122,6 +122,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
             classes: vec!["a".into(), "b".into()],
             mean: 0.0,
             std: 1.0,
+            categories: Default::default(),
         }),
     };
     // One set of random weights for every implementation.
@@ -155,6 +156,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         n_classes: 2,
         target_mean: 0.0,
         target_std: 1.0,
+        categorical_ids: None,
     };
 
     let gemm = step_bench::gemm_gflops(2048, 5);
