@@ -49,7 +49,11 @@ impl CategoryIndices {
             for (row, value) in all.values.iter().enumerate() {
                 let index = value
                     .map(|v| all.classes[v as usize].as_str())
-                    .and_then(|label| seen.classes.binary_search_by(|l| l.as_str().cmp(label)).ok())
+                    .and_then(|label| {
+                        seen.classes
+                            .binary_search_by(|l| l.as_str().cmp(label))
+                            .ok()
+                    })
                     .map_or(0, |k| k as i64 + 1);
                 n_unknown += usize::from(index == 0);
                 ids[[row, c]] = index;

@@ -132,10 +132,7 @@ pub(crate) fn to_tensors<B: Backend>(
         faith: faith.map(|f| f2(samples.iter().map(|&i| f[i]).collect(), [b, 1])),
         categorical_ids: data.categorical_ids.as_ref().map(|ids| {
             let n = ids.ncols();
-            let rows: Vec<i64> = samples
-                .iter()
-                .flat_map(|&i| ids.row(i).to_vec())
-                .collect();
+            let rows: Vec<i64> = samples.iter().flat_map(|&i| ids.row(i).to_vec()).collect();
             Tensor::<B, 2, Int>::from_data(TensorData::new(rows, [b, n]), device)
         }),
     }

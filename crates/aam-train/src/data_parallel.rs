@@ -88,12 +88,7 @@ where
             .map(|i| i.clone().slice([start..start + size]).to_device(device));
         start += size;
         let replica = model.clone().fork(device);
-        outputs.push(replica.forward_masked(
-            shard,
-            shard_unmasked,
-            Some(shard_counts),
-            shard_ids,
-        ));
+        outputs.push(replica.forward_masked(shard, shard_unmasked, Some(shard_counts), shard_ids));
         replicas.push(replica);
     }
     (gather(outputs, &main), Some(replicas))

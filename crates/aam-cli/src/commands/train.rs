@@ -11,8 +11,8 @@ use clap::Args;
 use super::head_args::HeadArgs;
 use super::tracking_args::{self, TrackingArgs};
 use super::training_args::{
-    check_device, check_numbers, on_training_backend, report_done, ArchArgs, InputArgs,
-    OptimArgs, TrainingDevices,
+    check_device, check_numbers, on_training_backend, report_done, ArchArgs, InputArgs, OptimArgs,
+    TrainingDevices,
 };
 
 /// Arguments of `aam train`.

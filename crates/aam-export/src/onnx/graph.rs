@@ -36,25 +36,7 @@ use super::layers::linear;
 use super::pooling::attention_pooling;
 use super::transformer::transformer_stack;
 
-/// Name of the graph input.
-pub const TOKENS: &str = "tokens";
-/// Pooled sample embedding output.
-pub const EMBEDDINGS: &str = "embeddings";
-/// Target head output.
-pub const TARGET_PREDICTION: &str = "target_prediction";
-/// Class probabilities output (classifiers).
-pub const CLASS_PROBABILITIES: &str = "class_probabilities";
-/// Count head output.
-pub const COUNT_PREDICTION: &str = "count_prediction";
-/// Input of the ASV encoder graph: one ASV per row.
-pub const ASV_TOKENS: &str = "asv_tokens";
-/// Output of the ASV encoder graph and input of the sample graph.
-pub const ASV_EMBEDDINGS: &str = "asv_embeddings";
-/// Input of the sample graph: 1 where a slot holds an ASV.
-pub const ASV_MASK: &str = "asv_mask";
-/// Input of the full and sample graphs of a model with a count embedding: the read
-/// count of each ASV slot.
-pub const COUNTS: &str = "counts";
+pub use super::names::*;
 
 /// Which graph to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

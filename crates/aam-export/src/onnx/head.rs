@@ -11,14 +11,10 @@ use aam_config::{
 use onnx_protobuf::tensor_proto::DataType;
 
 use super::builder::{Attr, Dim, GraphBuilder};
-use super::graph::{CLASS_PROBABILITIES, COUNT_PREDICTION, TARGET_PREDICTION};
 use super::layers::{layer_norm, linear, linear_from, padding_bias};
+use super::names::{CATEGORICAL_IDS, CLASS_PROBABILITIES, COUNT_PREDICTION, TARGET_PREDICTION};
 use super::pooling::attention_pooling;
 use super::transformer::{layer_sequence, transformer_stack};
-
-/// Input of a model conditioned on metadata categories: int64 `[batch, n_columns]`,
-/// columns sorted by name, each in `0..cardinality` (0: unknown or missing).
-pub const CATEGORICAL_IDS: &str = "categorical_ids";
 
 /// Declares the `categorical_ids` input when the model is conditioned on categories.
 pub fn categorical_input(g: &mut GraphBuilder, c: &ModelConfig) -> Option<String> {

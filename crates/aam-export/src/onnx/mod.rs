@@ -6,5 +6,6 @@ pub mod builder;
 pub mod graph;
 pub mod head;
 pub mod layers;
+pub mod names;
 pub mod pooling;
 pub mod transformer;
