@@ -80,7 +80,10 @@ pub(crate) fn check_declared_shapes(
         ("tokens", "max_bp + 1", m.max_bp + 1),
         (
             "target_prediction",
-            "out_dim (· num_quantiles)",
+            match m.head.num_quantiles {
+                Some(_) => "out_dim · num_quantiles",
+                None => "out_dim",
+            },
             m.head.output_width(m.out_dim),
         ),
     ];
