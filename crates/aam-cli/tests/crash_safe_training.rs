@@ -116,6 +116,14 @@ fn assert_complete(dir: &Path, trial: usize) {
     }
 }
 
+/// The last epoch `train_state.json` records as committed, if any.
+fn committed_epoch(dir: &Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join("train_state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["epoch"].as_u64())
+}
+
 #[test]
 fn sigkill_then_resume_reaches_the_uninterrupted_weights() {
     let root = tempfile::tempdir().unwrap();
@@ -147,14 +155,21 @@ fn sigkill_then_resume_reaches_the_uninterrupted_weights() {
         let spawned = Instant::now();
         // Every third trial is killed at a random moment of the whole run (often before its
         // first checkpoint: the restart path); the others at a random moment after their
-        // first checkpoint appeared, so they resume whatever the machine's speed.
+        // first checkpoint appeared, so they resume whatever the machine's speed: once
+        // epoch k (1 to EPOCHS - 1) is committed, at a random moment of the next epoch.
+        // (Sleeping a fraction of the reference run's time after the first checkpoint let
+        // fast machines finish before the kill.)
         if trial % 3 == 2 {
             std::thread::sleep(full.mul_f64(rng.random_range(0.05..0.98)));
         } else {
-            while !dir.join("resume.bin").exists() && child.try_wait().unwrap().is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+            let epochs: u64 = EPOCHS.parse().unwrap();
+            let k = rng.random_range(1..epochs);
+            let one_epoch = full.div_f64(epochs as f64);
+            while committed_epoch(&dir).is_none_or(|e| e < k) && child.try_wait().unwrap().is_none()
+            {
+                std::thread::sleep(std::time::Duration::from_millis(2));
             }
-            std::thread::sleep(full.mul_f64(rng.random_range(0.0..0.6)));
+            std::thread::sleep(one_epoch.mul_f64(rng.random_range(0.0..0.5)));
         }
         let at = spawned.elapsed();
         // A run that ended before the kill resumes nothing: it is not counted below.
@@ -164,10 +179,7 @@ fn sigkill_then_resume_reaches_the_uninterrupted_weights() {
         assert_complete(&dir, trial);
         // Resume from the last completed epoch, or start again if none completed.
         let can_resume = dir.join("resume.bin").exists();
-        let committed = std::fs::read_to_string(dir.join("train_state.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["epoch"].as_u64());
+        let committed = committed_epoch(&dir);
         eprintln!(
             "trial {trial}: killed after {:.1} s of {:.1} s; epochs committed: {committed:?}",
             at.as_secs_f64(),
