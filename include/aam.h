@@ -386,10 +386,24 @@ enum AamStatus aam_predict_tokens_counts(const struct AamModel *model,
  Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV whose observation
  IDs are ASV sequences) at `table_path`, prepared with the model's own settings, into
  `*out` (NULL on failure). Samples without reads are kept, with a note and no value.
+ A model conditioned on metadata categories needs [`aam_predict_biom_metadata`].
  */
 enum AamStatus aam_predict_biom(const struct AamModel *model,
                                 const char *table_path,
                                 struct AamPredictions **out);
+
+/*
+ [`aam_predict_biom`] with a metadata TSV at `metadata_path` (NULL: none) that gives
+ each sample's values of the metadata categories a model is conditioned on (`aam train
+ --categorical-columns`). A missing value, a sample absent from the metadata, or a
+ value the training samples never had is the unknown category. Errors
+ (`AAM_STATUS_INVALID_ARGUMENT`, see `aam_last_error`): the model is conditioned and
+ `metadata_path` is NULL, or the metadata lacks one of its columns (named).
+ */
+enum AamStatus aam_predict_biom_metadata(const struct AamModel *model,
+                                         const char *table_path,
+                                         const char *metadata_path,
+                                         struct AamPredictions **out);
 
 /*
  Frees predictions. NULL, and predictions already freed, are ignored.

@@ -123,6 +123,14 @@ public:
         check(aam_predict_biom(m_.get(), table.c_str(), &p), "aam_predict_biom");
         return Predictions(p);
     }
+    /// `predict_biom` with a metadata TSV giving each sample's values of the metadata
+    /// categories a model is conditioned on (`aam train --categorical-columns`).
+    Predictions predict_biom(const std::string &table, const std::string &metadata) const {
+        AamPredictions *p = nullptr;
+        check(aam_predict_biom_metadata(m_.get(), table.c_str(), metadata.c_str(), &p),
+              "aam_predict_biom_metadata");
+        return Predictions(p);
+    }
 
 private:
     static AamModel *load(const std::string &path, const AamParams &params) {

@@ -3,12 +3,14 @@ beside AAM_LIBRARY, as the test command builds both)."""
 
 import json
 
+import numpy as np
+
 import pytest
 
 import aam
 from aam import cli
 
-from test_aam import MODEL, REPO, TABLE
+from test_aam import MODEL, REPO, TABLE, read_tsv
 
 
 def test_keyword_options_become_flags():
@@ -80,3 +82,36 @@ lr = {{ log_uniform = [1e-4, 1e-2] }}
     # results.tsv holds the same values (Rust's shortest round-trip formatting).
     table = (out / "results.tsv").read_text().splitlines()
     assert [float(line.split("\t")[2]) for line in table[1:]] == [r["value"] for r in rows]
+
+
+def test_a_model_conditioned_on_a_category_reads_it_from_the_metadata(tmp_path):
+    metadata = f"{REPO}/data/circadian-ihc/metadata.tsv"
+    run = aam.train(table=TABLE, metadata=metadata, metadata_column="exposure_type",
+                    categorical_columns="cycle", embedding_dim=16, attention_layers=1,
+                    attention_heads=2, max_bp=60, token_limit=16, epochs=1, quiet=True,
+                    output=tmp_path / "run")
+    export = aam.export(checkpoint=run, output=tmp_path / "export")
+    cli_tsv = tmp_path / "predictions.tsv"
+    cli.run("predict", model=export, table=TABLE, metadata=metadata, output=cli_tsv)
+    want = read_tsv(cli_tsv)
+    with aam.Model(export) as model:
+        preds = model.predict_biom(TABLE, metadata=metadata)
+        assert preds.sample_ids == [r["sample_id"] for r in want]
+        classes = model.class_labels
+        expected = np.array([[float(r[f"probability_{c}"]) for c in classes] for r in want])
+        np.testing.assert_allclose(preds.probabilities, expected, atol=1e-5)
+        # Every sample's cycle flipped (day <-> night): other probabilities.
+        text = open(metadata).read().split("\n")
+        col = text[0].split("\t").index("cycle")
+        flipped = [text[0]]
+        for line in text[1:]:
+            if line:
+                f = line.split("\t")
+                f[col] = {"day": "night", "night": "day"}.get(f[col], f[col])
+                line = "\t".join(f)
+            flipped.append(line)
+        (tmp_path / "flipped.tsv").write_text("\n".join(flipped))
+        other = model.predict_biom(TABLE, metadata=tmp_path / "flipped.tsv")
+        assert np.abs(other.probabilities - preds.probabilities).max() > 1e-6
+        with pytest.raises(aam.AamError, match="conditioned on the metadata categories cycle"):
+            model.predict_biom(TABLE)

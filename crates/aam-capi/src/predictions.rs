@@ -180,10 +180,27 @@ fn predict_buffer(
 /// Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV whose observation
 /// IDs are ASV sequences) at `table_path`, prepared with the model's own settings, into
 /// `*out` (NULL on failure). Samples without reads are kept, with a note and no value.
+/// A model conditioned on metadata categories needs [`aam_predict_biom_metadata`].
 #[no_mangle]
 pub unsafe extern "C" fn aam_predict_biom(
     model: *const AamModel,
     table_path: *const c_char,
+    out: *mut *mut AamPredictions,
+) -> AamStatus {
+    unsafe { aam_predict_biom_metadata(model, table_path, std::ptr::null(), out) }
+}
+
+/// [`aam_predict_biom`] with a metadata TSV at `metadata_path` (NULL: none) that gives
+/// each sample's values of the metadata categories a model is conditioned on (`aam train
+/// --categorical-columns`). A missing value, a sample absent from the metadata, or a
+/// value the training samples never had is the unknown category. Errors
+/// (`AAM_STATUS_INVALID_ARGUMENT`, see `aam_last_error`): the model is conditioned and
+/// `metadata_path` is NULL, or the metadata lacks one of its columns (named).
+#[no_mangle]
+pub unsafe extern "C" fn aam_predict_biom_metadata(
+    model: *const AamModel,
+    table_path: *const c_char,
+    metadata_path: *const c_char,
     out: *mut *mut AamPredictions,
 ) -> AamStatus {
     guard(|| {
@@ -192,13 +209,24 @@ pub unsafe extern "C" fn aam_predict_biom(
         let m = borrow(model, Kind::Model, "model")?;
         non_null(table_path, "table_path")?;
         let path = utf8_arg(table_path, "table_path")?;
+        let categories = match metadata_path.is_null() {
+            true => None,
+            false => {
+                let meta = utf8_arg(metadata_path, "metadata_path")?;
+                let metadata = aam_data::Metadata::load(Path::new(meta))
+                    .map_err(aam_runtime::RuntimeError::from)?;
+                Some(aam_runtime::SampleCategories::from_metadata(&metadata))
+            }
+        };
         let (table, _) =
             aam_data::load_table(Path::new(path)).map_err(aam_runtime::RuntimeError::from)?;
         let options = PredictOptions {
             batch_size: m.params.batch_size as usize,
             threads: m.params.threads as usize,
         };
-        let p = m.inner.predict_table(table, path, options)?;
+        let p = m
+            .inner
+            .predict_table_with_categories(table, path, options, categories.as_ref())?;
         publish(m, &p, out);
         Ok(())
     })

@@ -4,6 +4,8 @@
 //! implementation) within 1e-4; other counts give other embeddings. A model without a
 //! count embedding reports 0 and ignores counts.
 
+mod common;
+
 use std::ptr;
 
 use aam::model::{aam_model_free, aam_model_load_from_memory, aam_model_uses_counts, AamModel};
@@ -25,24 +27,9 @@ const DTYPE_I64: u32 = 1;
 
 fn config(count_embedding: bool) -> ModelConfig {
     ModelConfig {
-        embedding_dim: 8,
-        max_bp: 10,
-        token_limit: 8,
-        asv_num_layers: 1,
-        sample_num_layers: 1,
-        encoder_num_layers: 1,
-        count_num_layers: 1,
-        target_num_layers: 1,
-        asv_num_heads: 2,
-        sample_num_heads: 2,
-        encoder_num_heads: 2,
-        count_num_heads: 2,
-        target_num_heads: 2,
-        intermediate_size: Some(16),
-        dropout: 0.0,
         count_embedding,
         count_embedding_method: CountEmbeddingMethod::Film,
-        ..ModelConfig::default()
+        ..common::tiny_config()
     }
 }
 
@@ -83,14 +70,18 @@ fn inputs() -> (Vec<i64>, Vec<f32>) {
 
 fn load(bytes: &[u8]) -> *mut AamModel {
     let mut model = ptr::null_mut();
-    let status = unsafe { aam_model_load_from_memory(bytes.as_ptr(), bytes.len(), ptr::null(), &mut model) };
+    let status =
+        unsafe { aam_model_load_from_memory(bytes.as_ptr(), bytes.len(), ptr::null(), &mut model) };
     assert_eq!(status, AamStatus::Ok);
     model
 }
 
 fn embeddings(p: *mut AamPredictions) -> Vec<f32> {
     let (mut values, mut dim) = (ptr::null(), 0usize);
-    assert_eq!(unsafe { aam_predictions_embeddings(p, &mut values, &mut dim) }, AamStatus::Ok);
+    assert_eq!(
+        unsafe { aam_predictions_embeddings(p, &mut values, &mut dim) },
+        AamStatus::Ok
+    );
     let v = unsafe { std::slice::from_raw_parts(values, 2 * dim) }.to_vec();
     unsafe { aam_predictions_free(p) };
     v
@@ -99,7 +90,16 @@ fn embeddings(p: *mut AamPredictions) -> Vec<f32> {
 fn predict_counts(model: *mut AamModel, tokens: &[i64], counts: &[f32]) -> Vec<f32> {
     let mut out = ptr::null_mut();
     let status = unsafe {
-        aam_predict_tokens_counts(model, tokens.as_ptr().cast(), DTYPE_I64, 2, 3, 11, counts.as_ptr(), &mut out)
+        aam_predict_tokens_counts(
+            model,
+            tokens.as_ptr().cast(),
+            DTYPE_I64,
+            2,
+            3,
+            11,
+            counts.as_ptr(),
+            &mut out,
+        )
     };
     assert_eq!(status, AamStatus::Ok);
     embeddings(out)
@@ -110,7 +110,10 @@ fn a_count_model_needs_and_uses_the_counts() {
     let (bytes, burn_model) = export(true);
     let model = load(&bytes);
     let mut uses = 9u8;
-    assert_eq!(unsafe { aam_model_uses_counts(model, &mut uses) }, AamStatus::Ok);
+    assert_eq!(
+        unsafe { aam_model_uses_counts(model, &mut uses) },
+        AamStatus::Ok
+    );
     assert_eq!(uses, 1);
     let (tokens, counts) = inputs();
     let mut out = ptr::null_mut();
@@ -124,24 +127,47 @@ fn a_count_model_needs_and_uses_the_counts() {
     let want: Vec<f32> = burn_model
         .forward_all(
             Tensor::<B, 3, Int>::from_data(TensorData::new(tokens.clone(), [2, 3, 11]), &device),
-            Some(Tensor::<B, 3>::from_data(TensorData::new(counts.clone(), [2, 3, 1]), &device)),
+            Some(Tensor::<B, 3>::from_data(
+                TensorData::new(counts.clone(), [2, 3, 1]),
+                &device,
+            )),
         )
         .embeddings
         .into_data()
         .to_vec()
         .unwrap();
-    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst <= 1e-4, "C ABI vs Burn: {worst}");
 
     let doubled: Vec<f32> = counts.iter().map(|c| c * 2.0).collect();
     let other = predict_counts(model, &tokens, &doubled);
-    let moved = got.iter().zip(&other).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    assert!(moved > 1e-3, "the counts did not reach the output ({moved})");
+    let moved = got
+        .iter()
+        .zip(&other)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        moved > 1e-3,
+        "the counts did not reach the output ({moved})"
+    );
 
     let negative = vec![-1.0f32; 6];
     let mut out = ptr::null_mut();
     let status = unsafe {
-        aam_predict_tokens_counts(model, tokens.as_ptr().cast(), DTYPE_I64, 2, 3, 11, negative.as_ptr(), &mut out)
+        aam_predict_tokens_counts(
+            model,
+            tokens.as_ptr().cast(),
+            DTYPE_I64,
+            2,
+            3,
+            11,
+            negative.as_ptr(),
+            &mut out,
+        )
     };
     assert_eq!(status, AamStatus::InvalidArgument);
     unsafe { aam_model_free(model) };
@@ -152,7 +178,10 @@ fn a_model_without_counts_reports_zero_and_ignores_them() {
     let (bytes, _) = export(false);
     let model = load(&bytes);
     let mut uses = 9u8;
-    assert_eq!(unsafe { aam_model_uses_counts(model, &mut uses) }, AamStatus::Ok);
+    assert_eq!(
+        unsafe { aam_model_uses_counts(model, &mut uses) },
+        AamStatus::Ok
+    );
     assert_eq!(uses, 0);
     let (tokens, counts) = inputs();
     let mut out = ptr::null_mut();

@@ -439,19 +439,41 @@ fn pretraining_on_every_sample_with_kmers_and_abundance_pooling() {
     ];
     // TINY with two epochs.
     let epochs = TINY.iter().position(|a| *a == "--epochs").unwrap();
-    args.extend(TINY[..=epochs].iter().chain(["2"].iter()).chain(TINY[epochs + 2..].iter()));
+    args.extend(
+        TINY[..=epochs]
+            .iter()
+            .chain(["2"].iter())
+            .chain(TINY[epochs + 2..].iter()),
+    );
     let o = aam(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("34 training, 0 validation samples"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("the last epoch (2) is kept"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("34 training, 0 validation samples"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("the last epoch (2) is kept"),
+        "{}",
+        stderr(&o)
+    );
     let best = std::fs::read(dir.path().join("pre/model.safetensors")).unwrap();
     let last = std::fs::read(dir.path().join("pre/last.safetensors")).unwrap();
-    assert_eq!(best, last, "without validation the checkpoint is the last epoch");
+    assert_eq!(
+        best, last,
+        "without validation the checkpoint is the last epoch"
+    );
     // No validation metrics of an empty set (they would read as 0 or NaN).
     let metrics = std::fs::read_to_string(dir.path().join("pre/metrics.jsonl")).unwrap();
-    assert!(metrics.lines().all(|l| l.contains("\"validation\":{}")), "{metrics}");
+    assert!(
+        metrics.lines().all(|l| l.contains("\"validation\":{}")),
+        "{metrics}"
+    );
     let config = std::fs::read_to_string(dir.path().join("pre/config.json")).unwrap();
-    assert!(config.contains("\"kmer_size\": 4") && config.contains("\"abundance_pooling\": true"), "{config}");
+    assert!(
+        config.contains("\"kmer_size\": 4") && config.contains("\"abundance_pooling\": true"),
+        "{config}"
+    );
 
     let train = dir.path().join("train").display().to_string();
     let mut args = vec![
@@ -488,7 +510,15 @@ fn pretraining_on_every_sample_with_kmers_and_abundance_pooling() {
     let has = |needle: &[u8]| onnx.windows(needle.len()).any(|w| w == needle);
     assert!(has(b"abundance_pooling") && has(b"kmer_embedding"));
     let predictions = dir.path().join("p.tsv").display().to_string();
-    let o = aam(&["predict", "--model", &export, "--table", &table, "--output", &predictions]);
+    let o = aam(&[
+        "predict",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--output",
+        &predictions,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&predictions).unwrap();
     assert_eq!(text.lines().count(), 35, "{text}");
@@ -534,7 +564,14 @@ fn validation_metrics_with_masked_nucleotides_equal_the_exported_models() {
     assert!(o.status.success(), "{}", stderr(&o));
     let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
-    let o = aam(&["export", "--last", "--checkpoint", &run, "--output", &export]);
+    let o = aam(&[
+        "export",
+        "--last",
+        "--checkpoint",
+        &run,
+        "--output",
+        &export,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let split = p("run/split.tsv");
     let o = aam(&[
@@ -557,10 +594,7 @@ fn validation_metrics_with_masked_nucleotides_equal_the_exported_models() {
     assert!(o.status.success(), "{}", stderr(&o));
     let evaluated = common::tsv_rows(&dir.path().join("evaluate/metrics.tsv"));
     for metric in ["mae", "r2"] {
-        let want: f64 = evaluated
-            .iter()
-            .find(|r| r["metric"] == metric)
-            .unwrap()["value"]
+        let want: f64 = evaluated.iter().find(|r| r["metric"] == metric).unwrap()["value"]
             .parse()
             .unwrap();
         let got = last["validation"][metric].as_f64().unwrap();
@@ -607,34 +641,167 @@ fn train_conditioned_on_categories_stores_them_and_exports() {
     let o = aam(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let log = stderr(&o);
-    assert!(log.contains("categorical column 'subject': 1 categories"), "{log}");
+    assert!(
+        log.contains("categorical column 'subject': 1 categories"),
+        "{log}"
+    );
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/config.json")).unwrap())
             .unwrap();
-    let sites = config["target"]["categories"]["body-site"].as_array().unwrap().clone();
+    let sites = config["target"]["categories"]["body-site"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert!(sites.len() >= 2, "{sites:?}");
     let mut sorted = sites.clone();
     sorted.sort_by_key(|v| v.as_str().unwrap().to_string());
     assert_eq!(sites, sorted, "labels in index order (sorted)");
     let model = &config["model"];
-    assert_eq!(model["categorical_cardinalities"]["body-site"], sites.len() + 1);
+    assert_eq!(
+        model["categorical_cardinalities"]["body-site"],
+        sites.len() + 1
+    );
     assert_eq!(model["categorical_cardinalities"]["subject"], 2);
     assert_eq!(model["categorical_fusion"], "gmu");
     assert_eq!(model["regressor_hidden_dims"], serde_json::json!([8]));
     assert_eq!(model["target_layer_norm"], true);
 
-    // The export builds the conditioned head; `aam predict` cannot supply categories
-    // yet and says so instead of predicting without them.
+    // The export builds the conditioned head; `aam predict` without --metadata says
+    // what it needs instead of predicting without categories.
     let export = dir.path().join("export").display().to_string();
     let o = aam(&["export", "--checkpoint", &out, "--output", &export]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = aam(&["predict", "--model", &export, "--table", &table]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("conditioned on the metadata categories"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("conditioned on the metadata categories body-site, subject"),
+        "{}",
+        stderr(&o)
+    );
+
+    // With --metadata: the split graphs, the single graph and Burn agree.
+    let predict = |metadata: &str, extra: &[&str]| -> (Vec<(String, f64)>, String) {
+        let mut a = vec![
+            "predict",
+            "--model",
+            &export,
+            "--table",
+            &table,
+            "--metadata",
+            metadata,
+        ];
+        a.extend(extra);
+        let o = aam(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout.clone()).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+        let col = header.iter().position(|h| *h == "prediction").unwrap();
+        let rows = lines
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[0].to_string(), f[col].parse::<f64>().unwrap_or(f64::NAN))
+            })
+            .collect();
+        (rows, stderr(&o))
+    };
+    let close = |a: &[(String, f64)], b: &[(String, f64)], what: &str| {
+        assert_eq!(a.len(), b.len());
+        for ((ia, va), (ib, vb)) in a.iter().zip(b) {
+            assert_eq!(ia, ib);
+            assert!(
+                (va - vb).abs() <= 1e-4 * va.abs().max(1.0) || (va.is_nan() && vb.is_nan()),
+                "{what}: sample {ia}: {va} vs {vb}"
+            );
+        }
+    };
+    let (split, _) = predict(&md, &[]);
+    assert!(
+        split.iter().filter(|(_, v)| v.is_finite()).count() > 20,
+        "{split:?}"
+    );
+    close(&split, &predict(&md, &["--single-graph"]).0, "single graph");
+    close(&split, &predict(&md, &["--backend", "burn"]).0, "burn");
+
+    // A body-site that training never saw, or a missing one, is the unknown index 0:
+    // both give the same prediction, with a warning, and it differs from the known
+    // site's. Sample L1S105 is a gut sample.
+    let text = std::fs::read_to_string(&md).unwrap();
+    let edited = |site: &str| {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let header: Vec<&str> = lines[0].split('\t').collect();
+        let c = header.iter().position(|h| *h == "body-site").unwrap();
+        for l in lines.iter_mut().skip(1) {
+            let mut f: Vec<&str> = l.split('\t').collect();
+            if f[0] == "L1S105" {
+                f[c] = site;
+                *l = f.join("\t");
+            }
+        }
+        let path = dir.path().join(format!("md-{}.tsv", site.len()));
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path.display().to_string()
+    };
+    let (unseen, log) = predict(&edited("volcano"), &[]);
+    assert!(
+        log.contains("'volcano' (1)") && log.contains("never had"),
+        "{log}"
+    );
+    let (missing, log) = predict(&edited(""), &[]);
+    assert!(
+        log.contains("1 samples have no value") && log.contains("L1S105"),
+        "{log}"
+    );
+    let at = |rows: &[(String, f64)]| rows.iter().find(|(i, _)| i == "L1S105").unwrap().1;
+    assert!(
+        (at(&unseen) - at(&missing)).abs() < 1e-9,
+        "{} vs {}",
+        at(&unseen),
+        at(&missing)
+    );
+    assert!(
+        (at(&unseen) - at(&split)).abs() > 1e-6,
+        "the category changes the prediction"
+    );
+    close(
+        &unseen
+            .iter()
+            .filter(|(i, _)| i != "L1S105")
+            .cloned()
+            .collect::<Vec<_>>(),
+        &split
+            .iter()
+            .filter(|(i, _)| i != "L1S105")
+            .cloned()
+            .collect::<Vec<_>>(),
+        "other samples",
+    );
+
+    // A metadata file without one of the model's columns is an error naming it.
+    let no_site = dir.path().join("no-site.tsv");
+    std::fs::write(&no_site, "sample_id\tsubject\nL1S105\tsubject-1\n").unwrap();
+    let o = aam(&[
+        "predict",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--metadata",
+        &no_site.display().to_string(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no column 'body-site'"),
+        "{}",
+        stderr(&o)
+    );
 
     // A scaling column outside the categorical columns is refused before any work.
     let mut bad = args.clone();
-    let at = bad.iter().position(|a| *a == "--conditional-output-scaling").unwrap();
+    let at = bad
+        .iter()
+        .position(|a| *a == "--conditional-output-scaling")
+        .unwrap();
     bad[at + 1] = "year";
     assert_refused(&bad, "not in --categorical-columns");
 }

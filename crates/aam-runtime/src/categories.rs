@@ -1,11 +1,154 @@
 //! The category indices a model conditioned on metadata categories takes beside its
 //! tokens (`categorical_ids`): one check for every entry point, so every caller gets the
-//! same errors, and no index reaches an ONNX `Gather` out of its table.
+//! same errors, and no index reaches an ONNX `Gather` out of its table. Also each
+//! sample's category labels ([`SampleCategories`], from a metadata TSV or a request) and
+//! their indices under the labels a model recorded in training ([`category_ids`]).
 
-use aam_config::ModelConfig;
-use ndarray::ArrayView2;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aam_config::{CheckpointConfig, ModelConfig};
+use aam_data::error::name_list;
+use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Result, RuntimeError};
+
+/// Each sample's labels of metadata categories, to condition a model on them: read from
+/// a metadata TSV ([`SampleCategories::from_metadata`]: `aam predict --metadata`, the C
+/// ABI, Python) or built from a request ([`SampleCategories::insert`]: `aam serve`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SampleCategories {
+    /// Where the labels come from, for messages (a file path, `request`).
+    origin: String,
+    /// The columns the source has: one a model needs and the source lacks is an error.
+    columns: BTreeSet<String>,
+    /// Sample ID → column → label; an absent entry is a missing value.
+    labels: HashMap<String, HashMap<String, String>>,
+}
+
+impl SampleCategories {
+    /// No sample yet, from a source (`origin`, named in messages) that has `columns`.
+    pub fn new(origin: impl Into<String>, columns: impl IntoIterator<Item = String>) -> Self {
+        SampleCategories {
+            origin: origin.into(),
+            columns: columns.into_iter().collect(),
+            labels: HashMap::new(),
+        }
+    }
+
+    /// Every column and sample of a metadata TSV; values spelt as missing
+    /// ([`aam_data::metadata::is_missing`]) are missing.
+    pub fn from_metadata(metadata: &aam_data::Metadata) -> Self {
+        let mut c = SampleCategories::new(
+            metadata.path.display().to_string(),
+            metadata.columns.iter().cloned(),
+        );
+        for (sample, row) in metadata.sample_ids.iter().zip(&metadata.rows) {
+            for (column, value) in metadata.columns.iter().zip(row) {
+                if !aam_data::metadata::is_missing(value) {
+                    c.insert(sample, column, value);
+                }
+            }
+        }
+        c
+    }
+
+    /// Records `label` as `sample`'s value of `column` (a column not yet known is added).
+    pub fn insert(&mut self, sample: &str, column: &str, label: &str) {
+        self.columns.insert(column.to_string());
+        self.labels
+            .entry(sample.to_string())
+            .or_default()
+            .insert(column.to_string(), label.to_string());
+    }
+
+    /// The columns the source has, sorted.
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(String::as_str)
+    }
+
+    /// Where the labels come from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn label(&self, sample: &str, column: &str) -> Option<&str> {
+        self.labels.get(sample)?.get(column).map(String::as_str)
+    }
+}
+
+/// The category indices int64 `[n_samples, n_columns]` of `sample_ids` for the model of
+/// `config` (columns sorted by name, as `HeadConfig::categorical_columns`): label `k` of
+/// a column's training labels (`TargetInfo::categories`) has index `k + 1`; a missing
+/// value, a sample absent from `categories` or a label training never saw has index 0,
+/// the unknown category, with a warning (returned, for the caller to show). `None` for a
+/// model not conditioned on categories (`categories` is then not read).
+///
+/// Errors ([`RuntimeError::Input`]): the model is conditioned and `categories` is `None`;
+/// a column the model needs that `categories` lacks (naming it and the columns there);
+/// a model that records no labels for a column (imported from PyTorch: feed
+/// `categorical_ids` to [`crate::Model::run_with_categories`] instead).
+pub fn category_ids(
+    config: &CheckpointConfig,
+    sample_ids: &[String],
+    categories: Option<&SampleCategories>,
+) -> Result<(Option<Array2<i64>>, Vec<String>)> {
+    let head = &config.model.head;
+    if config.kind != aam_config::ModelKind::Predictor || !head.is_conditioned() {
+        return Ok((None, Vec::new()));
+    }
+    let columns = head.categorical_columns();
+    let Some(categories) = categories else {
+        return Err(RuntimeError::Input(format!(
+            "this model is conditioned on the metadata categories {}: give each sample's values (aam predict --metadata M; a `categories` object per sample in a request)",
+            columns.join(", ")
+        )));
+    };
+    let empty = BTreeMap::new();
+    let recorded = config.target.as_ref().map_or(&empty, |t| &t.categories);
+    let mut ids = Array2::<i64>::zeros((sample_ids.len(), columns.len()));
+    let mut warnings = Vec::new();
+    for (c, column) in columns.iter().enumerate() {
+        if !categories.columns.contains(*column) {
+            return Err(RuntimeError::Input(format!(
+                "{}: no column '{column}', which this model is conditioned on; columns there: {}",
+                categories.origin,
+                name_list(&categories.columns.iter().collect::<Vec<_>>(), 30)
+            )));
+        }
+        let Some(labels) = recorded.get(*column) else {
+            return Err(RuntimeError::Input(format!(
+                "the model records no labels for its categorical column '{column}' (imported, or exported before labels were stored); pass category indices `categorical_ids` directly"
+            )));
+        };
+        let (mut missing, mut unseen) = (Vec::new(), BTreeMap::<&str, usize>::new());
+        for (row, sample) in sample_ids.iter().enumerate() {
+            match categories.label(sample, column) {
+                None => missing.push(sample.as_str()),
+                Some(label) => match labels.binary_search_by(|l| l.as_str().cmp(label)) {
+                    Ok(k) => ids[[row, c]] = k as i64 + 1,
+                    Err(_) => *unseen.entry(label).or_default() += 1,
+                },
+            }
+        }
+        if !missing.is_empty() {
+            warnings.push(format!(
+                "column '{column}': {} samples have no value in {} and get the unknown category: {}",
+                missing.len(),
+                categories.origin,
+                name_list(&missing, 10)
+            ));
+        }
+        if !unseen.is_empty() {
+            let shown: Vec<String> = unseen.iter().map(|(l, n)| format!("'{l}' ({n})")).collect();
+            warnings.push(format!(
+                "column '{column}': values the training samples never had map to the unknown category: {} (known: {})",
+                name_list(&shown, 10),
+                name_list(labels, 10)
+            ));
+        }
+    }
+    Ok((Some(ids), warnings))
+}
 
 /// The `categorical_ids` to feed a model for `batch` samples: `None` when the model is
 /// not conditioned on categories (given ids are then an error, not ignored), else

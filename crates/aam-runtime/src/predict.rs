@@ -2,9 +2,10 @@
 
 use aam_config::{CheckpointConfig, ModelKind, TargetInfo};
 use aam_data::{FeatureTable, TargetKind};
-use ndarray::ArrayView3;
+use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
 
 use crate::asv_cache::asv_key;
+use crate::categories::{category_ids, SampleCategories};
 use crate::error::{Result, RuntimeError};
 use crate::model::{Model, RawOutputs};
 use crate::prepare::{prepare_table, PreparedTable};
@@ -65,16 +66,20 @@ pub struct Predictions {
     pub warnings: Vec<String>,
 }
 
-/// Runs one batch through a model: tokens int64 `[batch, n_asv, max_bp + 1]` and the
-/// slots' read counts f32 `[batch, n_asv, 1]` (read by a model that reads counts (a count embedding or abundance-weighted pooling)).
-pub type Runner<'a> =
-    dyn Fn(ArrayView3<'_, i64>, ArrayView3<'_, f32>) -> Result<RawOutputs> + Sync + 'a;
+/// Runs one batch through a model: tokens int64 `[batch, n_asv, max_bp + 1]`, the
+/// slots' read counts f32 `[batch, n_asv, 1]` (read by a model that reads counts: a
+/// count embedding or abundance-weighted pooling) and, for a model conditioned on
+/// metadata categories, the category indices int64 `[batch, n_columns]`.
+pub type Runner<'a> = dyn Fn(ArrayView3<'_, i64>, ArrayView3<'_, f32>, Option<ArrayView2<'_, i64>>) -> Result<RawOutputs>
+    + Sync
+    + 'a;
 
 impl Model {
     /// Predicts a table read a chunk of samples at a time (`chunks`, e.g.
     /// [`aam_data::BiomSampleChunks`]): the predictions of every chunk in table order,
     /// with each distinct warning once (a note about an ASV comes with every chunk that
-    /// holds it). Memory follows the chunk, not the table.
+    /// holds it). Memory follows the chunk, not the table. `categories`: as
+    /// [`Model::predict_table_with_categories`].
     ///
     /// Errors: a chunk that cannot be read; as [`Model::predict_table`]; no samples.
     pub fn predict_table_chunks(
@@ -82,10 +87,11 @@ impl Model {
         chunks: impl IntoIterator<Item = aam_data::Result<FeatureTable>>,
         origin: &str,
         options: PredictOptions,
+        categories: Option<&SampleCategories>,
     ) -> Result<Predictions> {
         let mut all: Option<Predictions> = None;
         for chunk in chunks {
-            let preds = self.predict_table(chunk?, origin, options)?;
+            let preds = self.predict_table_with_categories(chunk?, origin, options, categories)?;
             match &mut all {
                 None => all = Some(preds),
                 Some(a) => {
@@ -103,16 +109,39 @@ impl Model {
 
     /// Predicts every sample of `table` (read from `origin`, used in messages) with
     /// tract; see [`predict_with`].
+    ///
+    /// Errors: as [`predict_with`]; the model is conditioned on metadata categories (use
+    /// [`Model::predict_table_with_categories`]).
     pub fn predict_table(
         &self,
         table: FeatureTable,
         origin: &str,
         options: PredictOptions,
     ) -> Result<Predictions> {
+        self.predict_table_with_categories(table, origin, options, None)
+    }
+
+    /// [`Model::predict_table`] for a model that may be conditioned on metadata
+    /// categories: each sample's labels from `categories` (see
+    /// [`crate::category_ids`]; not read for a model without conditioning).
+    ///
+    /// Errors: as [`predict_with`].
+    pub fn predict_table_with_categories(
+        &self,
+        table: FeatureTable,
+        origin: &str,
+        options: PredictOptions,
+        categories: Option<&SampleCategories>,
+    ) -> Result<Predictions> {
         let Some(split) = self.split() else {
-            return predict_with(self.config(), table, origin, options, &|t, c| {
-                self.run_with_counts(t, c)
-            });
+            return predict_with(
+                self.config(),
+                table,
+                origin,
+                options,
+                categories,
+                &|t, c, i| self.run_with(t, Some(c), i, &CallEmbeddings::default()),
+            );
         };
         // ASV-embedding path: every unique ASV of the table is encoded once, up front and
         // in parallel; the batches then only run the sample graph.
@@ -133,7 +162,8 @@ impl Model {
             self.config(),
             prepare_table(table, self.config(), origin)?,
             options,
-            &|t, c| self.run_with(t, Some(c), None, &call),
+            categories,
+            &|t, c, i| self.run_with(t, Some(c), i, &call),
             Some(&encode_all),
         )
     }
@@ -258,18 +288,21 @@ impl TargetLayout {
 /// `runner` (tract here; the CLI also passes a Burn model).
 ///
 /// Samples with no ASV with reads get no prediction and a `note`; they are listed in
-/// `warnings`, never dropped.
+/// `warnings`, never dropped. A model conditioned on metadata categories reads each
+/// sample's labels from `categories` ([`crate::category_ids`]).
 ///
-/// Errors: the table's observation IDs are not sequences; the model fails.
+/// Errors: the table's observation IDs are not sequences; the model is conditioned and
+/// `categories` is `None` or lacks one of its columns; the model fails.
 pub fn predict_with(
     config: &CheckpointConfig,
     table: FeatureTable,
     origin: &str,
     options: PredictOptions,
+    categories: Option<&SampleCategories>,
     runner: &Runner<'_>,
 ) -> Result<Predictions> {
     let prepared = prepare_table(table, config, origin)?;
-    predict_prepared(config, prepared, options, runner, None)
+    predict_prepared(config, prepared, options, categories, runner, None)
 }
 
 /// Called once with the dataset and the batches before they run.
@@ -279,11 +312,14 @@ fn predict_prepared(
     config: &CheckpointConfig,
     prepared: PreparedTable,
     options: PredictOptions,
+    categories: Option<&SampleCategories>,
     runner: &Runner<'_>,
     before: Option<&BeforeBatches<'_>>,
 ) -> Result<Predictions> {
     let mut warnings = prepared.warnings;
     let ds = &prepared.dataset;
+    let (ids, notes) = category_ids(config, &ds.table.sample_ids, categories)?;
+    warnings.extend(notes);
     let usable: Vec<usize> = (0..ds.table.n_samples())
         .filter(|&s| prepared.asvs_with_reads[s] > 0)
         .collect();
@@ -292,7 +328,7 @@ fn predict_prepared(
     if let Some(before) = before {
         before(ds, &batches)?;
     }
-    let outputs = run_batches(runner, ds, &batches, options.threads.max(1))?;
+    let outputs = run_batches(runner, ds, ids.as_ref(), &batches, options.threads.max(1))?;
 
     let layout = TargetLayout::new(config, &mut warnings);
     let mut samples: Vec<SamplePrediction> = ds
@@ -326,10 +362,12 @@ fn predict_prepared(
     Ok(layout.finish(config, samples, warnings))
 }
 
-/// Runs the batches on `threads` workers, keeping batch order.
+/// Runs the batches on `threads` workers, keeping batch order; `ids` holds the category
+/// indices of every sample of `ds` (conditioned models).
 fn run_batches(
     runner: &Runner<'_>,
     ds: &aam_data::Dataset,
+    ids: Option<&Array2<i64>>,
     batches: &[&[usize]],
     threads: usize,
 ) -> Result<Vec<RawOutputs>> {
@@ -345,7 +383,8 @@ fn run_batches(
                     "the batch's counts do not reshape to [{n}, {s}, 1]: {e}"
                 ))
             })?;
-        runner(batch.tokens.view(), counts)
+        let ids = ids.map(|i| i.select(Axis(0), b));
+        runner(batch.tokens.view(), counts, ids.as_ref().map(|i| i.view()))
     };
     if threads == 1 || batches.len() <= 1 {
         return batches.iter().map(|b| run_one(b)).collect();

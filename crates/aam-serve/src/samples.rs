@@ -4,17 +4,20 @@
 //! the order given: the token limit breaks ties in abundance by that order, so a sample
 //! whose ASVs are listed in table order gets the prediction `aam predict` gives it.
 //!
-//! Body: `{"samples": [{"id": "S1", "asvs": [{"sequence": "TACG…", "count": 12}, …]}, …]}`.
+//! Body: `{"samples": [{"id": "S1", "asvs": [{"sequence": "TACG…", "count": 12}, …]}, …]}`;
+//! for a model conditioned on metadata categories each sample also has
+//! `"categories": {"body-site": "gut", …}` with every column the model reads (`null`: a
+//! missing value, the unknown category).
 //! Answer: `{"model_name", "target_column", "classes", "predictions": [{"sample_id",
 //! "n_asv", "value", "label", "probabilities", "embedding", "note"}, …], "warnings"}`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Instant;
 
 use aam_data::FeatureTable;
-use aam_runtime::PredictOptions;
+use aam_runtime::{PredictOptions, SampleCategories};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -43,6 +46,10 @@ pub struct SampleIn {
     pub id: String,
     /// ASV sequences with their read counts.
     pub asvs: Vec<AsvCount>,
+    /// Metadata column → the sample's value (a string or number; `null`: missing), for a
+    /// model conditioned on metadata categories; not read by other models.
+    #[serde(default)]
+    pub categories: Option<BTreeMap<String, Value>>,
 }
 
 /// An ASV sequence and its count in the sample.
@@ -99,6 +106,51 @@ fn tables(req: &PredictRequest) -> Result<Vec<Option<FeatureTable>>, ApiError> {
         .collect()
 }
 
+/// The samples' category labels for a model conditioned on metadata categories (`None`
+/// for another model).
+///
+/// Errors (400): a sample without `categories`, or without one of the model's columns
+/// (naming both); a value that is an array or an object.
+fn categories(req: &PredictRequest, config: &aam_runtime::CheckpointConfig) -> Result<Option<SampleCategories>, ApiError> {
+    let head = &config.model.head;
+    if config.kind != aam_runtime::ModelKind::Predictor || !head.is_conditioned() {
+        return Ok(None);
+    }
+    let columns = head.categorical_columns();
+    let mut out = SampleCategories::new("request", columns.iter().map(|c| c.to_string()));
+    for sample in &req.samples {
+        let Some(given) = &sample.categories else {
+            return Err(ApiError::bad_request(format!(
+                "sample '{}' has no \"categories\"; this model is conditioned on the metadata columns {}: give {{\"categories\": {{\"{}\": …}}}} (null: missing)",
+                sample.id,
+                columns.join(", "),
+                columns[0]
+            )));
+        };
+        for column in &columns {
+            let label = match given.get(*column) {
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "sample '{}': \"categories\" has no '{column}', which this model is conditioned on (null: a missing value)",
+                        sample.id
+                    )))
+                }
+                Some(Value::Null) => continue,
+                Some(Value::String(s)) => s.clone(),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "sample '{}': categories['{column}'] is {other}; give a string, a number or null",
+                        sample.id
+                    )))
+                }
+            };
+            out.insert(&sample.id, column, &label);
+        }
+    }
+    Ok(Some(out))
+}
+
 pub(crate) async fn predict(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -117,6 +169,7 @@ async fn run_predict(
     check_name(state, name)?;
     let Json(req) = body.map_err(rejection)?;
     let tables = tables(&req)?;
+    let categories = categories(&req, state.model.config())?;
     let n = tables.len();
     let model = state.model.clone();
     let options = PredictOptions { batch_size: 1, threads: 1 };
@@ -129,7 +182,7 @@ async fn run_predict(
                                       "probabilities": [], "embedding": [], "note": NO_READS }));
                     continue;
                 };
-                let predicted = model.predict_table(table, "request", options)?;
+                let predicted = model.predict_table_with_categories(table, "request", options, categories.as_ref())?;
                 for w in predicted.warnings {
                     if !warnings.contains(&w) {
                         warnings.push(w);

@@ -402,3 +402,69 @@ fn a_count_model_takes_counts_beside_the_tokens() {
     assert!(body.contains("negative"), "{body}");
     server.stop().unwrap();
 }
+
+/// The shipped classifier's architecture conditioned on one metadata column, `site`
+/// (labels `gut`, `skin`; gmu fusion), fresh weights, exported and loaded.
+fn conditioned_model() -> Arc<Model> {
+    use aam_model::{AamModel as _, CpuBackend, SequencePredictor};
+    let shipped = model();
+    let mut model_config = shipped.config().model.clone();
+    model_config.head.categorical_cardinalities = [("site".to_string(), 3)].into();
+    model_config.head.categorical_fusion = aam_config::CategoricalFusion::Gmu;
+    let net = SequencePredictor::<CpuBackend>::new(&model_config, &Default::default());
+    let mut sink = aam_model::WeightSink::default();
+    net.save_weights(&mut sink);
+    let mut config = aam_config::CheckpointConfig { model: model_config, ..shipped.config().clone() };
+    let target = config.target.as_mut().unwrap();
+    target.categories = [("site".to_string(), vec!["gut".to_string(), "skin".to_string()])].into();
+    let bytes = aam_export::onnx_bytes(&config, &sink.into_map(), 17).unwrap();
+    Arc::new(Model::from_bytes(&bytes, std::path::Path::new("conditioned.onnx")).unwrap())
+}
+
+#[test]
+fn a_conditioned_model_takes_each_samples_categories() {
+    let model = conditioned_model();
+    let server = Server::start(model.clone(), ServeOptions::default());
+    let (t, _) = aam_data::load_table(&repo().join("data/circadian-ihc/table.biom")).unwrap();
+    let t: FeatureTable = t.select_samples(&[0, 0, 0, 0]);
+    let sample = |id: &str, site: Value| {
+        let asvs: Vec<Value> = t.sample(0).map(|(o, c)| json!({"sequence": t.observation_ids[o as usize], "count": c})).collect();
+        json!({"id": id, "asvs": asvs, "categories": {"site": site}})
+    };
+    let url = server.url(&format!("/aam/v1/models/{NAME}/predict"));
+    let body = json!({"samples": [sample("a", json!("gut")), sample("b", json!("skin")), sample("c", Value::Null), sample("d", json!("volcano"))]});
+    let (status, text) = answer(ureq::post(&url).send_json(body));
+    assert_eq!(status, 200, "{text}");
+    let got = json_of(&text);
+    let probs = |row: usize| -> Vec<f32> {
+        got["predictions"][row]["probabilities"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    };
+    // Each equals the runtime given the same sample with that site's index (gut 1,
+    // skin 2, unknown 0).
+    let one = t.select_samples(&[0]);
+    let runtime = |site: Option<&str>| {
+        let mut c = aam_runtime::SampleCategories::new("test", ["site".to_string()]);
+        if let Some(s) = site {
+            c.insert(&one.sample_ids[0], "site", s);
+        }
+        model.predict_table_with_categories(one.clone(), "table", PredictOptions::default(), Some(&c)).unwrap().samples[0].probabilities.clone()
+    };
+    assert_close(&probs(0), &runtime(Some("gut")), "gut");
+    assert_close(&probs(1), &runtime(Some("skin")), "skin");
+    assert_close(&probs(2), &runtime(None), "missing");
+    assert_close(&probs(3), &probs(2), "an unseen site is the unknown category");
+    let gap = probs(0).iter().zip(probs(1)).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(gap > 1e-5, "the site changes the prediction: {:?} vs {:?}", probs(0), probs(1));
+    assert!(got["warnings"].to_string().contains("volcano"), "{text}");
+    // Without the categories, or without the model's column, the request is refused.
+    let mut no_categories = sample("a", json!("gut"));
+    no_categories.as_object_mut().unwrap().remove("categories");
+    let mut other_column = sample("a", json!("gut"));
+    other_column["categories"] = json!({"body-site": "gut"});
+    for (s, expected) in [(no_categories, "has no \\\"categories\\\""), (other_column, "has no 'site'"), (sample("a", json!(["gut"])), "give a string")] {
+        let (status, text) = answer(ureq::post(&url).send_json(json!({"samples": [s]})));
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    server.stop().unwrap();
+}

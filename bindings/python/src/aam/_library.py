@@ -89,6 +89,7 @@ def _load():
         "aam_predict_tokens_counts": ([p, p, ctypes.c_uint32, sz, sz, sz, ctypes.POINTER(ctypes.c_float), pp], ctypes.c_int),
         "aam_model_uses_counts": ([p, ctypes.POINTER(ctypes.c_uint8)], ctypes.c_int),
         "aam_predict_biom": ([p, ctypes.c_char_p, pp], ctypes.c_int),
+        "aam_predict_biom_metadata": ([p, ctypes.c_char_p, ctypes.c_char_p, pp], ctypes.c_int),
         "aam_predictions_free": ([p], None),
         "aam_predictions_count": ([p, ctypes.POINTER(sz)], ctypes.c_int),
         "aam_predictions_embeddings": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_float)), ctypes.POINTER(sz)], ctypes.c_int),

@@ -138,10 +138,17 @@ class Model:
             counts.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), ctypes.byref(out)))
         return Predictions(out)
 
-    def predict_biom(self, table_path):
-        """Predicts every sample of a feature table file (BIOM / TSV with sequence IDs)."""
+    def predict_biom(self, table_path, metadata=None):
+        """Predicts every sample of a feature table file (BIOM / TSV with sequence IDs).
+
+        ``metadata``: a metadata TSV path giving each sample's values of the columns a
+        model conditioned on metadata categories reads (``aam train
+        --categorical-columns``); needed by such a model, not read by others. A missing
+        value, or one the training samples never had, is the unknown category.
+        """
         out = ctypes.c_void_p()
-        check(lib.aam_predict_biom(self._handle, os.fsencode(table_path), ctypes.byref(out)))
+        meta = None if metadata is None else os.fsencode(metadata)
+        check(lib.aam_predict_biom_metadata(self._handle, os.fsencode(table_path), meta, ctypes.byref(out)))
         return Predictions(out)
 
     def close(self):

@@ -11,12 +11,14 @@ use aam_runtime::{RawOutputs, RuntimeError};
 use anyhow::{Context, Result};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use ndarray::{Array2, Array3, ArrayView3};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3};
 
 /// The Burn model of an exported safetensors file.
 pub struct BurnModel {
     net: Net,
     is_classifier: bool,
+    /// The architecture (which inputs the forward pass takes).
+    config: aam_config::ModelConfig,
 }
 
 enum Net {
@@ -67,6 +69,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(CheckpointConfig, BurnMo
     let model = BurnModel {
         net,
         is_classifier: config.model.is_classifier,
+        config: config.model.clone(),
     };
     Ok((config, model))
 }
@@ -80,14 +83,17 @@ fn to_array2(t: Tensor<CpuBackend, 2>) -> Array2<f32> {
 impl BurnModel {
     /// One eval-mode forward pass on tokens int64 `[batch, n_asv, max_bp + 1]` with the
     /// slots' read counts f32 `[batch, n_asv, 1]` (`None`: a model without a count
-    /// embedding).
+    /// embedding) and the category indices int64 `[batch, n_columns]` of a model
+    /// conditioned on metadata categories.
     ///
     /// Errors: the model has a count embedding and `counts` is `None`, or they do not
-    /// have the tokens' `[batch, n_asv, 1]` shape.
+    /// have the tokens' `[batch, n_asv, 1]` shape; category indices missing, given to a
+    /// model without conditioning, or out of range ([`aam_runtime::checked_categorical_ids`]).
     pub fn run(
         &self,
         tokens: ArrayView3<'_, i64>,
         counts: Option<ArrayView3<'_, f32>>,
+        categorical_ids: Option<ArrayView2<'_, i64>>,
     ) -> Result<RawOutputs, RuntimeError> {
         let (b, s, l) = tokens.dim();
         let device = Default::default();
@@ -105,9 +111,19 @@ impl BurnModel {
                 &device,
             )
         });
+        let ids =
+            aam_runtime::checked_categorical_ids(&self.config, categorical_ids, b)?.map(|i| {
+                Tensor::<CpuBackend, 2, Int>::from_data(
+                    TensorData::new(
+                        i.iter().copied().collect::<Vec<_>>(),
+                        [i.nrows(), i.ncols()],
+                    ),
+                    &device,
+                )
+            });
         let out: ModelOutputs<CpuBackend> = match &self.net {
             Net::Encoder(m) => m.forward_all(input, counts),
-            Net::Predictor(m) => m.forward_all(input, counts),
+            Net::Predictor(m) => AamModel::forward_masked(m, input, None, counts, ids),
         };
         let is_classifier = self.is_classifier;
         let target = out.target_prediction.map(to_array2);

@@ -107,6 +107,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let preds = predict::predictions(&PredictArgs {
         model: args.model.clone(),
         table: args.data.table.clone(),
+        // The truth's metadata also gives a conditioned model its categories.
+        metadata: Some(args.data.metadata.clone()),
         output: None,
         embeddings: None,
         overwrite: false,

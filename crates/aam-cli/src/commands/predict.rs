@@ -76,6 +76,11 @@ pub struct PredictArgs {
     /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV sequences.
     #[arg(long)]
     pub table: PathBuf,
+    /// Metadata TSV giving each sample's values of the columns a model conditioned on
+    /// metadata categories reads (`aam train --categorical-columns`); a missing value, or
+    /// one the training samples never had, is the unknown category (with a warning).
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
     /// Predictions TSV to write; printed to standard output when absent.
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -322,12 +327,21 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
         None => Path::new(SHIPPED_MODEL).join(file_name(args.backend)),
     };
     let origin = args.table.display().to_string();
+    let categories = match &args.metadata {
+        Some(m) => Some(aam_runtime::SampleCategories::from_metadata(
+            &aam_data::Metadata::load(m)?,
+        )),
+        None => None,
+    };
+    let categories = categories.as_ref();
     let preds: Predictions = match args.backend {
         Backend::Onnx(backend) => {
             let model = load_onnx(args.model.as_deref(), &path, backend, &args.placement)?;
             let preds = match table {
-                Some(table) => model.predict_table(table, &origin, options)?,
-                None => predict_streaming(&model, args, &origin, options)?,
+                Some(table) => {
+                    model.predict_table_with_categories(table, &origin, options, categories)?
+                }
+                None => predict_streaming(&model, args, &origin, options, categories)?,
             };
             if let (true, Some(s)) = (args.placement.asv_cache, model.asv_cache_stats()) {
                 eprintln!(
@@ -355,8 +369,8 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
                 ..options
             };
             let table = table.context("--streaming is refused with --backend burn")?;
-            predict_with(&config, table, &origin, options, &|t, c| {
-                model.run(t, Some(c))
+            predict_with(&config, table, &origin, options, categories, &|t, c, i| {
+                model.run(t, Some(c), i)
             })?
         }
     };
@@ -412,6 +426,7 @@ fn predict_streaming(
     args: &PredictArgs,
     origin: &str,
     options: PredictOptions,
+    categories: Option<&aam_runtime::SampleCategories>,
 ) -> Result<Predictions> {
     let chunks = aam_data::BiomSampleChunks::open(&args.table, args.chunk_samples as usize)?;
     eprintln!(
@@ -421,5 +436,5 @@ fn predict_streaming(
         chunks.n_samples(),
         chunks.observation_ids.len()
     );
-    Ok(model.predict_table_chunks(chunks, origin, options)?)
+    Ok(model.predict_table_chunks(chunks, origin, options, categories)?)
 }

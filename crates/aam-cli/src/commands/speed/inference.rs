@@ -460,7 +460,7 @@ fn load(
             return Ok((
                 Box::new(move |t| {
                     let counts = reads_counts.then(|| synthetic_counts(t));
-                    net.run(t, counts.as_ref().map(|c| c.view()))
+                    net.run(t, counts.as_ref().map(|c| c.view()), None)
                 }),
                 None,
             ));
