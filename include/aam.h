@@ -441,6 +441,18 @@ enum AamStatus aam_predictions_values(const struct AamPredictions *predictions,
                                       const uint8_t **has_value);
 
 /*
+ Quantile regressors (`aam train --loss-type quantile`): sets `*levels` to the quantile
+ levels τ `double[n_levels]`, `*values` to the predictions at each level in the target's
+ original units `double[count][n_levels]` (row-major; 0 where a sample has no
+ prediction, see `aam_predictions_values`) and `*n_levels` to their number; all
+ borrowed from `predictions`. Other models: NULL, NULL and 0.
+ */
+enum AamStatus aam_predictions_quantiles(const struct AamPredictions *predictions,
+                                         const double **levels,
+                                         const double **values,
+                                         size_t *n_levels);
+
+/*
  Sets `*out` to the ID of sample `index` (borrowed from `predictions`).
  */
 enum AamStatus aam_predictions_sample_id(const struct AamPredictions *predictions,

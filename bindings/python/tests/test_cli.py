@@ -115,3 +115,16 @@ def test_a_model_conditioned_on_a_category_reads_it_from_the_metadata(tmp_path):
         assert np.abs(other.probabilities - preds.probabilities).max() > 1e-6
         with pytest.raises(aam.AamError, match="conditioned on the metadata categories cycle"):
             model.predict_biom(TABLE)
+
+
+def test_a_quantile_regressor_gives_one_column_per_level(tmp_path):
+    run = aam.train(table=TABLE, metadata=f"{REPO}/data/circadian-ihc/metadata.tsv",
+                    metadata_column="zt", loss_type="quantile", quantiles="0.25,0.75,0.5",
+                    embedding_dim=16, attention_layers=1, attention_heads=2, max_bp=60,
+                    token_limit=16, epochs=1, quiet=True, output=tmp_path / "run")
+    export = aam.export(checkpoint=run, output=tmp_path / "export")
+    with aam.Model(export) as model:
+        preds = model.predict_biom(TABLE)
+    np.testing.assert_array_equal(preds.quantile_levels, [0.25, 0.5, 0.75])
+    assert preds.quantiles.shape == (46, 3) and np.isfinite(preds.quantiles).all()
+    np.testing.assert_array_equal(preds.values[preds.has_value], preds.quantiles[preds.has_value, 1])

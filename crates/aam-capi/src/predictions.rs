@@ -25,6 +25,9 @@ pub struct AamPredictions {
     is_regression: bool,
     values: Vec<f64>,
     has_value: Vec<u8>,
+    quantile_levels: Vec<f64>,
+    /// `[count, levels]`, row-major; 0 where a sample has no prediction.
+    quantiles: Vec<f64>,
     sample_ids: Vec<CString>,
     labels: Vec<Option<CString>>,
     notes: Vec<Option<CString>>,
@@ -34,6 +37,13 @@ impl AamPredictions {
     fn from_runtime(p: &Predictions, embedding_dim: usize) -> Self {
         let n_classes = p.classes.len();
         let count = p.samples.len();
+        let levels = p.quantile_levels.len();
+        let mut quantiles = vec![0f64; count * levels];
+        for (i, s) in p.samples.iter().enumerate() {
+            if s.quantiles.len() == levels {
+                quantiles[i * levels..(i + 1) * levels].copy_from_slice(&s.quantiles);
+            }
+        }
         let mut embeddings = vec![0f32; count * embedding_dim];
         let mut probabilities = vec![0f32; count * n_classes];
         for (i, s) in p.samples.iter().enumerate() {
@@ -58,6 +68,8 @@ impl AamPredictions {
                 .iter()
                 .map(|s| u8::from(s.value.is_some() || s.label.is_some()))
                 .collect(),
+            quantile_levels: p.quantile_levels.clone(),
+            quantiles,
             sample_ids: p.samples.iter().map(|s| c_string(&s.sample_id)).collect(),
             labels: p
                 .samples
@@ -223,6 +235,7 @@ pub unsafe extern "C" fn aam_predict_biom_metadata(
         let options = PredictOptions {
             batch_size: m.params.batch_size as usize,
             threads: m.params.threads as usize,
+            ..Default::default()
         };
         let p = m
             .inner
@@ -324,6 +337,33 @@ pub unsafe extern "C" fn aam_predictions_values(
                 *values = std::ptr::null();
                 *has_value = std::ptr::null();
             }
+        }
+        Ok(())
+    })
+}
+
+/// Quantile regressors (`aam train --loss-type quantile`): sets `*levels` to the quantile
+/// levels τ `double[n_levels]`, `*values` to the predictions at each level in the target's
+/// original units `double[count][n_levels]` (row-major; 0 where a sample has no
+/// prediction, see `aam_predictions_values`) and `*n_levels` to their number; all
+/// borrowed from `predictions`. Other models: NULL, NULL and 0.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_quantiles(
+    predictions: *const AamPredictions,
+    levels: *mut *const f64,
+    values: *mut *const f64,
+    n_levels: *mut usize,
+) -> AamStatus {
+    guard(|| {
+        non_null(levels, "levels")?;
+        non_null(values, "values")?;
+        non_null(n_levels, "n_levels")?;
+        let p = get(predictions)?;
+        let none = p.quantile_levels.is_empty();
+        unsafe {
+            *levels = if none { std::ptr::null() } else { p.quantile_levels.as_ptr() };
+            *values = if none { std::ptr::null() } else { p.quantiles.as_ptr() };
+            *n_levels = p.quantile_levels.len();
         }
         Ok(())
     })

@@ -50,6 +50,8 @@ fn export() -> (CheckpointConfig, Vec<u8>) {
             classes: Vec::new(),
             mean: 40.0,
             std: 10.0,
+            transform: Default::default(),
+            quantiles: Vec::new(),
             categories: [(
                 "site".to_string(),
                 vec!["gut".to_string(), "skin".to_string()],

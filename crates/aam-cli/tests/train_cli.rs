@@ -636,11 +636,16 @@ fn train_conditioned_on_categories_stores_them_and_exports() {
         "--target-layer-norm",
         "--conditional-output-scaling",
         "subject",
+        "--categorical-loss-weights",
+        "auto",
+        "--categorical-loss-weight-column",
+        "body-site",
     ];
     args.extend(TINY);
     let o = aam(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let log = stderr(&o);
+    assert!(log.contains("target loss weights by 'body-site': "), "{log}");
     assert!(
         log.contains("categorical column 'subject': 1 categories"),
         "{log}"
@@ -804,4 +809,240 @@ fn train_conditioned_on_categories_stores_them_and_exports() {
         .unwrap();
     bad[at + 1] = "year";
     assert_refused(&bad, "not in --categorical-columns");
+}
+
+#[test]
+fn quantile_loss_and_target_transform_predict_in_the_targets_units() {
+    // days-since-experiment-start (0…200 days) with the pinball loss at three levels,
+    // a log z-score transform and the kept epoch chosen by validation MAE.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run").display().to_string();
+    let (table, md) = (shared("table.biom"), shared("metadata.tsv"));
+    let mut args = vec![
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "days-since-experiment-start",
+        "--output",
+        &out,
+        "--group-column",
+        "subject",
+        "--loss-type",
+        "quantile",
+        "--quantiles",
+        "0.8,0.2,0.5",
+        "--target-transform",
+        "log-zscore",
+        "--best-metric",
+        "mae",
+        "--lr",
+        "3e-3",
+    ];
+    let epochs = TINY.iter().position(|a| *a == "--epochs").unwrap();
+    args.extend(
+        TINY.iter()
+            .enumerate()
+            .map(|(i, a)| if i == epochs + 1 { "3" } else { *a }),
+    );
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |f: &str| std::fs::read_to_string(dir.path().join("run").join(f)).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&read("config.json")).unwrap();
+    assert_eq!(config["target"]["transform"], "log-zscore");
+    assert_eq!(
+        config["target"]["quantiles"],
+        serde_json::json!([0.2, 0.5, 0.8])
+    );
+    assert_eq!(config["model"]["num_quantiles"], 3);
+    // The offset and scale are the mean and population std of ln(y + 1) over the
+    // training samples (split.tsv), computed here from the metadata.
+    let split = read("split.tsv");
+    let train: std::collections::HashSet<&str> = split
+        .lines()
+        .filter(|l| l.ends_with("\ttrain"))
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    let text = std::fs::read_to_string(&md).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "days-since-experiment-start")
+        .unwrap();
+    let logs: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|f| train.contains(f[0]))
+        .map(|f| f[col].parse::<f64>().unwrap().ln_1p())
+        .collect();
+    assert!(logs.len() >= 10, "{} training samples", logs.len());
+    let mean = logs.iter().sum::<f64>() / logs.len() as f64;
+    let std = (logs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / logs.len() as f64).sqrt();
+    let got = |k: &str| config["target"][k].as_f64().unwrap();
+    assert!((got("mean") - mean).abs() < 1e-9 && (got("std") - std).abs() < 1e-9);
+    // The kept epoch is the one with the lowest validation MAE (in days).
+    let maes: Vec<f64> = read("metrics.jsonl")
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["validation"]["mae"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(maes.len(), 3);
+    let best = (0..3).min_by(|&a, &b| maes[a].total_cmp(&maes[b])).unwrap() + 1;
+    let state: serde_json::Value = serde_json::from_str(&read("train_state.json")).unwrap();
+    assert_eq!(state["best_epoch"], best, "{maes:?}");
+    assert_eq!(state["best_score"].as_f64(), Some(maes[best - 1]));
+
+    // Predictions: one column per level, in days; the point prediction is the median
+    // level; the split graphs and Burn agree.
+    let export = dir.path().join("export").display().to_string();
+    let o = aam(&["export", "--checkpoint", &out, "--output", &export]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let predict = |backend: &str| -> Vec<Vec<f64>> {
+        let o = aam(&[
+            "predict",
+            "--model",
+            &export,
+            "--table",
+            &table,
+            "--backend",
+            backend,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout.clone()).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        assert!(
+            header.starts_with(
+                "sample_id\tprediction\tquantile_0.2\tquantile_0.5\tquantile_0.8\tn_asv"
+            ),
+            "{header}"
+        );
+        lines
+            .map(|l| {
+                l.split('\t')
+                    .skip(1)
+                    .take(4)
+                    .map(|v| v.parse().unwrap_or(f64::NAN))
+                    .collect()
+            })
+            .collect()
+    };
+    let (tract, burn) = (predict("tract"), predict("burn"));
+    let finite = tract.iter().filter(|r| r[0].is_finite()).count();
+    assert!(finite > 20, "{tract:?}");
+    for (t, b) in tract.iter().zip(&burn) {
+        assert_eq!(
+            t[0].to_bits(),
+            t[2].to_bits(),
+            "prediction = the 0.5 level: {t:?}"
+        );
+        for (x, y) in t.iter().zip(b) {
+            assert!(
+                (x - y).abs() <= 1e-4 * x.abs().max(1.0) || (x.is_nan() && y.is_nan()),
+                "{t:?} vs {b:?}"
+            );
+        }
+        // ln(y + 1) back to days: never below −1.
+        assert!(t.iter().all(|v| v.is_nan() || *v > -1.0), "{t:?}");
+    }
+
+    // Several passes over random ASV subsets (the model was trained with the abundance
+    // policy; --asv-sampling overrides it): the mean and population std of the median
+    // level over passes 0..4, recomputed here from the runtime's raw outputs.
+    let o = aam(&[
+        "predict",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--asv-sampling",
+        "random",
+        "--prediction-passes",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout.clone()).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
+    let (pc, sc) = (
+        header.iter().position(|h| *h == "prediction").unwrap(),
+        header.iter().position(|h| *h == "prediction_std").unwrap(),
+    );
+    let model = aam_runtime::Model::load(std::path::Path::new(&export)).unwrap();
+    let config = model.config().clone();
+    let (t, _) = aam_data::load_table(std::path::Path::new(&table)).unwrap();
+    let prepared =
+        aam_runtime::prepare_table_with(t, &config, "t", aam_data::TokenLimitPolicy::Random)
+            .unwrap();
+    let ds = &prepared.dataset;
+    let target = config.target.as_ref().unwrap();
+    let mut spread = 0.0f64;
+    for (s, line) in text.lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if prepared.asvs_with_reads[s] == 0 {
+            continue;
+        }
+        let values: Vec<f64> = (0..4u64)
+            .map(|pass| {
+                let b = ds.batch(&[s], None, pass);
+                let (n, k) = b.counts.dim();
+                let counts = b.counts.clone().into_shape_with_order((n, k, 1)).unwrap();
+                let out = model
+                    .run_with_counts(b.tokens.view(), counts.view())
+                    .unwrap();
+                let z = out.target_prediction.unwrap()[[0, 1]];
+                target
+                    .transform
+                    .inverse(f64::from(z), target.mean, target.std)
+            })
+            .collect();
+        let mean = values.iter().sum::<f64>() / 4.0;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+        let (got, got_std): (f64, f64) = (f[pc].parse().unwrap(), f[sc].parse().unwrap());
+        assert!(
+            (got - mean).abs() <= 1e-5 * mean.abs().max(1.0),
+            "{}: {got} vs {mean}",
+            f[0]
+        );
+        assert!(
+            (got_std - std).abs() <= 1e-5 * mean.abs().max(1.0),
+            "{}: {got_std} vs {std}",
+            f[0]
+        );
+        spread = spread.max(std);
+    }
+    assert!(spread > 0.0, "random subsets change some prediction");
+
+    // Refused before training: a classification column with a regression loss, quantiles
+    // without the quantile loss, a metric of the other kind of target.
+    let base = [
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--output",
+        &out,
+        "--overwrite",
+    ];
+    let refused = |extra: &[&str], expected: &str| {
+        assert_refused(&[&base[..], extra, &TINY[..]].concat(), expected);
+    };
+    refused(
+        &["--metadata-column", "body-site", "--loss-type", "mae"],
+        "apply to regression",
+    );
+    refused(
+        &["--metadata-column", "body-site", "--best-metric", "r2"],
+        "does not apply",
+    );
+    refused(
+        &["--metadata-column", "body-site", "--quantiles", "0.5"],
+        "needs --loss-type quantile",
+    );
 }

@@ -32,10 +32,21 @@ pub struct TargetInfo {
     pub kind: TargetKind,
     /// Class labels in index order (classification).
     pub classes: Vec<String>,
-    /// Mean of the training targets (regression; predictions are `z·std + mean`).
+    /// Offset of the target transform (regression): the training targets' mean for
+    /// z-score (predictions are `z·std + mean`), their minimum for min-max, of
+    /// `ln(y + 1)` for the log transforms; see [`crate::TargetTransform`].
     pub mean: f64,
-    /// Standard deviation of the training targets (regression).
+    /// Scale of the target transform (regression): the training targets' standard
+    /// deviation for z-score, their range for min-max.
     pub std: f64,
+    /// How a regression target was transformed (checkpoints written before the option
+    /// existed: z-score).
+    #[serde(default)]
+    pub transform: crate::TargetTransform,
+    /// Quantile levels τ of a quantile regressor (`--loss-type quantile`), in the order
+    /// of the output's last axis; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quantiles: Vec<f64>,
     /// Labels of the metadata categories the model is conditioned on, per column
     /// (sorted by name): label `k` of a column has index `k + 1`, 0 is unknown. Empty
     /// for a model without conditioning.

@@ -22,6 +22,7 @@ pub mod architecture;
 pub mod checkpoint_config;
 pub mod head_config;
 pub mod model_config;
+pub mod target_transform;
 pub mod weight_map;
 
 pub use checkpoint_config::{
@@ -32,4 +33,5 @@ pub use model_config::{
     Activation, AttentionKind, CountEmbeddingMethod, EncoderType, MixedPrecision, ModelConfig,
     SizeLimits, Stack, StackConfig, SIZE_LIMITS,
 };
+pub use target_transform::TargetTransform;
 pub use weight_map::{WeightError, WeightMap};

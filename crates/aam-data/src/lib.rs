@@ -35,6 +35,7 @@ pub mod categories;
 pub mod distance;
 pub mod error;
 pub mod evaluation;
+pub mod evaluation_report;
 pub mod faith_pd;
 pub mod files;
 mod hdf5_shape;

@@ -53,7 +53,7 @@ pub use export_dir::{export_file, SAFETENSORS_FILE};
 pub use model::{Model, RawOutputs, ONNX_FILE};
 pub use options::{Backend, ExecutionProvider, LoadOptions, TensorRtOptions};
 pub use predict::{predict_with, PredictOptions, Predictions, Runner, SamplePrediction};
-pub use prepare::{prepare_table, PreparedTable};
+pub use prepare::{prepare_table, prepare_table_with, PreparedTable};
 pub use split_graphs::{
     sample_graph_slots, split_graphs_present, ASV_ENCODER_FILE, SAMPLE_MODEL_FILE,
 };

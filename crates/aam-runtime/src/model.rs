@@ -25,8 +25,9 @@ pub const ONNX_FILE: &str = "model.onnx";
 pub struct RawOutputs {
     /// `embeddings` f32 `[batch, D]`: pooled sample embeddings.
     pub embeddings: Array2<f32>,
-    /// `target_prediction` f32 `[batch, out_dim]` (predictors): standardized value, or
-    /// class log-probabilities.
+    /// `target_prediction` f32 `[batch, out_dim]` (predictors; `[batch, out_dim ·
+    /// num_quantiles]` for a quantile regressor): the transformed value, or class
+    /// log-probabilities.
     pub target_prediction: Option<Array2<f32>>,
     /// `class_probabilities` f32 `[batch, out_dim]` (classifiers).
     pub class_probabilities: Option<Array2<f32>>,

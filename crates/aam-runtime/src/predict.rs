@@ -8,7 +8,7 @@ use crate::asv_cache::asv_key;
 use crate::categories::{category_ids, SampleCategories};
 use crate::error::{Result, RuntimeError};
 use crate::model::{Model, RawOutputs};
-use crate::prepare::{prepare_table, PreparedTable};
+use crate::prepare::{prepare_table_with, PreparedTable};
 use crate::split_graphs::CallEmbeddings;
 use aam_data::Dataset;
 
@@ -19,6 +19,14 @@ pub struct PredictOptions {
     pub batch_size: usize,
     /// Worker threads (each runs whole batches).
     pub threads: usize,
+    /// Forward passes per sample, each on its own random subset of the ASVs beyond the
+    /// token limit (the random policy): predictions are their mean, with the standard
+    /// deviation as [`SamplePrediction::value_std`]. With another policy every pass
+    /// would see the same ASVs: one pass is run, with a warning.
+    pub passes: usize,
+    /// Which ASVs beyond the token limit the model sees (`aam predict --asv-sampling`);
+    /// `None`: the model's own policy, as in training.
+    pub token_limit_policy: Option<aam_data::TokenLimitPolicy>,
 }
 
 impl Default for PredictOptions {
@@ -26,7 +34,17 @@ impl Default for PredictOptions {
         PredictOptions {
             batch_size: 16,
             threads: 1,
+            passes: 1,
+            token_limit_policy: None,
         }
+    }
+}
+
+impl PredictOptions {
+    /// The policy that keeps the ASVs beyond the token limit for the model of `config`.
+    fn policy(&self, config: &CheckpointConfig) -> aam_data::TokenLimitPolicy {
+        self.token_limit_policy
+            .unwrap_or(config.data.token_limit_policy)
     }
 }
 
@@ -37,8 +55,15 @@ pub struct SamplePrediction {
     pub sample_id: String,
     /// ASVs given to the model (after the token limit).
     pub n_asv: usize,
-    /// Regression: the prediction in the target's original units (`z·std + mean`).
+    /// Regression: the prediction in the target's original units (the inverse of the
+    /// target transform; a quantile regressor's middle level).
     pub value: Option<f64>,
+    /// Quantile regression: the prediction at each level of
+    /// [`Predictions::quantile_levels`], in the target's original units.
+    pub quantiles: Vec<f64>,
+    /// Regression with several passes ([`PredictOptions::passes`]): the population
+    /// standard deviation of `value` over the passes, in the target's units.
+    pub value_std: Option<f64>,
     /// Classification: the most probable class label.
     pub label: Option<String>,
     /// Classification: one probability per class, in [`Predictions::classes`] order.
@@ -60,6 +85,11 @@ pub struct Predictions {
     pub target_column: Option<String>,
     /// Class labels in probability order (classifiers).
     pub classes: Vec<String>,
+    /// Quantile levels τ of a quantile regressor, in the order of each sample's
+    /// `quantiles`; empty otherwise.
+    pub quantile_levels: Vec<f64>,
+    /// Forward passes averaged per sample (see [`PredictOptions::passes`]).
+    pub passes: usize,
     /// One entry per table sample.
     pub samples: Vec<SamplePrediction>,
     /// Notes for the user (input preparation, unpredictable samples).
@@ -146,10 +176,13 @@ impl Model {
         // ASV-embedding path: every unique ASV of the table is encoded once, up front and
         // in parallel; the batches then only run the sample graph.
         let call = CallEmbeddings::default();
-        let encode_all = |ds: &Dataset, batches: &[&[usize]]| {
+        let encode_all = |ds: &Dataset, batches: &[&[usize]], passes: u64| {
             let mut keys = std::collections::HashSet::new();
-            for b in batches {
-                let tokens = ds.batch(b, None, 0).tokens;
+            for (b, pass) in batches
+                .iter()
+                .flat_map(|b| (0..passes).map(move |p| (b, p)))
+            {
+                let tokens = ds.batch(b, None, pass).tokens;
                 keys.extend(
                     tokens
                         .outer_iter()
@@ -158,9 +191,10 @@ impl Model {
             }
             split.encode(keys.iter(), &call, options.threads.max(1))
         };
+        let policy = options.policy(self.config());
         predict_prepared(
             self.config(),
-            prepare_table(table, self.config(), origin)?,
+            prepare_table_with(table, self.config(), origin, policy)?,
             options,
             categories,
             &|t, c, i| self.run_with(t, Some(c), i, &call),
@@ -221,6 +255,8 @@ impl SamplePrediction {
             n_asv: 0,
             value: None,
             label: None,
+            quantiles: Vec::new(),
+            value_std: None,
             probabilities: Vec::new(),
             embedding: Vec::new(),
             note: None,
@@ -232,8 +268,12 @@ impl SamplePrediction {
 struct TargetLayout {
     kind: Option<TargetKind>,
     classes: Vec<String>,
-    /// `(mean, std)` of a regression target.
+    /// `(offset, scale)` of a regression target's transform.
     scale: (f64, f64),
+    /// The regression target's transform (inverted into the target's units).
+    transform: aam_config::TargetTransform,
+    /// Quantile levels of a quantile regressor.
+    quantiles: Vec<f64>,
 }
 
 impl TargetLayout {
@@ -244,10 +284,28 @@ impl TargetLayout {
             config.model.out_dim,
             warnings,
         );
+        let target = config
+            .target
+            .as_ref()
+            .filter(|_| config.kind == ModelKind::Predictor);
+        let width = config.model.head.num_quantiles.unwrap_or(1);
+        let mut quantiles = target.map(|t| t.quantiles.clone()).unwrap_or_default();
+        if kind == Some(TargetKind::Numeric) && width > 1 && quantiles.len() != width {
+            warnings.push(format!(
+                "the model predicts {width} quantiles but records {} levels; they are called by position 1..{width}",
+                quantiles.len()
+            ));
+            quantiles = (1..=width).map(|i| i as f64).collect();
+        }
+        if kind != Some(TargetKind::Numeric) || width == 1 {
+            quantiles.clear();
+        }
         TargetLayout {
             kind,
             classes,
             scale,
+            transform: target.map(|t| t.transform).unwrap_or_default(),
+            quantiles,
         }
     }
 
@@ -261,10 +319,52 @@ impl TargetLayout {
                 p.label = Some(self.classes[argmax(&p.probabilities)].clone());
             }
             (Some(TargetKind::Numeric), _, Some(z)) => {
-                p.value = Some(f64::from(z[[row, 0]]) * self.scale.1 + self.scale.0);
+                let (offset, scale) = self.scale;
+                let units = |v: f32| self.transform.inverse(f64::from(v), offset, scale);
+                let z = z.row(row);
+                // A quantile regressor's point prediction is its middle level (index
+                // Q / 2), as in training's metrics.
+                p.value = Some(units(z[z.len() / 2]));
+                if !self.quantiles.is_empty() {
+                    p.quantiles = z.iter().map(|&v| units(v)).collect();
+                }
             }
             _ => {}
         }
+    }
+
+    /// The prediction of several passes over one sample (`each`, non-empty, filled by
+    /// [`TargetLayout::fill`]): the mean value, quantiles, probabilities and embedding;
+    /// the population standard deviation of the value; a classifier's label from the
+    /// mean probabilities. One pass is returned as it is.
+    fn mean(&self, mut each: Vec<SamplePrediction>) -> SamplePrediction {
+        if each.len() <= 1 {
+            return each.pop().expect("one pass at least");
+        }
+        let n = each.len() as f64;
+        let mean_f32 = |rows: Vec<&Vec<f32>>| -> Vec<f32> {
+            let len = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+            (0..len)
+                .map(|k| (rows.iter().map(|r| f64::from(r[k])).sum::<f64>() / n) as f32)
+                .collect()
+        };
+        let mut p = SamplePrediction::empty(each[0].sample_id.clone());
+        p.embedding = mean_f32(each.iter().map(|e| &e.embedding).collect());
+        p.probabilities = mean_f32(each.iter().map(|e| &e.probabilities).collect());
+        if !p.probabilities.is_empty() {
+            p.label = self.classes.get(argmax(&p.probabilities)).cloned();
+        }
+        let values: Vec<f64> = each.iter().filter_map(|e| e.value).collect();
+        if values.len() == each.len() {
+            let mean = values.iter().sum::<f64>() / n;
+            p.value = Some(mean);
+            p.value_std = Some((values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt());
+        }
+        let q = each[0].quantiles.len();
+        p.quantiles = (0..q)
+            .map(|k| each.iter().map(|e| e.quantiles[k]).sum::<f64>() / n)
+            .collect();
+        p
     }
 
     fn finish(
@@ -278,6 +378,8 @@ impl TargetLayout {
             target_kind: self.kind,
             target_column: config.target.as_ref().map(|t| t.column.clone()),
             classes: self.classes,
+            quantile_levels: self.quantiles,
+            passes: 1,
             samples,
             warnings,
         }
@@ -301,12 +403,12 @@ pub fn predict_with(
     categories: Option<&SampleCategories>,
     runner: &Runner<'_>,
 ) -> Result<Predictions> {
-    let prepared = prepare_table(table, config, origin)?;
+    let prepared = prepare_table_with(table, config, origin, options.policy(config))?;
     predict_prepared(config, prepared, options, categories, runner, None)
 }
 
-/// Called once with the dataset and the batches before they run.
-type BeforeBatches<'a> = dyn Fn(&Dataset, &[&[usize]]) -> Result<()> + Sync + 'a;
+/// Called once with the dataset, the batches and the number of passes before they run.
+type BeforeBatches<'a> = dyn Fn(&Dataset, &[&[usize]], u64) -> Result<()> + Sync + 'a;
 
 fn predict_prepared(
     config: &CheckpointConfig,
@@ -325,10 +427,22 @@ fn predict_prepared(
         .collect();
     let batch_size = options.batch_size.max(1);
     let batches: Vec<&[usize]> = usable.chunks(batch_size).collect();
-    if let Some(before) = before {
-        before(ds, &batches)?;
+    let mut passes = options.passes.max(1);
+    let policy = options.policy(config);
+    if passes > 1 && policy != aam_data::TokenLimitPolicy::Random {
+        warnings.push(format!(
+            "{passes} prediction passes would all see the same ASVs under the '{}' token-limit policy: one pass is run (use --asv-sampling random)",
+            format!("{policy:?}").to_lowercase()
+        ));
+        passes = 1;
     }
-    let outputs = run_batches(runner, ds, ids.as_ref(), &batches, options.threads.max(1))?;
+    if let Some(before) = before {
+        before(ds, &batches, passes as u64)?;
+    }
+    let threads = options.threads.max(1);
+    let outputs: Vec<Vec<RawOutputs>> = (0..passes as u64)
+        .map(|pass| run_batches(runner, ds, ids.as_ref(), &batches, threads, pass))
+        .collect::<Result<_>>()?;
 
     let layout = TargetLayout::new(config, &mut warnings);
     let mut samples: Vec<SamplePrediction> = ds
@@ -340,11 +454,19 @@ fn predict_prepared(
             ..SamplePrediction::empty(id.clone())
         })
         .collect();
-    for (batch, out) in batches.iter().zip(outputs) {
+    for (i, batch) in batches.iter().enumerate() {
         for (row, &s) in batch.iter().enumerate() {
+            let each: Vec<SamplePrediction> = outputs
+                .iter()
+                .map(|pass| {
+                    let mut p = SamplePrediction::empty(ds.table.sample_ids[s].clone());
+                    layout.fill(&mut p, &pass[i], row);
+                    p
+                })
+                .collect();
             let p = &mut samples[s];
+            *p = layout.mean(each);
             p.n_asv = prepared.asvs_with_reads[s].min(config.model.token_limit);
-            layout.fill(p, &out, row);
         }
     }
     let skipped: Vec<&str> = samples
@@ -359,20 +481,24 @@ fn predict_prepared(
             aam_data::error::name_list(&skipped, 10)
         ));
     }
-    Ok(layout.finish(config, samples, warnings))
+    let mut preds = layout.finish(config, samples, warnings);
+    preds.passes = passes;
+    Ok(preds)
 }
 
 /// Runs the batches on `threads` workers, keeping batch order; `ids` holds the category
-/// indices of every sample of `ds` (conditioned models).
+/// indices of every sample of `ds` (conditioned models); `pass` draws the random
+/// token-limit subsets (pass 0: those of a single-pass prediction).
 fn run_batches(
     runner: &Runner<'_>,
     ds: &aam_data::Dataset,
     ids: Option<&Array2<i64>>,
     batches: &[&[usize]],
     threads: usize,
+    pass: u64,
 ) -> Result<Vec<RawOutputs>> {
     let run_one = |b: &[usize]| {
-        let batch = ds.batch(b, None, 0);
+        let batch = ds.batch(b, None, pass);
         let (n, s) = batch.counts.dim();
         let counts = batch
             .counts
@@ -472,4 +598,65 @@ fn argmax(v: &[f32]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aam_config::{DataSettings, ModelConfig, TargetInfo, TargetTransform};
+    use ndarray::{array, Array2};
+
+    #[test]
+    fn quantile_outputs_are_inverted_into_the_targets_units() {
+        let mut model = ModelConfig::default();
+        model.head.num_quantiles = Some(3);
+        let config = CheckpointConfig {
+            format_version: aam_config::FORMAT_VERSION,
+            kind: ModelKind::Predictor,
+            model,
+            data: DataSettings {
+                max_bp: 10,
+                token_limit: 8,
+                token_limit_policy: Default::default(),
+                rarefy_depth: None,
+            },
+            target: Some(TargetInfo {
+                column: "days".into(),
+                kind: TargetKind::Numeric,
+                classes: Vec::new(),
+                mean: 1.0,
+                std: 2.0,
+                transform: TargetTransform::LogZscore,
+                quantiles: vec![0.1, 0.5, 0.9],
+                categories: Default::default(),
+            }),
+        };
+        let mut warnings = Vec::new();
+        let layout = TargetLayout::new(&config, &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let out = RawOutputs {
+            embeddings: Array2::zeros((1, 4)),
+            target_prediction: Some(array![[0.0f32, 1.0, 2.0]]),
+            class_probabilities: None,
+            count_prediction: None,
+        };
+        let mut p = SamplePrediction::empty("s".into());
+        layout.fill(&mut p, &out, 0);
+        // exp(z·2 + 1) − 1 at z = 0, 1, 2; the point prediction is the 0.5 level.
+        let want = [1f64.exp() - 1.0, 3f64.exp() - 1.0, 5f64.exp() - 1.0];
+        for (g, w) in p.quantiles.iter().zip(want) {
+            assert!((g - w).abs() < 1e-9 * w, "{g} vs {w}");
+        }
+        assert_eq!(p.quantiles.len(), 3);
+        assert_eq!(p.value, Some(p.quantiles[1]));
+        let preds = layout.finish(&config, vec![p], warnings);
+        assert_eq!(preds.quantile_levels, vec![0.1, 0.5, 0.9]);
+        let tsv = String::from_utf8(preds.to_tsv()).unwrap();
+        assert!(
+            tsv.starts_with(
+                "sample_id\tprediction\tquantile_0.1\tquantile_0.5\tquantile_0.9\tn_asv"
+            ),
+            "{tsv}"
+        );
+    }
 }

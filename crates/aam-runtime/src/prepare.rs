@@ -3,7 +3,7 @@
 //! from how the model was trained.
 
 use aam_config::CheckpointConfig;
-use aam_data::{Dataset, FeatureTable};
+use aam_data::{Dataset, FeatureTable, TokenLimitPolicy};
 
 use crate::error::Result;
 
@@ -30,16 +30,22 @@ pub fn prepare_table(
     config: &CheckpointConfig,
     origin: &str,
 ) -> Result<PreparedTable> {
+    prepare_table_with(table, config, origin, config.data.token_limit_policy)
+}
+
+/// [`prepare_table`] keeping the ASVs beyond the token limit by `policy` instead of the
+/// model's own (`aam predict --asv-sampling`; the random policy then draws a new subset
+/// for each `epoch` of [`Dataset::batch`]).
+///
+/// Errors: as [`prepare_table`].
+pub fn prepare_table_with(
+    table: FeatureTable,
+    config: &CheckpointConfig,
+    origin: &str,
+    policy: TokenLimitPolicy,
+) -> Result<PreparedTable> {
     let m = &config.model;
-    let dataset = Dataset::new(
-        table,
-        m.max_bp,
-        m.token_limit,
-        config.data.token_limit_policy,
-        0,
-        None,
-        None,
-    )?;
+    let dataset = Dataset::new(table, m.max_bp, m.token_limit, policy, 0, None, None)?;
     let n_obs = dataset.table.observation_ids.len();
     let mut warnings = Vec::new();
     let non_acgt = &dataset.tokens.non_acgt;
@@ -70,10 +76,11 @@ pub fn prepare_table(
         .count();
     if over > 0 {
         warnings.push(format!(
-            "{over} samples have more ASVs than the model's token limit {}; the model's '{}' policy keeps {} of them, as in training",
+            "{over} samples have more ASVs than the model's token limit {}; the '{}' policy keeps {} of them{}",
             m.token_limit,
-            format!("{:?}", config.data.token_limit_policy).to_lowercase(),
-            m.token_limit
+            format!("{policy:?}").to_lowercase(),
+            m.token_limit,
+            if policy == config.data.token_limit_policy { ", as in training" } else { " (not the model's own policy)" }
         ));
     }
     Ok(PreparedTable {

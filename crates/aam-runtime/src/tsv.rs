@@ -19,13 +19,21 @@ fn write_rows(header: Vec<String>, rows: Vec<Vec<String>>) -> Vec<u8> {
 
 impl Predictions {
     /// The predictions table: `sample_id`, `prediction` (the value in original units, or
-    /// the class label), for classifiers `probability_<class>` per class, then `n_asv`
+    /// the class label; a quantile regressor's middle level), for a quantile regressor
+    /// `quantile_<τ>` per level, with several passes `prediction_std` (regression), for
+    /// classifiers `probability_<class>` per class, then `n_asv`
     /// (ASVs given to the model) and `note` (why a sample has no prediction). An encoder
     /// has no prediction columns: its table lists `embedding_0…` instead.
     pub fn to_tsv(&self) -> Vec<u8> {
         let mut header = vec!["sample_id".to_string()];
         match self.target_kind {
-            Some(TargetKind::Numeric) => header.push("prediction".into()),
+            Some(TargetKind::Numeric) => {
+                header.push("prediction".into());
+                header.extend(self.quantile_levels.iter().map(|t| format!("quantile_{t}")));
+                if self.passes > 1 {
+                    header.push("prediction_std".into());
+                }
+            }
             Some(TargetKind::Categorical) => {
                 header.push("prediction".into());
                 header.extend(self.classes.iter().map(|c| format!("probability_{c}")));
@@ -39,7 +47,17 @@ impl Predictions {
             .map(|p| {
                 let mut r = vec![p.sample_id.clone()];
                 match self.target_kind {
-                    Some(TargetKind::Numeric) => r.push(p.value.map(fmt_f64).unwrap_or_default()),
+                    Some(TargetKind::Numeric) => {
+                        r.push(p.value.map(fmt_f64).unwrap_or_default());
+                        let q = self.quantile_levels.len();
+                        match p.quantiles.len() == q {
+                            true => r.extend(p.quantiles.iter().map(|&v| fmt_f64(v))),
+                            false => r.extend(vec![String::new(); q]),
+                        }
+                        if self.passes > 1 {
+                            r.push(p.value_std.map(fmt_f64).unwrap_or_default());
+                        }
+                    }
                     Some(TargetKind::Categorical) => {
                         r.push(p.label.clone().unwrap_or_default());
                         r.extend(padded(&p.probabilities, self.classes.len()));

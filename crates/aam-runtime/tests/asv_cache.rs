@@ -157,6 +157,7 @@ fn table_predictions_encode_each_unique_asv_once_and_equal_the_single_graph() {
     let options = PredictOptions {
         batch_size: 8,
         threads: 2,
+        ..Default::default()
     };
     let single = Model::load_with(&dir, &single_graph())
         .unwrap()

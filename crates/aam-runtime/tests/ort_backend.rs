@@ -142,6 +142,7 @@ fn ort_predictions_on_the_shipped_table_equal_tract() {
     let options = PredictOptions {
         batch_size: 8,
         threads: 2,
+        ..Default::default()
     };
     let a = tract
         .predict_table(table.clone(), "table.biom", options)

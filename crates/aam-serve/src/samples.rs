@@ -8,8 +8,9 @@
 //! for a model conditioned on metadata categories each sample also has
 //! `"categories": {"body-site": "gut", …}` with every column the model reads (`null`: a
 //! missing value, the unknown category).
-//! Answer: `{"model_name", "target_column", "classes", "predictions": [{"sample_id",
-//! "n_asv", "value", "label", "probabilities", "embedding", "note"}, …], "warnings"}`.
+//! Answer: `{"model_name", "target_column", "classes", "quantile_levels", "predictions":
+//! [{"sample_id", "n_asv", "value", "label", "probabilities", "quantiles", "embedding",
+//! "note"}, …], "warnings"}` (`quantiles`: a quantile regressor's prediction at each level).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path as FsPath;
@@ -172,7 +173,7 @@ async fn run_predict(
     let categories = categories(&req, state.model.config())?;
     let n = tables.len();
     let model = state.model.clone();
-    let options = PredictOptions { batch_size: 1, threads: 1 };
+    let options = PredictOptions { batch_size: 1, threads: 1, ..Default::default() };
     let (rows, warnings) = within_limits(state, started, async move {
         tokio::task::spawn_blocking(move || {
             let (mut rows, mut warnings) = (Vec::new(), Vec::<String>::new());
@@ -195,6 +196,7 @@ async fn run_predict(
                     "value": p.value,
                     "label": p.label,
                     "probabilities": p.probabilities,
+                    "quantiles": p.quantiles,
                     "embedding": p.embedding,
                     "note": p.note,
                 }));
@@ -212,6 +214,7 @@ async fn run_predict(
             "model_name": state.name,
             "target_column": target.map(|t| t.column.clone()),
             "classes": target.map(|t| t.classes.clone()).unwrap_or_default(),
+            "quantile_levels": target.map(|t| t.quantiles.clone()).unwrap_or_default(),
             "predictions": rows,
             "warnings": warnings,
         }),

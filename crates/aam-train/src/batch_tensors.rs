@@ -21,6 +21,8 @@ pub(crate) struct Tensors<B: Backend> {
     pub(crate) asv_mask: Tensor<B, 2>,
     pub(crate) unifrac: Option<Tensor<B, 2>>,
     pub(crate) targets: Option<Vec<f32>>,
+    /// Weight of each sample's target loss (`None`: all 1; validation is unweighted).
+    pub(crate) sample_weights: Option<Vec<f32>>,
     pub(crate) nuc_targets: Option<(Tensor<B, 3, Int>, Tensor<B, 3>)>,
     pub(crate) faith: Option<Tensor<B, 2>>,
     /// Category indices int `[batch, n_columns]` of a model conditioned on them.
@@ -128,6 +130,10 @@ pub(crate) fn to_tensors<B: Backend>(
             .as_ref()
             .map(|u| f2(u.iter().copied().collect(), [b, b])),
         targets: batch.targets.as_ref().map(|t| t.to_vec()),
+        sample_weights: data
+            .sample_weights
+            .as_ref()
+            .map(|w| samples.iter().map(|&i| w[i]).collect()),
         nuc_targets,
         faith: faith.map(|f| f2(samples.iter().map(|&i| f[i]).collect(), [b, 1])),
         categorical_ids: data.categorical_ids.as_ref().map(|ids| {

@@ -29,8 +29,13 @@ pub struct TrainState {
     pub step: usize,
     /// Run seed; every RNG stream is derived from (seed, epoch, step).
     pub seed: u64,
-    /// Best validation loss so far (`f64::MAX` before the first epoch: JSON has no infinity).
+    /// Validation loss of the kept (best) epoch (`f64::MAX` before the first epoch: JSON
+    /// has no infinity).
     pub best_val_loss: f64,
+    /// Value of `--best-metric` at the kept epoch (`None` before the first epoch, or
+    /// without validation).
+    #[serde(default)]
+    pub best_score: Option<f64>,
     /// Epoch of the best validation loss.
     pub best_epoch: usize,
     /// Epochs since the best (early stopping).

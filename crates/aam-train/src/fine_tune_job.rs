@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use aam_config::{
     AttentionKind, CheckpointConfig, CountEmbeddingMethod, DataSettings, HeadConfig,
-    MixedPrecision, ModelConfig, ModelKind, TargetInfo,
+    MixedPrecision, ModelConfig, ModelKind, TargetInfo, TargetTransform,
 };
 use aam_data::error::name_list;
 use aam_data::{CategoryIndices, Metadata, TargetKind};
@@ -19,8 +19,10 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::job_inputs::{
     check_output, dataset_and_stream, distance_targets, groups, load_table_input, make_split,
-    standardization, warn_fused_dropout, JobInputs, PreparedRun,
+    warn_fused_dropout, JobInputs, PreparedRun,
 };
+use crate::regression_loss::LossType;
+use crate::sample_weights::CategoricalLossWeights;
 use crate::tracking::Tracker;
 use crate::{checkpoint, fit_data_parallel, FitReport, TrainData, TrainOptions};
 
@@ -33,6 +35,9 @@ pub struct FineTuneJob {
     pub metadata_column: String,
     /// Regression or classification; `None` detects it from the column's values.
     pub target_type: Option<TargetKind>,
+    /// How a regression target is transformed for training (statistics from the
+    /// training samples only, stored in the checkpoint, inverted at prediction).
+    pub target_transform: TargetTransform,
     /// The architecture of a fresh model (`out_dim` and `is_classifier` are set from the
     /// target); unused with `pretrained_encoder`, which brings its own.
     pub model: ModelConfig,
@@ -53,6 +58,12 @@ pub struct FineTuneJob {
     /// 0), stored in the checkpoint; how they enter the head, and the head's other
     /// options, come from `model.head` (also on top of a pretrained encoder).
     pub categorical_columns: Vec<String>,
+    /// Per-sample weights of the target loss from one categorical column
+    /// (`--categorical-loss-weights`).
+    pub categorical_loss_weights: Option<CategoricalLossWeights>,
+    /// The column of `categorical_loss_weights` (one of `categorical_columns`; `None`:
+    /// the first of them).
+    pub categorical_loss_weight_column: Option<String>,
     /// Self-attention implementation of the run.
     pub attention: AttentionKind,
     /// Half-precision matrix products of the run.
@@ -73,6 +84,7 @@ impl FineTuneJob {
             inputs,
             metadata_column: metadata_column.into(),
             target_type: None,
+            target_transform: TargetTransform::default(),
             data: DataSettings {
                 max_bp: model.max_bp,
                 token_limit: model.token_limit,
@@ -87,6 +99,8 @@ impl FineTuneJob {
             count_embedding: None,
             abundance_pooling: false,
             categorical_columns: Vec::new(),
+            categorical_loss_weights: None,
+            categorical_loss_weight_column: None,
             options: TrainOptions::default(),
         }
     }
@@ -192,11 +206,48 @@ impl FineTuneJob {
             seed,
             inherit.as_deref(),
         )?;
+        let transform = self.target_transform;
+        let loss = &self.options.regression;
+        if target.kind == TargetKind::Categorical
+            && (loss.kind != LossType::default() || transform != TargetTransform::default())
+        {
+            bail!("column '{column}' is categorical (classification): --loss-type and --target-transform apply to regression; drop them");
+        }
+        if !self.options.best_metric.fits(Some(target.kind)) {
+            bail!(
+                "--best-metric {} does not apply to {} column '{column}'; use val_loss, {}",
+                self.options.best_metric.key(),
+                if target.kind == TargetKind::Numeric {
+                    "the numeric"
+                } else {
+                    "the categorical"
+                },
+                if target.kind == TargetKind::Numeric {
+                    "r2 or mae"
+                } else {
+                    "accuracy or f1"
+                }
+            );
+        }
         let (mean, std) = match target.kind {
-            TargetKind::Numeric => standardization(&raw, &split.train),
+            TargetKind::Numeric => transform.fit(&raw, &split.train).map_err(|i| {
+                anyhow::anyhow!(
+                    "{}: sample '{}', column '{column}': {} ≤ −1, where ln(y + 1) of --target-transform {} is undefined; use zscore or minmax",
+                    md_path.display(),
+                    table.sample_ids[i],
+                    raw[i],
+                    transform.name()
+                )
+            })?,
             TargetKind::Categorical => (0.0, 1.0),
         };
-        let targets: Vec<f32> = raw.iter().map(|&v| ((v - mean) / std) as f32).collect();
+        let targets: Vec<f32> = match target.kind {
+            TargetKind::Numeric => raw
+                .iter()
+                .map(|&v| transform.forward(v, mean, std) as f32)
+                .collect(),
+            TargetKind::Categorical => raw.iter().map(|&v| v as f32).collect(),
+        };
         let categories = match self.categorical_columns.is_empty() {
             true => None,
             false => {
@@ -218,6 +269,32 @@ impl FineTuneJob {
             }
         };
 
+        let sample_weights = match (&self.categorical_loss_weights, &categories) {
+            (None, _) => None,
+            (Some(_), None) => bail!("--categorical-loss-weights weighs samples by a categorical column: give --categorical-columns"),
+            (Some(w), Some(c)) => {
+                let column = self
+                    .categorical_loss_weight_column
+                    .as_ref()
+                    .unwrap_or(&self.categorical_columns[0]);
+                let Some(at) = c.labels.keys().position(|k| k == column) else {
+                    bail!("--categorical-loss-weight-column '{column}' is not in --categorical-columns ({})", self.categorical_columns.join(", "));
+                };
+                let (weights, named, unused) =
+                    w.weights(&c.labels[column], c.ids.column(at), &split.train);
+                eprintln!(
+                    "target loss weights by '{column}': {}",
+                    named.iter().map(|(l, w)| format!("{l} {w:.3}")).collect::<Vec<_>>().join(", ")
+                );
+                if !unused.is_empty() {
+                    eprintln!(
+                        "warning: --categorical-loss-weights names labels no training sample has in '{column}': {}",
+                        name_list(&unused, 10)
+                    );
+                }
+                Some(weights)
+            }
+        };
         let (model, settings) = match &pretrained {
             Some(pre) => {
                 let mut m = pre.model.clone();
@@ -252,6 +329,10 @@ impl FineTuneJob {
                     .as_ref()
                     .map(CategoryIndices::cardinalities)
                     .unwrap_or_default(),
+                num_quantiles: (loss.kind == LossType::Quantile).then(|| loss.quantiles.len()),
+                // The reference's log-minmax trains a sigmoid output on targets in [0, 1].
+                bounded_targets: self.model.head.bounded_targets
+                    || transform == TargetTransform::LogMinmax,
                 ..self.model.head.clone()
             },
             ..model
@@ -272,6 +353,8 @@ impl FineTuneJob {
                 classes: target.classes.clone(),
                 mean,
                 std,
+                transform,
+                quantiles: loss.quantiles.clone(),
                 categories: categories
                     .as_ref()
                     .map(|c| c.labels.clone())
@@ -294,6 +377,8 @@ impl FineTuneJob {
             n_classes,
             target_mean: mean,
             target_std: std,
+            target_transform: transform,
+            sample_weights,
             categorical_ids: categories.map(|c| c.ids),
         };
         Ok(PreparedRun {

@@ -2,6 +2,9 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use burn::tensor::TensorData;
+
+use crate::regression_loss::{LossType, RegressionLoss};
 
 /// Predicted UniFrac distances `tanh(‖e_i − e_j‖ / τ)`, `[batch, batch]`, from sample
 /// embeddings `[batch, D]`. (The reference's `sigmoid` variant only spans (0.5, 0.55] at
@@ -66,21 +69,68 @@ pub fn nucleotide_hits<B: Backend>(
     )
 }
 
-/// Regression loss on standardized targets: MSE, or Huber with δ = 1 (PyTorch `HuberLoss`).
-/// `pred` `[batch, 1]`, `truth` `[batch]`.
+/// Regression loss on transformed targets (spec §4.3; see [`LossType`]): `pred`
+/// `[batch, width]` (width 1, or one column per quantile level of a quantile loss),
+/// `truth` `[batch]`. A mean over every element.
 pub fn regression_loss<B: Backend>(
     pred: Tensor<B, 2>,
     truth: Tensor<B, 1>,
-    huber: bool,
+    loss: &RegressionLoss,
 ) -> Tensor<B, 1> {
-    let [b, _] = pred.dims();
-    let r = pred.reshape([b]) - truth;
-    if huber {
-        let a = r.abs();
-        let quad = a.clone().clamp_max(1.0);
-        (quad.clone().powf_scalar(2.0).mul_scalar(0.5) + (a - quad)).mean()
-    } else {
-        r.powf_scalar(2.0).mean()
+    regression_loss_per_sample(pred, truth, loss).mean()
+}
+
+/// [`regression_loss`] of each sample, `[batch]` (its mean over the quantile levels).
+pub fn regression_loss_per_sample<B: Backend>(
+    pred: Tensor<B, 2>,
+    truth: Tensor<B, 1>,
+    loss: &RegressionLoss,
+) -> Tensor<B, 1> {
+    let [b, w] = pred.dims();
+    // e = y − ŷ, [batch, width].
+    let e = truth.reshape([b, 1]).expand([b, w]) - pred;
+    let per_element = match loss.kind {
+        LossType::Mse => e.powf_scalar(2.0),
+        LossType::Mae => e.abs(),
+        LossType::Huber => {
+            let a = e.abs();
+            let quad = a.clone().clamp_max(1.0);
+            quad.clone().powf_scalar(2.0).mul_scalar(0.5) + (a - quad)
+        }
+        LossType::Quantile => {
+            let tau = Tensor::<B, 1>::from_data(
+                TensorData::new(
+                    loss.quantiles.iter().map(|&t| t as f32).collect::<Vec<_>>(),
+                    [loss.quantiles.len()],
+                ),
+                &e.device(),
+            )
+            .reshape([1, w])
+            .expand([b, w]);
+            (e.clone() * tau.clone()).max_pair(e * tau.sub_scalar(1.0))
+        }
+        LossType::Asymmetric => {
+            let under = e.clone().clamp_min(0.0).mul_scalar(loss.under_penalty);
+            let over = e.neg().clamp_min(0.0).mul_scalar(loss.over_penalty);
+            under + over
+        }
+    };
+    per_element.mean_dim(1).reshape([b])
+}
+
+/// Each sample's NLL `[batch]`: `−log p_y` of log-probabilities `[batch, C]` against
+/// class indices `[batch]`, times the class weight `w_y` when given.
+pub fn classification_loss_per_sample<B: Backend>(
+    log_probs: Tensor<B, 2>,
+    classes: Tensor<B, 1, Int>,
+    weights: Option<Tensor<B, 1>>,
+) -> Tensor<B, 1> {
+    let [b, _] = log_probs.dims();
+    let idx = classes.reshape([b, 1]);
+    let nll = log_probs.gather(1, idx.clone()).reshape([b]).neg();
+    match weights {
+        None => nll,
+        Some(w) => nll * w.select(0, idx.reshape([b])),
     }
 }
 
@@ -144,16 +194,64 @@ mod tests {
     }
 
     #[test]
-    fn huber_and_mse() {
+    fn regression_losses_hand_computed() {
         let p = t2(vec![0.5, 3.0], [2, 1]);
         let y: Tensor<B, 1> =
             Tensor::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &Default::default());
-        assert!(
-            (scalar(regression_loss(p.clone(), y.clone(), false)) - (0.25 + 9.0) / 2.0).abs()
-                < 1e-6
-        );
+        let of = |kind: LossType| RegressionLoss {
+            kind,
+            ..RegressionLoss::default()
+        };
+        let l = |loss: RegressionLoss| scalar(regression_loss(p.clone(), y.clone(), &loss));
+        assert!((l(of(LossType::Mse)) - (0.25 + 9.0) / 2.0).abs() < 1e-6);
+        assert!((l(of(LossType::Mae)) - (0.5 + 3.0) / 2.0).abs() < 1e-6);
         // Huber: 0.5·0.25 = 0.125 and 3 − 0.5 = 2.5.
-        assert!((scalar(regression_loss(p, y, true)) - (0.125 + 2.5) / 2.0).abs() < 1e-6);
+        assert!((l(of(LossType::Huber)) - (0.125 + 2.5) / 2.0).abs() < 1e-6);
+        // Both over-predict (ŷ > y): over_penalty 3 · (0.5 + 3) / 2.
+        let asym = RegressionLoss::new(LossType::Asymmetric, None, 3.0, 0.5).unwrap();
+        assert!((l(asym.clone()) - 3.0 * 3.5 / 2.0).abs() < 1e-6);
+        let under = scalar(regression_loss(p.clone().neg(), y.clone(), &asym));
+        assert!((under - 0.5 * 3.5 / 2.0).abs() < 1e-6);
+        // Pinball, τ = 0.1 and 0.9, ŷ = [[1, 2], [−1, 0]], y = [0, 0]:
+        // e = [[−1, −2], [1, 0]] → [[0.9, 0.2], [0.1, 0]] → mean 0.3.
+        let q = RegressionLoss::new(LossType::Quantile, Some(vec![0.1, 0.9]), 1.0, 1.0).unwrap();
+        let pq = t2(vec![1.0, 2.0, -1.0, 0.0], [2, 2]);
+        assert!((scalar(regression_loss(pq, y, &q)) - 0.3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn per_sample_losses_hand_computed() {
+        // Huber of e = [0.5, −3] is [0.125, 2.5]; pinball at τ = 0.1, 0.9 of
+        // e = [[−1, −2], [1, 0]] averages [0.9, 0.2] and [0.1, 0] per sample.
+        let y: Tensor<B, 1> =
+            Tensor::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &Default::default());
+        let huber = RegressionLoss {
+            kind: LossType::Huber,
+            ..RegressionLoss::default()
+        };
+        let h = regression_loss_per_sample(t2(vec![-0.5, 3.0], [2, 1]), y.clone(), &huber);
+        assert_eq!(h.into_data().to_vec::<f32>().unwrap(), vec![0.125, 2.5]);
+        let q = RegressionLoss::new(LossType::Quantile, Some(vec![0.1, 0.9]), 1.0, 1.0).unwrap();
+        let p = regression_loss_per_sample(t2(vec![1.0, 2.0, -1.0, 0.0], [2, 2]), y, &q);
+        let p = p.into_data().to_vec::<f32>().unwrap();
+        assert!(
+            (p[0] - 0.55).abs() < 1e-6 && (p[1] - 0.05).abs() < 1e-6,
+            "{p:?}"
+        );
+        // NLL per sample, times the class weight of its class.
+        let lp = t2(
+            vec![(0.25f32).ln(), (0.75f32).ln(), (0.5f32).ln(), (0.5f32).ln()],
+            [2, 2],
+        );
+        let cls: Tensor<B, 1, Int> =
+            Tensor::from_data(TensorData::new(vec![1i64, 0], [2]), &Default::default());
+        let w: Tensor<B, 1> =
+            Tensor::from_data(TensorData::new(vec![3.0f32, 1.0], [2]), &Default::default());
+        let n = classification_loss_per_sample(lp, cls, Some(w))
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!((n[0] + (0.75f32).ln()).abs() < 1e-6 && (n[1] + 3.0 * (0.5f32).ln()).abs() < 1e-6);
     }
 
     #[test]

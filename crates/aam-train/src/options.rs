@@ -88,8 +88,12 @@ pub struct TrainOptions {
     pub temperature: f64,
     /// Fraction of real nucleotides masked for the nucleotide loss.
     pub mask_ratio: f64,
-    /// Huber instead of MSE for regression.
-    pub huber: bool,
+    /// The regression target loss (`--loss-type`).
+    #[serde(default)]
+    pub regression: crate::RegressionLoss,
+    /// The validation metric that picks the kept epoch and drives early stopping.
+    #[serde(default)]
+    pub best_metric: crate::BestMetric,
     /// Inverse-frequency class weights for classification.
     pub class_weights: bool,
     /// Show a progress bar.
@@ -142,7 +146,8 @@ impl Default for TrainOptions {
             },
             temperature: 10.0,
             mask_ratio: 0.15,
-            huber: false,
+            regression: crate::RegressionLoss::default(),
+            best_metric: crate::BestMetric::default(),
             class_weights: false,
             progress: true,
             stop_after_epochs: None,

@@ -138,6 +138,8 @@ impl PretrainJob {
             n_classes: 0,
             target_mean: 0.0,
             target_std: 1.0,
+            target_transform: Default::default(),
+            sample_weights: None,
             categorical_ids: None,
         };
         let options = TrainOptions {

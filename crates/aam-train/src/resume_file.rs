@@ -166,6 +166,7 @@ mod tests {
             step: 3 * epoch,
             seed: 7,
             best_val_loss: 0.5,
+            best_score: None,
             best_epoch: epoch,
             bad_epochs: 0,
             schedule: crate::schedule::Schedule::new(

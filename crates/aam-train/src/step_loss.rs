@@ -30,8 +30,9 @@ pub(crate) fn argmax(v: &[f32]) -> usize {
 
 /// The training metric of an epoch from the target predictions `preds` (one row per
 /// training sample, as trained) and their targets `truth`: `accuracy` for a classifier
-/// (argmax of the log-probabilities), `r2` for a regressor (on the standardized scale, to
-/// which R² is invariant); `None` without a target or predictions.
+/// (argmax of the log-probabilities), `r2` for a regressor (on the transformed scale; of
+/// a quantile regressor's middle level, [`median_column`]); `None` without a target or
+/// predictions.
 pub(crate) fn training_metric(
     kind: Option<TargetKind>,
     preds: &[Vec<f32>],
@@ -47,11 +48,18 @@ pub(crate) fn training_metric(
             Some(("accuracy", metrics::accuracy(&p, &t)))
         }
         TargetKind::Numeric => {
-            let p: Vec<f64> = preds.iter().map(|v| f64::from(v[0])).collect();
+            let p: Vec<f64> = preds.iter().map(|v| f64::from(median_column(v))).collect();
             let t: Vec<f64> = truth.iter().map(|&v| f64::from(v)).collect();
             Some(("r2", metrics::r2(&p, &t)))
         }
     }
+}
+
+/// A regressor's point prediction from its output row: the only value, or the middle
+/// quantile level's (index `Q / 2`, the median of the default 0.1, 0.5, 0.9; the
+/// reference's choice) for a quantile regressor.
+pub(crate) fn median_column(row: &[f32]) -> f32 {
+    row.get(row.len() / 2).copied().unwrap_or(f32::NAN)
 }
 
 /// The weighted total loss of a batch and its terms by name (`unifrac`, `nucleotide`,
@@ -100,17 +108,37 @@ pub(crate) fn loss_terms<B: Backend>(
     if let (Some(pred), Some(y), Some(kind)) =
         (&out.target_prediction, &t.targets, data.target_kind)
     {
+        // With per-sample weights: each sample's loss times its weight, then the mean
+        // over the batch (the reference's form, not renormalised by Σw).
+        let weights = t
+            .sample_weights
+            .as_ref()
+            .map(|w| Tensor::<B, 1>::from_data(TensorData::new(w.clone(), [w.len()]), &device));
         let l = match kind {
             TargetKind::Numeric => {
                 let y = Tensor::<B, 1>::from_data(TensorData::new(y.clone(), [y.len()]), &device);
-                losses::regression_loss(pred.clone(), y, opts.huber)
+                match weights {
+                    None => losses::regression_loss(pred.clone(), y, &opts.regression),
+                    Some(w) => {
+                        (losses::regression_loss_per_sample(pred.clone(), y, &opts.regression) * w)
+                            .mean()
+                    }
+                }
             }
             TargetKind::Categorical => {
                 let y = Tensor::<B, 1, Int>::from_data(
                     TensorData::new(y.iter().map(|&v| v as i64).collect::<Vec<_>>(), [y.len()]),
                     &device,
                 );
-                losses::classification_loss(pred.clone(), y, class_weights.cloned())
+                match weights {
+                    None => losses::classification_loss(pred.clone(), y, class_weights.cloned()),
+                    Some(w) => (losses::classification_loss_per_sample(
+                        pred.clone(),
+                        y,
+                        class_weights.cloned(),
+                    ) * w)
+                        .mean(),
+                }
             }
         };
         add("target", w.target, l, &mut total);

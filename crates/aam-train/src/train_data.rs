@@ -8,7 +8,8 @@ use aam_data::{Dataset, SampleStream, Split, TargetKind};
 #[derive(Debug, Clone)]
 pub struct TrainData {
     /// Table (aligned), tokens, distances and targets. For regression the targets are
-    /// standardized with `target_mean`/`target_std`; for classification they are class indices.
+    /// transformed by `target_transform` with `target_mean`/`target_std`; for
+    /// classification they are class indices.
     /// With `stream`, the table holds the sample IDs only ([`SampleStream::id_table`]).
     pub dataset: Dataset,
     /// `--streaming`: the samples' ASVs and counts, read from the BIOM file a chunk of
@@ -24,10 +25,16 @@ pub struct TrainData {
     pub target_kind: Option<TargetKind>,
     /// Number of classes (classification).
     pub n_classes: usize,
-    /// Mean and std used to standardize regression targets.
+    /// Offset of the regression target's transform (the mean for z-score).
     pub target_mean: f64,
-    /// See `target_mean`.
+    /// Scale of the regression target's transform (the std for z-score).
     pub target_std: f64,
+    /// How regression targets were transformed (validation metrics are in the target's
+    /// units, through its inverse).
+    pub target_transform: aam_config::TargetTransform,
+    /// Weight of each table sample's target loss in training
+    /// (`--categorical-loss-weights`); `None`: every sample weighs 1.
+    pub sample_weights: Option<Vec<f32>>,
     /// Category indices of each table sample, int64 `[n_samples, n_columns]`, for a
     /// predictor conditioned on metadata categories (0: unknown or missing).
     pub categorical_ids: Option<ndarray::Array2<i64>>,

@@ -30,7 +30,7 @@ use crate::options::{OptimizerKind, TrainOptions};
 use crate::prefetch::run_in_order;
 use crate::resume_file;
 use crate::schedule::Schedule;
-use crate::step_loss::{argmax, loss_terms, training_metric};
+use crate::step_loss::{argmax, loss_terms, median_column, training_metric};
 use crate::tracking::{NoTracking, RunStart, Tracker};
 use crate::train_data::TrainData;
 use aam_config::CheckpointConfig;
@@ -219,6 +219,7 @@ where
             step: 0,
             seed: opts.seed,
             best_val_loss: f64::MAX,
+            best_score: None,
             best_epoch: 0,
             bad_epochs: 0,
             schedule: Schedule::new(
@@ -481,7 +482,14 @@ where
         }
         state.schedule.on_validation(val_loss);
         state.epoch += 1;
-        let improved = no_validation || val_loss < state.best_val_loss;
+        // The kept epoch: the best of `--best-metric` (the validation loss by default).
+        let improved = no_validation
+            || match opts.best_metric {
+                crate::BestMetric::ValLoss => val_loss < state.best_val_loss,
+                m => validation
+                    .get(m.key())
+                    .is_some_and(|&v| v.is_finite() && m.improves(v, state.best_score)),
+            };
         // The weights are copied out of the model once per epoch: for the checkpoint
         // files (the same bytes when this epoch is the best) and for the trackers.
         let mut weights = aam_model::WeightSink::default();
@@ -489,6 +497,7 @@ where
         let bytes = checkpoint::sink_bytes(&weights, config)?;
         if improved {
             state.best_val_loss = val_loss;
+            state.best_score = validation.get(opts.best_metric.key()).copied();
             state.best_epoch = state.epoch;
             state.bad_epochs = 0;
             aam_data::files::write_atomic(&paths("model.safetensors"), &bytes)?;
@@ -534,7 +543,13 @@ where
         report.best = (state.best_val_loss, state.best_epoch);
         if opts.patience.is_some_and(|p| state.bad_epochs >= p) {
             if opts.progress {
-                eprintln!("early stopping: no better validation loss for {} epochs (best {:.4} at epoch {})", state.bad_epochs, state.best_val_loss, state.best_epoch);
+                eprintln!(
+                    "early stopping: no better validation {} for {} epochs (best {:.4} at epoch {})",
+                    opts.best_metric.key(),
+                    state.bad_epochs,
+                    state.best_score.unwrap_or(state.best_val_loss),
+                    state.best_epoch
+                );
             }
             break;
         }
@@ -616,7 +631,9 @@ where
             mask_ratio.map(|r| (r, opts.seed ^ 0xA11D ^ k as u64)),
             None,
         )?;
-        let t = to_tensors::<B::InnerBackend>(&host, data, &device);
+        let mut t = to_tensors::<B::InnerBackend>(&host, data, &device);
+        // The validation loss is unweighted (comparable between runs and weightings).
+        t.sample_weights = None;
         let out = match asv_cache.as_deref_mut() {
             Some(cache) => {
                 let e = cached_embeddings::<B::InnerBackend, B::InnerBackend, _>(
@@ -704,9 +721,12 @@ where
         let truth: Vec<f64> = val.iter().map(|&i| f64::from(targets[i])).collect();
         match kind {
             TargetKind::Numeric => {
-                let (m, s) = (data.target_mean, data.target_std);
-                let p: Vec<f64> = preds.iter().map(|v| f64::from(v[0]) * s + m).collect();
-                let t: Vec<f64> = truth.iter().map(|v| v * s + m).collect();
+                let (m, s, tr) = (data.target_mean, data.target_std, data.target_transform);
+                let p: Vec<f64> = preds
+                    .iter()
+                    .map(|v| tr.inverse(f64::from(median_column(v)), m, s))
+                    .collect();
+                let t: Vec<f64> = truth.iter().map(|&v| tr.inverse(v, m, s)).collect();
                 out.insert("mae".into(), metrics::mae(&p, &t));
                 out.insert("rmse".into(), metrics::rmse(&p, &t));
                 out.insert("r2".into(), metrics::r2(&p, &t));

@@ -46,6 +46,8 @@ fn train(
         classes: vec!["even".into(), "odd".into()],
         mean: 0.0,
         std: 1.0,
+        transform: Default::default(),
+        quantiles: Vec::new(),
         categories: Default::default(),
     });
     let mut opts = TrainOptions {

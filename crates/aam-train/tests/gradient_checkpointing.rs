@@ -75,7 +75,7 @@ fn minus_gradients<B: AutodiffBackend>() -> (Vec<(String, Vec<f32>)>, usize) {
     let target = losses::regression_loss(
         out.target_prediction.clone().unwrap(),
         Tensor::<B, 1>::full([b], 0.5, &device),
-        false,
+        &aam_train::RegressionLoss::default(),
     );
     let slot_mask = out.asv_mask.clone();
     let count = losses::count_loss(

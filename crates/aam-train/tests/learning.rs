@@ -130,7 +130,7 @@ fn gradients<M: AamModel<B> + burn::module::AutodiffModule<B>>(
                         TensorData::new(vec![-1.0f32, 0.5, 1.5, -0.3, 0.0, 2.0], [n]),
                         &device,
                     ),
-                    false,
+                    &aam_train::RegressionLoss::default(),
                 ),
             };
     }
@@ -270,6 +270,8 @@ fn a_tiny_classifier_fits_sixteen_samples_of_two_body_sites() {
         classes: vec!["gut".into(), "tongue".into()],
         mean: 0.0,
         std: 1.0,
+        transform: Default::default(),
+        quantiles: Vec::new(),
         categories: Default::default(),
     });
     let mut opts = TrainOptions {

@@ -15,7 +15,9 @@ class Predictions:
     Attributes: ``sample_ids`` (list of str), ``embeddings`` float32 ``[n, D]``,
     ``probabilities`` float32 ``[n, n_classes]`` or None, ``labels`` (list, None where a
     sample has no prediction) or None, ``values`` float64 ``[n]`` (original units; NaN-free:
-    see ``has_value``) or None, ``has_value`` bool ``[n]``, ``notes`` (list of str or None).
+    see ``has_value``) or None, ``has_value`` bool ``[n]``, ``notes`` (list of str or None);
+    quantile regressors: ``quantile_levels`` float64 ``[k]`` and ``quantiles`` float64
+    ``[n, k]`` (original units; ``values`` is the middle level), else None.
     """
 
     def __init__(self, handle):
@@ -37,6 +39,13 @@ class Predictions:
             else:
                 self.values = None
                 self.has_value = np.zeros(n, bool)
+            levels, qvals, k = ctypes.POINTER(ctypes.c_double)(), ctypes.POINTER(ctypes.c_double)(), ctypes.c_size_t()
+            check(lib.aam_predictions_quantiles(handle, ctypes.byref(levels), ctypes.byref(qvals), ctypes.byref(k)))
+            if k.value:
+                self.quantile_levels = np.ctypeslib.as_array(levels, shape=(k.value,)).copy()
+                self.quantiles = np.ctypeslib.as_array(qvals, shape=(n, k.value)).copy() if n else np.zeros((0, k.value))
+            else:
+                self.quantile_levels = self.quantiles = None
             self.sample_ids = [self._string(lib.aam_predictions_sample_id, handle, i) for i in range(n)]
             labels = [self._string(lib.aam_predictions_label, handle, i) for i in range(n)]
             self.labels = labels if self.probabilities is not None else None

@@ -17,9 +17,9 @@ use clap::{Args, ValueEnum};
 use ndarray::{Array1, Array2};
 
 use super::evaluate::{
-    check_output, covariate_correlations, print_summary, unusable_samples, write_report,
-    LabelledSamples, Row,
+    check_output, print_summary, unusable_samples, write_report, LabelledSamples,
 };
+use aam_data::evaluation_report::{covariate_correlations, EvaluatedSample as Row};
 use aam_data::files::write_atomic;
 
 /// Arguments of `aam baseline`.
@@ -317,7 +317,7 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
         &args.data.metadata_column,
         b,
     )?;
-    let correlations = covariate_correlations(&rows, &metadata, &args.data.metadata_column)?;
+    let correlations = covariate_correlations(&rows, &metadata, &args.data.metadata_column);
     write_atomic(
         &args.output.join("error_correlations.tsv"),
         correlations.as_bytes(),

@@ -3,12 +3,12 @@
 //! the correlation of errors with sequencing depth, ASV count and numeric metadata, and
 //! plots (PNG and SVG).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use aam_data::error::name_list;
-use aam_data::evaluation::{
-    classification_metrics, error_correlation, regression_metrics, Bootstrap, MetricValue,
+use aam_data::evaluation::{classification_metrics, regression_metrics, Bootstrap, MetricValue};
+use aam_data::evaluation_report::{
+    confusion_tsv, covariate_correlations, metrics_tsv, per_sample_tsv, EvaluatedSample as Row,
 };
 use aam_data::files::write_atomic;
 use aam_data::metrics::confusion_matrix;
@@ -85,22 +85,6 @@ const OUTPUTS: [&str; 10] = [
     "confusion_matrix.svg",
 ];
 
-/// One evaluated sample.
-pub(crate) struct Row {
-    pub sample: String,
-    /// Regression: true value; classification: true class index.
-    pub truth: f64,
-    /// Regression: prediction; classification: predicted class index.
-    pub predicted: f64,
-    /// Regression: predicted − true; classification: 1 − probability of the true class.
-    pub error: f64,
-    /// Classification: class probabilities.
-    pub probabilities: Vec<f64>,
-    /// Reads of the sample.
-    pub depth: f64,
-    /// ASVs with reads in the sample.
-    pub n_asv: f64,
-}
 
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     check_output(&args.output, args.overwrite)?;
@@ -115,6 +99,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         batch_size: args.batch_size,
         threads: 1,
         backend: args.backend,
+        asv_sampling: None,
+        prediction_passes: 1,
         streaming: false,
         chunk_samples: 10_000,
         placement: args.placement.clone(),
@@ -234,7 +220,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         &args.data.metadata_column,
         b,
     )?;
-    let correlations = covariate_correlations(&rows, &metadata, &args.data.metadata_column)?;
+    let correlations = covariate_correlations(&rows, &metadata, &args.data.metadata_column);
     write_atomic(
         &args.output.join("error_correlations.tsv"),
         correlations.as_bytes(),
@@ -375,114 +361,4 @@ pub(crate) fn check_output(dir: &Path, overwrite: bool) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn metrics_tsv(metrics: &[MetricValue], n: usize, b: Bootstrap) -> String {
-    let mut s =
-        String::from("metric\tvalue\tci95_low\tci95_high\tn_samples\tbootstrap_resamples\n");
-    for m in metrics {
-        let _ = writeln!(
-            s,
-            "{}\t{}\t{}\t{}\t{n}\t{}",
-            m.name, m.value, m.ci.0, m.ci.1, b.resamples
-        );
-    }
-    s
-}
-
-fn per_sample_tsv(rows: &[Row], kind: TargetKind, classes: &[String]) -> String {
-    let mut s = String::new();
-    match kind {
-        TargetKind::Numeric => {
-            s.push_str("sample_id\ttrue\tpredicted\terror\tabsolute_error\tdepth\tn_asv\n");
-            for r in rows {
-                let _ = writeln!(
-                    s,
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    r.sample,
-                    r.truth,
-                    r.predicted,
-                    r.error,
-                    r.error.abs(),
-                    r.depth,
-                    r.n_asv
-                );
-            }
-        }
-        TargetKind::Categorical => {
-            s.push_str("sample_id\ttrue\tpredicted\tcorrect\tprobability_of_true\tdepth\tn_asv\n");
-            for r in rows {
-                let _ = writeln!(
-                    s,
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    r.sample,
-                    classes[r.truth as usize],
-                    classes[r.predicted as usize],
-                    r.truth == r.predicted,
-                    1.0 - r.error,
-                    r.depth,
-                    r.n_asv
-                );
-            }
-        }
-    }
-    s
-}
-
-fn confusion_tsv(cm: &[Vec<usize>], classes: &[String]) -> String {
-    let mut s = String::from("true\\predicted");
-    for c in classes {
-        let _ = write!(s, "\t{c}");
-    }
-    s.push('\n');
-    for (c, row) in classes.iter().zip(cm) {
-        s.push_str(c);
-        for v in row {
-            let _ = write!(s, "\t{v}");
-        }
-        s.push('\n');
-    }
-    s
-}
-
-/// Spearman ρ of the absolute error (regression) or of 1 − p(true class)
-/// (classification) with depth, ASV count and every numeric metadata column that varies
-/// over the evaluated samples (a constant column has no correlation to report).
-pub(crate) fn covariate_correlations(
-    rows: &[Row],
-    metadata: &Metadata,
-    target_column: &str,
-) -> Result<String> {
-    let errors: Vec<f64> = rows.iter().map(|r| r.error.abs()).collect();
-    let ids: Vec<String> = rows.iter().map(|r| r.sample.clone()).collect();
-    let mut s = String::from("covariate\tspearman_rho\tn_samples\n");
-    let mut line = |name: &str, covariate: &[Option<f64>]| {
-        let mut known = covariate.iter().flatten();
-        let first = known.next().copied();
-        if known.all(|&v| Some(v) == first) {
-            return;
-        }
-        let (rho, n) = error_correlation(&errors, covariate);
-        let _ = writeln!(s, "{name}\t{rho}\t{n}");
-    };
-    line(
-        "sequencing_depth",
-        &rows.iter().map(|r| Some(r.depth)).collect::<Vec<_>>(),
-    );
-    line(
-        "asv_count",
-        &rows.iter().map(|r| Some(r.n_asv)).collect::<Vec<_>>(),
-    );
-    for column in &metadata.columns {
-        if column == target_column {
-            continue;
-        }
-        // Columns that are not numbers throughout (or have no value here) are skipped.
-        if let Ok(t) = metadata.target(column, &ids, None) {
-            if t.kind == TargetKind::Numeric {
-                line(&format!("metadata:{column}"), &t.values);
-            }
-        }
-    }
-    Ok(s)
 }

@@ -14,6 +14,14 @@ pub struct HeadArgs {
     /// missing value: the unknown category); the labels are stored in the checkpoint.
     #[arg(long, value_delimiter = ',')]
     pub categorical_columns: Vec<String>,
+    /// Weights of each training sample's target loss by its category: `auto` (n / (K ·
+    /// n_k), balancing the categories) or JSON `{"gut": 2, "skin": 0.5}` (unlisted: 1).
+    #[arg(long, value_name = "auto|JSON", requires = "categorical_columns")]
+    pub categorical_loss_weights: Option<aam_train::sample_weights::CategoricalLossWeights>,
+    /// The categorical column of --categorical-loss-weights (default: the first of
+    /// --categorical-columns).
+    #[arg(long, requires = "categorical_loss_weights")]
+    pub categorical_loss_weight_column: Option<String>,
     /// Embedding dim of each categorical column.
     #[arg(long, default_value_t = HeadConfig::default().categorical_embed_dim)]
     pub categorical_embed_dim: usize,

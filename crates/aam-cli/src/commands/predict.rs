@@ -99,6 +99,15 @@ pub struct PredictArgs {
     /// Engine that runs the model.
     #[arg(long, value_enum, default_value_t = Backend::default())]
     pub backend: Backend,
+    /// Which ASVs beyond the token limit the model sees (default: the model's own
+    /// token-limit policy, as in training).
+    #[arg(long = "asv-sampling", value_enum, value_name = "POLICY")]
+    pub asv_sampling: Option<aam_data::TokenLimitPolicy>,
+    /// Forward passes per sample, each on another random subset of the ASVs beyond the
+    /// token limit (needs the random policy: --asv-sampling random): the prediction is
+    /// their mean, `prediction_std` their standard deviation (regression).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub prediction_passes: u64,
     /// Read a BIOM 2.1 HDF5 table --chunk-samples samples at a time instead of whole, so
     /// that a table larger than memory can be predicted (tract and ort backends; with the
     /// random token-limit policy, ASV subsets then depend on the chunking).
@@ -321,6 +330,8 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
     let options = PredictOptions {
         batch_size: args.batch_size,
         threads: args.threads,
+        passes: args.prediction_passes as usize,
+        token_limit_policy: args.asv_sampling,
     };
     let path = match &args.model {
         Some(m) => model_file(m, args.backend)?,

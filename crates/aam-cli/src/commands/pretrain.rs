@@ -57,7 +57,7 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             ..a.model_config(args.optim.nuc_weight > 0.0)
         },
         data: a.data_settings(args.input.rarefy_depth),
-        options: args.optim.options(0.0, 0.0, false, false),
+        options: args.optim.options(0.0, 0.0, false),
         faith_pd: args.faith_pd.clone(),
     };
     let run = job.prepare()?;

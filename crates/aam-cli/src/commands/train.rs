@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use aam_config::TargetTransform;
 use aam_data::TargetKind;
 use aam_train::fine_tune_job::FineTuneJob;
+use aam_train::{BestMetric, LossType, RegressionLoss, TrainOptions};
 use anyhow::Result;
 use clap::Args;
 
@@ -50,9 +52,30 @@ pub struct TrainArgs {
     /// Weight of the count loss (log1p relative abundance per ASV).
     #[arg(long, default_value_t = 1.0)]
     count_weight: f64,
-    /// Huber loss instead of MSE for regression.
-    #[arg(long)]
+    /// Regression loss, on the transformed target.
+    #[arg(long, value_enum, default_value_t = LossType::default())]
+    loss_type: LossType,
+    /// Same as --loss-type huber (kept for older command lines).
+    #[arg(long, hide = true, conflicts_with = "loss_type")]
     huber: bool,
+    /// Quantile levels in (0, 1) of --loss-type quantile (default 0.1,0.5,0.9): the model
+    /// predicts one value per level, and `aam predict` writes one column per level.
+    #[arg(long, value_delimiter = ',')]
+    quantiles: Option<Vec<f64>>,
+    /// Weight of over-prediction with --loss-type asymmetric.
+    #[arg(long, default_value_t = RegressionLoss::default().over_penalty)]
+    over_penalty: f64,
+    /// Weight of under-prediction with --loss-type asymmetric.
+    #[arg(long, default_value_t = RegressionLoss::default().under_penalty)]
+    under_penalty: f64,
+    /// How a regression target is rescaled for training (statistics from the training
+    /// samples only; stored, and inverted at prediction).
+    #[arg(long, value_enum, default_value_t = TargetTransform::default())]
+    target_transform: TargetTransform,
+    /// Validation metric whose best epoch is kept as model.safetensors (and that early
+    /// stopping watches).
+    #[arg(long, value_enum, default_value_t = BestMetric::default())]
+    best_metric: BestMetric,
     /// Inverse-frequency class weights for classification.
     #[arg(long)]
     class_weights: bool,
@@ -77,14 +100,28 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         count_embedding: a.count_embedding.0,
         abundance_pooling: a.abundance_pooling,
         categorical_columns: args.head.categorical_columns.clone(),
+        categorical_loss_weights: args.head.categorical_loss_weights.clone(),
+        categorical_loss_weight_column: args.head.categorical_loss_weight_column.clone(),
         attention: args.optim.attention,
         mixed_precision: args.optim.mixed_precision,
-        options: args.optim.options(
-            args.target_weight,
-            args.count_weight,
-            args.huber,
-            args.class_weights,
-        ),
+        target_transform: args.target_transform,
+        options: TrainOptions {
+            regression: RegressionLoss::new(
+                if args.huber {
+                    LossType::Huber
+                } else {
+                    args.loss_type
+                },
+                args.quantiles.clone(),
+                args.over_penalty,
+                args.under_penalty,
+            )
+            .map_err(anyhow::Error::msg)?,
+            best_metric: args.best_metric,
+            ..args
+                .optim
+                .options(args.target_weight, args.count_weight, args.class_weights)
+        },
         model,
     };
     let run = job.prepare()?;

@@ -123,8 +123,8 @@ pub struct ArchArgs {
     #[arg(long, default_value_t = ModelConfig::default().token_limit)]
     pub token_limit: usize,
     /// Which ASVs a sample keeps beyond the token limit: the most abundant by default
-    /// (the reference keeps the first in table order: `first`).
-    #[arg(long, value_enum, default_value_t = TokenLimitPolicy::Abundance)]
+    /// (the reference keeps the first in table order: `first`; its `--asv-sampling`).
+    #[arg(long, value_enum, default_value_t = TokenLimitPolicy::Abundance, alias = "asv-sampling")]
     pub token_limit_policy: TokenLimitPolicy,
     /// Feed each ASV's read count to the sample encoder as c = ln(count + 1): `add`
     /// (a + Linear(c), the default), `concat` (Linear([a ; Linear(c)])) or `film`
@@ -495,7 +495,6 @@ impl OptimArgs {
         &self,
         target_weight: f64,
         count_weight: f64,
-        huber: bool,
         class_weights: bool,
     ) -> TrainOptions {
         TrainOptions {
@@ -519,7 +518,8 @@ impl OptimArgs {
             },
             temperature: self.temperature,
             mask_ratio: self.mask_ratio,
-            huber,
+            regression: Default::default(),
+            best_metric: Default::default(),
             class_weights,
             progress: !self.quiet,
             stop_after_epochs: None,

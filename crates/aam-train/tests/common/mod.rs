@@ -77,6 +77,8 @@ pub fn data() -> TrainData {
         n_classes: 0,
         target_mean: 0.0,
         target_std: 1.0,
+        target_transform: Default::default(),
+        sample_weights: None,
         categorical_ids: None,
     }
 }

@@ -106,6 +106,7 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
     let options = PredictOptions {
         batch_size: args.batch_size,
         threads: 1,
+        ..Default::default()
     };
     let base = model.predict_table(table.clone(), &origin, options)?;
     let kind = base

@@ -122,6 +122,8 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
             classes: vec!["a".into(), "b".into()],
             mean: 0.0,
             std: 1.0,
+            transform: Default::default(),
+            quantiles: Vec::new(),
             categories: Default::default(),
         }),
     };
@@ -156,6 +158,8 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         n_classes: 2,
         target_mean: 0.0,
         target_std: 1.0,
+        target_transform: Default::default(),
+        sample_weights: None,
         categorical_ids: None,
     };
 
