@@ -51,6 +51,8 @@ fn export() -> (CheckpointConfig, Vec<u8>) {
             mean: 40.0,
             std: 10.0,
             transform: Default::default(),
+            normalize_by: None,
+            by_category: Vec::new(),
             quantiles: Vec::new(),
             categories: [(
                 "site".to_string(),

@@ -40,6 +40,8 @@ fn export(num_quantiles: Option<usize>) -> Vec<u8> {
             mean: 2.0,
             std: 0.5,
             transform: TargetTransform::LogZscore,
+            normalize_by: None,
+            by_category: Vec::new(),
             quantiles: if num_quantiles.is_some() {
                 vec![0.1, 0.5, 0.9]
             } else {

@@ -645,7 +645,10 @@ fn train_conditioned_on_categories_stores_them_and_exports() {
     let o = aam(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let log = stderr(&o);
-    assert!(log.contains("target loss weights by 'body-site': "), "{log}");
+    assert!(
+        log.contains("target loss weights by 'body-site': "),
+        "{log}"
+    );
     assert!(
         log.contains("categorical column 'subject': 1 categories"),
         "{log}"
@@ -811,6 +814,29 @@ fn train_conditioned_on_categories_stores_them_and_exports() {
     assert_refused(&bad, "not in --categorical-columns");
 }
 
+/// The days-since-experiment-start of the training samples of the run in `run` (its
+/// `split.tsv`), read from the metadata `md`; with `only = Some((column, label))` those
+/// whose `column` is `label`.
+fn training_values(run: &std::path::Path, md: &str, only: Option<(&str, &str)>) -> Vec<f64> {
+    let split = std::fs::read_to_string(run.join("split.tsv")).unwrap();
+    let train: std::collections::HashSet<&str> = split
+        .lines()
+        .filter(|l| l.ends_with("\ttrain"))
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    let text = std::fs::read_to_string(md).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let days = at("days-since-experiment-start");
+    let only = only.map(|(c, l)| (at(c), l));
+    text.lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|f| train.contains(f[0]) && only.is_none_or(|(c, l)| f[c] == l))
+        .map(|f| f[days].parse().unwrap())
+        .collect()
+}
+
 #[test]
 fn quantile_loss_and_target_transform_predict_in_the_targets_units() {
     // days-since-experiment-start (0…200 days) with the pinball loss at three levels,
@@ -859,24 +885,9 @@ fn quantile_loss_and_target_transform_predict_in_the_targets_units() {
     assert_eq!(config["model"]["num_quantiles"], 3);
     // The offset and scale are the mean and population std of ln(y + 1) over the
     // training samples (split.tsv), computed here from the metadata.
-    let split = read("split.tsv");
-    let train: std::collections::HashSet<&str> = split
-        .lines()
-        .filter(|l| l.ends_with("\ttrain"))
-        .map(|l| l.split('\t').next().unwrap())
-        .collect();
-    let text = std::fs::read_to_string(&md).unwrap();
-    let header: Vec<&str> = text.lines().next().unwrap().split('\t').collect();
-    let col = header
-        .iter()
-        .position(|h| *h == "days-since-experiment-start")
-        .unwrap();
-    let logs: Vec<f64> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').collect::<Vec<_>>())
-        .filter(|f| train.contains(f[0]))
-        .map(|f| f[col].parse::<f64>().unwrap().ln_1p())
+    let logs: Vec<f64> = training_values(&dir.path().join("run"), &md, None)
+        .into_iter()
+        .map(f64::ln_1p)
         .collect();
     assert!(logs.len() >= 10, "{} training samples", logs.len());
     let mean = logs.iter().sum::<f64>() / logs.len() as f64;
@@ -1044,5 +1055,151 @@ fn quantile_loss_and_target_transform_predict_in_the_targets_units() {
     refused(
         &["--metadata-column", "body-site", "--quantiles", "0.5"],
         "needs --loss-type quantile",
+    );
+}
+
+#[test]
+fn zscore_within_categories_is_fitted_on_training_samples_and_inverted_per_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run").display().to_string();
+    let (table, md) = (shared("table.biom"), shared("metadata.tsv"));
+    let mut args = vec![
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "days-since-experiment-start",
+        "--output",
+        &out,
+        "--group-column",
+        "subject",
+        "--categorical-columns",
+        "reported-antibiotic-usage",
+        "--target-transform",
+        "zscore-category",
+        "--normalize-by",
+        "reported-antibiotic-usage",
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |f: &str| std::fs::read_to_string(dir.path().join("run").join(f)).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&read("config.json")).unwrap();
+    let target = &config["target"];
+    assert_eq!(target["normalize_by"], "reported-antibiotic-usage");
+    // Each category's mean and population std over its training samples (split.tsv),
+    // computed here from the metadata.
+    let labels: Vec<String> = target["categories"]["reported-antibiotic-usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    for (k, label) in labels.iter().enumerate() {
+        let v = training_values(
+            &dir.path().join("run"),
+            &md,
+            Some(("reported-antibiotic-usage", label)),
+        );
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+        let got = &target["by_category"][k + 1];
+        // Antibiotic users were sampled on day 0 only: a constant category takes the
+        // global statistics; the others their own.
+        let (mean, std) = if v.len() < 2 || std == 0.0 {
+            (
+                target["mean"].as_f64().unwrap(),
+                target["std"].as_f64().unwrap(),
+            )
+        } else {
+            (mean, std)
+        };
+        assert!(
+            (got[0].as_f64().unwrap() - mean).abs() < 1e-9
+                && (got[1].as_f64().unwrap() - std).abs() < 1e-9,
+            "{label}: {got} vs [{mean}, {std}]"
+        );
+    }
+    assert_eq!(
+        target["by_category"][0][0], target["mean"],
+        "unknown: the global statistics"
+    );
+
+    // Prediction inverts each sample's output with its own category's statistics.
+    let export = dir.path().join("export");
+    let o = aam(&[
+        "export",
+        "--checkpoint",
+        &out,
+        "--output",
+        &export.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = aam_runtime::Model::load(&export).unwrap();
+    let (t, _) = aam_data::load_table(std::path::Path::new(&table)).unwrap();
+    let metadata = aam_data::Metadata::load(std::path::Path::new(&md)).unwrap();
+    let categories = aam_runtime::SampleCategories::from_metadata(&metadata);
+    let preds = model
+        .predict_table_with_categories(t.clone(), "t", Default::default(), Some(&categories))
+        .unwrap();
+    let prepared = aam_runtime::prepare_table(t, model.config(), "t").unwrap();
+    let (ids, _) = aam_runtime::category_ids(
+        model.config(),
+        &prepared.dataset.table.sample_ids,
+        Some(&categories),
+    )
+    .unwrap();
+    let ids = ids.unwrap();
+    let info = model.config().target.clone().unwrap();
+    // The category with its own statistics ("No": days 84 to 168) differs from the global.
+    let own = (1..info.by_category.len())
+        .find(|&k| info.by_category[k] != [info.mean, info.std])
+        .expect("a category with its own statistics");
+    let mut checked = [0, 0];
+    for (s, p) in preds
+        .samples
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.value.is_some())
+    {
+        let b = prepared.dataset.batch(&[s], None, 0);
+        let (n, k) = b.counts.dim();
+        let counts = b.counts.clone().into_shape_with_order((n, k, 1)).unwrap();
+        let row = ids.slice(ndarray::s![s..s + 1, ..]);
+        let z = model
+            .run_with_categories(b.tokens.view(), Some(counts.view()), row)
+            .unwrap();
+        let z = f64::from(z.target_prediction.unwrap()[[0, 0]]);
+        let [mean, std] = info.by_category[ids[[s, 0]] as usize];
+        let want = z * std + mean;
+        let got = p.value.unwrap();
+        assert!(
+            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+            "{}: {got} vs {want}",
+            p.sample_id
+        );
+        checked[usize::from(ids[[s, 0]] as usize == own)] += 1;
+    }
+    assert!(checked[1] > 5 && checked[0] > 0, "{checked:?}");
+    let o = aam(&[
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "days-since-experiment-start",
+        "--output",
+        &out,
+        "--overwrite",
+        "--target-transform",
+        "zscore-category",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("needs --normalize-by"),
+        "{}",
+        stderr(&o)
     );
 }

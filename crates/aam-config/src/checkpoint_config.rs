@@ -43,6 +43,14 @@ pub struct TargetInfo {
     /// existed: z-score).
     #[serde(default)]
     pub transform: crate::TargetTransform,
+    /// The categorical column of a `zscore-category` transform (one of the model's
+    /// categorical columns, so prediction has each sample's category).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize_by: Option<String>,
+    /// `[offset, scale]` of a `zscore-category` transform per category index of
+    /// `normalize_by` (0: unknown, the global `mean` and `std`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_category: Vec<[f64; 2]>,
     /// Quantile levels τ of a quantile regressor (`--loss-type quantile`), in the order
     /// of the output's last axis; empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -52,6 +60,18 @@ pub struct TargetInfo {
     /// for a model without conditioning.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub categories: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl TargetInfo {
+    /// The `(offset, scale)` of a sample's transform: by its category index of
+    /// `normalize_by` for `zscore-category` (the global `mean`, `std` when the index is
+    /// unknown or out of range), else `(mean, std)`.
+    pub fn offset_scale(&self, category: Option<i64>) -> (f64, f64) {
+        match category.and_then(|c| self.by_category.get(usize::try_from(c).ok()?)) {
+            Some(&[offset, scale]) if self.normalize_by.is_some() => (offset, scale),
+            _ => (self.mean, self.std),
+        }
+    }
 }
 
 /// How inputs are prepared for this model (used by predict so a user cannot mismatch it).

@@ -32,6 +32,16 @@ pub enum TargetTransform {
     #[default]
     #[cfg_attr(feature = "clap", value(help = "(y − mean) / std, training samples"))]
     Zscore,
+    /// `(y − mean_c) / std_c` with the mean and std of the training samples of the
+    /// sample's category `c` of one categorical column (`--normalize-by`); a category
+    /// without training samples, or with fewer than two or a constant target, takes the
+    /// global mean and std (the reference floors such a std at 1e-8 instead, which
+    /// blows the transformed targets up by 10⁸).
+    #[cfg_attr(
+        feature = "clap",
+        value(help = "z-score within each category of --normalize-by, training samples")
+    )]
+    ZscoreCategory,
     /// `ln(y + 1)`, then min-max; the output gets a sigmoid (`bounded_targets`), as in
     /// the reference. Needs every value > −1.
     #[cfg_attr(
@@ -51,6 +61,7 @@ impl TargetTransform {
             TargetTransform::None => "none",
             TargetTransform::Minmax => "minmax",
             TargetTransform::Zscore => "zscore",
+            TargetTransform::ZscoreCategory => "zscore-category",
             TargetTransform::LogMinmax => "log-minmax",
             TargetTransform::LogZscore => "log-zscore",
         }
@@ -97,12 +108,48 @@ impl TargetTransform {
                     (min, nonzero(max - min))
                 }
             }
-            TargetTransform::Zscore | TargetTransform::LogZscore => {
+            TargetTransform::Zscore
+            | TargetTransform::ZscoreCategory
+            | TargetTransform::LogZscore => {
                 let mean = g.iter().sum::<f64>() / n;
                 let var = g.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
                 (mean, nonzero(var.sqrt()))
             }
         })
+    }
+
+    /// `[offset, scale]` of [`TargetTransform::ZscoreCategory`] for each category index
+    /// `0..n_categories` (`ids[i]`: sample `i`'s index; 0 is the unknown category): the
+    /// mean and population std of the training samples of that category, or the global
+    /// ones (`global`, from [`TargetTransform::fit`]) for index 0, a category with fewer
+    /// than two training samples, or a constant one.
+    pub fn fit_by_category(
+        values: &[f64],
+        train: &[usize],
+        ids: &[i64],
+        n_categories: usize,
+        global: (f64, f64),
+    ) -> Vec<[f64; 2]> {
+        let mut groups: Vec<Vec<f64>> = vec![Vec::new(); n_categories];
+        for &i in train {
+            if let Some(g) = groups.get_mut(ids[i] as usize) {
+                g.push(values[i]);
+            }
+        }
+        groups
+            .iter()
+            .enumerate()
+            .map(|(k, g)| {
+                let n = g.len() as f64;
+                let mean = g.iter().sum::<f64>() / n.max(1.0);
+                let std = (g.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n.max(1.0)).sqrt();
+                if k == 0 || g.len() < 2 || std <= 1e-12 {
+                    [global.0, global.1]
+                } else {
+                    [mean, std]
+                }
+            })
+            .collect()
     }
 
     /// `y' = (g(y) − offset) / scale`.
@@ -143,6 +190,7 @@ mod tests {
             TargetTransform::None,
             TargetTransform::Minmax,
             TargetTransform::Zscore,
+            TargetTransform::ZscoreCategory,
             TargetTransform::LogMinmax,
             TargetTransform::LogZscore,
         ] {
@@ -155,6 +203,14 @@ mod tests {
                 );
             }
         }
+        // Per category (index 0 unknown): category 1 has samples 0 and 1 (1, 3 → mean 2,
+        // std 1); category 2 only sample 3: the global statistics.
+        let global = TargetTransform::Zscore.fit(&v, &train).unwrap();
+        let by = TargetTransform::fit_by_category(&v, &train, &[1, 1, 2, 2], 3, global);
+        assert_eq!(
+            by,
+            vec![[global.0, global.1], [2.0, 1.0], [global.0, global.1]]
+        );
         // A constant column: scale 1, not a division by zero.
         assert_eq!(
             TargetTransform::Minmax.fit(&[5.0, 5.0], &[0, 1]),

@@ -2,7 +2,7 @@
 
 use aam_config::{CheckpointConfig, ModelKind, TargetInfo};
 use aam_data::{FeatureTable, TargetKind};
-use ndarray::{Array2, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayView3, Axis};
 
 use crate::asv_cache::asv_key;
 use crate::categories::{category_ids, SampleCategories};
@@ -240,7 +240,7 @@ impl Model {
                     .outer_iter()
                     .filter(|slot| slot.iter().any(|&t| t > 0))
                     .count();
-                layout.fill(&mut p, &out, row);
+                layout.fill(&mut p, &out, row, None);
                 p
             })
             .collect();
@@ -272,6 +272,12 @@ struct TargetLayout {
     scale: (f64, f64),
     /// The regression target's transform (inverted into the target's units).
     transform: aam_config::TargetTransform,
+    /// The regression target (its transform's offset and scale by category for
+    /// `zscore-category`).
+    target: Option<TargetInfo>,
+    /// Position of the target's `normalize_by` column among the model's categorical
+    /// columns (the index each sample's category is read from).
+    category_column: Option<usize>,
     /// Quantile levels of a quantile regressor.
     quantiles: Vec<f64>,
 }
@@ -305,12 +311,30 @@ impl TargetLayout {
             classes,
             scale,
             transform: target.map(|t| t.transform).unwrap_or_default(),
+            category_column: target
+                .and_then(|t| t.normalize_by.as_deref())
+                .and_then(|c| {
+                    config
+                        .model
+                        .head
+                        .categorical_columns()
+                        .iter()
+                        .position(|k| *k == c)
+                }),
+            target: target.filter(|t| t.kind == TargetKind::Numeric).cloned(),
             quantiles,
         }
     }
 
-    /// Fills `p` from row `row` of `out`.
-    fn fill(&self, p: &mut SamplePrediction, out: &RawOutputs, row: usize) {
+    /// Fills `p` from row `row` of `out`; `ids` holds the sample's category indices
+    /// (`[n_columns]`, a model conditioned on categories).
+    fn fill(
+        &self,
+        p: &mut SamplePrediction,
+        out: &RawOutputs,
+        row: usize,
+        ids: Option<ArrayView1<'_, i64>>,
+    ) {
         p.note = None;
         p.embedding = out.embeddings.row(row).to_vec();
         match (self.kind, &out.class_probabilities, &out.target_prediction) {
@@ -319,7 +343,11 @@ impl TargetLayout {
                 p.label = Some(self.classes[argmax(&p.probabilities)].clone());
             }
             (Some(TargetKind::Numeric), _, Some(z)) => {
-                let (offset, scale) = self.scale;
+                let category = ids.zip(self.category_column).map(|(i, c)| i[c]);
+                let (offset, scale) = match &self.target {
+                    Some(t) => t.offset_scale(category),
+                    None => self.scale,
+                };
                 let units = |v: f32| self.transform.inverse(f64::from(v), offset, scale);
                 let z = z.row(row);
                 // A quantile regressor's point prediction is its middle level (index
@@ -460,7 +488,7 @@ fn predict_prepared(
                 .iter()
                 .map(|pass| {
                     let mut p = SamplePrediction::empty(ds.table.sample_ids[s].clone());
-                    layout.fill(&mut p, &pass[i], row);
+                    layout.fill(&mut p, &pass[i], row, ids.as_ref().map(|a| a.row(s)));
                     p
                 })
                 .collect();
@@ -627,6 +655,8 @@ mod tests {
                 mean: 1.0,
                 std: 2.0,
                 transform: TargetTransform::LogZscore,
+                normalize_by: None,
+                by_category: Vec::new(),
                 quantiles: vec![0.1, 0.5, 0.9],
                 categories: Default::default(),
             }),
@@ -641,7 +671,7 @@ mod tests {
             count_prediction: None,
         };
         let mut p = SamplePrediction::empty("s".into());
-        layout.fill(&mut p, &out, 0);
+        layout.fill(&mut p, &out, 0, None);
         // exp(z·2 + 1) − 1 at z = 0, 1, 2; the point prediction is the 0.5 level.
         let want = [1f64.exp() - 1.0, 3f64.exp() - 1.0, 5f64.exp() - 1.0];
         for (g, w) in p.quantiles.iter().zip(want) {

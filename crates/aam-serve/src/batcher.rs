@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aam_runtime::{Model, RawOutputs, RuntimeError};
-use ndarray::{s, Array3, Axis};
+use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
@@ -18,10 +18,12 @@ use crate::metrics::Metrics;
 use crate::ServeOptions;
 
 /// One request's tokens int64 `[batch, n_asv, max_bp + 1]`, its read counts f32
-/// `[batch, n_asv, 1]` (models that read counts), and where its outputs go.
+/// `[batch, n_asv, 1]` (models that read counts), its category indices int64 `[batch,
+/// n_columns]` (models conditioned on metadata categories), and where its outputs go.
 struct Job {
     tokens: Array3<i64>,
     counts: Option<Array3<f32>>,
+    ids: Option<Array2<i64>>,
     reply: oneshot::Sender<Result<RawOutputs, RuntimeError>>,
 }
 
@@ -48,8 +50,10 @@ impl Batcher {
         Batcher { jobs }
     }
 
-    /// Runs `tokens` `[batch, n_asv, max_bp + 1]` (with their read counts
-    /// `[batch, n_asv, 1]`, which a model that reads counts (a count embedding or abundance-weighted pooling) needs) in the next batch.
+    /// Runs `tokens` `[batch, n_asv, max_bp + 1]` in the next batch, with their read
+    /// counts `[batch, n_asv, 1]` (which a model that reads counts, a count embedding or
+    /// abundance-weighted pooling, needs) and category indices `[batch, n_columns]`
+    /// (which a model conditioned on metadata categories needs).
     ///
     /// Errors: the model refuses the inputs or fails (its message), or the server is
     /// stopping.
@@ -57,9 +61,10 @@ impl Batcher {
         &self,
         tokens: Array3<i64>,
         counts: Option<Array3<f32>>,
+        ids: Option<Array2<i64>>,
     ) -> Result<RawOutputs, BatchError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { tokens, counts, reply }).await.map_err(|_| BatchError::Stopping)?;
+        self.jobs.send(Job { tokens, counts, ids, reply }).await.map_err(|_| BatchError::Stopping)?;
         answer.await.map_err(|_| BatchError::Stopping)?.map_err(BatchError::Model)
     }
 }
@@ -92,9 +97,22 @@ async fn collect(mut queue: mpsc::Receiver<Job>, model: Arc<Model>, options: Ser
 
 /// One job's forward pass alone.
 fn run_one(model: &Model, job: &Job) -> Result<RawOutputs, RuntimeError> {
-    match (&job.counts, model.uses_counts()) {
-        (Some(c), true) => model.run_with_counts(job.tokens.view(), c.view()),
-        _ => model.run(job.tokens.view()),
+    forward(model, job.tokens.view(), job.counts.as_ref().map(|c| c.view()), job.ids.as_ref().map(|i| i.view()))
+}
+
+/// A forward pass with the counts a model that reads them takes and the category
+/// indices a conditioned model takes.
+fn forward(
+    model: &Model,
+    tokens: ArrayView3<'_, i64>,
+    counts: Option<ArrayView3<'_, f32>>,
+    ids: Option<ArrayView2<'_, i64>>,
+) -> Result<RawOutputs, RuntimeError> {
+    let counts = counts.filter(|_| model.uses_counts());
+    match (ids, counts) {
+        (Some(i), c) => model.run_with_categories(tokens, c, i),
+        (None, Some(c)) => model.run_with_counts(tokens, c),
+        (None, None) => model.run(tokens),
     }
 }
 
@@ -122,10 +140,15 @@ fn run_batch(model: &Model, jobs: Vec<Job>, metrics: &Metrics) {
         let stacked_counts = counts
             .filter(|_| model.uses_counts())
             .map(|c| ndarray::concatenate(Axis(0), &c).expect("same n_asv"));
-        let result = match &stacked_counts {
-            Some(c) => model.run_with_counts(stacked.view(), c.view()),
-            None => model.run(stacked.view()),
-        };
+        // Likewise a conditioned model's category indices (same columns in every job).
+        let ids: Option<Vec<_>> = group.iter().map(|j| j.ids.as_ref().map(|i| i.view())).collect();
+        let stacked_ids = ids.and_then(|i| ndarray::concatenate(Axis(0), &i).ok());
+        let result = forward(
+            model,
+            stacked.view(),
+            stacked_counts.as_ref().map(|c| c.view()),
+            stacked_ids.as_ref().map(|i| i.view()),
+        );
         match result {
             Ok(out) => {
                 let mut first = 0;

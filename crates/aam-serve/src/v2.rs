@@ -15,7 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -89,13 +89,34 @@ fn output_specs(state: &AppState) -> Vec<(&'static str, Vec<i64>)> {
     let m = &c.model;
     let mut specs = vec![("embeddings", vec![-1, m.embedding_dim as i64])];
     if c.kind == ModelKind::Predictor {
-        specs.push(("target_prediction", vec![-1, m.out_dim as i64]));
+        specs.push(("target_prediction", vec![-1, m.head.output_width(m.out_dim) as i64]));
         if m.is_classifier {
             specs.push(("class_probabilities", vec![-1, m.out_dim as i64]));
         }
         specs.push(("count_prediction", vec![-1, -1, 1]));
     }
     specs
+}
+
+/// Whether the model takes `categorical_ids` (a predictor conditioned on categories).
+fn is_conditioned(state: &AppState) -> bool {
+    let c = state.model.config();
+    c.kind == ModelKind::Predictor && c.model.head.is_conditioned()
+}
+
+/// The inputs the model takes: `tokens`, then `counts` (a model that reads counts) and
+/// `categorical_ids` INT64 `[batch, n_columns]` (columns sorted by name; 0: unknown).
+fn input_specs(state: &AppState) -> Vec<Value> {
+    let m = &state.model.config().model;
+    let mut inputs = vec![json!({ "name": "tokens", "datatype": "INT64", "shape": [-1, -1, m.max_bp as i64 + 1] })];
+    if m.uses_counts() {
+        inputs.push(json!({ "name": "counts", "datatype": "FP32", "shape": [-1, -1, 1] }));
+    }
+    if is_conditioned(state) {
+        let n = m.head.categorical_columns().len() as i64;
+        inputs.push(json!({ "name": "categorical_ids", "datatype": "INT64", "shape": [-1, n] }));
+    }
+    inputs
 }
 
 pub(crate) async fn model_metadata(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
@@ -113,14 +134,7 @@ pub(crate) async fn model_metadata(State(state): State<Arc<AppState>>, Path(name
         "name": state.name,
         "versions": ["1"],
         "platform": "aam",
-        "inputs": if c.model.uses_counts() {
-            json!([
-                { "name": "tokens", "datatype": "INT64", "shape": [-1, -1, c.model.max_bp as i64 + 1] },
-                { "name": "counts", "datatype": "FP32", "shape": [-1, -1, 1] },
-            ])
-        } else {
-            json!([{ "name": "tokens", "datatype": "INT64", "shape": [-1, -1, c.model.max_bp as i64 + 1] }])
-        },
+        "inputs": input_specs(&state),
         "outputs": outputs,
         "parameters": {
             "kind": format!("{:?}", c.kind).to_lowercase(),
@@ -130,6 +144,9 @@ pub(crate) async fn model_metadata(State(state): State<Arc<AppState>>, Path(name
             "embedding_dim": c.model.embedding_dim,
             "target_column": c.target.as_ref().map(|t| t.column.clone()),
             "classes": c.target.as_ref().map(|t| t.classes.clone()).unwrap_or_default(),
+            "quantiles": c.target.as_ref().map(|t| t.quantiles.clone()).unwrap_or_default(),
+            "categorical_columns": c.model.head.categorical_columns(),
+            "categories": c.target.as_ref().map(|t| t.categories.clone()).unwrap_or_default(),
         },
     }))
     .into_response()
@@ -153,21 +170,28 @@ pub(crate) fn rejection(r: JsonRejection) -> ApiError {
     ApiError::new(r.status(), format!("cannot read the request body: {}", r.body_text()))
 }
 
-/// The token tensor of `req` and, for a model that reads counts (a count embedding or abundance-weighted pooling), its counts tensor,
-/// checked against the model before they join a batch.
-fn inputs_from(req: &InferRequest, state: &AppState) -> Result<(Array3<i64>, Option<Array3<f32>>), ApiError> {
+/// The inputs of one inference request, checked against the model.
+type Inputs = (Array3<i64>, Option<Array3<f32>>, Option<Array2<i64>>);
+
+/// The token tensor of `req` and, for a model that reads counts (a count embedding or
+/// abundance-weighted pooling), its counts tensor, and for a model conditioned on
+/// metadata categories its `categorical_ids`, checked against the model before they
+/// join a batch.
+fn inputs_from(req: &InferRequest, state: &AppState) -> Result<Inputs, ApiError> {
     let uses_counts = state.model.uses_counts();
-    let takes = if uses_counts { "two inputs, 'tokens' and 'counts'" } else { "one input, 'tokens'" };
-    if let Some(unknown) = req
-        .inputs
-        .iter()
-        .find(|i| i.name != "tokens" && !(uses_counts && i.name == "counts"))
-    {
+    let conditioned = is_conditioned(state);
+    let names: Vec<String> = input_specs(state).iter().map(|i| format!("'{}'", i["name"].as_str().unwrap_or_default())).collect();
+    let takes = format!("{} input(s), {}", names.len(), names.join(", "));
+    let allowed = |n: &str| n == "tokens" || (uses_counts && n == "counts") || (conditioned && n == "categorical_ids");
+    if let Some(unknown) = req.inputs.iter().find(|i| !allowed(&i.name)) {
         return Err(ApiError::bad_request(format!("unknown input '{}'; the model takes {takes}", unknown.name)));
     }
     let named = |name: &str| req.inputs.iter().filter(|i| i.name == name).collect::<Vec<_>>();
-    let (tokens, counts) = (named("tokens"), named("counts"));
-    if tokens.len() != 1 || counts.len() > 1 || (uses_counts && counts.len() != 1) {
+    let (tokens, counts, ids) = (named("tokens"), named("counts"), named("categorical_ids"));
+    if tokens.len() != 1
+        || counts.len() != usize::from(uses_counts)
+        || ids.len() != usize::from(conditioned)
+    {
         return Err(ApiError::bad_request(format!(
             "{} inputs given; the model takes {takes}",
             req.inputs.len()
@@ -178,7 +202,51 @@ fn inputs_from(req: &InferRequest, state: &AppState) -> Result<(Array3<i64>, Opt
         Some(c) => Some(counts_from(c, tokens.dim())?),
         None => None,
     };
-    Ok((tokens, counts))
+    let ids = match ids.first() {
+        Some(i) => Some(categorical_ids_from(i, tokens.dim().0, state)?),
+        None => None,
+    };
+    Ok((tokens, counts, ids))
+}
+
+/// The `categorical_ids` tensor: INT64 `[batch, n_columns]`, each index within its
+/// column's categories (the runtime's own check, so a bad request never joins a batch).
+fn categorical_ids_from(input: &InputTensor, batch: usize, state: &AppState) -> Result<Array2<i64>, ApiError> {
+    if !["INT64", "INT32", "INT16", "INT8", "UINT8"].contains(&input.datatype.as_str()) {
+        return Err(ApiError::bad_request(format!("categorical_ids datatype {} is not an integer type; use INT64", input.datatype)));
+    }
+    let m = &state.model.config().model;
+    let n = m.head.categorical_columns().len();
+    if input.shape.as_slice() != [batch as i64, n as i64] {
+        return Err(ApiError::bad_request(format!(
+            "categorical_ids shape {:?} does not fit the tokens; it must be [{batch}, {n}] (one index per sample and column: {})",
+            input.shape,
+            m.head.categorical_columns().join(", ")
+        )));
+    }
+    let mut values = Vec::with_capacity(batch * n);
+    flatten_i64(&input.data, &mut values)?;
+    if values.len() != batch * n {
+        return Err(ApiError::bad_request(format!("categorical_ids data has {} values but shape [{batch}, {n}] needs {}", values.len(), batch * n)));
+    }
+    let ids = Array2::from_shape_vec((batch, n), values).expect("length checked");
+    aam_runtime::checked_categorical_ids(m, Some(ids.view()), batch).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(ids)
+}
+
+/// Appends the integers of a flat or nested JSON array.
+fn flatten_i64(v: &Value, out: &mut Vec<i64>) -> Result<(), ApiError> {
+    match v {
+        Value::Array(items) => items.iter().try_for_each(|x| flatten_i64(x, out)),
+        Value::Number(n) => match n.as_i64() {
+            Some(x) => {
+                out.push(x);
+                Ok(())
+            }
+            None => Err(ApiError::bad_request(format!("categorical id {n} is not an integer"))),
+        },
+        other => Err(ApiError::bad_request(format!("categorical_ids data must be an array of integers, found {other}"))),
+    }
 }
 
 /// The `counts` tensor: FP32 `[batch, n_asv, 1]` matching the tokens' first two axes,
@@ -344,10 +412,10 @@ async fn run_infer(
 ) -> Result<(Value, usize), ApiError> {
     check_name(state, name)?;
     let Json(req) = body.map_err(rejection)?;
-    let (tokens, counts) = inputs_from(&req, state)?;
+    let (tokens, counts, ids) = inputs_from(&req, state)?;
     let batch = tokens.dim().0;
     let out = within_limits(state, started, async {
-        state.batcher.infer(tokens, counts).await.map_err(|e| match e {
+        state.batcher.infer(tokens, counts, ids).await.map_err(|e| match e {
             BatchError::Model(e) => model_error(e),
             BatchError::Stopping => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"),
         })

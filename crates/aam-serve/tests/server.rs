@@ -468,3 +468,59 @@ fn a_conditioned_model_takes_each_samples_categories() {
     }
     server.stop().unwrap();
 }
+
+#[test]
+fn infer_takes_categorical_ids_for_a_conditioned_model() {
+    let model = conditioned_model();
+    let server = Server::start(model.clone(), ServeOptions::default());
+    let (status, body) = answer(ureq::get(&server.url(&format!("/v2/models/{NAME}"))).call());
+    assert_eq!(status, 200);
+    let meta = json_of(&body);
+    assert_eq!(meta["inputs"][1]["name"], "categorical_ids", "{body}");
+    assert_eq!(meta["inputs"][1]["shape"], json!([-1, 1]));
+    assert_eq!(meta["parameters"]["categorical_columns"], json!(["site"]));
+    assert_eq!(meta["parameters"]["categories"]["site"], json!(["gut", "skin"]));
+
+    let url = server.url(&format!("/v2/models/{NAME}/infer"));
+    let request = |tokens: &Array3<i64>, ids: &[i64]| {
+        let mut r = infer_body(tokens);
+        r["inputs"].as_array_mut().unwrap().push(json!({
+            "name": "categorical_ids", "shape": [ids.len(), 1], "datatype": "INT64", "data": ids
+        }));
+        r
+    };
+    // Requests sent together (batched by the server) each get the runtime's outputs for
+    // their own indices.
+    let tokens = table_tokens(&model, 0, 2);
+    let cases: Vec<Vec<i64>> = vec![vec![1, 2], vec![0, 1], vec![2, 2], vec![0, 0]];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|ids| {
+                let body = request(&tokens, ids);
+                let url = url.clone();
+                scope.spawn(move || answer(ureq::post(&url).send_json(body)))
+            })
+            .collect();
+        for (ids, h) in cases.iter().zip(handles) {
+            let (status, body) = h.join().unwrap();
+            assert_eq!(status, 200, "{body}");
+            let ids_array = ndarray::Array2::from_shape_vec((2, 1), ids.clone()).unwrap();
+            let want = model.run_with_categories(tokens.view(), None, ids_array.view()).unwrap();
+            let got = json_of(&body);
+            assert_close(
+                &floats(output(&got, "class_probabilities")),
+                &want.class_probabilities.unwrap().iter().copied().collect::<Vec<_>>(),
+                &format!("ids {ids:?}"),
+            );
+        }
+    });
+    // Without the indices, or with one outside its column's categories: 400.
+    let (status, text) = answer(ureq::post(&url).send_json(infer_body(&tokens)));
+    assert_eq!(status, 400);
+    assert!(text.contains("'categorical_ids'"), "{text}");
+    let (status, text) = answer(ureq::post(&url).send_json(request(&tokens, &[1, 3])));
+    assert_eq!(status, 400);
+    assert!(text.contains("outside 0..3"), "{text}");
+    server.stop().unwrap();
+}

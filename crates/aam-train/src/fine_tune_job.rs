@@ -58,6 +58,9 @@ pub struct FineTuneJob {
     /// 0), stored in the checkpoint; how they enter the head, and the head's other
     /// options, come from `model.head` (also on top of a pretrained encoder).
     pub categorical_columns: Vec<String>,
+    /// The categorical column of `--target-transform zscore-category` (one of
+    /// `categorical_columns`).
+    pub normalize_by: Option<String>,
     /// Per-sample weights of the target loss from one categorical column
     /// (`--categorical-loss-weights`).
     pub categorical_loss_weights: Option<CategoricalLossWeights>,
@@ -99,6 +102,7 @@ impl FineTuneJob {
             count_embedding: None,
             abundance_pooling: false,
             categorical_columns: Vec::new(),
+            normalize_by: None,
             categorical_loss_weights: None,
             categorical_loss_weight_column: None,
             options: TrainOptions::default(),
@@ -241,13 +245,6 @@ impl FineTuneJob {
             })?,
             TargetKind::Categorical => (0.0, 1.0),
         };
-        let targets: Vec<f32> = match target.kind {
-            TargetKind::Numeric => raw
-                .iter()
-                .map(|&v| transform.forward(v, mean, std) as f32)
-                .collect(),
-            TargetKind::Categorical => raw.iter().map(|&v| v as f32).collect(),
-        };
         let categories = match self.categorical_columns.is_empty() {
             true => None,
             false => {
@@ -267,6 +264,55 @@ impl FineTuneJob {
                 }
                 Some(c)
             }
+        };
+        // zscore-category: each sample's offset and scale from the training samples of its
+        // category of `normalize_by` (one of the categorical columns).
+        let by_category = match (transform, &self.normalize_by, &categories) {
+            (TargetTransform::ZscoreCategory, Some(col), Some(c))
+                if target.kind == TargetKind::Numeric =>
+            {
+                let Some(at) = c.labels.keys().position(|k| k == col) else {
+                    bail!("--normalize-by '{col}' is not in --categorical-columns ({}); the model must see the category to invert the transform at prediction", self.categorical_columns.join(", "));
+                };
+                let ids: Vec<i64> = c.ids.column(at).to_vec();
+                let stats = TargetTransform::fit_by_category(
+                    &raw,
+                    &split.train,
+                    &ids,
+                    c.labels[col].len() + 1,
+                    (mean, std),
+                );
+                eprintln!(
+                    "target z-scored within '{col}': {}",
+                    c.labels[col]
+                        .iter()
+                        .zip(&stats[1..])
+                        .map(|(l, s)| format!("{l} {:.3} ± {:.3}", s[0], s[1]))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                Some((col.clone(), stats, ids))
+            }
+            (TargetTransform::ZscoreCategory, _, _) if target.kind == TargetKind::Numeric => {
+                bail!("--target-transform zscore-category needs --normalize-by COLUMN, one of --categorical-columns")
+            }
+            (_, Some(_), _) => bail!("--normalize-by needs --target-transform zscore-category"),
+            _ => None,
+        };
+        let offset_scale: Option<Vec<[f64; 2]>> = by_category
+            .as_ref()
+            .map(|(_, stats, ids)| ids.iter().map(|&k| stats[k as usize]).collect());
+        let targets: Vec<f32> = match (target.kind, &offset_scale) {
+            (TargetKind::Numeric, Some(os)) => raw
+                .iter()
+                .zip(os)
+                .map(|(&v, [o, s])| transform.forward(v, *o, *s) as f32)
+                .collect(),
+            (TargetKind::Numeric, None) => raw
+                .iter()
+                .map(|&v| transform.forward(v, mean, std) as f32)
+                .collect(),
+            (TargetKind::Categorical, _) => raw.iter().map(|&v| v as f32).collect(),
         };
 
         let sample_weights = match (&self.categorical_loss_weights, &categories) {
@@ -354,6 +400,8 @@ impl FineTuneJob {
                 mean,
                 std,
                 transform,
+                normalize_by: by_category.as_ref().map(|b| b.0.clone()),
+                by_category: by_category.map(|b| b.1).unwrap_or_default(),
                 quantiles: loss.quantiles.clone(),
                 categories: categories
                     .as_ref()
@@ -379,6 +427,7 @@ impl FineTuneJob {
             target_std: std,
             target_transform: transform,
             sample_weights,
+            target_offset_scale: offset_scale,
             categorical_ids: categories.map(|c| c.ids),
         };
         Ok(PreparedRun {

@@ -140,6 +140,7 @@ impl PretrainJob {
             target_std: 1.0,
             target_transform: Default::default(),
             sample_weights: None,
+            target_offset_scale: None,
             categorical_ids: None,
         };
         let options = TrainOptions {

@@ -32,6 +32,9 @@ pub struct TrainData {
     /// How regression targets were transformed (validation metrics are in the target's
     /// units, through its inverse).
     pub target_transform: aam_config::TargetTransform,
+    /// `[offset, scale]` of each table sample's target transform when it depends on the
+    /// sample (`zscore-category`); `None`: `target_mean`/`target_std` for every sample.
+    pub target_offset_scale: Option<Vec<[f64; 2]>>,
     /// Weight of each table sample's target loss in training
     /// (`--categorical-loss-weights`); `None`: every sample weighs 1.
     pub sample_weights: Option<Vec<f32>>,

@@ -721,12 +721,26 @@ where
         let truth: Vec<f64> = val.iter().map(|&i| f64::from(targets[i])).collect();
         match kind {
             TargetKind::Numeric => {
-                let (m, s, tr) = (data.target_mean, data.target_std, data.target_transform);
+                let tr = data.target_transform;
+                // Each validation sample's offset and scale (by category for
+                // zscore-category).
+                let os: Vec<(f64, f64)> = val
+                    .iter()
+                    .map(|&i| match &data.target_offset_scale {
+                        Some(v) => (v[i][0], v[i][1]),
+                        None => (data.target_mean, data.target_std),
+                    })
+                    .collect();
                 let p: Vec<f64> = preds
                     .iter()
-                    .map(|v| tr.inverse(f64::from(median_column(v)), m, s))
+                    .zip(&os)
+                    .map(|(v, &(m, s))| tr.inverse(f64::from(median_column(v)), m, s))
                     .collect();
-                let t: Vec<f64> = truth.iter().map(|&v| tr.inverse(v, m, s)).collect();
+                let t: Vec<f64> = truth
+                    .iter()
+                    .zip(&os)
+                    .map(|(&v, &(m, s))| tr.inverse(v, m, s))
+                    .collect();
                 out.insert("mae".into(), metrics::mae(&p, &t));
                 out.insert("rmse".into(), metrics::rmse(&p, &t));
                 out.insert("r2".into(), metrics::r2(&p, &t));

@@ -47,6 +47,8 @@ fn train(
         mean: 0.0,
         std: 1.0,
         transform: Default::default(),
+        normalize_by: None,
+        by_category: Vec::new(),
         quantiles: Vec::new(),
         categories: Default::default(),
     });

@@ -271,6 +271,8 @@ fn a_tiny_classifier_fits_sixteen_samples_of_two_body_sites() {
         mean: 0.0,
         std: 1.0,
         transform: Default::default(),
+        normalize_by: None,
+        by_category: Vec::new(),
         quantiles: Vec::new(),
         categories: Default::default(),
     });

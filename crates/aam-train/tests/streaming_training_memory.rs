@@ -116,6 +116,7 @@ fn train_streamed(path: &Path) {
         target_std: 1.0,
         target_transform: Default::default(),
         sample_weights: None,
+        target_offset_scale: None,
         categorical_ids: None,
     };
     let opts = TrainOptions {

@@ -72,6 +72,10 @@ pub struct TrainArgs {
     /// samples only; stored, and inverted at prediction).
     #[arg(long, value_enum, default_value_t = TargetTransform::default())]
     target_transform: TargetTransform,
+    /// The categorical column (one of --categorical-columns) within whose categories
+    /// `--target-transform zscore-category` z-scores the target.
+    #[arg(long, value_name = "COLUMN")]
+    normalize_by: Option<String>,
     /// Validation metric whose best epoch is kept as model.safetensors (and that early
     /// stopping watches).
     #[arg(long, value_enum, default_value_t = BestMetric::default())]
@@ -105,6 +109,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         attention: args.optim.attention,
         mixed_precision: args.optim.mixed_precision,
         target_transform: args.target_transform,
+        normalize_by: args.normalize_by.clone(),
         options: TrainOptions {
             regression: RegressionLoss::new(
                 if args.huber {

@@ -79,6 +79,7 @@ pub fn data() -> TrainData {
         target_std: 1.0,
         target_transform: Default::default(),
         sample_weights: None,
+        target_offset_scale: None,
         categorical_ids: None,
     }
 }

@@ -123,6 +123,8 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
             mean: 0.0,
             std: 1.0,
             transform: Default::default(),
+            normalize_by: None,
+            by_category: Vec::new(),
             quantiles: Vec::new(),
             categories: Default::default(),
         }),
@@ -160,6 +162,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         target_std: 1.0,
         target_transform: Default::default(),
         sample_weights: None,
+        target_offset_scale: None,
         categorical_ids: None,
     };
 
