@@ -6,7 +6,7 @@
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, relu, sigmoid, softplus};
+use burn::tensor::activation::{log_softmax, relu, sigmoid};
 
 use crate::config::{ModelConfig, OutputActivation};
 use crate::weights::{load_embedding, WeightError, WeightMap, WeightSink, WeightTensors};
@@ -163,8 +163,15 @@ impl<B: Backend> OutputTransform<B> {
             Activation::Sigmoid => sigmoid(y),
             Activation::Regression(OutputActivation::None) => y,
             Activation::Regression(OutputActivation::Relu) => relu(y),
-            Activation::Regression(OutputActivation::Softplus) => softplus(y, 1.0),
+            Activation::Regression(OutputActivation::Softplus) => stable_softplus(y),
             Activation::Regression(OutputActivation::Exp) => y.exp(),
         }
     }
+}
+
+/// `ln(1 + e^y)` computed as `max(y, 0) + ln(1 + e^(-|y|))`, as torch does: Burn's
+/// `softplus` is `ln(e^y + 1)`, which is infinite for `y > 88` and exactly 0 for
+/// `y < -17` in f32, where the function is `≈ y` and `≈ e^y > 0`.
+fn stable_softplus<B: Backend>(y: Tensor<B, 2>) -> Tensor<B, 2> {
+    relu(y.clone()) + y.abs().neg().exp().log1p()
 }

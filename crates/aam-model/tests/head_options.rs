@@ -11,9 +11,17 @@ use aam_model::{
     WeightSink,
 };
 use burn::prelude::*;
-use burn::tensor::{Distribution, TensorData};
+use burn::tensor::TensorData;
 
 type B = CpuBackend;
+
+/// Seeds the parameter draws: 42, or `AAM_TEST_SEED` to sweep many draws.
+fn seed() -> u64 {
+    std::env::var("AAM_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(42)
+}
 
 fn config(head: HeadConfig) -> ModelConfig {
     ModelConfig {
@@ -76,18 +84,41 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// Randomises every parameter (fresh tables start at 1/0 and would hide a mix-up).
+/// `n` draws from N(0, std²), the same on every run for a `seed` (SplitMix64 and
+/// Box–Muller): the backend's generator is shared by the tests of this binary, which run
+/// in parallel, so its draws differ from run to run.
+fn normal(n: usize, seed: u64, std: f32) -> Vec<f32> {
+    let mut state = seed;
+    let mut uniform = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|_| {
+            let (u, v) = (1.0 - uniform(), uniform());
+            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32 * std
+        })
+        .collect()
+}
+
+/// Randomises every parameter (fresh tables start at 1/0 and would hide a mix-up), the
+/// same way on every run.
 fn perturbed(model: SequencePredictor<B>, c: &ModelConfig) -> SequencePredictor<B> {
     let mut sink = WeightSink::default();
     model.save(&mut sink);
-    let device = Default::default();
     let mut map = aam_model::WeightMap::default();
-    for (key, shape, _) in sink.entries {
+    for (k, (key, shape, _)) in sink.entries.into_iter().enumerate() {
         let n: usize = shape.iter().product();
-        let t = Tensor::<B, 1>::random([n], Distribution::Normal(0.0, 0.5), &device);
-        map.insert(&key, shape, values(t));
+        map.insert(
+            &key,
+            shape,
+            normal(n, seed().wrapping_mul(1000) + k as u64, 0.5),
+        );
     }
-    SequencePredictor::load(&map, c, &device).unwrap()
+    SequencePredictor::load(&map, c, &Default::default()).unwrap()
 }
 
 #[test]
@@ -104,7 +135,7 @@ fn every_head_option_round_trips_and_reads_the_categories() {
         },
         HeadConfig {
             categorical_fusion: CategoricalFusion::CrossAttention,
-            regressor_hidden_dims: vec![8, 4],
+            regressor_hidden_dims: vec![16, 8],
             regressor_dropout: 0.2,
             ..Default::default()
         },
@@ -149,7 +180,7 @@ fn every_head_option_round_trips_and_reads_the_categories() {
         let other = values(run(&model, [0, 1, 1, 0]).target_prediction);
         assert!(
             max_diff(&ta, &other) > 1e-3,
-            "{name}: the categories do not reach the output"
+            "{name}: the categories do not reach the output: {ta:?} {other:?}"
         );
         if c.head.bounded_count_prediction {
             assert!(values(a.count_prediction)
@@ -176,8 +207,8 @@ fn cross_attention_fusion_is_a_per_sample_shift() {
     });
     let model = perturbed(SequencePredictor::<B>::new(&c, &device), &c);
     let fusion = model.cross_attn_fusion.as_ref().unwrap();
-    let s = Tensor::<B, 3>::random([2, 3, 16], Distribution::Normal(0.0, 1.0), &device);
-    let cat = Tensor::<B, 2>::random([2, 8], Distribution::Normal(0.0, 1.0), &device);
+    let s = Tensor::<B, 3>::from_data(TensorData::new(normal(96, 1, 1.0), [2, 3, 16]), &device);
+    let cat = Tensor::<B, 2>::from_data(TensorData::new(normal(16, 2, 1.0), [2, 8]), &device);
     let (fused, weights) = fusion.forward(s.clone(), cat.clone());
     assert!(values(weights).iter().all(|&w| (w - 1.0).abs() < 1e-6));
     let m = fusion.projection.forward(cat);
@@ -241,6 +272,34 @@ fn output_transform_scales_by_category_then_learned_scale() {
         y[3] * 3.0 - 1.0,
     ];
     assert!(max_diff(&got, &want) < 1e-5, "{got:?} vs {want:?}");
+}
+
+#[test]
+fn softplus_output_is_finite_and_positive_far_from_zero() {
+    // With output_scale 0 the pre-activation is output_bias: softplus(200) = 200 (the
+    // naive ln(e^y + 1) is infinite) and softplus(-40) = e^-40 (the naive one is 0).
+    let device = Default::default();
+    let c = config(HeadConfig {
+        learnable_output_scale: true,
+        output_activation: OutputActivation::Softplus,
+        ..Default::default()
+    });
+    let mut sink = WeightSink::default();
+    SequencePredictor::<B>::new(&c, &device).save(&mut sink);
+    let mut map = sink.into_map();
+    map.insert("output_scale", vec![2], vec![0.0, 0.0]);
+    map.insert("output_bias", vec![2], vec![200.0, -40.0]);
+    let model = SequencePredictor::<B>::load(&map, &c, &device).unwrap();
+    let got = values(
+        model
+            .forward_with_categories(inputs(&device), None, None)
+            .target_prediction,
+    );
+    let tiny = (-40.0f64).exp() as f32;
+    for sample in got.chunks(2) {
+        assert_eq!(sample[0], 200.0, "{got:?}");
+        assert!((sample[1] / tiny - 1.0).abs() < 1e-4, "{got:?}");
+    }
 }
 
 #[test]

@@ -528,9 +528,23 @@ fn output_transform(
         (true, _) => g.op("Sigmoid", &[&y], vec![], "output/Sigmoid"),
         (false, OutputActivation::None) => y,
         (false, OutputActivation::Relu) => g.op("Relu", &[&y], vec![], "output/Relu"),
-        (false, OutputActivation::Softplus) => g.op("Softplus", &[&y], vec![], "output/Softplus"),
+        (false, OutputActivation::Softplus) => stable_softplus(g, &y),
         (false, OutputActivation::Exp) => g.op("Exp", &[&y], vec![], "output/Exp"),
     };
     g.output(&y, TARGET_PREDICTION, DataType::FLOAT, &dims);
     Ok(())
+}
+
+/// `Relu(y) + Log(1 + Exp(-Abs(y)))`, the model's softplus, finite for every `y`: ONNX
+/// `Softplus` is `ln(e^y + 1)` in tract, infinite for `y > 88` in f32. Without a `Log1p`
+/// op it is 0 below `y ≈ -17`, where Burn's is `e^y` (under 5e-8).
+fn stable_softplus(g: &mut GraphBuilder, y: &str) -> String {
+    let relu = g.op("Relu", &[y], vec![], "output/softplus/Relu");
+    let abs = g.op("Abs", &[y], vec![], "output/softplus/Abs");
+    let neg = g.op("Neg", &[&abs], vec![], "output/softplus/Neg");
+    let exp = g.op("Exp", &[&neg], vec![], "output/softplus/Exp");
+    let one = g.scalar_f32(1.0);
+    let plus_one = g.op("Add", &[&exp, &one], vec![], "output/softplus/AddOne");
+    let log = g.op("Log", &[&plus_one], vec![], "output/softplus/Log");
+    g.op("Add", &[&relu, &log], vec![], "output/softplus/Add")
 }
