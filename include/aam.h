@@ -453,6 +453,25 @@ enum AamStatus aam_predictions_quantiles(const struct AamPredictions *prediction
                                          size_t *n_levels);
 
 /*
+ Regressors of several target columns (`aam train --metadata-column a,b`): sets
+ `*values` to the predictions `double[count][n_targets]` (row-major, each column in its
+ own units; 0 where a sample has no prediction, see `aam_predictions_values`, which
+ holds the first column) and `*n_targets` to their number; borrowed from
+ `predictions`. Other models: NULL and 0. `aam_predictions_target_name` names them.
+ */
+enum AamStatus aam_predictions_targets(const struct AamPredictions *predictions,
+                                       const double **values,
+                                       size_t *n_targets);
+
+/*
+ Sets `*out` to the metadata column of target `index` (`< n_targets` of
+ `aam_predictions_targets`), borrowed from `predictions`.
+ */
+enum AamStatus aam_predictions_target_name(const struct AamPredictions *predictions,
+                                           size_t index,
+                                           const char **out);
+
+/*
  Sets `*out` to the ID of sample `index` (borrowed from `predictions`).
  */
 enum AamStatus aam_predictions_sample_id(const struct AamPredictions *predictions,

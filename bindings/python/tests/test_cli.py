@@ -128,3 +128,20 @@ def test_a_quantile_regressor_gives_one_column_per_level(tmp_path):
     np.testing.assert_array_equal(preds.quantile_levels, [0.25, 0.5, 0.75])
     assert preds.quantiles.shape == (46, 3) and np.isfinite(preds.quantiles).all()
     np.testing.assert_array_equal(preds.values[preds.has_value], preds.quantiles[preds.has_value, 1])
+
+
+def test_a_regressor_of_several_columns_gives_one_column_each(tmp_path):
+    run = aam.train(table=TABLE, metadata=f"{REPO}/data/circadian-ihc/metadata.tsv",
+                    metadata_column="zt,timepoint", loss_config='{"timepoint": "mae"}',
+                    embedding_dim=16, attention_layers=1, attention_heads=2, max_bp=60,
+                    token_limit=16, epochs=1, quiet=True, output=tmp_path / "run")
+    export = aam.export(checkpoint=run, output=tmp_path / "export")
+    cli_tsv = tmp_path / "predictions.tsv"
+    cli.run("predict", model=export, table=TABLE, output=cli_tsv)
+    want = read_tsv(cli_tsv)
+    with aam.Model(export) as model:
+        preds = model.predict_biom(TABLE)
+    assert preds.target_columns == ["zt", "timepoint"]
+    expected = np.array([[float(r[f"prediction_{c}"]) for c in preds.target_columns] for r in want])
+    np.testing.assert_allclose(preds.targets, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(preds.values, preds.targets[:, 0])

@@ -28,6 +28,10 @@ pub struct AamPredictions {
     quantile_levels: Vec<f64>,
     /// `[count, levels]`, row-major; 0 where a sample has no prediction.
     quantiles: Vec<f64>,
+    /// Target columns of a regressor of several (empty otherwise).
+    target_names: Vec<CString>,
+    /// `[count, target_names.len()]`, row-major; 0 where a sample has no prediction.
+    target_values: Vec<f64>,
     sample_ids: Vec<CString>,
     labels: Vec<Option<CString>>,
     notes: Vec<Option<CString>>,
@@ -42,6 +46,13 @@ impl AamPredictions {
         for (i, s) in p.samples.iter().enumerate() {
             if s.quantiles.len() == levels {
                 quantiles[i * levels..(i + 1) * levels].copy_from_slice(&s.quantiles);
+            }
+        }
+        let k = p.target_columns.len();
+        let mut target_values = vec![0f64; count * k];
+        for (i, s) in p.samples.iter().enumerate() {
+            if s.values.len() == k {
+                target_values[i * k..(i + 1) * k].copy_from_slice(&s.values);
             }
         }
         let mut embeddings = vec![0f32; count * embedding_dim];
@@ -70,6 +81,8 @@ impl AamPredictions {
                 .collect(),
             quantile_levels: p.quantile_levels.clone(),
             quantiles,
+            target_names: p.target_columns.iter().map(|c| c_string(c)).collect(),
+            target_values,
             sample_ids: p.samples.iter().map(|s| c_string(&s.sample_id)).collect(),
             labels: p
                 .samples
@@ -125,7 +138,14 @@ pub unsafe extern "C" fn aam_predict_tokens_counts(
 ) -> AamStatus {
     guard(|| {
         non_null(counts, "counts")?;
-        predict_buffer(model, tokens, dtype, [batch, n_asv, width], Some(counts), out)
+        predict_buffer(
+            model,
+            tokens,
+            dtype,
+            [batch, n_asv, width],
+            Some(counts),
+            out,
+        )
     })
 }
 
@@ -361,10 +381,71 @@ pub unsafe extern "C" fn aam_predictions_quantiles(
         let p = get(predictions)?;
         let none = p.quantile_levels.is_empty();
         unsafe {
-            *levels = if none { std::ptr::null() } else { p.quantile_levels.as_ptr() };
-            *values = if none { std::ptr::null() } else { p.quantiles.as_ptr() };
+            *levels = if none {
+                std::ptr::null()
+            } else {
+                p.quantile_levels.as_ptr()
+            };
+            *values = if none {
+                std::ptr::null()
+            } else {
+                p.quantiles.as_ptr()
+            };
             *n_levels = p.quantile_levels.len();
         }
+        Ok(())
+    })
+}
+
+/// Regressors of several target columns (`aam train --metadata-column a,b`): sets
+/// `*values` to the predictions `double[count][n_targets]` (row-major, each column in its
+/// own units; 0 where a sample has no prediction, see `aam_predictions_values`, which
+/// holds the first column) and `*n_targets` to their number; borrowed from
+/// `predictions`. Other models: NULL and 0. `aam_predictions_target_name` names them.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_targets(
+    predictions: *const AamPredictions,
+    values: *mut *const f64,
+    n_targets: *mut usize,
+) -> AamStatus {
+    guard(|| {
+        non_null(values, "values")?;
+        non_null(n_targets, "n_targets")?;
+        let p = get(predictions)?;
+        let none = p.target_names.is_empty();
+        unsafe {
+            *values = if none {
+                std::ptr::null()
+            } else {
+                p.target_values.as_ptr()
+            };
+            *n_targets = p.target_names.len();
+        }
+        Ok(())
+    })
+}
+
+/// Sets `*out` to the metadata column of target `index` (`< n_targets` of
+/// `aam_predictions_targets`), borrowed from `predictions`.
+#[no_mangle]
+pub unsafe extern "C" fn aam_predictions_target_name(
+    predictions: *const AamPredictions,
+    index: usize,
+    out: *mut *const c_char,
+) -> AamStatus {
+    guard(|| {
+        non_null(out, "out")?;
+        let p = get(predictions)?;
+        let name = p.target_names.get(index).ok_or_else(|| {
+            Failure::new(
+                AamStatus::InvalidArgument,
+                format!(
+                    "target index {index} is out of range (the model has {} target columns)",
+                    p.target_names.len()
+                ),
+            )
+        })?;
+        unsafe { *out = name.as_ptr() };
         Ok(())
     })
 }

@@ -16,10 +16,7 @@ use aam::predictions::{
     aam_predictions_values, AamPredictions,
 };
 use aam::status::{aam_last_error, AamStatus};
-use aam_config::{
-    CategoricalFusion, CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
-};
-use aam_model::{AamModel as _, CpuBackend, SequencePredictor, WeightSink};
+use aam_config::{CategoricalFusion, CheckpointConfig, TargetInfo};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -31,38 +28,15 @@ fn export() -> (CheckpointConfig, Vec<u8>) {
     let mut model = common::tiny_config();
     model.head.categorical_cardinalities = [("site".to_string(), 3)].into();
     model.head.categorical_fusion = CategoricalFusion::Gmu;
-    let net = SequencePredictor::<CpuBackend>::new(&model, &Default::default());
-    let mut sink = WeightSink::default();
-    net.save_weights(&mut sink);
-    let config = CheckpointConfig {
-        format_version: FORMAT_VERSION,
-        kind: ModelKind::Predictor,
-        data: DataSettings {
-            max_bp: 10,
-            token_limit: 8,
-            token_limit_policy: Default::default(),
-            rarefy_depth: None,
-        },
-        model,
-        target: Some(TargetInfo {
-            column: "age".into(),
-            kind: aam_data::TargetKind::Numeric,
-            classes: Vec::new(),
-            mean: 40.0,
-            std: 10.0,
-            transform: Default::default(),
-            normalize_by: None,
-            by_category: Vec::new(),
-            quantiles: Vec::new(),
-            categories: [(
-                "site".to_string(),
-                vec!["gut".to_string(), "skin".to_string()],
-            )]
-            .into(),
-        }),
+    let target = TargetInfo {
+        categories: [(
+            "site".to_string(),
+            vec!["gut".to_string(), "skin".to_string()],
+        )]
+        .into(),
+        ..common::numeric_target("age", 40.0, 10.0)
     };
-    let bytes = aam_export::onnx_bytes(&config, &sink.into_map(), 17).unwrap();
-    (config, bytes)
+    common::export_predictor(model, target)
 }
 
 fn values(p: *mut AamPredictions) -> Vec<f64> {

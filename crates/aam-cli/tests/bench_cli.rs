@@ -88,7 +88,11 @@ fn bench_writes_one_consistent_row_per_configuration() {
         );
         let gflops = num(r, 9);
         let share = 100.0 * gflops / peak;
-        assert!((num(r, 10) - share).abs() < 0.06 + 0.01 * share, "{r:?} against {peak} GFLOP/s");
+        // The printed GFLOP/s is rounded to 0.01: up to 0.5 / peak points of share.
+        assert!(
+            (num(r, 10) - share).abs() < 0.06 + 0.5 / peak + 0.01 * share,
+            "{r:?} against {peak} GFLOP/s"
+        );
         assert_eq!(r[11], "NA", "no reference was run");
     }
     // The same configuration: the warm cache encodes nothing, so far fewer FLOPs per pass;
@@ -218,9 +222,22 @@ fn bench_train_times_both_cpu_backends_on_the_same_step() {
         .args(["bench", "--train", "--table"])
         .arg(repo("tests/capi/tiny_table.tsv"))
         .args([
-            "--embedding-dim", "8", "--attention-layers", "1", "--attention-heads", "2",
-            "--max-bp", "40", "--token-limit", "8", "--dropout", "0", "--batch", "2",
-            "--iterations", "2",
+            "--embedding-dim",
+            "8",
+            "--attention-layers",
+            "1",
+            "--attention-heads",
+            "2",
+            "--max-bp",
+            "40",
+            "--token-limit",
+            "8",
+            "--dropout",
+            "0",
+            "--batch",
+            "2",
+            "--iterations",
+            "2",
         ])
         .output()
         .unwrap();
@@ -232,8 +249,17 @@ fn bench_train_times_both_cpu_backends_on_the_same_step() {
     assert_eq!(
         rows[0],
         [
-            "backend", "n_asv", "batch", "samples_per_s", "p50_ms", "peak_rss_mib",
-            "gflop_per_step", "gflops", "pct_of_peak", "vs_pytorch", "first_loss"
+            "backend",
+            "n_asv",
+            "batch",
+            "samples_per_s",
+            "p50_ms",
+            "peak_rss_mib",
+            "gflop_per_step",
+            "gflops",
+            "pct_of_peak",
+            "vs_pytorch",
+            "first_loss"
         ]
     );
     assert_eq!(rows.len(), 3, "{out}");
@@ -242,16 +268,27 @@ fn bench_train_times_both_cpu_backends_on_the_same_step() {
         assert_eq!((r[0], r[1], r[2]), (name, "8", "2"), "{r:?}");
         assert!(num(r, 3) > 0.0 && num(r, 6) > 0.0, "{r:?}");
         let share = 100.0 * num(r, 7) / peak;
-        assert!((num(r, 8) - share).abs() < 0.006 + 0.01 * share, "{r:?} against {peak}");
+        // The printed GFLOP/s is rounded to 0.01: up to 0.5 / peak points of share.
+        assert!(
+            (num(r, 8) - share).abs() < 0.006 + 0.5 / peak + 0.01 * share,
+            "{r:?} against {peak}"
+        );
         assert_eq!(r[9], "NA", "no reference was run");
     }
     // 3 × the forward FLOPs of 2 samples × 8 slots at D 8, one layer per stack.
     let (d, f, l, s) = (8.0, 32.0, 41.0, 8.0);
     let layer = |n: f64| 8.0 * n * d * d + 4.0 * n * d * f + 4.0 * n * n * d;
     let step = 3.0 * (2.0 * s * layer(l) + 2.0 * 4.0 * layer(s)) / 1e9;
-    assert!((num(&rows[1], 6) - step).abs() < 2e-6, "{} GFLOP, {step} expected", rows[1][6]);
+    assert!(
+        (num(&rows[1], 6) - step).abs() < 2e-6,
+        "{} GFLOP, {step} expected",
+        rows[1][6]
+    );
     let (a, b) = (num(&rows[1], 10), num(&rows[2], 10));
-    assert!(a > 0.0 && (a - b).abs() <= 1e-4 * a, "first losses {a} (flex) and {b} (ndarray)");
+    assert!(
+        a > 0.0 && (a - b).abs() <= 1e-4 * a,
+        "first losses {a} (flex) and {b} (ndarray)"
+    );
 }
 
 /// A model that reads read counts (the k-mer, abundance-pooling model shipped beside the
@@ -271,7 +308,11 @@ fn bench_times_a_model_that_reads_counts() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let out = String::from_utf8_lossy(&o.stdout);
-    for row in ["tract\tsingle-graph\t4\t2", "tract\twarm\t4\t2", "burn\tsingle-graph\t4\t2"] {
+    for row in [
+        "tract\tsingle-graph\t4\t2",
+        "tract\twarm\t4\t2",
+        "burn\tsingle-graph\t4\t2",
+    ] {
         assert!(out.contains(row), "{row}: {out}{err}");
     }
     let o = Command::new(env!("CARGO_BIN_EXE_aam"))
@@ -279,10 +320,22 @@ fn bench_times_a_model_that_reads_counts() {
         .arg(repo("models/circadian-exposure-kmer-abundance"))
         .arg("--table")
         .arg(repo("tests/capi/tiny_table.tsv"))
-        .args(["--n-asv", "4", "--batch", "1", "--backends", "tract", "--modes", "off"])
+        .args([
+            "--n-asv",
+            "4",
+            "--batch",
+            "1",
+            "--backends",
+            "tract",
+            "--modes",
+            "off",
+        ])
         .args(["--reference-python", "python3"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("does not feed"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("does not feed"),
+        "{err}"
+    );
 }

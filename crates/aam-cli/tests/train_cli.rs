@@ -524,6 +524,50 @@ fn pretraining_on_every_sample_with_kmers_and_abundance_pooling() {
     assert_eq!(text.lines().count(), 35, "{text}");
 }
 
+/// `aam evaluate` of `export` against `column` on the validation samples of `split`
+/// (written to `output`) gives the MAE and R² of `validation` (keys `mae<suffix>`,
+/// `r2<suffix>`) within 1e-4; returns evaluate's stderr.
+fn assert_evaluate_equals_validation(
+    export: &str,
+    column: &str,
+    split: &str,
+    output: &str,
+    validation: &serde_json::Value,
+    suffix: &str,
+) -> String {
+    let (table, md) = (shared("table.biom"), shared("metadata.tsv"));
+    let o = aam(&[
+        "evaluate",
+        "--model",
+        export,
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        column,
+        "--split",
+        split,
+        "--bootstrap",
+        "0",
+        "--output",
+        output,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let evaluated = common::tsv_rows(&std::path::Path::new(output).join("metrics.tsv"));
+    for metric in ["mae", "r2"] {
+        let want: f64 = evaluated.iter().find(|r| r["metric"] == metric).unwrap()["value"]
+            .parse()
+            .unwrap();
+        let got = validation[format!("{metric}{suffix}")].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+            "{column} {metric}: validation {got} against evaluate {want}"
+        );
+    }
+    stderr(&o)
+}
+
 /// With nucleotide masking on (the default `--nuc-weight 1`), the validation metrics of
 /// the last epoch are those of inference: `aam export --last` then `aam evaluate` on the
 /// same validation samples gives the same MAE and R² (the k-mer embedding reads the
@@ -574,35 +618,15 @@ fn validation_metrics_with_masked_nucleotides_equal_the_exported_models() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let split = p("run/split.tsv");
-    let o = aam(&[
-        "evaluate",
-        "--model",
+    let log = assert_evaluate_equals_validation(
         &export,
-        "--table",
-        &table,
-        "--metadata",
-        &md,
-        "--metadata-column",
         "days-since-experiment-start",
-        "--split",
         &split,
-        "--bootstrap",
-        "0",
-        "--output",
         &evaluation,
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let evaluated = common::tsv_rows(&dir.path().join("evaluate/metrics.tsv"));
-    for metric in ["mae", "r2"] {
-        let want: f64 = evaluated.iter().find(|r| r["metric"] == metric).unwrap()["value"]
-            .parse()
-            .unwrap();
-        let got = last["validation"][metric].as_f64().unwrap();
-        assert!(
-            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
-            "{metric}: validation {got} against evaluate {want}"
-        );
-    }
+        &last["validation"],
+        "",
+    );
+    assert!(!log.contains("was trained on column"), "{log}");
 }
 
 #[test]
@@ -1202,4 +1226,143 @@ fn zscore_within_categories_is_fitted_on_training_samples_and_inverted_per_sampl
         "{}",
         stderr(&o)
     );
+}
+
+/// Two numeric target columns in one regressor (`--metadata-column a,b`, a loss per
+/// column): each column z-scored by its own training statistics (recomputed here from
+/// the split), per-column validation metrics with their mean under the plain name, and
+/// the exported model's predictions of the second column, evaluated by `aam evaluate`,
+/// equal training's validation metrics of that column.
+#[test]
+fn several_target_columns_train_one_regressor() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).display().to_string();
+    let (table, md) = (shared("table.biom"), shared("metadata.tsv"));
+    let (run, export, evaluation, predictions) = (p("run"), p("export"), p("evaluate"), p("p.tsv"));
+    let mut args = vec![
+        "train",
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "days-since-experiment-start,month",
+        "--loss-config",
+        r#"{"month": "mae", "0": "huber"}"#,
+        "--output",
+        &run,
+        "--group-column",
+        "subject",
+        "--nuc-weight",
+        "0",
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p("run/config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["out_dim"], 2);
+    assert_eq!(config["target"]["column"], "days-since-experiment-start");
+    let more = &config["target"]["more_columns"][0];
+    assert_eq!(more["column"], "month");
+    // Population mean and std of `month` over the training samples.
+    let split = common::tsv_rows(&dir.path().join("run/split.tsv"));
+    let train: Vec<&str> = split
+        .iter()
+        .filter(|r| r["set"] == "train")
+        .map(|r| r["sample_id"].as_str())
+        .collect();
+    let month: Vec<f64> = common::tsv_rows(std::path::Path::new(&md))
+        .iter()
+        .filter(|r| train.contains(&r["sample_id"].as_str()))
+        .map(|r| r["month"].parse().unwrap())
+        .collect();
+    assert_eq!(month.len(), train.len());
+    let mean = month.iter().sum::<f64>() / month.len() as f64;
+    let std = (month.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / month.len() as f64).sqrt();
+    assert!(
+        (more["mean"].as_f64().unwrap() - mean).abs() < 1e-9,
+        "{more} vs {mean}"
+    );
+    assert!(
+        (more["std"].as_f64().unwrap() - std).abs() < 1e-9,
+        "{more} vs {std}"
+    );
+
+    let metrics = std::fs::read_to_string(p("run/metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    let v = &last["validation"];
+    let (a, b) = (
+        v["r2_days-since-experiment-start"].as_f64().unwrap(),
+        v["r2_month"].as_f64().unwrap(),
+    );
+    assert!(
+        (v["r2"].as_f64().unwrap() - (a + b) / 2.0).abs() < 1e-12,
+        "{v}"
+    );
+
+    let o = aam(&[
+        "export",
+        "--last",
+        "--checkpoint",
+        &run,
+        "--output",
+        &export,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = aam(&[
+        "predict",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--output",
+        &predictions,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = common::tsv_rows(std::path::Path::new(&predictions));
+    assert_eq!(rows.len(), 34);
+    for r in &rows {
+        for c in ["prediction_days-since-experiment-start", "prediction_month"] {
+            assert!(r[c].parse::<f64>().unwrap().is_finite(), "{c} in {r:?}");
+        }
+    }
+    // The second column's predictions of the export, evaluated, are training's.
+    let log = assert_evaluate_equals_validation(
+        &export,
+        "month",
+        &p("run/split.tsv"),
+        &evaluation,
+        v,
+        "_month",
+    );
+    assert!(!log.contains("was trained on column"), "{log}");
+
+    // What cannot be trained together is refused before anything is written.
+    for (columns, extra, expected) in [
+        ("body-site,month", "", "is categorical"),
+        ("month,month", "", "names 'month' twice"),
+        ("month,body-site", "", "'body-site'"),
+        ("month,day", "--loss-type=quantile", "one target column"),
+    ] {
+        let out = p(&format!("refused-{}", columns.replace(',', "-")));
+        let mut args = vec![
+            "train",
+            "--table",
+            &table,
+            "--metadata",
+            &md,
+            "--metadata-column",
+            columns,
+            "--output",
+            &out,
+        ];
+        if !extra.is_empty() {
+            args.push(extra);
+        }
+        args.extend(TINY);
+        let o = aam(&args);
+        assert!(!o.status.success(), "{columns} {extra}");
+        assert!(stderr(&o).contains(expected), "{columns}: {}", stderr(&o));
+    }
 }

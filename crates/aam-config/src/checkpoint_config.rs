@@ -60,6 +60,24 @@ pub struct TargetInfo {
     /// for a model without conditioning.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub categories: std::collections::BTreeMap<String, Vec<String>>,
+    /// The regression target columns after `column` of a model trained on several
+    /// (`--metadata-column a,b`), in output order: `target_prediction` column `k + 1` is
+    /// `more_columns[k]`. Empty for one target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_columns: Vec<TargetColumn>,
+}
+
+/// A further regression target column of a model trained on several: its name and the
+/// offset and scale of its transform (the same [`crate::TargetTransform`] as the first
+/// column's, with its own training statistics).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetColumn {
+    /// Metadata column.
+    pub column: String,
+    /// Offset of the transform (see [`TargetInfo::mean`]).
+    pub mean: f64,
+    /// Scale of the transform (see [`TargetInfo::std`]).
+    pub std: f64,
 }
 
 impl TargetInfo {
@@ -70,6 +88,23 @@ impl TargetInfo {
         match category.and_then(|c| self.by_category.get(usize::try_from(c).ok()?)) {
             Some(&[offset, scale]) if self.normalize_by.is_some() => (offset, scale),
             _ => (self.mean, self.std),
+        }
+    }
+
+    /// Every target column in output order: `column`, then `more_columns`.
+    pub fn column_names(&self) -> Vec<&str> {
+        std::iter::once(self.column.as_str())
+            .chain(self.more_columns.iter().map(|c| c.column.as_str()))
+            .collect()
+    }
+
+    /// The `(offset, scale)` of target column `k` (output order) for a sample in
+    /// `category` ([`TargetInfo::offset_scale`] for the first column; a further column's
+    /// own statistics). `None` when `k` is past the last column.
+    pub fn column_offset_scale(&self, k: usize, category: Option<i64>) -> Option<(f64, f64)> {
+        match k {
+            0 => Some(self.offset_scale(category)),
+            _ => self.more_columns.get(k - 1).map(|c| (c.mean, c.std)),
         }
     }
 }
@@ -103,6 +138,16 @@ pub struct CheckpointConfig {
 }
 
 impl CheckpointConfig {
+    /// The metadata columns whose category indices the model takes as `categorical_ids`
+    /// (input order, sorted by name): a predictor's conditioning columns; empty for an
+    /// encoder or a predictor without conditioning.
+    pub fn conditioning_columns(&self) -> Vec<&str> {
+        match self.kind {
+            ModelKind::Predictor => self.model.head.categorical_columns(),
+            ModelKind::Encoder => Vec::new(),
+        }
+    }
+
     /// Parses the JSON and checks the format version. `origin` names the source in errors.
     ///
     /// Errors: not JSON of this shape, or another [`FORMAT_VERSION`].

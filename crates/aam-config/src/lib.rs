@@ -26,7 +26,7 @@ pub mod target_transform;
 pub mod weight_map;
 
 pub use checkpoint_config::{
-    CheckpointConfig, DataSettings, ModelKind, TargetInfo, FORMAT_VERSION,
+    CheckpointConfig, DataSettings, ModelKind, TargetColumn, TargetInfo, FORMAT_VERSION,
 };
 pub use head_config::{CategoricalFusion, HeadConfig, OutputActivation};
 pub use model_config::{

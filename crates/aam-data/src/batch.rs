@@ -23,7 +23,9 @@ pub struct Batch {
     /// UniFrac distances between the batch's samples, float32 `[batch, batch]`, in
     /// batch order.
     pub unifrac: Option<Array2<f32>>,
-    /// Targets, float32 `[batch]` (class index for classifiers).
+    /// Targets, float32 `[batch · target_width]`, row-major `[batch, target_width]`
+    /// (class index for classifiers; one column per target of a regressor trained on
+    /// several, [`Dataset::with_target_width`]).
     pub targets: Option<Array1<f32>>,
 }
 
@@ -37,8 +39,11 @@ pub struct Dataset {
     pub tokens: TokenizedAsvs,
     /// Distance matrix whose `ids` equal `table.sample_ids`.
     pub distances: Option<DistanceMatrix>,
-    /// Target of each sample of `table`, `[n_samples]`.
+    /// Targets of each sample of `table`, `[n_samples · target_width]`, row-major
+    /// `[n_samples, target_width]`.
     pub targets: Option<Vec<f32>>,
+    /// Targets per sample (1 but for a regressor of several metadata columns).
+    pub target_width: usize,
     /// Maximum ASVs per sample.
     pub token_limit: usize,
     /// Which ASVs are kept beyond `token_limit`.
@@ -90,10 +95,42 @@ impl Dataset {
             tokens,
             distances,
             targets,
+            target_width: 1,
             token_limit,
             policy,
             seed,
         })
+    }
+
+    /// Sets the targets, `[n_samples, width]` row-major: `width` per sample for a
+    /// regressor of `width` metadata columns (1 otherwise).
+    ///
+    /// Errors: `width` is 0, the targets are not `n_samples · width`, or one is not
+    /// finite.
+    pub fn with_targets(mut self, targets: Vec<f32>, width: usize) -> Result<Self> {
+        let n = self.table.n_samples();
+        if width == 0 || Some(targets.len()) != n.checked_mul(width) {
+            return Err(DataError::Parameter {
+                name: "--metadata-column",
+                message: format!(
+                    "{} targets are not {width} per sample of {n} samples",
+                    targets.len()
+                ),
+            });
+        }
+        if let Some(k) = targets.iter().position(|v| !v.is_finite()) {
+            return Err(DataError::Parameter {
+                name: "--metadata-column",
+                message: format!(
+                    "sample '{}': target {} is not finite",
+                    self.table.sample_ids[k / width],
+                    k % width + 1
+                ),
+            });
+        }
+        self.targets = Some(targets);
+        self.target_width = width;
+        Ok(self)
     }
 
     /// The ASVs (table observation index, count) that sample `sample` (table position)
@@ -234,10 +271,13 @@ impl Dataset {
             counts,
             asv_mask,
             unifrac: self.distances.as_ref().map(|d| d.block(samples)),
-            targets: self
-                .targets
-                .as_ref()
-                .map(|t| samples.iter().map(|&s| t[s]).collect()),
+            targets: self.targets.as_ref().map(|t| {
+                let w = self.target_width;
+                samples
+                    .iter()
+                    .flat_map(|&s| t[s * w..(s + 1) * w].iter().copied())
+                    .collect()
+            }),
         }
     }
 }

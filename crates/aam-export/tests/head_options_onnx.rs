@@ -14,11 +14,11 @@ use aam_config::{CheckpointConfig, DataSettings, ModelKind, FORMAT_VERSION};
 use aam_data::TokenLimitPolicy;
 use aam_model::{
     CategoricalFusion, CpuBackend, HeadConfig, ModelConfig, OutputActivation, SequencePredictor,
-    WeightMap, WeightSink,
+    WeightMap,
 };
 use aam_runtime::Model;
 use burn::prelude::*;
-use burn::tensor::{Distribution, TensorData};
+use burn::tensor::TensorData;
 use ndarray::{Array2, Array3};
 
 type B = CpuBackend;
@@ -77,19 +77,10 @@ fn ids(b: usize) -> Array2<i64> {
     })
 }
 
-/// A fresh predictor with every parameter drawn N(0, 0.5) (fresh tables start at 1 and
-/// 0 and would hide a mix-up), as its weight map.
+/// A predictor with every parameter drawn N(0, 0.5) (fresh tables start at 1 and 0 and
+/// would hide a mix-up), the same on every run, as its weight map.
 fn weights(c: &ModelConfig) -> WeightMap {
-    let device = Default::default();
-    let mut sink = WeightSink::default();
-    SequencePredictor::<B>::new(c, &device).save(&mut sink);
-    let mut map = WeightMap::default();
-    for (key, shape, _) in sink.entries {
-        let n: usize = shape.iter().product();
-        let t = Tensor::<B, 1>::random([n], Distribution::Normal(0.0, 0.5), &device);
-        map.insert(&key, shape, t.into_data().to_vec().unwrap());
-    }
-    map
+    aam_model::random_weights::random_predictor_weights::<B>(c, 7, 0.5)
 }
 
 fn check(name: &str, c: ModelConfig) {

@@ -41,7 +41,12 @@ pub fn dropout<B: Backend, const D: usize>(input: Tensor<B, D>, prob: f64) -> Te
     let dtype = input.dtype();
     let mask = Tensor::<B, D>::from_data(TensorData::new(mask, shape), &device);
     // Half-precision blocks (`--mixed-precision`) get the mask in their own format.
-    input * if dtype == mask.dtype() { mask } else { mask.cast(dtype) }
+    input
+        * if dtype == mask.dtype() {
+            mask
+        } else {
+            mask.cast(dtype)
+        }
 }
 
 /// `n` values, each `1 / keep` with probability `keep`, else 0, from `seed`. Each
@@ -50,21 +55,23 @@ pub fn keep_mask(n: usize, keep: f64, seed: u64) -> Vec<f32> {
     let threshold = (keep * 65_536.0).round() as u64;
     let scale = (1.0 / keep) as f32;
     let mut mask = vec![0f32; n];
-    mask.par_chunks_mut(BLOCK).enumerate().for_each(|(block, out)| {
-        let mut state = seed ^ (block as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        for quad in out.chunks_mut(4) {
-            let r = splitmix64(&mut state);
-            for (k, v) in quad.iter_mut().enumerate() {
-                let u = (r >> (16 * k)) & 0xFFFF;
-                *v = if u < threshold { scale } else { 0.0 };
+    mask.par_chunks_mut(BLOCK)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let mut state = seed ^ (block as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+            for quad in out.chunks_mut(4) {
+                let r = splitmix64(&mut state);
+                for (k, v) in quad.iter_mut().enumerate() {
+                    let u = (r >> (16 * k)) & 0xFFFF;
+                    *v = if u < threshold { scale } else { 0.0 };
+                }
             }
-        }
-    });
+        });
     mask
 }
 
 /// SplitMix64 (Steele, Lea & Flood 2014): one 64-bit output per step.
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -108,12 +115,18 @@ mod tests {
         let draw = |seed| {
             B::seed(&device, seed);
             let x = Tensor::<B, 2>::ones([64, 64], &device);
-            dropout(x, 0.25).into_data().iter::<f32>().collect::<Vec<_>>()
+            dropout(x, 0.25)
+                .into_data()
+                .iter::<f32>()
+                .collect::<Vec<_>>()
         };
         let a = draw(1);
         assert!(a.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
         let zeros = a.iter().filter(|&&v| v == 0.0).count();
-        assert!((800..1250).contains(&zeros), "{zeros} of 4096 dropped at p 0.25");
+        assert!(
+            (800..1250).contains(&zeros),
+            "{zeros} of 4096 dropped at p 0.25"
+        );
         assert_eq!(a, draw(1));
         assert_ne!(a, draw(2));
         // The fast path ran: the mask is `keep_mask` of the seed drawn from the backend's

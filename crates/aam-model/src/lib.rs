@@ -27,6 +27,7 @@ pub mod mixed_precision;
 pub mod model;
 pub mod output_transform;
 pub mod perceiver_fusion;
+pub mod random_weights;
 pub mod sample_encoder;
 pub mod sequence_encoder;
 pub mod sequence_predictor;

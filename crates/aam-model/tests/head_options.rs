@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use aam_model::random_weights::{normal_values, random_predictor_weights};
 use aam_model::{
     CategoricalFusion, CpuBackend, HeadConfig, ModelConfig, OutputActivation, SequencePredictor,
     WeightSink,
@@ -84,40 +85,9 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// `n` draws from N(0, std²), the same on every run for a `seed` (SplitMix64 and
-/// Box–Muller): the backend's generator is shared by the tests of this binary, which run
-/// in parallel, so its draws differ from run to run.
-fn normal(n: usize, seed: u64, std: f32) -> Vec<f32> {
-    let mut state = seed;
-    let mut uniform = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
-    (0..n)
-        .map(|_| {
-            let (u, v) = (1.0 - uniform(), uniform());
-            ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32 * std
-        })
-        .collect()
-}
-
-/// Randomises every parameter (fresh tables start at 1/0 and would hide a mix-up), the
-/// same way on every run.
-fn perturbed(model: SequencePredictor<B>, c: &ModelConfig) -> SequencePredictor<B> {
-    let mut sink = WeightSink::default();
-    model.save(&mut sink);
-    let mut map = aam_model::WeightMap::default();
-    for (k, (key, shape, _)) in sink.entries.into_iter().enumerate() {
-        let n: usize = shape.iter().product();
-        map.insert(
-            &key,
-            shape,
-            normal(n, seed().wrapping_mul(1000) + k as u64, 0.5),
-        );
-    }
+/// Randomises every parameter, the same way on every run.
+fn perturbed(c: &ModelConfig) -> SequencePredictor<B> {
+    let map = random_predictor_weights::<B>(c, seed(), 0.5);
     SequencePredictor::load(&map, c, &Default::default()).unwrap()
 }
 
@@ -160,7 +130,7 @@ fn every_head_option_round_trips_and_reads_the_categories() {
         let c = config(head);
         c.validate().unwrap();
         let name = c.head.categorical_fusion.name();
-        let model = perturbed(SequencePredictor::<B>::new(&c, &device), &c);
+        let model = perturbed(&c);
         let mut sink = WeightSink::default();
         model.save(&mut sink);
         let map = sink.into_map();
@@ -205,10 +175,14 @@ fn cross_attention_fusion_is_a_per_sample_shift() {
         categorical_fusion: CategoricalFusion::CrossAttention,
         ..Default::default()
     });
-    let model = perturbed(SequencePredictor::<B>::new(&c, &device), &c);
+    let model = perturbed(&c);
     let fusion = model.cross_attn_fusion.as_ref().unwrap();
-    let s = Tensor::<B, 3>::from_data(TensorData::new(normal(96, 1, 1.0), [2, 3, 16]), &device);
-    let cat = Tensor::<B, 2>::from_data(TensorData::new(normal(16, 2, 1.0), [2, 8]), &device);
+    let s = Tensor::<B, 3>::from_data(
+        TensorData::new(normal_values(96, 1, 1.0), [2, 3, 16]),
+        &device,
+    );
+    let cat =
+        Tensor::<B, 2>::from_data(TensorData::new(normal_values(16, 2, 1.0), [2, 8]), &device);
     let (fused, weights) = fusion.forward(s.clone(), cat.clone());
     assert!(values(weights).iter().all(|&w| (w - 1.0).abs() < 1e-6));
     let m = fusion.projection.forward(cat);
@@ -313,7 +287,7 @@ fn perceiver_ignores_empty_slots_unless_imported_from_the_reference() {
             perceiver_attends_padding: attends,
             ..Default::default()
         });
-        let model = perturbed(SequencePredictor::<B>::new(&c, &device), &c);
+        let model = perturbed(&c);
         let short = inputs(&device);
         let long = Tensor::cat(vec![short.clone(), Tensor::zeros([2, 2, 13], &device)], 1);
         let run = |t| {

@@ -92,11 +92,10 @@ pub fn category_ids(
     sample_ids: &[String],
     categories: Option<&SampleCategories>,
 ) -> Result<(Option<Array2<i64>>, Vec<String>)> {
-    let head = &config.model.head;
-    if config.kind != aam_config::ModelKind::Predictor || !head.is_conditioned() {
+    let columns = config.conditioning_columns();
+    if columns.is_empty() {
         return Ok((None, Vec::new()));
     }
-    let columns = head.categorical_columns();
     let Some(categories) = categories else {
         return Err(RuntimeError::Input(format!(
             "this model is conditioned on the metadata categories {}: give each sample's values (aam predict --metadata M; a `categories` object per sample in a request)",

@@ -384,7 +384,7 @@ fn graph_inputs<'a>(config: &CheckpointConfig, first: &[&'a str]) -> Vec<&'a str
     if config.model.uses_counts() {
         inputs.push("counts");
     }
-    if config.kind == ModelKind::Predictor && config.model.head.is_conditioned() {
+    if !config.conditioning_columns().is_empty() {
         inputs.push("categorical_ids");
     }
     inputs

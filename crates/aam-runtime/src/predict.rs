@@ -56,8 +56,15 @@ pub struct SamplePrediction {
     /// ASVs given to the model (after the token limit).
     pub n_asv: usize,
     /// Regression: the prediction in the target's original units (the inverse of the
-    /// target transform; a quantile regressor's middle level).
+    /// target transform; a quantile regressor's middle level; the first column's of a
+    /// regressor of several).
     pub value: Option<f64>,
+    /// A regressor of several target columns: the prediction of each, in
+    /// [`Predictions::target_columns`] order and each column's units; empty otherwise.
+    pub values: Vec<f64>,
+    /// A regressor of several target columns with several passes: the population
+    /// standard deviation of each of `values` over the passes; empty otherwise.
+    pub values_std: Vec<f64>,
     /// Quantile regression: the prediction at each level of
     /// [`Predictions::quantile_levels`], in the target's original units.
     pub quantiles: Vec<f64>,
@@ -81,8 +88,11 @@ pub struct Predictions {
     pub kind: ModelKind,
     /// Regression or classification (predictors).
     pub target_kind: Option<TargetKind>,
-    /// Metadata column the model predicts, if recorded.
+    /// Metadata column the model predicts, if recorded (the first of several).
     pub target_column: Option<String>,
+    /// Every target column of a regressor of several, in the order of each sample's
+    /// `values`; empty for a model of one target.
+    pub target_columns: Vec<String>,
     /// Class labels in probability order (classifiers).
     pub classes: Vec<String>,
     /// Quantile levels τ of a quantile regressor, in the order of each sample's
@@ -254,6 +264,8 @@ impl SamplePrediction {
             sample_id,
             n_asv: 0,
             value: None,
+            values: Vec::new(),
+            values_std: Vec::new(),
             label: None,
             quantiles: Vec::new(),
             value_std: None,
@@ -280,6 +292,8 @@ struct TargetLayout {
     category_column: Option<usize>,
     /// Quantile levels of a quantile regressor.
     quantiles: Vec<f64>,
+    /// Every target column of a regressor of several (empty for one target).
+    columns: Vec<String>,
 }
 
 impl TargetLayout {
@@ -321,6 +335,12 @@ impl TargetLayout {
                         .iter()
                         .position(|k| *k == c)
                 }),
+            columns: match target {
+                Some(t) if t.kind == TargetKind::Numeric && !t.more_columns.is_empty() => {
+                    t.column_names().into_iter().map(String::from).collect()
+                }
+                _ => Vec::new(),
+            },
             target: target.filter(|t| t.kind == TargetKind::Numeric).cloned(),
             quantiles,
         }
@@ -350,6 +370,17 @@ impl TargetLayout {
                 };
                 let units = |v: f32| self.transform.inverse(f64::from(v), offset, scale);
                 let z = z.row(row);
+                if let (false, Some(t)) = (self.columns.is_empty(), &self.target) {
+                    // One output per target column, each by its own statistics.
+                    p.values = (0..self.columns.len().min(z.len()))
+                        .map(|k| {
+                            let (o, s) = t.column_offset_scale(k, category).unwrap_or((0.0, 1.0));
+                            self.transform.inverse(f64::from(z[k]), o, s)
+                        })
+                        .collect();
+                    p.value = p.values.first().copied();
+                    return;
+                }
                 // A quantile regressor's point prediction is its middle level (index
                 // Q / 2), as in training's metrics.
                 p.value = Some(units(z[z.len() / 2]));
@@ -388,6 +419,18 @@ impl TargetLayout {
             p.value = Some(mean);
             p.value_std = Some((values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt());
         }
+        let k = each[0].values.len();
+        if k > 0 && each.iter().all(|e| e.values.len() == k) {
+            p.values = (0..k)
+                .map(|j| each.iter().map(|e| e.values[j]).sum::<f64>() / n)
+                .collect();
+            p.values_std = (0..k)
+                .map(|j| {
+                    let m = p.values[j];
+                    (each.iter().map(|e| (e.values[j] - m).powi(2)).sum::<f64>() / n).sqrt()
+                })
+                .collect();
+        }
         let q = each[0].quantiles.len();
         p.quantiles = (0..q)
             .map(|k| each.iter().map(|e| e.quantiles[k]).sum::<f64>() / n)
@@ -405,6 +448,7 @@ impl TargetLayout {
             kind: config.kind,
             target_kind: self.kind,
             target_column: config.target.as_ref().map(|t| t.column.clone()),
+            target_columns: self.columns,
             classes: self.classes,
             quantile_levels: self.quantiles,
             passes: 1,
@@ -634,11 +678,9 @@ mod tests {
     use aam_config::{DataSettings, ModelConfig, TargetInfo, TargetTransform};
     use ndarray::{array, Array2};
 
-    #[test]
-    fn quantile_outputs_are_inverted_into_the_targets_units() {
-        let mut model = ModelConfig::default();
-        model.head.num_quantiles = Some(3);
-        let config = CheckpointConfig {
+    /// A predictor of `model` and `target` (max bp 10, token limit 8).
+    fn predictor(model: ModelConfig, target: TargetInfo) -> CheckpointConfig {
+        CheckpointConfig {
             format_version: aam_config::FORMAT_VERSION,
             kind: ModelKind::Predictor,
             model,
@@ -648,7 +690,18 @@ mod tests {
                 token_limit_policy: Default::default(),
                 rarefy_depth: None,
             },
-            target: Some(TargetInfo {
+            target: Some(target),
+        }
+    }
+
+    #[test]
+    fn quantile_outputs_are_inverted_into_the_targets_units() {
+        let mut model = ModelConfig::default();
+        model.head.num_quantiles = Some(3);
+        let config = predictor(
+            model,
+            TargetInfo {
+                more_columns: Vec::new(),
                 column: "days".into(),
                 kind: TargetKind::Numeric,
                 classes: Vec::new(),
@@ -659,8 +712,8 @@ mod tests {
                 by_category: Vec::new(),
                 quantiles: vec![0.1, 0.5, 0.9],
                 categories: Default::default(),
-            }),
-        };
+            },
+        );
         let mut warnings = Vec::new();
         let layout = TargetLayout::new(&config, &mut warnings);
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -685,6 +738,67 @@ mod tests {
         assert!(
             tsv.starts_with(
                 "sample_id\tprediction\tquantile_0.1\tquantile_0.5\tquantile_0.9\tn_asv"
+            ),
+            "{tsv}"
+        );
+    }
+
+    #[test]
+    fn several_target_columns_are_each_inverted_by_their_statistics() {
+        let model = ModelConfig {
+            out_dim: 2,
+            ..ModelConfig::default()
+        };
+        let config = predictor(
+            model,
+            TargetInfo {
+                more_columns: vec![aam_config::TargetColumn {
+                    column: "ph".into(),
+                    mean: 5.0,
+                    std: 0.5,
+                }],
+                column: "days".into(),
+                kind: TargetKind::Numeric,
+                classes: Vec::new(),
+                mean: 10.0,
+                std: 2.0,
+                transform: TargetTransform::Zscore,
+                normalize_by: None,
+                by_category: Vec::new(),
+                quantiles: Vec::new(),
+                categories: Default::default(),
+            },
+        );
+        let mut warnings = Vec::new();
+        let layout = TargetLayout::new(&config, &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let out = |z: [f32; 2]| RawOutputs {
+            embeddings: Array2::zeros((1, 4)),
+            target_prediction: Some(Array2::from_shape_vec((1, 2), z.to_vec()).unwrap()),
+            class_probabilities: None,
+            count_prediction: None,
+        };
+        // z·std + mean per column: 1·2 + 10 = 12 and −1·0.5 + 5 = 4.5; then 14 and 5.5.
+        let passes: Vec<SamplePrediction> = [[1.0, -1.0], [2.0, 1.0]]
+            .iter()
+            .map(|&z| {
+                let mut p = SamplePrediction::empty("s".into());
+                layout.fill(&mut p, &out(z), 0, None);
+                p
+            })
+            .collect();
+        assert_eq!(passes[0].values, vec![12.0, 4.5]);
+        assert_eq!(passes[0].value, Some(12.0));
+        let mean = layout.mean(passes);
+        assert_eq!(mean.values, vec![13.0, 5.0]);
+        assert_eq!(mean.values_std, vec![1.0, 0.5]);
+        let mut preds = layout.finish(&config, vec![mean], warnings);
+        preds.passes = 2;
+        assert_eq!(preds.target_columns, vec!["days", "ph"]);
+        let tsv = String::from_utf8(preds.to_tsv()).unwrap();
+        assert!(
+            tsv.starts_with(
+                "sample_id\tprediction_days\tprediction_ph\tprediction_std_days\tprediction_std_ph\tn_asv\tnote\ns\t13\t5\t1\t0.5\t"
             ),
             "{tsv}"
         );

@@ -22,11 +22,28 @@ impl Predictions {
     /// the class label; a quantile regressor's middle level), for a quantile regressor
     /// `quantile_<τ>` per level, with several passes `prediction_std` (regression), for
     /// classifiers `probability_<class>` per class, then `n_asv`
+    /// (a regressor of several target columns: `prediction_<column>` per column, with
+    /// several passes `prediction_std_<column>`),
     /// (ASVs given to the model) and `note` (why a sample has no prediction). An encoder
     /// has no prediction columns: its table lists `embedding_0…` instead.
     pub fn to_tsv(&self) -> Vec<u8> {
         let mut header = vec!["sample_id".to_string()];
+        let several = !self.target_columns.is_empty();
         match self.target_kind {
+            Some(TargetKind::Numeric) if several => {
+                header.extend(
+                    self.target_columns
+                        .iter()
+                        .map(|c| format!("prediction_{c}")),
+                );
+                if self.passes > 1 {
+                    header.extend(
+                        self.target_columns
+                            .iter()
+                            .map(|c| format!("prediction_std_{c}")),
+                    );
+                }
+            }
             Some(TargetKind::Numeric) => {
                 header.push("prediction".into());
                 header.extend(self.quantile_levels.iter().map(|t| format!("quantile_{t}")));
@@ -46,7 +63,14 @@ impl Predictions {
             .iter()
             .map(|p| {
                 let mut r = vec![p.sample_id.clone()];
+                let k = self.target_columns.len();
                 match self.target_kind {
+                    Some(TargetKind::Numeric) if several => {
+                        r.extend(cells(&p.values, k));
+                        if self.passes > 1 {
+                            r.extend(cells(&p.values_std, k));
+                        }
+                    }
                     Some(TargetKind::Numeric) => {
                         r.push(p.value.map(fmt_f64).unwrap_or_default());
                         let q = self.quantile_levels.len();
@@ -111,6 +135,14 @@ fn padded(values: &[f32], n: usize) -> Vec<String> {
         vec![String::new(); n]
     } else {
         values.iter().map(|v| v.to_string()).collect()
+    }
+}
+
+/// `k` values as text, or `k` empty cells when they are not all there.
+fn cells(values: &[f64], k: usize) -> Vec<String> {
+    match values.len() == k {
+        true => values.iter().map(|&v| fmt_f64(v)).collect(),
+        false => vec![String::new(); k],
     }
 }
 

@@ -8,9 +8,11 @@
 //! for a model conditioned on metadata categories each sample also has
 //! `"categories": {"body-site": "gut", …}` with every column the model reads (`null`: a
 //! missing value, the unknown category).
-//! Answer: `{"model_name", "target_column", "classes", "quantile_levels", "predictions":
-//! [{"sample_id", "n_asv", "value", "label", "probabilities", "quantiles", "embedding",
-//! "note"}, …], "warnings"}` (`quantiles`: a quantile regressor's prediction at each level).
+//! Answer: `{"model_name", "target_column", "target_columns", "classes", "quantile_levels",
+//! "predictions": [{"sample_id", "n_asv", "value", "values", "label", "probabilities",
+//! "quantiles", "embedding", "note"}, …], "warnings"}` (`quantiles`: a quantile regressor's
+//! prediction at each level; `values`: a regressor of several target columns' prediction
+//! of each, in `target_columns` order, `value` being the first).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path as FsPath;
@@ -80,14 +82,21 @@ fn tables(req: &PredictRequest) -> Result<Vec<Option<FeatureTable>>, ApiError> {
     }
     let mut seen = HashSet::new();
     if let Some(dup) = req.samples.iter().find(|s| !seen.insert(s.id.as_str())) {
-        return Err(ApiError::bad_request(format!("duplicate sample ID '{}'; every sample needs its own ID", dup.id)));
+        return Err(ApiError::bad_request(format!(
+            "duplicate sample ID '{}'; every sample needs its own ID",
+            dup.id
+        )));
     }
     let origin = FsPath::new("request");
     req.samples
         .iter()
         .map(|sample| {
             let mut listed = HashSet::new();
-            if let Some(twice) = sample.asvs.iter().find(|a| !listed.insert(a.sequence.as_str())) {
+            if let Some(twice) = sample
+                .asvs
+                .iter()
+                .find(|a| !listed.insert(a.sequence.as_str()))
+            {
                 return Err(ApiError::bad_request(format!(
                     "sample '{}' lists ASV {} twice; give each sequence once, with its total count",
                     sample.id,
@@ -95,13 +104,21 @@ fn tables(req: &PredictRequest) -> Result<Vec<Option<FeatureTable>>, ApiError> {
                 )));
             }
             let asvs: Vec<String> = sample.asvs.iter().map(|a| a.sequence.clone()).collect();
-            let triplets = sample.asvs.iter().enumerate().map(|(o, a)| (0, o as u32, a.count)).collect();
-            let table = FeatureTable::from_triplets(origin, vec![sample.id.clone()], asvs, triplets)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let triplets = sample
+                .asvs
+                .iter()
+                .enumerate()
+                .map(|(o, a)| (0, o as u32, a.count))
+                .collect();
+            let table =
+                FeatureTable::from_triplets(origin, vec![sample.id.clone()], asvs, triplets)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
             if table.nnz() == 0 {
                 return Ok(None);
             }
-            table.check_sequence_ids(origin).map_err(|e| ApiError::bad_request(format!("sample '{}': {e}", sample.id)))?;
+            table
+                .check_sequence_ids(origin)
+                .map_err(|e| ApiError::bad_request(format!("sample '{}': {e}", sample.id)))?;
             Ok(Some(table))
         })
         .collect()
@@ -112,12 +129,14 @@ fn tables(req: &PredictRequest) -> Result<Vec<Option<FeatureTable>>, ApiError> {
 ///
 /// Errors (400): a sample without `categories`, or without one of the model's columns
 /// (naming both); a value that is an array or an object.
-fn categories(req: &PredictRequest, config: &aam_runtime::CheckpointConfig) -> Result<Option<SampleCategories>, ApiError> {
-    let head = &config.model.head;
-    if config.kind != aam_runtime::ModelKind::Predictor || !head.is_conditioned() {
+fn categories(
+    req: &PredictRequest,
+    config: &aam_runtime::CheckpointConfig,
+) -> Result<Option<SampleCategories>, ApiError> {
+    let columns = config.conditioning_columns();
+    if columns.is_empty() {
         return Ok(None);
     }
-    let columns = head.categorical_columns();
     let mut out = SampleCategories::new("request", columns.iter().map(|c| c.to_string()));
     for sample in &req.samples {
         let Some(given) = &sample.categories else {
@@ -158,7 +177,12 @@ pub(crate) async fn predict(
     body: Result<Json<PredictRequest>, JsonRejection>,
 ) -> Response {
     let started = Instant::now();
-    answer(&state, "predict", started, run_predict(&state, &name, body, started).await)
+    answer(
+        &state,
+        "predict",
+        started,
+        run_predict(&state, &name, body, started).await,
+    )
 }
 
 async fn run_predict(
@@ -173,17 +197,28 @@ async fn run_predict(
     let categories = categories(&req, state.model.config())?;
     let n = tables.len();
     let model = state.model.clone();
-    let options = PredictOptions { batch_size: 1, threads: 1, ..Default::default() };
+    let options = PredictOptions {
+        batch_size: 1,
+        threads: 1,
+        ..Default::default()
+    };
     let (rows, warnings) = within_limits(state, started, async move {
         tokio::task::spawn_blocking(move || {
             let (mut rows, mut warnings) = (Vec::new(), Vec::<String>::new());
             for (table, sample) in tables.into_iter().zip(&req.samples) {
                 let Some(table) = table else {
-                    rows.push(json!({ "sample_id": sample.id, "n_asv": 0, "value": null, "label": null,
-                                      "probabilities": [], "embedding": [], "note": NO_READS }));
+                    rows.push(
+                        json!({ "sample_id": sample.id, "n_asv": 0, "value": null, "label": null,
+                                      "probabilities": [], "embedding": [], "note": NO_READS }),
+                    );
                     continue;
                 };
-                let predicted = model.predict_table_with_categories(table, "request", options, categories.as_ref())?;
+                let predicted = model.predict_table_with_categories(
+                    table,
+                    "request",
+                    options,
+                    categories.as_ref(),
+                )?;
                 for w in predicted.warnings {
                     if !warnings.contains(&w) {
                         warnings.push(w);
@@ -194,6 +229,7 @@ async fn run_predict(
                     "sample_id": p.sample_id,
                     "n_asv": p.n_asv,
                     "value": p.value,
+                    "values": p.values,
                     "label": p.label,
                     "probabilities": p.probabilities,
                     "quantiles": p.quantiles,
@@ -204,7 +240,12 @@ async fn run_predict(
             Ok::<_, aam_runtime::RuntimeError>((rows, warnings))
         })
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("prediction failed: {e}")))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("prediction failed: {e}"),
+            )
+        })?
         .map_err(model_error)
     })
     .await?;
@@ -213,6 +254,7 @@ async fn run_predict(
         json!({
             "model_name": state.name,
             "target_column": target.map(|t| t.column.clone()),
+            "target_columns": target.filter(|t| !t.more_columns.is_empty()).map(|t| t.column_names()).unwrap_or_default(),
             "classes": target.map(|t| t.classes.clone()).unwrap_or_default(),
             "quantile_levels": target.map(|t| t.quantiles.clone()).unwrap_or_default(),
             "predictions": rows,

@@ -79,7 +79,10 @@ pub(crate) fn check_name(state: &AppState, name: &str) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
-        format!("model '{name}' is not served here; this server serves '{}'", state.name),
+        format!(
+            "model '{name}' is not served here; this server serves '{}'",
+            state.name
+        ),
     ))
 }
 
@@ -89,7 +92,10 @@ fn output_specs(state: &AppState) -> Vec<(&'static str, Vec<i64>)> {
     let m = &c.model;
     let mut specs = vec![("embeddings", vec![-1, m.embedding_dim as i64])];
     if c.kind == ModelKind::Predictor {
-        specs.push(("target_prediction", vec![-1, m.head.output_width(m.out_dim) as i64]));
+        specs.push((
+            "target_prediction",
+            vec![-1, m.head.output_width(m.out_dim) as i64],
+        ));
         if m.is_classifier {
             specs.push(("class_probabilities", vec![-1, m.out_dim as i64]));
         }
@@ -100,26 +106,30 @@ fn output_specs(state: &AppState) -> Vec<(&'static str, Vec<i64>)> {
 
 /// Whether the model takes `categorical_ids` (a predictor conditioned on categories).
 fn is_conditioned(state: &AppState) -> bool {
-    let c = state.model.config();
-    c.kind == ModelKind::Predictor && c.model.head.is_conditioned()
+    !state.model.config().conditioning_columns().is_empty()
 }
 
 /// The inputs the model takes: `tokens`, then `counts` (a model that reads counts) and
 /// `categorical_ids` INT64 `[batch, n_columns]` (columns sorted by name; 0: unknown).
 fn input_specs(state: &AppState) -> Vec<Value> {
     let m = &state.model.config().model;
-    let mut inputs = vec![json!({ "name": "tokens", "datatype": "INT64", "shape": [-1, -1, m.max_bp as i64 + 1] })];
+    let mut inputs = vec![
+        json!({ "name": "tokens", "datatype": "INT64", "shape": [-1, -1, m.max_bp as i64 + 1] }),
+    ];
     if m.uses_counts() {
         inputs.push(json!({ "name": "counts", "datatype": "FP32", "shape": [-1, -1, 1] }));
     }
     if is_conditioned(state) {
-        let n = m.head.categorical_columns().len() as i64;
+        let n = state.model.config().conditioning_columns().len() as i64;
         inputs.push(json!({ "name": "categorical_ids", "datatype": "INT64", "shape": [-1, n] }));
     }
     inputs
 }
 
-pub(crate) async fn model_metadata(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+pub(crate) async fn model_metadata(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Response {
     if let Err(e) = check_name(&state, &name) {
         state.metrics.record("metadata", 404, None, 0);
         return e.into_response();
@@ -143,6 +153,7 @@ pub(crate) async fn model_metadata(State(state): State<Arc<AppState>>, Path(name
             "vocab_size": c.model.vocab_size,
             "embedding_dim": c.model.embedding_dim,
             "target_column": c.target.as_ref().map(|t| t.column.clone()),
+            "target_columns": c.target.as_ref().map(|t| t.column_names()).unwrap_or_default(),
             "classes": c.target.as_ref().map(|t| t.classes.clone()).unwrap_or_default(),
             "quantiles": c.target.as_ref().map(|t| t.quantiles.clone()).unwrap_or_default(),
             "categorical_columns": c.model.head.categorical_columns(),
@@ -152,7 +163,10 @@ pub(crate) async fn model_metadata(State(state): State<Arc<AppState>>, Path(name
     .into_response()
 }
 
-pub(crate) async fn model_ready(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+pub(crate) async fn model_ready(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Response {
     match check_name(&state, &name) {
         Ok(()) => {
             state.metrics.record("health", 200, None, 0);
@@ -167,7 +181,10 @@ pub(crate) async fn model_ready(State(state): State<Arc<AppState>>, Path(name): 
 
 /// A body the JSON extractor refused (413 when over the size limit), as an API error.
 pub(crate) fn rejection(r: JsonRejection) -> ApiError {
-    ApiError::new(r.status(), format!("cannot read the request body: {}", r.body_text()))
+    ApiError::new(
+        r.status(),
+        format!("cannot read the request body: {}", r.body_text()),
+    )
 }
 
 /// The inputs of one inference request, checked against the model.
@@ -180,13 +197,26 @@ type Inputs = (Array3<i64>, Option<Array3<f32>>, Option<Array2<i64>>);
 fn inputs_from(req: &InferRequest, state: &AppState) -> Result<Inputs, ApiError> {
     let uses_counts = state.model.uses_counts();
     let conditioned = is_conditioned(state);
-    let names: Vec<String> = input_specs(state).iter().map(|i| format!("'{}'", i["name"].as_str().unwrap_or_default())).collect();
+    let names: Vec<String> = input_specs(state)
+        .iter()
+        .map(|i| format!("'{}'", i["name"].as_str().unwrap_or_default()))
+        .collect();
     let takes = format!("{} input(s), {}", names.len(), names.join(", "));
-    let allowed = |n: &str| n == "tokens" || (uses_counts && n == "counts") || (conditioned && n == "categorical_ids");
+    let allowed = |n: &str| {
+        n == "tokens" || (uses_counts && n == "counts") || (conditioned && n == "categorical_ids")
+    };
     if let Some(unknown) = req.inputs.iter().find(|i| !allowed(&i.name)) {
-        return Err(ApiError::bad_request(format!("unknown input '{}'; the model takes {takes}", unknown.name)));
+        return Err(ApiError::bad_request(format!(
+            "unknown input '{}'; the model takes {takes}",
+            unknown.name
+        )));
     }
-    let named = |name: &str| req.inputs.iter().filter(|i| i.name == name).collect::<Vec<_>>();
+    let named = |name: &str| {
+        req.inputs
+            .iter()
+            .filter(|i| i.name == name)
+            .collect::<Vec<_>>()
+    };
     let (tokens, counts, ids) = (named("tokens"), named("counts"), named("categorical_ids"));
     if tokens.len() != 1
         || counts.len() != usize::from(uses_counts)
@@ -211,9 +241,16 @@ fn inputs_from(req: &InferRequest, state: &AppState) -> Result<Inputs, ApiError>
 
 /// The `categorical_ids` tensor: INT64 `[batch, n_columns]`, each index within its
 /// column's categories (the runtime's own check, so a bad request never joins a batch).
-fn categorical_ids_from(input: &InputTensor, batch: usize, state: &AppState) -> Result<Array2<i64>, ApiError> {
+fn categorical_ids_from(
+    input: &InputTensor,
+    batch: usize,
+    state: &AppState,
+) -> Result<Array2<i64>, ApiError> {
     if !["INT64", "INT32", "INT16", "INT8", "UINT8"].contains(&input.datatype.as_str()) {
-        return Err(ApiError::bad_request(format!("categorical_ids datatype {} is not an integer type; use INT64", input.datatype)));
+        return Err(ApiError::bad_request(format!(
+            "categorical_ids datatype {} is not an integer type; use INT64",
+            input.datatype
+        )));
     }
     let m = &state.model.config().model;
     let n = m.head.categorical_columns().len();
@@ -227,10 +264,15 @@ fn categorical_ids_from(input: &InputTensor, batch: usize, state: &AppState) -> 
     let mut values = Vec::with_capacity(batch * n);
     flatten_i64(&input.data, &mut values)?;
     if values.len() != batch * n {
-        return Err(ApiError::bad_request(format!("categorical_ids data has {} values but shape [{batch}, {n}] needs {}", values.len(), batch * n)));
+        return Err(ApiError::bad_request(format!(
+            "categorical_ids data has {} values but shape [{batch}, {n}] needs {}",
+            values.len(),
+            batch * n
+        )));
     }
     let ids = Array2::from_shape_vec((batch, n), values).expect("length checked");
-    aam_runtime::checked_categorical_ids(m, Some(ids.view()), batch).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    aam_runtime::checked_categorical_ids(m, Some(ids.view()), batch)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(ids)
 }
 
@@ -243,17 +285,27 @@ fn flatten_i64(v: &Value, out: &mut Vec<i64>) -> Result<(), ApiError> {
                 out.push(x);
                 Ok(())
             }
-            None => Err(ApiError::bad_request(format!("categorical id {n} is not an integer"))),
+            None => Err(ApiError::bad_request(format!(
+                "categorical id {n} is not an integer"
+            ))),
         },
-        other => Err(ApiError::bad_request(format!("categorical_ids data must be an array of integers, found {other}"))),
+        other => Err(ApiError::bad_request(format!(
+            "categorical_ids data must be an array of integers, found {other}"
+        ))),
     }
 }
 
 /// The `counts` tensor: FP32 `[batch, n_asv, 1]` matching the tokens' first two axes,
 /// finite and ≥ 0.
-fn counts_from(input: &InputTensor, (b, n, _): (usize, usize, usize)) -> Result<Array3<f32>, ApiError> {
+fn counts_from(
+    input: &InputTensor,
+    (b, n, _): (usize, usize, usize),
+) -> Result<Array3<f32>, ApiError> {
     if !["FP32", "FP64"].contains(&input.datatype.as_str()) {
-        return Err(ApiError::bad_request(format!("counts datatype {} is not a float type; use FP32", input.datatype)));
+        return Err(ApiError::bad_request(format!(
+            "counts datatype {} is not a float type; use FP32",
+            input.datatype
+        )));
     }
     let expected = [b as i64, n as i64, 1];
     if input.shape.as_slice() != expected {
@@ -289,7 +341,9 @@ fn flatten_f32(v: &Value, out: &mut Vec<f32>) -> Result<(), ApiError> {
             }
             None => Err(ApiError::bad_request(format!("count {n} is not a number"))),
         },
-        other => Err(ApiError::bad_request(format!("counts data must be an array of numbers, found {other}"))),
+        other => Err(ApiError::bad_request(format!(
+            "counts data must be an array of numbers, found {other}"
+        ))),
     }
 }
 
@@ -297,7 +351,10 @@ fn flatten_f32(v: &Value, out: &mut Vec<f32>) -> Result<(), ApiError> {
 fn tokens_from(input: &InputTensor, state: &AppState) -> Result<Array3<i64>, ApiError> {
     let m = &state.model.config().model;
     if !["INT64", "INT32", "INT16", "INT8", "UINT8"].contains(&input.datatype.as_str()) {
-        return Err(ApiError::bad_request(format!("tokens datatype {} is not an integer type; use INT64", input.datatype)));
+        return Err(ApiError::bad_request(format!(
+            "tokens datatype {} is not an integer type; use INT64",
+            input.datatype
+        )));
     }
     let width = m.max_bp + 1;
     let shape_error = || {
@@ -306,9 +363,17 @@ fn tokens_from(input: &InputTensor, state: &AppState) -> Result<Array3<i64>, Api
             input.shape, m.token_limit
         ))
     };
-    let [b, n, w] = input.shape.as_slice() else { return Err(shape_error()) };
-    let (b, n, w) = (usize::try_from(*b), usize::try_from(*n), usize::try_from(*w));
-    let (Ok(b), Ok(n), Ok(w)) = (b, n, w) else { return Err(shape_error()) };
+    let [b, n, w] = input.shape.as_slice() else {
+        return Err(shape_error());
+    };
+    let (b, n, w) = (
+        usize::try_from(*b),
+        usize::try_from(*n),
+        usize::try_from(*w),
+    );
+    let (Ok(b), Ok(n), Ok(w)) = (b, n, w) else {
+        return Err(shape_error());
+    };
     if b == 0 || n == 0 || n > m.token_limit || w != width {
         return Err(shape_error());
     }
@@ -325,8 +390,14 @@ fn tokens_from(input: &InputTensor, state: &AppState) -> Result<Array3<i64>, Api
             input.shape,
         )));
     }
-    if let Some(v) = values.iter().find(|&&v| v < 0 || v as usize >= m.vocab_size) {
-        return Err(ApiError::bad_request(format!("token {v} is outside the vocabulary 0..{}", m.vocab_size)));
+    if let Some(v) = values
+        .iter()
+        .find(|&&v| v < 0 || v as usize >= m.vocab_size)
+    {
+        return Err(ApiError::bad_request(format!(
+            "token {v} is outside the vocabulary 0..{}",
+            m.vocab_size
+        )));
     }
     Ok(Array3::from_shape_vec((b, n, w), values).expect("length checked"))
 }
@@ -340,9 +411,13 @@ fn flatten(v: &Value, out: &mut Vec<i64>) -> Result<(), ApiError> {
                 out.push(i);
                 Ok(())
             }
-            None => Err(ApiError::bad_request(format!("token {n} is not an integer"))),
+            None => Err(ApiError::bad_request(format!(
+                "token {n} is not an integer"
+            ))),
         },
-        other => Err(ApiError::bad_request(format!("tokens data must be an array of integers, found {other}"))),
+        other => Err(ApiError::bad_request(format!(
+            "tokens data must be an array of integers, found {other}"
+        ))),
     }
 }
 
@@ -352,7 +427,12 @@ pub(crate) async fn infer(
     body: Result<Json<InferRequest>, JsonRejection>,
 ) -> Response {
     let started = Instant::now();
-    answer(&state, "infer", started, run_infer(&state, &name, body, started).await)
+    answer(
+        &state,
+        "infer",
+        started,
+        run_infer(&state, &name, body, started).await,
+    )
 }
 
 /// The response of a prediction endpoint: its JSON body (200) or its error, recorded in the
@@ -367,7 +447,9 @@ pub(crate) fn answer(
         Ok((_, n)) => (200, *n),
         Err(e) => (e.status.as_u16(), 0),
     };
-    state.metrics.record(endpoint, status, Some(started), samples);
+    state
+        .metrics
+        .record(endpoint, status, Some(started), samples);
     match result {
         Ok((body, _)) => Json(body).into_response(),
         Err(e) => e.into_response(),
@@ -393,7 +475,10 @@ pub(crate) async fn within_limits<T>(
     let timed_out = || {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("no answer within the request timeout of {:?}; the server is busy, retry later", state.options.request_timeout),
+            format!(
+                "no answer within the request timeout of {:?}; the server is busy, retry later",
+                state.options.request_timeout
+            ),
         )
     };
     let _in_flight = state.metrics.enter();
@@ -401,7 +486,9 @@ pub(crate) async fn within_limits<T>(
         .await
         .map_err(|_| timed_out())?
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"))?;
-    tokio::time::timeout_at(deadline, work).await.map_err(|_| timed_out())?
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .map_err(|_| timed_out())?
 }
 
 async fn run_infer(
@@ -415,16 +502,25 @@ async fn run_infer(
     let (tokens, counts, ids) = inputs_from(&req, state)?;
     let batch = tokens.dim().0;
     let out = within_limits(state, started, async {
-        state.batcher.infer(tokens, counts, ids).await.map_err(|e| match e {
-            BatchError::Model(e) => model_error(e),
-            BatchError::Stopping => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"),
-        })
+        state
+            .batcher
+            .infer(tokens, counts, ids)
+            .await
+            .map_err(|e| match e {
+                BatchError::Model(e) => model_error(e),
+                BatchError::Stopping => {
+                    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping")
+                }
+            })
     })
     .await?;
     let wanted: Vec<&str> = req.outputs.iter().map(|o| o.name.as_str()).collect();
     let known: Vec<&str> = output_specs(state).into_iter().map(|(n, _)| n).collect();
     if let Some(unknown) = wanted.iter().find(|w| !known.contains(w)) {
-        return Err(ApiError::bad_request(format!("unknown output '{unknown}'; the model has {}", known.join(", "))));
+        return Err(ApiError::bad_request(format!(
+            "unknown output '{unknown}'; the model has {}",
+            known.join(", ")
+        )));
     }
     let mut outputs = Vec::new();
     let mut push = |name: &str, shape: &[usize], data: Vec<f32>| {
@@ -432,12 +528,20 @@ async fn run_infer(
             outputs.push(json!({ "name": name, "datatype": "FP32", "shape": shape, "data": data }));
         }
     };
-    push("embeddings", out.embeddings.shape(), out.embeddings.iter().copied().collect());
+    push(
+        "embeddings",
+        out.embeddings.shape(),
+        out.embeddings.iter().copied().collect(),
+    );
     if let Some(a) = &out.target_prediction {
         push("target_prediction", a.shape(), a.iter().copied().collect());
     }
     if let Some(a) = &out.class_probabilities {
-        push("class_probabilities", a.shape(), a.iter().copied().collect());
+        push(
+            "class_probabilities",
+            a.shape(),
+            a.iter().copied().collect(),
+        );
     }
     if let Some(a) = &out.count_prediction {
         push("count_prediction", a.shape(), a.iter().copied().collect());

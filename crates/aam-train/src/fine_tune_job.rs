@@ -1,5 +1,6 @@
 //! Fine-tuning as a library call (`aam train`): a predictor of one metadata column
-//! (regression or classification), fresh or on top of a pretrained encoder.
+//! (regression or classification) or a regressor of several, fresh or on top of a
+//! pretrained encoder.
 //!
 //! `crates/aam-train/examples/train_tiny.rs` trains a tiny classifier this way.
 
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 
 use aam_config::{
     AttentionKind, CheckpointConfig, CountEmbeddingMethod, DataSettings, HeadConfig,
-    MixedPrecision, ModelConfig, ModelKind, TargetInfo, TargetTransform,
+    MixedPrecision, ModelConfig, ModelKind, TargetColumn, TargetInfo, TargetTransform,
 };
 use aam_data::error::name_list;
 use aam_data::{CategoryIndices, Metadata, TargetKind};
@@ -21,7 +22,7 @@ use crate::job_inputs::{
     check_output, dataset_and_stream, distance_targets, groups, load_table_input, make_split,
     warn_fused_dropout, JobInputs, PreparedRun,
 };
-use crate::regression_loss::LossType;
+use crate::regression_loss::{LossConfig, LossType};
 use crate::sample_weights::CategoricalLossWeights;
 use crate::tracking::Tracker;
 use crate::{checkpoint, fit_data_parallel, FitReport, TrainData, TrainOptions};
@@ -33,6 +34,14 @@ pub struct FineTuneJob {
     pub inputs: JobInputs,
     /// Metadata column to predict.
     pub metadata_column: String,
+    /// Further numeric columns regressed together with `metadata_column`
+    /// (`--metadata-column a,b`): one output each, in this order, each transformed with
+    /// its own training statistics. Only regression; not with a quantile loss or
+    /// `zscore-category`.
+    pub more_target_columns: Vec<String>,
+    /// The loss of each target column (`--loss-config`), resolved against the columns
+    /// into `options.regression.per_column`.
+    pub loss_config: Option<LossConfig>,
     /// Regression or classification; `None` detects it from the column's values.
     pub target_type: Option<TargetKind>,
     /// How a regression target is transformed for training (statistics from the
@@ -86,6 +95,8 @@ impl FineTuneJob {
         FineTuneJob {
             inputs,
             metadata_column: metadata_column.into(),
+            more_target_columns: Vec::new(),
+            loss_config: None,
             target_type: None,
             target_transform: TargetTransform::default(),
             data: DataSettings {
@@ -157,6 +168,7 @@ impl FineTuneJob {
         let metadata = Metadata::load(md_path)?;
         let column = &self.metadata_column;
         let target = metadata.target(column, &table.sample_ids, self.target_type)?;
+        let more = self.more_targets(&metadata, &table.sample_ids, &target)?;
         if !target.absent_samples.is_empty() && !input.allow_sample_subset {
             bail!(
                 "{}: {} of the table's samples have no metadata row: {}; add them, or pass --allow-sample-subset to leave them out",
@@ -180,21 +192,28 @@ impl FineTuneJob {
             );
         }
         let usable: Vec<usize> = (0..table.n_samples())
-            .filter(|&i| target.values[i].is_some())
+            .filter(|&i| target.values[i].is_some() && more.iter().all(|m| m.values[i].is_some()))
             .collect();
         let table = table.select_samples(&usable);
-        let mut values_by_id: HashMap<String, f64> = table
+        // Each usable sample's values, first column first.
+        let mut values_by_id: HashMap<String, Vec<f64>> = table
             .sample_ids
             .iter()
             .cloned()
-            .zip(usable.iter().map(|&i| target.values[i].expect("filtered")))
+            .zip(usable.iter().map(|&i| {
+                std::iter::once(&target)
+                    .chain(&more)
+                    .map(|t| t.values[i].expect("filtered"))
+                    .collect()
+            }))
             .collect();
         let (table, distances) = distance_targets(input, table)?;
-        let raw: Vec<f64> = table
+        let rows: Vec<Vec<f64>> = table
             .sample_ids
             .iter()
             .map(|s| values_by_id.remove(s).expect("aligned"))
             .collect();
+        let raw: Vec<f64> = rows.iter().map(|r| r[0]).collect();
         let classes: Option<Vec<usize>> = (target.kind == TargetKind::Categorical)
             .then(|| raw.iter().map(|&v| v as usize).collect());
         let groups = groups(input, Some(&metadata), &table.sample_ids)?;
@@ -245,6 +264,24 @@ impl FineTuneJob {
             })?,
             TargetKind::Categorical => (0.0, 1.0),
         };
+        let more_columns: Vec<TargetColumn> = more
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                let values: Vec<f64> = rows.iter().map(|r| r[k + 1]).collect();
+                let (mean, std) = transform.fit(&values, &split.train).map_err(|i| {
+                    anyhow::anyhow!(
+                        "{}: sample '{}', column '{}': {} ≤ −1, where ln(y + 1) of --target-transform {} is undefined; use zscore or minmax",
+                        md_path.display(),
+                        table.sample_ids[i],
+                        t.column,
+                        values[i],
+                        transform.name()
+                    )
+                })?;
+                Ok(TargetColumn { column: t.column.clone(), mean, std })
+            })
+            .collect::<Result<_>>()?;
         let categories = match self.categorical_columns.is_empty() {
             true => None,
             false => {
@@ -308,9 +345,19 @@ impl FineTuneJob {
                 .zip(os)
                 .map(|(&v, [o, s])| transform.forward(v, *o, *s) as f32)
                 .collect(),
-            (TargetKind::Numeric, None) => raw
+            // `[n_samples, 1 + more]`, row-major: each column by its own statistics.
+            (TargetKind::Numeric, None) => rows
                 .iter()
-                .map(|&v| transform.forward(v, mean, std) as f32)
+                .flat_map(|r| {
+                    let first = transform.forward(r[0], mean, std);
+                    std::iter::once(first).chain(
+                        r[1..]
+                            .iter()
+                            .zip(&more_columns)
+                            .map(|(&v, c)| transform.forward(v, c.mean, c.std)),
+                    )
+                })
+                .map(|v| v as f32)
                 .collect(),
             (TargetKind::Categorical, _) => raw.iter().map(|&v| v as f32).collect(),
         };
@@ -365,7 +412,7 @@ impl FineTuneJob {
             out_dim: if target.kind == TargetKind::Categorical {
                 n_classes
             } else {
-                1
+                1 + more_columns.len()
             },
             is_classifier: target.kind == TargetKind::Categorical,
             attention: self.attention,
@@ -407,11 +454,24 @@ impl FineTuneJob {
                     .as_ref()
                     .map(|c| c.labels.clone())
                     .unwrap_or_default(),
+                more_columns: more_columns.clone(),
             }),
         };
         let (dataset, stream) =
-            dataset_and_stream(table, &settings, seed, distances, Some(targets), stream)?;
+            dataset_and_stream(table, &settings, seed, distances, None, stream)?;
+        let dataset = dataset.with_targets(targets, 1 + more_columns.len())?;
         let mut options = self.options.clone();
+        if let Some(lc) = &self.loss_config {
+            if target.kind == TargetKind::Categorical {
+                bail!("--loss-config sets the losses of regression targets; column '{column}' is categorical");
+            }
+            let names: Vec<String> = std::iter::once(column.clone())
+                .chain(more_columns.iter().map(|c| c.column.clone()))
+                .collect();
+            options.regression.per_column = lc
+                .resolve(&names, options.regression.kind)
+                .map_err(anyhow::Error::msg)?;
+        }
         if dataset.distances.is_none() {
             options.weights.unifrac = 0.0;
         }
@@ -422,6 +482,8 @@ impl FineTuneJob {
             split,
             faith_pd: None,
             target_kind: Some(target.kind),
+            target_column: column.clone(),
+            more_targets: more_columns,
             n_classes,
             target_mean: mean,
             target_std: std,
@@ -435,6 +497,58 @@ impl FineTuneJob {
             config,
             options,
         })
+    }
+
+    /// The further target columns (`more_target_columns`) of `sample_ids`, numeric.
+    ///
+    /// Errors: the first target is categorical; a column is repeated, unknown or not
+    /// numeric; a quantile loss or `zscore-category` (one target only).
+    fn more_targets(
+        &self,
+        metadata: &Metadata,
+        sample_ids: &[String],
+        first: &aam_data::Target,
+    ) -> Result<Vec<aam_data::Target>> {
+        if self.more_target_columns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all: Vec<&str> = std::iter::once(self.metadata_column.as_str())
+            .chain(self.more_target_columns.iter().map(String::as_str))
+            .collect();
+        if first.kind == TargetKind::Categorical {
+            bail!(
+                "--metadata-column {}: several target columns are regressed together, and '{}' is categorical; train a classifier on it alone",
+                all.join(","),
+                first.column
+            );
+        }
+        if let Some(dup) = all.iter().enumerate().find(|(i, c)| all[..*i].contains(c)) {
+            bail!("--metadata-column names '{}' twice", dup.1);
+        }
+        if self.options.regression.kind == LossType::Quantile {
+            bail!("--loss-type quantile predicts one target column; give one --metadata-column (or another --loss-type)");
+        }
+        if self.target_transform == TargetTransform::ZscoreCategory {
+            bail!("--target-transform zscore-category applies to one target column; give one --metadata-column (or zscore)");
+        }
+        self.more_target_columns
+            .iter()
+            .map(|c| {
+                let t = metadata
+                    .target(c, sample_ids, Some(TargetKind::Numeric))
+                    .with_context(|| {
+                        format!("target column '{c}' (several target columns are all numeric)")
+                    })?;
+                if !t.missing_samples.is_empty() {
+                    eprintln!(
+                        "warning: {} samples have no value in '{c}' and are left out: {}",
+                        t.missing_samples.len(),
+                        name_list(&t.missing_samples, 10)
+                    );
+                }
+                Ok(t)
+            })
+            .collect()
     }
 
     /// Trains the predictor of `run` (from [`FineTuneJob::prepare`]) on `devices` (data

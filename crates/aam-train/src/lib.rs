@@ -50,7 +50,7 @@ pub use epoch_record::{EpochRecord, FitReport};
 pub use loss_scale::LossScaler;
 pub use options::{ComputeDevice, LossWeights, OptimizerKind, TrainOptions};
 pub use prefetch::{PrefetchOptions, PrefetchStats};
-pub use regression_loss::{BestMetric, LossType, RegressionLoss};
+pub use regression_loss::{BestMetric, LossConfig, LossType, RegressionLoss};
 pub use schedule::{Schedule, ScheduleKind};
 pub use tracking::{NoTracking, Tracker, Tracking};
 pub use train_data::TrainData;

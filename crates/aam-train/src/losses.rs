@@ -70,26 +70,54 @@ pub fn nucleotide_hits<B: Backend>(
 }
 
 /// Regression loss on transformed targets (spec §4.3; see [`LossType`]): `pred`
-/// `[batch, width]` (width 1, or one column per quantile level of a quantile loss),
-/// `truth` `[batch]`. A mean over every element.
+/// `[batch, width]`, `truth` `[batch, n_targets]`: width 1 and one target, one column
+/// per quantile level of a quantile loss (one target), or one column per target of a
+/// regressor of several metadata columns (each with its loss from `per_column`). A mean
+/// over every element.
 pub fn regression_loss<B: Backend>(
     pred: Tensor<B, 2>,
-    truth: Tensor<B, 1>,
+    truth: Tensor<B, 2>,
     loss: &RegressionLoss,
 ) -> Tensor<B, 1> {
     regression_loss_per_sample(pred, truth, loss).mean()
 }
 
-/// [`regression_loss`] of each sample, `[batch]` (its mean over the quantile levels).
+/// [`regression_loss`] of each sample, `[batch]` (its mean over the quantile levels or
+/// the target columns).
 pub fn regression_loss_per_sample<B: Backend>(
     pred: Tensor<B, 2>,
-    truth: Tensor<B, 1>,
+    truth: Tensor<B, 2>,
     loss: &RegressionLoss,
 ) -> Tensor<B, 1> {
     let [b, w] = pred.dims();
-    // e = y − ŷ, [batch, width].
-    let e = truth.reshape([b, 1]).expand([b, w]) - pred;
-    let per_element = match loss.kind {
+    // e = y − ŷ, [batch, width]; one target spreads over the quantile levels.
+    let e = match truth.dims()[1] {
+        1 => truth.expand([b, w]),
+        _ => truth,
+    } - pred;
+    let per_element = match loss.per_column.as_slice() {
+        [] => element_loss(loss.kind, e, loss),
+        kinds => Tensor::cat(
+            kinds
+                .iter()
+                .enumerate()
+                .map(|(j, &kind)| element_loss(kind, e.clone().slice([0..b, j..j + 1]), loss))
+                .collect(),
+            1,
+        ),
+    };
+    per_element.mean_dim(1).reshape([b])
+}
+
+/// The loss of each element of `e = y − ŷ` `[batch, width]` (the quantile levels along
+/// the width for a quantile loss).
+fn element_loss<B: Backend>(
+    kind: LossType,
+    e: Tensor<B, 2>,
+    loss: &RegressionLoss,
+) -> Tensor<B, 2> {
+    let [b, w] = e.dims();
+    match kind {
         LossType::Mse => e.powf_scalar(2.0),
         LossType::Mae => e.abs(),
         LossType::Huber => {
@@ -114,8 +142,7 @@ pub fn regression_loss_per_sample<B: Backend>(
             let over = e.neg().clamp_min(0.0).mul_scalar(loss.over_penalty);
             under + over
         }
-    };
-    per_element.mean_dim(1).reshape([b])
+    }
 }
 
 /// Each sample's NLL `[batch]`: `−log p_y` of log-probabilities `[batch, C]` against
@@ -196,8 +223,7 @@ mod tests {
     #[test]
     fn regression_losses_hand_computed() {
         let p = t2(vec![0.5, 3.0], [2, 1]);
-        let y: Tensor<B, 1> =
-            Tensor::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &Default::default());
+        let y = t2(vec![0.0, 0.0], [2, 1]);
         let of = |kind: LossType| RegressionLoss {
             kind,
             ..RegressionLoss::default()
@@ -223,8 +249,7 @@ mod tests {
     fn per_sample_losses_hand_computed() {
         // Huber of e = [0.5, −3] is [0.125, 2.5]; pinball at τ = 0.1, 0.9 of
         // e = [[−1, −2], [1, 0]] averages [0.9, 0.2] and [0.1, 0] per sample.
-        let y: Tensor<B, 1> =
-            Tensor::from_data(TensorData::new(vec![0.0f32, 0.0], [2]), &Default::default());
+        let y = t2(vec![0.0, 0.0], [2, 1]);
         let huber = RegressionLoss {
             kind: LossType::Huber,
             ..RegressionLoss::default()
@@ -280,5 +305,47 @@ mod tests {
         let mask = t2(vec![1.0, 1.0, 0.0], [1, 3]);
         let expect = ((1.25f32).ln().powi(2) + (1.75f32).ln().powi(2)) / 2.0;
         assert!((scalar(count_loss(pred, counts, mask)) - expect).abs() < 1e-6);
+    }
+
+    #[test]
+    fn several_targets_each_with_its_loss() {
+        // ŷ = [[0.5, 3], [−2, 0]], y = 0: mse on column 0, mae on column 1 gives
+        // per sample (0.25 + 3) / 2 = 1.625 and (4 + 0) / 2 = 2; mse on both gives
+        // (0.25 + 9) / 2 and (4 + 0) / 2.
+        let p = t2(vec![0.5, 3.0, -2.0, 0.0], [2, 2]);
+        let y = t2(vec![0.0; 4], [2, 2]);
+        let config = crate::LossConfig::parse(r#"{"1": "mae", "b": "huber", "a": "mse"}"#).unwrap();
+        let per_column = config
+            .resolve(&["a".into(), "b".into()], LossType::Huber)
+            .unwrap();
+        // The index key "1" beats the name key "b".
+        assert_eq!(per_column, [LossType::Mse, LossType::Mae]);
+        let mixed = RegressionLoss {
+            per_column,
+            ..RegressionLoss::default()
+        };
+        let got = regression_loss_per_sample(p.clone(), y.clone(), &mixed);
+        assert_eq!(got.into_data().to_vec::<f32>().unwrap(), vec![1.625, 2.0]);
+        let mse = regression_loss_per_sample(p, y, &RegressionLoss::default());
+        assert_eq!(mse.into_data().to_vec::<f32>().unwrap(), vec![4.625, 2.0]);
+    }
+
+    #[test]
+    fn loss_config_refuses_what_it_cannot_apply() {
+        let cols = ["a".to_string(), "b".to_string()];
+        let c = crate::LossConfig::parse(r#"{"c": "mse"}"#).unwrap();
+        let e = c.resolve(&cols, LossType::Mse).unwrap_err();
+        assert!(e.contains("'c'") && e.contains("a, b"), "{e}");
+        let c = crate::LossConfig::parse(r#"{"2": "mse"}"#).unwrap();
+        assert!(c.resolve(&cols, LossType::Mse).is_err());
+        let c = crate::LossConfig::parse(r#"{"0": "mse"}"#).unwrap();
+        assert!(c.resolve(&cols, LossType::Quantile).is_err());
+        assert_eq!(
+            c.resolve(&cols, LossType::Mae).unwrap(),
+            [LossType::Mse, LossType::Mae]
+        );
+        let e = crate::LossConfig::parse(r#"{"0": "quantile"}"#).unwrap_err();
+        assert!(e.contains("mse, mae or huber"), "{e}");
+        assert!(crate::LossConfig::parse("[1]").is_err());
     }
 }

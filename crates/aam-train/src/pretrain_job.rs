@@ -141,6 +141,8 @@ impl PretrainJob {
             target_transform: Default::default(),
             sample_weights: None,
             target_offset_scale: None,
+            target_column: String::new(),
+            more_targets: Vec::new(),
             categorical_ids: None,
         };
         let options = TrainOptions {

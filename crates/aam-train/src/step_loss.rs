@@ -29,16 +29,19 @@ pub(crate) fn argmax(v: &[f32]) -> usize {
 }
 
 /// The training metric of an epoch from the target predictions `preds` (one row per
-/// training sample, as trained) and their targets `truth`: `accuracy` for a classifier
-/// (argmax of the log-probabilities), `r2` for a regressor (on the transformed scale; of
-/// a quantile regressor's middle level, [`median_column`]); `None` without a target or
+/// training sample, as trained) and their targets `truth` (`width` per sample, row-major):
+/// `accuracy` for a classifier (argmax of the log-probabilities), `r2` for a regressor
+/// (on the transformed scale; of a quantile regressor's middle level, [`median_column`];
+/// the mean over the columns of a regressor of several); `None` without a target or
 /// predictions.
 pub(crate) fn training_metric(
     kind: Option<TargetKind>,
     preds: &[Vec<f32>],
     truth: &[f32],
+    width: usize,
 ) -> Option<(&'static str, f64)> {
-    if preds.is_empty() || preds.len() != truth.len() {
+    let width = width.max(1);
+    if preds.is_empty() || preds.len() * width != truth.len() {
         return None;
     }
     match kind? {
@@ -47,10 +50,25 @@ pub(crate) fn training_metric(
             let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
             Some(("accuracy", metrics::accuracy(&p, &t)))
         }
-        TargetKind::Numeric => {
+        TargetKind::Numeric if width == 1 => {
             let p: Vec<f64> = preds.iter().map(|v| f64::from(median_column(v))).collect();
             let t: Vec<f64> = truth.iter().map(|&v| f64::from(v)).collect();
             Some(("r2", metrics::r2(&p, &t)))
+        }
+        TargetKind::Numeric => {
+            let r2 = (0..width)
+                .map(|j| {
+                    let p: Vec<f64> = preds.iter().map(|v| f64::from(v[j])).collect();
+                    let t: Vec<f64> = truth
+                        .iter()
+                        .skip(j)
+                        .step_by(width)
+                        .map(|&v| f64::from(v))
+                        .collect();
+                    metrics::r2(&p, &t)
+                })
+                .sum::<f64>();
+            Some(("r2", r2 / width as f64))
         }
     }
 }
@@ -116,7 +134,9 @@ pub(crate) fn loss_terms<B: Backend>(
             .map(|w| Tensor::<B, 1>::from_data(TensorData::new(w.clone(), [w.len()]), &device));
         let l = match kind {
             TargetKind::Numeric => {
-                let y = Tensor::<B, 1>::from_data(TensorData::new(y.clone(), [y.len()]), &device);
+                let b = pred.dims()[0];
+                let k = data.dataset.target_width.max(1);
+                let y = Tensor::<B, 2>::from_data(TensorData::new(y.clone(), [b, k]), &device);
                 match weights {
                     None => losses::regression_loss(pred.clone(), y, &opts.regression),
                     Some(w) => {

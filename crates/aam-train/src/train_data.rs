@@ -25,6 +25,11 @@ pub struct TrainData {
     pub target_kind: Option<TargetKind>,
     /// Number of classes (classification).
     pub n_classes: usize,
+    /// The (first) target's metadata column (empty when pretraining).
+    pub target_column: String,
+    /// The further target columns of a regressor of several, in output order, with
+    /// their transform statistics (`dataset.target_width − 1` of them).
+    pub more_targets: Vec<aam_config::TargetColumn>,
     /// Offset of the regression target's transform (the mean for z-score).
     pub target_mean: f64,
     /// Scale of the regression target's transform (the std for z-score).

@@ -454,7 +454,12 @@ where
             .into_iter()
             .map(|(k, v)| (k, v / seen.max(1) as f64))
             .collect();
-        if let Some((name, value)) = training_metric(data.target_kind, &fitted.0, &fitted.1) {
+        if let Some((name, value)) = training_metric(
+            data.target_kind,
+            &fitted.0,
+            &fitted.1,
+            data.dataset.target_width,
+        ) {
             train.insert(name.into(), value);
         }
         // Without validation samples (`--validation-fraction 0`) the training loss drives
@@ -718,37 +723,62 @@ where
         }
     }
     if let (Some(kind), Some(targets)) = (data.target_kind, &data.dataset.targets) {
-        let truth: Vec<f64> = val.iter().map(|&i| f64::from(targets[i])).collect();
         match kind {
             TargetKind::Numeric => {
                 let tr = data.target_transform;
-                // Each validation sample's offset and scale (by category for
-                // zscore-category).
-                let os: Vec<(f64, f64)> = val
-                    .iter()
-                    .map(|&i| match &data.target_offset_scale {
-                        Some(v) => (v[i][0], v[i][1]),
-                        None => (data.target_mean, data.target_std),
-                    })
-                    .collect();
-                let p: Vec<f64> = preds
-                    .iter()
-                    .zip(&os)
-                    .map(|(v, &(m, s))| tr.inverse(f64::from(median_column(v)), m, s))
-                    .collect();
-                let t: Vec<f64> = truth
-                    .iter()
-                    .zip(&os)
-                    .map(|(&v, &(m, s))| tr.inverse(v, m, s))
-                    .collect();
-                out.insert("mae".into(), metrics::mae(&p, &t));
-                out.insert("rmse".into(), metrics::rmse(&p, &t));
-                out.insert("r2".into(), metrics::r2(&p, &t));
-                out.insert("pearson".into(), metrics::pearson(&p, &t));
+                let k = data.dataset.target_width.max(1);
+                let mut by_column: Vec<[(&str, f64); 4]> = Vec::with_capacity(k);
+                for j in 0..k {
+                    // Each validation sample's offset and scale of column j (by category
+                    // for zscore-category).
+                    let os: Vec<(f64, f64)> = val
+                        .iter()
+                        .map(|&i| match (j, &data.target_offset_scale) {
+                            (0, Some(v)) => (v[i][0], v[i][1]),
+                            (0, None) => (data.target_mean, data.target_std),
+                            _ => (data.more_targets[j - 1].mean, data.more_targets[j - 1].std),
+                        })
+                        .collect();
+                    let p: Vec<f64> = preds
+                        .iter()
+                        .zip(&os)
+                        .map(|(v, &(m, s))| {
+                            let z = if k == 1 { median_column(v) } else { v[j] };
+                            tr.inverse(f64::from(z), m, s)
+                        })
+                        .collect();
+                    let t: Vec<f64> = val
+                        .iter()
+                        .zip(&os)
+                        .map(|(&i, &(m, s))| tr.inverse(f64::from(targets[i * k + j]), m, s))
+                        .collect();
+                    by_column.push([
+                        ("mae", metrics::mae(&p, &t)),
+                        ("rmse", metrics::rmse(&p, &t)),
+                        ("r2", metrics::r2(&p, &t)),
+                        ("pearson", metrics::pearson(&p, &t)),
+                    ]);
+                }
+                // Several targets: each column's metrics under `<metric>_<column>`, and
+                // their mean under the plain name (what --best-metric reads).
+                for m in 0..4 {
+                    let name = by_column[0][m].0;
+                    let mean = by_column.iter().map(|c| c[m].1).sum::<f64>() / k as f64;
+                    out.insert(name.into(), mean);
+                    if k > 1 {
+                        for (j, c) in by_column.iter().enumerate() {
+                            let column = match j {
+                                0 => data.target_column.as_str(),
+                                _ => data.more_targets[j - 1].column.as_str(),
+                            };
+                            out.insert(format!("{name}_{column}"), c[m].1);
+                        }
+                    }
+                }
             }
             TargetKind::Categorical => {
                 let p: Vec<usize> = preds.iter().map(|v| argmax(v)).collect();
-                let t: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
+                let t: Vec<usize> = val.iter().map(|&i| targets[i] as usize).collect();
                 out.insert("accuracy".into(), metrics::accuracy(&p, &t));
                 out.insert("macro_f1".into(), metrics::macro_f1(&p, &t, data.n_classes));
                 if data.n_classes == 2 {

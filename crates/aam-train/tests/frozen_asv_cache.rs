@@ -41,6 +41,7 @@ fn train(
     let mut ckpt = common::encoder_checkpoint_config(config());
     ckpt.kind = ModelKind::Predictor;
     ckpt.target = Some(TargetInfo {
+        more_columns: Vec::new(),
         column: "parity".into(),
         kind: TargetKind::Categorical,
         classes: vec!["even".into(), "odd".into()],

@@ -127,7 +127,7 @@ fn gradients<M: AamModel<B> + burn::module::AutodiffModule<B>>(
                 _ => losses::regression_loss(
                     pred,
                     Tensor::from_data(
-                        TensorData::new(vec![-1.0f32, 0.5, 1.5, -0.3, 0.0, 2.0], [n]),
+                        TensorData::new(vec![-1.0f32, 0.5, 1.5, -0.3, 0.0, 2.0], [n, 1]),
                         &device,
                     ),
                     &aam_train::RegressionLoss::default(),
@@ -177,8 +177,14 @@ fn config() -> ModelConfig {
     }
 }
 
+/// The backend's random generator is one per process and parameters draw their values
+/// at their first use: the tests of this binary run one at a time so that each one's
+/// seed gives the same weights on every run.
+static RUN_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn every_parameter_of_each_head_gets_a_gradient() {
+    let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let device = Default::default();
     <B as Backend>::seed(&device, 3);
     let regressor = SequencePredictor::<B>::new(&config(), &device);
@@ -211,6 +217,7 @@ fn every_parameter_of_each_head_gets_a_gradient() {
 
 #[test]
 fn a_frozen_base_gets_no_gradient_but_its_count_embedding_does() {
+    let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     // The check above can fail: a frozen base's parameters report no gradient, except
     // the count embedding, which trains on top of a frozen encoder.
     let device = Default::default();
@@ -233,6 +240,7 @@ fn a_frozen_base_gets_no_gradient_but_its_count_embedding_does() {
 
 #[test]
 fn a_tiny_classifier_fits_sixteen_samples_of_two_body_sites() {
+    let _guard = RUN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut data = common::data();
     let ids = data.dataset.table.sample_ids.clone();
     let (gut, tongue) = (samples_of("gut", &ids), samples_of("tongue", &ids));
@@ -265,6 +273,7 @@ fn a_tiny_classifier_fits_sixteen_samples_of_two_body_sites() {
     let mut ckpt = common::encoder_checkpoint_config(c.clone());
     ckpt.kind = ModelKind::Predictor;
     ckpt.target = Some(TargetInfo {
+        more_columns: Vec::new(),
         column: "body-site".into(),
         kind: TargetKind::Categorical,
         classes: vec!["gut".into(), "tongue".into()],

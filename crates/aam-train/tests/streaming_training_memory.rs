@@ -117,6 +117,8 @@ fn train_streamed(path: &Path) {
         target_transform: Default::default(),
         sample_weights: None,
         target_offset_scale: None,
+        target_column: String::new(),
+        more_targets: Vec::new(),
         categorical_ids: None,
     };
     let opts = TrainOptions {

@@ -93,6 +93,8 @@ def _load():
         "aam_predictions_free": ([p], None),
         "aam_predictions_count": ([p, ctypes.POINTER(sz)], ctypes.c_int),
         "aam_predictions_quantiles": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_double)), ctypes.POINTER(ctypes.POINTER(ctypes.c_double)), ctypes.POINTER(sz)], ctypes.c_int),
+        "aam_predictions_targets": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_double)), ctypes.POINTER(sz)], ctypes.c_int),
+        "aam_predictions_target_name": ([p, sz, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
         "aam_predictions_embeddings": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_float)), ctypes.POINTER(sz)], ctypes.c_int),
         "aam_predictions_probabilities": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_float)), ctypes.POINTER(sz)], ctypes.c_int),
         "aam_predictions_values": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_double)), ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8))], ctypes.c_int),

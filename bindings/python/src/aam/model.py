@@ -17,7 +17,9 @@ class Predictions:
     sample has no prediction) or None, ``values`` float64 ``[n]`` (original units; NaN-free:
     see ``has_value``) or None, ``has_value`` bool ``[n]``, ``notes`` (list of str or None);
     quantile regressors: ``quantile_levels`` float64 ``[k]`` and ``quantiles`` float64
-    ``[n, k]`` (original units; ``values`` is the middle level), else None.
+    ``[n, k]`` (original units; ``values`` is the middle level), else None; regressors of
+    several metadata columns: ``target_columns`` (list of str) and ``targets`` float64
+    ``[n, n_targets]`` (each column in its units; ``values`` is the first), else None.
     """
 
     def __init__(self, handle):
@@ -46,6 +48,13 @@ class Predictions:
                 self.quantiles = np.ctypeslib.as_array(qvals, shape=(n, k.value)).copy() if n else np.zeros((0, k.value))
             else:
                 self.quantile_levels = self.quantiles = None
+            tvals, k = ctypes.POINTER(ctypes.c_double)(), ctypes.c_size_t()
+            check(lib.aam_predictions_targets(handle, ctypes.byref(tvals), ctypes.byref(k)))
+            if k.value:
+                self.target_columns = [self._string(lib.aam_predictions_target_name, handle, j) for j in range(k.value)]
+                self.targets = np.ctypeslib.as_array(tvals, shape=(n, k.value)).copy() if n else np.zeros((0, k.value))
+            else:
+                self.target_columns = self.targets = None
             self.sample_ids = [self._string(lib.aam_predictions_sample_id, handle, i) for i in range(n)]
             labels = [self._string(lib.aam_predictions_label, handle, i) for i in range(n)]
             self.labels = labels if self.probabilities is not None else None

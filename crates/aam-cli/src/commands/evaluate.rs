@@ -16,8 +16,8 @@ use aam_data::{Metadata, Target, TargetKind};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use aam_train::plots;
 use super::predict::{self, Backend, PlacementArgs, PredictArgs};
+use aam_train::plots;
 
 /// A feature table and the metadata column of its samples' true values (shared by
 /// `evaluate`, `baseline` and `importance`).
@@ -85,7 +85,6 @@ const OUTPUTS: [&str; 10] = [
     "confusion_matrix.svg",
 ];
 
-
 pub fn run(args: &EvaluateArgs) -> Result<()> {
     check_output(&args.output, args.overwrite)?;
     let preds = predict::predictions(&PredictArgs {
@@ -112,7 +111,12 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         "this model is an encoder (embeddings only): evaluate a predictor from `aam train`"
             .to_string()
     })?;
-    if let Some(trained) = &preds.target_column {
+    // A regressor of several columns is evaluated on the one named (else its first).
+    let column = preds
+        .target_columns
+        .iter()
+        .position(|c| c == &args.data.metadata_column);
+    if let (Some(trained), None) = (&preds.target_column, column) {
         if trained != &args.data.metadata_column {
             eprintln!(
                 "warning: the model was trained on column '{trained}', evaluated against '{}'",
@@ -150,7 +154,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
         let Some(truth) = truth else { continue };
         let (truth, predicted, error, probabilities) = match kind {
             TargetKind::Numeric => {
-                let Some(v) = p.value else {
+                let Some(v) = column.map_or(p.value, |k| p.values.get(k).copied()) else {
                     unpredicted.push(p.sample_id.clone());
                     continue;
                 };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aam_config::TargetTransform;
 use aam_data::TargetKind;
 use aam_train::fine_tune_job::FineTuneJob;
-use aam_train::{BestMetric, LossType, RegressionLoss, TrainOptions};
+use aam_train::{BestMetric, LossConfig, LossType, RegressionLoss, TrainOptions};
 use anyhow::Result;
 use clap::Args;
 
@@ -30,9 +30,10 @@ pub struct TrainArgs {
     head: HeadArgs,
     #[command(flatten)]
     tracking: TrackingArgs,
-    /// Metadata column to predict.
-    #[arg(long, requires = "metadata")]
-    metadata_column: String,
+    /// Metadata column to predict; several numeric columns (`a,b`) train one regressor
+    /// with an output per column.
+    #[arg(long, requires = "metadata", value_delimiter = ',', required = true)]
+    metadata_column: Vec<String>,
     /// Force regression (numeric) or classification (categorical) instead of detecting it.
     #[arg(long, value_enum)]
     target_type: Option<TargetKind>,
@@ -55,6 +56,10 @@ pub struct TrainArgs {
     /// Regression loss, on the transformed target.
     #[arg(long, value_enum, default_value_t = LossType::default())]
     loss_type: LossType,
+    /// The loss of each target column, as JSON keyed by output index or column name
+    /// (`{"0": "mse", "shannon": "huber"}`; mse, mae or huber); others use --loss-type.
+    #[arg(long, value_name = "JSON", value_parser = LossConfig::parse)]
+    loss_config: Option<LossConfig>,
     /// Same as --loss-type huber (kept for older command lines).
     #[arg(long, hide = true, conflicts_with = "loss_type")]
     huber: bool,
@@ -96,7 +101,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let job = FineTuneJob {
         inputs: args.input.job_inputs(),
-        metadata_column: args.metadata_column.clone(),
+        metadata_column: args.metadata_column[0].clone(),
+        more_target_columns: args.metadata_column[1..].to_vec(),
+        loss_config: args.loss_config.clone(),
         target_type: args.target_type,
         data: a.data_settings(args.input.rarefy_depth),
         pretrained_encoder: args.pretrained_encoder.clone(),

@@ -80,6 +80,8 @@ pub fn data() -> TrainData {
         target_transform: Default::default(),
         sample_weights: None,
         target_offset_scale: None,
+        target_column: String::new(),
+        more_targets: Vec::new(),
         categorical_ids: None,
     }
 }

@@ -117,6 +117,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         data: args.arch.data_settings(None),
         model,
         target: Some(TargetInfo {
+            more_columns: Vec::new(),
             column: "bench_class".into(),
             kind: TargetKind::Categorical,
             classes: vec!["a".into(), "b".into()],
@@ -163,6 +164,8 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
         target_transform: Default::default(),
         sample_weights: None,
         target_offset_scale: None,
+        target_column: String::new(),
+        more_targets: Vec::new(),
         categorical_ids: None,
     };
 
