@@ -276,6 +276,52 @@ const char *aam_version(void);
 uint32_t aam_abi_version(void);
 
 /*
+ Sets `*n_columns` to the number of metadata columns `model` is conditioned on (0 for
+ a model without conditioning): the width of `categorical_ids`.
+ */
+enum AamStatus aam_model_categorical_column_count(const struct AamModel *model, size_t *n_columns);
+
+/*
+ Sets `*out` to the name of categorical column `index` (`< n_columns`, in
+ `categorical_ids` order; borrowed from the model, valid until it is freed).
+ */
+enum AamStatus aam_model_categorical_column(const struct AamModel *model,
+                                            size_t index,
+                                            const char **out);
+
+/*
+ Sets `*index` to the category index of `label` in categorical column `column`, as
+ training numbered them: label `k` of the column's sorted training labels is `k + 1`;
+ a label training never saw is 0, the unknown category. Errors
+ (`AAM_STATUS_INVALID_ARGUMENT`): `column` is not one of the model's categorical
+ columns (the message lists them).
+ */
+enum AamStatus aam_model_category_index(const struct AamModel *model,
+                                        const char *column,
+                                        const char *label,
+                                        int64_t *index);
+
+/*
+ Like `aam_predict_tokens_counts` for a model conditioned on metadata categories:
+ `categorical_ids` is each sample's category index per column, row-major
+ `int64_t[batch][n_columns]` (`n_columns` from `aam_model_categorical_column_count`,
+ indices from `aam_model_category_index`; 0 is the unknown category); `counts`
+ `float[batch][n_asv]` may be NULL for a model that reads no counts. Errors
+ (`AAM_STATUS_INVALID_ARGUMENT`): another `n_columns`, an index outside its column's
+ categories (naming the sample row and column), and those of `aam_predict_tokens`.
+ */
+enum AamStatus aam_predict_tokens_categories(const struct AamModel *model,
+                                             const void *tokens,
+                                             uint32_t dtype,
+                                             size_t batch,
+                                             size_t n_asv,
+                                             size_t width,
+                                             const float *counts,
+                                             const int64_t *categorical_ids,
+                                             size_t n_columns,
+                                             struct AamPredictions **out);
+
+/*
  The number of live handles (models and predictions not yet freed): 0 once a program has
  freed everything it created. A leak check for integrators' tests.
  */

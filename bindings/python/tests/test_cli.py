@@ -115,6 +115,20 @@ def test_a_model_conditioned_on_a_category_reads_it_from_the_metadata(tmp_path):
         assert np.abs(other.probabilities - preds.probabilities).max() > 1e-6
         with pytest.raises(aam.AamError, match="conditioned on the metadata categories cycle"):
             model.predict_biom(TABLE)
+        # From tokens: each sample's labels; the same tokens under day and night differ,
+        # and an unseen label is the unknown category (index 0), as a missing one.
+        assert model.categorical_columns == ["cycle"]
+        assert model.category_index("cycle", "volcano") == 0
+        assert {model.category_index("cycle", c) for c in ("day", "night")} == {1, 2}
+        tokens = np.zeros((4, 2, model.info["token_width"]), np.int64)
+        tokens[:, :, 0] = 5
+        tokens[:, :, 1:40] = 3
+        counts = np.full((4, 2), 10.0) if model.uses_counts else None
+        by_label = model.predict_tokens(tokens, counts=counts,
+                                        categories=[{"cycle": "day"}, {"cycle": "night"},
+                                                    {"cycle": "volcano"}, {}])
+        assert np.abs(by_label.probabilities[0] - by_label.probabilities[1]).max() > 1e-6
+        np.testing.assert_array_equal(by_label.probabilities[2], by_label.probabilities[3])
 
 
 def test_a_quantile_regressor_gives_one_column_per_level(tmp_path):

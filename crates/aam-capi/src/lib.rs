@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 #![allow(clippy::missing_safety_doc)] // the safety contract is the C header's
 
+pub mod categories;
 pub mod handles;
 pub mod model;
 pub mod params;

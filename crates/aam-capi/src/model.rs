@@ -7,13 +7,15 @@ use aam_runtime::{ExecutionProvider, Model};
 
 use crate::handles::{borrow, register, release, Kind};
 use crate::params::{aam_default_params, AamParams};
-use crate::status::{c_string, guard, non_null, utf8_arg, AamStatus, Failure};
+use crate::status::{c_string, guard, name_at, non_null, utf8_arg, AamStatus, Failure};
 
 /// A loaded model (opaque). Immutable: usable from many threads at once.
 pub struct AamModel {
     pub(crate) inner: Model,
     pub(crate) params: AamParams,
     labels: Vec<CString>,
+    /// The metadata columns of `categorical_ids` (input order), for a conditioned model.
+    pub(crate) categorical_columns: Vec<CString>,
     fallback_reason: Option<CString>,
 }
 
@@ -60,8 +62,15 @@ fn finish_load(model: Model, params: AamParams, out: *mut *mut AamModel) -> Resu
         .map(|l| c_string(&l))
         .collect();
     let fallback_reason = model.placement().fallback_reason.as_deref().map(c_string);
+    let categorical_columns = model
+        .config()
+        .conditioning_columns()
+        .into_iter()
+        .map(c_string)
+        .collect();
     let handle = register(
         AamModel {
+            categorical_columns,
             inner: model,
             params: params.detached(),
             labels,
@@ -181,17 +190,7 @@ pub unsafe extern "C" fn aam_model_class_label(
     guard(|| {
         non_null(out, "out")?;
         let m = borrow(model, Kind::Model, "model")?;
-        let label = m.labels.get(index).ok_or_else(|| {
-            Failure::new(
-                AamStatus::InvalidArgument,
-                format!(
-                    "class index {index} is out of range (the model has {} class labels)",
-                    m.labels.len()
-                ),
-            )
-        })?;
-        unsafe { *out = label.as_ptr() };
-        Ok(())
+        name_at(&m.labels, index, "class", out)
     })
 }
 

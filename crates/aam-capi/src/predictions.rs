@@ -8,7 +8,7 @@ use ndarray::{Array3, ArrayView3};
 
 use crate::handles::{borrow, register, release, Kind};
 use crate::model::AamModel;
-use crate::status::{c_string, guard, non_null, utf8_arg, AamStatus, Failure};
+use crate::status::{c_string, guard, name_at, non_null, utf8_arg, AamStatus, Failure};
 
 /// Token buffer dtype: `uint8_t`.
 pub const AAM_DTYPE_U8: u32 = 0;
@@ -119,7 +119,7 @@ pub unsafe extern "C" fn aam_predict_tokens(
     width: usize,
     out: *mut *mut AamPredictions,
 ) -> AamStatus {
-    guard(|| predict_buffer(model, tokens, dtype, [batch, n_asv, width], None, out))
+    guard(|| predict_buffer(model, tokens, dtype, [batch, n_asv, width], None, None, out))
 }
 
 /// Like `aam_predict_tokens`, with each ASV slot's read count: `counts` is a row-major f32
@@ -144,18 +144,21 @@ pub unsafe extern "C" fn aam_predict_tokens_counts(
             dtype,
             [batch, n_asv, width],
             Some(counts),
+            None,
             out,
         )
     })
 }
 
-/// The body of both token entry points.
-fn predict_buffer(
+/// The body of the token entry points: `ids` is each sample's category indices
+/// `int64_t[batch][n_columns]` and `n_columns`, for a conditioned model.
+pub(crate) fn predict_buffer(
     model: *const AamModel,
     tokens: *const c_void,
     dtype: u32,
     [batch, n_asv, width]: [usize; 3],
     counts: Option<*const f32>,
+    ids: Option<(*const i64, usize)>,
     out: *mut *mut AamPredictions,
 ) -> Result<(), Failure> {
     non_null(out, "out")?;
@@ -195,14 +198,32 @@ fn predict_buffer(
             ))
         }
     };
-    let p = match counts {
-        None => m.inner.predict_tokens(view)?,
+    let counts = match counts {
+        None => None,
         Some(c) => {
             // batch · n_asv ≤ n, checked above.
             let s = unsafe { std::slice::from_raw_parts(c, batch * n_asv) };
-            let c = ArrayView3::from_shape((batch, n_asv, 1), s)
+            Some(
+                ArrayView3::from_shape((batch, n_asv, 1), s)
+                    .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?,
+            )
+        }
+    };
+    let p = match (counts, ids) {
+        (None, None) => m.inner.predict_tokens(view)?,
+        (Some(c), None) => m.inner.predict_tokens_with_counts(view, c)?,
+        (c, Some((ids, n_columns))) => {
+            let len = batch.checked_mul(n_columns).ok_or_else(|| {
+                Failure::new(
+                    AamStatus::InvalidArgument,
+                    format!("categorical ids [{batch}, {n_columns}] are too large"),
+                )
+            })?;
+            // The runtime checks n_columns against the model's columns.
+            let s = unsafe { std::slice::from_raw_parts(ids, len) };
+            let ids = ndarray::ArrayView2::from_shape((batch, n_columns), s)
                 .map_err(|e| Failure::new(AamStatus::InvalidArgument, e.to_string()))?;
-            m.inner.predict_tokens_with_counts(view, c)?
+            m.inner.predict_tokens_with_categories(view, c, ids)?
         }
     };
     publish(m, &p, out);
@@ -436,17 +457,7 @@ pub unsafe extern "C" fn aam_predictions_target_name(
     guard(|| {
         non_null(out, "out")?;
         let p = get(predictions)?;
-        let name = p.target_names.get(index).ok_or_else(|| {
-            Failure::new(
-                AamStatus::InvalidArgument,
-                format!(
-                    "target index {index} is out of range (the model has {} target columns)",
-                    p.target_names.len()
-                ),
-            )
-        })?;
-        unsafe { *out = name.as_ptr() };
-        Ok(())
+        name_at(&p.target_names, index, "target column", out)
     })
 }
 

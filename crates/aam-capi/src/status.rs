@@ -83,6 +83,27 @@ pub(crate) fn utf8_arg<'a>(p: *const c_char, name: &str) -> Result<&'a str, Fail
         .map_err(|_| Failure::new(AamStatus::InvalidArgument, format!("{name} is not UTF-8")))
 }
 
+/// Sets `*out` to name `index` of `names` (borrowed from the handle that owns them); an
+/// index past the end is `AAM_STATUS_INVALID_ARGUMENT` naming the `what` and their count.
+pub(crate) fn name_at(
+    names: &[CString],
+    index: usize,
+    what: &str,
+    out: *mut *const c_char,
+) -> Result<(), Failure> {
+    let name = names.get(index).ok_or_else(|| {
+        Failure::new(
+            AamStatus::InvalidArgument,
+            format!(
+                "{what} index {index} is out of range (there are {})",
+                names.len()
+            ),
+        )
+    })?;
+    unsafe { *out = name.as_ptr() };
+    Ok(())
+}
+
 fn set_last_error(message: &str) {
     let c = c_string(message);
     LAST_ERROR.with(|e| *e.borrow_mut() = c);

@@ -25,7 +25,7 @@ pub struct Batch {
     pub unifrac: Option<Array2<f32>>,
     /// Targets, float32 `[batch · target_width]`, row-major `[batch, target_width]`
     /// (class index for classifiers; one column per target of a regressor trained on
-    /// several, [`Dataset::with_target_width`]).
+    /// several, [`Dataset::with_targets`]).
     pub targets: Option<Array1<f32>>,
 }
 

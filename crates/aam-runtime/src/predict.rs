@@ -218,7 +218,7 @@ impl Model {
     ///
     /// Errors: as [`Model::run`].
     pub fn predict_tokens(&self, tokens: ArrayView3<'_, i64>) -> Result<Predictions> {
-        self.predict_tokens_counts(tokens, None)
+        self.predict_tokens_counts(tokens, None, None)
     }
 
     /// [`Model::predict_tokens`] with each slot's read count f32 `[batch, n_asv, 1]`,
@@ -230,16 +230,33 @@ impl Model {
         tokens: ArrayView3<'_, i64>,
         counts: ArrayView3<'_, f32>,
     ) -> Result<Predictions> {
-        self.predict_tokens_counts(tokens, Some(counts))
+        self.predict_tokens_counts(tokens, Some(counts), None)
+    }
+
+    /// [`Model::predict_tokens`] of a model conditioned on metadata categories: each
+    /// sample's category indices int64 `[batch, n_columns]` (columns in
+    /// [`aam_config::CheckpointConfig::conditioning_columns`] order; label `k` of a column
+    /// is `k + 1`, 0 unknown) and `counts` as [`Model::predict_tokens_with_counts`]
+    /// (`None` for a model that reads none).
+    ///
+    /// Errors: as [`Model::run_with_categories`].
+    pub fn predict_tokens_with_categories(
+        &self,
+        tokens: ArrayView3<'_, i64>,
+        counts: Option<ArrayView3<'_, f32>>,
+        categorical_ids: ArrayView2<'_, i64>,
+    ) -> Result<Predictions> {
+        self.predict_tokens_counts(tokens, counts, Some(categorical_ids))
     }
 
     fn predict_tokens_counts(
         &self,
         tokens: ArrayView3<'_, i64>,
         counts: Option<ArrayView3<'_, f32>>,
+        ids: Option<ArrayView2<'_, i64>>,
     ) -> Result<Predictions> {
         let config = self.config();
-        let out = self.run_with(tokens, counts, None, &CallEmbeddings::default())?;
+        let out = self.run_with(tokens, counts, ids, &CallEmbeddings::default())?;
         let mut warnings = Vec::new();
         let layout = TargetLayout::new(config, &mut warnings);
         let samples = (0..tokens.dim().0)
@@ -250,7 +267,7 @@ impl Model {
                     .outer_iter()
                     .filter(|slot| slot.iter().any(|&t| t > 0))
                     .count();
-                layout.fill(&mut p, &out, row, None);
+                layout.fill(&mut p, &out, row, ids.as_ref().map(|i| i.row(row)));
                 p
             })
             .collect();

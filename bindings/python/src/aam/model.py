@@ -122,6 +122,15 @@ class Model:
         check(lib.aam_model_uses_counts(self._handle, ctypes.byref(uses)))
         # True for a model that reads counts (a count embedding or abundance-weighted pooling): predict_tokens then needs counts.
         self.uses_counts = bool(uses.value)
+        n = ctypes.c_size_t()
+        check(lib.aam_model_categorical_column_count(self._handle, ctypes.byref(n)))
+        columns = []
+        for k in range(n.value):
+            s = ctypes.c_char_p()
+            check(lib.aam_model_categorical_column(self._handle, k, ctypes.byref(s)))
+            columns.append(s.value.decode())
+        # The metadata columns a conditioned model reads (empty for other models).
+        self.categorical_columns = columns
 
     def asv_cache_stats(self):
         """Counts of the ASV-embedding path (a dict); not for ``single_graph`` models."""
@@ -129,11 +138,14 @@ class Model:
         check(lib.aam_model_asv_cache_stats(self._handle, ctypes.byref(s)))
         return {f: getattr(s, f) for f, _ in AsvCacheStats._fields_}
 
-    def predict_tokens(self, tokens, counts=None):
+    def predict_tokens(self, tokens, counts=None, categories=None):
         """Predicts tokens ``[batch, n_asv, token_width]`` (uint8 or int64 numpy array).
 
         ``counts``: each ASV slot's read count, ``[batch, n_asv]`` (float32, finite, >= 0),
-        needed by a model that reads counts (``uses_counts``: a count embedding or abundance-weighted pooling)."""
+        needed by a model that reads counts (``uses_counts``: a count embedding or abundance-weighted pooling).
+        ``categories``: for a model conditioned on metadata categories
+        (``categorical_columns``), each sample's labels as a list of dicts
+        (``[{"site": "gut"}, ...]``; a missing or unseen label is the unknown category)."""
         tokens = np.asarray(tokens)
         if tokens.dtype == np.uint8:
             dtype = DTYPE_U8
@@ -145,16 +157,36 @@ class Model:
             raise ValueError(f"tokens must be [batch, n_asv, token_width], got shape {tokens.shape}")
         tokens = np.ascontiguousarray(tokens)
         out = ctypes.c_void_p()
+        if counts is not None:
+            counts = np.ascontiguousarray(counts, dtype=np.float32)
+            if counts.shape != tokens.shape[:2]:
+                raise ValueError(f"counts must be [batch, n_asv] = {tokens.shape[:2]}, got shape {counts.shape}")
+        if categories is not None:
+            if len(categories) != tokens.shape[0]:
+                raise ValueError(f"categories must hold one dict per sample ({tokens.shape[0]}), got {len(categories)}")
+            ids = np.array([[self.category_index(c, sample.get(c)) for c in self.categorical_columns]
+                            for sample in categories], dtype=np.int64).reshape(tokens.shape[0], -1)
+            cptr = None if counts is None else counts.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            check(lib.aam_predict_tokens_categories(
+                self._handle, tokens.ctypes.data, dtype, *tokens.shape, cptr,
+                ids.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), ids.shape[1], ctypes.byref(out)))
+            return Predictions(out)
         if counts is None:
             check(lib.aam_predict_tokens(self._handle, tokens.ctypes.data, dtype, *tokens.shape, ctypes.byref(out)))
             return Predictions(out)
-        counts = np.ascontiguousarray(counts, dtype=np.float32)
-        if counts.shape != tokens.shape[:2]:
-            raise ValueError(f"counts must be [batch, n_asv] = {tokens.shape[:2]}, got shape {counts.shape}")
         check(lib.aam_predict_tokens_counts(
             self._handle, tokens.ctypes.data, dtype, *tokens.shape,
             counts.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), ctypes.byref(out)))
         return Predictions(out)
+
+    def category_index(self, column, label):
+        """The index training gave ``label`` in categorical column ``column`` (0: unknown,
+        also for ``None``)."""
+        if label is None:
+            return 0
+        k = ctypes.c_int64()
+        check(lib.aam_model_category_index(self._handle, column.encode(), str(label).encode(), ctypes.byref(k)))
+        return k.value
 
     def predict_biom(self, table_path, metadata=None):
         """Predicts every sample of a feature table file (BIOM / TSV with sequence IDs).
