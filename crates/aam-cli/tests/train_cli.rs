@@ -828,6 +828,51 @@ fn train_conditioned_on_categories_stores_them_and_exports() {
         stderr(&o)
     );
 
+    // Permutation importance reads each sample's categories from its --metadata; its
+    // importances are mean increases of |prediction − days|, finite.
+    let importance = dir.path().join("importance");
+    let o = aam(&[
+        "importance",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "days-since-experiment-start",
+        "--method",
+        "permutation",
+        "--top",
+        "3",
+        "--repeats",
+        "1",
+        "--output",
+        &importance.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ranked = common::tsv_rows(&importance.join("importance.tsv"));
+    assert_eq!(ranked.len(), 3);
+    assert!(
+        ranked
+            .iter()
+            .all(|r| r["importance"].parse::<f64>().unwrap().is_finite()),
+        "{ranked:?}"
+    );
+
+    // Integrated gradients do not read categories yet: refused, not run as unknown.
+    let o = aam(&[
+        "importance",
+        "--model",
+        &export,
+        "--table",
+        &table,
+        "--output",
+        &dir.path().join("ig").display().to_string(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--method permutation"), "{}", stderr(&o));
+
     // A scaling column outside the categorical columns is refused before any work.
     let mut bad = args.clone();
     let at = bad

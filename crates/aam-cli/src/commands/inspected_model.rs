@@ -40,8 +40,15 @@ pub struct InspectedModel {
 impl InspectedModel {
     /// `model.safetensors` of `model` (an export directory or file; `None`: the shipped
     /// model).
+    ///
+    /// Errors: a model conditioned on metadata categories (its categories would be read
+    /// as unknown).
     pub fn load(model: Option<&Path>) -> Result<Self> {
         let (path, config, weights) = load_safetensors(model)?;
+        let columns = config.conditioning_columns();
+        if !columns.is_empty() {
+            bail!("{} is conditioned on the metadata categories {}, which integrated gradients and attention maps do not read yet; use aam importance --method permutation (it reads them from --metadata)", path.display(), columns.join(", "));
+        }
         let device = Default::default();
         let net = match config.kind {
             ModelKind::Encoder => Net::Encoder(SequenceEncoder::load_weights(

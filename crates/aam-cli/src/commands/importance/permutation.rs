@@ -29,12 +29,14 @@ use super::ImportanceArgs;
 
 /// Per-sample loss of the predictions at table positions `samples` against `truth`
 /// (regression: |prediction − truth|; classification: −ln p(true class), p floored at
-/// 1e-12). `None` for a sample without a prediction.
+/// 1e-12; a regressor of several columns: of target column `column`). `None` for a
+/// sample without a prediction.
 fn losses(
     preds: &Predictions,
     samples: &[usize],
     truth: &[f64],
     kind: TargetKind,
+    column: Option<usize>,
 ) -> Vec<Option<f64>> {
     samples
         .iter()
@@ -42,7 +44,9 @@ fn losses(
         .map(|(&i, &t)| {
             let p = &preds.samples[i];
             match kind {
-                TargetKind::Numeric => p.value.map(|v| (v - t).abs()),
+                TargetKind::Numeric => column
+                    .map_or(p.value, |k| p.values.get(k).copied())
+                    .map(|v| (v - t).abs()),
                 TargetKind::Categorical => p
                     .probabilities
                     .get(t as usize)
@@ -108,11 +112,15 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
         threads: 1,
         ..Default::default()
     };
-    let base = model.predict_table(table.clone(), &origin, options)?;
+    let metadata = Metadata::load(metadata_path)?;
+    // A conditioned model reads each sample's categories from the same metadata.
+    let categories = aam_runtime::SampleCategories::from_metadata(&metadata);
+    let predict = |t| model.predict_table_with_categories(t, &origin, options, Some(&categories));
+    let base = predict(table.clone())?;
     let kind = base
         .target_kind
         .context("this model is an encoder (embeddings only): use a predictor from `aam train`")?;
-    let metadata = Metadata::load(metadata_path)?;
+    let at = base.target_columns.iter().position(|c| c == column);
     let target = metadata.target(column, &table.sample_ids, Some(kind))?;
     for e in unusable_samples(&target, metadata_path, column) {
         eprintln!("excluded: {e}");
@@ -152,7 +160,7 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
             aam_data::error::name_list(&unknown, 5)
         );
     }
-    let base_loss = losses(&base, &samples, &truth, kind);
+    let base_loss = losses(&base, &samples, &truth, kind, at);
     // Samples the model cannot predict (no reads) carry no loss to compare.
     let keep: Vec<usize> = (0..samples.len())
         .filter(|&k| base_loss[k].is_some())
@@ -222,8 +230,8 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
             let mut order: Vec<usize> = (0..samples.len()).collect();
             order.shuffle(&mut rng);
             let shuffled = permuted(&table, asv as u32, &samples, &order)?;
-            let preds = model.predict_table(shuffled, &origin, options)?;
-            let loss = losses(&preds, &samples, &truth, kind);
+            let preds = predict(shuffled)?;
+            let loss = losses(&preds, &samples, &truth, kind, at);
             let mut total = 0.0;
             for (k, l) in loss.iter().enumerate() {
                 // A sample keeps its reads under a shuffle of one ASV only if it has
