@@ -294,7 +294,7 @@ enum AamStatus aam_model_categorical_column(const struct AamModel *model,
  training numbered them: label `k` of the column's sorted training labels is `k + 1`;
  a label training never saw is 0, the unknown category. Errors
  (`AAM_STATUS_INVALID_ARGUMENT`): `column` is not one of the model's categorical
- columns (the message lists them).
+ columns (the message lists them); the model records no labels for it (imported).
  */
 enum AamStatus aam_model_category_index(const struct AamModel *model,
                                         const char *column,

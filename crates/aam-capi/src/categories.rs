@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_void};
 use crate::handles::{borrow, Kind};
 use crate::model::AamModel;
 use crate::predictions::{predict_buffer, AamPredictions};
-use crate::status::{guard, name_at, non_null, utf8_arg, AamStatus, Failure};
+use crate::status::{guard, name_at, non_null, utf8_arg, AamStatus};
 
 /// Sets `*n_columns` to the number of metadata columns `model` is conditioned on (0 for
 /// a model without conditioning): the width of `categorical_ids`.
@@ -43,7 +43,7 @@ pub unsafe extern "C" fn aam_model_categorical_column(
 /// training numbered them: label `k` of the column's sorted training labels is `k + 1`;
 /// a label training never saw is 0, the unknown category. Errors
 /// (`AAM_STATUS_INVALID_ARGUMENT`): `column` is not one of the model's categorical
-/// columns (the message lists them).
+/// columns (the message lists them); the model records no labels for it (imported).
 #[no_mangle]
 pub unsafe extern "C" fn aam_model_category_index(
     model: *const AamModel,
@@ -58,27 +58,8 @@ pub unsafe extern "C" fn aam_model_category_index(
         let m = borrow(model, Kind::Model, "model")?;
         let column = utf8_arg(column, "column")?;
         let label = utf8_arg(label, "label")?;
-        let config = m.inner.config();
-        let columns = config.conditioning_columns();
-        if !columns.contains(&column) {
-            return Err(Failure::new(
-                AamStatus::InvalidArgument,
-                format!(
-                    "'{column}' is not a categorical column of this model ({})",
-                    if columns.is_empty() {
-                        "it has none".to_string()
-                    } else {
-                        columns.join(", ")
-                    }
-                ),
-            ));
-        }
-        let labels = config
-            .target
-            .as_ref()
-            .and_then(|t| t.categories.get(column));
-        let k = labels.and_then(|l| l.iter().position(|x| x == label));
-        unsafe { *index = k.map_or(0, |k| k as i64 + 1) };
+        let k = aam_runtime::category_index(m.inner.config(), column, label)?;
+        unsafe { *index = k };
         Ok(())
     })
 }

@@ -42,30 +42,11 @@ impl AamPredictions {
         let n_classes = p.classes.len();
         let count = p.samples.len();
         let levels = p.quantile_levels.len();
-        let mut quantiles = vec![0f64; count * levels];
-        for (i, s) in p.samples.iter().enumerate() {
-            if s.quantiles.len() == levels {
-                quantiles[i * levels..(i + 1) * levels].copy_from_slice(&s.quantiles);
-            }
-        }
         let k = p.target_columns.len();
-        let mut target_values = vec![0f64; count * k];
-        for (i, s) in p.samples.iter().enumerate() {
-            if s.values.len() == k {
-                target_values[i * k..(i + 1) * k].copy_from_slice(&s.values);
-            }
-        }
-        let mut embeddings = vec![0f32; count * embedding_dim];
-        let mut probabilities = vec![0f32; count * n_classes];
-        for (i, s) in p.samples.iter().enumerate() {
-            if s.embedding.len() == embedding_dim {
-                embeddings[i * embedding_dim..(i + 1) * embedding_dim]
-                    .copy_from_slice(&s.embedding);
-            }
-            if s.probabilities.len() == n_classes {
-                probabilities[i * n_classes..(i + 1) * n_classes].copy_from_slice(&s.probabilities);
-            }
-        }
+        let quantiles = row_major(p, levels, |s| &s.quantiles);
+        let target_values = row_major(p, k, |s| &s.values);
+        let embeddings = row_major(p, embedding_dim, |s| &s.embedding);
+        let probabilities = row_major(p, n_classes, |s| &s.probabilities);
         AamPredictions {
             count,
             embedding_dim,
@@ -96,6 +77,23 @@ impl AamPredictions {
                 .collect(),
         }
     }
+}
+
+/// `[count, width]` row-major of each sample's `pick` row; 0 where a sample's row has
+/// another length (no prediction).
+fn row_major<T: Copy + Default>(
+    p: &Predictions,
+    width: usize,
+    pick: impl Fn(&aam_runtime::SamplePrediction) -> &Vec<T>,
+) -> Vec<T> {
+    let mut out = vec![T::default(); p.samples.len() * width];
+    for (i, s) in p.samples.iter().enumerate() {
+        let row = pick(s);
+        if row.len() == width {
+            out[i * width..(i + 1) * width].copy_from_slice(row);
+        }
+    }
+    out
 }
 
 fn publish(model: &AamModel, p: &Predictions, out: *mut *mut AamPredictions) {

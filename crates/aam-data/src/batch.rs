@@ -77,29 +77,21 @@ impl Dataset {
                 return Err(DataError::mismatch(&d.path, "the distance matrix is not aligned to the table's samples; align it with DistanceMatrix::align first"));
             }
         }
-        if let Some(t) = &targets {
-            if t.len() != table.n_samples() || t.iter().any(|v| !v.is_finite()) {
-                return Err(DataError::Parameter {
-                    name: "--metadata-column",
-                    message: format!(
-                        "{} targets for {} samples, or a non-finite target",
-                        t.len(),
-                        table.n_samples()
-                    ),
-                });
-            }
-        }
         let tokens = TokenizedAsvs::new(&table.observation_ids, max_bp);
-        Ok(Dataset {
+        let dataset = Dataset {
             table,
             tokens,
             distances,
-            targets,
+            targets: None,
             target_width: 1,
             token_limit,
             policy,
             seed,
-        })
+        };
+        match targets {
+            Some(t) => dataset.with_targets(t, 1),
+            None => Ok(dataset),
+        }
     }
 
     /// Sets the targets, `[n_samples, width]` row-major: `width` per sample for a

@@ -102,8 +102,6 @@ pub fn category_ids(
             columns.join(", ")
         )));
     };
-    let empty = BTreeMap::new();
-    let recorded = config.target.as_ref().map_or(&empty, |t| &t.categories);
     let mut ids = Array2::<i64>::zeros((sample_ids.len(), columns.len()));
     let mut warnings = Vec::new();
     for (c, column) in columns.iter().enumerate() {
@@ -114,18 +112,14 @@ pub fn category_ids(
                 name_list(&categories.columns.iter().collect::<Vec<_>>(), 30)
             )));
         }
-        let Some(labels) = recorded.get(*column) else {
-            return Err(RuntimeError::Input(format!(
-                "the model records no labels for its categorical column '{column}' (imported, or exported before labels were stored); pass category indices `categorical_ids` directly"
-            )));
-        };
+        let labels = recorded_labels(config, column)?;
         let (mut missing, mut unseen) = (Vec::new(), BTreeMap::<&str, usize>::new());
         for (row, sample) in sample_ids.iter().enumerate() {
             match categories.label(sample, column) {
                 None => missing.push(sample.as_str()),
-                Some(label) => match labels.binary_search_by(|l| l.as_str().cmp(label)) {
-                    Ok(k) => ids[[row, c]] = k as i64 + 1,
-                    Err(_) => *unseen.entry(label).or_default() += 1,
+                Some(label) => match known_index(labels, label) {
+                    Some(k) => ids[[row, c]] = k,
+                    None => *unseen.entry(label).or_default() += 1,
                 },
             }
         }
@@ -147,6 +141,54 @@ pub fn category_ids(
         }
     }
     Ok((Some(ids), warnings))
+}
+
+/// The labels the model of `config` recorded in training for its categorical column
+/// `column`, sorted (label `k` has index `k + 1`).
+///
+/// Errors ([`RuntimeError::Input`]): the model records none for it (imported from
+/// PyTorch, or exported before labels were stored).
+fn recorded_labels<'a>(config: &'a CheckpointConfig, column: &str) -> Result<&'a [String]> {
+    config
+        .target
+        .as_ref()
+        .and_then(|t| t.categories.get(column))
+        .map(Vec::as_slice)
+        .ok_or_else(|| {
+            RuntimeError::Input(format!(
+                "the model records no labels for its categorical column '{column}' (imported, or exported before labels were stored); pass category indices `categorical_ids` directly"
+            ))
+        })
+}
+
+/// The index of `label` among a column's sorted training `labels`: `k + 1` for label
+/// `k`; `None` for a label training never saw (the unknown category, 0).
+fn known_index(labels: &[String], label: &str) -> Option<i64> {
+    labels
+        .binary_search_by(|l| l.as_str().cmp(label))
+        .ok()
+        .map(|k| k as i64 + 1)
+}
+
+/// The index training gave `label` in categorical column `column` of the model of
+/// `config`, as [`category_ids`] numbers them: `k + 1` for label `k` of the column's
+/// sorted training labels, 0 (the unknown category) for a label training never saw.
+///
+/// Errors ([`RuntimeError::Input`]): `column` is not one of the model's categorical
+/// columns (listing them); the model records no labels for it.
+pub fn category_index(config: &CheckpointConfig, column: &str, label: &str) -> Result<i64> {
+    let columns = config.conditioning_columns();
+    if !columns.contains(&column) {
+        return Err(RuntimeError::Input(format!(
+            "'{column}' is not a categorical column of this model ({})",
+            if columns.is_empty() {
+                "it has none".to_string()
+            } else {
+                columns.join(", ")
+            }
+        )));
+    }
+    Ok(known_index(recorded_labels(config, column)?, label).unwrap_or(0))
 }
 
 /// The `categorical_ids` to feed a model for `batch` samples: `None` when the model is

@@ -43,7 +43,7 @@ pub mod tsv;
 
 pub use aam_config::{CheckpointConfig, ModelKind};
 pub use asv_cache::{AsvCacheOptions, AsvCacheStats, AUTO_CHUNK_ROWS_ORT, AUTO_CHUNK_ROWS_TRACT};
-pub use categories::{category_ids, checked_categorical_ids, SampleCategories};
+pub use categories::{category_ids, category_index, checked_categorical_ids, SampleCategories};
 pub use counts::checked_counts;
 pub use engine::Placement;
 #[cfg(feature = "ort")]

@@ -430,23 +430,23 @@ impl TargetLayout {
         if !p.probabilities.is_empty() {
             p.label = self.classes.get(argmax(&p.probabilities)).cloned();
         }
+        // The mean and population standard deviation of one value over the passes.
+        let mean_std = |values: &[f64]| {
+            let mean = values.iter().sum::<f64>() / n;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            (mean, var.sqrt())
+        };
         let values: Vec<f64> = each.iter().filter_map(|e| e.value).collect();
         if values.len() == each.len() {
-            let mean = values.iter().sum::<f64>() / n;
+            let (mean, std) = mean_std(&values);
             p.value = Some(mean);
-            p.value_std = Some((values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt());
+            p.value_std = Some(std);
         }
         let k = each[0].values.len();
         if k > 0 && each.iter().all(|e| e.values.len() == k) {
-            p.values = (0..k)
-                .map(|j| each.iter().map(|e| e.values[j]).sum::<f64>() / n)
-                .collect();
-            p.values_std = (0..k)
-                .map(|j| {
-                    let m = p.values[j];
-                    (each.iter().map(|e| (e.values[j] - m).powi(2)).sum::<f64>() / n).sqrt()
-                })
-                .collect();
+            (p.values, p.values_std) = (0..k)
+                .map(|j| mean_std(&each.iter().map(|e| e.values[j]).collect::<Vec<_>>()))
+                .unzip();
         }
         let q = each[0].quantiles.len();
         p.quantiles = (0..q)

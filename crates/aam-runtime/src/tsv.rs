@@ -21,9 +21,9 @@ impl Predictions {
     /// The predictions table: `sample_id`, `prediction` (the value in original units, or
     /// the class label; a quantile regressor's middle level), for a quantile regressor
     /// `quantile_<τ>` per level, with several passes `prediction_std` (regression), for
-    /// classifiers `probability_<class>` per class, then `n_asv`
-    /// (a regressor of several target columns: `prediction_<column>` per column, with
-    /// several passes `prediction_std_<column>`),
+    /// classifiers `probability_<class>` per class (a regressor of several target
+    /// columns: `prediction_<column>` per column, with several passes
+    /// `prediction_std_<column>`), then `n_asv`
     /// (ASVs given to the model) and `note` (why a sample has no prediction). An encoder
     /// has no prediction columns: its table lists `embedding_0…` instead.
     pub fn to_tsv(&self) -> Vec<u8> {

@@ -84,6 +84,18 @@ pub struct FineTuneJob {
     pub options: TrainOptions,
 }
 
+/// Warns that the samples without a value in target column `t` are left out.
+fn warn_left_out(t: &aam_data::Target) {
+    if !t.missing_samples.is_empty() {
+        eprintln!(
+            "warning: {} samples have no value in '{}' and are left out: {}",
+            t.missing_samples.len(),
+            t.column,
+            name_list(&t.missing_samples, 10)
+        );
+    }
+}
+
 impl FineTuneJob {
     /// A job predicting `metadata_column` of `inputs.metadata` with a fresh model of the
     /// default architecture ([`ModelConfig::default`]) and [`TrainOptions::default`].
@@ -177,13 +189,7 @@ impl FineTuneJob {
                 name_list(&target.absent_samples, 10)
             );
         }
-        if !target.missing_samples.is_empty() {
-            eprintln!(
-                "warning: {} samples have no value in '{column}' and are left out: {}",
-                target.missing_samples.len(),
-                name_list(&target.missing_samples, 10)
-            );
-        }
+        warn_left_out(&target);
         let n_classes = target.classes.len();
         if target.kind == TargetKind::Categorical && n_classes < 2 {
             bail!(
@@ -252,34 +258,33 @@ impl FineTuneJob {
                 }
             );
         }
-        let (mean, std) = match target.kind {
-            TargetKind::Numeric => transform.fit(&raw, &split.train).map_err(|i| {
+        // The transform's offset and scale of target column k from the training samples.
+        let fit = |k: usize, name: &str| {
+            let values: Vec<f64> = rows.iter().map(|r| r[k]).collect();
+            transform.fit(&values, &split.train).map_err(|i| {
                 anyhow::anyhow!(
-                    "{}: sample '{}', column '{column}': {} ≤ −1, where ln(y + 1) of --target-transform {} is undefined; use zscore or minmax",
+                    "{}: sample '{}', column '{name}': {} ≤ −1, where ln(y + 1) of --target-transform {} is undefined; use zscore or minmax",
                     md_path.display(),
                     table.sample_ids[i],
-                    raw[i],
+                    values[i],
                     transform.name()
                 )
-            })?,
+            })
+        };
+        let (mean, std) = match target.kind {
+            TargetKind::Numeric => fit(0, column)?,
             TargetKind::Categorical => (0.0, 1.0),
         };
         let more_columns: Vec<TargetColumn> = more
             .iter()
             .enumerate()
             .map(|(k, t)| {
-                let values: Vec<f64> = rows.iter().map(|r| r[k + 1]).collect();
-                let (mean, std) = transform.fit(&values, &split.train).map_err(|i| {
-                    anyhow::anyhow!(
-                        "{}: sample '{}', column '{}': {} ≤ −1, where ln(y + 1) of --target-transform {} is undefined; use zscore or minmax",
-                        md_path.display(),
-                        table.sample_ids[i],
-                        t.column,
-                        values[i],
-                        transform.name()
-                    )
-                })?;
-                Ok(TargetColumn { column: t.column.clone(), mean, std })
+                let (mean, std) = fit(k + 1, &t.column)?;
+                Ok(TargetColumn {
+                    column: t.column.clone(),
+                    mean,
+                    std,
+                })
             })
             .collect::<Result<_>>()?;
         let categories = match self.categorical_columns.is_empty() {
@@ -346,19 +351,15 @@ impl FineTuneJob {
                 .map(|(&v, [o, s])| transform.forward(v, *o, *s) as f32)
                 .collect(),
             // `[n_samples, 1 + more]`, row-major: each column by its own statistics.
-            (TargetKind::Numeric, None) => rows
-                .iter()
-                .flat_map(|r| {
-                    let first = transform.forward(r[0], mean, std);
-                    std::iter::once(first).chain(
-                        r[1..]
-                            .iter()
-                            .zip(&more_columns)
-                            .map(|(&v, c)| transform.forward(v, c.mean, c.std)),
-                    )
-                })
-                .map(|v| v as f32)
-                .collect(),
+            (TargetKind::Numeric, None) => {
+                let stats: Vec<(f64, f64)> = std::iter::once((mean, std))
+                    .chain(more_columns.iter().map(|c| (c.mean, c.std)))
+                    .collect();
+                rows.iter()
+                    .flat_map(|r| r.iter().zip(&stats))
+                    .map(|(&v, &(m, s))| transform.forward(v, m, s) as f32)
+                    .collect()
+            }
             (TargetKind::Categorical, _) => raw.iter().map(|&v| v as f32).collect(),
         };
 
@@ -457,8 +458,7 @@ impl FineTuneJob {
                 more_columns: more_columns.clone(),
             }),
         };
-        let (dataset, stream) =
-            dataset_and_stream(table, &settings, seed, distances, None, stream)?;
+        let (dataset, stream) = dataset_and_stream(table, &settings, seed, distances, stream)?;
         let dataset = dataset.with_targets(targets, 1 + more_columns.len())?;
         let mut options = self.options.clone();
         if let Some(lc) = &self.loss_config {
@@ -539,13 +539,7 @@ impl FineTuneJob {
                     .with_context(|| {
                         format!("target column '{c}' (several target columns are all numeric)")
                     })?;
-                if !t.missing_samples.is_empty() {
-                    eprintln!(
-                        "warning: {} samples have no value in '{c}' and are left out: {}",
-                        t.missing_samples.len(),
-                        name_list(&t.missing_samples, 10)
-                    );
-                }
+                warn_left_out(&t);
                 Ok(t)
             })
             .collect()

@@ -387,8 +387,9 @@ pub fn make_split(
     Ok(s)
 }
 
-/// The dataset of the final `table` (tokenized with `settings`, with its `distances` and
-/// standardized `targets`) and the stream, when reading one, narrowed to its samples.
+/// The dataset of the final `table` (tokenized with `settings`, with its `distances`; a
+/// fine-tuning job then sets its targets, [`Dataset::with_targets`]) and the stream, when
+/// reading one, narrowed to its samples.
 ///
 /// Errors: as [`Dataset::new`] and [`SampleStream::select`].
 pub fn dataset_and_stream(
@@ -396,7 +397,6 @@ pub fn dataset_and_stream(
     settings: &DataSettings,
     seed: u64,
     distances: Option<DistanceMatrix>,
-    targets: Option<Vec<f32>>,
     stream: Option<SampleStream>,
 ) -> Result<(Dataset, Option<Arc<SampleStream>>)> {
     let dataset = Dataset::new(
@@ -406,7 +406,7 @@ pub fn dataset_and_stream(
         settings.token_limit_policy,
         seed,
         distances,
-        targets,
+        None,
     )?;
     let stream = stream
         .map(|s| s.select(&dataset.table.sample_ids))

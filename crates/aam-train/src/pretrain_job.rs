@@ -127,8 +127,7 @@ impl PretrainJob {
             data: settings.clone(),
             target: None,
         };
-        let (dataset, stream) =
-            dataset_and_stream(table, &settings, seed, distances, None, stream)?;
+        let (dataset, stream) = dataset_and_stream(table, &settings, seed, distances, stream)?;
         let data = TrainData {
             dataset,
             stream,
