@@ -187,6 +187,62 @@ fn smoke_benchmark_on_circadian_ihc() {
     );
 }
 
+/// `--ensemble 2`: the second member fine-tunes from the same encoder with the next seed
+/// on the first member's split, both export as one ensemble, and a resume keeps them.
+#[test]
+fn an_ensemble_fine_tunes_each_seed_on_the_first_members_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("benchmark");
+    let out_s = out.display().to_string();
+    let data = repo("data");
+    let args = [
+        "benchmark", "--data-root", &data, "--datasets", "circadian-ihc", "--preset", "smoke",
+        "--ensemble", "2", "--output", &out_s,
+    ];
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let task = out.join("circadian-ihc/exposure_type");
+    let commands = std::fs::read_to_string(out.join("commands.sh")).unwrap();
+    let lines: Vec<&str> = commands.lines().filter(|l| l.starts_with("aam ")).collect();
+    let steps: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(steps, ["pretrain", "train", "train", "export", "evaluate", "baseline"]);
+    let (first, second) = (lines[1], lines[2]);
+    assert!(first.contains("--seed 42") && first.contains("--group-column"), "{first}");
+    let member = format!(
+        "--seed 43 --split {}",
+        task.join("train/split.tsv").display()
+    );
+    assert!(second.contains(&member), "{second}");
+    assert!(second.contains(&format!("--output {}", task.join("train-2").display())), "{second}");
+    assert!(!second.contains("--group-column"), "{second}");
+    assert!(second.contains("--pretrained-encoder"), "{second}");
+    let both = format!(
+        "--checkpoint {} --checkpoint {}",
+        task.join("train").display(),
+        task.join("train-2").display()
+    );
+    assert!(lines[3].contains(&both), "{}", lines[3]);
+    let read = |p: &str| std::fs::read_to_string(task.join(p)).unwrap();
+    assert_eq!(read("train/split.tsv"), read("train-2/split.tsv"));
+    assert!(task.join("export/ensemble.json").exists());
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("an ensemble of 2 fine-tunings"), "{report}");
+    // Resumed: every step kept; a member stopped mid-way continues, the steps after it
+    // run again.
+    let mut resumed = args.to_vec();
+    resumed.push("--resume");
+    let o = aam(&resumed);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches(": kept").count(), 6, "{}", stderr(&o));
+    std::fs::remove_file(task.join("train-2.done")).unwrap();
+    let o = aam(&resumed);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches(": kept").count(), 2, "{}", stderr(&o));
+    let commands = std::fs::read_to_string(out.join("commands.sh")).unwrap();
+    let second = commands.lines().filter(|l| l.starts_with("aam train")).nth(1).unwrap();
+    assert!(second.ends_with("--resume"), "{second}");
+}
+
 /// `--dataset DIR --target … --group-column G`: any folder laid out like the standard
 /// datasets; the target's kind comes from its values, the max bp from the sequences.
 #[test]

@@ -148,6 +148,42 @@ impl CheckpointConfig {
         }
     }
 
+    /// Reads `<dir>/config.json` of a checkpoint directory, as [`CheckpointConfig::from_json`].
+    ///
+    /// Errors: the file cannot be read (the message says `dir` is not a checkpoint
+    /// directory); as [`CheckpointConfig::from_json`].
+    pub fn read_checkpoint_dir(dir: &std::path::Path) -> Result<Self, String> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "cannot read {}: {} is not an aam checkpoint directory ({e})",
+                path.display(),
+                dir.display()
+            )
+        })?;
+        Self::from_json(&text, &path.display().to_string())
+    }
+
+    /// What of `other` differs from `self` such that the two models' outputs do not mean
+    /// the same thing (members of an ensemble must agree): `None` when they agree, else
+    /// the part that differs, in words.
+    pub fn ensemble_difference(&self, other: &CheckpointConfig) -> Option<&'static str> {
+        [
+            (self.kind != other.kind, "kind (encoder or predictor)"),
+            (self.model != other.model, "architecture"),
+            (
+                self.data != other.data,
+                "input preparation (max bp, token limit, rarefaction)",
+            ),
+            (
+                self.target != other.target,
+                "target (column, classes or statistics)",
+            ),
+        ]
+        .into_iter()
+        .find_map(|(differs, what)| differs.then_some(what))
+    }
+
     /// Parses the JSON and checks the format version. `origin` names the source in errors.
     ///
     /// Errors: not JSON of this shape, or another [`FORMAT_VERSION`].

@@ -20,6 +20,7 @@
 
 pub mod architecture;
 pub mod checkpoint_config;
+pub mod ensemble;
 pub mod head_config;
 pub mod model_config;
 pub mod target_transform;
@@ -28,6 +29,7 @@ pub mod weight_map;
 pub use checkpoint_config::{
     CheckpointConfig, DataSettings, ModelKind, TargetColumn, TargetInfo, FORMAT_VERSION,
 };
+pub use ensemble::{EnsembleManifest, ENSEMBLE_FILE};
 pub use head_config::{CategoricalFusion, HeadConfig, OutputActivation};
 pub use model_config::{
     Activation, AttentionKind, CountEmbeddingMethod, EncoderType, MixedPrecision, ModelConfig,

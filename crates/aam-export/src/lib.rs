@@ -13,8 +13,10 @@
 //! configuration exports too.
 #![deny(missing_docs)]
 
+pub mod export_dir;
 pub mod onnx;
 pub mod triton;
+pub use export_dir::{write_ensemble, write_export, ExportOptions, WrittenExport};
 pub use onnx::graph::GraphPart;
 
 use std::collections::HashMap;

@@ -13,14 +13,32 @@ pub const SAFETENSORS_FILE: &str = "model.safetensors";
 /// `name`'s extension, and its sibling `name` otherwise (a `model.onnx` given where the
 /// weights are read).
 ///
+/// An ensemble ([`crate::is_ensemble`]) stands for its `ensemble.json` when the ONNX
+/// graph is asked for (the runtime loads every member from it).
+///
 /// Errors ([`RuntimeError::Load`]): `model` does not exist (named as given, not as the
-/// file looked for in it).
+/// file looked for in it); `model` is an ensemble and `name` is not the ONNX graph (the
+/// Burn runner reads one export's weights).
 pub fn export_file(model: &Path, name: &str) -> Result<PathBuf> {
     if !model.exists() {
         return Err(RuntimeError::Load {
             path: model.display().to_string(),
             message: "no such file or directory; pass a directory written by `aam export` (or its model.onnx / model.safetensors)".into(),
         });
+    }
+    if crate::is_ensemble(model) {
+        if name != crate::ONNX_FILE {
+            return Err(RuntimeError::Load {
+                path: model.display().to_string(),
+                message: format!("an ensemble of exports has no {name} of its own; run it on tract or ONNX Runtime (`--backend tract|ort`), or name one member's directory"),
+            });
+        }
+        let dir = if model.is_dir() {
+            model
+        } else {
+            model.parent().unwrap_or(Path::new("."))
+        };
+        return Ok(dir.join(aam_config::ENSEMBLE_FILE));
     }
     let wanted_ext = Path::new(name).extension();
     Ok(if model.is_dir() {

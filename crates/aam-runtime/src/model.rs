@@ -62,6 +62,8 @@ enum Graphs {
     Single(Engine, Vec<String>),
     /// `asv_encoder.onnx` + `sample_model.onnx` with the ASV-embedding cache.
     Split(SplitGraphs),
+    /// The members of an ensemble (`ensemble.json`), each run and their outputs averaged.
+    Ensemble(Vec<Model>),
 }
 
 impl Model {
@@ -79,14 +81,37 @@ impl Model {
 
     /// Loads `path` as [`Model::load`] does, on the backend and execution provider of
     /// `options`. An export without the split graphs (older than them) runs `model.onnx`
-    /// unless `options` ask for an ASV cache kept across calls (capacity > 0).
+    /// unless `options` ask for an ASV cache kept across calls (capacity > 0). An
+    /// ensemble (a directory holding `ensemble.json`, or that file; see
+    /// [`aam_config::EnsembleManifest`]) loads every member with `options` and averages
+    /// their outputs on every call.
     ///
-    /// Errors: as [`Model::load`]; [`RuntimeError::OrtLibrary`] / [`RuntimeError::OrtVersion`]
+    /// Errors: as [`Model::load`]; an ensemble's manifest is not valid or its members'
+    /// configurations differ; [`RuntimeError::OrtLibrary`] / [`RuntimeError::OrtVersion`]
     /// when ONNX Runtime is missing or too old; [`RuntimeError::ProviderUnavailable`]
     /// when the provider cannot run here and fallback is not allowed;
     /// [`RuntimeError::Unsupported`] for the `ort` backend in a build without it.
     pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
         let mut path = path.as_ref().to_path_buf();
+        if crate::ensemble::is_ensemble(&path) {
+            let members = crate::ensemble::load_members(&path, options)?;
+            let first = &members[0];
+            let (placement, config, metadata) = (
+                first.placement.clone(),
+                first.config.clone(),
+                first.metadata.clone(),
+            );
+            if path.is_dir() {
+                path = path.join(aam_config::ENSEMBLE_FILE);
+            }
+            return Ok(Model {
+                graphs: Graphs::Ensemble(members),
+                placement,
+                config,
+                metadata,
+                path,
+            });
+        }
         if path.is_dir() {
             path = path.join(ONNX_FILE);
         }
@@ -233,10 +258,11 @@ impl Model {
     }
 
     /// Counts of the ASV-embedding cache (`None` when the model runs `model.onnx`).
+    /// (`None` for an ensemble too: each member keeps its own).
     pub fn asv_cache_stats(&self) -> Option<AsvCacheStats> {
         match &self.graphs {
             Graphs::Split(s) => Some(s.stats()),
-            Graphs::Single(..) => None,
+            Graphs::Single(..) | Graphs::Ensemble(_) => None,
         }
     }
 
@@ -244,7 +270,15 @@ impl Model {
     pub(crate) fn split(&self) -> Option<&SplitGraphs> {
         match &self.graphs {
             Graphs::Split(s) => Some(s),
-            Graphs::Single(..) => None,
+            Graphs::Single(..) | Graphs::Ensemble(_) => None,
+        }
+    }
+
+    /// How many models run on every call: the members of an ensemble, 1 otherwise.
+    pub fn ensemble_size(&self) -> usize {
+        match &self.graphs {
+            Graphs::Ensemble(members) => members.len(),
+            Graphs::Single(..) | Graphs::Split(_) => 1,
         }
     }
 
@@ -363,6 +397,17 @@ impl Model {
                 outputs,
             )?,
             Graphs::Split(split) => split.run(tokens, counts, ids, call)?,
+            Graphs::Ensemble(members) => {
+                // Each member encodes the ASVs of the call with its own graphs (`call`
+                // belongs to one model's split graphs).
+                let each = members
+                    .iter()
+                    .map(|member| member.run_with(tokens, counts, ids, &CallEmbeddings::default()))
+                    .collect::<Result<Vec<_>>>()?;
+                let raw = crate::ensemble::mean_outputs(each)?;
+                check_outputs(&raw, b, s, m)?;
+                return Ok(raw);
+            }
         };
         let raw = RawOutputs {
             embeddings: output::<Ix2>(&by_name, "embeddings")?

@@ -58,15 +58,7 @@ pub struct TrainState {
 /// configuration's sizes ([`aam_config::ModelConfig::validate`]) before anything is
 /// sized from them.
 pub fn load_config(dir: &Path) -> Result<CheckpointConfig> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {}: {} is not an aam checkpoint directory",
-            path.display(),
-            dir.display()
-        )
-    })?;
-    CheckpointConfig::from_json(&text, &path.display().to_string()).map_err(anyhow::Error::msg)
+    CheckpointConfig::read_checkpoint_dir(dir).map_err(anyhow::Error::msg)
 }
 
 /// Serialises a model's weights to safetensors bytes with the checkpoint config as metadata.

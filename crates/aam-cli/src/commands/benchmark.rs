@@ -53,6 +53,11 @@ pub struct BenchmarkArgs {
     /// held out).
     #[arg(long, default_value_t = 1)]
     pub folds: usize,
+    /// Fine-tuning seeds averaged per task: member k fine-tunes from the same encoder and
+    /// split with seed `--seed` + k − 1, and the members are exported and scored as one
+    /// ensemble. 1: one fine-tuned model.
+    #[arg(long, default_value_t = 1)]
+    pub ensemble: usize,
 }
 
 /// Runs `aam benchmark`.
@@ -68,6 +73,7 @@ pub fn run(args: &BenchmarkArgs) -> Result<()> {
         seed: args.seed,
         resume: args.resume,
         folds: args.folds,
+        ensemble: args.ensemble,
         aam: std::env::current_exe().context("cannot locate the aam binary")?,
     })
 }

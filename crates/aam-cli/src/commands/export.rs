@@ -1,11 +1,10 @@
 //! `aam export`: a checkpoint's best weights as `model.safetensors`, `model.onnx`, and the
-//! same model split as `asv_encoder.onnx` + `sample_model.onnx`.
+//! same model split as `asv_encoder.onnx` + `sample_model.onnx` ([`aam_export::write_export`]);
+//! several checkpoints as an ensemble ([`aam_export::write_ensemble`]).
 
 use std::path::PathBuf;
 
-use aam_export::GraphPart;
-use aam_model::WeightMap;
-use aam_train::checkpoint;
+use aam_export::{ExportOptions, GraphPart, WrittenExport};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
@@ -13,8 +12,11 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// Checkpoint directory (from `aam train`, `aam pretrain` or `aam import-torch`).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    /// Give it several times for an ensemble: each checkpoint is exported into
+    /// `<output>/member-K/` beside an `ensemble.json`, and the runtime averages the
+    /// members (fine-tuned with the same settings and split, differing in --seed).
+    #[arg(long, required = true)]
+    pub checkpoint: Vec<PathBuf>,
     /// Directory to write `model.onnx` and `model.safetensors` into (created if absent).
     #[arg(long)]
     pub output: PathBuf,
@@ -133,70 +135,56 @@ fn write_triton(args: &ExportArgs, onnx: &[u8], labels: Option<&[String]>) -> Re
 /// Runs `aam export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
     check_triton(args)?;
-    let config = checkpoint::load_config(&args.checkpoint)?;
-    let file = if args.last {
-        "last.safetensors"
-    } else {
-        "model.safetensors"
+    let options = ExportOptions {
+        opset: args.opset,
+        last: args.last,
+        overwrite: args.overwrite,
     };
-    let weights_path = args.checkpoint.join(file);
-    let w = WeightMap::load(&weights_path)?;
-    // model.onnx, then the same model split for the ASV-embedding cache.
-    let parts = [
-        GraphPart::Full,
-        GraphPart::AsvEncoder,
-        GraphPart::SampleModel,
-    ];
-    let mut graphs = Vec::new();
-    for part in parts {
-        let bytes = aam_export::onnx_part_bytes(&config, &w, args.opset, part)
-            .with_context(|| format!("cannot export {}", weights_path.display()))?;
-        graphs.push((args.output.join(part.file_name()), bytes));
+    if let [checkpoint] = args.checkpoint.as_slice() {
+        let written = aam_export::write_export(checkpoint, &args.output, &options)?;
+        print_written(&written, args.opset);
+        let labels = written
+            .config
+            .target
+            .as_ref()
+            .filter(|t| t.kind == aam_data::TargetKind::Categorical)
+            .map(|t| t.classes.as_slice());
+        return write_triton(args, &written.onnx.1, labels);
     }
-    let st = aam_export::safetensors_bytes(&config, &w)?;
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let st_path = args.output.join("model.safetensors");
-    if !args.overwrite {
-        let mut targets = graphs.iter().map(|(p, _)| p).chain([&st_path]);
-        if let Some(p) = targets.find(|p| p.exists()) {
-            bail!(
-                "{} already exists; pass --overwrite to replace it or choose another --output",
-                p.display()
-            );
-        }
+    if args.triton.is_some() {
+        bail!("--triton writes one model; export each member of the ensemble on its own");
     }
-    for (path, bytes) in &graphs {
-        aam_data::files::write_atomic(path, bytes)?;
+    let written = aam_export::write_ensemble(&args.checkpoint, &args.output, &options)?;
+    for w in &written {
+        print_written(w, args.opset);
     }
-    aam_data::files::write_atomic(&st_path, &st)?;
-    let (onnx_path, onnx) = &graphs[0];
-    let kind = match config.kind {
-        aam_config::ModelKind::Encoder => "encoder (embeddings)".to_string(),
-        aam_config::ModelKind::Predictor => match &config.target {
-            Some(t) => format!(
-                "predictor of '{}' ({})",
-                t.column,
-                format!("{:?}", t.kind).to_lowercase()
-            ),
-            None => "predictor".into(),
-        },
-    };
     println!(
-        "exported {kind} from {}: {} ({:.1} KiB, opset {}), {} ({:.1} KiB), and {} + {} (the same model split for the ASV-embedding cache)",
-        weights_path.display(),
+        "ensemble of {} members: {}",
+        written.len(),
+        args.output.join(aam_config::ENSEMBLE_FILE).display()
+    );
+    Ok(())
+}
+
+fn print_written(w: &WrittenExport, opset: i64) {
+    let kind = match (&w.config.kind, &w.config.target) {
+        (aam_config::ModelKind::Encoder, _) => "encoder (embeddings)".to_string(),
+        (_, Some(t)) => format!(
+            "predictor of '{}' ({})",
+            t.column,
+            format!("{:?}", t.kind).to_lowercase()
+        ),
+        (_, None) => "predictor".into(),
+    };
+    let ((onnx_path, onnx), (st_path, st_len)) = (&w.onnx, &w.safetensors);
+    println!(
+        "exported {kind} from {}: {} ({:.1} KiB, opset {opset}), {} ({:.1} KiB), and {} + {} (the same model split for the ASV-embedding cache)",
+        w.weights.display(),
         onnx_path.display(),
         onnx.len() as f64 / 1024.0,
-        args.opset,
         st_path.display(),
-        st.len() as f64 / 1024.0,
+        *st_len as f64 / 1024.0,
         GraphPart::AsvEncoder.file_name(),
         GraphPart::SampleModel.file_name()
     );
-    let labels = config
-        .target
-        .as_ref()
-        .filter(|t| t.kind == aam_data::TargetKind::Categorical)
-        .map(|t| t.classes.as_slice());
-    write_triton(args, onnx, labels)
 }

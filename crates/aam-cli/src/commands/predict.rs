@@ -234,6 +234,10 @@ pub fn load_onnx(
         p.provider
     );
     match model.asv_cache_stats() {
+        _ if model.ensemble_size() > 1 => eprintln!(
+            "ensemble of {} members, their outputs averaged",
+            model.ensemble_size()
+        ),
         Some(_) => eprintln!(
             "graphs: {} + {} (each unique ASV encoded once, in chunks)",
             aam_runtime::ASV_ENCODER_FILE,

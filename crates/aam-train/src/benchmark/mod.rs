@@ -56,6 +56,11 @@ pub struct BenchmarkOptions {
     /// subjects than K gets one fold per subject. 1: one split (a quarter of the subjects
     /// held out).
     pub folds: usize,
+    /// Fine-tuning seeds averaged per task (an ensemble): member k (from 1) fine-tunes
+    /// from the same encoder on the first member's split with seed `seed + k − 1`, and
+    /// the members export together (`aam export --checkpoint …` repeated) and are scored
+    /// as one model. 1: one fine-tuned model.
+    pub ensemble: usize,
     /// The `aam` binary each step runs (named so in the report's command lines).
     pub aam: PathBuf,
 }
@@ -491,6 +496,16 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
     if args.folds > 1 {
         settings["folds"] = args.folds.into();
     }
+    if args.ensemble > 1 {
+        settings["ensemble"] = args.ensemble.into();
+    }
+    if args.ensemble == 0 || args.ensemble > aam_config::ensemble::MAX_MEMBERS {
+        bail!(
+            "--ensemble {}: give 1 to {} fine-tuning seeds per task",
+            args.ensemble,
+            aam_config::ensemble::MAX_MEMBERS
+        );
+    }
     if args.resume {
         if let Ok(text) = std::fs::read_to_string(&settings_path) {
             let earlier: serde_json::Value = serde_json::from_str(&text)
@@ -637,24 +652,36 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                     .chain(split_args.iter().cloned()),
                 );
                 let mut steps = vec![pretrain_step.clone_record()];
-                let train_step = step(&args.aam, "train", train, &train_log, keep_tasks)?;
-                let keep = keep_tasks && train_step.kept;
+                let train_step = step(&args.aam, "train", train.clone(), &train_log, keep_tasks)?;
+                let mut keep = keep_tasks && train_step.kept;
                 steps.push(train_step);
+                let mut export = vec!["export".into(), "--last".into()];
+                export.extend(["--checkpoint".into(), s(&train_dir)]);
+                // The other members of an ensemble: another seed on the first one's split.
+                for k in 2..=args.ensemble {
+                    let member_dir = dir.join(format!("train-{k}"));
+                    let log = dir.join(format!("train-{k}.log"));
+                    let member = member_args(
+                        &train,
+                        &train_dir,
+                        &member_dir,
+                        args.seed + k as u64 - 1,
+                        keep && crate::resume_file::exists(&member_dir),
+                        args.resume,
+                    );
+                    let member_step = step(&args.aam, "train", member, &log, keep)?;
+                    keep &= member_step.kept;
+                    steps.push(member_step);
+                    export.extend(["--checkpoint".into(), s(&member_dir)]);
+                }
                 let export_dir = dir.join("export");
+                // The last epoch, not the one with the lowest validation loss: that choice
+                // would look at the samples the model is scored on.
+                export.extend(["--output".into(), s(&export_dir), "--overwrite".into()]);
                 steps.push(step(
                     &args.aam,
                     "export",
-                    // The last epoch, not the one with the lowest validation loss: that choice
-                    // would look at the samples the model is scored on.
-                    vec![
-                        "export".into(),
-                        "--last".into(),
-                        "--checkpoint".into(),
-                        s(&train_dir),
-                        "--output".into(),
-                        s(&export_dir),
-                        "--overwrite".into(),
-                    ],
+                    export,
                     &dir.join("export.log"),
                     keep,
                 )?);
@@ -708,6 +735,43 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
     }
     eprintln!("wrote {}", args.output.join("report.md").display());
     Ok(())
+}
+
+/// The `aam train` command line of an ensemble member: `first`'s (the first member's,
+/// writing to `first_dir`) with its own `--output`, `--seed`, and the first member's
+/// `split.tsv` in place of the split flags, so every member sees the same samples.
+/// `continues`: with `resume`, a member stopped mid-way continues from its last epoch.
+fn member_args(
+    first: &[String],
+    first_dir: &Path,
+    out: &Path,
+    seed: u64,
+    continues: bool,
+    resume: bool,
+) -> Vec<String> {
+    let mut args = Vec::with_capacity(first.len());
+    let mut it = first.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--output" | "--seed" | "--split" | "--group-column" | "--validation-fraction" => {
+                it.next();
+            }
+            "--resume" | "--overwrite" => {}
+            _ => args.push(a.clone()),
+        }
+    }
+    args.extend([
+        "--output".into(),
+        s(out),
+        "--seed".into(),
+        seed.to_string(),
+        "--split".into(),
+        s(&first_dir.join("split.tsv")),
+    ]);
+    if resume {
+        args.push(if continues { "--resume" } else { "--overwrite" }.into());
+    }
+    args
 }
 
 impl StepRecord {

@@ -12,8 +12,8 @@ use std::path::Path;
 use aam_data::files::write_atomic;
 use anyhow::{Context, Result};
 
-use crate::plots;
 use super::{BenchmarkOptions, TaskRun};
+use crate::plots;
 
 /// One row of a `metrics.tsv`: (metric, value, ci95_low, ci95_high, n_samples).
 type MetricRow = (String, f64, f64, f64, usize);
@@ -190,6 +190,15 @@ pub fn write(out: &Path, args: &BenchmarkOptions, runs: &[TaskRun]) -> Result<()
         md,
         "The encoder pretrains once per dataset on every sample (no target is read); the fine-tuned model is scored at its last epoch, so nothing is chosen on the samples it is scored on.\n"
     );
+    if args.ensemble > 1 {
+        let _ = writeln!(
+            md,
+            "Each task's model is an ensemble of {} fine-tunings from the same encoder and split (seeds {} to {}), exported together: class probabilities and regression values are the members' means.\n",
+            args.ensemble,
+            args.seed,
+            args.seed + args.ensemble as u64 - 1
+        );
+    }
     if args.folds > 1 {
         let _ = writeln!(
             md,
