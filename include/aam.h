@@ -328,8 +328,9 @@ enum AamStatus aam_predict_tokens_categories(const struct AamModel *model,
 size_t aam_live_handles(void);
 
 /*
- Loads `path` (a `model.onnx` written by `aam export`, or its directory) with `params`
- (NULL: defaults) into `*out`. On failure `*out` is set to NULL.
+ Loads `path` (a `model.onnx` written by `aam export`, or its directory; or an ensemble
+ directory holding `ensemble.json`, whose members all run on every call and are
+ averaged) with `params` (NULL: defaults) into `*out`. On failure `*out` is set to NULL.
  */
 enum AamStatus aam_model_load(const char *path,
                               const struct AamParams *params,

@@ -82,8 +82,9 @@ fn finish_load(model: Model, params: AamParams, out: *mut *mut AamModel) -> Resu
     Ok(())
 }
 
-/// Loads `path` (a `model.onnx` written by `aam export`, or its directory) with `params`
-/// (NULL: defaults) into `*out`. On failure `*out` is set to NULL.
+/// Loads `path` (a `model.onnx` written by `aam export`, or its directory; or an ensemble
+/// directory holding `ensemble.json`, whose members all run on every call and are
+/// averaged) with `params` (NULL: defaults) into `*out`. On failure `*out` is set to NULL.
 #[no_mangle]
 pub unsafe extern "C" fn aam_model_load(
     path: *const c_char,

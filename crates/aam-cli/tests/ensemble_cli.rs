@@ -257,6 +257,17 @@ fn an_ensemble_of_regressors_averages_its_members_values() {
     // Values are un-standardized by the shared statistics, so the mean of the transformed
     // outputs is the mean of the values.
     assert_mean(&whole, &members, &["prediction".to_string()], 1e-5);
+    // From Rust: one model of three members, whose ASV-cache counts are their sums.
+    let model = aam_runtime::Model::load(Path::new(&ens)).unwrap();
+    let one = aam_runtime::Model::load(Path::new(&format!("{ens}/member-1"))).unwrap();
+    assert_eq!((model.ensemble_size(), one.ensemble_size()), (3, 1));
+    for m in [&model, &one] {
+        let (table, _) = aam_data::load_table(Path::new(&shared("table.biom"))).unwrap();
+        m.predict_table(table, "t", Default::default()).unwrap();
+    }
+    let slots = |m: &aam_runtime::Model| m.asv_cache_stats().unwrap().asv_slots;
+    assert!(slots(&one) > 0);
+    assert_eq!(slots(&model), 3 * slots(&one));
     // Exporting one checkpoint over the ensemble replaces it (its manifest would shadow it).
     let o = aam(&["export", "--checkpoint", &a, "--output", &ens]);
     assert!(!o.status.success());

@@ -258,11 +258,23 @@ impl Model {
     }
 
     /// Counts of the ASV-embedding cache (`None` when the model runs `model.onnx`).
-    /// (`None` for an ensemble too: each member keeps its own).
+    /// (an ensemble: its members' counts summed, when every member runs the split graphs).
     pub fn asv_cache_stats(&self) -> Option<AsvCacheStats> {
         match &self.graphs {
             Graphs::Split(s) => Some(s.stats()),
-            Graphs::Single(..) | Graphs::Ensemble(_) => None,
+            Graphs::Single(..) => None,
+            Graphs::Ensemble(members) => {
+                members.iter().try_fold(AsvCacheStats::default(), |sum, m| {
+                    let s = m.asv_cache_stats()?;
+                    Some(AsvCacheStats {
+                        asv_slots: sum.asv_slots + s.asv_slots,
+                        hits: sum.hits + s.hits,
+                        misses: sum.misses + s.misses,
+                        entries: sum.entries + s.entries,
+                        capacity: sum.capacity + s.capacity,
+                    })
+                })
+            }
         }
     }
 

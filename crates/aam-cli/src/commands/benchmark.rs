@@ -55,9 +55,9 @@ pub struct BenchmarkArgs {
     pub folds: usize,
     /// Fine-tuning seeds averaged per task: member k fine-tunes from the same encoder and
     /// split with seed `--seed` + k − 1, and the members are exported and scored as one
-    /// ensemble. 1: one fine-tuned model.
-    #[arg(long, default_value_t = 1)]
-    pub ensemble: usize,
+    /// ensemble. 1: one fine-tuned model. Default: the preset's (quick 3, else 1).
+    #[arg(long)]
+    pub ensemble: Option<usize>,
 }
 
 /// Runs `aam benchmark`.

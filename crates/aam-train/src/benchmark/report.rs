@@ -190,13 +190,14 @@ pub fn write(out: &Path, args: &BenchmarkOptions, runs: &[TaskRun]) -> Result<()
         md,
         "The encoder pretrains once per dataset on every sample (no target is read); the fine-tuned model is scored at its last epoch, so nothing is chosen on the samples it is scored on.\n"
     );
-    if args.ensemble > 1 {
+    let ensemble = args.ensemble_size();
+    if ensemble > 1 {
         let _ = writeln!(
             md,
             "Each task's model is an ensemble of {} fine-tunings from the same encoder and split (seeds {} to {}), exported together: class probabilities and regression values are the members' means.\n",
-            args.ensemble,
+            ensemble,
             args.seed,
-            args.seed + args.ensemble as u64 - 1
+            args.seed + ensemble as u64 - 1
         );
     }
     if args.folds > 1 {
