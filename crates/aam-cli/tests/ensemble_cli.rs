@@ -286,4 +286,60 @@ fn an_ensemble_of_regressors_averages_its_members_values() {
     ]);
     let single = predict(&ens, &d.join("single.tsv")).1;
     assert_mean(&single, &members[..1], &["prediction".to_string()], 1e-6);
+    // ... and back: the ensemble (checkpoints given after one flag, as Python passes a
+    // list) replaces the single export's own files, which would otherwise still load.
+    ok(&[
+        "export",
+        "--checkpoint",
+        &a,
+        &b,
+        &c,
+        "--output",
+        &ens,
+        "--overwrite",
+    ]);
+    assert!(!Path::new(&ens).join("model.onnx").exists());
+    assert!(!Path::new(&ens).join("model.safetensors").exists());
+    let again = predict(&ens, &d.join("again.tsv")).1;
+    assert_mean(&again, &[whole], &["prediction".to_string()], 1e-6);
+
+    // Pretrained encoders embed samples in unaligned spaces: no ensemble of them.
+    let enc = d.join("enc").display().to_string();
+    ok(&[
+        "pretrain",
+        "--table",
+        &shared("table.biom"),
+        "--unifrac-matrix",
+        &shared("unifrac_unweighted.h5"),
+        "--output",
+        &enc,
+        "--embedding-dim",
+        "16",
+        "--attention-layers",
+        "1",
+        "--attention-heads",
+        "2",
+        "--max-bp",
+        "120",
+        "--token-limit",
+        "12",
+        "--epochs",
+        "1",
+        "--quiet",
+    ]);
+    let o = aam(&[
+        "export",
+        "--checkpoint",
+        &enc,
+        "--checkpoint",
+        &enc,
+        "--output",
+        &d.join("enc-ens").display().to_string(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("is a pretrained encoder"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -156,7 +156,7 @@ impl CheckpointConfig {
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| {
             format!(
-                "cannot read {}: {} is not an aam checkpoint directory ({e})",
+                "cannot read {}: {} is not an aam checkpoint directory: {e}",
                 path.display(),
                 dir.display()
             )
@@ -167,10 +167,19 @@ impl CheckpointConfig {
     /// What of `other` differs from `self` such that the two models' outputs do not mean
     /// the same thing (members of an ensemble must agree): `None` when they agree, else
     /// the part that differs, in words.
+    /// Dropout and the attention kernel are run-time choices, not compared.
     pub fn ensemble_difference(&self, other: &CheckpointConfig) -> Option<&'static str> {
+        let run_time_choices = |m: &ModelConfig| ModelConfig {
+            dropout: 0.0,
+            attention: Default::default(),
+            ..m.clone()
+        };
         [
             (self.kind != other.kind, "kind (encoder or predictor)"),
-            (self.model != other.model, "architecture"),
+            (
+                run_time_choices(&self.model) != run_time_choices(&other.model),
+                "architecture",
+            ),
             (
                 self.data != other.data,
                 "input preparation (max bp, token limit, rarefaction)",

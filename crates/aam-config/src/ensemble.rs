@@ -22,8 +22,11 @@ pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 /// `ensemble.json`: the members, each a directory name inside the ensemble directory.
 ///
 /// How the outputs combine (the runtime): class probabilities are the members' mean
-/// (`target_prediction` is the log of that mean); a regressor's transformed values and
-/// quantiles, the count predictions and the sample embeddings are the members' means.
+/// (`target_prediction` is the log of that mean); a regressor's outputs (values and
+/// quantiles) are averaged before the target transform is inverted, so with `zscore`,
+/// `minmax` or none the prediction is the members' mean value, and with a log transform
+/// the mean of `ln(y + 1)`; the count predictions and sample embeddings are the
+/// members' means. Members are predictors (`aam train`).
 /// Every member must share the configuration (architecture, input preparation and
 /// target with its statistics), as members fine-tuned from one split with different
 /// seeds do.
@@ -51,18 +54,25 @@ impl EnsembleManifest {
     /// Errors (with the fix; the caller names the file): unreadable or larger than
     /// [`MAX_MANIFEST_BYTES`]; not this JSON shape; another format; no member or more
     /// than [`MAX_MEMBERS`]; a member named twice, or a name that is not one plain path
-    /// component (a manifest never reaches outside its directory).
+    /// component (no `..`, no separator: the manifest names nothing outside its
+    /// directory, though a member may be a link the user made).
     pub fn read_members(dir: &Path) -> Result<Vec<PathBuf>, String> {
+        use std::io::Read;
         let path = dir.join(ENSEMBLE_FILE);
-        let size = std::fs::metadata(&path)
-            .map_err(|e| format!("cannot read it ({e})"))?
-            .len();
-        if size > MAX_MANIFEST_BYTES {
+        let file = std::fs::File::open(&path).map_err(|e| format!("cannot read it ({e})"))?;
+        // Read at most one byte past the limit: a FIFO or a device reports no size.
+        let mut bytes = Vec::new();
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("cannot read it ({e})"))?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(format!(
-                "{size} bytes, more than an ensemble manifest's {MAX_MANIFEST_BYTES}; write it with `aam export --checkpoint A --checkpoint B …`"
+                "more than an ensemble manifest's {MAX_MANIFEST_BYTES} bytes; write it with `aam export --checkpoint A --checkpoint B …`"
             ));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read it ({e})"))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            "not UTF-8 text; write it with `aam export --checkpoint A --checkpoint B …`".to_string()
+        })?;
         let manifest: EnsembleManifest = serde_json::from_str(&text).map_err(|e| {
             format!("not an ensemble manifest ({e}); write it with `aam export --checkpoint A --checkpoint B …`")
         })?;
@@ -158,7 +168,10 @@ mod tests {
         assert!(err.contains("not an ensemble manifest"), "{err}");
         std::fs::write(dir.join(ENSEMBLE_FILE), vec![b' '; 70_000]).unwrap();
         let err = EnsembleManifest::read_members(&dir).unwrap_err();
-        assert!(err.contains("70000 bytes"), "{err}");
+        assert!(
+            err.starts_with("more than an ensemble manifest's 65536 bytes"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

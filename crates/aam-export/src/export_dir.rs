@@ -80,14 +80,15 @@ pub fn write_export(
                 p.display()
             );
         }
-    } else if manifest.exists() {
-        std::fs::remove_file(&manifest)
-            .with_context(|| format!("cannot remove {}", manifest.display()))?;
     }
     for (path, bytes) in &graphs {
         aam_data::files::write_atomic(path, bytes)?;
     }
     aam_data::files::write_atomic(&st_path, &st)?;
+    if manifest.exists() {
+        std::fs::remove_file(&manifest)
+            .with_context(|| format!("cannot remove {}", manifest.display()))?;
+    }
     let onnx = graphs.swap_remove(0);
     Ok(WrittenExport {
         config,
@@ -108,8 +109,8 @@ pub fn member_name(k: usize) -> String {
 /// averages its members (see [`aam_config::EnsembleManifest`]).
 ///
 /// Errors: fewer than two or more than [`aam_config::ensemble::MAX_MEMBERS`]
-/// checkpoints; a checkpoint whose configuration differs from the first's (named, before
-/// anything is written); `output` already holds an export or an ensemble and
+/// checkpoints; pretrained encoders; a checkpoint whose configuration differs from the
+/// first's (named, before anything is written); `output` already holds an export or an ensemble and
 /// `options.overwrite` is false; as [`write_export`].
 pub fn write_ensemble(
     checkpoints: &[PathBuf],
@@ -127,6 +128,12 @@ pub fn write_ensemble(
         .iter()
         .map(|c| CheckpointConfig::read_checkpoint_dir(c).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
+    if configs[0].kind == aam_config::ModelKind::Encoder {
+        bail!(
+            "checkpoint {} is a pretrained encoder; an ensemble averages predictors from `aam train` (encoders of other seeds embed samples in unaligned spaces)",
+            checkpoints[0].display()
+        );
+    }
     for (c, config) in checkpoints.iter().zip(&configs).skip(1) {
         if let Some(what) = configs[0].ensemble_difference(config) {
             bail!(
@@ -162,5 +169,23 @@ pub fn write_ensemble(
         &manifest_path,
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
     )?;
+    // A single export written here before (replaced with --overwrite) would still answer
+    // for its own files (`--model DIR/model.onnx`).
+    for part in [
+        GraphPart::Full,
+        GraphPart::AsvEncoder,
+        GraphPart::SampleModel,
+    ] {
+        let stale = output.join(part.file_name());
+        if stale.exists() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("cannot remove {}", stale.display()))?;
+        }
+    }
+    let stale = output.join("model.safetensors");
+    if stale.exists() {
+        std::fs::remove_file(&stale)
+            .with_context(|| format!("cannot remove {}", stale.display()))?;
+    }
     Ok(written)
 }

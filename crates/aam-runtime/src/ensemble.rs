@@ -20,8 +20,12 @@ pub fn is_ensemble(path: &Path) -> bool {
 /// Loads every member of the ensemble at `path` (its directory or `ensemble.json`) with
 /// `options`.
 ///
+/// With a TensorRT engine cache, each member caches its engines in its own subfolder
+/// (named as the member).
+///
 /// Errors: the manifest cannot be read or is not valid
-/// ([`EnsembleManifest::read_members`]); a member does not load ([`Model::load_with`]);
+/// ([`EnsembleManifest::read_members`]); a member does not load ([`Model::load_with`]),
+/// or is a pretrained encoder;
 /// a member's configuration differs from the first's (named: architecture, input
 /// preparation, kind or target with its statistics), so their outputs do not mean the
 /// same thing.
@@ -45,7 +49,21 @@ pub(crate) fn load_members(path: &Path, options: &LoadOptions) -> Result<Vec<Mod
                 member_dir.display()
             )));
         }
-        let model = Model::load_with(member_dir, options)?;
+        // ONNX Runtime keys a TensorRT engine by the graph's names, not its weights: the
+        // members (one graph, other weights) must not share a cache folder.
+        let mut member_options = options.clone();
+        if let (Some(cache), Some(name)) = (&options.tensorrt.engine_cache, member_dir.file_name())
+        {
+            member_options.tensorrt.engine_cache = Some(cache.join(name));
+        }
+        let model = Model::load_with(member_dir, &member_options)
+            .map_err(|e| load_err(format!("member {}: {e}", member_dir.display())))?;
+        if model.kind() == aam_config::ModelKind::Encoder {
+            return Err(load_err(format!(
+                "member {} is a pretrained encoder; an ensemble averages predictors (encoders of other seeds embed samples in unaligned spaces)",
+                member_dir.display()
+            )));
+        }
         if let Some(first) = members.first() {
             if let Some(what) = first.config().ensemble_difference(model.config()) {
                 return Err(load_err(format!(

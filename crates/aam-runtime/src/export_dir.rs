@@ -30,7 +30,7 @@ pub fn export_file(model: &Path, name: &str) -> Result<PathBuf> {
         if name != crate::ONNX_FILE {
             return Err(RuntimeError::Load {
                 path: model.display().to_string(),
-                message: format!("an ensemble of exports has no {name} of its own; run it on tract or ONNX Runtime (`--backend tract|ort`), or name one member's directory"),
+                message: format!("an ensemble of exports has no {name} of its own: name one member's directory (e.g. member-1 inside it), or run the ensemble where the ONNX graphs run (`aam predict`/`aam evaluate` on tract or ONNX Runtime)"),
             });
         }
         let dir = if model.is_dir() {

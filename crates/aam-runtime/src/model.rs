@@ -95,11 +95,15 @@ impl Model {
         let mut path = path.as_ref().to_path_buf();
         if crate::ensemble::is_ensemble(&path) {
             let members = crate::ensemble::load_members(&path, options)?;
-            let first = &members[0];
+            // The placement of a member that fell back to the CPU, if one did.
+            let shown = members
+                .iter()
+                .find(|m| m.placement.fallback_reason.is_some())
+                .unwrap_or(&members[0]);
             let (placement, config, metadata) = (
-                first.placement.clone(),
-                first.config.clone(),
-                first.metadata.clone(),
+                shown.placement.clone(),
+                shown.config.clone(),
+                shown.metadata.clone(),
             );
             if path.is_dir() {
                 path = path.join(aam_config::ENSEMBLE_FILE);

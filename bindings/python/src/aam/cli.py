@@ -111,7 +111,9 @@ def train(**options):
 
 def export(**options):
     """``aam export``: a checkpoint as ``model.safetensors``, ``model.onnx`` and the split
-    graphs, loadable by :class:`aam.Model`. Returns the export directory (``output``)."""
+    graphs, loadable by :class:`aam.Model`; ``checkpoint=[a, b, …]`` writes an ensemble of
+    them (``member-K/`` and ``ensemble.json``), which :class:`aam.Model` loads as one model
+    averaging its members. Returns the export directory (``output``)."""
     return _with_output("export", options)
 
 

@@ -75,7 +75,9 @@ class Predictions:
 
 
 class Model:
-    """An exported aam model (``model.onnx`` or its directory), run by the aam library.
+    """An exported aam model (``model.onnx`` or its directory), run by the aam library. An
+    ensemble directory (``ensemble.json`` from ``aam export`` of several checkpoints) loads as
+    one model that runs every member and averages them.
 
     ``backend``: ``"tract"`` (pure Rust, CPU) or ``"ort"`` (ONNX Runtime; the library from
     ``ort_library`` or ``ORT_DYLIB_PATH``). ``provider``: ``"cpu"``, ``"cuda"`` or

@@ -15,9 +15,10 @@ pub struct ExportArgs {
     /// Give it several times for an ensemble: each checkpoint is exported into
     /// `<output>/member-K/` beside an `ensemble.json`, and the runtime averages the
     /// members (fine-tuned with the same settings and split, differing in --seed).
-    #[arg(long, required = true)]
+    #[arg(long, required = true, num_args = 1..)]
     pub checkpoint: Vec<PathBuf>,
-    /// Directory to write `model.onnx` and `model.safetensors` into (created if absent).
+    /// Directory to write `model.onnx` and `model.safetensors` into (created if absent);
+    /// for an ensemble, `member-K/` and `ensemble.json`.
     #[arg(long)]
     pub output: PathBuf,
     /// ONNX opset (17 to 21).
@@ -134,6 +135,9 @@ fn write_triton(args: &ExportArgs, onnx: &[u8], labels: Option<&[String]>) -> Re
 
 /// Runs `aam export`.
 pub fn run(args: &ExportArgs) -> Result<()> {
+    if args.triton.is_some() && args.checkpoint.len() > 1 {
+        bail!("--triton writes one model; export each member of the ensemble on its own");
+    }
     check_triton(args)?;
     let options = ExportOptions {
         opset: args.opset,
@@ -150,9 +154,6 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             .filter(|t| t.kind == aam_data::TargetKind::Categorical)
             .map(|t| t.classes.as_slice());
         return write_triton(args, &written.onnx.1, labels);
-    }
-    if args.triton.is_some() {
-        bail!("--triton writes one model; export each member of the ensemble on its own");
     }
     let written = aam_export::write_ensemble(&args.checkpoint, &args.output, &options)?;
     for w in &written {

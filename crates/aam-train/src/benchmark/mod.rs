@@ -107,8 +107,8 @@ pub struct Settings {
     /// and training), as measured in docs/benchmark/ablation.md.
     pub recipe: &'static [&'static str],
     /// Fine-tuning seeds averaged per task ([`BenchmarkOptions::ensemble`]): the quick
-    /// preset averages 3, since one seed moved the regression's R² from −0.05 to 0.24
-    /// on the same folds (docs/benchmark/ablation.md).
+    /// preset averages 3, since single fine-tuning seeds ranged from −0.05 to 0.24 R² on
+    /// the same folds and encoder (docs/benchmark/ablation.md).
     pub ensemble: usize,
 }
 
@@ -468,6 +468,13 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
             })
             .collect::<Result<_>>()?
     };
+    let ensemble = args.ensemble_size();
+    if ensemble == 0 || ensemble > aam_config::ensemble::MAX_MEMBERS {
+        bail!(
+            "--ensemble {ensemble}: give 1 to {} fine-tuning seeds per task",
+            aam_config::ensemble::MAX_MEMBERS
+        );
+    }
     if args.output.join("report.md").exists() && !args.resume {
         bail!(
             "{} already holds a benchmark; pass --resume to continue it or choose another --output",
@@ -505,15 +512,8 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
     if args.folds > 1 {
         settings["folds"] = args.folds.into();
     }
-    let ensemble = args.ensemble_size();
     if ensemble > 1 {
         settings["ensemble"] = ensemble.into();
-    }
-    if ensemble == 0 || ensemble > aam_config::ensemble::MAX_MEMBERS {
-        bail!(
-            "--ensemble {ensemble}: give 1 to {} fine-tuning seeds per task",
-            aam_config::ensemble::MAX_MEMBERS
-        );
     }
     if args.resume {
         if let Ok(text) = std::fs::read_to_string(&settings_path) {
@@ -521,7 +521,7 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                 .with_context(|| format!("{} is not JSON", settings_path.display()))?;
             if earlier != settings {
                 bail!(
-                    "{} holds a benchmark run with {earlier}; resume it with the same --preset, --seed and --folds (and an aam of the same pipeline, recipe and preset sizes), or choose another --output",
+                    "{} holds a benchmark run with {earlier}; resume it with the same --preset, --seed, --folds and --ensemble (a quick run from before the preset's ensemble of 3 resumes with --ensemble 1; and an aam of the same pipeline, recipe and preset sizes), or choose another --output",
                     args.output.display()
                 );
             }
@@ -674,7 +674,7 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                         &train,
                         &train_dir,
                         &member_dir,
-                        args.seed + k as u64 - 1,
+                        args.seed.wrapping_add(k as u64 - 1),
                         keep && crate::resume_file::exists(&member_dir),
                         args.resume,
                     );

@@ -194,10 +194,10 @@ pub fn write(out: &Path, args: &BenchmarkOptions, runs: &[TaskRun]) -> Result<()
     if ensemble > 1 {
         let _ = writeln!(
             md,
-            "Each task's model is an ensemble of {} fine-tunings from the same encoder and split (seeds {} to {}), exported together: class probabilities and regression values are the members' means.\n",
+            "Each task's model is an ensemble of {} fine-tunings from the same encoder and split (seeds {} to {}), exported together: class probabilities and regression values (the preset's z-scored targets) are the members' means.\n",
             ensemble,
             args.seed,
-            args.seed + ensemble as u64 - 1
+            args.seed.wrapping_add(ensemble as u64 - 1)
         );
     }
     if args.folds > 1 {
