@@ -195,6 +195,15 @@ fn an_ensemble_of_classifiers_averages_its_members_probabilities() {
         stderr(&o)
     );
 
+    // `aam bench` measures one model.
+    let o = aam(&["bench", "--model", &ens, "--table", &shared("table.biom")]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("an ensemble of exports; `aam bench` measures one model"),
+        "{}",
+        stderr(&o)
+    );
+
     // A member of another target (a regressor: one output, not four) is refused before
     // anything is written.
     let c = train(d, "c", "days-since-experiment-start", "1", Some(&split));

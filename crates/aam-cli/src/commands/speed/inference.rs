@@ -43,6 +43,9 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
 
 fn subject(model: Option<&Path>) -> Result<Subject> {
     if let Some(dir) = model {
+        if aam_runtime::is_ensemble(dir) {
+            anyhow::bail!("{}: an ensemble of exports; `aam bench` measures one model: pass one member's directory (e.g. {})", dir.display(), dir.join("member-1").display());
+        }
         let onnx = read(dir, "model.onnx")?;
         let probe = Model::from_bytes(&onnx, &dir.join("model.onnx"))?;
         return Ok(Subject {
