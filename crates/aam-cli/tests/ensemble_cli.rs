@@ -277,6 +277,10 @@ fn an_ensemble_of_regressors_averages_its_members_values() {
     let slots = |m: &aam_runtime::Model| m.asv_cache_stats().unwrap().asv_slots;
     assert!(slots(&one) > 0);
     assert_eq!(slots(&model), 3 * slots(&one));
+    // Each member encodes every unique ASV of the table once, up front, as one model does
+    // (not again in every batch that holds it).
+    let misses = |m: &aam_runtime::Model| m.asv_cache_stats().unwrap().misses;
+    assert_eq!(misses(&model), 3 * misses(&one));
     // Exporting one checkpoint over the ensemble replaces it (its manifest would shadow it).
     let o = aam(&["export", "--checkpoint", &a, "--output", &ens]);
     assert!(!o.status.success());

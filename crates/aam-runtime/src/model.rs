@@ -290,6 +290,14 @@ impl Model {
         }
     }
 
+    /// The models that run on every call: an ensemble's members, or this model alone.
+    pub(crate) fn members(&self) -> &[Model] {
+        match &self.graphs {
+            Graphs::Ensemble(members) => members,
+            Graphs::Single(..) | Graphs::Split(_) => std::slice::from_ref(self),
+        }
+    }
+
     /// How many models run on every call: the members of an ensemble, 1 otherwise.
     pub fn ensemble_size(&self) -> usize {
         match &self.graphs {
@@ -339,7 +347,7 @@ impl Model {
     /// [`Model::run_with_counts`]); another token width, an empty batch, too many ASV
     /// slots, a token outside the vocabulary; a failure inside the graph.
     pub fn run(&self, tokens: ArrayView3<'_, i64>) -> Result<RawOutputs> {
-        self.run_with(tokens, None, None, &CallEmbeddings::default())
+        self.run_with(tokens, None, None, &[])
     }
 
     /// [`Model::run`] with each slot's read count, f32 `[batch, n_asv, 1]` (≥ 0, finite;
@@ -351,7 +359,7 @@ impl Model {
         tokens: ArrayView3<'_, i64>,
         counts: ArrayView3<'_, f32>,
     ) -> Result<RawOutputs> {
-        self.run_with(tokens, Some(counts), None, &CallEmbeddings::default())
+        self.run_with(tokens, Some(counts), None, &[])
     }
 
     /// [`Model::run`] of a model conditioned on metadata categories: `counts` as
@@ -367,23 +375,19 @@ impl Model {
         counts: Option<ArrayView3<'_, f32>>,
         categorical_ids: ArrayView2<'_, i64>,
     ) -> Result<RawOutputs> {
-        self.run_with(
-            tokens,
-            counts,
-            Some(categorical_ids),
-            &CallEmbeddings::default(),
-        )
+        self.run_with(tokens, counts, Some(categorical_ids), &[])
     }
 
     /// [`Model::run_with_categories`] with the ASV embeddings of the current call in
-    /// `call` (split graphs); `counts` may be `None` only for a model that reads no
-    /// counts, `ids` only for a model not conditioned on categories.
+    /// `calls` (split graphs): one per model of [`Model::members`], in order (empty:
+    /// each encodes the ASVs of this batch itself); `counts` may be `None` only for a
+    /// model that reads no counts, `ids` only for a model not conditioned on categories.
     pub(crate) fn run_with(
         &self,
         tokens: ArrayView3<'_, i64>,
         counts: Option<ArrayView3<'_, f32>>,
         ids: Option<ArrayView2<'_, i64>>,
-        call: &CallEmbeddings,
+        calls: &[CallEmbeddings],
     ) -> Result<RawOutputs> {
         let m = &self.config.model;
         let (b, s, l) = tokens.dim();
@@ -412,13 +416,19 @@ impl Model {
                 ids.map(|i| i.to_owned()),
                 outputs,
             )?,
-            Graphs::Split(split) => split.run(tokens, counts, ids, call)?,
+            Graphs::Split(split) => match calls.first() {
+                Some(call) => split.run(tokens, counts, ids, call)?,
+                None => split.run(tokens, counts, ids, &CallEmbeddings::default())?,
+            },
             Graphs::Ensemble(members) => {
-                // Each member encodes the ASVs of the call with its own graphs (`call`
-                // belongs to one model's split graphs).
+                // Each member reads its own call's ASV embeddings (its own graphs).
                 let each = members
                     .iter()
-                    .map(|member| member.run_with(tokens, counts, ids, &CallEmbeddings::default()))
+                    .enumerate()
+                    .map(|(k, member)| {
+                        let call = calls.get(k..=k).unwrap_or(&[]);
+                        member.run_with(tokens, counts, ids, call)
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 let raw = crate::ensemble::mean_outputs(each)?;
                 check_outputs(&raw, b, s, m)?;

@@ -173,19 +173,21 @@ impl Model {
         options: PredictOptions,
         categories: Option<&SampleCategories>,
     ) -> Result<Predictions> {
-        let Some(split) = self.split() else {
+        // The split graphs of every model that runs (an ensemble's members, or this one).
+        let splits: Option<Vec<_>> = self.members().iter().map(|m| m.split()).collect();
+        let Some(splits) = splits else {
             return predict_with(
                 self.config(),
                 table,
                 origin,
                 options,
                 categories,
-                &|t, c, i| self.run_with(t, Some(c), i, &CallEmbeddings::default()),
+                &|t, c, i| self.run_with(t, Some(c), i, &[]),
             );
         };
-        // ASV-embedding path: every unique ASV of the table is encoded once, up front and
-        // in parallel; the batches then only run the sample graph.
-        let call = CallEmbeddings::default();
+        // ASV-embedding path: every unique ASV of the table is encoded once per model, up
+        // front and in parallel; the batches then only run the sample graphs.
+        let calls: Vec<CallEmbeddings> = splits.iter().map(|_| CallEmbeddings::default()).collect();
         let encode_all = |ds: &Dataset, batches: &[&[usize]], passes: u64| {
             let mut keys = std::collections::HashSet::new();
             for (b, pass) in batches
@@ -199,7 +201,10 @@ impl Model {
                         .flat_map(|s| s.outer_iter().filter_map(asv_key).collect::<Vec<_>>()),
                 );
             }
-            split.encode(keys.iter(), &call, options.threads.max(1))
+            for (split, call) in splits.iter().zip(&calls) {
+                split.encode(keys.iter(), call, options.threads.max(1))?;
+            }
+            Ok(())
         };
         let policy = options.policy(self.config());
         predict_prepared(
@@ -207,7 +212,7 @@ impl Model {
             prepare_table_with(table, self.config(), origin, policy)?,
             options,
             categories,
-            &|t, c, i| self.run_with(t, Some(c), i, &call),
+            &|t, c, i| self.run_with(t, Some(c), i, &calls),
             Some(&encode_all),
         )
     }
@@ -256,7 +261,7 @@ impl Model {
         ids: Option<ArrayView2<'_, i64>>,
     ) -> Result<Predictions> {
         let config = self.config();
-        let out = self.run_with(tokens, counts, ids, &CallEmbeddings::default())?;
+        let out = self.run_with(tokens, counts, ids, &[])?;
         let mut warnings = Vec::new();
         let layout = TargetLayout::new(config, &mut warnings);
         let samples = (0..tokens.dim().0)
