@@ -227,6 +227,7 @@ fn an_ensemble_fine_tunes_each_seed_on_the_first_members_split() {
     assert!(task.join("export/ensemble.json").exists());
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("an ensemble of 2 fine-tunings"), "{report}");
+    assert!(report.contains("\n| train | ") && report.contains("\n| train-2 | "), "{report}");
     // Resumed: every step kept; a member stopped mid-way continues, the steps after it
     // run again.
     let mut resumed = args.to_vec();

@@ -211,8 +211,9 @@ pub fn epochs_for(steps: usize, samples: usize, batch: usize) -> usize {
 pub struct StepRecord {
     /// Whether the step was kept from an earlier run (not run now).
     pub kept: bool,
-    /// `pretrain`, `train`, `export`, `evaluate` or `baseline`.
-    pub name: &'static str,
+    /// `pretrain`, `train` (`train-K`: member K of an ensemble), `export`, `evaluate`
+    /// or `baseline`.
+    pub name: String,
     /// The step's command line, beginning with `aam`.
     pub command: Vec<String>,
     /// Wall time, s (`None` for a kept step whose time was not recorded).
@@ -221,13 +222,7 @@ pub struct StepRecord {
 
 /// Runs `aam <args>`, logging to `log`; with --resume, a step that finished before
 /// (its `<log>.done` marker, written after it succeeded) is kept.
-fn step(
-    aam: &Path,
-    name: &'static str,
-    args: Vec<String>,
-    log: &Path,
-    resume: bool,
-) -> Result<StepRecord> {
+fn step(aam: &Path, name: &str, args: Vec<String>, log: &Path, resume: bool) -> Result<StepRecord> {
     let mut command = vec!["aam".to_string()];
     command.extend(args.iter().cloned());
     let done = done_marker(log);
@@ -239,7 +234,7 @@ fn step(
         eprintln!("  {name}: kept (finished in an earlier run)");
         return Ok(StepRecord {
             kept: true,
-            name,
+            name: name.to_string(),
             command,
             seconds,
         });
@@ -265,7 +260,7 @@ fn step(
     eprintln!("  {name}: {seconds:.1} s");
     Ok(StepRecord {
         kept: false,
-        name,
+        name: name.to_string(),
         command,
         seconds: Some(seconds),
     })
@@ -678,7 +673,7 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                         keep && crate::resume_file::exists(&member_dir),
                         args.resume,
                     );
-                    let member_step = step(&args.aam, "train", member, &log, keep)?;
+                    let member_step = step(&args.aam, &format!("train-{k}"), member, &log, keep)?;
                     keep &= member_step.kept;
                     steps.push(member_step);
                     export.extend(["--checkpoint".into(), s(&member_dir)]);
@@ -796,7 +791,7 @@ impl StepRecord {
     fn clone_record(&self) -> StepRecord {
         StepRecord {
             kept: self.kept,
-            name: self.name,
+            name: self.name.clone(),
             command: self.command.clone(),
             seconds: self.seconds,
         }
