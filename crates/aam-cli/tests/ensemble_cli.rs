@@ -36,23 +36,10 @@ fn train(dir: &Path, name: &str, column: &str, seed: &str, split: Option<&str>) 
         column,
         "--output",
         &run,
-        "--embedding-dim",
-        "16",
-        "--attention-layers",
-        "1",
-        "--attention-heads",
-        "2",
-        "--max-bp",
-        "120",
-        "--token-limit",
-        "12",
-        "--epochs",
-        "2",
-        "--quiet",
-        "--dropout=0",
         "--seed",
         seed,
     ];
+    args.extend(common::tiny_with_epochs("2"));
     match split {
         Some(s) => args.extend(["--split", s]),
         None => args.extend(["--group-column", "subject"]),
@@ -326,20 +313,10 @@ fn an_ensemble_of_regressors_averages_its_members_values() {
         &shared("unifrac_unweighted.h5"),
         "--output",
         &enc,
-        "--embedding-dim",
-        "16",
-        "--attention-layers",
-        "1",
-        "--attention-heads",
-        "2",
-        "--max-bp",
-        "120",
-        "--token-limit",
-        "12",
-        "--epochs",
-        "1",
-        "--quiet",
-    ]);
+    ]
+    .into_iter()
+    .chain(common::TINY)
+    .collect::<Vec<_>>());
     let o = aam(&[
         "export",
         "--checkpoint",

@@ -34,23 +34,12 @@ fn trained_export(dir: &Path, column: &str) -> (String, String) {
         column,
         "--output",
         &run,
-        "--embedding-dim",
-        "16",
-        "--attention-layers",
-        "1",
-        "--attention-heads",
-        "2",
-        "--max-bp",
-        "120",
-        "--token-limit",
-        "12",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--dropout=0",
         "--group-column",
         "subject",
-    ]);
+    ]
+    .into_iter()
+    .chain(common::TINY)
+    .collect::<Vec<_>>());
     let o = ok(&["export", "--checkpoint", &run, "--output", &export]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("opset 17"));
     (run, export)

@@ -2,28 +2,11 @@
 //! refusals that protect the user's files and settings.
 
 mod common;
-use common::{aam, stderr};
+use common::{aam, stderr, TINY};
 
 fn shared(file: &str) -> String {
     common::shared("moving-pictures", file)
 }
-
-const TINY: [&str; 14] = [
-    "--embedding-dim",
-    "16",
-    "--attention-layers",
-    "1",
-    "--attention-heads",
-    "2",
-    "--max-bp",
-    "120",
-    "--token-limit",
-    "12",
-    "--epochs",
-    "1",
-    "--quiet",
-    "--dropout=0",
-];
 
 /// Runs `aam args` and asserts that it is refused with `expected` in its message.
 fn assert_refused(args: &[&str], expected: &str) {
@@ -437,14 +420,7 @@ fn pretraining_on_every_sample_with_kmers_and_abundance_pooling() {
         "--output",
         &pre,
     ];
-    // TINY with two epochs.
-    let epochs = TINY.iter().position(|a| *a == "--epochs").unwrap();
-    args.extend(
-        TINY[..=epochs]
-            .iter()
-            .chain(["2"].iter())
-            .chain(TINY[epochs + 2..].iter()),
-    );
+    args.extend(common::tiny_with_epochs("2"));
     let o = aam(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
@@ -936,12 +912,7 @@ fn quantile_loss_and_target_transform_predict_in_the_targets_units() {
         "--lr",
         "3e-3",
     ];
-    let epochs = TINY.iter().position(|a| *a == "--epochs").unwrap();
-    args.extend(
-        TINY.iter()
-            .enumerate()
-            .map(|(i, a)| if i == epochs + 1 { "3" } else { *a }),
-    );
+    args.extend(common::tiny_with_epochs("3"));
     let o = aam(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let read = |f: &str| std::fs::read_to_string(dir.path().join("run").join(f)).unwrap();

@@ -32,6 +32,27 @@ pub struct WrittenExport {
     pub safetensors: (PathBuf, usize),
 }
 
+/// The graphs of one export, in the order they are written: `model.onnx`, then the same
+/// model split for the ASV-embedding cache.
+const GRAPH_PARTS: [GraphPart; 3] = [
+    GraphPart::Full,
+    GraphPart::AsvEncoder,
+    GraphPart::SampleModel,
+];
+
+/// The weights file of one export.
+const SAFETENSORS_FILE: &str = "model.safetensors";
+
+/// Every file of one export in `dir`: its graphs ([`GRAPH_PARTS`]), then its weights.
+fn export_files(dir: &Path) -> Vec<PathBuf> {
+    GRAPH_PARTS
+        .iter()
+        .map(|part| part.file_name())
+        .chain([SAFETENSORS_FILE])
+        .map(|name| dir.join(name))
+        .collect()
+}
+
 /// The weights file of `checkpoint` that `options` export.
 fn weights_file(checkpoint: &Path, options: &ExportOptions) -> PathBuf {
     checkpoint.join(if options.last {
@@ -55,13 +76,8 @@ pub fn write_export(
     let config = CheckpointConfig::read_checkpoint_dir(checkpoint).map_err(anyhow::Error::msg)?;
     let weights = weights_file(checkpoint, options);
     let w = WeightMap::load(&weights)?;
-    // model.onnx, then the same model split for the ASV-embedding cache.
     let mut graphs = Vec::new();
-    for part in [
-        GraphPart::Full,
-        GraphPart::AsvEncoder,
-        GraphPart::SampleModel,
-    ] {
+    for part in GRAPH_PARTS {
         let bytes = crate::onnx_part_bytes(&config, &w, options.opset, part)
             .with_context(|| format!("cannot export {}", weights.display()))?;
         graphs.push((output.join(part.file_name()), bytes));
@@ -69,11 +85,11 @@ pub fn write_export(
     let st = crate::safetensors_bytes(&config, &w)?;
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create {}", output.display()))?;
-    let st_path = output.join("model.safetensors");
+    let st_path = output.join(SAFETENSORS_FILE);
     // An ensemble's manifest left in `output` would be loaded instead of this export.
     let manifest = output.join(ENSEMBLE_FILE);
     if !options.overwrite {
-        let mut targets = graphs.iter().map(|(p, _)| p).chain([&st_path, &manifest]);
+        let mut targets = export_files(output).into_iter().chain([manifest.clone()]);
         if let Some(p) = targets.find(|p| p.exists()) {
             bail!(
                 "{} already exists; pass --overwrite to replace it or choose another --output",
@@ -148,9 +164,7 @@ pub fn write_ensemble(
     if !options.overwrite {
         let taken = std::iter::once(manifest_path.clone())
             .chain(names.iter().map(|n| output.join(n)))
-            .chain(std::iter::once(
-                output.join(crate::GraphPart::Full.file_name()),
-            ))
+            .chain(export_files(output))
             .find(|p| p.exists());
         if let Some(p) = taken {
             bail!(
@@ -171,21 +185,11 @@ pub fn write_ensemble(
     )?;
     // A single export written here before (replaced with --overwrite) would still answer
     // for its own files (`--model DIR/model.onnx`).
-    for part in [
-        GraphPart::Full,
-        GraphPart::AsvEncoder,
-        GraphPart::SampleModel,
-    ] {
-        let stale = output.join(part.file_name());
+    for stale in export_files(output) {
         if stale.exists() {
             std::fs::remove_file(&stale)
                 .with_context(|| format!("cannot remove {}", stale.display()))?;
         }
-    }
-    let stale = output.join("model.safetensors");
-    if stale.exists() {
-        std::fs::remove_file(&stale)
-            .with_context(|| format!("cannot remove {}", stale.display()))?;
     }
     Ok(written)
 }

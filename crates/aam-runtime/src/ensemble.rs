@@ -2,7 +2,7 @@
 //! [`aam_config::EnsembleManifest`]): every member loaded as a [`Model`] and run on each
 //! batch, their outputs averaged.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aam_config::{EnsembleManifest, ENSEMBLE_FILE};
 use ndarray::{Array, Array2, Dimension, Zip};
@@ -13,12 +13,24 @@ use crate::options::LoadOptions;
 
 /// Whether `path` names an ensemble: a directory holding `ensemble.json`, or that file.
 pub fn is_ensemble(path: &Path) -> bool {
-    (path.is_dir() && path.join(ENSEMBLE_FILE).is_file())
-        || path.file_name().is_some_and(|n| n == ENSEMBLE_FILE)
+    ensemble_manifest(path).is_some()
 }
 
-/// Loads every member of the ensemble at `path` (its directory or `ensemble.json`) with
-/// `options`.
+/// The manifest (`ensemble.json`) of the ensemble that `path` names, a directory holding
+/// it or the file itself; `None` when `path` names no ensemble.
+pub fn ensemble_manifest(path: &Path) -> Option<PathBuf> {
+    if path.is_dir() {
+        let manifest = path.join(ENSEMBLE_FILE);
+        manifest.is_file().then_some(manifest)
+    } else {
+        path.file_name()
+            .is_some_and(|n| n == ENSEMBLE_FILE)
+            .then(|| path.to_path_buf())
+    }
+}
+
+/// Loads every member of the ensemble whose manifest is `manifest` (its `ensemble.json`,
+/// see [`ensemble_manifest`]) with `options`.
 ///
 /// With a TensorRT engine cache, each member caches its engines in its own subfolder
 /// (named as the member).
@@ -29,13 +41,8 @@ pub fn is_ensemble(path: &Path) -> bool {
 /// a member's configuration differs from the first's (named: architecture, input
 /// preparation, kind or target with its statistics), so their outputs do not mean the
 /// same thing.
-pub(crate) fn load_members(path: &Path, options: &LoadOptions) -> Result<Vec<Model>> {
-    let dir = if path.is_dir() {
-        path
-    } else {
-        path.parent().unwrap_or(Path::new("."))
-    };
-    let manifest = dir.join(ENSEMBLE_FILE);
+pub(crate) fn load_members(manifest: &Path, options: &LoadOptions) -> Result<Vec<Model>> {
+    let dir = manifest.parent().unwrap_or(Path::new("."));
     let load_err = |message: String| RuntimeError::Load {
         path: manifest.display().to_string(),
         message,

@@ -26,19 +26,14 @@ pub fn export_file(model: &Path, name: &str) -> Result<PathBuf> {
             message: "no such file or directory; pass a directory written by `aam export` (or its model.onnx / model.safetensors)".into(),
         });
     }
-    if crate::is_ensemble(model) {
+    if let Some(manifest) = crate::ensemble_manifest(model) {
         if name != crate::ONNX_FILE {
             return Err(RuntimeError::Load {
                 path: model.display().to_string(),
                 message: format!("an ensemble of exports has no {name} of its own: name one member's directory (e.g. member-1 inside it), or run the ensemble where the ONNX graphs run (`aam predict`/`aam evaluate` on tract or ONNX Runtime)"),
             });
         }
-        let dir = if model.is_dir() {
-            model
-        } else {
-            model.parent().unwrap_or(Path::new("."))
-        };
-        return Ok(dir.join(aam_config::ENSEMBLE_FILE));
+        return Ok(manifest);
     }
     let wanted_ext = Path::new(name).extension();
     Ok(if model.is_dir() {

@@ -49,7 +49,7 @@ pub use counts::checked_counts;
 pub use engine::Placement;
 #[cfg(feature = "ort")]
 pub use engine::{library_version, RECOMMENDED_ORT_VERSION, REQUIRED_ORT_VERSION};
-pub use ensemble::is_ensemble;
+pub use ensemble::{ensemble_manifest, is_ensemble};
 pub use error::{Result, RuntimeError};
 pub use export_dir::{export_file, SAFETENSORS_FILE};
 pub use model::{Model, RawOutputs, ONNX_FILE};

@@ -93,8 +93,8 @@ impl Model {
     /// [`RuntimeError::Unsupported`] for the `ort` backend in a build without it.
     pub fn load_with(path: impl AsRef<Path>, options: &LoadOptions) -> Result<Model> {
         let mut path = path.as_ref().to_path_buf();
-        if crate::ensemble::is_ensemble(&path) {
-            let members = crate::ensemble::load_members(&path, options)?;
+        if let Some(manifest) = crate::ensemble::ensemble_manifest(&path) {
+            let members = crate::ensemble::load_members(&manifest, options)?;
             // The placement of a member that fell back to the CPU, if one did.
             let shown = members
                 .iter()
@@ -105,9 +105,7 @@ impl Model {
                 shown.config.clone(),
                 shown.metadata.clone(),
             );
-            if path.is_dir() {
-                path = path.join(aam_config::ENSEMBLE_FILE);
-            }
+            let path = manifest;
             return Ok(Model {
                 graphs: Graphs::Ensemble(members),
                 placement,

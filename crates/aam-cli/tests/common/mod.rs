@@ -5,6 +5,33 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The smallest model that trains on `moving-pictures` in about a second: one epoch,
+/// quiet, dropout 0 (so two runs with one seed are equal).
+pub const TINY: [&str; 14] = [
+    "--embedding-dim",
+    "16",
+    "--attention-layers",
+    "1",
+    "--attention-heads",
+    "2",
+    "--max-bp",
+    "120",
+    "--token-limit",
+    "12",
+    "--epochs",
+    "1",
+    "--quiet",
+    "--dropout=0",
+];
+
+/// [`TINY`] with `epochs` epochs instead of one.
+pub fn tiny_with_epochs(epochs: &'static str) -> Vec<&'static str> {
+    let at = TINY.iter().position(|a| *a == "--epochs").unwrap() + 1;
+    let mut args = TINY.to_vec();
+    args[at] = epochs;
+    args
+}
+
 /// `shared/data/<dataset>/<file>` beside the repository.
 pub fn shared(dataset: &str, file: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
