@@ -34,6 +34,7 @@ pub mod plots;
 pub mod prefetch;
 pub mod pretrain_job;
 pub mod random_forest;
+pub mod rank_share;
 pub mod regression_loss;
 pub mod resume_file;
 pub mod sample_weights;
