@@ -25,6 +25,7 @@ pub mod data_parallel;
 pub mod device_memory;
 pub mod epoch_record;
 pub mod fine_tune_job;
+pub mod gradient_buffer;
 pub mod job_inputs;
 pub mod loss_scale;
 pub mod losses;
