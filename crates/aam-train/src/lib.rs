@@ -34,6 +34,7 @@ pub mod options;
 pub mod plots;
 pub mod prefetch;
 pub mod pretrain_job;
+pub mod process_group;
 pub mod random_forest;
 pub mod rank_share;
 pub mod regression_loss;
