@@ -105,6 +105,7 @@ pub fn write_export(
         std::fs::remove_file(&manifest)
             .with_context(|| format!("cannot remove {}", manifest.display()))?;
     }
+    // GRAPH_PARTS[0] is the full model: model.onnx.
     let onnx = graphs.swap_remove(0);
     Ok(WrittenExport {
         config,

@@ -16,8 +16,9 @@ pub fn is_ensemble(path: &Path) -> bool {
     ensemble_manifest(path).is_some()
 }
 
-/// The manifest (`ensemble.json`) of the ensemble that `path` names, a directory holding
-/// it or the file itself; `None` when `path` names no ensemble.
+/// The manifest (`ensemble.json`) of the ensemble that `path` names: a directory holding
+/// one, or a path whose file name is `ensemble.json` (its existence is left to the reader,
+/// which names it if missing). `None` otherwise.
 pub fn ensemble_manifest(path: &Path) -> Option<PathBuf> {
     if path.is_dir() {
         let manifest = path.join(ENSEMBLE_FILE);

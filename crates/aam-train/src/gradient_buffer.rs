@@ -55,8 +55,8 @@ pub fn to_buffer<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// The gradients of `model` read back from `buffer` (laid out as [`to_buffer`] writes it,
-/// typically summed over the ranks), on each parameter's device; a parameter whose
-/// presence flag is 0 gets no gradient.
+/// typically summed over the ranks), on each parameter's device and in its dtype; a
+/// parameter whose presence flag is 0 gets no gradient.
 ///
 /// Errors: `buffer`'s length is not this model's (the ranks hold different models), naming
 /// both lengths.
@@ -102,9 +102,10 @@ pub fn from_buffer<B: AutodiffBackend, M: AutodiffModule<B>>(
             let (flag, rest) = self.present.split_first().expect("counted above");
             self.present = rest;
             if *flag > 0.0 {
+                // The parameter's dtype: the buffer is f32 whatever the model trains in.
                 let grad = Tensor::<B::InnerBackend, D>::from_data(
                     TensorData::new(mine.to_vec(), shape),
-                    &value.device(),
+                    (&value.device(), value.dtype()),
                 );
                 self.grads.register(param.id, grad);
             }

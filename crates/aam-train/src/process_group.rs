@@ -1,7 +1,7 @@
 //! The rank and world size of one process of a training group across machines
 //! (`docs/multi-device.md`, "Several machines"). The MPI launcher (`mpirun`, `srun`) decides
-//! them; `torchrun`'s names (`--world-size`/`--rank`, `WORLD_SIZE`/`RANK`) and SLURM's
-//! (`SLURM_NTASKS`/`SLURM_PROCID`), where a cluster script sets them, must agree with it.
+//! them; `torchrun`'s names (`--world-size`/`--rank`, `WORLD_SIZE`/`RANK`) and, in a task
+//! `srun` started, SLURM's (`SLURM_NTASKS`/`SLURM_PROCID`) must agree with it.
 
 /// One process's place in its group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +26,13 @@ pub struct ClaimedGroup {
 }
 
 /// The group stated by the flags `world_size`/`rank` or else the environment (`env`
-/// looks a variable up): `WORLD_SIZE`/`RANK` first, then SLURM's
-/// `SLURM_NTASKS`/`SLURM_PROCID`. `None` when nothing states one.
+/// looks a variable up), read as pairs so that a world size and a rank never come from two
+/// sources: the flags if either is given, else `WORLD_SIZE`/`RANK` if either is set, else
+/// SLURM's `SLURM_NTASKS`/`SLURM_PROCID`, but only in a task that `srun` started
+/// (`SLURM_STEP_ID` set) and that no `mpirun` started (`OMPI_COMM_WORLD_SIZE` unset): a
+/// batch script sees the allocation's task count, and `mpirun`'s ranks inherit its
+/// daemons' values, neither of which describes the process group. `None` when nothing
+/// states one.
 ///
 /// Errors (naming the flag or variable): a value that is not a whole number; a world size
 /// of 0; a rank not below the world size; a world size above 1 with no rank, or a rank
@@ -37,7 +42,8 @@ pub fn claimed_group(
     rank: Option<u32>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<ClaimedGroup>, String> {
-    let read = |name: &'static str, meaning: &str| -> Result<Option<(u32, &'static str)>, String> {
+    type Value = Option<(u32, &'static str)>;
+    let read = |name: &'static str, meaning: &str| -> Result<Value, String> {
         let Some(text) = env(name) else {
             return Ok(None);
         };
@@ -50,19 +56,18 @@ pub fn claimed_group(
     };
     const WORLD: &str = "the number of processes in the group";
     const RANK: &str = "this process's rank in the group";
-    let world = match world_size {
-        Some(w) => Some((w, "--world-size")),
-        None => match read("WORLD_SIZE", WORLD)? {
-            Some(w) => Some(w),
-            None => read("SLURM_NTASKS", WORLD)?,
-        },
-    };
-    let rank = match rank {
-        Some(r) => Some((r, "--rank")),
-        None => match read("RANK", RANK)? {
-            Some(r) => Some(r),
-            None => read("SLURM_PROCID", RANK)?,
-        },
+    let srun_task = env("SLURM_STEP_ID").is_some() && env("OMPI_COMM_WORLD_SIZE").is_none();
+    let (world, rank): (Value, Value) = if world_size.is_some() || rank.is_some() {
+        (
+            world_size.map(|w| (w, "--world-size")),
+            rank.map(|r| (r, "--rank")),
+        )
+    } else if env("WORLD_SIZE").is_some() || env("RANK").is_some() {
+        (read("WORLD_SIZE", WORLD)?, read("RANK", RANK)?)
+    } else if srun_task {
+        (read("SLURM_NTASKS", WORLD)?, read("SLURM_PROCID", RANK)?)
+    } else {
+        (None, None)
     };
     let (world, rank) = match (world, rank) {
         (None, None) => return Ok(None),
@@ -158,31 +163,58 @@ mod tests {
     }
 
     #[test]
-    fn flags_then_torchrun_then_slurm() {
+    fn flags_then_torchrun_then_slurm_as_pairs() {
         let none = env(&[]);
         assert_eq!(claimed_group(None, None, &none).unwrap(), None);
-        let both = env(&[
-            ("WORLD_SIZE", "4"),
-            ("RANK", "3"),
+        let srun = [
+            ("SLURM_STEP_ID", "0"),
             ("SLURM_NTASKS", "8"),
             ("SLURM_PROCID", "5"),
-        ]);
-        let c = claimed_group(None, None, &both).unwrap().unwrap();
+        ];
+        let all_vars = [
+            ("WORLD_SIZE", "4"),
+            ("RANK", "3"),
+            srun[0],
+            srun[1],
+            srun[2],
+        ];
+        let all = env(&all_vars);
+        let c = claimed_group(None, None, &all).unwrap().unwrap();
         assert_eq!(
             (c.group, c.world_size_from, c.rank_from),
             (group(3, 4), "WORLD_SIZE", "RANK")
         );
-        let c = claimed_group(Some(2), Some(1), &both).unwrap().unwrap();
+        let c = claimed_group(Some(2), Some(1), &all).unwrap().unwrap();
         assert_eq!(
             (c.group, c.world_size_from, c.rank_from),
             (group(1, 2), "--world-size", "--rank")
         );
-        let slurm = env(&[("SLURM_NTASKS", "8"), ("SLURM_PROCID", "5")]);
-        let c = claimed_group(None, None, &slurm).unwrap().unwrap();
+        let c = claimed_group(None, None, &env(&srun)).unwrap().unwrap();
         assert_eq!((c.group, c.rank_from), (group(5, 8), "SLURM_PROCID"));
         // A world of one needs no rank.
         let c = claimed_group(Some(1), None, &none).unwrap().unwrap();
         assert_eq!(c.group, group(0, 1));
+        // A pair is never completed from the next source.
+        let err =
+            claimed_group(None, None, &env(&[("WORLD_SIZE", "8"), srun[0], srun[2]])).unwrap_err();
+        assert!(err.contains("WORLD_SIZE is 8 but no rank"), "{err}");
+        let err = claimed_group(Some(4), None, &all).unwrap_err();
+        assert!(err.contains("--world-size is 4 but no rank"), "{err}");
+    }
+
+    /// A batch script (no step) sees the allocation, and mpirun's ranks inherit their
+    /// daemon's step: neither is a claim about the group.
+    #[test]
+    fn slurm_values_outside_an_srun_task_are_not_claims() {
+        let batch = env(&[("SLURM_NTASKS", "4"), ("SLURM_PROCID", "0")]);
+        assert_eq!(claimed_group(None, None, &batch).unwrap(), None);
+        let under_mpirun = env(&[
+            ("SLURM_STEP_ID", "0"),
+            ("SLURM_NTASKS", "2"),
+            ("SLURM_PROCID", "1"),
+            ("OMPI_COMM_WORLD_SIZE", "8"),
+        ]);
+        assert_eq!(claimed_group(None, None, &under_mpirun).unwrap(), None);
     }
 
     #[test]
@@ -206,7 +238,11 @@ mod tests {
             (
                 None,
                 None,
-                &[("SLURM_NTASKS", "2"), ("SLURM_PROCID", "2")],
+                &[
+                    ("SLURM_STEP_ID", "1"),
+                    ("SLURM_NTASKS", "2"),
+                    ("SLURM_PROCID", "2"),
+                ],
                 "SLURM_PROCID 2 is not below SLURM_NTASKS 2",
             ),
         ];

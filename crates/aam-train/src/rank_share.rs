@@ -17,6 +17,11 @@ use burn::prelude::*;
 /// sends the other side's), a pair within this rank as on one process, and a pair with no
 /// sample here is a constant. So the ranks' gradients sum to the single-process gradient.
 ///
+/// This holds when this rank's rows of `gathered` are the values of `local` it sent (the
+/// same forward pass, the same dropout masks). Every rank still builds the whole
+/// `[global_batch, global_batch]` distance matrix, so that cost does not shrink with more
+/// ranks; the loss value is the same on every rank (log it once, not summed).
+///
 /// Panics when `local` does not fit `gathered` at `offset` (its width differs, or its rows
 /// run past the end): the caller sized both from the same batch split.
 pub fn with_local_rows<B: Backend>(
