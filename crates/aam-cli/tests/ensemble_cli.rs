@@ -286,6 +286,23 @@ fn an_ensemble_of_regressors_averages_its_members_values() {
     ]);
     let single = predict(&ens, &d.join("single.tsv")).1;
     assert_mean(&single, &members[..1], &["prediction".to_string()], 1e-6);
+    // Any file of a single export in the output is the user's: not removed without
+    // --overwrite (here a lone model.safetensors).
+    let lone = d.join("lone");
+    std::fs::create_dir(&lone).unwrap();
+    std::fs::write(lone.join("model.safetensors"), b"mine").unwrap();
+    let lone = lone.display().to_string();
+    let o = aam(&["export", "--checkpoint", &a, &b, "--output", &lone]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("model.safetensors already exists"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(format!("{lone}/model.safetensors")).unwrap(),
+        b"mine"
+    );
     // ... and back: the ensemble (checkpoints given after one flag, as Python passes a
     // list) replaces the single export's own files, which would otherwise still load.
     ok(&[
