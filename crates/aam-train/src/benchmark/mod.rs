@@ -208,6 +208,7 @@ pub fn epochs_for(steps: usize, samples: usize, batch: usize) -> usize {
 }
 
 /// One step that ran (or was kept): its command line and wall time.
+#[derive(Clone)]
 pub struct StepRecord {
     /// Whether the step was kept from an earlier run (not run now).
     pub kept: bool,
@@ -655,7 +656,7 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                     .into_iter()
                     .chain(split_args.iter().cloned()),
                 );
-                let mut steps = vec![pretrain_step.clone_record()];
+                let mut steps = vec![pretrain_step.clone()];
                 let train_step = step(&args.aam, "train", train.clone(), &train_log, keep_tasks)?;
                 let mut keep = keep_tasks && train_step.kept;
                 steps.push(train_step);
@@ -785,15 +786,4 @@ fn member_args(
         args.push(if continues { "--resume" } else { "--overwrite" }.into());
     }
     args
-}
-
-impl StepRecord {
-    fn clone_record(&self) -> StepRecord {
-        StepRecord {
-            kept: self.kept,
-            name: self.name.clone(),
-            command: self.command.clone(),
-            seconds: self.seconds,
-        }
-    }
 }
