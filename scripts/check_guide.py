@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 
 
+LAUNCHERS = ("mpirun", "mpiexec", "srun")
+
+
 def shell_lines(text):
     """The commands of the ```sh blocks, continuation lines joined."""
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
@@ -46,6 +49,10 @@ def main():
                 problems.append(f"{page.name}: link to missing {target}")
         for line in shell_lines(text):
             words = line.split()
+            # `mpirun -np 2 aam train …`, `srun aam train …`: the aam part is checked.
+            if words[0] in LAUNCHERS and "aam" in words:
+                words = words[words.index("aam"):]
+                line = " ".join(words)
             if words[0] != "aam" or len(words) < 2:
                 continue
             command = words[1]

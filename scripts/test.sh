@@ -28,6 +28,23 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import onnx, onnxruntime,
   .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
 
+# Training across processes (cargo feature `mpi`: `mpirun -np 2 aam pretrain …`, tested by
+# crates/aam-cli/tests/mpi_group.rs) links the system's OpenMPI, and its bindings are
+# generated with libclang. Installed when missing; without them the feature is left out,
+# loudly, rather than failing everything else.
+mpi_packages="libopenmpi-dev openmpi-bin libclang1-14 libclang-common-14-dev"
+if ! command -v mpicc >/dev/null 2>&1 || ! command -v mpirun >/dev/null 2>&1 \
+  || ! compgen -G "/usr/lib/llvm-*/lib/clang/*/include/stddef.h" >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends $mpi_packages \
+    || echo "warning: could not install $mpi_packages: the mpi feature is not built or tested" >&2
+fi
+mpi_feature=""
+if command -v mpicc >/dev/null 2>&1 && command -v mpirun >/dev/null 2>&1; then
+  mpi_feature=",aam-cli/mpi"
+else
+  echo "warning: OpenMPI (mpicc, mpirun) not found: the mpi feature is not built or tested" >&2
+fi
+
 # Where cargo builds (CARGO_TARGET_DIR if set), as an absolute path for the steps below.
 target="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target" && target="$(cd "$target" && pwd)"
@@ -35,7 +52,7 @@ export AAM_TARGET_DIR="$target"
 
 # The ONNX Runtime backend (cargo feature `ort`) is built and tested too; its library is the
 # PyPI wheel's (installed above), loaded at run time through ORT_DYLIB_PATH.
-export AAM_CARGO_FEATURES="--features aam-cli/ort,aam-capi/ort"
+export AAM_CARGO_FEATURES="--features aam-cli/ort,aam-capi/ort$mpi_feature"
 ORT_DYLIB_PATH="$(.venv/bin/python -c 'import glob, os, onnxruntime as o; print(sorted(glob.glob(os.path.join(os.path.dirname(o.__file__), "capi", "libonnxruntime.so.*")))[-1])')"
 export ORT_DYLIB_PATH AAM_REQUIRE_ORT=1
 
@@ -101,7 +118,7 @@ bash scripts/build-dist.sh --features aam-cli/ort,aam-capi/ort "$target/tmp/dist
 # The API documentation is built with the same features (so it covers the GPU items and
 # reuses this check's dependency metadata), every warning an error: broken links, bad
 # code blocks. Missing doc comments already fail the build above (`deny(missing_docs)`).
-all_features="--features aam-cli/cuda,aam-cli/ort,aam-cli/mlflow-tls,aam-capi/ort"
+all_features="--features aam-cli/cuda,aam-cli/ort,aam-cli/mlflow-tls,aam-capi/ort$mpi_feature"
 # shellcheck disable=SC2086
 cargo check --workspace --locked $all_features
 # shellcheck disable=SC2086

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Instant;
 
-use common::repo;
+use common::{committed_epoch, repo};
 use rand::{Rng, SeedableRng};
 
 const EPOCHS: &str = "4";
@@ -114,14 +114,6 @@ fn assert_complete(dir: &Path, trial: usize) {
                 .unwrap_or_else(|e| panic!("trial {trial}: metrics.jsonl line {l:?}: {e}"));
         }
     }
-}
-
-/// The last epoch `train_state.json` records as committed, if any.
-fn committed_epoch(dir: &Path) -> Option<u64> {
-    std::fs::read_to_string(dir.join("train_state.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["epoch"].as_u64())
 }
 
 #[test]

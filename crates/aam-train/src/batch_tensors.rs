@@ -36,6 +36,24 @@ impl<B: Backend> Tensors<B> {
         self.counts.clone().unsqueeze_dim(2)
     }
 
+    /// Samples `range` of this batch: what [`Tensors::forward`] and
+    /// [`crate::data_parallel::forward`] read (tokens, their unmasked copy, counts, ASV
+    /// mask, category indices), without the loss targets.
+    pub(crate) fn rows(&self, range: std::ops::Range<usize>) -> Tensors<B> {
+        Tensors {
+            tokens: self.tokens.clone().slice([range.clone()]),
+            unmasked: self.unmasked.clone().map(|u| u.slice([range.clone()])),
+            counts: self.counts.clone().slice([range.clone()]),
+            asv_mask: self.asv_mask.clone().slice([range.clone()]),
+            unifrac: None,
+            targets: None,
+            sample_weights: None,
+            nuc_targets: None,
+            faith: None,
+            categorical_ids: self.categorical_ids.clone().map(|i| i.slice([range])),
+        }
+    }
+
     /// The model's forward pass on this batch; with nucleotide masking the k-mer
     /// embedding reads the unmasked tokens ([`AamModel::forward_masked`]).
     pub(crate) fn forward<M: AamModel<B>>(&self, model: &M) -> ModelOutputs<B> {

@@ -18,6 +18,7 @@ use aam_model::{AamModel, SequenceEncoder, SequencePredictor};
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::collective::{Collective, SingleProcess};
 use crate::job_inputs::{
     check_output, dataset_and_stream, distance_targets, groups, load_table_input, make_split,
     warn_fused_dropout, JobInputs, PreparedRun,
@@ -25,7 +26,8 @@ use crate::job_inputs::{
 use crate::regression_loss::{LossConfig, LossType};
 use crate::sample_weights::CategoricalLossWeights;
 use crate::tracking::Tracker;
-use crate::{checkpoint, fit_data_parallel, FitReport, TrainData, TrainOptions};
+use crate::trainer::fit_in_group;
+use crate::{checkpoint, FitReport, TrainData, TrainOptions};
 
 /// A fine-tuning run.
 #[derive(Debug, Clone)]
@@ -557,6 +559,21 @@ impl FineTuneJob {
         devices: &[B::Device],
         tracker: &mut dyn Tracker,
     ) -> Result<FitReport> {
+        self.fit_in_group::<B>(run, devices, tracker, &SingleProcess)
+    }
+
+    /// [`Self::fit`] as one process of a training group (`group`; see
+    /// [`crate::trainer::fit_in_group`]): every process calls it with the same job, and
+    /// writes into its own job's output folder.
+    ///
+    /// Errors: as [`Self::fit`] and [`crate::trainer::fit_in_group`].
+    pub fn fit_in_group<B: AutodiffBackend>(
+        &self,
+        run: &PreparedRun,
+        devices: &[B::Device],
+        tracker: &mut dyn Tracker,
+        group: &dyn Collective,
+    ) -> Result<FitReport> {
         let device = devices.first().cloned().unwrap_or_default();
         B::seed(&device, run.options.seed);
         let model_config = &run.config.model;
@@ -585,7 +602,7 @@ impl FineTuneJob {
         } else {
             model
         };
-        fit_data_parallel::<B, _>(
+        fit_in_group::<B, _>(
             model,
             &run.data,
             &run.options,
@@ -594,6 +611,7 @@ impl FineTuneJob {
             self.inputs.resume,
             devices,
             tracker,
+            group,
         )
     }
 }

@@ -20,6 +20,7 @@ mod batch_size_choice;
 mod batch_tensors;
 pub mod benchmark;
 pub mod checkpoint;
+pub mod collective;
 pub mod data_parallel;
 #[cfg(feature = "cuda")]
 pub mod device_memory;
@@ -30,6 +31,8 @@ pub mod job_inputs;
 pub mod loss_scale;
 pub mod losses;
 pub mod masking;
+#[cfg(feature = "mpi")]
+pub mod mpi_collective;
 pub mod options;
 pub mod plots;
 pub mod prefetch;
@@ -57,4 +60,4 @@ pub use regression_loss::{BestMetric, LossConfig, LossType, RegressionLoss};
 pub use schedule::{Schedule, ScheduleKind};
 pub use tracking::{NoTracking, Tracker, Tracking};
 pub use train_data::TrainData;
-pub use trainer::{fit, fit_data_parallel};
+pub use trainer::{fit, fit_data_parallel, fit_in_group};

@@ -25,12 +25,14 @@ use aam_model::SequenceEncoder;
 use anyhow::{bail, Result};
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::collective::{Collective, SingleProcess};
 use crate::job_inputs::{
     check_output, dataset_and_stream, distance_targets, groups, load_table_input, make_split,
     standardization, warn_fused_dropout, JobInputs, PreparedRun,
 };
 use crate::tracking::Tracker;
-use crate::{fit_data_parallel, FitReport, TrainData, TrainOptions};
+use crate::trainer::fit_in_group;
+use crate::{FitReport, TrainData, TrainOptions};
 
 /// A pretraining run: inputs, architecture, input preparation and optimisation.
 #[derive(Debug, Clone)]
@@ -165,10 +167,25 @@ impl PretrainJob {
         devices: &[B::Device],
         tracker: &mut dyn Tracker,
     ) -> Result<FitReport> {
+        self.fit_in_group::<B>(run, devices, tracker, &SingleProcess)
+    }
+
+    /// [`Self::fit`] as one process of a training group (`group`; see
+    /// [`crate::trainer::fit_in_group`]): every process calls it with the same job, and
+    /// writes into its own job's output folder.
+    ///
+    /// Errors: as [`Self::fit`] and [`crate::trainer::fit_in_group`].
+    pub fn fit_in_group<B: AutodiffBackend>(
+        &self,
+        run: &PreparedRun,
+        devices: &[B::Device],
+        tracker: &mut dyn Tracker,
+        group: &dyn Collective,
+    ) -> Result<FitReport> {
         let device = devices.first().cloned().unwrap_or_default();
         B::seed(&device, run.options.seed);
         let model = SequenceEncoder::<B>::new(&run.config.model, &device);
-        fit_data_parallel::<B, _>(
+        fit_in_group::<B, _>(
             model,
             &run.data,
             &run.options,
@@ -177,6 +194,7 @@ impl PretrainJob {
             self.inputs.resume,
             devices,
             tracker,
+            group,
         )
     }
 }

@@ -1,14 +1,28 @@
 //! One rank's share of the pairwise UniFrac loss when the global batch is split over the
 //! processes of a training group (`docs/multi-device.md`, "Several machines"): built so that
 //! summing the ranks' gradients (one all-reduce) gives the gradient of the single-process
-//! loss on the whole global batch, every pair of it included.
+//! loss on the whole global batch, every pair of it included. Every other loss is computed
+//! the same way, on all of the global batch's outputs ([`forward_share`]).
 
+use std::hash::{Hash, Hasher};
+
+use aam_model::{AamModel, ModelOutputs};
+use anyhow::{bail, Result};
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::TensorData;
 
-/// The global batch's sample embeddings `[global_batch, D]` (float) as every rank sees
-/// them after an all-gather, with this rank's rows `offset..offset + local_batch` replaced
-/// by `local` `[local_batch, D]`, which keep their gradient; every other rank's rows are
-/// constants (detached).
+use crate::batch_tensors::Tensors;
+use crate::collective::Collective;
+use crate::data_parallel;
+use crate::options::TrainOptions;
+use crate::train_data::TrainData;
+
+/// A float tensor of the global batch, e.g. the sample embeddings `[global_batch, D]`,
+/// as every rank sees it after an all-gather, with this rank's rows `offset..offset +
+/// local_batch` replaced by `local` `[local_batch, …]`, which keep their gradient; every
+/// other rank's rows are constants (detached).
 ///
 /// [`crate::losses::unifrac_loss`] of the result against the global batch's UniFrac
 /// distances has the single-process value, and its gradient with respect to `local` is the
@@ -24,16 +38,16 @@ use burn::prelude::*;
 ///
 /// Panics when `local` does not fit `gathered` at `offset` (its width differs, or its rows
 /// run past the end): the caller sized both from the same batch split.
-pub fn with_local_rows<B: Backend>(
-    gathered: Tensor<B, 2>,
-    local: Tensor<B, 2>,
+pub fn with_local_rows<B: Backend, const D: usize>(
+    gathered: Tensor<B, D>,
+    local: Tensor<B, D>,
     offset: usize,
-) -> Tensor<B, 2> {
-    let [global, width] = gathered.dims();
-    let [rows, local_width] = local.dims();
+) -> Tensor<B, D> {
+    let (shape, local_shape) = (gathered.dims(), local.dims());
+    let (global, rows) = (shape[0], local_shape[0]);
     assert!(
-        width == local_width && offset + rows <= global,
-        "local embeddings [{rows}, {local_width}] at row {offset} do not fit the gathered [{global}, {width}]"
+        shape[1..] == local_shape[1..] && offset + rows <= global,
+        "local rows {local_shape:?} at row {offset} do not fit the gathered {shape:?}"
     );
     let gathered = gathered.detach();
     let mut parts = Vec::with_capacity(3);
@@ -45,6 +59,169 @@ pub fn with_local_rows<B: Backend>(
         parts.push(gathered.slice([offset + rows..global]));
     }
     Tensor::cat(parts, 0)
+}
+
+/// Every rank's number of samples of a global batch of `batch` samples split over
+/// `world_size` ranks: consecutive near-equal shares in rank order
+/// ([`crate::data_parallel::shard_sizes`]), 0 for the ranks past the batch's size.
+pub fn rank_rows(batch: usize, world_size: usize) -> Vec<usize> {
+    let mut rows = crate::data_parallel::shard_sizes(batch, world_size);
+    if batch == 0 {
+        rows.clear();
+    }
+    rows.resize(world_size.max(1), 0);
+    rows
+}
+
+/// The model's outputs for the whole global `batch` as this rank of `group` sees them:
+/// its own rows (`rank_rows`) computed by `model` on `devices` (data parallel there) and
+/// live, every other rank's rows all-gathered as constants ([`with_local_rows`]). The
+/// losses computed on them have the single-process value on every rank, and the ranks'
+/// gradients sum to the single-process gradient. Returns the outputs, the local
+/// replicas (several devices) and whether this rank holds rows (a rank past a small
+/// last batch holds none: its forward pass on the first sample only gives the shapes,
+/// and it must not run a backward pass).
+///
+/// Errors: the transport's.
+pub(crate) fn forward_share<B, M>(
+    model: &M,
+    batch: &Tensors<B>,
+    devices: &[B::Device],
+    group: &dyn Collective,
+) -> Result<(ModelOutputs<B>, Option<Vec<M>>, bool)>
+where
+    B: AutodiffBackend,
+    M: AamModel<B> + AutodiffModule<B>,
+{
+    let g = group.group();
+    let rows = rank_rows(batch.tokens.dims()[0], g.world_size as usize);
+    let rank = g.rank as usize;
+    let offset: usize = rows[..rank].iter().sum();
+    let live = rows[rank] > 0;
+    let range = if live {
+        offset..offset + rows[rank]
+    } else {
+        0..1
+    };
+    let (local, replicas) = data_parallel::forward(model, &batch.rows(range), devices);
+    let share = Share {
+        rows: &rows,
+        offset,
+        live,
+        group,
+    };
+    let outputs = ModelOutputs {
+        embeddings: share.gather(local.embeddings)?,
+        base_embeddings: share.gather(local.base_embeddings)?,
+        asv_mask: share.gather(local.asv_mask)?,
+        base_prediction: share.gather_some(local.base_prediction)?,
+        nuc_predictions: share.gather_some(local.nuc_predictions)?,
+        target_prediction: share.gather_some(local.target_prediction)?,
+        count_prediction: share.gather_some(local.count_prediction)?,
+    };
+    Ok((outputs, replicas.filter(|_| live), live))
+}
+
+/// One rank's place in a global batch, for gathering its outputs.
+struct Share<'a> {
+    rows: &'a [usize],
+    offset: usize,
+    live: bool,
+    group: &'a dyn Collective,
+}
+
+impl Share<'_> {
+    /// Every rank's rows of `local` (`[local_rows, …]`) in rank order, this rank's live.
+    fn gather<B: Backend, const D: usize>(&self, local: Tensor<B, D>) -> Result<Tensor<B, D>> {
+        let mut shape = local.dims();
+        let per_row: usize = shape[1..].iter().product();
+        let values: Vec<f32> = if self.live {
+            local
+                .clone()
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .map_err(|e| anyhow::anyhow!("cannot read the model's outputs: {e:?}"))?
+        } else {
+            Vec::new()
+        };
+        let counts: Vec<usize> = self.rows.iter().map(|r| r * per_row).collect();
+        let all = self.group.all_gather(&values, &counts)?;
+        shape[0] = self.rows.iter().sum();
+        let gathered = Tensor::<B, D>::from_data(
+            TensorData::new(all, shape).convert_dtype(local.dtype()),
+            &local.device(),
+        );
+        Ok(if self.live {
+            with_local_rows(gathered, local, self.offset)
+        } else {
+            gathered
+        })
+    }
+
+    fn gather_some<B: Backend, const D: usize>(
+        &self,
+        local: Option<Tensor<B, D>>,
+    ) -> Result<Option<Tensor<B, D>>> {
+        local.map(|t| self.gather(t)).transpose()
+    }
+}
+
+/// Checks that this rank of `group` starts where rank 0 does: the same weights (initial
+/// or resumed), training and validation samples, batch size, epochs, accumulation and
+/// seed. Each rank builds its model and split itself, so a rank given other inputs or
+/// flags would otherwise train another model silently.
+///
+/// Errors (on the rank that differs, naming it): the fingerprints differ; the transport's.
+pub(crate) fn check_same_start<B: Backend, M: Module<B>>(
+    model: &M,
+    data: &TrainData,
+    opts: &TrainOptions,
+    group: &dyn Collective,
+) -> Result<()> {
+    struct Sum(f64, usize);
+    impl<B: Backend> ModuleVisitor<B> for Sum {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let values = param.val().into_data().convert::<f32>();
+            self.0 += values
+                .as_slice::<f32>()
+                .map(|v| v.iter().map(|&x| f64::from(x)).sum::<f64>())
+                .unwrap_or(f64::NAN);
+            self.1 += values.num_elements();
+        }
+    }
+    let mut sum = Sum(0.0, 0);
+    model.visit(&mut sum);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        &data.split.train,
+        &data.split.validation,
+        opts.batch_size,
+        opts.epochs,
+        opts.grad_accum,
+        opts.seed,
+    )
+        .hash(&mut h);
+    let mut mine = Vec::with_capacity(24);
+    mine.extend_from_slice(&sum.0.to_le_bytes());
+    mine.extend_from_slice(&(sum.1 as u64).to_le_bytes());
+    mine.extend_from_slice(&h.finish().to_le_bytes());
+    let rank0 = group.broadcast_from_rank0(mine.clone())?;
+    if rank0[..16] != mine[..16] {
+        bail!(
+            "rank {} starts from other weights than rank 0 (sum {} over {} values here): give every process the same --seed, architecture flags and --pretrained-encoder",
+            group.group().rank,
+            sum.0,
+            sum.1
+        );
+    }
+    if rank0[16..] != mine[16..] {
+        bail!(
+            "rank {} has other training or validation samples, --batch-size, --epochs, --grad-accum or --seed than rank 0: give every process the same table, metadata, split flags and training flags",
+            group.group().rank
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -119,6 +296,16 @@ mod tests {
         for (a, b) in summed.iter().zip(&single_grad) {
             assert!((a - b).abs() < 1e-5, "{summed:?}\nvs\n{single_grad:?}");
         }
+    }
+
+    #[test]
+    fn every_rank_gets_a_share_and_ranks_past_a_small_batch_none() {
+        use super::rank_rows;
+        assert_eq!(rank_rows(8, 2), vec![4, 4]);
+        assert_eq!(rank_rows(7, 3), vec![3, 2, 2]);
+        assert_eq!(rank_rows(1, 3), vec![1, 0, 0]);
+        assert_eq!(rank_rows(0, 2), vec![0, 0]);
+        assert_eq!(rank_rows(5, 1), vec![5]);
     }
 
     #[test]

@@ -37,6 +37,14 @@ pub struct ResumePoint {
 ///
 /// Errors: serialisation or I/O failures, naming the file.
 pub fn write(dir: &Path, state: &TrainState, model: &[u8], optimizer: &[u8]) -> Result<()> {
+    let bytes = encode(state, model, optimizer)?;
+    aam_data::files::write_atomic(&dir.join(RESUME_FILE), &bytes)?;
+    aam_data::files::write_json(&dir.join("train_state.json"), state)
+}
+
+/// The bytes of `resume.bin` for this loop state and these records (the layout in the
+/// module docs); [`decode`] reads them back. Errors: the state cannot be serialised.
+pub fn encode(state: &TrainState, model: &[u8], optimizer: &[u8]) -> Result<Vec<u8>> {
     let json = serde_json::to_vec(state)?;
     let mut bytes =
         Vec::with_capacity(MAGIC.len() + 24 + json.len() + model.len() + optimizer.len());
@@ -45,8 +53,7 @@ pub fn write(dir: &Path, state: &TrainState, model: &[u8], optimizer: &[u8]) -> 
         bytes.extend_from_slice(&(part.len() as u64).to_le_bytes());
         bytes.extend_from_slice(part);
     }
-    aam_data::files::write_atomic(&dir.join(RESUME_FILE), &bytes)?;
-    aam_data::files::write_json(&dir.join("train_state.json"), state)
+    Ok(bytes)
 }
 
 /// Reads what `dir` resumes from: `resume.bin`, or the three files of checkpoints
@@ -68,7 +75,7 @@ pub fn read(dir: &Path) -> Result<ResumePoint> {
         });
     }
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse(&bytes).with_context(|| {
+    decode(&bytes).with_context(|| {
         format!(
             "{} is damaged; start the run again with --overwrite",
             path.display()
@@ -86,7 +93,9 @@ pub fn exists(dir: &Path) -> bool {
     dir.join(RESUME_FILE).exists() || dir.join("train_state.json").exists()
 }
 
-fn parse(bytes: &[u8]) -> Result<ResumePoint> {
+/// The resume point in `bytes` (as [`encode`] writes them). Errors: no `AAMRESUME1`
+/// header, a truncated part, or a loop state that is not valid JSON.
+pub fn decode(bytes: &[u8]) -> Result<ResumePoint> {
     let Some(mut rest) = bytes.strip_prefix(MAGIC) else {
         bail!("not a resume file (no AAMRESUME1 header)");
     };

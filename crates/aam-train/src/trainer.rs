@@ -22,12 +22,15 @@ use crate::batch_order::{batches, epoch_batches, read_order};
 use crate::batch_size_choice::{check_resumed_batch_size, choose_batch_size};
 use crate::batch_tensors::{class_weight_tensor, host_batch, to_tensors, HostBatch};
 use crate::checkpoint::{self, TrainState};
+use crate::collective::{Collective, SingleProcess};
 use crate::data_parallel;
 use crate::epoch_record::{summary_line, EpochRecord, FitReport};
+use crate::gradient_buffer;
 use crate::loss_scale::unscale_gradients;
 use crate::losses;
 use crate::options::{OptimizerKind, TrainOptions};
 use crate::prefetch::run_in_order;
+use crate::rank_share;
 use crate::resume_file;
 use crate::schedule::Schedule;
 use crate::step_loss::{argmax, loss_terms, median_column, training_metric};
@@ -90,7 +93,53 @@ where
     M: AamModel<B> + AutodiffModule<B>,
     M::InnerModule: AamModel<B::InnerBackend>,
 {
+    fit_in_group(
+        model,
+        data,
+        opts,
+        dir,
+        config,
+        resume,
+        devices,
+        tracker,
+        &SingleProcess,
+    )
+}
+
+/// [`fit_data_parallel`] in one process of a training group across processes or
+/// machines (`docs/multi-device.md`, "Several machines"): every global batch is split
+/// over the ranks of `group` (and within a rank over `devices`), the losses see the
+/// whole global batch ([`rank_share::forward_share`]) and the gradients are summed over
+/// the ranks before every optimizer step, so the group trains the model one process
+/// would on the same global batches. Every rank must be given the same data, options
+/// and configuration; rank 0's `resume` decides, and its resume point is sent to the
+/// others. Every rank writes `dir` as one process would: the caller gives the ranks
+/// other than 0 a private folder (rank 0's is the output).
+///
+/// Errors: as [`fit_data_parallel`]; `--auto-batch-size` in a group of several
+/// processes; a rank whose initial weights or training samples differ from rank 0's
+/// (named); the transport's.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_in_group<B, M>(
+    model: M,
+    data: &TrainData,
+    opts: &TrainOptions,
+    dir: &Path,
+    config: &CheckpointConfig,
+    resume: bool,
+    devices: &[B::Device],
+    tracker: &mut dyn Tracker,
+    group: &dyn Collective,
+) -> Result<FitReport>
+where
+    B: AutodiffBackend,
+    M: AamModel<B> + AutodiffModule<B>,
+    M::InnerModule: AamModel<B::InnerBackend>,
+{
     let device = devices.first().context("no training device given")?;
+    if group.group().world_size > 1 && opts.auto_batch_size.is_some() {
+        bail!("--auto-batch-size picks a batch size from one process's memory; in a group of {} processes give --batch-size (the global batch, split over the processes)", group.group().world_size);
+    }
     // Host tensors of every step reuse freed memory instead of mapping it afresh.
     crate::allocator::keep_freed_memory();
     data_parallel::materialize(&model);
@@ -128,7 +177,9 @@ where
                 .with_weight_decay(opts.weight_decay as f32)
                 .with_grad_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, devices, tracker)
+            fit_with(
+                model, o, data, opts, dir, config, resume, devices, tracker, group,
+            )
         }
         OptimizerKind::Adam => {
             let wd =
@@ -137,7 +188,9 @@ where
                 .with_weight_decay(wd)
                 .with_grad_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, devices, tracker)
+            fit_with(
+                model, o, data, opts, dir, config, resume, devices, tracker, group,
+            )
         }
         OptimizerKind::Sgd => {
             let wd =
@@ -147,7 +200,9 @@ where
                 .with_momentum(Some(MomentumConfig::new()))
                 .with_gradient_clipping(clip)
                 .init();
-            fit_with(model, o, data, opts, dir, config, resume, devices, tracker)
+            fit_with(
+                model, o, data, opts, dir, config, resume, devices, tracker, group,
+            )
         }
     }
 }
@@ -163,6 +218,7 @@ fn fit_with<B, M, O>(
     resume: bool,
     devices: &[B::Device],
     tracker: &mut dyn Tracker,
+    group: &dyn Collective,
 ) -> Result<FitReport>
 where
     B: AutodiffBackend,
@@ -170,6 +226,7 @@ where
     M::InnerModule: AamModel<B::InnerBackend>,
     O: Optimizer<M, B>,
 {
+    let in_group = group.group().world_size > 1;
     let device = &devices[0];
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let train_batches_per_epoch = epoch_batches(
@@ -185,8 +242,27 @@ where
     let paths = |f: &str| -> PathBuf { dir.join(f) };
     // A run killed while writing leaves `.name.tmp` files; what they were to replace is intact.
     resume_file::remove_stale_temporaries(dir);
-    let mut state = if resume {
-        let point = resume_file::read(dir)?;
+    let point = if resume {
+        Some(resume_file::read(dir)?)
+    } else {
+        None
+    };
+    // In a group, every rank resumes from rank 0's point (the others may write to a
+    // folder of their own, which holds none).
+    let point = if in_group {
+        let bytes = match &point {
+            Some(p) => resume_file::encode(&p.state, &p.model, &p.optimizer)?,
+            None => Vec::new(),
+        };
+        let bytes = group.broadcast_from_rank0(bytes)?;
+        (!bytes.is_empty())
+            .then(|| resume_file::decode(&bytes))
+            .transpose()
+            .context("the resume point rank 0 sent")?
+    } else {
+        point
+    };
+    let mut state = if let Some(point) = point {
         // The Burn record keeps the parameter IDs that the optimizer state is keyed by.
         let record = recorder.load(point.model, device).with_context(|| {
             format!(
@@ -199,7 +275,9 @@ where
             format!("the optimizer state in {} is not this run's", dir.display())
         })?;
         // Epochs logged but not committed before the run was killed are logged again.
-        resume_file::trim_metrics(dir, point.state.epoch)?;
+        if resume {
+            resume_file::trim_metrics(dir, point.state.epoch)?;
+        }
         let state = point.state;
         optim = optim.load_record(record);
         let mut state: TrainState = state;
@@ -233,6 +311,9 @@ where
             loss_scaler: opts.loss_scaling.clone(),
         }
     };
+    if in_group {
+        rank_share::check_same_start(&model, data, opts, group)?;
+    }
     aam_data::files::write_json(&paths("config.json"), config)?;
     tracker.start(&RunStart {
         config,
@@ -246,10 +327,13 @@ where
         .augmentation
         .as_ref()
         .is_some_and(|a| a.substitution.is_some_and(|r| r > 0.0));
-    let cached =
-        opts.cache_asv_embeddings && data.stream.is_none() && devices.len() == 1 && !substitutes;
+    let cached = opts.cache_asv_embeddings
+        && data.stream.is_none()
+        && devices.len() == 1
+        && !substitutes
+        && !in_group;
     if opts.cache_asv_embeddings && !cached && opts.progress {
-        eprintln!("warning: the frozen ASV encoder's embeddings are not cached (streamed table, nucleotide substitution or several devices): every step runs the ASV encoder");
+        eprintln!("warning: the frozen ASV encoder's embeddings are not cached (streamed table, nucleotide substitution, several devices or processes): every step runs the ASV encoder");
     }
     let frozen = cached.then(|| model.valid());
     let mut asv_cache = AsvEmbeddingCache::new(config.model.embedding_dim);
@@ -313,7 +397,7 @@ where
             let model = current
                 .as_ref()
                 .context("the model was lost in an optimizer step")?;
-            let (out, replicas) = match &frozen {
+            let (out, replicas, live) = match &frozen {
                 Some(encoder) => {
                     let e = cached_embeddings::<B, B::InnerBackend, _>(
                         &mut asv_cache,
@@ -329,9 +413,14 @@ where
                             t.categorical_ids.clone(),
                         ),
                         None,
+                        true,
                     )
                 }
-                None => data_parallel::forward(model, &t, devices),
+                None if in_group => rank_share::forward_share(model, &t, devices, group)?,
+                None => {
+                    let (out, replicas) = data_parallel::forward(model, &t, devices);
+                    (out, replicas, true)
+                }
             };
             let (loss, parts) = loss_terms(&out, &t, data, opts, class_weights.as_ref());
             let value = parts["total"];
@@ -361,13 +450,16 @@ where
                     Some(scaler) => loss.mul_scalar(scaler.scale),
                     None => loss,
                 };
-                data_parallel::accumulate_gradients(
-                    &mut accumulator,
-                    model,
-                    loss.backward(),
-                    replicas.as_deref(),
-                    device,
-                );
+                // A rank with no sample of this (small, last) batch has no gradient.
+                if live {
+                    data_parallel::accumulate_gradients(
+                        &mut accumulator,
+                        model,
+                        loss.backward(),
+                        replicas.as_deref(),
+                        device,
+                    );
+                }
             }
             pending += 1;
             if pending == grad_accum || k + 1 == chunks.len() {
@@ -376,6 +468,14 @@ where
                     .take()
                     .context("the model was lost in an optimizer step")?;
                 let grads = accumulator.grads();
+                let grads = if in_group {
+                    let mut sum = gradient_buffer::to_buffer::<B, M>(&model, &grads);
+                    group.all_reduce_sum(&mut sum)?;
+                    gradient_buffer::from_buffer::<B, M>(&model, &sum)
+                        .map_err(anyhow::Error::msg)?
+                } else {
+                    grads
+                };
                 current = Some(match &mut state.loss_scaler {
                     Some(scaler) => {
                         // An overflowed step is skipped; the step counter still moves so

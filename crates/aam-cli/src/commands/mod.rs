@@ -8,6 +8,7 @@ pub mod distance;
 pub mod evaluate;
 pub mod export;
 pub mod forward;
+pub mod group_args;
 pub mod head_args;
 pub mod import_torch;
 pub mod importance;

@@ -6,10 +6,11 @@ use aam_train::pretrain_job::PretrainJob;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use super::tracking_args::{self, TrackingArgs};
+use super::group_args::GroupArgs;
+use super::tracking_args::TrackingArgs;
 use super::training_args::{
-    check_device, check_numbers, on_training_backend, report_done, ArchArgs, InputArgs,
-    OptimArgs, TrainingDevices,
+    check_device, check_numbers, on_training_backend, ArchArgs, InputArgs, OptimArgs,
+    TrainingDevices,
 };
 
 /// Arguments of `aam pretrain`.
@@ -23,6 +24,8 @@ pub struct PretrainArgs {
     optim: OptimArgs,
     #[command(flatten)]
     tracking: TrackingArgs,
+    #[command(flatten)]
+    group: GroupArgs,
     /// What the encoder learns: UniFrac distances between sample embeddings, or Faith PD.
     #[arg(long, value_enum, default_value_t = EncoderArg::Unifrac)]
     encoder_type: EncoderArg,
@@ -45,8 +48,11 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
     check_device(&args.optim)?;
     check_numbers(&args.optim)?;
     let a = &args.arch;
+    let mut inputs = args.input.job_inputs();
+    let mut options = args.optim.options(0.0, 0.0, false);
+    let joined = args.group.join(&mut inputs, &mut options)?;
     let job = PretrainJob {
-        inputs: args.input.job_inputs(),
+        inputs,
         model: ModelConfig {
             encoder_type: match args.encoder_type {
                 EncoderArg::Unifrac => EncoderType::Unifrac,
@@ -57,23 +63,28 @@ pub fn run(args: &PretrainArgs) -> Result<()> {
             ..a.model_config(args.optim.nuc_weight > 0.0)
         },
         data: a.data_settings(args.input.rarefy_depth),
-        options: args.optim.options(0.0, 0.0, false),
+        options,
         faith_pd: args.faith_pd.clone(),
     };
-    let run = job.prepare()?;
-    let output = &args.input.output;
-    let mut tracking = args.tracking.open(output, args.input.resume)?;
-    macro_rules! fit_on {
-        ($backend:ty) => {
-            job.fit::<$backend>(
-                &run,
-                &<$backend as TrainingDevices>::training_devices(&args.optim.devices),
-                &mut tracking,
-            )
-        };
-    }
-    let result = on_training_backend!(args.optim, fit_on);
-    let report = tracking_args::finish(tracking, result, output)?;
-    report_done(&report, &args.input);
-    Ok(())
+    let result = job.prepare().and_then(|run| {
+        joined.fit_and_report(
+            &args.tracking,
+            &args.input,
+            &job.inputs,
+            |tracking, group| {
+                macro_rules! fit_on {
+                    ($backend:ty) => {
+                        job.fit_in_group::<$backend>(
+                            &run,
+                            &<$backend as TrainingDevices>::training_devices(&args.optim.devices),
+                            tracking,
+                            group,
+                        )
+                    };
+                }
+                on_training_backend!(args.optim, fit_on)
+            },
+        )
+    });
+    joined.finish(result)
 }

@@ -10,10 +10,11 @@ use aam_train::{BestMetric, LossConfig, LossType, RegressionLoss, TrainOptions};
 use anyhow::Result;
 use clap::Args;
 
+use super::group_args::GroupArgs;
 use super::head_args::HeadArgs;
-use super::tracking_args::{self, TrackingArgs};
+use super::tracking_args::TrackingArgs;
 use super::training_args::{
-    check_device, check_numbers, on_training_backend, report_done, ArchArgs, InputArgs, OptimArgs,
+    check_device, check_numbers, on_training_backend, ArchArgs, InputArgs, OptimArgs,
     TrainingDevices,
 };
 
@@ -30,6 +31,8 @@ pub struct TrainArgs {
     head: HeadArgs,
     #[command(flatten)]
     tracking: TrackingArgs,
+    #[command(flatten)]
+    group: GroupArgs,
     /// Metadata column to predict; several numeric columns (`a,b`) train one regressor
     /// with an output per column.
     #[arg(long, requires = "metadata", value_delimiter = ',', required = true)]
@@ -99,8 +102,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         head: args.head.head_config()?,
         ..a.model_config(args.optim.nuc_weight > 0.0)
     };
+    let mut inputs = args.input.job_inputs();
+    let mut options = args
+        .optim
+        .options(args.target_weight, args.count_weight, args.class_weights);
+    let joined = args.group.join(&mut inputs, &mut options)?;
     let job = FineTuneJob {
-        inputs: args.input.job_inputs(),
+        inputs,
         metadata_column: args.metadata_column[0].clone(),
         more_target_columns: args.metadata_column[1..].to_vec(),
         loss_config: args.loss_config.clone(),
@@ -130,26 +138,29 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             )
             .map_err(anyhow::Error::msg)?,
             best_metric: args.best_metric,
-            ..args
-                .optim
-                .options(args.target_weight, args.count_weight, args.class_weights)
+            ..options
         },
         model,
     };
-    let run = job.prepare()?;
-    let output = &args.input.output;
-    let mut tracking = args.tracking.open(output, args.input.resume)?;
-    macro_rules! fit_on {
-        ($backend:ty) => {
-            job.fit::<$backend>(
-                &run,
-                &<$backend as TrainingDevices>::training_devices(&args.optim.devices),
-                &mut tracking,
-            )
-        };
-    }
-    let result = on_training_backend!(args.optim, fit_on);
-    let report = tracking_args::finish(tracking, result, output)?;
-    report_done(&report, &args.input);
-    Ok(())
+    let result = job.prepare().and_then(|run| {
+        joined.fit_and_report(
+            &args.tracking,
+            &args.input,
+            &job.inputs,
+            |tracking, group| {
+                macro_rules! fit_on {
+                    ($backend:ty) => {
+                        job.fit_in_group::<$backend>(
+                            &run,
+                            &<$backend as TrainingDevices>::training_devices(&args.optim.devices),
+                            tracking,
+                            group,
+                        )
+                    };
+                }
+                on_training_backend!(args.optim, fit_on)
+            },
+        )
+    });
+    joined.finish(result)
 }

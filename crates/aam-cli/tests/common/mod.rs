@@ -79,3 +79,11 @@ pub fn tsv_rows(path: &Path) -> Vec<HashMap<String, String>> {
         })
         .collect()
 }
+
+/// The last epoch a training run in `dir` committed (its `train_state.json`), if any.
+pub fn committed_epoch(dir: &Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join("train_state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["epoch"].as_u64())
+}
