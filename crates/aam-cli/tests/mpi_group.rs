@@ -39,6 +39,17 @@ const SMALL: [&str; 20] = [
     "--quiet",
 ];
 
+/// One group at a time: concurrent `mpirun`s race for OpenMPI's session folder in the
+/// temporary directory ("A call to mkdir was unable to create the desired directory"), and
+/// 2 cores run one group at a time anyway.
+static ONE_GROUP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_GROUP_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn inputs(command: &str) -> Vec<String> {
     let mut a: Vec<String> = [
         command,
@@ -145,6 +156,7 @@ fn files(dir: &Path) -> Vec<String> {
 /// the group's output folder holds what one process writes, and nothing else.
 #[test]
 fn two_processes_train_the_weights_of_one() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = |name: &str| dir.path().join(name).display().to_string();
     let mut pretrain = inputs("pretrain");
@@ -203,10 +215,62 @@ fn two_processes_train_the_weights_of_one() {
     );
 }
 
+/// Three processes on global batches of 6 (37 training samples: the last batch holds one
+/// sample, so two ranks hold none of it) with 2 batches per optimizer step: the weights of
+/// one process within 1e-4.
+#[test]
+fn three_processes_with_an_uneven_last_batch_and_accumulation_train_the_weights_of_one() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    let mut args = inputs("pretrain");
+    let at = args.iter().position(|a| a == "--batch-size").unwrap() + 1;
+    args[at] = "6".into();
+    args.extend(["--epochs", "2", "--grad-accum", "2"].map(String::from));
+    train(0, &args, &["--output", &out("one")]);
+    train(3, &args, &["--output", &out("three")]);
+    let model = |name: &str| dir.path().join(name).join("model.safetensors");
+    let d = max_difference(&model("one"), &model("three"));
+    eprintln!("3 processes, batch 6, accumulation 2: 1 and 3 processes differ by at most {d}");
+    assert!(d < 1e-4, "3 processes differ by {d}");
+}
+
+/// A rank that fails (here: started with another seed than rank 0) ends the whole group
+/// with its error, within two minutes, and rank 0 writes no checkpoint.
+#[test]
+fn a_failing_rank_ends_the_group_with_its_error() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = inputs("pretrain");
+    let at = args.iter().position(|a| a == "--seed").unwrap();
+    args.drain(at..at + 2);
+    args.extend(["--epochs", "1000", "--output"].map(String::from));
+    args.push(dir.path().join("run").display().to_string());
+    let mut c = mpirun(2);
+    c.args([
+        "sh",
+        "-c",
+        r#"exec "$0" "$@" --seed $((5 + OMPI_COMM_WORLD_RANK))"#,
+        env!("CARGO_BIN_EXE_aam"),
+    ])
+    .args(&args);
+    let started = Instant::now();
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(120));
+    assert!(
+        stderr.contains("error: rank 1 of 2: rank 1 starts from other weights than rank 0"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("run/model.safetensors").exists());
+}
+
 /// A peer killed (SIGKILL) mid-run ends the group with a non-zero status within two
 /// minutes, and the launcher names the rank.
 #[test]
 fn a_killed_peer_ends_the_group() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut args = inputs("pretrain");
     args.extend(["--epochs", "1000"].map(String::from));
@@ -248,6 +312,7 @@ fn a_killed_peer_ends_the_group() {
 /// with `--resume` ends with the weights of a group that ran without a stop.
 #[test]
 fn a_resumed_group_reaches_the_uninterrupted_weights() {
+    let _one = one_at_a_time();
     const EPOCHS: u64 = 30;
     let dir = tempfile::tempdir().unwrap();
     let out = |name: &str| dir.path().join(name);

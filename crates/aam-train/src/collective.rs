@@ -25,18 +25,27 @@ pub fn join_group(world_size: Option<u32>, rank: Option<u32>) -> Result<Box<dyn 
     let env = |name: &str| std::env::var(name).ok();
     let claimed = claimed_group(world_size, rank, &env).map_err(anyhow::Error::msg)?;
     let launched = LAUNCHER_VARIABLES.iter().any(|v| env(v).is_some());
+    // The group size the launcher states, where it states one.
+    let launcher_size = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"]
+        .iter()
+        .find_map(|v| env(v).and_then(|n| n.trim().parse::<u32>().ok()));
     #[cfg(feature = "mpi")]
     if launched {
         let mpi = crate::mpi_collective::MpiCollective::initialize()?;
-        resolve_group(claimed.as_ref(), Some(mpi.group())).map_err(anyhow::Error::msg)?;
+        let size = mpi.group().world_size;
+        if size == 1 && launcher_size.is_some_and(|n| n > 1) {
+            anyhow::bail!("the launcher started {} processes, but MPI sees each alone: this aam is linked to another MPI library than the launcher's (start it with that library's own mpirun, e.g. OpenMPI's)", launcher_size.unwrap_or(0));
+        }
+        if let Err(e) = resolve_group(claimed.as_ref(), Some(mpi.group())) {
+            // The other ranks already wait in MPI: end them too.
+            eprintln!("error: rank {}: {e}", mpi.group().rank);
+            mpi.abort(1);
+        }
         return Ok(Box::new(mpi));
     }
     #[cfg(not(feature = "mpi"))]
     if launched {
-        let alone = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-            .iter()
-            .any(|v| env(v).is_some_and(|n| n.trim() == "1"));
-        if !alone {
+        if launcher_size != Some(1) {
             anyhow::bail!("an MPI launcher started this process, but this aam was built without the `mpi` feature, so it would train alone and race the other processes for the output: build it with `cargo build --release -p aam-cli --features mpi` (OpenMPI's `libopenmpi-dev` installed)");
         }
     }

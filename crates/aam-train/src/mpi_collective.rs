@@ -41,6 +41,15 @@ impl MpiCollective {
             rank: world.rank() as u32,
             world_size: world.size() as u32,
         };
+        if group.world_size > 1 {
+            // A panic would finalise MPI while the other ranks wait in a collective: end
+            // the whole group instead, after the panic's message.
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                previous(info);
+                SimpleCommunicator::world().abort(101);
+            }));
+        }
         Ok(MpiCollective {
             world,
             group,

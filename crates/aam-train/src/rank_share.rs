@@ -18,6 +18,8 @@ use crate::collective::Collective;
 use crate::data_parallel;
 use crate::options::TrainOptions;
 use crate::train_data::TrainData;
+use aam_config::CheckpointConfig;
+use std::collections::BTreeMap;
 
 /// A float tensor of the global batch, e.g. the sample embeddings `[global_batch, D]`,
 /// as every rank sees it after an all-gather, with this rank's rows `offset..offset +
@@ -177,6 +179,7 @@ pub(crate) fn check_same_start<B: Backend, M: Module<B>>(
     model: &M,
     data: &TrainData,
     opts: &TrainOptions,
+    config: &CheckpointConfig,
     group: &dyn Collective,
 ) -> Result<()> {
     struct Sum(f64, usize);
@@ -193,13 +196,18 @@ pub(crate) fn check_same_start<B: Backend, M: Module<B>>(
     let mut sum = Sum(0.0, 0);
     model.visit(&mut sum);
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    // Every training option but what only shows progress or feeds the data workers
+    // (neither changes the model), and the model's configuration.
+    let options = TrainOptions {
+        progress: false,
+        prefetch: Default::default(),
+        ..opts.clone()
+    };
     (
         &data.split.train,
         &data.split.validation,
-        opts.batch_size,
-        opts.epochs,
-        opts.grad_accum,
-        opts.seed,
+        serde_json::to_string(&options)?,
+        serde_json::to_string(config)?,
     )
         .hash(&mut h);
     let mut mine = Vec::with_capacity(24);
@@ -217,11 +225,32 @@ pub(crate) fn check_same_start<B: Backend, M: Module<B>>(
     }
     if rank0[16..] != mine[16..] {
         bail!(
-            "rank {} has other training or validation samples, --batch-size, --epochs, --grad-accum or --seed than rank 0: give every process the same table, metadata, split flags and training flags",
+            "rank {} has other training or validation samples, training options or model configuration than rank 0: give every process the same command line and inputs",
             group.group().rank
         );
     }
     Ok(())
+}
+
+/// Rank 0's epoch metrics (`train`, `validation`: name → value) on every rank of `group`,
+/// sent bit for bit (NaN included), so that every rank takes the same decisions from them.
+///
+/// Errors: the transport's; bytes that are not what rank 0 encoded.
+pub(crate) fn rank0_metrics(
+    group: &dyn Collective,
+    train: BTreeMap<String, f64>,
+    validation: BTreeMap<String, f64>,
+) -> Result<(BTreeMap<String, f64>, BTreeMap<String, f64>)> {
+    let bits = |m: &BTreeMap<String, f64>| -> Vec<(String, u64)> {
+        m.iter().map(|(k, v)| (k.clone(), v.to_bits())).collect()
+    };
+    let bytes = serde_json::to_vec(&(bits(&train), bits(&validation)))?;
+    let bytes = group.broadcast_from_rank0(bytes)?;
+    type Bits = Vec<(String, u64)>;
+    let (t, v): (Bits, Bits) = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("the epoch's metrics rank 0 sent cannot be read: {e}"))?;
+    let back = |m: Bits| m.into_iter().map(|(k, b)| (k, f64::from_bits(b))).collect();
+    Ok((back(t), back(v)))
 }
 
 #[cfg(test)]

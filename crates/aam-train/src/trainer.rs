@@ -312,7 +312,7 @@ where
         }
     };
     if in_group {
-        rank_share::check_same_start(&model, data, opts, group)?;
+        rank_share::check_same_start(&model, data, opts, config, group)?;
     }
     aam_data::files::write_json(&paths("config.json"), config)?;
     tracker.start(&RunStart {
@@ -338,8 +338,11 @@ where
     let frozen = cached.then(|| model.valid());
     let mut asv_cache = AsvEmbeddingCache::new(config.model.embedding_dim);
     // With a cached (frozen) ASV encoder the nucleotide head is frozen too: no masking.
-    let mask_ratio = (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides && !cached)
-        .then_some(opts.mask_ratio);
+    // (In a group the cache is off, but the base is frozen as on one device: no masking.)
+    let frozen_base = cached || (in_group && opts.cache_asv_embeddings);
+    let mask_ratio =
+        (opts.weights.nucleotide > 0.0 && config.model.predict_nucleotides && !frozen_base)
+            .then_some(opts.mask_ratio);
     let mut report = FitReport {
         epochs: Vec::new(),
         step_losses: Vec::new(),
@@ -356,7 +359,14 @@ where
     {
         let epoch = state.epoch;
         let started = Instant::now();
-        B::seed(device, opts.seed.wrapping_add(epoch as u64 * 7919));
+        // Each rank of a group draws its own dropout masks (rank 0 those of one process).
+        let rank_seed = u64::from(group.group().rank).wrapping_mul(104_729);
+        B::seed(
+            device,
+            opts.seed
+                .wrapping_add(epoch as u64 * 7919)
+                .wrapping_add(rank_seed),
+        );
         let chunks = epoch_batches(
             &data.split.train,
             data.stream.as_deref(),
@@ -562,6 +572,14 @@ where
         ) {
             train.insert(name.into(), value);
         }
+        // Every rank decides (schedule, kept epoch, early stopping) on rank 0's numbers:
+        // ranks whose sums round differently (GPU kernels are chosen per process) must
+        // still take the same branches, or they would wait for each other forever.
+        let (train, validation) = if in_group {
+            rank_share::rank0_metrics(group, train, validation)?
+        } else {
+            (train, validation)
+        };
         // Without validation samples (`--validation-fraction 0`) the training loss drives
         // the schedule and every epoch is the best: the last one is kept.
         let val_loss = match validation.get("loss") {

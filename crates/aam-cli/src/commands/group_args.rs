@@ -5,7 +5,7 @@
 use aam_train::collective::{join_group, Collective};
 use aam_train::job_inputs::JobInputs;
 use aam_train::{FitReport, Tracking, TrainOptions};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 use super::tracking_args::{self, TrackingArgs};
@@ -92,10 +92,17 @@ impl GroupArgs {
         let private = if g.rank == 0 {
             None
         } else {
-            let dir = tempfile::Builder::new()
+            let dir = match tempfile::Builder::new()
                 .prefix(&format!("aam-rank-{}-", g.rank))
                 .tempdir()
-                .context("cannot create this rank's temporary folder")?;
+            {
+                Ok(dir) => dir,
+                Err(e) => {
+                    // The other ranks already wait in MPI: end them too.
+                    eprintln!("error: rank {}: cannot create its temporary folder: {e} (set TMPDIR to a writable folder)", g.rank);
+                    group.abort(1);
+                }
+            };
             inputs.output = dir.path().join("run");
             inputs.resume = false;
             inputs.overwrite = true;

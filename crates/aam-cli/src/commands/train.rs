@@ -106,6 +106,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let mut options = args
         .optim
         .options(args.target_weight, args.count_weight, args.class_weights);
+    let regression = RegressionLoss::new(
+        if args.huber {
+            LossType::Huber
+        } else {
+            args.loss_type
+        },
+        args.quantiles.clone(),
+        args.over_penalty,
+        args.under_penalty,
+    )
+    .map_err(anyhow::Error::msg)?;
+    // Last before the job: from here on every error ends the whole group.
     let joined = args.group.join(&mut inputs, &mut options)?;
     let job = FineTuneJob {
         inputs,
@@ -126,17 +138,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         target_transform: args.target_transform,
         normalize_by: args.normalize_by.clone(),
         options: TrainOptions {
-            regression: RegressionLoss::new(
-                if args.huber {
-                    LossType::Huber
-                } else {
-                    args.loss_type
-                },
-                args.quantiles.clone(),
-                args.over_penalty,
-                args.under_penalty,
-            )
-            .map_err(anyhow::Error::msg)?,
+            regression,
             best_metric: args.best_metric,
             ..options
         },
