@@ -106,7 +106,8 @@ AAM_LIBRARY="$target/debug/libaam.so" AAM_CLI="$target/debug/aam" \
 
 # What the Docker images run: the installation layout under a prefix, its predictions and
 # `aam serve`'s readiness probe and SIGTERM (the images themselves are not built here).
-bash scripts/build-dist.sh --features aam-cli/ort,aam-capi/ort "$target/tmp/dist"
+# The same features as the test build (so nothing rebuilds); the Docker image builds without mpi.
+bash scripts/build-dist.sh --features "aam-cli/ort,aam-capi/ort$mpi_feature" "$target/tmp/dist"
 
 # The shipped model's graph imported into Burn by burn-import's code generation: its own
 # workspace (protobuf ^3.7 vs onnx-protobuf's 3.4 pin), sharing the target directory.

@@ -552,7 +552,7 @@ impl FineTuneJob {
     /// writing the checkpoint into the output folder.
     ///
     /// Errors: the pretrained encoder's weights cannot be read or do not fit its
-    /// configuration; as [`fit_data_parallel`].
+    /// configuration; as [`crate::fit_data_parallel`].
     pub fn fit<B: AutodiffBackend>(
         &self,
         run: &PreparedRun,

@@ -160,7 +160,7 @@ impl PretrainJob {
     /// Trains a fresh encoder on `run` (from [`PretrainJob::prepare`]) on `devices`
     /// (data parallel when several), writing the checkpoint into the output folder.
     ///
-    /// Errors: as [`fit_data_parallel`].
+    /// Errors: as [`crate::fit_data_parallel`].
     pub fn fit<B: AutodiffBackend>(
         &self,
         run: &PreparedRun,

@@ -2,7 +2,7 @@
 //! processes of a training group (`docs/multi-device.md`, "Several machines"): built so that
 //! summing the ranks' gradients (one all-reduce) gives the gradient of the single-process
 //! loss on the whole global batch, every pair of it included. Every other loss is computed
-//! the same way, on all of the global batch's outputs ([`forward_share`]).
+//! the same way, on all of the global batch's outputs (`forward_share`).
 
 use std::hash::{Hash, Hasher};
 

@@ -109,7 +109,7 @@ where
 /// [`fit_data_parallel`] in one process of a training group across processes or
 /// machines (`docs/multi-device.md`, "Several machines"): every global batch is split
 /// over the ranks of `group` (and within a rank over `devices`), the losses see the
-/// whole global batch ([`rank_share::forward_share`]) and the gradients are summed over
+/// whole global batch (`rank_share::forward_share`) and the gradients are summed over
 /// the ranks before every optimizer step, so the group trains the model one process
 /// would on the same global batches. Every rank must be given the same data, options
 /// and configuration; rank 0's `resume` decides, and its resume point is sent to the
