@@ -68,9 +68,6 @@ pub fn with_local_rows<B: Backend, const D: usize>(
 /// ([`crate::data_parallel::shard_sizes`]), 0 for the ranks past the batch's size.
 pub fn rank_rows(batch: usize, world_size: usize) -> Vec<usize> {
     let mut rows = crate::data_parallel::shard_sizes(batch, world_size);
-    if batch == 0 {
-        rows.clear();
-    }
     rows.resize(world_size.max(1), 0);
     rows
 }
@@ -170,8 +167,8 @@ impl Share<'_> {
 }
 
 /// Checks that this rank of `group` starts where rank 0 does: the same weights (initial
-/// or resumed), training and validation samples, batch size, epochs, accumulation and
-/// seed. Each rank builds its model and split itself, so a rank given other inputs or
+/// or resumed), training and validation samples, training options (but the progress
+/// display and the data workers) and model configuration. Each rank builds its model and split itself, so a rank given other inputs or
 /// flags would otherwise train another model silently.
 ///
 /// Errors (on the rank that differs, naming it): the fingerprints differ; the transport's.
