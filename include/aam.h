@@ -430,8 +430,9 @@ enum AamStatus aam_predict_tokens_counts(const struct AamModel *model,
                                          struct AamPredictions **out);
 
 /*
- Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV whose observation
- IDs are ASV sequences) at `table_path`, prepared with the model's own settings, into
+ Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV, or a QIIME 2
+ `.qza`, whose observation IDs are ASV sequences; else see [`aam_predict_table`]) at
+ `table_path`, prepared with the model's own settings, into
  `*out` (NULL on failure). Samples without reads are kept, with a note and no value.
  A model conditioned on metadata categories needs [`aam_predict_biom_metadata`].
  */
@@ -451,6 +452,22 @@ enum AamStatus aam_predict_biom_metadata(const struct AamModel *model,
                                          const char *table_path,
                                          const char *metadata_path,
                                          struct AamPredictions **out);
+
+/*
+ Predicts every sample of the feature table at `table_path` (BIOM 2.1 / 1.0 JSON / TSV,
+ or a QIIME 2 `FeatureTable[Frequency]` `.qza`) into `*out` (NULL on failure), as
+ [`aam_predict_biom_metadata`] does. `sequences_path` (NULL: none) gives the sequences
+ of feature IDs that are not sequences, such as QIIME 2's DADA2 MD5 hashes: a
+ `rep-seqs.qza` (`FeatureData[Sequence]`) or a FASTA file. Errors (see
+ `aam_last_error`): as [`aam_predict_biom_metadata`]; `AAM_STATUS_DATA` for an artifact
+ of another semantic type (both named), MD5 feature IDs without `sequences_path`, a
+ feature without a sequence, or an MD5 ID that is not its sequence's (named).
+ */
+enum AamStatus aam_predict_table(const struct AamModel *model,
+                                 const char *table_path,
+                                 const char *sequences_path,
+                                 const char *metadata_path,
+                                 struct AamPredictions **out);
 
 /*
  Frees predictions. NULL, and predictions already freed, are ignored.

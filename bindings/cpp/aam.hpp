@@ -131,6 +131,17 @@ public:
               "aam_predict_biom_metadata");
         return Predictions(p);
     }
+    /// Predicts a feature table whose feature IDs are not sequences (a QIIME 2 `table.qza`
+    /// with DADA2 MD5 IDs) with their `sequences` (`rep-seqs.qza` or FASTA); `metadata`
+    /// as above, or empty for none.
+    Predictions predict_table(const std::string &table, const std::string &sequences,
+                              const std::string &metadata = std::string()) const {
+        AamPredictions *p = nullptr;
+        check(aam_predict_table(m_.get(), table.c_str(), sequences.c_str(),
+                                metadata.empty() ? nullptr : metadata.c_str(), &p),
+              "aam_predict_table");
+        return Predictions(p);
+    }
 
 private:
     static AamModel *load(const std::string &path, const AamParams &params) {

@@ -139,3 +139,16 @@ def test_asv_cache_equals_the_single_graph(model):
         assert model.asv_cache_stats()["capacity"] == 0, "the default: split graphs, within a call"
         with pytest.raises(aam.AamError):
             single.asv_cache_stats()
+
+
+QIIME2 = os.path.join(REPO, "..", "shared", "data", "moving-pictures", "qiime2")
+
+
+def test_a_qiime2_table_with_its_sequences_predicts_as_the_exported_table(model):
+    want = model.predict_biom(os.path.join(REPO, "..", "shared", "data", "moving-pictures", "table.biom"))
+    got = model.predict_biom(os.path.join(QIIME2, "table.qza"), sequences=os.path.join(QIIME2, "rep-seqs.qza"))
+    order = [got.sample_ids.index(s) for s in want.sample_ids]
+    assert sorted(got.sample_ids) == sorted(want.sample_ids) and len(want.sample_ids) == 34
+    np.testing.assert_array_equal(got.probabilities[order], want.probabilities)
+    with pytest.raises(aam.AamError, match="--sequences rep-seqs.qza"):
+        model.predict_biom(os.path.join(QIIME2, "table.qza"))

@@ -228,8 +228,9 @@ pub(crate) fn predict_buffer(
     Ok(())
 }
 
-/// Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV whose observation
-/// IDs are ASV sequences) at `table_path`, prepared with the model's own settings, into
+/// Predicts every sample of a feature table (BIOM 2.1 / 1.0 JSON / TSV, or a QIIME 2
+/// `.qza`, whose observation IDs are ASV sequences; else see [`aam_predict_table`]) at
+/// `table_path`, prepared with the model's own settings, into
 /// `*out` (NULL on failure). Samples without reads are kept, with a note and no value.
 /// A model conditioned on metadata categories needs [`aam_predict_biom_metadata`].
 #[no_mangle]
@@ -254,12 +255,35 @@ pub unsafe extern "C" fn aam_predict_biom_metadata(
     metadata_path: *const c_char,
     out: *mut *mut AamPredictions,
 ) -> AamStatus {
+    unsafe { aam_predict_table(model, table_path, std::ptr::null(), metadata_path, out) }
+}
+
+/// Predicts every sample of the feature table at `table_path` (BIOM 2.1 / 1.0 JSON / TSV,
+/// or a QIIME 2 `FeatureTable[Frequency]` `.qza`) into `*out` (NULL on failure), as
+/// [`aam_predict_biom_metadata`] does. `sequences_path` (NULL: none) gives the sequences
+/// of feature IDs that are not sequences, such as QIIME 2's DADA2 MD5 hashes: a
+/// `rep-seqs.qza` (`FeatureData[Sequence]`) or a FASTA file. Errors (see
+/// `aam_last_error`): as [`aam_predict_biom_metadata`]; `AAM_STATUS_DATA` for an artifact
+/// of another semantic type (both named), MD5 feature IDs without `sequences_path`, a
+/// feature without a sequence, or an MD5 ID that is not its sequence's (named).
+#[no_mangle]
+pub unsafe extern "C" fn aam_predict_table(
+    model: *const AamModel,
+    table_path: *const c_char,
+    sequences_path: *const c_char,
+    metadata_path: *const c_char,
+    out: *mut *mut AamPredictions,
+) -> AamStatus {
     guard(|| {
         non_null(out, "out")?;
         unsafe { *out = std::ptr::null_mut() };
         let m = borrow(model, Kind::Model, "model")?;
         non_null(table_path, "table_path")?;
         let path = utf8_arg(table_path, "table_path")?;
+        let sequences = match sequences_path.is_null() {
+            true => None,
+            false => Some(Path::new(utf8_arg(sequences_path, "sequences_path")?)),
+        };
         let categories = match metadata_path.is_null() {
             true => None,
             false => {
@@ -269,8 +293,8 @@ pub unsafe extern "C" fn aam_predict_biom_metadata(
                 Some(aam_runtime::SampleCategories::from_metadata(&metadata))
             }
         };
-        let (table, _) =
-            aam_data::load_table(Path::new(path)).map_err(aam_runtime::RuntimeError::from)?;
+        let (table, _) = aam_data::load_table_with_sequences(Path::new(path), sequences)
+            .map_err(aam_runtime::RuntimeError::from)?;
         let options = PredictOptions {
             batch_size: m.params.batch_size as usize,
             threads: m.params.threads as usize,

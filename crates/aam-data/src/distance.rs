@@ -137,13 +137,14 @@ impl DistanceMatrix {
     }
 }
 
-/// Loads a distance matrix by extension: `.h5`/`.hdf5` (ssu), `.npy`, `.csv`, `.tsv`.
+/// Loads a distance matrix by extension: `.h5`/`.hdf5` (ssu), `.npy`, `.csv`, `.tsv`,
+/// `.qza` (a QIIME 2 `DistanceMatrix` artifact, read in memory).
 ///
 /// `ids_file` overrides the sample order of a `.npy`; without it a sidecar
 /// `*_ids.txt` next to the file is used, else `table_ids` (with a size check).
 ///
 /// Errors: unsupported extension, unreadable file, non-square matrix, an ID count
-/// that does not match the matrix size, duplicate IDs.
+/// that does not match the matrix size, duplicate IDs, a `.qza` of another semantic type.
 pub fn load_distance_matrix(
     path: &Path,
     ids_file: Option<&Path>,
@@ -157,11 +158,20 @@ pub fn load_distance_matrix(
             let (ids, source) = npy_ids(path, ids_file, table_ids, m.nrows())?;
             (ids, m.into_raw_vec_and_offset().0, source)
         }
-        "csv" | "tsv" | "txt" => read_labelled(path, if ext == "csv" { b',' } else { b'\t' })?,
+        "csv" | "tsv" | "txt" => {
+            let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+            read_labelled(path, &bytes, if ext == "csv" { b',' } else { b'\t' })?
+        }
+        "qza" => {
+            let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+            let tsv = crate::qiime2::read_data(path, &bytes, crate::qiime2::ArtifactKind::DistanceMatrix)?;
+            let (ids, values, _) = read_labelled(path, &tsv, b'\t')?;
+            (ids, values, "QIIME 2 DistanceMatrix labels".into())
+        }
         _ => {
             return Err(DataError::format(
                 path,
-                format!("unsupported distance matrix extension '.{ext}'; use ssu .h5, .npy (with a *_ids.txt sidecar) or a labelled .csv/.tsv"),
+                format!("unsupported distance matrix extension '.{ext}'; use ssu .h5, .npy (with a *_ids.txt sidecar), a labelled .csv/.tsv or a QIIME 2 DistanceMatrix .qza"),
             ))
         }
     };
@@ -365,13 +375,16 @@ fn npy_ids(
     }
 }
 
-fn read_labelled(path: &Path, delimiter: u8) -> Result<(Vec<String>, Vec<f64>, String)> {
+fn read_labelled(
+    path: &Path,
+    bytes: &[u8],
+    delimiter: u8,
+) -> Result<(Vec<String>, Vec<f64>, String)> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| DataError::format(path, format!("cannot read ({e})")))?;
+        .from_reader(bytes);
     let mut rows = reader.records();
     let header = match rows.next() {
         Some(Ok(h)) => h,

@@ -1,8 +1,8 @@
 //! Faith's phylogenetic diversity per sample (target of the `faith_pd` encoder type).
 //!
 //! Sources: a `.tsv` with a sample-ID column and a value column (as written by
-//! `qiime diversity alpha-phylogenetic` exports or scikit-bio), or a 1-D `.npy` in
-//! table sample order.
+//! `qiime diversity alpha-phylogenetic` exports or scikit-bio), the QIIME 2 artifact
+//! itself (`.qza`, `SampleData[AlphaDiversity]`), or a 1-D `.npy` in table sample order.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,8 @@ impl FaithPd {
     }
 }
 
-/// Loads Faith PD from `.tsv`/`.csv` (sample → value) or `.npy` (table order).
+/// Loads Faith PD from `.tsv`/`.csv` (sample → value), a `SampleData[AlphaDiversity]`
+/// `.qza` (its `alpha-diversity.tsv`) or `.npy` (table order).
 ///
 /// Errors: unreadable file, non-numeric, negative or non-finite values (naming the
 /// sample), duplicate samples, a `.npy` whose length differs from the table.
@@ -51,11 +52,18 @@ pub fn load_faith_pd(path: &Path, table_ids: &[String]) -> Result<FaithPd> {
         table_ids.iter().cloned().zip(v).collect()
     } else {
         let delimiter = if ext == "csv" { b',' } else { b'\t' };
+        let mut bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        if crate::qiime2::is_artifact(&bytes) {
+            bytes = crate::qiime2::read_data(
+                path,
+                &bytes,
+                crate::qiime2::ArtifactKind::AlphaDiversity,
+            )?;
+        }
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .has_headers(true)
-            .from_path(path)
-            .map_err(|e| DataError::format(path, format!("cannot read ({e})")))?;
+            .from_reader(bytes.as_slice());
         let mut out = Vec::new();
         for (line, rec) in reader.records().enumerate() {
             let rec =

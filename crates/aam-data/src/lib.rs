@@ -1,8 +1,9 @@
 //! # aam-data
 //!
 //! Everything a microbiome researcher brings to AAM, read and checked:
-//! BIOM feature tables (2.1 HDF5, 1.0 JSON, classic TSV) whose observation IDs are
-//! ASV sequences, rarefaction, the nucleotide tokenizer, the per-sample token limit,
+//! BIOM feature tables (2.1 HDF5, 1.0 JSON, classic TSV, QIIME 2 `.qza`) whose
+//! observation IDs are ASV sequences (or feature hashes mapped to them by
+//! `--sequences`), rarefaction, the nucleotide tokenizer, the per-sample token limit,
 //! UniFrac / distance matrices and Faith PD, metadata TSVs, train/validation splits,
 //! and model-ready batches. Below every other crate, it also holds what all of them
 //! use: [`files`] (atomic writes), [`metrics`] and [`evaluation`] (predictions against
@@ -43,7 +44,9 @@ pub mod metadata;
 pub mod metrics;
 pub mod npy;
 pub mod process_memory;
+pub mod qiime2;
 pub mod rarefy;
+pub mod sequences;
 pub mod sample_stream;
 pub mod split;
 pub mod summary;
@@ -54,7 +57,7 @@ pub mod tokenizer;
 pub use augment::Augmentation;
 pub use batch::{Batch, Dataset};
 pub use beta_diversity::{beta_diversity, BetaMetric};
-pub use biom::{load_table, BiomFormat, BiomSampleChunks};
+pub use biom::{load_table, load_table_with_sequences, BiomFormat, BiomSampleChunks};
 pub use categories::CategoryIndices;
 pub use distance::{load_distance_matrix, DistanceMatrix};
 pub use error::{DataError, Result};
@@ -62,6 +65,7 @@ pub use faith_pd::{load_faith_pd, FaithPd};
 pub use metadata::{Metadata, Target, TargetKind};
 pub use npy::check_npy_size;
 pub use rarefy::{rarefy, RarefyReport};
+pub use sequences::{load_sequences, FeatureSequences};
 pub use sample_stream::SampleStream;
 pub use split::{group_kfold, split_samples, Split};
 pub use table::FeatureTable;

@@ -100,6 +100,19 @@ impl FeatureTable {
         if self.observation_ids.is_empty() || self.observation_ids.iter().any(|id| is_dna(id)) {
             return Ok(());
         }
+        if self
+            .observation_ids
+            .iter()
+            .all(|id| crate::sequences::is_md5_id(id))
+        {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "the feature IDs are MD5 hashes of the sequences (e.g. '{}', as QIIME 2's DADA2 names them); aam reads ASVs by their sequence: give the sequences with --sequences rep-seqs.qza (or a FASTA file)",
+                    self.observation_ids[0]
+                ),
+            ));
+        }
         Err(DataError::format(
             path,
             format!(

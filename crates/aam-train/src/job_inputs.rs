@@ -10,8 +10,8 @@ use aam_config::{AttentionKind, CheckpointConfig, DataSettings, ModelConfig};
 
 use aam_data::error::name_list;
 use aam_data::{
-    beta_diversity, distance, load_table, rarefy, split, BetaMetric, Dataset, DistanceMatrix,
-    FeatureTable, Metadata, SampleStream,
+    beta_diversity, distance, load_table_with_sequences, rarefy, split, BetaMetric, Dataset,
+    DistanceMatrix, FeatureTable, Metadata, SampleStream,
 };
 use anyhow::{bail, Context, Result};
 
@@ -49,8 +49,12 @@ impl DistanceTarget {
 /// the same names).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobInputs {
-    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV sequences.
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON, TSV or a QIIME 2
+    /// `FeatureTable[Frequency]` `.qza`); observation IDs are ASV sequences, or feature
+    /// IDs that `sequences` maps to them.
     pub table: PathBuf,
+    /// Sequences of hashed feature IDs (FASTA or a `FeatureData[Sequence]` `.qza`).
+    pub sequences: Option<PathBuf>,
     /// Distance matrix (ssu `.h5`, `.npy` with `*_ids.txt` sidecar, labelled `.csv`/`.tsv`).
     pub unifrac_matrix: Option<PathBuf>,
     /// Sample order of a `.npy` matrix, one ID per line.
@@ -89,6 +93,7 @@ impl JobInputs {
     pub fn new(table: impl Into<PathBuf>, output: impl Into<PathBuf>) -> Self {
         JobInputs {
             table: table.into(),
+            sequences: None,
             unifrac_matrix: None,
             unifrac_ids: None,
             distance: DistanceTarget::Unifrac,
@@ -149,6 +154,12 @@ pub fn load_table_input(
     seed: u64,
 ) -> Result<(FeatureTable, Option<SampleStream>)> {
     if input.streaming {
+        if input.sequences.is_some() {
+            bail!(
+                "{}: --streaming reads a BIOM 2.1 HDF5 table whose observation IDs are the sequences, so it does not take --sequences; write the table with sequence IDs once (`aam inspect --table T --sequences S --write-table table.biom`) or drop --streaming",
+                input.table.display()
+            );
+        }
         let stream = SampleStream::open(&input.table, input.chunk_samples)?;
         // A table of the file's ASVs and no samples, for the sequence-ID check.
         let sequences = FeatureTable {
@@ -180,7 +191,7 @@ pub fn load_table_input(
 }
 
 fn load_whole_table(input: &JobInputs, seed: u64) -> Result<FeatureTable> {
-    let (table, format) = load_table(&input.table)?;
+    let (table, format) = load_table_with_sequences(&input.table, input.sequences.as_deref())?;
     table.check_sequence_ids(&input.table)?;
     eprintln!(
         "table {} [{format}]: {} samples × {} ASVs",

@@ -94,6 +94,7 @@ def _load():
         "aam_predict_tokens_categories": ([p, p, ctypes.c_uint32, sz, sz, sz, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_int64), sz, pp], ctypes.c_int),
         "aam_predict_biom": ([p, ctypes.c_char_p, pp], ctypes.c_int),
         "aam_predict_biom_metadata": ([p, ctypes.c_char_p, ctypes.c_char_p, pp], ctypes.c_int),
+        "aam_predict_table": ([p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, pp], ctypes.c_int),
         "aam_predictions_free": ([p], None),
         "aam_predictions_count": ([p, ctypes.POINTER(sz)], ctypes.c_int),
         "aam_predictions_quantiles": ([p, ctypes.POINTER(ctypes.POINTER(ctypes.c_double)), ctypes.POINTER(ctypes.POINTER(ctypes.c_double)), ctypes.POINTER(sz)], ctypes.c_int),

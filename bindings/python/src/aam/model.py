@@ -190,17 +190,21 @@ class Model:
         check(lib.aam_model_category_index(self._handle, column.encode(), str(label).encode(), ctypes.byref(k)))
         return k.value
 
-    def predict_biom(self, table_path, metadata=None):
-        """Predicts every sample of a feature table file (BIOM / TSV with sequence IDs).
+    def predict_biom(self, table_path, metadata=None, sequences=None):
+        """Predicts every sample of a feature table file (BIOM / TSV with sequence IDs, or
+        a QIIME 2 ``FeatureTable[Frequency]`` ``.qza``).
 
         ``metadata``: a metadata TSV path giving each sample's values of the columns a
         model conditioned on metadata categories reads (``aam train
         --categorical-columns``); needed by such a model, not read by others. A missing
         value, or one the training samples never had, is the unknown category.
+        ``sequences``: a ``rep-seqs.qza`` or FASTA path giving the sequences of feature
+        IDs that are not sequences (QIIME 2's DADA2 MD5 hashes).
         """
         out = ctypes.c_void_p()
         meta = None if metadata is None else os.fsencode(metadata)
-        check(lib.aam_predict_biom_metadata(self._handle, os.fsencode(table_path), meta, ctypes.byref(out)))
+        seqs = None if sequences is None else os.fsencode(sequences)
+        check(lib.aam_predict_table(self._handle, os.fsencode(table_path), seqs, meta, ctypes.byref(out)))
         return Predictions(out)
 
     def close(self):

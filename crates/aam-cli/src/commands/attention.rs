@@ -29,10 +29,15 @@ pub struct AttentionArgs {
     /// Default: the shipped model.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV
-    /// sequences.
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON, TSV or a QIIME 2
+    /// FeatureTable[Frequency] .qza); observation IDs are ASV sequences, or feature IDs
+    /// that --sequences maps to them.
     #[arg(long)]
     pub table: PathBuf,
+    /// Sequences of the table's feature IDs when those are not sequences (QIIME 2's
+    /// DADA2 hashes): rep-seqs.qza (FeatureData[Sequence]) or a FASTA file.
+    #[arg(long)]
+    pub sequences: Option<PathBuf>,
     /// Sample IDs to inspect (comma-separated).
     #[arg(long, value_delimiter = ',', required = true)]
     pub samples: Vec<String>,
@@ -155,7 +160,7 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
     }
     let model = InspectedModel::load(args.model.as_deref())?;
     eprintln!("model {} (burn backend)", model.path.display());
-    let ds = prepare(&args.table, &model.config)?;
+    let ds = prepare(&args.table, args.sequences.as_deref(), &model.config)?;
     let table = &ds.table;
     let mut positions = Vec::with_capacity(args.samples.len());
     for id in &args.samples {

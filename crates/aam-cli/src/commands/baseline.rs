@@ -90,7 +90,8 @@ pub fn run(args: &BaselineArgs) -> Result<()> {
     if args.n_trees == 0 || args.min_samples_leaf == 0 {
         bail!("--n-trees and --min-samples-leaf must be at least 1");
     }
-    let (table, format) = aam_data::load_table(&args.data.table)?;
+    let (table, format) =
+        aam_data::load_table_with_sequences(&args.data.table, args.data.sequences.as_deref())?;
     eprintln!(
         "table {} [{format}]: {} samples × {} ASVs",
         args.data.table.display(),

@@ -23,10 +23,15 @@ use aam_train::plots;
 /// `evaluate`, `baseline` and `importance`).
 #[derive(Args, Debug, Clone)]
 pub struct LabelledSamples {
-    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV
-    /// sequences.
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON, TSV or a QIIME 2
+    /// FeatureTable[Frequency] .qza); observation IDs are ASV sequences, or feature IDs
+    /// that --sequences maps to them.
     #[arg(long)]
     pub table: PathBuf,
+    /// Sequences of the table's feature IDs when those are not sequences (QIIME 2's
+    /// DADA2 hashes): rep-seqs.qza (FeatureData[Sequence]) or a FASTA file.
+    #[arg(long)]
+    pub sequences: Option<PathBuf>,
     /// Metadata TSV holding the true values.
     #[arg(long)]
     pub metadata: PathBuf,
@@ -90,6 +95,7 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
     let preds = predict::predictions(&PredictArgs {
         model: args.model.clone(),
         table: args.data.table.clone(),
+        sequences: args.data.sequences.clone(),
         // The truth's metadata also gives a conditioned model its categories.
         metadata: Some(args.data.metadata.clone()),
         output: None,
@@ -124,7 +130,8 @@ pub fn run(args: &EvaluateArgs) -> Result<()> {
             );
         }
     }
-    let (table, _) = aam_data::load_table(&args.data.table)?;
+    let (table, _) =
+        aam_data::load_table_with_sequences(&args.data.table, args.data.sequences.as_deref())?;
     let depths = table.depths();
     let metadata = Metadata::load(&args.data.metadata)?;
     // With --split, only its validation samples are considered, so every count below

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use aam_data::summary::{length_histogram, quantiles, upper_triangle_stats};
 use aam_data::{
-    distance, load_faith_pd, load_table, rarefy, FeatureTable, Metadata, TargetKind, TokenizedAsvs,
+    distance, load_faith_pd, load_table_with_sequences, rarefy, FeatureTable, Metadata, TargetKind,
+    TokenizedAsvs,
 };
 use anyhow::{bail, Result};
 use clap::Args;
@@ -17,10 +18,24 @@ use clap::Args;
 /// Arguments of `aam inspect`.
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// Feature table: BIOM 2.1 HDF5, BIOM 1.0 JSON or classic TSV; observation IDs are ASV sequences.
+    /// Feature table: BIOM 2.1 HDF5, BIOM 1.0 JSON, classic TSV or a QIIME 2
+    /// FeatureTable[Frequency] .qza; observation IDs are ASV sequences, or feature IDs
+    /// that --sequences maps to them.
     #[arg(long)]
     pub table: PathBuf,
-    /// Distance matrix (ssu .h5, .npy, labelled .csv/.tsv); repeat for several.
+    /// Sequences of the table's feature IDs when those are not sequences (QIIME 2's
+    /// DADA2 hashes): rep-seqs.qza (FeatureData[Sequence]) or a FASTA file.
+    #[arg(long)]
+    pub sequences: Option<PathBuf>,
+    /// Write the table as inspected (sequence IDs, rarefied if --rarefy-depth) to this
+    /// BIOM 2.1 HDF5 file, e.g. to read a QIIME 2 table with --streaming.
+    #[arg(long)]
+    pub write_table: Option<PathBuf>,
+    /// Replace an existing --write-table file.
+    #[arg(long, requires = "write_table")]
+    pub overwrite: bool,
+    /// Distance matrix (ssu .h5, .npy, labelled .csv/.tsv, QIIME 2 DistanceMatrix .qza);
+    /// repeat for several.
     #[arg(long = "unifrac-matrix")]
     pub unifrac_matrix: Vec<PathBuf>,
     /// Sample order of a .npy matrix, one ID per line (default: a `*_ids.txt` sidecar, else table order).
@@ -29,7 +44,8 @@ pub struct InspectArgs {
     /// The matrix holds a non-UniFrac distance: skip the [0, 1] range check.
     #[arg(long)]
     pub not_unifrac: bool,
-    /// Faith PD per sample (.tsv sample→value, or 1-D .npy in table order).
+    /// Faith PD per sample (.tsv sample→value, 1-D .npy in table order, or a QIIME 2
+    /// SampleData[AlphaDiversity] .qza).
     #[arg(long)]
     pub faith_pd: Option<PathBuf>,
     /// Sample metadata TSV (QIIME 2 / Qiita style).
@@ -80,8 +96,22 @@ fn num(v: f64) -> String {
 
 /// Runs `aam inspect`.
 pub fn run(args: &InspectArgs) -> Result<()> {
-    let (mut table, format) = load_table(&args.table)?;
+    if let Some(out) = &args.write_table {
+        if out.exists() && !args.overwrite {
+            bail!(
+                "{} already exists; pass --overwrite to replace it or choose another --write-table",
+                out.display()
+            );
+        }
+    }
+    let (mut table, format) = load_table_with_sequences(&args.table, args.sequences.as_deref())?;
     println!("table {}  [{format}]", args.table.display());
+    if let Some(seqs) = &args.sequences {
+        println!(
+            "  feature IDs        replaced by their sequences from {}",
+            seqs.display()
+        );
+    }
     if let Some(depth) = args.rarefy_depth {
         let (rarefied, report) = rarefy(&table, depth, args.seed, args.with_replacement)?;
         println!(
@@ -100,11 +130,23 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     }
     if let Some(path) = &args.faith_pd {
         let fp = load_faith_pd(path, &table.sample_ids)?;
-        let v = fp.aligned(&table.sample_ids)?;
+        let v = if args.allow_sample_subset {
+            // As training would: only the samples that have a value.
+            let shared: Vec<String> = table
+                .sample_ids
+                .iter()
+                .filter(|s| fp.values.contains_key(*s))
+                .cloned()
+                .collect();
+            fp.aligned(&shared)?
+        } else {
+            fp.aligned(&table.sample_ids)?
+        };
         println!("faith PD {}", path.display());
         println!(
-            "  samples            {} ({} in file)",
+            "  samples            {} of the table's {} ({} in file)",
             v.len(),
+            table.n_samples(),
             fp.values.len()
         );
         println!("  values             {}", fmt_q(&v));
@@ -113,6 +155,11 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         inspect_metadata(&table, path, args)?;
     }
     table.check_sequence_ids(&args.table)?;
+    if let Some(out) = &args.write_table {
+        let bytes = aam_data::biom::hdf5_bytes(&table, aam_data::biom::Hdf5Layout::default())?;
+        aam_data::files::write_atomic(out, &bytes)?;
+        println!("wrote {} [BIOM 2.1 (HDF5)]", out.display());
+    }
     println!("ok: inputs are consistent");
     Ok(())
 }
@@ -128,34 +175,16 @@ fn print_table(table: &FeatureTable, max_bp: usize) {
     println!("  reads              {}", num(table.total()));
     println!("  depth              {}", fmt_q(&depths));
     println!("  ASVs per sample    {}", fmt_q(&per_sample));
-    let hist = length_histogram(&table.observation_ids);
-    let lens: Vec<String> = hist.iter().map(|(l, n)| format!("{l} bp: {n}")).collect();
-    println!(
-        "  sequence lengths   {}",
-        aam_data::error::name_list(&lens, 12)
-    );
-    let tok = TokenizedAsvs::new(&table.observation_ids, max_bp);
-    let first = |idx: &[usize]| {
-        let ids: Vec<String> = idx
-            .iter()
-            .map(|&i| aam_data::error::short_asv(&table.observation_ids[i]))
-            .collect();
-        if ids.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", aam_data::error::name_list(&ids, 3))
-        }
-    };
-    println!(
-        "  non-ACGT ASVs      {}{}",
-        tok.non_acgt.len(),
-        first(&tok.non_acgt)
-    );
-    println!(
-        "  ASVs > max_bp      {} (max_bp {max_bp}; truncated at the end){}",
-        tok.too_long.len(),
-        first(&tok.too_long)
-    );
+    if table
+        .observation_ids
+        .iter()
+        .all(|id| aam_data::sequences::is_md5_id(id))
+    {
+        // The sequence lines would describe the hashes; say what is needed instead.
+        println!("  feature IDs        MD5 hashes of the sequences (QIIME 2 DADA2): give --sequences rep-seqs.qza (or a FASTA file)");
+    } else {
+        print_sequences(table, max_bp);
+    }
     let empty: Vec<&String> = (0..table.n_samples())
         .filter(|&s| depths[s] == 0.0)
         .map(|s| &table.sample_ids[s])
@@ -276,4 +305,36 @@ fn inspect_metadata(
         }
     }
     Ok(())
+}
+
+/// The sequence-length histogram, non-ACGT and over-long ASVs.
+fn print_sequences(table: &FeatureTable, max_bp: usize) {
+    let hist = length_histogram(&table.observation_ids);
+    let lens: Vec<String> = hist.iter().map(|(l, n)| format!("{l} bp: {n}")).collect();
+    println!(
+        "  sequence lengths   {}",
+        aam_data::error::name_list(&lens, 12)
+    );
+    let tok = TokenizedAsvs::new(&table.observation_ids, max_bp);
+    let first = |idx: &[usize]| {
+        let ids: Vec<String> = idx
+            .iter()
+            .map(|&i| aam_data::error::short_asv(&table.observation_ids[i]))
+            .collect();
+        if ids.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", aam_data::error::name_list(&ids, 3))
+        }
+    };
+    println!(
+        "  non-ACGT ASVs      {}{}",
+        tok.non_acgt.len(),
+        first(&tok.non_acgt)
+    );
+    println!(
+        "  ASVs > max_bp      {} (max_bp {max_bp}; truncated at the end){}",
+        tok.too_long.len(),
+        first(&tok.too_long)
+    );
 }

@@ -87,9 +87,14 @@ impl InspectedModel {
     }
 }
 
-/// A table prepared for a model (tokens, token-limit selection), warnings printed.
-pub fn prepare(table_path: &Path, config: &CheckpointConfig) -> Result<Dataset> {
-    let (table, _) = aam_data::load_table(table_path)?;
+/// A table prepared for a model (tokens, token-limit selection), warnings printed;
+/// `sequences` maps hashed feature IDs to sequences (`--sequences`).
+pub fn prepare(
+    table_path: &Path,
+    sequences: Option<&Path>,
+    config: &CheckpointConfig,
+) -> Result<Dataset> {
+    let (table, _) = aam_data::load_table_with_sequences(table_path, sequences)?;
     let prepared = prepare_table(table, config, &table_path.display().to_string())?;
     for w in &prepared.warnings {
         eprintln!("warning: {w}");

@@ -73,9 +73,15 @@ pub struct PredictArgs {
     /// (built into the binary).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV sequences.
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON, TSV or a QIIME 2
+    /// FeatureTable[Frequency] .qza); observation IDs are ASV sequences, or feature IDs
+    /// that --sequences maps to them.
     #[arg(long)]
     pub table: PathBuf,
+    /// Sequences of the table's feature IDs when those are not sequences (QIIME 2's
+    /// DADA2 hashes): rep-seqs.qza (FeatureData[Sequence]) or a FASTA file.
+    #[arg(long)]
+    pub sequences: Option<PathBuf>,
     /// Metadata TSV giving each sample's values of the columns a model conditioned on
     /// metadata categories reads (`aam train --categorical-columns`); a missing value, or
     /// one the training samples never had, is the unknown category (with a warning).
@@ -312,6 +318,12 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
         if args.backend == Backend::Burn {
             bail!("--streaming runs the ONNX graphs: use --backend tract or ort");
         }
+        if args.sequences.is_some() {
+            bail!(
+                "{}: --streaming reads a BIOM 2.1 HDF5 table whose observation IDs are the sequences, so it does not take --sequences; write the table with sequence IDs once (`aam inspect --table T --sequences S --write-table table.biom`) or drop --streaming",
+                args.table.display()
+            );
+        }
         if aam_data::biom::detect_format(&read_head(&args.table)?) != aam_data::BiomFormat::Hdf5 {
             bail!(
                 "{}: --streaming reads BIOM 2.1 HDF5 tables; convert it with `biom convert --to-hdf5` or drop --streaming",
@@ -322,7 +334,8 @@ pub fn predictions(args: &PredictArgs) -> Result<Predictions> {
     let table = if args.streaming {
         None
     } else {
-        let (table, format) = aam_data::load_table(&args.table)?;
+        let (table, format) =
+            aam_data::load_table_with_sequences(&args.table, args.sequences.as_deref())?;
         eprintln!(
             "table {} [{format}]: {} samples × {} ASVs",
             args.table.display(),

@@ -29,7 +29,8 @@ pub struct PretrainArgs {
     /// What the encoder learns: UniFrac distances between sample embeddings, or Faith PD.
     #[arg(long, value_enum, default_value_t = EncoderArg::Unifrac)]
     encoder_type: EncoderArg,
-    /// Faith PD per sample (.tsv or 1-D .npy), for --encoder-type faith-pd.
+    /// Faith PD per sample (.tsv, 1-D .npy, or a QIIME 2 SampleData[AlphaDiversity]
+    /// .qza), for --encoder-type faith-pd.
     #[arg(long)]
     faith_pd: Option<std::path::PathBuf>,
 }

@@ -18,10 +18,17 @@ use clap::Args;
 /// Inputs and output of a training run.
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
-    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV sequences.
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON, TSV or a QIIME 2
+    /// FeatureTable[Frequency] .qza); observation IDs are ASV sequences, or feature IDs
+    /// that --sequences maps to them.
     #[arg(long)]
     pub table: PathBuf,
-    /// UniFrac distance matrix (ssu .h5, .npy with *_ids.txt sidecar, labelled .csv/.tsv).
+    /// Sequences of the table's feature IDs when those are not sequences (QIIME 2's
+    /// DADA2 hashes): rep-seqs.qza (FeatureData[Sequence]) or a FASTA file.
+    #[arg(long)]
+    pub sequences: Option<PathBuf>,
+    /// UniFrac distance matrix (ssu .h5, .npy with *_ids.txt sidecar, labelled .csv/.tsv,
+    /// or a QIIME 2 DistanceMatrix .qza).
     #[arg(long)]
     pub unifrac_matrix: Option<PathBuf>,
     /// Sample order of a .npy matrix, one ID per line.
@@ -83,6 +90,7 @@ impl InputArgs {
     pub fn job_inputs(&self) -> JobInputs {
         JobInputs {
             table: self.table.clone(),
+            sequences: self.sequences.clone(),
             unifrac_matrix: self.unifrac_matrix.clone(),
             unifrac_ids: self.unifrac_ids.clone(),
             distance: self.distance,

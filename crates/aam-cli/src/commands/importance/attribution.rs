@@ -26,9 +26,9 @@ use burn::module::AutodiffModule;
 
 use super::super::evaluate::{unusable_samples, validation_ids};
 use super::super::inspected_model::{prepare, values, SampleInput, B};
-use aam_train::plots;
 use super::super::predict::load_safetensors;
 use super::{ImportanceArgs, MethodArg};
+use aam_train::plots;
 
 /// Largest relative completeness gap accepted without a warning (the 5%).
 const COMPLETENESS_TOLERANCE: f64 = 0.05;
@@ -55,7 +55,7 @@ pub fn run(args: &ImportanceArgs, labelled: Option<(&Path, &str)>) -> Result<()>
         ),
     };
     eprintln!("model {} (burn backend)", path.display());
-    let ds = prepare(&args.table, &config)?;
+    let ds = prepare(&args.table, args.sequences.as_deref(), &config)?;
     let table = &ds.table;
     // The true value of each table sample in the model's terms (class index or value).
     let truth: Option<Vec<Option<f64>>> = match labelled {

@@ -22,10 +22,15 @@ pub struct ImportanceArgs {
     /// Exported model (directory from `aam export`). Default: the shipped model.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV); observation IDs are ASV
-    /// sequences.
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON, TSV or a QIIME 2
+    /// FeatureTable[Frequency] .qza); observation IDs are ASV sequences, or feature IDs
+    /// that --sequences maps to them.
     #[arg(long)]
     pub table: PathBuf,
+    /// Sequences of the table's feature IDs when those are not sequences (QIIME 2's
+    /// DADA2 hashes): rep-seqs.qza (FeatureData[Sequence]) or a FASTA file.
+    #[arg(long)]
+    pub sequences: Option<PathBuf>,
     /// Metadata TSV holding the true values: needed by permutation; with
     /// integrated-gradients a classifier's attributions are of the true class (else of
     /// the predicted class) and only samples with a value are scored.

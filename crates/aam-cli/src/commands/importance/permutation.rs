@@ -23,9 +23,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::super::evaluate::{unusable_samples, validation_ids};
-use aam_train::plots;
 use super::super::predict::{load_onnx_model, PlacementArgs};
 use super::ImportanceArgs;
+use aam_train::plots;
 
 /// Per-sample loss of the predictions at table positions `samples` against `truth`
 /// (regression: |prediction − truth|; classification: −ln p(true class), p floored at
@@ -105,7 +105,7 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
         ..args.placement.clone()
     };
     let model = load_onnx_model(args.model.as_deref(), args.backend, &placement)?;
-    let (table, _) = aam_data::load_table(&args.table)?;
+    let (table, _) = aam_data::load_table_with_sequences(&args.table, args.sequences.as_deref())?;
     let origin = args.table.display().to_string();
     let options = PredictOptions {
         batch_size: args.batch_size,

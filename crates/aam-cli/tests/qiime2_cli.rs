@@ -1,0 +1,180 @@
+//! QIIME 2 artifacts on the command line: the real moving-pictures artifacts
+//! (`shared/data/moving-pictures/qiime2/`) read by `inspect`, `train`, `pretrain` and
+//! `predict` as their exported files are.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use common::{aam, shared, stderr, tsv_rows, TINY};
+
+fn q2(file: &str) -> String {
+    shared("moving-pictures", &format!("qiime2/{file}"))
+}
+
+#[test]
+fn inspect_says_a_hashed_table_needs_its_sequences_and_writes_the_sequence_table() {
+    let o = aam(&["inspect", "--table", &q2("table.qza")]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success());
+    assert!(
+        out.contains("[QIIME 2 artifact, FeatureTable[Frequency]]"),
+        "{out}"
+    );
+    assert!(out.contains("MD5 hashes of the sequences"), "{out}");
+    assert!(
+        stderr(&o).contains("--sequences rep-seqs.qza"),
+        "{}",
+        stderr(&o)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("table.biom").display().to_string();
+    let args = [
+        "inspect",
+        "--table",
+        &q2("table.qza"),
+        "--sequences",
+        &q2("rep-seqs.qza"),
+        "--unifrac-matrix",
+        &q2("unweighted_unifrac_distance_matrix.qza"),
+        "--faith-pd",
+        &q2("faith_pd_vector.qza"),
+        "--metadata",
+        &q2("sample-metadata.tsv"),
+        "--metadata-column",
+        "body-site",
+        "--allow-sample-subset",
+        "--write-table",
+        &written,
+    ];
+    let o = aam(&args);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}\n{out}", stderr(&o));
+    assert!(out.contains("120 bp: 770"), "{out}");
+    assert!(out.contains("31 × 31"), "{out}");
+    assert!(
+        out.contains("gut 8, left palm 8, right palm 9, tongue 9"),
+        "{out}"
+    );
+    // The written table is the shared one, whose IDs were replaced the same way.
+    let (a, _) = aam_data::load_table(Path::new(&written)).unwrap();
+    let (b, _) = aam_data::load_table(Path::new(&shared("moving-pictures", "table.biom"))).unwrap();
+    let entries = |t: &aam_data::FeatureTable| {
+        let mut m = HashMap::new();
+        for s in 0..t.n_samples() {
+            for (k, v) in t.sample(s) {
+                m.insert(
+                    (
+                        t.sample_ids[s].clone(),
+                        t.observation_ids[k as usize].clone(),
+                    ),
+                    v,
+                );
+            }
+        }
+        m
+    };
+    assert_eq!(entries(&a), entries(&b));
+    // Not overwritten without --overwrite.
+    let o = aam(&args);
+    assert!(
+        !o.status.success() && stderr(&o).contains("already exists"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn predictions_from_the_artifacts_equal_those_from_the_exported_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |table: &str, extra: &[&str], name: &str| {
+        let out = dir.path().join(name).display().to_string();
+        let mut args = vec!["predict", "--table", table, "--output", &out];
+        args.extend(extra);
+        let o = aam(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut rows: Vec<Vec<(String, String)>> = tsv_rows(Path::new(&out))
+            .into_iter()
+            .map(|r| {
+                let mut r: Vec<_> = r.into_iter().collect();
+                r.sort();
+                r
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let from_biom = run(&shared("moving-pictures", "table.biom"), &[], "a.tsv");
+    let seqs = q2("rep-seqs.qza");
+    let from_qza = run(&q2("table.qza"), &["--sequences", &seqs], "b.tsv");
+    assert_eq!(from_biom.len(), 34);
+    assert_eq!(from_biom, from_qza);
+    let o = aam(&["predict", "--table", &q2("table.qza")]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--sequences"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn training_reads_the_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (table, seqs, matrix, md) = (
+        q2("table.qza"),
+        q2("rep-seqs.qza"),
+        q2("unweighted_unifrac_distance_matrix.qza"),
+        q2("sample-metadata.tsv"),
+    );
+    let enc = dir.path().join("enc").display().to_string();
+    let mut args = vec![
+        "pretrain",
+        "--table",
+        &table,
+        "--sequences",
+        &seqs,
+        "--unifrac-matrix",
+        &matrix,
+        "--allow-sample-subset",
+        "--output",
+        &enc,
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The matrix, computed on the rarefied table, covers 31 of the 34 samples.
+    let err = stderr(&o);
+    assert!(
+        err.contains("3 table samples are not in") && err.contains("25 training, 6 validation"),
+        "{err}"
+    );
+
+    let out = dir.path().join("clf").display().to_string();
+    let mut args = vec![
+        "train",
+        "--table",
+        &table,
+        "--sequences",
+        &seqs,
+        "--metadata",
+        &md,
+        "--metadata-column",
+        "body-site",
+        "--group-column",
+        "subject",
+        "--output",
+        &out,
+    ];
+    args.extend(TINY);
+    let o = aam(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("clf/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        config["target"]["classes"],
+        serde_json::json!(["gut", "left palm", "right palm", "tongue"])
+    );
+}
