@@ -1,7 +1,7 @@
 //! Fuzz targets of aam, as plain functions `fn(&[u8])`.
 //!
 //! Each target feeds arbitrary bytes to one of aam's entry points for untrusted input
-//! (BIOM tables in their three forms, distance matrices, metadata TSV, safetensors
+//! (BIOM tables in their three forms, distance matrices, metadata TSV, QIIME 2 artifacts, safetensors
 //! weights, ONNX models, a model directory's configuration, the C ABI, `aam serve`'s
 //! request bodies) and returns normally whatever the bytes are: a
 //! malformed input must come back as an error, never as a panic, an abort or a result
@@ -28,6 +28,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("biom_table", targets::biom_table::run),
     ("distance_matrix", targets::distance_matrix::run),
     ("metadata_tsv", targets::metadata_tsv::run),
+    ("qiime2_artifact", targets::qiime2_artifact::run),
     ("safetensors_weights", targets::safetensors_weights::run),
     ("onnx_model", targets::onnx_model::run),
     ("c_abi", targets::c_abi::run),

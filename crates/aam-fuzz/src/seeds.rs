@@ -52,6 +52,15 @@ pub fn seeds(name: &str) -> Vec<Seed> {
                 out.push((format!("{d}.tsv"), with_selector(3, labelled(&ids, &m, '\t').into_bytes())));
             }
         }
+        "qiime2_artifact" => {
+            // The real artifacts of moving-pictures, as QIIME 2 wrote them.
+            let dir = data.join("moving-pictures/qiime2");
+            for name in ["table.qza", "rep-seqs.qza", "unweighted_unifrac_distance_matrix.qza", "faith_pd_vector.qza"] {
+                if dir.join(name).exists() {
+                    out.push((name.to_string(), read(&dir.join(name))));
+                }
+            }
+        }
         "metadata_tsv" => {
             for (d, dir) in &present {
                 out.push((format!("{d}.tsv"), small_metadata(&dir.join("metadata.tsv"), 6, 8).into_bytes()));

@@ -15,11 +15,21 @@ fn repo() -> PathBuf {
 /// The kept findings of `name`, by file name.
 fn regressions(name: &str) -> Vec<(String, Vec<u8>)> {
     let dir = repo().join("fuzz/regressions").join(name);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<(String, Vec<u8>)> = entries
         .map(|e| e.expect("a readable regressions folder").path())
         .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "README.md"))
-        .map(|p| (format!("regressions/{name}/{}", p.file_name().unwrap().to_string_lossy()), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                format!(
+                    "regressions/{name}/{}",
+                    p.file_name().unwrap().to_string_lossy()
+                ),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     out.sort();
     out
@@ -46,13 +56,21 @@ fn damaged(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 fn replay(name: &str) {
-    let target = TARGETS.iter().find(|(n, _)| *n == name).expect("a known target").1;
+    let target = TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("a known target")
+        .1;
     let seeds = seeds::seeds(name);
     assert!(!seeds.is_empty(), "{name} has no seeds");
     let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
     for (seed, bytes) in &seeds {
         inputs.push((seed.clone(), bytes.clone()));
-        inputs.extend(damaged(bytes).into_iter().map(|(how, b)| (format!("{seed}, {how}"), b)));
+        inputs.extend(
+            damaged(bytes)
+                .into_iter()
+                .map(|(how, b)| (format!("{seed}, {how}"), b)),
+        );
     }
     inputs.extend(regressions(name));
     let mut failures = Vec::new();
@@ -66,8 +84,17 @@ fn replay(name: &str) {
             failures.push(format!("{what}: {text}"));
         }
     }
-    println!("{name}: {} inputs ({} seeds), {} failed", inputs.len(), seeds.len(), failures.len());
-    assert!(failures.is_empty(), "{name} failed on:\n{}", failures.join("\n"));
+    println!(
+        "{name}: {} inputs ({} seeds), {} failed",
+        inputs.len(),
+        seeds.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{name} failed on:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -83,6 +110,11 @@ fn distance_matrix() {
 #[test]
 fn metadata_tsv() {
     replay("metadata_tsv");
+}
+
+#[test]
+fn qiime2_artifact() {
+    replay("qiime2_artifact");
 }
 
 #[test]
@@ -115,11 +147,21 @@ fn model_dir() {
 fn every_target_has_a_cargo_fuzz_entry_point() {
     for (name, _) in TARGETS {
         let file = repo().join("fuzz/fuzz_targets").join(format!("{name}.rs"));
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        assert!(text.contains(&format!("aam_fuzz::targets::{name}::run")), "{} does not call its target", file.display());
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert!(
+            text.contains(&format!("aam_fuzz::targets::{name}::run")),
+            "{} does not call its target",
+            file.display()
+        );
     }
-    let source = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/replay.rs")).unwrap();
+    let source =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/replay.rs"))
+            .unwrap();
     for (name, _) in TARGETS {
-        assert!(source.contains(&format!("replay(\"{name}\")")), "no replay test for {name}");
+        assert!(
+            source.contains(&format!("replay(\"{name}\")")),
+            "no replay test for {name}"
+        );
     }
 }

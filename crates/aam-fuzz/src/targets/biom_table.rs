@@ -30,7 +30,7 @@ pub fn run(data: &[u8]) {
 /// Sample-major CSC storage as documented on [`FeatureTable`]: pointers increasing from
 /// 0 to nnz, ASV indices strictly increasing within a sample and in range, counts finite
 /// and positive (zeros are not stored), IDs unique.
-fn check_invariants(t: &FeatureTable) {
+pub(crate) fn check_invariants(t: &FeatureTable) {
     assert!(t.n_samples() > 0 && t.n_asv() > 0, "an empty table was accepted");
     assert_eq!(t.indptr.len(), t.n_samples() + 1);
     assert_eq!(t.indptr[0], 0);
