@@ -5,8 +5,8 @@ Usage: run_notebooks.py OUT_DIR [NOTEBOOK ...]
 Each notebook runs in a fresh Python kernel (this interpreter's ipykernel) from the
 notebooks/ folder, writing its training runs under OUT_DIR/runs (AAM_NOTEBOOK_RUNS) and its
 executed copy, outputs included, to OUT_DIR; the committed notebooks are left as they are. A
-cell that raises (the notebooks assert what they show) fails the run. AAM_LIBRARY and
-AAM_CLI must name libaam.so and the aam executable.
+cell that raises (the notebooks assert what they show) fails the run. AAM_CLI must name
+the aam executable; libaam.so is the installed aam wheel's (or AAM_LIBRARY's, when set).
 """
 
 import os
@@ -26,9 +26,8 @@ def main():
     notebooks = [Path(p) for p in sys.argv[2:]] or sorted((root / "notebooks").glob("*.ipynb"))
     out.mkdir(parents=True, exist_ok=True)
     os.environ["AAM_NOTEBOOK_RUNS"] = str(out / "runs")
-    for var in ("AAM_LIBRARY", "AAM_CLI"):
-        if not os.environ.get(var):
-            sys.exit(f"{var} is not set: it must name the file the notebooks use")
+    if not os.environ.get("AAM_CLI"):
+        sys.exit("AAM_CLI is not set: it must name the aam executable the notebooks use")
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         started = time.monotonic()

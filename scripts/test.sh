@@ -98,10 +98,10 @@ fi
 # The C ABI (its header is checked by a Rust test): C example, C tests, C++ and Python bindings.
 bash scripts/test_capi.sh
 
-# The four tutorial notebooks (notebooks/) over the Python package that test_capi.sh just
-# installed, executed top to bottom (their cells assert what they show); executed copies
-# and training runs go to the target directory.
-AAM_LIBRARY="$target/debug/libaam.so" AAM_CLI="$target/debug/aam" \
+# The four tutorial notebooks (notebooks/) over the wheel that test_capi.sh just installed
+# (its own libaam.so, no AAM_LIBRARY), executed top to bottom (their cells assert what they
+# show); executed copies and training runs go to the target directory.
+env -u AAM_LIBRARY AAM_CLI="$target/debug/aam" \
   .venv/bin/python scripts/run_notebooks.py "$target/tmp/notebooks"
 
 # What the Docker images run: the installation layout under a prefix, its predictions and

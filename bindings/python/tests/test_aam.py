@@ -141,14 +141,44 @@ def test_asv_cache_equals_the_single_graph(model):
             single.asv_cache_stats()
 
 
-QIIME2 = os.path.join(REPO, "..", "shared", "data", "moving-pictures", "qiime2")
+SHARED = os.path.join(REPO, "..", "shared", "data", "moving-pictures")
+QIIME2 = os.path.join(SHARED, "qiime2")
 
 
-def test_a_qiime2_table_with_its_sequences_predicts_as_the_exported_table(model):
-    want = model.predict_biom(os.path.join(REPO, "..", "shared", "data", "moving-pictures", "table.biom"))
-    got = model.predict_biom(os.path.join(QIIME2, "table.qza"), sequences=os.path.join(QIIME2, "rep-seqs.qza"))
-    order = [got.sample_ids.index(s) for s in want.sample_ids]
-    assert sorted(got.sample_ids) == sorted(want.sample_ids) and len(want.sample_ids) == 34
-    np.testing.assert_array_equal(got.probabilities[order], want.probabilities)
+def test_predict_returns_a_dataframe_of_the_recorded_predictions(model):
+    df = model.predict(TABLE)
+    want = read_tsv(os.path.join(MODEL, "predictions.tsv"))
+    assert df.index.name == "sample_id"
+    assert list(df.index) == [r["sample_id"] for r in want]
+    assert list(df.columns) == ["prediction", "probability_Air", "probability_IHC", "note"]
+    assert list(df["prediction"]) == [r["prediction"] for r in want]
+    np.testing.assert_allclose(df["probability_IHC"].to_numpy(),
+                               [float(r["probability_IHC"]) for r in want], atol=1e-5)
+
+
+def by_sample(df):
+    return df.sort_index()
+
+
+def test_predict_takes_a_qiime2_artifact_a_dataframe_and_a_biom_table(model):
+    want = by_sample(model.predict(os.path.join(SHARED, "table.biom")))
+    assert len(want) == 34
+    got = model.predict(os.path.join(QIIME2, "table.qza"), sequences=os.path.join(QIIME2, "rep-seqs.qza"))
+    assert by_sample(got).equals(want)
     with pytest.raises(aam.AamError, match="--sequences rep-seqs.qza"):
-        model.predict_biom(os.path.join(QIIME2, "table.qza"))
+        model.predict(os.path.join(QIIME2, "table.qza"))
+    # A DataFrame of samples × sequences: the classic TSV of the same table, transposed.
+    import pandas as pd
+    counts = pd.read_csv(os.path.join(SHARED, "table.tsv"), sep="\t", skiprows=1, index_col=0).T
+    assert counts.shape == (34, 770)
+    assert by_sample(model.predict(counts)).equals(want)
+    # Hashed feature IDs as columns, mapped by the sequences.
+    import hashlib
+    hashed = counts.rename(columns=lambda seq: hashlib.md5(seq.encode()).hexdigest())
+    got = model.predict(hashed, sequences=os.path.join(QIIME2, "rep-seqs.qza"))
+    assert by_sample(got).equals(want)
+    with pytest.raises(TypeError, match="biom.Table or a pandas DataFrame"):
+        model.predict(counts.to_numpy())
+    biom = pytest.importorskip("biom")
+    table = biom.Table(counts.T.to_numpy(), list(counts.columns), list(counts.index))
+    assert by_sample(model.predict(table)).equals(want)

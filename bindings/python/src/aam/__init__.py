@@ -1,10 +1,14 @@
 """Attention All Microbes from Python, over the aam C ABI (``libaam.so``).
 
-The shared library is found through ``AAM_LIBRARY`` (a path to ``libaam.so``), else the
-system's library search path. Build it with ``cargo build -p aam-capi``.
+The wheel (``bash scripts/build-wheel.sh target/release/libaam.so dist/``) carries
+``libaam.so``; ``AAM_LIBRARY`` (a path to ``libaam.so``) overrides it, and a source install
+without it looks on the system's library search path (:func:`library_path`).
 
     import aam
     model = aam.Model("models/circadian-exposure")
+    model.predict("data/circadian-ihc/table.biom")  # a pandas DataFrame, a row per sample
+    model.predict("table.qza", sequences="rep-seqs.qza")  # QIIME 2 artifacts
+    model.predict(counts)  # a DataFrame of samples × ASV sequences, or a biom.Table
     preds = model.predict_biom("data/circadian-ihc/table.biom")
     preds.sample_ids, preds.labels, preds.probabilities  # numpy [n, n_classes]
 
@@ -19,11 +23,11 @@ output directory; ``aam.read_metrics`` and ``aam.read_study`` read a run's epoch
 study's trials.
 """
 
-from ._library import AamError, abi_version, has_backend, version
+from ._library import AamError, abi_version, has_backend, library_path, version
 from .cli import (CommandError, attention, evaluate, export, importance, pretrain, read_metrics,
                   read_study, train, tune)
 from .model import Model, Predictions
 
 __all__ = ["AamError", "CommandError", "Model", "Predictions", "abi_version", "attention",
-           "evaluate", "export", "has_backend", "importance", "pretrain", "read_metrics",
+           "evaluate", "export", "has_backend", "importance", "library_path", "pretrain", "read_metrics",
            "read_study", "train", "tune", "version"]

@@ -62,10 +62,22 @@ class AamError(RuntimeError):
         self.status = status
 
 
+def library_path():
+    """The libaam to load: ``AAM_LIBRARY`` when set, else the one the wheel carries beside
+    this file, else one on the system's library path; None when there is none."""
+    if os.environ.get("AAM_LIBRARY"):
+        return os.environ["AAM_LIBRARY"]
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libaam.so")
+    if os.path.exists(bundled):
+        return bundled
+    return ctypes.util.find_library("aam")
+
+
 def _load():
-    path = os.environ.get("AAM_LIBRARY") or ctypes.util.find_library("aam")
+    path = library_path()
     if not path:
-        raise OSError("libaam not found: set AAM_LIBRARY to the path of libaam.so (cargo build -p aam-capi)")
+        raise OSError("libaam not found: install the aam wheel (scripts/build-wheel.sh), or set "
+                      "AAM_LIBRARY to the path of libaam.so (cargo build -p aam-capi)")
     lib = ctypes.CDLL(path)
     p = ctypes.c_void_p
     sz = ctypes.c_size_t

@@ -2,6 +2,7 @@
 
 import ctypes
 import os
+import tempfile
 
 import numpy as np
 
@@ -19,10 +20,12 @@ class Predictions:
     quantile regressors: ``quantile_levels`` float64 ``[k]`` and ``quantiles`` float64
     ``[n, k]`` (original units; ``values`` is the middle level), else None; regressors of
     several metadata columns: ``target_columns`` (list of str) and ``targets`` float64
-    ``[n, n_targets]`` (each column in its units; ``values`` is the first), else None.
+    ``[n, n_targets]`` (each column in its units; ``values`` is the first), else None;
+    ``class_labels``: the model's classes (classifiers), else None.
     """
 
-    def __init__(self, handle):
+    def __init__(self, handle, class_labels=None):
+        self.class_labels = class_labels
         try:
             n = ctypes.c_size_t()
             check(lib.aam_predictions_count(handle, ctypes.byref(n)))
@@ -72,6 +75,31 @@ class Predictions:
 
     def __len__(self):
         return len(self.sample_ids)
+
+    def to_dataframe(self):
+        """These predictions as a pandas DataFrame, one row per sample (index
+        ``sample_id``), with the columns of ``aam predict``'s TSV: ``prediction`` (the class
+        label, or the value in original units; missing where a sample has none),
+        ``probability_<class>`` for classifiers, ``quantile_<level>`` for quantile
+        regressors, one column per target for regressors of several metadata columns, and
+        ``note``."""
+        import pandas as pd
+
+        columns = {}
+        if self.labels is not None:
+            columns["prediction"] = self.labels
+            for j, label in enumerate(self.class_labels or []):
+                columns[f"probability_{label}"] = self.probabilities[:, j]
+        elif self.values is not None:
+            columns["prediction"] = np.where(self.has_value, self.values, np.nan)
+        if self.quantiles is not None:
+            for j, level in enumerate(self.quantile_levels):
+                columns[f"quantile_{level:g}"] = self.quantiles[:, j]
+        if self.targets is not None:
+            for j, name in enumerate(self.target_columns):
+                columns[name] = self.targets[:, j]
+        columns["note"] = self.notes
+        return pd.DataFrame(columns, index=pd.Index(self.sample_ids, name="sample_id"))
 
 
 class Model:
@@ -172,14 +200,14 @@ class Model:
             check(lib.aam_predict_tokens_categories(
                 self._handle, tokens.ctypes.data, dtype, *tokens.shape, cptr,
                 ids.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), ids.shape[1], ctypes.byref(out)))
-            return Predictions(out)
+            return Predictions(out, self.class_labels)
         if counts is None:
             check(lib.aam_predict_tokens(self._handle, tokens.ctypes.data, dtype, *tokens.shape, ctypes.byref(out)))
-            return Predictions(out)
+            return Predictions(out, self.class_labels)
         check(lib.aam_predict_tokens_counts(
             self._handle, tokens.ctypes.data, dtype, *tokens.shape,
             counts.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), ctypes.byref(out)))
-        return Predictions(out)
+        return Predictions(out, self.class_labels)
 
     def category_index(self, column, label):
         """The index training gave ``label`` in categorical column ``column`` (0: unknown,
@@ -205,7 +233,29 @@ class Model:
         meta = None if metadata is None else os.fsencode(metadata)
         seqs = None if sequences is None else os.fsencode(sequences)
         check(lib.aam_predict_table(self._handle, os.fsencode(table_path), seqs, meta, ctypes.byref(out)))
-        return Predictions(out)
+        return Predictions(out, self.class_labels)
+
+    def predict(self, table, sequences=None, metadata=None):
+        """Predicts every sample of ``table`` and returns a pandas DataFrame, one row per
+        sample (see :meth:`Predictions.to_dataframe`).
+
+        ``table``: a feature table file path (BIOM 2.1 / 1.0, classic TSV, or a QIIME 2
+        ``FeatureTable[Frequency]`` ``.qza``), a ``biom.Table`` (observations × samples),
+        or a pandas DataFrame of counts with one row per sample and one column per ASV
+        (the sequence, or a feature ID that ``sequences`` maps to one). ``sequences`` and
+        ``metadata`` as in :meth:`predict_biom`.
+        """
+        return self.predict_table(table, sequences=sequences, metadata=metadata).to_dataframe()
+
+    def predict_table(self, table, sequences=None, metadata=None):
+        """:meth:`predict` returning the :class:`Predictions` (numpy arrays) instead."""
+        if isinstance(table, (str, bytes, os.PathLike)):
+            return self.predict_biom(table, metadata=metadata, sequences=sequences)
+        frame = _samples_by_asv(table)
+        with tempfile.TemporaryDirectory(prefix="aam-") as tmp:
+            path = os.path.join(tmp, "table.tsv")
+            _write_classic_tsv(frame, path)
+            return self.predict_biom(path, metadata=metadata, sequences=sequences)
 
     def close(self):
         """Frees the model (also done when it is garbage-collected)."""
@@ -221,3 +271,28 @@ class Model:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _samples_by_asv(table):
+    """A pandas DataFrame of counts, samples × ASVs, from a ``biom.Table`` or a DataFrame."""
+    import pandas as pd
+
+    if hasattr(table, "to_dataframe") and hasattr(table, "ids"):  # a biom.Table
+        return table.to_dataframe(dense=True).T
+    if isinstance(table, pd.DataFrame):
+        return table
+    raise TypeError("table must be a file path, a biom.Table or a pandas DataFrame "
+                    f"(samples × ASVs), not {type(table).__name__}")
+
+
+def _write_classic_tsv(frame, path):
+    """Writes ``frame`` (samples × ASVs) as a classic BIOM TSV (ASVs × samples), which
+    libaam reads; IDs holding a tab or a line break are refused."""
+    for name in list(frame.index) + list(frame.columns):
+        if any(c in str(name) for c in "\t\r\n"):
+            raise ValueError(f"ID {str(name)!r} holds a tab or a line break")
+    counts = frame.to_numpy(dtype=np.float64)
+    with open(path, "w") as f:
+        f.write("#OTU ID\t" + "\t".join(str(s) for s in frame.index) + "\n")
+        for j, asv in enumerate(frame.columns):
+            f.write(str(asv) + "\t" + "\t".join(repr(float(v)) for v in counts[:, j]) + "\n")
