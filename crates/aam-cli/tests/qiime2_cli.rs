@@ -177,4 +177,99 @@ fn training_reads_the_artifacts() {
         config["target"]["classes"],
         serde_json::json!(["gut", "left palm", "right palm", "tongue"])
     );
+    importance_and_attention_name_each_asvs_taxon(dir.path(), &out, &table, &seqs);
+}
+
+/// The lineage cut at the first `levels` levels, as the taxonomy writes them.
+fn cut(lineage: &str, levels: usize) -> String {
+    let mut parts: Vec<&str> = lineage.split("; ").collect();
+    parts.resize(levels, "__");
+    parts.join("; ")
+}
+
+fn importance_and_attention_name_each_asvs_taxon(dir: &Path, model: &str, table: &str, seqs: &str) {
+    let taxonomy = q2("taxonomy.qza");
+    let imp = dir.join("imp").display().to_string();
+    let o = aam(&[
+        "importance",
+        "--method",
+        "attention",
+        "--model",
+        model,
+        "--table",
+        table,
+        "--sequences",
+        seqs,
+        "--taxonomy",
+        &taxonomy,
+        "--rank",
+        "family",
+        "--output",
+        &imp,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The first ASV of the taxonomy (by its MD5 feature ID) carries its lineage.
+    let first = "TACGGAGGATCCGAGCGTTATCCGGATTTATTGGGTTTAAAGGGAGCGTAGATGGATGTTTAAGTCAGTTGTGAAAGTTTGCGGCTCAACCGTAAAATTGCAGTTGATACTGGATATCTT";
+    let rows = tsv_rows(&dir.join("imp/importance.tsv"));
+    let row = rows
+        .iter()
+        .find(|r| r["asv"] == first)
+        .expect("the first ASV is scored");
+    assert_eq!(
+        row["taxon"],
+        "k__Bacteria; p__Bacteroidetes; c__Bacteroidia; o__Bacteroidales; f__Bacteroidaceae; g__Bacteroides; s__"
+    );
+    // Each family's importance is the sum of its ASVs' (lineages cut at 5 levels).
+    let mut want: HashMap<String, (usize, f64)> = HashMap::new();
+    for r in &rows {
+        let e = want.entry(cut(&r["taxon"], 5)).or_default();
+        e.0 += 1;
+        e.1 += r["importance"].parse::<f64>().unwrap();
+    }
+    let by_taxon = tsv_rows(&dir.join("imp/importance_by_taxon.tsv"));
+    assert_eq!(by_taxon.len(), want.len());
+    for r in &by_taxon {
+        let (n, sum) = want[&r["family"]];
+        assert_eq!(r["asvs"].parse::<usize>().unwrap(), n, "{}", r["family"]);
+        assert!((r["importance"].parse::<f64>().unwrap() - sum).abs() < 1e-9);
+    }
+    assert!(dir.join("imp/importance_by_taxon.svg").exists());
+
+    let att = dir.join("att").display().to_string();
+    let o = aam(&[
+        "attention",
+        "--model",
+        model,
+        "--table",
+        table,
+        "--sequences",
+        seqs,
+        "--samples",
+        "L1S8",
+        "--taxonomy",
+        &taxonomy,
+        "--output",
+        &att,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let asvs = tsv_rows(&dir.join("att/asv_ranking.tsv"));
+    let mut want: HashMap<String, f64> = HashMap::new();
+    for r in &asvs {
+        *want.entry(cut(&r["taxon"], 6)).or_default() +=
+            r["target_pooling"].parse::<f64>().unwrap();
+    }
+    let taxa = tsv_rows(&dir.join("att/taxon_ranking.tsv"));
+    let total: f64 = taxa
+        .iter()
+        .map(|r| r["target_pooling"].parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (total - 1.0).abs() < 1e-5,
+        "a sample's pooling weights sum to 1: {total}"
+    );
+    assert_eq!(taxa.len(), want.len());
+    for r in &taxa {
+        let got = r["target_pooling"].parse::<f64>().unwrap();
+        assert!((got - want[&r["genus"]]).abs() < 1e-6, "{}", r["genus"]);
+    }
 }

@@ -51,6 +51,7 @@ pub mod sample_stream;
 pub mod split;
 pub mod summary;
 pub mod table;
+pub mod taxonomy;
 pub mod token_limit;
 pub mod tokenizer;
 
@@ -69,5 +70,6 @@ pub use sequences::{load_sequences, FeatureSequences};
 pub use sample_stream::SampleStream;
 pub use split::{group_kfold, split_samples, Split};
 pub use table::FeatureTable;
+pub use taxonomy::{load_taxonomy, TaxonRank, Taxonomy};
 pub use token_limit::{select_asvs, TokenLimitPolicy};
 pub use tokenizer::TokenizedAsvs;

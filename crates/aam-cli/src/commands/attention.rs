@@ -59,13 +59,16 @@ pub struct AttentionArgs {
     /// Replace the files of an earlier run in --output.
     #[arg(long)]
     pub overwrite: bool,
+    #[command(flatten)]
+    pub taxa: super::taxonomy_args::TaxonomyArgs,
 }
 
-const TABLES: [&str; 4] = [
+const TABLES: [&str; 5] = [
     "asv_ranking.tsv",
     "asv_attention.tsv",
     "nucleotide_attention.tsv",
     "nucleotide_pooling.tsv",
+    "taxon_ranking.tsv",
 ];
 
 /// A TSV written row by row into a hidden temporary file beside `path`, synced and
@@ -158,6 +161,7 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
             );
         }
     }
+    let taxonomy = args.taxa.load()?;
     let model = InspectedModel::load(args.model.as_deref())?;
     eprintln!("model {} (burn backend)", model.path.display());
     let ds = prepare(&args.table, args.sequences.as_deref(), &model.config)?;
@@ -217,6 +221,8 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
         "sample_id\tslot\tasv\tlayer\thead\tquery_position\tkey_position\tweight",
     )?;
     let mut pool_tsv = String::from("sample_id\tslot\tasv\tposition\tnucleotide\tweight\n");
+    // With --taxonomy: each sample's pooling weights summed per taxon at --rank.
+    let mut taxa_tsv = format!("sample_id\trank\t{}\tasvs", args.taxa.rank);
     let mut header_done = false;
     for &sample in &positions {
         let id = &table.sample_ids[sample];
@@ -232,8 +238,14 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
         if !header_done {
             for (name, _) in &pooling {
                 let _ = write!(ranking, "\t{name}");
+                let _ = write!(taxa_tsv, "\t{name}");
             }
-            ranking.push('\n');
+            ranking.push_str(if taxonomy.is_some() {
+                "\ttaxon\n"
+            } else {
+                "\n"
+            });
+            taxa_tsv.push('\n');
             header_done = true;
         }
         // Ranked by the last pooling: target_pooling for predictors.
@@ -252,7 +264,26 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
             for (_, p) in &pooling {
                 let _ = write!(ranking, "\t{}", p[j]);
             }
+            if let Some(t) = &taxonomy {
+                let lineage = t.lineage(&table.observation_ids[asv as usize]);
+                let _ = write!(
+                    ranking,
+                    "\t{}",
+                    lineage.unwrap_or(aam_data::taxonomy::UNASSIGNED)
+                );
+            }
             ranking.push('\n');
+        }
+        if let Some(t) = &taxonomy {
+            taxon_rows(
+                &mut taxa_tsv,
+                t,
+                args.taxa.rank,
+                id,
+                &input.slots,
+                table,
+                &pooling,
+            );
         }
         let shown: Vec<usize> = order.iter().take(args.heatmap_asvs).copied().collect();
         for (stack, layers) in &attention.stacks {
@@ -368,6 +399,54 @@ pub fn run(args: &AttentionArgs) -> Result<()> {
     asv_tsv.finish()?;
     nuc_tsv.finish()?;
     write_atomic(&args.output.join(TABLES[3]), pool_tsv.as_bytes())?;
+    if taxonomy.is_some() {
+        write_atomic(&args.output.join(TABLES[4]), taxa_tsv.as_bytes())?;
+    } else if args.output.join(TABLES[4]).exists() {
+        // --overwrite: no taxon table of an earlier run is left beside the new tables.
+        std::fs::remove_file(args.output.join(TABLES[4]))
+            .with_context(|| format!("cannot replace {}", args.output.join(TABLES[4]).display()))?;
+    }
     eprintln!("wrote {}", args.output.display());
     Ok(())
+}
+
+/// Appends one sample's rows of `taxon_ranking.tsv`: each pooling's weights summed per
+/// taxon at `rank`, the taxa ordered by the last pooling (the target pooling of a
+/// predictor), largest first.
+fn taxon_rows(
+    out: &mut String,
+    taxonomy: &aam_data::Taxonomy,
+    rank: aam_data::TaxonRank,
+    id: &str,
+    slots: &[(u32, f64)],
+    table: &aam_data::FeatureTable,
+    pooling: &[(&str, Vec<f32>)],
+) {
+    let taxa: Vec<String> = slots
+        .iter()
+        .map(|&(asv, _)| taxonomy.at_rank(&table.observation_ids[asv as usize], rank))
+        .collect();
+    let mut sums: Vec<(String, usize, Vec<f64>)> = Vec::new();
+    for (j, taxon) in taxa.iter().enumerate() {
+        let k = match sums.iter().position(|s| &s.0 == taxon) {
+            Some(k) => k,
+            None => {
+                sums.push((taxon.clone(), 0, vec![0.0; pooling.len()]));
+                sums.len() - 1
+            }
+        };
+        sums[k].1 += 1;
+        for (p, (_, w)) in pooling.iter().enumerate() {
+            sums[k].2[p] += f64::from(w[j]);
+        }
+    }
+    let last = pooling.len().saturating_sub(1);
+    sums.sort_by(|a, b| b.2[last].total_cmp(&a.2[last]).then_with(|| a.0.cmp(&b.0)));
+    for (r, (taxon, asvs, values)) in sums.iter().enumerate() {
+        let _ = write!(out, "{id}\t{}\t{taxon}\t{asvs}", r + 1);
+        for v in values {
+            let _ = write!(out, "\t{v}");
+        }
+        out.push('\n');
+    }
 }

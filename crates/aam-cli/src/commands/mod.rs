@@ -18,6 +18,7 @@ pub mod predict;
 pub mod pretrain;
 pub mod serve;
 pub mod speed;
+pub mod taxonomy_args;
 pub mod tracking_args;
 pub mod train;
 pub mod training_args;

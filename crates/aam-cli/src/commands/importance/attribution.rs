@@ -42,7 +42,11 @@ struct Scored {
     completeness: Option<(String, f64, f64, f64)>,
 }
 
-pub fn run(args: &ImportanceArgs, labelled: Option<(&Path, &str)>) -> Result<()> {
+pub fn run(
+    args: &ImportanceArgs,
+    labelled: Option<(&Path, &str)>,
+    taxonomy: Option<&aam_data::Taxonomy>,
+) -> Result<()> {
     if args.steps == 0 {
         bail!("--steps must be at least 1");
     }
@@ -224,7 +228,7 @@ pub fn run(args: &ImportanceArgs, labelled: Option<(&Path, &str)>) -> Result<()>
         }
         MethodArg::Permutation => unreachable!("handled by permutation::run"),
     }
-    write(args, &ds.table, &scored, &target.column)
+    write(args, &ds.table, &scored, &target.column, taxonomy)
 }
 
 /// Per-ASV aggregate: (Σ|attribution|, Σ attribution, samples holding it, Σ relative
@@ -236,6 +240,7 @@ fn write(
     table: &aam_data::FeatureTable,
     scored: &[Scored],
     column: &str,
+    taxonomy: Option<&aam_data::Taxonomy>,
 ) -> Result<()> {
     let n = scored.len() as f64;
     let mut totals: HashMap<u32, Totals> = HashMap::new();
@@ -253,18 +258,31 @@ fn write(
     ranked.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     super::prepare_output(&args.output)?;
     let mut tsv = String::from(
-        "rank\tasv\tprevalence\tmean_relative_abundance\timportance\tmean_attribution_where_present\n",
+        "rank\tasv\tprevalence\tmean_relative_abundance\timportance\tmean_attribution_where_present",
     );
+    tsv.push_str(if taxonomy.is_some() {
+        "\ttaxon\n"
+    } else {
+        "\n"
+    });
     for (r, (o, (abs, sum, present, abundance))) in ranked.iter().enumerate() {
-        let _ = writeln!(
+        let asv = &table.observation_ids[*o as usize];
+        let _ = write!(
             tsv,
-            "{}\t{}\t{present}\t{}\t{}\t{}",
+            "{}\t{asv}\t{present}\t{}\t{}\t{}",
             r + 1,
-            table.observation_ids[*o as usize],
             abundance / n,
             abs / n,
             sum / *present as f64
         );
+        if let Some(t) = taxonomy {
+            let _ = write!(
+                tsv,
+                "\t{}",
+                t.lineage(asv).unwrap_or(aam_data::taxonomy::UNASSIGNED)
+            );
+        }
+        tsv.push('\n');
     }
     write_atomic(&args.output.join("importance.tsv"), tsv.as_bytes())?;
     let mut long = String::from("sample_id\tasv\tcount\timportance\n");
@@ -317,13 +335,17 @@ fn write(
         .take(20)
         .map(|(o, t)| {
             let seq = &table.observation_ids[*o as usize];
-            (
-                format!("{}…", seq.chars().take(12).collect::<String>()),
-                t.0 / n,
-            )
+            (super::asv_label(args, taxonomy, seq), t.0 / n)
         })
         .collect();
     plots::importance_bars(&args.output.join("importance"), &bars, &title)?;
+    if let Some(t) = taxonomy {
+        let per_asv: Vec<(&str, f64)> = ranked
+            .iter()
+            .map(|(o, v)| (table.observation_ids[*o as usize].as_str(), v.0 / n))
+            .collect();
+        super::write_by_taxon(args, t, &per_asv, &title)?;
+    }
     eprintln!("top ASVs:");
     for (o, t) in ranked.iter().take(5) {
         eprintln!(

@@ -8,13 +8,18 @@
 mod attribution;
 mod permutation;
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use aam_data::files::write_atomic;
+use aam_data::taxonomy::{short_label, Taxonomy};
 use aam_runtime::Backend;
+use aam_train::plots;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use super::predict::PlacementArgs;
+use super::taxonomy_args::{sum_by_taxon, TaxonomyArgs};
 
 /// Arguments of `aam importance`.
 #[derive(Args, Debug)]
@@ -75,6 +80,8 @@ pub struct ImportanceArgs {
     #[arg(long)]
     pub overwrite: bool,
     #[command(flatten)]
+    pub taxa: TaxonomyArgs,
+    #[command(flatten)]
     pub placement: PlacementArgs,
 }
 
@@ -90,12 +97,15 @@ pub enum MethodArg {
     Permutation,
 }
 
-const OUTPUTS: [&str; 5] = [
+const OUTPUTS: [&str; 8] = [
     "importance.tsv",
     "per_sample_importance.tsv",
     "importance.png",
     "importance.svg",
     "completeness.tsv",
+    "importance_by_taxon.tsv",
+    "importance_by_taxon.png",
+    "importance_by_taxon.svg",
 ];
 
 /// Creates `dir` without the files of an earlier run (`--overwrite` was checked before
@@ -118,9 +128,12 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         .metadata
         .as_deref()
         .zip(args.metadata_column.as_deref());
+    // Read before the work, so that a bad file fails at once.
+    let taxonomy = args.taxa.load()?;
+    let taxonomy = taxonomy.as_ref();
     match args.method {
         MethodArg::Permutation => match labelled {
-            Some((metadata, column)) => permutation::run(args, metadata, column),
+            Some((metadata, column)) => permutation::run(args, metadata, column, taxonomy),
             None => bail!(
                 "--method permutation measures a loss against the true values: pass --metadata and --metadata-column"
             ),
@@ -129,7 +142,54 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
             if args.backend != Backend::Tract {
                 bail!("--backend applies to --method permutation; integrated-gradients and attention run the Burn model (model.safetensors)");
             }
-            attribution::run(args, labelled)
+            attribution::run(args, labelled, taxonomy)
         }
     }
+}
+
+/// The bar label of ASV `seq`: its first 12 bases, after its taxon at --rank when there
+/// is a taxonomy.
+fn asv_label(args: &ImportanceArgs, taxonomy: Option<&Taxonomy>, seq: &str) -> String {
+    let bases: String = seq.chars().take(12).collect();
+    match taxonomy {
+        Some(t) => format!("{} {bases}…", short_label(&t.at_rank(seq, args.taxa.rank))),
+        None => format!("{bases}…"),
+    }
+}
+
+/// With --taxonomy: `importance_by_taxon.tsv` and its plot, a taxon's importance at
+/// --rank being the sum of its ASVs' (`ranked`: ASV sequence, importance).
+fn write_by_taxon(
+    args: &ImportanceArgs,
+    taxonomy: &Taxonomy,
+    ranked: &[(&str, f64)],
+    title: &str,
+) -> Result<()> {
+    let rank = args.taxa.rank;
+    let sums = sum_by_taxon(taxonomy, rank, ranked.iter().copied());
+    let mut tsv = format!("rank\t{rank}\tasvs\timportance\n");
+    for (k, s) in sums.iter().enumerate() {
+        let _ = writeln!(tsv, "{}\t{}\t{}\t{}", k + 1, s.taxon, s.asvs, s.value);
+    }
+    write_atomic(&args.output.join("importance_by_taxon.tsv"), tsv.as_bytes())?;
+    let bars: Vec<(String, f64)> = sums
+        .iter()
+        .take(20)
+        .map(|s| (short_label(&s.taxon), s.value))
+        .collect();
+    plots::importance_bars(
+        &args.output.join("importance_by_taxon"),
+        &bars,
+        &format!("{title}, summed per {rank}"),
+    )?;
+    eprintln!("top taxa ({rank}, summed over their ASVs):");
+    for s in sums.iter().take(5) {
+        eprintln!(
+            "  {:.4}  {} ({} ASVs)",
+            s.value,
+            short_label(&s.taxon),
+            s.asvs
+        );
+    }
+    Ok(())
 }

@@ -96,7 +96,12 @@ fn permuted(
 }
 
 /// Permutation importance against `metadata_column` of `metadata`.
-pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<()> {
+pub fn run(
+    args: &ImportanceArgs,
+    metadata_path: &Path,
+    column: &str,
+    taxonomy: Option<&aam_data::Taxonomy>,
+) -> Result<()> {
     if args.top == 0 || args.repeats == 0 {
         bail!("--top and --repeats must be at least 1");
     }
@@ -261,17 +266,30 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
         TargetKind::Categorical => "log-loss",
     };
     let mut tsv =
-        String::from("rank\tasv\tprevalence\tmean_relative_abundance\timportance\timportance_sd\n");
+        String::from("rank\tasv\tprevalence\tmean_relative_abundance\timportance\timportance_sd");
+    tsv.push_str(if taxonomy.is_some() {
+        "\ttaxon\n"
+    } else {
+        "\n"
+    });
     for (r, &j) in ranked.iter().enumerate() {
         let (asv, mean, sd) = summary[j];
-        let _ = writeln!(
+        let seq = &table.observation_ids[asv];
+        let _ = write!(
             tsv,
-            "{}\t{}\t{}\t{}\t{mean}\t{sd}",
+            "{}\t{seq}\t{}\t{}\t{mean}\t{sd}",
             r + 1,
-            table.observation_ids[asv],
             prevalence[asv],
             abundance[asv]
         );
+        if let Some(t) = taxonomy {
+            let _ = write!(
+                tsv,
+                "\t{}",
+                t.lineage(seq).unwrap_or(aam_data::taxonomy::UNASSIGNED)
+            );
+        }
+        tsv.push('\n');
     }
     write_atomic(&args.output.join("importance.tsv"), tsv.as_bytes())?;
     let mut long = String::from("sample_id\tasv\timportance\n");
@@ -293,17 +311,18 @@ pub fn run(args: &ImportanceArgs, metadata_path: &Path, column: &str) -> Result<
         .take(20)
         .map(|&j| {
             let seq = &table.observation_ids[summary[j].0];
-            (
-                format!("{}…", seq.chars().take(12).collect::<String>()),
-                summary[j].1,
-            )
+            (super::asv_label(args, taxonomy, seq), summary[j].1)
         })
         .collect();
-    plots::importance_bars(
-        &args.output.join("importance"),
-        &bars,
-        &format!("permutation importance: mean increase of {loss_name}"),
-    )?;
+    let title = format!("permutation importance: mean increase of {loss_name}");
+    plots::importance_bars(&args.output.join("importance"), &bars, &title)?;
+    if let Some(t) = taxonomy {
+        let per_asv: Vec<(&str, f64)> = ranked
+            .iter()
+            .map(|&j| (table.observation_ids[summary[j].0].as_str(), summary[j].1))
+            .collect();
+        super::write_by_taxon(args, t, &per_asv, &title)?;
+    }
     eprintln!("top ASVs (mean increase of the {loss_name} when shuffled):");
     for &j in ranked.iter().take(5) {
         let (asv, mean, sd) = summary[j];
