@@ -4,7 +4,8 @@
 #            `cargo build --release -p aam-capi`; add `--features ort` for ONNX Runtime)
 #   OUT_DIR  where aam-<version>-py3-none-<platform>.whl is written
 # `pip install OUT_DIR/aam-*.whl` then works in any venv of this platform with no
-# environment variable. The library is stripped of its debug information on the way.
+# environment variable. The library is stripped of its debug information on the way
+# (binutils' strip, when there is one).
 set -euo pipefail
 lib="$(realpath "$1")"
 out="$(mkdir -p "$2" && realpath "$2")"
@@ -14,7 +15,11 @@ stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 cp -r "$here/bindings/python/." "$stage/"
 rm -rf "$stage/build" "$stage"/src/*.egg-info "$stage/tests"
-strip --strip-debug -o "$stage/src/aam/libaam.so" "$lib"
+if command -v strip >/dev/null 2>&1; then
+  strip --strip-debug -o "$stage/src/aam/libaam.so" "$lib"
+else
+  cp "$lib" "$stage/src/aam/libaam.so"
+fi
 rm -f "$out"/aam-*.whl
 "$python" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$out" "$stage"
 ls "$out"/aam-*-py3-none-*.whl

@@ -149,7 +149,7 @@ fn smoke_benchmark_on_circadian_ihc() {
     let settings_path = out.join("benchmark.json");
     let mut settings: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&settings_path).unwrap()).unwrap();
-    assert_eq!(settings["pipeline"], 2, "{settings}");
+    assert_eq!(settings["pipeline"], 3, "{settings}");
     settings["pipeline"] = 1.into();
     std::fs::write(&settings_path, settings.to_string()).unwrap();
     let o = aam(&resumed);
@@ -160,7 +160,7 @@ fn smoke_benchmark_on_circadian_ihc() {
     );
     // ... and the preset's size: a preset whose values changed between versions (the
     // quick preset went from embedding dim 32 to 64) does not resume the other's runs.
-    settings["pipeline"] = 2.into();
+    settings["pipeline"] = 3.into();
     assert_eq!(settings["size"]["embedding_dim"], 8, "{settings}");
     settings["size"]["embedding_dim"] = 32.into();
     std::fs::write(&settings_path, settings.to_string()).unwrap();

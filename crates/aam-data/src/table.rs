@@ -116,7 +116,7 @@ impl FeatureTable {
         Err(DataError::format(
             path,
             format!(
-                "no observation ID is a DNA sequence (e.g. '{}'); aam reads ASVs by their sequence: use a table whose observation IDs are the ASV sequences (QIIME 2: replace the feature IDs with the rep-seqs)",
+                "no observation ID is a DNA sequence (e.g. '{}'); aam reads ASVs by their sequence: use a table whose observation IDs are the ASV sequences, or map its feature IDs to them with --sequences (QIIME 2's rep-seqs.qza, or a FASTA file)",
                 short_asv(&self.observation_ids[0])
             ),
         ))

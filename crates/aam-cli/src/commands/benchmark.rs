@@ -55,7 +55,8 @@ pub struct BenchmarkArgs {
     pub folds: usize,
     /// Fine-tuning seeds averaged per task: member k fine-tunes from the same encoder and
     /// split with seed `--seed` + k − 1, and the members are exported and scored as one
-    /// ensemble. 1: one fine-tuned model. Default: the preset's (quick 3, else 1).
+    /// ensemble. 1: one fine-tuned model. Given, it applies to every task; default: the
+    /// preset's for regression tasks (quick 3, else 1) and 1 for classification tasks.
     #[arg(long)]
     pub ensemble: Option<usize>,
 }

@@ -106,9 +106,11 @@ pub struct Settings {
     /// The model's inputs and architecture beyond its size (the same for pretraining
     /// and training), as measured in docs/benchmark/ablation.md.
     pub recipe: &'static [&'static str],
-    /// Fine-tuning seeds averaged per task ([`BenchmarkOptions::ensemble`]): the quick
-    /// preset averages 3, since single fine-tuning seeds ranged from −0.05 to 0.24 R² on
-    /// the same folds and encoder (docs/benchmark/ablation.md).
+    /// Fine-tuning seeds averaged per regression task ([`BenchmarkOptions::ensemble`]):
+    /// the quick preset averages 3, since single fine-tuning seeds ranged from −0.05 to
+    /// 0.24 R² on the same folds and encoder; classification tasks fine-tune one model,
+    /// since ensembles changed nothing measurable for the classifiers and tripled their
+    /// fine-tuning time (docs/benchmark/ablation.md).
     pub ensemble: usize,
 }
 
@@ -126,9 +128,10 @@ pub const RECIPE: &[&str] = &[
 ];
 
 /// Version of the steps' command lines beyond the preset and the recipe (2: fine-tuning
-/// with `--patience 0`, k-mers read unmasked in training), stored in `benchmark.json`:
-/// `--resume` refuses an output whose kept steps ran another pipeline.
-pub const PIPELINE_VERSION: u32 = 2;
+/// with `--patience 0`, k-mers read unmasked in training; 3: the preset's ensemble for
+/// regression tasks only), stored in `benchmark.json`: `--resume` refuses an output whose
+/// kept steps ran another pipeline.
+pub const PIPELINE_VERSION: u32 = 3;
 
 impl Preset {
     /// The `--preset` value.
@@ -663,7 +666,7 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                 let mut export = vec!["export".into(), "--last".into()];
                 export.extend(["--checkpoint".into(), s(&train_dir)]);
                 // The other members of an ensemble: another seed on the first one's split.
-                for k in 2..=ensemble {
+                for k in 2..=args.ensemble_for(task.kind) {
                     let member_dir = dir.join(format!("train-{k}"));
                     let log = dir.join(format!("train-{k}.log"));
                     let member = member_args(
@@ -743,11 +746,22 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
 }
 
 impl BenchmarkOptions {
-    /// Fine-tuning seeds averaged per task: [`BenchmarkOptions::ensemble`], or the
-    /// preset's.
+    /// Largest number of fine-tuning seeds averaged per task: [`BenchmarkOptions::ensemble`],
+    /// or the preset's.
     pub fn ensemble_size(&self) -> usize {
         self.ensemble
             .unwrap_or_else(|| self.preset.settings().ensemble)
+    }
+
+    /// Fine-tuning seeds averaged for a task of `kind` (`numeric` or `categorical`):
+    /// [`BenchmarkOptions::ensemble`] for every task when given, else the preset's for
+    /// regression tasks and 1 for classification tasks ([`Settings::ensemble`]).
+    pub fn ensemble_for(&self, kind: &str) -> usize {
+        match self.ensemble {
+            Some(n) => n,
+            None if kind == "numeric" => self.preset.settings().ensemble,
+            None => 1,
+        }
     }
 }
 
@@ -786,4 +800,36 @@ fn member_args(
         args.push(if continues { "--resume" } else { "--overwrite" }.into());
     }
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_presets_ensemble_is_for_regression_tasks_and_a_given_one_for_every_task() {
+        let mut options = BenchmarkOptions {
+            data_root: None,
+            datasets: Vec::new(),
+            dataset: None,
+            target: Vec::new(),
+            group_column: None,
+            output: PathBuf::new(),
+            preset: Preset::Quick,
+            seed: 42,
+            resume: false,
+            folds: 1,
+            ensemble: None,
+            aam: PathBuf::new(),
+        };
+        assert_eq!(options.ensemble_for("numeric"), 3);
+        assert_eq!(options.ensemble_for("categorical"), 1);
+        assert_eq!(options.ensemble_size(), 3);
+        options.ensemble = Some(2);
+        assert_eq!(options.ensemble_for("numeric"), 2);
+        assert_eq!(options.ensemble_for("categorical"), 2);
+        options.ensemble = None;
+        options.preset = Preset::Standard;
+        assert_eq!(options.ensemble_for("numeric"), 1);
+    }
 }

@@ -192,9 +192,13 @@ pub fn write(out: &Path, args: &BenchmarkOptions, runs: &[TaskRun]) -> Result<()
     );
     let ensemble = args.ensemble_size();
     if ensemble > 1 {
+        let which = match args.ensemble {
+            Some(_) => "Each task's model",
+            None => "Each regression task's model (the preset's; a classification task fine-tunes one model)",
+        };
         let _ = writeln!(
             md,
-            "Each task's model is an ensemble of {} fine-tunings from the same encoder and split (seeds {} to {}), exported together: class probabilities and regression values (the preset's z-scored targets) are the members' means.\n",
+            "{which} is an ensemble of {} fine-tunings from the same encoder and split (seeds {} to {}), exported together: class probabilities and regression values (the preset's z-scored targets) are the members' means.\n",
             ensemble,
             args.seed,
             args.seed.wrapping_add(ensemble as u64 - 1)
