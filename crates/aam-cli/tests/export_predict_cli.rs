@@ -357,7 +357,7 @@ fn sample_without_reads_is_kept_with_a_note_and_bad_inputs_are_refused() {
     );
     let o = aam(&["predict", "--model", &export, "--table", &hashes]);
     assert!(
-        !o.status.success() && stderr(&o).contains("DNA sequence"),
+        !o.status.success() && stderr(&o).contains("MD5 hashes of the sequences"),
         "{}",
         stderr(&o)
     );
