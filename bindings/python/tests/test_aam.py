@@ -179,6 +179,12 @@ def test_predict_takes_a_qiime2_artifact_a_dataframe_and_a_biom_table(model):
     assert by_sample(got).equals(want)
     with pytest.raises(TypeError, match="biom.Table or a pandas DataFrame"):
         model.predict(counts.to_numpy())
+    broken = counts.copy()
+    broken.iloc[2, 5] = float("nan")
+    with pytest.raises(ValueError, match=f"sample '{counts.index[2]}'.*count nan"):
+        model.predict(broken)
+    with pytest.raises(ValueError, match="ASV .* appears twice"):
+        model.predict(counts.iloc[:, [0, 0, 1]].set_axis(["A", "A", "C"], axis=1))
     biom = pytest.importorskip("biom")
     table = biom.Table(counts.T.to_numpy(), list(counts.columns), list(counts.index))
     assert by_sample(model.predict(table)).equals(want)

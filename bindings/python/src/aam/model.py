@@ -291,7 +291,18 @@ def _write_classic_tsv(frame, path):
     for name in list(frame.index) + list(frame.columns):
         if any(c in str(name) for c in "\t\r\n"):
             raise ValueError(f"ID {str(name)!r} holds a tab or a line break")
+    for axis, names in (("sample", frame.index), ("ASV", frame.columns)):
+        seen = set()
+        for name in map(str, names):
+            if name in seen:
+                raise ValueError(f"{axis} {name!r} appears twice; merge its counts first")
+            seen.add(name)
     counts = frame.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(counts) | (counts < 0)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"sample {str(frame.index[i])!r}, ASV {str(frame.columns[j])[:32]!r}: "
+                         f"count {counts[i, j]} is not a finite non-negative number")
     with open(path, "w") as f:
         f.write("#OTU ID\t" + "\t".join(str(s) for s in frame.index) + "\n")
         for j, asv in enumerate(frame.columns):
