@@ -7,6 +7,10 @@
 # environment variable. The library is stripped of its debug information on the way
 # (binutils' strip, when there is one).
 set -euo pipefail
+if [ $# -ne 2 ] || [ ! -f "$1" ]; then
+  echo "usage: bash scripts/build-wheel.sh LIBAAM OUT_DIR (LIBAAM: the libaam.so cargo built)" >&2
+  exit 2
+fi
 lib="$(realpath "$1")"
 out="$(mkdir -p "$2" && realpath "$2")"
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,6 +24,11 @@ if command -v strip >/dev/null 2>&1; then
 else
   cp "$lib" "$stage/src/aam/libaam.so"
 fi
-rm -f "$out"/aam-*.whl
-"$python" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$out" "$stage"
-ls "$out"/aam-*-py3-none-*.whl
+"$python" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$stage/dist" "$stage"
+wheel="$(ls "$stage"/dist/aam-*-py3-none-*.whl)"
+if [ -e "$out/$(basename "$wheel")" ]; then
+  echo "$out/$(basename "$wheel") already exists; remove it or choose another OUT_DIR" >&2
+  exit 1
+fi
+cp "$wheel" "$out/"
+echo "$out/$(basename "$wheel")"

@@ -70,6 +70,7 @@ python3 scripts/compare_predictions.py "$target"/aam_predict.tsv "$target"/aam_c
 # (scripts/build-wheel.sh), installed with pip into a fresh venv and run there with no
 # AAM_LIBRARY (numpy and pandas come from the package index, or pip's cache); then into
 # .venv, whose biom-format the biom.Table tests need, for the tests and the notebooks.
+rm -rf "$target/tmp/wheel"
 bash scripts/build-wheel.sh "$target/debug/libaam.so" "$target/tmp/wheel"
 wheel="$(ls "$target"/tmp/wheel/aam-*.whl)"
 rm -rf "$target/tmp/wheel-venv"

@@ -8,12 +8,8 @@ library named by AAM_LIBRARY instead.
 """
 
 from setuptools import setup
+from setuptools.command.bdist_wheel import bdist_wheel  # setuptools >= 70.1
 from setuptools.dist import Distribution
-
-try:
-    from setuptools.command.bdist_wheel import bdist_wheel
-except ImportError:  # setuptools < 70.1
-    from wheel.bdist_wheel import bdist_wheel
 
 
 class BinaryDistribution(Distribution):

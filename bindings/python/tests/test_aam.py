@@ -177,6 +177,11 @@ def test_predict_takes_a_qiime2_artifact_a_dataframe_and_a_biom_table(model):
     hashed = counts.rename(columns=lambda seq: hashlib.md5(seq.encode()).hexdigest())
     got = model.predict(hashed, sequences=os.path.join(QIIME2, "rep-seqs.qza"))
     assert by_sample(got).equals(want)
+    # Errors name the table given, not the temporary file; the caller's index comes back.
+    with pytest.raises(aam.AamError, match="the table given: the feature IDs are MD5 hashes"):
+        model.predict(hashed)
+    by_position = model.predict(counts.reset_index(drop=True))
+    assert list(by_position.index) == list(range(34))
     with pytest.raises(TypeError, match="biom.Table or a pandas DataFrame"):
         model.predict(counts.to_numpy())
     broken = counts.copy()

@@ -88,9 +88,10 @@ impl ArtifactKind {
 /// The top-level `metadata.yaml` of an artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactMetadata {
-    /// The artifact's UUID (also the name of its top-level folder).
+    /// The name of its top-level folder (QIIME 2 names it by the artifact's UUID).
     pub uuid: String,
-    /// Its semantic type, e.g. `FeatureTable[Frequency]`.
+    /// Its semantic type, e.g. `FeatureTable[Frequency]`, or
+    /// `DistanceMatrix % Properties('phylogenetic')` (a type with properties).
     pub semantic_type: String,
     /// Its directory format, e.g. `BIOMV210DirFmt`.
     pub format: String,
@@ -115,7 +116,10 @@ pub fn read_metadata(path: &Path, bytes: &[u8]) -> Result<ArtifactMetadata> {
 pub fn read_data(path: &Path, bytes: &[u8], kind: ArtifactKind) -> Result<Vec<u8>> {
     let mut archive = open(path, bytes)?;
     let meta = metadata_of(path, &mut archive)?;
-    if meta.semantic_type != kind.semantic_type() {
+    // `DistanceMatrix % Properties('phylogenetic')` is a DistanceMatrix: q2-diversity marks
+    // its UniFrac matrices and Faith PD vectors so.
+    let base = meta.semantic_type.split(" % ").next().unwrap_or("").trim();
+    if base != kind.semantic_type() {
         return Err(DataError::format(
             path,
             format!(
@@ -240,17 +244,18 @@ fn read_entry(
     name: &str,
     limit: u64,
 ) -> Result<Option<Vec<u8>>> {
-    let mut entry =
-        match archive.by_name(name) {
-            Ok(e) => e,
-            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-            Err(e) => return Err(DataError::format(
+    let mut entry = match archive.by_name(name) {
+        Ok(e) => e,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => {
+            return Err(DataError::format(
                 path,
                 format!(
                     "cannot read `{name}` from the archive ({e}); the .qza is damaged or encrypted"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let declared = entry.size();
     if declared > limit {
         return Err(DataError::format(
@@ -260,9 +265,10 @@ fn read_entry(
             ),
         ));
     }
-    // The declared size bounds the allocation; reading one byte past it catches an
-    // entry whose data is longer than its header says.
-    let mut out = Vec::with_capacity(declared as usize);
+    // The declared size bounds the read; the allocation grows with the data actually
+    // inflated (a header may claim 4 GiB in a few bytes). Reading one byte past the
+    // declared size catches an entry whose data is longer than its header says.
+    let mut out = Vec::with_capacity(declared.min(64 << 20) as usize);
     (&mut entry)
         .take(declared + 1)
         .read_to_end(&mut out)

@@ -71,6 +71,7 @@ fn parse_fasta(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
             ),
         )
     })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out: HashMap<String, String> = HashMap::new();
     let mut current: Option<(String, usize, String)> = None;
     let finish = |entry: Option<(String, usize, String)>, out: &mut HashMap<String, String>| {
@@ -174,6 +175,19 @@ impl FeatureSequences {
             .iter()
             .filter(|id| !self.sequences.contains_key(*id))
             .collect();
+        let is_dna = |id: &str| {
+            id.bytes()
+                .all(|c| crate::tokenizer::nucleotide_token(c) != 0)
+        };
+        if missing.len() == table.n_asv() && table.observation_ids.iter().all(|id| is_dna(id)) {
+            return Err(DataError::mismatch(
+                &self.path,
+                format!(
+                    "the feature IDs of {} are already DNA sequences, and none of them is named here; drop --sequences",
+                    table_path.display()
+                ),
+            ));
+        }
         if !missing.is_empty() {
             return Err(DataError::mismatch(
                 &self.path,
@@ -190,8 +204,11 @@ impl FeatureSequences {
         for id in &table.observation_ids {
             let seq = &self.sequences[id];
             if is_md5_id(id) {
+                // DADA2 hashes the sequence as written (upper case); a FASTA in lower case
+                // was hashed so too.
                 let digest = format!("{:x}", md5::compute(seq.as_bytes()));
-                if !digest.eq_ignore_ascii_case(id) {
+                let lower = format!("{:x}", md5::compute(seq.to_ascii_lowercase().as_bytes()));
+                if !digest.eq_ignore_ascii_case(id) && !lower.eq_ignore_ascii_case(id) {
                     return Err(DataError::mismatch(
                         &self.path,
                         format!(

@@ -3,8 +3,10 @@
 //! The file is QIIME 2's `FeatureData[Taxonomy]` (`Feature ID`, `Taxon`, `Confidence`), as
 //! an artifact or exported TSV. Its feature IDs may be the sequences or, as DADA2 names
 //! them, the MD5 hashes of the sequences: an ASV is looked up by its sequence, then by the
-//! MD5 of its sequence. Cutting a lineage at a rank follows `qiime taxa collapse`: the
-//! levels down to the rank, levels that the lineage lacks filled in as `__`.
+//! MD5 of its sequence. Cutting a lineage at a rank groups ASVs as `qiime taxa collapse`
+//! does (the levels down to the rank, missing ones filled in as `__`), with two
+//! differences: a level with a `k__`/`p__`/… prefix is placed by its prefix (q2-taxa goes
+//! by position), and levels are joined with `; ` as the taxonomy writes them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +116,24 @@ pub fn load_taxonomy(path: &Path) -> Result<Taxonomy> {
             "empty file; a taxonomy TSV has a header (`Feature ID<TAB>Taxon`) and a row per feature",
         ));
     };
-    let header: Vec<&str> = header.split('\t').map(str::trim).collect();
+    let header: Vec<&str> = header
+        .trim_start_matches('\u{feff}')
+        .split('\t')
+        .map(str::trim)
+        .collect();
+    // A first row whose second cell is a lineage is data, not a header.
+    if header
+        .get(1)
+        .is_some_and(|c| c.contains(';') || c.contains("__"))
+    {
+        return Err(DataError::format(
+            path,
+            format!(
+                "the first row ('{}') is a feature, not a header; a taxonomy TSV starts with `Feature ID<TAB>Taxon`",
+                header[0]
+            ),
+        ));
+    }
     let column = header
         .iter()
         .position(|h| h.eq_ignore_ascii_case("taxon") || h.eq_ignore_ascii_case("taxonomy"))
@@ -164,12 +183,11 @@ impl Taxonomy {
     /// The lineage of the ASV whose sequence is `asv`: by the sequence itself, else by its
     /// MD5 (QIIME 2's DADA2 feature ID); `None` when the taxonomy has neither.
     pub fn lineage(&self, asv: &str) -> Option<&str> {
+        let digest = format!("{:x}", md5::compute(asv.as_bytes()));
         self.taxa
             .get(asv)
-            .or_else(|| {
-                self.taxa
-                    .get(&format!("{:x}", md5::compute(asv.as_bytes())))
-            })
+            .or_else(|| self.taxa.get(&digest))
+            .or_else(|| self.taxa.get(&digest.to_ascii_uppercase()))
             .map(String::as_str)
     }
 
@@ -180,9 +198,9 @@ impl Taxonomy {
     }
 }
 
-/// `lineage` (levels separated by `;`) cut at `rank`, as `qiime taxa collapse` labels
-/// its groups: the levels down to `rank`, each in its place (by its `k__`/`p__`/… prefix
-/// where it has one, else by position), missing ones filled in as `__`.
+/// `lineage` (levels separated by `;`) cut at `rank`: the levels down to `rank`, each in
+/// its place (by its `k__`/`p__`/… prefix where it has one, else by position), missing
+/// ones filled in as `__` (as `qiime taxa collapse` fills them), joined with `; `.
 /// `"k__Bacteria; p__Firmicutes"` at family gives
 /// `"k__Bacteria; p__Firmicutes; __; __; __"`. A lineage of [`UNASSIGNED`] stays so.
 pub fn lineage_at(lineage: &str, rank: TaxonRank) -> String {

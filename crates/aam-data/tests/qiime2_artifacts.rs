@@ -260,3 +260,69 @@ fn sequences_must_cover_the_table_and_match_its_hashes() {
     let e = aam_data::load_sequences(&p).unwrap_err().to_string();
     assert!(e.contains("'f1' appears twice"), "{e}");
 }
+
+#[test]
+fn types_with_properties_lower_case_fasta_and_needless_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    // q2-diversity marks UniFrac matrices `DistanceMatrix % Properties('phylogenetic')`.
+    let p = write(
+        dir.path(),
+        "u.qza",
+        &zip_of(&[
+            (
+                "u/metadata.yaml",
+                b"uuid: u\ntype: DistanceMatrix % Properties('phylogenetic')\nformat: F\n",
+            ),
+            (
+                "u/data/distance-matrix.tsv",
+                b"\tS0\tS1\nS0\t0\t0.25\nS1\t0.25\t0\n",
+            ),
+        ]),
+    );
+    let ids = vec!["S0".to_string(), "S1".to_string()];
+    let m = load_distance_matrix(&p, None, &ids).unwrap();
+    assert_eq!((m.n(), m.get(0, 1)), (2, 0.25));
+    // A lower-case FASTA whose IDs are the MD5 of the sequences as written.
+    let id = format!("{:x}", md5::compute(b"acgtac"));
+    let fasta = write(dir.path(), "l.fasta", format!(">{id}\nacgtac\n").as_bytes());
+    let mut t = FeatureTable::from_triplets(
+        Path::new("t"),
+        vec!["S0".into()],
+        vec![id.clone()],
+        vec![(0, 0, 3.0)],
+    )
+    .unwrap();
+    aam_data::load_sequences(&fasta)
+        .unwrap()
+        .apply(&mut t, Path::new("t"))
+        .unwrap();
+    assert_eq!(t.observation_ids, ["ACGTAC"]);
+    // Sequences given for a table whose IDs are sequences already.
+    let e = load_table_with_sequences(
+        &shared("moving-pictures", "table.biom"),
+        Some(&q2("rep-seqs.qza")),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("already DNA sequences") && e.contains("drop --sequences"),
+        "{e}"
+    );
+    // A taxonomy TSV without its header row.
+    let tax = write(
+        dir.path(),
+        "t.tsv",
+        b"abc\tk__Bacteria; p__Firmicutes\t0.9\n",
+    );
+    let e = aam_data::load_taxonomy(&tax).unwrap_err().to_string();
+    assert!(e.contains("'abc'") && e.contains("not a header"), "{e}");
+    let tax = write(
+        dir.path(),
+        "t2.tsv",
+        format!("Feature ID\tTaxon\n{}\tk__B; p__F\n", id.to_uppercase()).as_bytes(),
+    );
+    assert_eq!(
+        aam_data::load_taxonomy(&tax).unwrap().lineage("acgtac"),
+        Some("k__B; p__F")
+    );
+}

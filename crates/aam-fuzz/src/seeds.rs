@@ -55,7 +55,7 @@ pub fn seeds(name: &str) -> Vec<Seed> {
         "qiime2_artifact" => {
             // The real artifacts of moving-pictures, as QIIME 2 wrote them.
             let dir = data.join("moving-pictures/qiime2");
-            for name in ["table.qza", "rep-seqs.qza", "unweighted_unifrac_distance_matrix.qza", "faith_pd_vector.qza"] {
+            for name in ["table.qza", "rep-seqs.qza", "unweighted_unifrac_distance_matrix.qza", "faith_pd_vector.qza", "taxonomy.qza"] {
                 if dir.join(name).exists() {
                     out.push((name.to_string(), read(&dir.join(name))));
                 }

@@ -120,7 +120,11 @@ def _load():
         "aam_predictions_note": ([p, sz, ctypes.POINTER(ctypes.c_char_p)], ctypes.c_int),
     }
     for name, (args, res) in sigs.items():
-        f = getattr(lib, name)
+        try:
+            f = getattr(lib, name)
+        except AttributeError:
+            raise OSError(f"{path} has no {name}: it is older than this package; rebuild it "
+                          "(cargo build -p aam-capi) or install the matching aam wheel") from None
         f.argtypes = args
         f.restype = res
     if lib.aam_abi_version() != ABI_VERSION:

@@ -6,8 +6,8 @@ import tempfile
 
 import numpy as np
 
-from ._library import (ASV_SINGLE_GRAPH, BACKENDS, DTYPE_I64, DTYPE_U8, PROVIDERS, AsvCacheStats,
-                       ModelInfo, check, lib)
+from ._library import (ASV_SINGLE_GRAPH, BACKENDS, DTYPE_I64, DTYPE_U8, PROVIDERS, AamError,
+                       AsvCacheStats, ModelInfo, check, lib)
 
 
 class Predictions:
@@ -255,7 +255,15 @@ class Model:
         with tempfile.TemporaryDirectory(prefix="aam-") as tmp:
             path = os.path.join(tmp, "table.tsv")
             _write_classic_tsv(frame, path)
-            return self.predict_biom(path, metadata=metadata, sequences=sequences)
+            try:
+                preds = self.predict_biom(path, metadata=metadata, sequences=sequences)
+            except AamError as e:
+                # The temporary file means nothing to the caller: name what they gave.
+                raise AamError(e.status, str(e).split(": ", 1)[-1].replace(path, "the table given")) from None
+        # The caller's own sample IDs (ints, …) rather than their text, in the same order.
+        if preds.sample_ids == [str(s) for s in frame.index]:
+            preds.sample_ids = list(frame.index)
+        return preds
 
     def close(self):
         """Frees the model (also done when it is garbage-collected)."""
@@ -303,7 +311,7 @@ def _write_classic_tsv(frame, path):
         i, j = np.argwhere(bad)[0]
         raise ValueError(f"sample {str(frame.index[i])!r}, ASV {str(frame.columns[j])[:32]!r}: "
                          f"count {counts[i, j]} is not a finite non-negative number")
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write("#OTU ID\t" + "\t".join(str(s) for s in frame.index) + "\n")
         for j, asv in enumerate(frame.columns):
             f.write(str(asv) + "\t" + "\t".join(repr(float(v)) for v in counts[:, j]) + "\n")

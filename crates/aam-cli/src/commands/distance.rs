@@ -15,7 +15,8 @@ use aam_train::job_inputs::DistanceTarget;
 /// Arguments of `aam distance`.
 #[derive(Args, Debug)]
 pub struct DistanceArgs {
-    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON or TSV).
+    /// Feature table (BIOM 2.1 HDF5, BIOM 1.0 JSON, TSV or a QIIME 2 FeatureTable[Frequency]
+    /// .qza; the distances do not read the feature IDs).
     #[arg(long)]
     pub table: PathBuf,
     /// braycurtis (counts), jaccard (presence/absence) or aitchison (Euclidean on robust

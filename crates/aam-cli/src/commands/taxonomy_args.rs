@@ -13,11 +13,12 @@ use clap::Args;
 pub struct TaxonomyArgs {
     /// ASV taxonomy: QIIME 2 taxonomy.qza (FeatureData[Taxonomy]) or its TSV (Feature ID,
     /// Taxon), keyed by sequence or by DADA2's MD5 feature ID. Adds each ASV's lineage to
-    /// the tables and sums the values per taxon at --rank.
+    /// the tables and sums the values per taxon at --rank (permutation importance: over
+    /// the --top ASVs it scores).
     #[arg(long)]
     pub taxonomy: Option<PathBuf>,
-    /// Rank at which values are summed per taxon (lineages cut as `qiime taxa collapse`
-    /// does).
+    /// Rank at which values are summed per taxon (lineages cut at the rank, missing
+    /// levels as `__`, as `qiime taxa collapse` groups them).
     #[arg(long, value_enum, default_value_t = TaxonRank::Genus, requires = "taxonomy")]
     pub rank: TaxonRank,
 }
