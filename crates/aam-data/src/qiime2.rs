@@ -146,6 +146,36 @@ pub fn read_data(path: &Path, bytes: &[u8], kind: ArtifactKind) -> Result<Vec<u8
     })
 }
 
+/// Reads the file at `path` whole (refused over `max_bytes`, the error naming `what` it
+/// was read as), or, when it is an artifact, the data file of `kind` inside it (its type
+/// checked as [`read_data`] does): the one way the readers of plain-or-artifact files
+/// (sequences, taxonomy) take their bytes.
+///
+/// Errors: [`DataError::Io`] when the file cannot be read; [`DataError::Format`] for a
+/// file over `max_bytes`, and those of [`read_data`].
+pub fn read_file_or_artifact(
+    path: &Path,
+    kind: ArtifactKind,
+    max_bytes: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
+    if size > max_bytes {
+        return Err(DataError::format(
+            path,
+            format!("the file has {size} bytes, more than the {max_bytes} aam reads as {what}"),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if is_artifact(&bytes) {
+        read_data(path, &bytes, kind)
+    } else {
+        Ok(bytes)
+    }
+}
+
 /// A hint for the commonest wrong type of each kind.
 fn type_hint(kind: ArtifactKind, found: &str) -> &'static str {
     match (kind, found) {

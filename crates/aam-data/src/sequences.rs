@@ -38,23 +38,8 @@ pub fn is_md5_id(id: &str) -> bool {
 /// than a nucleotide code (IUPAC, `-` and `.` refused), or a feature ID given twice
 /// ([`DataError::Format`], naming the line and feature).
 pub fn load_sequences(path: &Path) -> Result<FeatureSequences> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| DataError::io(path, e))?
-        .len();
-    if size > MAX_FASTA_BYTES {
-        return Err(DataError::format(
-            path,
-            format!(
-                "the file has {size} bytes, more than the {MAX_FASTA_BYTES} aam reads as sequences"
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let fasta = if qiime2::is_artifact(&bytes) {
-        qiime2::read_data(path, &bytes, ArtifactKind::Sequences)?
-    } else {
-        bytes
-    };
+    let fasta =
+        qiime2::read_file_or_artifact(path, ArtifactKind::Sequences, MAX_FASTA_BYTES, "sequences")?;
     Ok(FeatureSequences {
         path: path.to_path_buf(),
         sequences: parse_fasta(path, &fasta)?,
@@ -175,11 +160,12 @@ impl FeatureSequences {
             .iter()
             .filter(|id| !self.sequences.contains_key(*id))
             .collect();
-        let is_dna = |id: &str| {
-            id.bytes()
-                .all(|c| crate::tokenizer::nucleotide_token(c) != 0)
-        };
-        if missing.len() == table.n_asv() && table.observation_ids.iter().all(|id| is_dna(id)) {
+        if missing.len() == table.n_asv()
+            && table
+                .observation_ids
+                .iter()
+                .all(|id| crate::tokenizer::is_dna(id))
+        {
             return Err(DataError::mismatch(
                 &self.path,
                 format!(

@@ -93,11 +93,12 @@ impl FeatureTable {
     /// than A, C, G, T), e.g. QIIME 2 feature hashes or OTU names: aam reads an ASV by
     /// its sequence. `path` names the table in the message.
     pub fn check_sequence_ids(&self, path: &Path) -> Result<()> {
-        let is_dna = |id: &str| {
-            id.bytes()
-                .all(|c| crate::tokenizer::nucleotide_token(c) != 0)
-        };
-        if self.observation_ids.is_empty() || self.observation_ids.iter().any(|id| is_dna(id)) {
+        if self.observation_ids.is_empty()
+            || self
+                .observation_ids
+                .iter()
+                .any(|id| crate::tokenizer::is_dna(id))
+        {
             return Ok(());
         }
         if self

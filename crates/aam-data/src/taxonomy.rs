@@ -92,19 +92,12 @@ pub struct Taxonomy {
 /// over 1 GiB, no lineage column, a row without a lineage, or a feature ID given twice
 /// ([`DataError::Format`], naming the line and feature).
 pub fn load_taxonomy(path: &Path) -> Result<Taxonomy> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| DataError::io(path, e))?
-        .len();
-    if size > MAX_TAXONOMY_BYTES {
-        return Err(DataError::format(
-            path,
-            format!("the file has {size} bytes, more than the {MAX_TAXONOMY_BYTES} aam reads as a taxonomy"),
-        ));
-    }
-    let mut bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if qiime2::is_artifact(&bytes) {
-        bytes = qiime2::read_data(path, &bytes, ArtifactKind::Taxonomy)?;
-    }
+    let bytes = qiime2::read_file_or_artifact(
+        path,
+        ArtifactKind::Taxonomy,
+        MAX_TAXONOMY_BYTES,
+        "a taxonomy",
+    )?;
     let text = String::from_utf8_lossy(&bytes);
     let mut lines = text
         .lines()

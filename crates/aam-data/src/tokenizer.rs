@@ -24,6 +24,12 @@ pub fn nucleotide_token(c: u8) -> u8 {
     }
 }
 
+/// Whether `id` is a DNA sequence: every character A, C, G or T (either case), as the
+/// tokenizer reads it; table IDs such as MD5 hashes or OTU names are not.
+pub fn is_dna(id: &str) -> bool {
+    id.bytes().all(|c| nucleotide_token(c) != PAD)
+}
+
 /// Writes the tokens of `sequence` into `row` (length `max_bp + 1`).
 pub fn tokenize_into(sequence: &str, row: &mut [u8]) {
     row.fill(PAD);
