@@ -280,6 +280,71 @@ fn any_dataset_folder_with_its_targets_and_group_column() {
     assert!(!o.status.success() && stderr(&o).contains("no_such_column"), "{}", stderr(&o));
 }
 
+/// `--dataset DIR` on a folder as QIIME 2 leaves it (the real moving-pictures artifacts):
+/// the hashed table gets its sequences from `rep-seqs.qza`, the samples that
+/// `core-metrics-phylogenetic` rarefied out of the distance matrix are left out of every
+/// step, and the table the steps read equals the shared `table.biom` on the kept samples.
+#[test]
+fn a_qiime2_folder_is_a_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mp-q2");
+    std::fs::create_dir(&dir).unwrap();
+    let q2 = std::path::PathBuf::from(shared("moving-pictures", "qiime2"));
+    for f in [
+        "table.qza",
+        "rep-seqs.qza",
+        "unweighted_unifrac_distance_matrix.qza",
+        "sample-metadata.tsv",
+    ] {
+        std::fs::copy(q2.join(f), dir.join(f)).unwrap();
+    }
+    let out = tmp.path().join("b");
+    let (dir_s, out_s) = (dir.display().to_string(), out.display().to_string());
+    let o = aam(&[
+        "benchmark", "--dataset", &dir_s, "--target", "body-site", "--group-column", "subject",
+        "--preset", "smoke", "--output", &out_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let left_out = ["L3S242", "L3S341", "L3S360"];
+    assert!(stderr(&o).contains("3 samples not in the UniFrac matrix left out (L3S242, L3S341, L3S360)"), "{}", stderr(&o));
+    let written = out.join("mp-q2/table.biom");
+    let commands = std::fs::read_to_string(out.join("commands.sh")).unwrap();
+    let pretrain = commands.lines().find(|l| l.starts_with("aam pretrain")).unwrap();
+    assert!(pretrain.contains(&format!("--table {} ", written.display())), "{pretrain}");
+    assert!(pretrain.contains("unweighted_unifrac_distance_matrix.qza --metadata") && !pretrain.contains("--unifrac-ids"), "{pretrain}");
+    assert!(commands.lines().filter(|l| l.contains("--table ")).all(|l| l.contains(&format!("--table {} ", written.display()))), "{commands}");
+    // The written table: the shared table.biom (sequence IDs) without the left-out samples.
+    let (table, _) = aam_data::load_table(&written).unwrap();
+    let (full, _) = aam_data::load_table(Path::new(&shared("moving-pictures", "table.biom"))).unwrap();
+    let kept: Vec<usize> = (0..full.n_samples())
+        .filter(|&s| !left_out.contains(&full.sample_ids[s].as_str()))
+        .collect();
+    assert_eq!(kept.len(), 31);
+    let expected = full.select_samples(&kept);
+    assert_eq!(table.sample_ids, expected.sample_ids);
+    assert_eq!(table.observation_ids, expected.observation_ids);
+    for s in 0..table.n_samples() {
+        assert_eq!(table.sample(s).collect::<Vec<_>>(), expected.sample(s).collect::<Vec<_>>());
+    }
+    // The model and the forest scored the same held-out samples, none of them left out.
+    let task = out.join("mp-q2/body-site");
+    let held = ids_of(&task.join("train/split.tsv"), &|r| r["set"] == "validation");
+    let all = ids_of(&task.join("train/split.tsv"), &|_| true);
+    assert_eq!(all.len(), 31);
+    assert!(left_out.iter().all(|id| !all.contains(*id)));
+    for step in ["evaluate", "baseline"] {
+        assert_eq!(ids_of(&task.join(step).join("per_sample.tsv"), &|_| true), held, "{step}");
+    }
+    // A folder without a distance matrix names the files looked for.
+    std::fs::remove_file(dir.join("unweighted_unifrac_distance_matrix.qza")).unwrap();
+    let o = aam(&[
+        "benchmark", "--dataset", &dir_s, "--target", "body-site", "--group-column", "subject",
+        "--preset", "smoke", "--output", &tmp.path().join("c").display().to_string(),
+    ]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no unweighted UniFrac matrix (unifrac_unweighted.npy or unifrac_unweighted.h5 or unweighted_unifrac_distance_matrix.qza)"), "{}", stderr(&o));
+}
+
 #[test]
 fn cross_validation_folds_keep_subjects_apart_and_average_into_the_summary() {
     let tmp = tempfile::tempdir().unwrap();

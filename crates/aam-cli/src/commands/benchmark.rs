@@ -20,8 +20,13 @@ pub struct BenchmarkArgs {
     pub datasets: Vec<String>,
     /// Benchmark one other dataset instead: a folder laid out like the standard ones
     /// (`table.biom` whose observation IDs are the ASV sequences, `metadata.tsv`,
-    /// `unifrac_unweighted.npy`, `unifrac_ids.txt`); needs --target and --group-column.
-    /// Its max bp is the longest ASV sequence (at most 150: longer reads are cut).
+    /// `unifrac_unweighted.npy`, `unifrac_ids.txt`) or as QIIME 2 leaves it (`table.qza`
+    /// with `rep-seqs.qza`, `unweighted_unifrac_distance_matrix.qza` from
+    /// `core-metrics-phylogenetic`, `sample-metadata.tsv`); needs --target and
+    /// --group-column. Samples missing from the UniFrac matrix (rarefied out) are left
+    /// out of every step, and the steps read the table written to
+    /// `<output>/<dataset>/table.biom`. Its max bp is the longest ASV sequence (at most
+    /// 150: longer reads are cut).
     #[arg(long, requires_all = ["target", "group_column"])]
     pub dataset: Option<PathBuf>,
     /// With --dataset: the metadata columns to predict (comma-separated); numeric columns

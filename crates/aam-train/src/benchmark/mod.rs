@@ -10,6 +10,7 @@
 //! (no choice made on the validation samples), and the model and the forest are scored
 //! on the same validation samples.
 
+mod layout;
 mod report;
 mod tasks;
 
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
+pub use layout::DatasetFiles;
 pub use tasks::{Dataset, Task, DATASETS};
 
 /// What `aam benchmark` is asked to do (its flags of the same names).
@@ -31,8 +33,13 @@ pub struct BenchmarkOptions {
     pub datasets: Vec<String>,
     /// Benchmark one other dataset instead: a folder laid out like the standard ones
     /// (`table.biom` whose observation IDs are the ASV sequences, `metadata.tsv`,
-    /// `unifrac_unweighted.npy`, `unifrac_ids.txt`); needs --target and --group-column.
-    /// Its max bp is the longest ASV sequence (at most 150: longer reads are cut).
+    /// `unifrac_unweighted.npy`, `unifrac_ids.txt`) or as QIIME 2 leaves it (`table.qza`
+    /// with `rep-seqs.qza`, `unweighted_unifrac_distance_matrix.qza` from
+    /// `core-metrics-phylogenetic`, `sample-metadata.tsv`); needs --target and
+    /// --group-column. Samples missing from the UniFrac matrix (rarefied out) are left
+    /// out of every step, and the steps read the table written to
+    /// `<output>/<dataset>/table.biom`. Its max bp is the longest ASV sequence (at most
+    /// 150: longer reads are cut).
     pub dataset: Option<PathBuf>,
     /// With --dataset: the metadata columns to predict (comma-separated); numeric columns
     /// are regression targets, any other a classification target.
@@ -276,11 +283,9 @@ fn done_marker(log: &Path) -> PathBuf {
 }
 
 /// The folder of dataset `d`: `--dataset` itself, else under `--data-root`.
-fn data_dir(args: &BenchmarkOptions, d: &Dataset) -> PathBuf {
-    match &args.dataset {
-        Some(dir) => dir.clone(),
-        None => args.data_root.clone().unwrap_or_default().join(d.name),
-    }
+/// The folder of a standard dataset under --data-root.
+fn standard_dir(args: &BenchmarkOptions, d: &Dataset) -> PathBuf {
+    args.data_root.clone().unwrap_or_default().join(d.name)
 }
 
 fn s(p: &Path) -> String {
@@ -307,14 +312,14 @@ pub struct TaskRun {
 fn fold_splits(
     args: &BenchmarkOptions,
     d: &Dataset,
-    data: &Path,
+    data: &DatasetFiles,
     root: &Path,
 ) -> Result<Vec<Option<PathBuf>>> {
     if args.folds <= 1 {
         return Ok(vec![None]);
     }
-    let (table, _) = aam_data::load_table(&data.join("table.biom"))?;
-    let metadata = aam_data::Metadata::load(&data.join("metadata.tsv"))?;
+    let (table, _) = aam_data::load_table(&data.table)?;
+    let metadata = aam_data::Metadata::load(&data.metadata)?;
     let column = metadata.column_index(d.group_column)?;
     let row_of: std::collections::HashMap<&str, usize> = metadata
         .sample_ids
@@ -329,12 +334,7 @@ fn fold_splits(
             row_of
                 .get(id.as_str())
                 .map(|&r| metadata.rows[r][column].clone())
-                .with_context(|| {
-                    format!(
-                        "sample '{id}' has no row in {}",
-                        data.join("metadata.tsv").display()
-                    )
-                })
+                .with_context(|| format!("sample '{id}' has no row in {}", data.metadata.display()))
         })
         .collect::<Result<_>>()?;
     // Folds stratified by the dataset's first categorical target, so that each fold holds
@@ -395,14 +395,19 @@ fn fold_splits(
 ///
 /// Leaked to `&'static` (one per run) so that it runs through the same code as the
 /// standard datasets.
-fn custom_dataset(dir: &Path, targets: &[String], group_column: &str) -> Result<&'static Dataset> {
+fn custom_dataset(
+    dir: &Path,
+    found: &layout::FoundDataset,
+    targets: &[String],
+    group_column: &str,
+) -> Result<&'static Dataset> {
     let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
         .with_context(|| format!("{}: --dataset must name a folder", dir.display()))?;
-    let table_path = dir.join("table.biom");
-    let (table, _) = aam_data::load_table(&table_path)?;
-    let metadata = aam_data::Metadata::load(&dir.join("metadata.tsv"))?;
+    let table = &found.table;
+    let metadata = aam_data::Metadata::load(&found.files.metadata)?;
     metadata.column_index(group_column)?;
     let longest = table
         .observation_ids
@@ -426,12 +431,13 @@ fn custom_dataset(dir: &Path, targets: &[String], group_column: &str) -> Result<
         })
         .collect::<Result<_>>()?;
     let description = format!(
-        "{name}: {} samples × {} ASVs, up to {longest} bp, split by '{group_column}'",
+        "{name}: {} samples × {} ASVs, up to {longest} bp, split by '{group_column}'; from {}",
         table.n_samples(),
-        table.observation_ids.len()
+        table.observation_ids.len(),
+        found.origin()
     );
     Ok(Box::leak(Box::new(Dataset {
-        name: leak(name),
+        name: leak(&name),
         description: leak(&description),
         max_bp,
         group_column: leak(group_column),
@@ -445,9 +451,15 @@ fn custom_dataset(dir: &Path, targets: &[String], group_column: &str) -> Result<
 /// Errors: an unknown dataset, an output that holds another benchmark's runs (without
 /// `resume`), a step that fails (naming its log).
 pub fn run(args: &BenchmarkOptions) -> Result<()> {
-    let chosen: Vec<&'static Dataset> = if let Some(dir) = &args.dataset {
+    // A --dataset folder is read first: its layout decides the files, and its table
+    // (with sequence IDs) the targets' kinds and the max bp.
+    let found = match &args.dataset {
+        Some(dir) => Some(layout::find(dir)?),
+        None => None,
+    };
+    let chosen: Vec<&'static Dataset> = if let (Some(dir), Some(found)) = (&args.dataset, &found) {
         let group = args.group_column.as_deref().unwrap_or_default();
-        vec![custom_dataset(dir, &args.target, group)?]
+        vec![custom_dataset(dir, found, &args.target, group)?]
     } else if args.datasets.is_empty() {
         DATASETS.iter().collect()
     } else {
@@ -480,14 +492,14 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
             args.output.display()
         );
     }
-    for d in &chosen {
+    for d in chosen.iter().filter(|_| found.is_none()) {
         for file in [
             "table.biom",
             "metadata.tsv",
             "unifrac_unweighted.npy",
             "unifrac_ids.txt",
         ] {
-            let p = data_dir(args, d).join(file);
+            let p = standard_dir(args, d).join(file);
             if !p.exists() {
                 bail!(
                     "{} is missing; --data-root must hold the standard datasets (e.g. ../shared/data)",
@@ -530,23 +542,29 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
     let seed = args.seed.to_string();
     let mut runs: Vec<TaskRun> = Vec::new();
     for d in chosen {
-        let data = data_dir(args, d);
         let root = args.output.join(d.name);
         std::fs::create_dir_all(&root)?;
         eprintln!("{} ({})", d.name, d.description);
+        let data = match &found {
+            Some(found) => found.files_for_steps(&root)?,
+            None => DatasetFiles::standard(&standard_dir(args, d)),
+        };
         // `continues`: with --resume, a step stopped mid-way (a resume point and no
         // `.done` marker) continues from its last epoch instead of starting again, so a
         // long preset can run over several sessions.
         let model_args = |out: &Path, epochs: usize, continues: bool| -> Vec<String> {
             let mut a = vec![
                 "--table".into(),
-                s(&data.join("table.biom")),
+                s(&data.table),
                 "--unifrac-matrix".into(),
-                s(&data.join("unifrac_unweighted.npy")),
-                "--unifrac-ids".into(),
-                s(&data.join("unifrac_ids.txt")),
+                s(&data.unifrac_matrix),
+            ];
+            if let Some(ids) = &data.unifrac_ids {
+                a.extend(["--unifrac-ids".into(), s(ids)]);
+            }
+            a.extend([
                 "--metadata".into(),
-                s(&data.join("metadata.tsv")),
+                s(&data.metadata),
                 "--output".into(),
                 s(out),
                 "--embedding-dim".into(),
@@ -568,7 +586,7 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                 "--seed".into(),
                 seed.clone(),
                 "--quiet".into(),
-            ];
+            ]);
             a.extend(p.recipe.iter().map(|f| f.to_string()));
             if args.resume {
                 let stopped = continues && crate::resume_file::exists(out);
@@ -580,9 +598,7 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
         // no target, so the held-out samples' UniFrac distances are fair to learn from
         // (their targets are never seen before scoring), and every fold shares it.
         let pretrain_dir = root.join("pretrain");
-        let n_samples = aam_data::load_table(&data.join("table.biom"))?
-            .0
-            .n_samples();
+        let n_samples = aam_data::load_table(&data.table)?.0.n_samples();
         let pretrain_log = root.join("pretrain.log");
         let mut pretrain = model_args(
             &pretrain_dir,
@@ -697,9 +713,9 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
                     vec![
                         cmd.into(),
                         "--table".into(),
-                        s(&data.join("table.biom")),
+                        s(&data.table),
                         "--metadata".into(),
-                        s(&data.join("metadata.tsv")),
+                        s(&data.metadata),
                         "--metadata-column".into(),
                         task.column.into(),
                         "--split".into(),
