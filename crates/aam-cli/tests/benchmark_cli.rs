@@ -412,7 +412,27 @@ fn cross_validation_folds_keep_subjects_apart_and_average_into_the_summary() {
     assert!((num("difference") - (mean(&aam) - mean(&rf))).abs() < 1e-12);
     let mp = summary.iter().find(|r| r["dataset"] == "moving-pictures").unwrap();
     assert_eq!(mp["folds"], "2");
+    // Pooled over the folds: every held-out sample once, counted here from the folds'
+    // per_sample.tsv.
+    let pooled = |step: &str| -> f64 {
+        let correct: usize = (1..=3)
+            .map(|k| {
+                tsv(&out.join(format!("circadian-ihc/fold-{k}/exposure_type/{step}/per_sample.tsv")))
+                    .iter()
+                    .filter(|r| r["correct"] == "true")
+                    .count()
+            })
+            .sum();
+        correct as f64 / 46.0
+    };
+    let row = summary.iter().find(|r| r["dataset"] == "circadian-ihc" && r["metric"] == "accuracy_pooled").unwrap();
+    assert!((row["aam"].parse::<f64>().unwrap() - pooled("evaluate")).abs() < 1e-12, "{row:?}");
+    assert!((row["random_forest"].parse::<f64>().unwrap() - pooled("baseline")).abs() < 1e-12, "{row:?}");
+    let auc = summary.iter().find(|r| r["dataset"] == "circadian-ihc" && r["metric"] == "roc_auc_pooled").unwrap();
+    assert!(auc["aam"].parse::<f64>().unwrap().is_finite() && auc["folds"] == "3", "{auc:?}");
+    assert!(summary.iter().any(|r| r["dataset"] == "moving-pictures" && r["metric"] == "r2_pooled"));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("Grouped 3-fold cross-validation"), "{report}");
+    assert!(report.contains("Pooled over the folds"), "{report}");
     assert!(report.contains("— fold 3"));
 }

@@ -42,7 +42,9 @@ pub fn metrics_tsv(metrics: &[MetricValue], n: usize, b: Bootstrap) -> String {
 
 /// `per_sample.tsv`: regression `sample_id`, `true`, `predicted`, `error`,
 /// `absolute_error`, `depth`, `n_asv`; classification `true` and `predicted` labels,
-/// `correct` and `probability_of_true` instead of the errors.
+/// `correct` and `probability_of_true` instead of the errors, then one
+/// `probability_<class>` column per class (so that predictions of several folds can be
+/// scored together, ROC-AUC included).
 pub fn per_sample_tsv(rows: &[EvaluatedSample], kind: TargetKind, classes: &[String]) -> String {
     let mut s = String::new();
     match kind {
@@ -63,9 +65,13 @@ pub fn per_sample_tsv(rows: &[EvaluatedSample], kind: TargetKind, classes: &[Str
             }
         }
         TargetKind::Categorical => {
-            s.push_str("sample_id\ttrue\tpredicted\tcorrect\tprobability_of_true\tdepth\tn_asv\n");
+            s.push_str("sample_id\ttrue\tpredicted\tcorrect\tprobability_of_true\tdepth\tn_asv");
+            for c in classes {
+                let _ = write!(s, "\tprobability_{c}");
+            }
+            s.push('\n');
             for r in rows {
-                let _ = writeln!(
+                let _ = write!(
                     s,
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     r.sample,
@@ -76,6 +82,11 @@ pub fn per_sample_tsv(rows: &[EvaluatedSample], kind: TargetKind, classes: &[Str
                     r.depth,
                     r.n_asv
                 );
+                for c in 0..classes.len() {
+                    let p = r.probabilities.get(c).copied().unwrap_or(f64::NAN);
+                    let _ = write!(s, "\t{p}");
+                }
+                s.push('\n');
             }
         }
     }

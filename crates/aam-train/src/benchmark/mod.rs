@@ -11,6 +11,7 @@
 //! on the same validation samples.
 
 mod layout;
+mod pooled;
 mod report;
 mod tasks;
 

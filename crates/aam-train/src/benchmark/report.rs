@@ -4,7 +4,8 @@
 //! plots; `commands.sh` holds every step's command line; `summary.tsv` the headline
 //! metrics, machine-readable (one row per target and metric: `dataset`, `target`,
 //! `metric`, `aam`, `aam_low`, `aam_high`, `random_forest`, `rf_low`, `rf_high`, the
-//! bounds those of the 95% bootstrap intervals; NaN where a value is undefined).
+//! bounds those of the 95% bootstrap intervals; NaN where a value is undefined; with
+//! folds, the mean over folds and the pooled out-of-fold values as `<metric>_pooled`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -157,6 +158,31 @@ fn summarise(headlines: &[Headline<'_>], md: &mut String, tsv: &mut String) {
             );
         }
     }
+}
+
+/// With folds: the pooled out-of-fold metrics ([`super::pooled`]) as a second table of
+/// `report.md` and as `summary.tsv` rows whose metric is `<metric>_pooled` (no interval:
+/// the bounds are NaN; `difference` = AAM − forest; `folds` = the folds pooled).
+fn pooled_summary(runs: &[TaskRun], md: &mut String, tsv: &mut String) -> Result<()> {
+    let rows = super::pooled::pooled_rows(runs)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    md.push_str("\nPooled over the folds: every held-out prediction scored together, each sample once (each fold's model scores its own fold, so this complements the mean over folds; where a fold holds one class it has no ROC-AUC of its own).\n\n| dataset | target | folds | validation samples | metric | AAM | random forest | difference |\n|---|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let diff = r.aam - r.forest;
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {} | {} | {} | {:.3} | {:.3} | {diff:+.3} |",
+            r.dataset, r.target, r.folds, r.n, r.metric, r.aam, r.forest
+        );
+        let _ = writeln!(
+            tsv,
+            "{}\t{}\t{}_pooled\t{}\tNaN\tNaN\t{}\tNaN\tNaN\t{diff}\tNaN\tNaN\t{}",
+            r.dataset, r.target, r.metric, r.aam, r.forest, r.folds
+        );
+    }
+    Ok(())
 }
 
 /// Writes `report.md` and `commands.sh` in `out` for the tasks run so far.
@@ -325,6 +351,7 @@ pub fn write(out: &Path, args: &BenchmarkOptions, runs: &[TaskRun]) -> Result<()
         }
     }
     summarise(&headlines, &mut md, &mut summary);
+    pooled_summary(runs, &mut md, &mut summary)?;
     md.push('\n');
     md.push_str(&sections);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
