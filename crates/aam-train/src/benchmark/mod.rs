@@ -283,7 +283,6 @@ fn done_marker(log: &Path) -> PathBuf {
     log.with_extension("done")
 }
 
-/// The folder of dataset `d`: `--dataset` itself, else under `--data-root`.
 /// The folder of a standard dataset under --data-root.
 fn standard_dir(args: &BenchmarkOptions, d: &Dataset) -> PathBuf {
     args.data_root.clone().unwrap_or_default().join(d.name)
