@@ -103,7 +103,7 @@ pub fn find(dir: &Path) -> Result<FoundDataset> {
         _ => None,
     };
     let sequences = first(dir, SEQUENCES);
-    let (table, _) = aam_data::load_table(&table_path)?;
+    let (mut table, _) = aam_data::load_table(&table_path)?;
     // Sequences only where the IDs are not already sequences (a folder may hold both).
     let sequences = sequences.filter(|_| {
         !table
@@ -111,7 +111,6 @@ pub fn find(dir: &Path) -> Result<FoundDataset> {
             .iter()
             .all(|id| aam_data::tokenizer::is_dna(id))
     });
-    let mut table = table;
     if let Some(seqs) = &sequences {
         aam_data::load_sequences(seqs)?.apply(&mut table, &table_path)?;
     }

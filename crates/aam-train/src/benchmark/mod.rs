@@ -492,14 +492,13 @@ pub fn run(args: &BenchmarkOptions) -> Result<()> {
             args.output.display()
         );
     }
+    // A --dataset folder was checked by layout::find; the standard ones are checked here.
     for d in chosen.iter().filter(|_| found.is_none()) {
-        for file in [
-            "table.biom",
-            "metadata.tsv",
-            "unifrac_unweighted.npy",
-            "unifrac_ids.txt",
-        ] {
-            let p = standard_dir(args, d).join(file);
+        let f = DatasetFiles::standard(&standard_dir(args, d));
+        for p in [&f.table, &f.metadata, &f.unifrac_matrix]
+            .into_iter()
+            .chain(&f.unifrac_ids)
+        {
             if !p.exists() {
                 bail!(
                     "{} is missing; --data-root must hold the standard datasets (e.g. ../shared/data)",

@@ -6,7 +6,6 @@
 //! K models (Forman & Scholz 2010, "Apples-to-apples in cross-validation studies",
 //! SIGKDD Explorations 12(1)): it complements the per-fold mean, it does not replace it.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use aam_data::metrics;
@@ -19,8 +18,20 @@ struct Pooled {
     predicted: Vec<String>,
     /// Regression values (`true`, `predicted` as numbers).
     values: Vec<(f64, f64)>,
-    /// Class probabilities by class name, one map per sample (classification).
-    probabilities: Vec<HashMap<String, f64>>,
+    /// Class names of the files' `probability_<class>` columns, in order of first
+    /// appearance (the folds' models may differ in which classes they know).
+    classes: Vec<String>,
+    /// Per sample, (index into `classes`, probability); empty where the file has no
+    /// probability columns (written before it did).
+    probabilities: Vec<Vec<(usize, f64)>>,
+}
+
+/// The index of class `c` in `classes`, appended when new.
+fn class_index(classes: &mut Vec<String>, c: &str) -> usize {
+    classes.iter().position(|k| k == c).unwrap_or_else(|| {
+        classes.push(c.to_string());
+        classes.len() - 1
+    })
 }
 
 impl Pooled {
@@ -34,13 +45,13 @@ impl Pooled {
         let (Some(t), Some(p)) = (col("true"), col("predicted")) else {
             anyhow::bail!("{}: no 'true' and 'predicted' columns", path.display());
         };
-        let classes: Vec<(usize, &str)> = header
+        // (column, class index) of each probability column.
+        let columns: Vec<(usize, usize)> = header
             .iter()
             .enumerate()
             .filter_map(|(i, h)| {
-                h.strip_prefix("probability_")
-                    .filter(|c| *c != "of_true")
-                    .map(|c| (i, c))
+                let c = h.strip_prefix("probability_").filter(|c| *c != "of_true")?;
+                Some((i, class_index(&mut self.classes, c)))
             })
             .collect();
         for line in lines.filter(|l| !l.is_empty()) {
@@ -56,9 +67,9 @@ impl Pooled {
             self.predicted.push(pred.to_string());
             self.values.push((num(truth), num(pred)));
             self.probabilities.push(
-                classes
+                columns
                     .iter()
-                    .filter_map(|&(i, c)| f.get(i).map(|v| (c.to_string(), num(v))))
+                    .filter_map(|&(i, c)| f.get(i).map(|v| (c, num(v))))
                     .collect(),
             );
         }
@@ -77,26 +88,17 @@ impl Pooled {
                 metrics::spearman(&pred, &truth),
             ];
         }
-        // Classes in order of first appearance: probability columns, then labels.
-        let mut classes: Vec<String> = Vec::new();
-        let index = |c: &str, classes: &mut Vec<String>| -> usize {
-            classes.iter().position(|k| k == c).unwrap_or_else(|| {
-                classes.push(c.to_string());
-                classes.len() - 1
-            })
-        };
-        for probs in &self.probabilities {
-            let mut names: Vec<&String> = probs.keys().collect();
-            names.sort();
-            for c in names {
-                index(c, &mut classes);
-            }
-        }
-        let truth: Vec<usize> = self.truth.iter().map(|c| index(c, &mut classes)).collect();
+        // The probability columns' classes, then any label no model gave a column.
+        let mut classes = self.classes.clone();
+        let truth: Vec<usize> = self
+            .truth
+            .iter()
+            .map(|c| class_index(&mut classes, c))
+            .collect();
         let pred: Vec<usize> = self
             .predicted
             .iter()
-            .map(|c| index(c, &mut classes))
+            .map(|c| class_index(&mut classes, c))
             .collect();
         let n = classes.len();
         let roc = if self.probabilities.iter().all(|p| !p.is_empty()) {
@@ -104,10 +106,11 @@ impl Pooled {
                 .probabilities
                 .iter()
                 .map(|p| {
-                    classes
-                        .iter()
-                        .map(|c| p.get(c).copied().unwrap_or(0.0))
-                        .collect()
+                    let mut row = vec![0.0; n];
+                    for &(c, v) in p {
+                        row[c] = v;
+                    }
+                    row
                 })
                 .collect();
             metrics::macro_roc_auc(&probs, &truth, n)
@@ -166,12 +169,8 @@ pub fn pooled_rows(runs: &[super::TaskRun]) -> Result<Vec<PooledRow>> {
             forest.add(&r.dir.join("baseline").join("per_sample.tsv"))?;
         }
         let categorical = run.task.kind == "categorical";
-        let names: [&'static str; 3] = if categorical {
-            ["accuracy", "macro_f1", "roc_auc"]
-        } else {
-            ["r2", "mae", "spearman"]
-        };
         let (a, f) = (model.metrics(categorical), forest.metrics(categorical));
+        let names = super::report::headline_metrics(run.task.kind);
         for (i, metric) in names.into_iter().enumerate() {
             out.push(PooledRow {
                 dataset: key.0,

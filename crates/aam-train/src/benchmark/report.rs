@@ -61,6 +61,16 @@ fn cell(row: Option<&MetricRow>) -> String {
     }
 }
 
+/// The headline metrics of a task of `kind` (`categorical` or `numeric`), in the order
+/// of `summary.tsv`.
+pub(super) fn headline_metrics(kind: &str) -> [&'static str; 3] {
+    if kind == "categorical" {
+        ["accuracy", "macro_f1", "roc_auc"]
+    } else {
+        ["r2", "mae", "spearman"]
+    }
+}
+
 /// One headline value of one run: dataset, target, metric, validation samples, the
 /// model's and the forest's metric rows.
 type Headline<'a> = (
@@ -261,11 +271,7 @@ pub fn write(out: &Path, args: &BenchmarkOptions, runs: &[TaskRun]) -> Result<()
         let model = read_metrics(&run.dir.join("evaluate").join("metrics.tsv"))?;
         let forest = read_metrics(&run.dir.join("baseline").join("metrics.tsv"))?;
         let find = |rows: &[MetricRow], m: &str| rows.iter().find(|r| r.0 == m).cloned();
-        let headline: &[&str] = if run.task.kind == "categorical" {
-            &["accuracy", "macro_f1", "roc_auc"]
-        } else {
-            &["r2", "mae", "spearman"]
-        };
+        let headline = headline_metrics(run.task.kind);
         let n = model.first().map_or(0, |r| r.4);
         for m in headline {
             headlines.push((
