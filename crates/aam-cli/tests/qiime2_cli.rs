@@ -273,3 +273,40 @@ fn importance_and_attention_name_each_asvs_taxon(dir: &Path, model: &str, table:
         assert!((got - want[&r["genus"]]).abs() < 1e-6, "{}", r["genus"]);
     }
 }
+
+/// `aam bench` times a model on a hashed table given its sequences: the same ASVs reach
+/// the model as from the exported BIOM, so every sample's FLOPs are the same.
+#[test]
+fn bench_reads_a_hashed_table_with_its_sequences() {
+    let model = common::repo("models/circadian-exposure");
+    let bench = |table: &str, extra: &[&str]| {
+        let mut args = vec!["bench", "--model", &model, "--table", table];
+        args.extend(["--n-asv", "16", "--batch", "34", "--backends", "tract"]);
+        args.extend(["--modes", "off", "--iterations", "1"]);
+        args.extend(extra);
+        aam(&args)
+    };
+    let o = bench(&q2("table.qza"), &[]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--sequences"),
+        "{}",
+        stderr(&o)
+    );
+    // gflop_per_pass (column 8) counts the unique ASVs the split graphs encode.
+    let gflop = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", stderr(o));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        let rows: Vec<Vec<String>> = out
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect();
+        assert_eq!(rows.len(), 2, "{out}");
+        assert_eq!(rows[0][8], "gflop_per_pass");
+        rows[1][8].parse::<f64>().unwrap()
+    };
+    let seqs = q2("rep-seqs.qza");
+    let from_qza = gflop(&bench(&q2("table.qza"), &["--sequences", &seqs]));
+    let from_biom = gflop(&bench(&shared("moving-pictures", "table.biom"), &[]));
+    assert!(from_qza > 0.0);
+    assert_eq!(from_qza, from_biom);
+}

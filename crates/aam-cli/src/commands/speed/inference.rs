@@ -119,8 +119,8 @@ struct BenchTable {
 }
 
 impl BenchTable {
-    fn load(config: &CheckpointConfig, table: &Path) -> Result<Self> {
-        let (t, _) = aam_data::load_table(table)?;
+    fn load(config: &CheckpointConfig, table: &Path, sequences: Option<&Path>) -> Result<Self> {
+        let (t, _) = aam_data::load_table_with_sequences(table, sequences)?;
         let prepared = aam_runtime::prepare_table(t, config, &table.display().to_string())?;
         let usable: Vec<usize> = (0..prepared.dataset.table.n_samples())
             .filter(|&s| prepared.asvs_with_reads[s] > 0)
@@ -233,7 +233,7 @@ pub(super) fn run(args: &BenchArgs) -> Result<()> {
         flops::asv_flops(c) / 1e6,
         peak_gflops
     );
-    let table = BenchTable::load(&subject.config, &args.table)?;
+    let table = BenchTable::load(&subject.config, &args.table, args.sequences.as_deref())?;
     let mut rows = Vec::new();
     let mut reference_embeddings = Vec::new();
     if let Some(python) = &args.reference_python {

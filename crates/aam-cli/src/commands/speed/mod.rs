@@ -19,9 +19,15 @@ pub struct BenchArgs {
     /// architecture (D 128, 2 layers and 4 heads per stack, max bp 150, token limit 1024).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Feature table whose samples (ASV sequences) fill the batches.
+    /// Feature table whose samples fill the batches (BIOM 2.1 HDF5, BIOM 1.0 JSON, TSV or
+    /// a QIIME 2 FeatureTable[Frequency] .qza); observation IDs are ASV sequences, or
+    /// feature IDs that --sequences maps to them.
     #[arg(long)]
     pub table: PathBuf,
+    /// Sequences of the table's feature IDs when those are not sequences (QIIME 2's
+    /// DADA2 hashes): rep-seqs.qza (FeatureData[Sequence]) or a FASTA file.
+    #[arg(long)]
+    pub sequences: Option<PathBuf>,
     /// ASV slots per sample, comma-separated (samples with fewer ASVs are padded).
     #[arg(long, value_delimiter = ',', default_value = "64,256,1024")]
     pub n_asv: Vec<usize>,

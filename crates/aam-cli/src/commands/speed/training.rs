@@ -136,7 +136,7 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
     SequencePredictor::<CpuBackend>::new(&config.model, &Default::default()).save(&mut sink);
     let w = sink.into_map();
 
-    let (table, _) = aam_data::load_table(&args.table)?;
+    let (table, _) = aam_data::load_table_with_sequences(&args.table, args.sequences.as_deref())?;
     let prepared = aam_runtime::prepare_table(table, &config, &args.table.display().to_string())?;
     let usable: Vec<usize> = (0..prepared.dataset.table.n_samples())
         .filter(|&s| prepared.asvs_with_reads[s] > 0)
