@@ -15,8 +15,9 @@ use aam_runtime::{
     flops, AsvCacheOptions, Backend as RuntimeBackend, LoadOptions, Model, RawOutputs, RuntimeError,
 };
 use anyhow::{bail, Context, Result};
-use ndarray::{s, Array3};
+use ndarray::Array3;
 
+use super::bench_table::BenchTable;
 use super::reference::{reference_json, reference_latencies, Scratch};
 use super::BenchArgs;
 use crate::commands::burn_runner;
@@ -110,40 +111,6 @@ fn save_subject(subject: &Subject, dir: &Path) -> Result<()> {
     }
     eprintln!("model under test written to {}", dir.display());
     Ok(())
-}
-
-/// The table tokenized once with the model's settings, and its samples with reads.
-struct BenchTable {
-    prepared: aam_runtime::PreparedTable,
-    usable: Vec<usize>,
-}
-
-impl BenchTable {
-    fn load(config: &CheckpointConfig, table: &Path, sequences: Option<&Path>) -> Result<Self> {
-        let (t, _) = aam_data::load_table_with_sequences(table, sequences)?;
-        let prepared = aam_runtime::prepare_table(t, config, &table.display().to_string())?;
-        let usable: Vec<usize> = (0..prepared.dataset.table.n_samples())
-            .filter(|&s| prepared.asvs_with_reads[s] > 0)
-            .collect();
-        if usable.is_empty() {
-            bail!("{}: no sample has reads", table.display());
-        }
-        Ok(BenchTable { prepared, usable })
-    }
-
-    /// Tokens `[batch, n_asv, max_bp + 1]` of the samples with reads (cycled); samples
-    /// with fewer ASVs are padded.
-    fn tokens(&self, width: usize, n_asv: usize, batch: usize) -> Array3<i64> {
-        let chosen: Vec<usize> = (0..batch)
-            .map(|i| self.usable[i % self.usable.len()])
-            .collect();
-        let tokens = self.prepared.dataset.batch(&chosen, None, 0).tokens;
-        let mut out = Array3::<i64>::zeros((batch, n_asv, width));
-        let take = n_asv.min(tokens.dim().1);
-        out.slice_mut(s![.., ..take, ..])
-            .assign(&tokens.slice(s![.., ..take, ..]));
-        out
-    }
 }
 
 /// How ASV embeddings are computed in a row.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
+mod bench_table;
 pub mod inference;
 mod reference;
 pub mod training;

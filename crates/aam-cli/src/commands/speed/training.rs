@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::bench_table::BenchTable;
 use super::reference::{reference_json, reference_latencies, Scratch};
 use super::BenchArgs;
 
@@ -136,11 +137,8 @@ fn run_on_pool(args: &BenchArgs) -> Result<()> {
     SequencePredictor::<CpuBackend>::new(&config.model, &Default::default()).save(&mut sink);
     let w = sink.into_map();
 
-    let (table, _) = aam_data::load_table_with_sequences(&args.table, args.sequences.as_deref())?;
-    let prepared = aam_runtime::prepare_table(table, &config, &args.table.display().to_string())?;
-    let usable: Vec<usize> = (0..prepared.dataset.table.n_samples())
-        .filter(|&s| prepared.asvs_with_reads[s] > 0)
-        .collect();
+    let BenchTable { prepared, usable } =
+        BenchTable::load(&config, &args.table, args.sequences.as_deref())?;
     let mut dataset = prepared.dataset;
     let n = dataset.table.n_samples();
     // Two classes in turn: the class loss and its gradient take their usual shape.
